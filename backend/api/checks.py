@@ -1,0 +1,53 @@
+"""Field officers: on-the-spot checks and registrations near them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from backend import schemas as s
+from backend.api.context import auth, principal, request_id, transaction
+from backend.services import audit, checks, registrations
+
+bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers")
+
+
+@bp.post("/checks")
+@bp.auth_required(auth, roles=["officer"])
+@bp.input(s.CheckIn, arg_name="data")
+@bp.output(s.CheckOut)
+@bp.doc(summary="Check one person by IIN or document number: ok, violation or not_found")
+def check(data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        result = checks.run_check(
+            session, principal(), data.get("iin"), data.get("document_number"), data["location"]
+        )
+        subject = result["person"]["id"] if result["person"] else None
+        audit.record(session, principal(), "person.check", [subject], None, request_id())
+        return result
+
+
+@bp.get("/registrations/near")
+@bp.auth_required(auth, roles=["officer"])
+@bp.input(s.NearQuery, location="query", arg_name="query")
+@bp.output(s.NearOut)
+@bp.doc(summary="Current registrations within a radius (capped), nearest first")
+def near(query: dict[str, Any]) -> Any:
+    cap = current_app.extensions["qonys.settings"].near_max_radius_m
+    radius = min(query["radius_m"], cap)
+    who = principal()
+    with transaction() as session:
+        items = registrations.registrations_near(
+            session, query["lat"], query["lon"], radius, query["limit"], who.region_kato
+        )
+        audit.record(
+            session,
+            who,
+            "registration.near",
+            [i["person_id"] for i in items] or [None],
+            None,
+            request_id(),
+        )
+        return {"radius_m": radius, "items": items}

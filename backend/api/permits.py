@@ -1,0 +1,134 @@
+"""Employers, permits and employers' early-termination notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from backend import schemas as s
+from backend.api.context import auth, principal, request_id, transaction
+from backend.api.idempotent import idempotent
+from backend.errors import NotFound
+from backend.services import audit, permits
+
+bp = APIBlueprint("permits", __name__, url_prefix="/api/v1", tag="Registry")
+
+
+def _settings() -> Any:
+    return current_app.extensions["qonys.settings"]
+
+
+def _own_employer(bin_: str) -> None:
+    """An employer sees only its own BIN; any other is simply not found."""
+    who = principal()
+    if who.role == "employer" and who.employer_bin != bin_:
+        raise NotFound(f"employer {bin_} not found")
+
+
+@bp.post("/employers")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.EmployerIn, arg_name="data")
+@bp.output(s.EmployerOut, status_code=201)
+@bp.doc(summary="Register an employer by BIN")
+def create_employer(data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        return permits.create_employer(session, data["bin"], data["name"])
+
+
+@bp.post("/permits")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.PermitIn, arg_name="data")
+@bp.output(s.PermitOut, status_code=201)
+@bp.doc(summary="Issue a labour-immigrant permit (patent) valid in one region for 1-12 months")
+def create_permit(data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        permit = permits.create_permit(session, data, _settings())
+        audit.record(session, principal(), "permit.create", [permit.person_id], None, request_id())
+        return permit
+
+
+@bp.post("/permits/<int:permit_id>/extensions")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.PermitExtensionIn, arg_name="data")
+@bp.output(s.PermitOut, status_code=201)
+@bp.doc(summary="Extend an active permit to a new last day")
+def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        permit = permits.extend_permit(session, permit_id, data["valid_to"], _settings())
+        audit.record(session, principal(), "permit.extend", [permit.person_id], None, request_id())
+        return permit
+
+
+@bp.post("/permits/<int:permit_id>/revocation")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.PermitRevocationIn, arg_name="data")
+@bp.output(s.PermitOut)
+@bp.doc(summary="Revoke a permit")
+def revoke_permit(permit_id: int, data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        permit = permits.revoke_permit(session, permit_id)
+        audit.record(
+            session, principal(), "permit.revoke", [permit.person_id], data["reason"], request_id()
+        )
+        return permit
+
+
+@bp.get("/employers/<bin_>/permits")
+@bp.auth_required(auth, roles=["employer", "admin"])
+@bp.input(s.PageQuery, location="query", arg_name="query")
+@bp.output(s.EmployerPermitPage)
+@bp.doc(summary="The employer's permit holders")
+def employer_permits(bin_: str, query: dict[str, Any]) -> Any:
+    _own_employer(bin_)
+    with transaction() as session:
+        pairs, cursor = permits.employer_permits(session, bin_, query["limit"], query.get("cursor"))
+        audit.record(
+            session, principal(), "permit.list", [p.person_id for p, _ in pairs], None, request_id()
+        )
+        items = [
+            {
+                **{k: getattr(p, k) for k in s.PermitOut().fields},
+                "holder": {
+                    "person_id": person.id,
+                    "surname": person.surname,
+                    "given_name": person.given_name,
+                    "iin": person.iin,
+                },
+            }
+            for p, person in pairs
+        ]
+        return {"items": items, "next_cursor": cursor}
+
+
+@bp.post("/employers/<bin_>/termination-notices")
+@bp.auth_required(auth, roles=["employer"])
+@idempotent
+@bp.input(s.TerminationNoticeIn, arg_name="data")
+@bp.output(s.TerminationNoticeOut, status_code=201)
+@bp.doc(summary="Notify early termination of a permit holder's work; ends the permit")
+def termination_notice(bin_: str, data: dict[str, Any]) -> Any:
+    _own_employer(bin_)
+    with transaction() as session:
+        notice, permit = permits.file_termination_notice(session, bin_, data, _settings())
+        audit.record(
+            session,
+            principal(),
+            "permit.terminate",
+            [permit.person_id],
+            data["reason"],
+            request_id(),
+        )
+        return {
+            "id": notice.id,
+            "permit_id": permit.id,
+            "last_working_day": notice.last_working_day,
+            "deadline": notice.deadline,
+            "late": notice.late,
+            "status": permit.status,
+        }

@@ -1,0 +1,74 @@
+"""Persons and registrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from backend import schemas as s
+from backend.api.context import auth, principal, purpose, request_id, transaction
+from backend.api.idempotent import idempotent
+from backend.services import audit, persons, registrations
+
+bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
+
+
+@bp.post("/persons")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.PersonIn, arg_name="data")
+@bp.output(s.PersonOut, status_code=201)
+@bp.doc(summary="Register a person (an IIN is generated for a foreigner without one)")
+def create_person(data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        person = persons.create_person(session, data)
+        audit.record(session, principal(), "person.create", [person.id], None, request_id())
+        return persons.person_card(session, person)
+
+
+@bp.get("/persons/<int:person_id>")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.output(s.PersonOut)
+@bp.doc(summary="One person with current registrations and permits; analysts send X-Purpose")
+def get_person(person_id: int) -> Any:
+    why = purpose()
+    with transaction() as session:
+        person = persons.get_person(session, person_id)
+        audit.record(session, principal(), "person.read", [person.id], why, request_id())
+        return persons.person_card(session, person)
+
+
+@bp.get("/persons")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.input(s.PersonQuery, location="query", arg_name="query")
+@bp.output(s.PersonPage)
+@bp.doc(summary="Find persons by IIN, or page through the register")
+def list_persons(query: dict[str, Any]) -> Any:
+    why = purpose()
+    with transaction() as session:
+        found, cursor = persons.list_persons(
+            session, query.get("iin"), query["limit"], query.get("cursor")
+        )
+        audit.record(session, principal(), "person.read", [p.id for p in found], why, request_id())
+        return {"items": [persons.person_card(session, p) for p in found], "next_cursor": cursor}
+
+
+@bp.post("/registrations")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.RegistrationIn, arg_name="data")
+@bp.output(s.RegistrationOut, status_code=201)
+@bp.doc(summary="Register a person at a place of stay; closes the current one of the same kind")
+def create_registration(data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        registration = registrations.create_registration(session, data)
+        audit.record(
+            session,
+            principal(),
+            "registration.create",
+            [registration.person_id],
+            None,
+            request_id(),
+        )
+        return registrations.registration_dict(session, registration)

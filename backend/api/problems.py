@@ -1,0 +1,98 @@
+"""Every 4xx/5xx answer as ``application/problem+json`` (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import Response, g, json
+from werkzeug.exceptions import HTTPException
+
+from backend.errors import FieldError, QonysError
+
+log = logging.getLogger("qonys.api")
+
+PROBLEM_MIME = "application/problem+json"
+# Locations of webargs errors that are not worth naming in a field path.
+_LOCATIONS = {"json", "query", "form", "headers", "files", "path", "json_or_form"}
+
+
+def problem(
+    status: int,
+    detail: str,
+    title: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    if getattr(g, "request_id", None):
+        body["request_id"] = g.request_id
+    resp = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
+    for key, value in (headers or {}).items():
+        if key.lower() != "content-type":
+            resp.headers[key] = value
+    return resp
+
+
+def flatten_messages(detail: Any, prefix: str = "") -> list[FieldError]:
+    """Turn marshmallow's nested ``{"json": {"field": ["msg"]}}`` into field errors."""
+    out: list[FieldError] = []
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            key = str(key)
+            path = (
+                prefix if key in _LOCATIONS and not prefix else f"{prefix}.{key}" if prefix else key
+            )
+            out.extend(flatten_messages(value, path))
+    elif isinstance(detail, list | tuple):
+        for item in detail:
+            out.extend(flatten_messages(item, prefix))
+    else:
+        out.append(FieldError(prefix or "body", str(detail)))
+    return out
+
+
+_DETAILS = {
+    400: "malformed request: the body is not valid JSON or not what this endpoint reads",
+    401: "missing or invalid bearer token",
+    403: "this token's role may not do that",
+    404: "no such resource",
+    405: "method not allowed on this resource",
+    413: "request body too large",
+}
+
+
+def install(app: APIFlask) -> None:
+    @app.error_processor
+    def _http_error(error: HTTPError) -> Response:
+        errors = flatten_messages(error.detail) if error.detail else []
+        if error.status_code == 422 and errors:
+            detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        elif error.status_code == 400 and errors:
+            detail = "malformed request: " + "; ".join(e.message for e in errors)
+        else:
+            detail = _DETAILS.get(error.status_code, error.message)
+        return problem(error.status_code, detail, errors=errors, headers=error.headers)
+
+    @app.errorhandler(QonysError)
+    def _domain_error(error: QonysError) -> Response:
+        return problem(error.status, error.detail, error.title, error.errors)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            code = error.code or 500
+            return problem(code, _DETAILS.get(code, error.description or ""))
+        log.exception("unhandled error")
+        return problem(500, "an internal error occurred; it has been logged")

@@ -1,0 +1,97 @@
+"""The Flask application, built only through :func:`create_app`."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from apiflask import APIFlask
+from flask import Response, g, send_from_directory
+from rq import Queue
+from sqlalchemy import text
+from swagger_ui_bundle import swagger_ui_path
+
+from backend.api import problems
+from backend.api.context import assign_request_id
+from backend.db import Database
+from backend.settings import Settings
+
+API_DESCRIPTION = """Qonys — the back end of Kazakhstan's digital migration register.
+
+Authenticate with `Authorization: Bearer <token>`; tokens come from `qonys token create`.
+Errors are `application/problem+json`. Analysts reading a person's data send `X-Purpose`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> APIFlask:
+    """Build the app: database, queue, error mapping, auth and every blueprint."""
+    settings = settings or Settings.from_env()
+    app = APIFlask(
+        "backend",
+        title="Qonys API",
+        version="1.0.0",
+        spec_path="/api/v1/openapi.json",
+        docs_path="/api/docs",
+        docs_ui="swagger-ui",
+    )
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        TESTING=settings.testing,
+        DESCRIPTION=API_DESCRIPTION,
+        SWAGGER_UI_CSS="/static/swagger-ui/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS="/static/swagger-ui/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/static/swagger-ui/swagger-ui-standalone-preset.js",
+        DOCS_FAVICON="/static/swagger-ui/favicon-32x32.png",
+        JSON_SORT_KEYS=False,
+        SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["qonys.settings"] = settings
+    app.extensions["qonys.db"] = Database(settings.database_url)
+    redis_conn = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=1, socket_timeout=2
+    )
+    app.extensions["qonys.redis"] = redis_conn
+    app.extensions["qonys.queue"] = Queue(settings.queue_name, connection=redis_conn)
+    logging.basicConfig(level=logging.INFO)
+
+    problems.install(app)
+
+    @app.before_request
+    def _begin() -> None:
+        assign_request_id()
+
+    @app.after_request
+    def _tag(resp: Response) -> Response:
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return resp
+
+    @app.get("/static/swagger-ui/<path:filename>")
+    @app.doc(hide=True)
+    def _swagger_assets(filename: str) -> Response:
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+    @app.get("/health")
+    @app.doc(summary="Liveness of the API and its database and queue", tags=["Service"])
+    def health() -> tuple[dict[str, str], int]:
+        status = {"status": "ok", "database": "ok", "queue": "ok"}
+        try:
+            with app.extensions["qonys.db"].engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            status["database"] = "down"
+        try:
+            redis_conn.ping()
+        except redis.RedisError:
+            status["queue"] = "down"
+        ok = status["database"] == "ok" and status["queue"] == "ok"
+        if not ok:
+            status["status"] = "degraded"
+        return status, 200 if ok else 503
+
+    from backend.api import register_blueprints
+
+    register_blueprints(app)
+    return app

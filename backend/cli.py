@@ -1,0 +1,237 @@
+"""The ``qonys`` command: services, migrations, reference data, demo, tokens, serve, worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from backend.settings import PROJECT_ROOT, Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from backend.db import Database
+
+    return Database(settings.database_url, pool_size=2)
+
+
+@click.group(help="Qonys — the digital migration register back end.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Make sure PostGIS and Redis are reachable; start project-owned ones if not.")
+@click.option("--stop", is_flag=True, help="Stop the project-owned PostgreSQL and Redis.")
+def services(stop: bool) -> None:
+    from backend import stack
+
+    settings = _settings()
+    if stop:
+        stack.stop_services(settings.data_dir)
+        click.echo("stopped")
+        return
+    try:
+        ep = stack.ensure_services(settings.data_dir)
+    except stack.StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"DATABASE_URL={ep.database_url}")
+    click.echo(f"TEST_DATABASE_URL={ep.test_database_url}")
+    click.echo(f"REDIS_URL={ep.redis_url}")
+
+
+@main.group(help="Database schema (Alembic).")
+def db() -> None:
+    pass
+
+
+def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+@db.command(help="Migrate the database to the newest schema.")
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(_settings().database_url), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command(help="Migrate the database down to REVISION (e.g. base).")
+@click.argument("revision")
+def downgrade(revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(_settings().database_url), revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group(help="Reference geography.")
+def gis() -> None:
+    pass
+
+
+@gis.command("load-reference", help="Load the 20 regions and GeoNames settlements, by KATO.")
+def load_reference() -> None:
+    from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
+    from gis.reference import load_reference as load
+
+    settings = _settings()
+    database = _database(settings)
+    counts = load(database.engine, settings.settlement_regions)
+    click.echo(f"regions: {counts['regions']}, settlements: {counts['settlements']}")
+    click.echo(f"{REGIONS_ATTRIBUTION}\n{GEONAMES_ATTRIBUTION}")
+
+
+@gis.command(
+    "import-districts", help="Import districts from a GeoJSON or shapefile with KATO codes."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_districts(file: Path) -> None:
+    from gis.districts import DistrictFileError
+    from gis.districts import import_districts as run
+
+    database = _database(_settings())
+    try:
+        with database.engine.begin() as conn:
+            count = run(conn, file)
+    except DistrictFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"districts: {count}")
+
+
+@main.group(help="Demonstration data, clearly marked as such.")
+def demo() -> None:
+    pass
+
+
+@demo.command("load", help="Fill a small believable world of demo data (safe to run twice).")
+def demo_load() -> None:
+    from backend.services.demo import load_demo
+
+    settings = _settings()
+    database = _database(settings)
+    summary = load_demo(database, settings, progress=_progress)
+    for key, value in summary.items():
+        click.echo(f"{key}: {value}")
+
+
+def _progress(items, label: str):  # type: ignore[no-untyped-def]
+    return click.progressbar(items, label=label, file=sys.stderr)
+
+
+@main.group(help="API tokens.")
+def token() -> None:
+    pass
+
+
+@token.command("create", help="Create a token; the secret is printed once, on the last line.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "analyst", "officer", "employer", "device"]),
+)
+@click.option("--employer", "employer_bin", help="BIN the employer token is bound to.")
+@click.option("--person", "person_id", type=int, help="Person id a device token is bound to.")
+@click.option("--region", "region_kato", help="KATO of the region an officer is limited to.")
+@click.option("--label", help="Who or what holds the token.")
+def token_create(
+    role: str,
+    employer_bin: str | None,
+    person_id: int | None,
+    region_kato: str | None,
+    label: str | None,
+) -> None:
+    from backend.errors import QonysError
+    from backend.services.tokens import create_token
+
+    database = _database(_settings())
+    try:
+        with database.transaction() as session:
+            secret, row = create_token(session, role, employer_bin, person_id, region_kato, label)
+    except QonysError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"token {row.id} for role {role} created; it is shown only once:", err=True)
+    click.echo(secret)
+
+
+@main.command(help="Run the API with gunicorn.")
+@click.option("--port", default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--workers", default=4, show_default=True)
+def serve(port: int, host: str, workers: int) -> None:
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+            "--bind", f"{host}:{port}", "--access-logfile", "-", "backend.wsgi:app",
+        ],
+    )  # fmt: skip
+
+
+@main.command(help="Run an RQ worker (with the periodic-job scheduler).")
+@click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
+def worker(burst: bool) -> None:
+    from backend.jobs.runner import run_worker
+
+    run_worker(_settings(), burst=burst)
+
+
+@main.command(
+    help="Everything in order: services, migrations, reference data, demo, API and worker."
+)
+@click.option("--port", default=8000, show_default=True)
+def up(port: int) -> None:
+    ctx = click.get_current_context()
+    ctx.invoke(services)
+    from backend import stack
+
+    ep = stack.ensure_services(_settings().data_dir)
+    os.environ.setdefault("DATABASE_URL", ep.database_url)
+    os.environ.setdefault("REDIS_URL", ep.redis_url)
+    ctx.invoke(upgrade, revision="head")
+    ctx.invoke(load_reference)
+    ctx.invoke(demo_load)
+    qonys = [sys.executable, "-m", "backend.cli"]
+    procs = [
+        subprocess.Popen([*qonys, "serve", "--port", str(port)]),
+        subprocess.Popen([*qonys, "worker"]),
+    ]
+    click.echo(
+        f"\nQonys is running:\n  API      http://127.0.0.1:{port}/health\n"
+        f"  API docs http://127.0.0.1:{port}/api/docs\n"
+        f"  database {ep.database_url}\n  queue    {ep.redis_url}\n"
+        f"  demo tokens in {_settings().data_dir / 'demo-tokens.txt'}\nCtrl-C stops.\n"
+    )
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""RQ job functions: primitive arguments, their own session, safe to run twice."""

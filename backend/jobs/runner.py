@@ -1,0 +1,43 @@
+"""The worker process: an RQ worker plus a small scheduler for periodic jobs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import redis
+from rq import Queue, Worker
+
+from backend.settings import Settings
+
+log = logging.getLogger("qonys.worker")
+
+# (dotted job function, interval in seconds). Each job is idempotent, so a second
+# worker enqueueing the same slot does no harm.
+PERIODIC: tuple[tuple[str, int], ...] = (("backend.jobs.permits.expire_permits", 3600),)
+
+
+def _schedule_forever(queue: Queue, stop: threading.Event) -> None:
+    last: dict[str, float] = {}
+    while not stop.is_set():
+        now = time.time()
+        for func, interval in PERIODIC:
+            if now - last.get(func, 0) >= interval:
+                slot = datetime.now(UTC).strftime("%Y%m%d%H%M")
+                queue.enqueue(func, job_id=f"periodic-{func.rsplit('.', 1)[-1]}-{slot}")
+                last[func] = now
+        stop.wait(30)
+
+
+def run_worker(settings: Settings, burst: bool = False) -> None:
+    conn = redis.Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue_name, connection=conn)
+    stop = threading.Event()
+    if not burst:
+        threading.Thread(target=_schedule_forever, args=(queue, stop), daemon=True).start()
+    try:
+        Worker([queue], connection=conn).work(burst=burst, with_scheduler=not burst)
+    finally:
+        stop.set()

@@ -1,0 +1,30 @@
+"""SQLAlchemy models, one module per aggregate. The schema itself lives in migrations/."""
+
+from backend.models.access import ApiToken, AuditEntry
+from backend.models.base import Base
+from backend.models.geography import District, Region, RegionPart, Settlement
+from backend.models.operations import IdempotentResponse, ImportFile, Job, OfficerCheck
+from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
+from backend.models.person import IinSerial, Person
+from backend.models.registration import Registration
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "District",
+    "Employer",
+    "IdempotentResponse",
+    "IinSerial",
+    "ImportFile",
+    "Job",
+    "OfficerCheck",
+    "Permit",
+    "PermitExtension",
+    "Person",
+    "Region",
+    "RegionPart",
+    "Registration",
+    "Settlement",
+    "TerminationNotice",
+]

@@ -1,0 +1,52 @@
+"""Persons of the register and the serial counters used to allocate IINs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, SmallInteger, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base
+
+CATEGORIES = (
+    "citizen",
+    "resettler",
+    "kandas",
+    "labour_immigrant",
+    "foreign_worker",
+    "temporary_resident",
+    "permanent_resident",
+    "refugee",
+    "asylum_seeker",
+    "stateless",
+)
+# Categories whose stay depends on a labour-immigrant or work permit.
+PERMIT_CATEGORIES = ("labour_immigrant", "foreign_worker")
+
+
+class Person(Base):
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    iin: Mapped[str] = mapped_column(String(12), unique=True)
+    iin_generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    surname: Mapped[str] = mapped_column(String(100))
+    given_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    citizenship: Mapped[str] = mapped_column(String(3))
+    category: Mapped[str] = mapped_column(String(32))
+    document_type: Mapped[str | None] = mapped_column(String(32))
+    document_number: Mapped[str | None] = mapped_column(String(32))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IinSerial(Base):
+    """Next free serial per (birth date, century/sex digit) for generated IINs."""
+
+    __tablename__ = "iin_serials"
+    birth_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    century_sex: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    next_serial: Mapped[int] = mapped_column(SmallInteger)

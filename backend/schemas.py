@@ -1,0 +1,251 @@
+"""Request and response schemas (marshmallow). The API validates with them and the
+OpenAPI document is generated from them; bulk import validates rows with the same ones.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, validates_schema
+from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested, String
+from marshmallow.validate import Length, OneOf, Range, Regexp
+
+from backend.models.person import CATEGORIES
+
+KATO = Regexp(r"^[0-9]{9}$", error="must be a 9-digit KATO code")
+TWELVE_DIGITS = Regexp(r"^[0-9]{12}$", error="must be exactly 12 digits")
+NAME = Length(min=1, max=100)
+TEXT = Length(min=1, max=500)
+
+
+class LocationIn(Schema):
+    lat = Float(required=True, validate=Range(-90, 90), allow_nan=False)
+    lon = Float(required=True, validate=Range(-180, 180), allow_nan=False)
+
+
+class DocumentIn(Schema):
+    type = String(required=True, validate=Length(min=1, max=32))
+    number = String(required=True, validate=Length(min=1, max=32))
+
+
+class PersonIn(Schema):
+    iin = String(validate=TWELVE_DIGITS, metadata={"description": "omit for a foreigner"})
+    surname = String(required=True, validate=NAME)
+    given_name = String(required=True, validate=NAME)
+    birth_date = Date(required=True)
+    sex = String(required=True, validate=OneOf(["M", "F"]))
+    citizenship = String(
+        required=True, validate=Regexp(r"^[A-Z]{3}$", error="must be an ISO 3166 alpha-3 code")
+    )
+    category = String(required=True, validate=OneOf(CATEGORIES))
+    document = Nested(DocumentIn)
+
+
+class PersonQuery(Schema):
+    iin = String(validate=TWELVE_DIGITS)
+    limit = Integer(load_default=50, validate=Range(1, 500))
+    cursor = String(validate=Length(max=100))
+
+
+class RegistrationIn(Schema):
+    person_id = Integer(required=True, validate=Range(min=1))
+    kind = String(required=True, validate=OneOf(["permanent", "temporary"]))
+    address = String(validate=TEXT)
+    location = Nested(LocationIn)
+    settlement_kato = String(validate=KATO)
+    valid_from = Date(required=True)
+    valid_to = Date()
+
+    @validates_schema
+    def _place(self, data: dict, **_: object) -> None:
+        if "location" not in data and "settlement_kato" not in data:
+            raise ValidationError("give location and/or settlement_kato", "location")
+        if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+            raise ValidationError("must not be before valid_from", "valid_to")
+
+
+class RegistrationOut(Schema):
+    id = Integer()
+    person_id = Integer()
+    kind = String()
+    address = String(allow_none=True)
+    region_kato = String()
+    settlement_kato = String(allow_none=True)
+    location = Nested(LocationIn)
+    valid_from = Date()
+    valid_to = Date(allow_none=True)
+    ended_on = Date(allow_none=True)
+
+
+class PermitOut(Schema):
+    id = Integer()
+    number = String()
+    person_id = Integer()
+    employer_bin = String(allow_none=True)
+    region_kato = String()
+    valid_from = Date()
+    valid_to = Date()
+    status = String()
+
+
+class PersonOut(Schema):
+    id = Integer()
+    iin = String()
+    iin_generated = Boolean()
+    surname = String()
+    given_name = String()
+    birth_date = Date()
+    sex = String()
+    citizenship = String()
+    category = String()
+    document = Nested(DocumentIn, allow_none=True)
+    is_demo = Boolean()
+    registrations = List(Nested(RegistrationOut))
+    permits = List(Nested(PermitOut))
+
+
+class PersonPage(Schema):
+    items = List(Nested(PersonOut))
+    next_cursor = String(allow_none=True)
+
+
+class EmployerIn(Schema):
+    bin = String(required=True, validate=TWELVE_DIGITS)
+    name = String(required=True, validate=Length(min=1, max=300))
+
+
+class EmployerOut(Schema):
+    bin = String()
+    name = String()
+
+
+class PermitIn(Schema):
+    person_id = Integer(required=True, validate=Range(min=1))
+    employer_bin = String(validate=TWELVE_DIGITS, allow_none=True)
+    region_kato = String(required=True, validate=KATO)
+    valid_from = Date(required=True)
+    valid_to = Date(required=True)
+
+
+class PermitExtensionIn(Schema):
+    valid_to = Date(required=True)
+
+
+class PermitRevocationIn(Schema):
+    reason = String(required=True, validate=TEXT)
+
+
+class HolderOut(Schema):
+    person_id = Integer()
+    surname = String()
+    given_name = String()
+    iin = String()
+
+
+class EmployerPermitOut(PermitOut):
+    holder = Nested(HolderOut)
+
+
+class EmployerPermitPage(Schema):
+    items = List(Nested(EmployerPermitOut))
+    next_cursor = String(allow_none=True)
+
+
+class PageQuery(Schema):
+    limit = Integer(load_default=50, validate=Range(1, 500))
+    cursor = String(validate=Length(max=100))
+
+
+class TerminationNoticeIn(Schema):
+    permit_id = Integer(required=True, validate=Range(min=1))
+    last_working_day = Date(required=True)
+    reason = String(required=True, validate=TEXT)
+
+
+class TerminationNoticeOut(Schema):
+    id = Integer()
+    permit_id = Integer()
+    last_working_day = Date()
+    deadline = Date()
+    late = Boolean()
+    status = String(metadata={"description": "the permit's new status"})
+
+
+class CheckIn(Schema):
+    iin = String(validate=TWELVE_DIGITS)
+    document_number = String(validate=Length(min=1, max=32))
+    location = Nested(LocationIn, required=True)
+
+    @validates_schema
+    def _who(self, data: dict, **_: object) -> None:
+        if bool(data.get("iin")) == bool(data.get("document_number")):
+            raise ValidationError("give exactly one of iin or document_number", "iin")
+
+
+class CheckPersonOut(Schema):
+    id = Integer()
+    iin = String()
+    surname = String()
+    given_name = String()
+    birth_date = Date()
+    citizenship = String()
+    category = String()
+
+
+class CheckRegistrationOut(Schema):
+    kind = String()
+    address = String(allow_none=True)
+    region_kato = String()
+    settlement_kato = String(allow_none=True)
+    valid_to = Date(allow_none=True)
+
+
+class CheckPermitOut(Schema):
+    number = String()
+    status = String()
+    region_kato = String()
+    valid_to = Date()
+    employer_bin = String(allow_none=True)
+
+
+class CheckOut(Schema):
+    check_id = Integer()
+    checked_at = DateTime()
+    verdict = String(metadata={"enum": ["ok", "violation", "not_found"]})
+    reasons = List(String())
+    region_kato = String(allow_none=True)
+    person = Nested(CheckPersonOut, allow_none=True)
+    registration = Nested(CheckRegistrationOut, allow_none=True)
+    permit = Nested(CheckPermitOut, allow_none=True)
+
+
+class NearQuery(Schema):
+    lat = Float(required=True, validate=Range(-90, 90), allow_nan=False)
+    lon = Float(required=True, validate=Range(-180, 180), allow_nan=False)
+    radius_m = Integer(load_default=500, validate=Range(min=1))
+    limit = Integer(load_default=50, validate=Range(1, 500))
+
+
+class NearItemOut(Schema):
+    registration_id = Integer()
+    person_id = Integer()
+    surname = String()
+    given_name = String()
+    kind = String()
+    address = String(allow_none=True)
+    distance_m = Float()
+    location = Nested(LocationIn)
+
+
+class NearOut(Schema):
+    radius_m = Integer(metadata={"description": "the radius used, after the cap"})
+    items = List(Nested(NearItemOut))
+
+
+class JobOut(Schema):
+    id = String()
+    kind = String()
+    status = String()
+    progress = Integer()
+    result = Dict(allow_none=True)
+    error = String(allow_none=True)
+    created_at = DateTime()
+    finished_at = DateTime(allow_none=True)

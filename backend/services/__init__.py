@@ -1,0 +1,1 @@
+"""Use cases. Each takes a Session and plain values; none imports Flask."""

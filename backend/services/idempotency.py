@@ -1,0 +1,69 @@
+"""Idempotent writes: the same ``Idempotency-Key`` and body replays the first response."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from backend.db import Database
+from backend.errors import Invalid
+from backend.models import IdempotentResponse
+
+Response = tuple[dict[str, Any], int]
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+def run_once(
+    database: Database, token_id: int, key: str, fingerprint: str, write: Callable[[], Response]
+) -> Response:
+    """Run ``write`` at most once per (token, key).
+
+    A session-level advisory lock serializes concurrent requests carrying the same key,
+    so a retry that races the original waits for it and then replays its response.
+    Only successful (2xx) responses are kept; a failed write may be retried.
+    """
+    if not key or len(key) > 200:
+        raise Invalid("Idempotency-Key", "must be 1-200 characters")
+    lock_id = int.from_bytes(
+        hashlib.sha256(f"{token_id}:{key}".encode()).digest()[:8], "big", signed=True
+    )
+    with database.engine.connect() as lock_conn:
+        lock_conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+        try:
+            with database.transaction() as session:
+                stored = session.scalars(
+                    select(IdempotentResponse).where(
+                        IdempotentResponse.token_id == token_id, IdempotentResponse.key == key
+                    )
+                ).first()
+                if stored is not None:
+                    if stored.request_hash != fingerprint:
+                        raise Invalid(
+                            "Idempotency-Key", "was already used with a different request body"
+                        )
+                    return stored.body, stored.status
+            body, status = write()
+            if 200 <= status < 300:
+                with database.transaction() as session:
+                    session.execute(
+                        insert(IdempotentResponse)
+                        .values(
+                            token_id=token_id,
+                            key=key,
+                            request_hash=fingerprint,
+                            status=status,
+                            body=body,
+                        )
+                        .on_conflict_do_nothing()
+                    )
+            return body, status
+        finally:
+            lock_conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+            lock_conn.commit()

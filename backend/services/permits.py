@@ -1,0 +1,182 @@
+"""Employers, labour-immigrant permits ("patents"), extensions and early termination."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select, text, update
+from sqlalchemy.orm import Session
+
+from backend.errors import Conflict, Invalid, NotFound
+from backend.identifiers import bin_problem
+from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
+from backend.models.person import PERMIT_CATEGORIES
+from backend.services.pagination import decode_cursor, next_cursor
+from backend.settings import Settings
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def check_validity(start: date, end: date, settings: Settings, field: str = "valid_to") -> None:
+    """A permit period runs 1-12 months (configurable): ``end`` is its last valid day."""
+    shortest = add_months(start, settings.permit_min_months) - timedelta(days=1)
+    longest = add_months(start, settings.permit_max_months) - timedelta(days=1)
+    if end < shortest:
+        raise Invalid(field, f"validity must be at least {settings.permit_min_months} month(s)")
+    if end > longest:
+        raise Invalid(field, f"validity must be at most {settings.permit_max_months} months")
+
+
+def create_employer(session: Session, bin_: str, name: str, is_demo: bool = False) -> Employer:
+    problem = bin_problem(bin_)
+    if problem:
+        raise Invalid("bin", problem)
+    if session.get(Employer, bin_) is not None:
+        raise Conflict(f"employer {bin_} already exists")
+    employer = Employer(bin=bin_, name=name.strip(), is_demo=is_demo)
+    session.add(employer)
+    session.flush()
+    return employer
+
+
+def create_permit(
+    session: Session, data: dict[str, Any], settings: Settings, source_key: str | None = None
+) -> Permit:
+    """Issue a permit in a region, for a labour immigrant or foreign worker."""
+    person = session.get(Person, data["person_id"])
+    if person is None:
+        raise Invalid("person_id", f"person {data['person_id']} does not exist")
+    if person.category not in PERMIT_CATEGORIES:
+        raise Invalid("person_id", f"a {person.category} does not hold a labour permit")
+    employer_bin = data.get("employer_bin")
+    if employer_bin and session.get(Employer, employer_bin) is None:
+        raise Invalid("employer_bin", f"employer {employer_bin} is not registered")
+    if not session.scalar(select(exists().where(Region.kato == data["region_kato"]))):
+        raise Invalid("region_kato", f"unknown region {data['region_kato']}")
+    if data["valid_to"] < data["valid_from"]:
+        raise Invalid("valid_to", "must not be before valid_from")
+    check_validity(data["valid_from"], data["valid_to"], settings)
+    seq = session.execute(text("SELECT nextval('permit_number_seq')")).scalar_one()
+    permit = Permit(
+        number=f"KZ{data['region_kato'][:2]}-{data['valid_from'].year}-{seq:07d}",
+        person_id=person.id,
+        employer_bin=employer_bin,
+        region_kato=data["region_kato"],
+        valid_from=data["valid_from"],
+        valid_to=data["valid_to"],
+        status="active" if data["valid_to"] >= date.today() else "expired",
+        source_key=source_key,
+    )
+    session.add(permit)
+    session.flush()
+    return permit
+
+
+def get_permit(session: Session, permit_id: int, lock: bool = False) -> Permit:
+    permit = session.get(Permit, permit_id, with_for_update=lock)
+    if permit is None:
+        raise NotFound(f"permit {permit_id} not found")
+    return permit
+
+
+def extend_permit(
+    session: Session, permit_id: int, new_valid_to: date, settings: Settings
+) -> Permit:
+    """Extend an active permit by 1-12 months (configurable) from its current end."""
+    permit = get_permit(session, permit_id, lock=True)
+    if permit.status != "active" or permit.valid_to < date.today():
+        raise Conflict(f"permit {permit.number} is {permit.status}; only an active one is extended")
+    if new_valid_to <= permit.valid_to:
+        raise Invalid("valid_to", f"must be after the current end {permit.valid_to}")
+    check_validity(permit.valid_to + timedelta(days=1), new_valid_to, settings)
+    session.add(
+        PermitExtension(
+            permit_id=permit.id, previous_valid_to=permit.valid_to, new_valid_to=new_valid_to
+        )
+    )
+    permit.valid_to = new_valid_to
+    session.flush()
+    return permit
+
+
+def revoke_permit(session: Session, permit_id: int) -> Permit:
+    permit = get_permit(session, permit_id, lock=True)
+    if permit.status in ("revoked", "terminated"):
+        raise Conflict(f"permit {permit.number} is already {permit.status}")
+    permit.status = "revoked"
+    permit.status_changed_at = datetime.now(UTC)
+    session.flush()
+    return permit
+
+
+def expire_permits(session: Session, today: date | None = None) -> int:
+    """Mark active permits whose validity has passed as expired (set-based)."""
+    today = today or date.today()
+    result = session.execute(
+        update(Permit)
+        .where(Permit.status == "active", Permit.valid_to < today)
+        .values(status="expired", status_changed_at=func.now())
+    )
+    return result.rowcount or 0
+
+
+def employer_permits(
+    session: Session, bin_: str, limit: int, cursor: str | None
+) -> tuple[list[tuple[Permit, Person]], str | None]:
+    if session.get(Employer, bin_) is None:
+        raise NotFound(f"employer {bin_} not found")
+    rows = session.execute(
+        select(Permit, Person)
+        .join(Person, Person.id == Permit.person_id)
+        .where(Permit.employer_bin == bin_, Permit.id > decode_cursor(cursor))
+        .order_by(Permit.id)
+        .limit(limit)
+    ).all()
+    pairs = [(p, person) for p, person in rows]
+    return pairs, next_cursor([p.id for p, _ in pairs], limit)
+
+
+def file_termination_notice(
+    session: Session,
+    employer_bin: str,
+    data: dict[str, Any],
+    settings: Settings,
+    today: date | None = None,
+) -> tuple[TerminationNotice, Permit]:
+    """An employer's notice of early termination: ends the permit, flags a late notice.
+
+    Another employer's permit is reported as not found, never as forbidden.
+    """
+    today = today or date.today()
+    permit = session.get(Permit, data["permit_id"], with_for_update=True)
+    if permit is None or permit.employer_bin != employer_bin:
+        raise NotFound(f"permit {data['permit_id']} not found")
+    if permit.status in ("terminated", "revoked"):
+        raise Conflict(f"permit {permit.number} is already {permit.status}")
+    last_day: date = data["last_working_day"]
+    if last_day > today:
+        raise Invalid("last_working_day", "cannot be in the future")
+    if last_day < permit.valid_from:
+        raise Invalid("last_working_day", f"is before the permit started ({permit.valid_from})")
+    if last_day > permit.valid_to:
+        raise Invalid("last_working_day", f"is after the permit ended ({permit.valid_to})")
+    deadline = last_day + timedelta(days=settings.termination_notice_deadline_days)
+    notice = TerminationNotice(
+        permit_id=permit.id,
+        employer_bin=employer_bin,
+        last_working_day=last_day,
+        reason=data["reason"].strip(),
+        late=today > deadline,
+        deadline=deadline,
+    )
+    session.add(notice)
+    permit.status = "terminated"
+    permit.status_changed_at = datetime.now(UTC)
+    session.flush()
+    return notice, permit

@@ -1,0 +1,149 @@
+"""Persons: IIN validation and allocation, creation and the person card."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import exists, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.errors import Conflict, Invalid, NotFound
+from backend.identifiers import century_sex_digit, iin_birth_date, iin_problem, iin_sex, make_iin
+from backend.models import Permit, Person, Registration
+from backend.services.pagination import decode_cursor, next_cursor
+
+CITIZEN_COUNTRY = "KAZ"
+
+
+def allocate_iin(session: Session, birth_date: date, sex: str) -> str:
+    """Allocate an unused IIN for a foreigner (action 18).
+
+    The serial counter row is incremented with an upsert, so concurrent requests for the
+    same birth date serialize on that row and never receive the same serial. Serials
+    whose check digit would be 10, or that collide with an existing IIN, are skipped.
+    """
+    try:
+        digit = century_sex_digit(birth_date, sex)
+    except ValueError as exc:
+        raise Invalid("birth_date", str(exc)) from exc
+    while True:
+        serial = session.execute(
+            text(
+                """
+                INSERT INTO iin_serials (birth_date, century_sex, next_serial)
+                VALUES (:bd, :cs, 1)
+                ON CONFLICT (birth_date, century_sex)
+                DO UPDATE SET next_serial = iin_serials.next_serial + 1
+                RETURNING next_serial
+                """
+            ),
+            {"bd": birth_date, "cs": digit},
+        ).scalar_one()
+        if serial > 9999:
+            raise Conflict(f"no IIN serials left for birth date {birth_date.isoformat()}")
+        iin = make_iin(birth_date, sex, serial)
+        if iin and not session.scalar(select(exists().where(Person.iin == iin))):
+            return iin
+
+
+def validate_iin(iin: str, birth_date: date, sex: str) -> None:
+    problem = iin_problem(iin)
+    if problem:
+        raise Invalid("iin", problem)
+    if iin_birth_date(iin) != birth_date:
+        raise Invalid("iin", f"encodes birth date {iin_birth_date(iin)}, not {birth_date}")
+    if iin_sex(iin) != sex:
+        raise Invalid("iin", f"encodes sex {iin_sex(iin)}, not {sex}")
+
+
+def create_person(session: Session, data: dict[str, Any], is_demo: bool = False) -> Person:
+    """Register a person; a foreigner without an IIN gets one allocated."""
+    birth_date: date = data["birth_date"]
+    if birth_date > date.today():
+        raise Invalid("birth_date", "is in the future")
+    if birth_date.year < 1900:
+        raise Invalid("birth_date", "is before 1900")
+    iin = data.get("iin")
+    generated = False
+    if iin:
+        validate_iin(iin, birth_date, data["sex"])
+        if session.scalar(select(exists().where(Person.iin == iin))):
+            raise Conflict(f"a person with IIN {iin} already exists")
+    elif data["citizenship"] == CITIZEN_COUNTRY:
+        raise Invalid("iin", "is required for citizens of Kazakhstan")
+    else:
+        iin, generated = allocate_iin(session, birth_date, data["sex"]), True
+    document = data.get("document") or {}
+    person = Person(
+        iin=iin,
+        iin_generated=generated,
+        surname=data["surname"].strip(),
+        given_name=data["given_name"].strip(),
+        birth_date=birth_date,
+        sex=data["sex"],
+        citizenship=data["citizenship"],
+        category=data["category"],
+        document_type=document.get("type"),
+        document_number=document.get("number"),
+        is_demo=is_demo,
+    )
+    try:
+        with session.begin_nested():
+            session.add(person)
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a person with IIN {iin} already exists") from exc
+    return person
+
+
+def get_person(session: Session, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} not found")
+    return person
+
+
+def person_card(session: Session, person: Person) -> dict[str, Any]:
+    """The person with current registrations and their permits, newest first."""
+    registrations = session.scalars(
+        select(Registration)
+        .where(Registration.person_id == person.id, Registration.ended_on.is_(None))
+        .order_by(Registration.kind)
+    ).all()
+    permits = session.scalars(
+        select(Permit).where(Permit.person_id == person.id).order_by(Permit.valid_to.desc())
+    ).all()
+    from backend.services.registrations import registration_dict
+
+    return {
+        "id": person.id,
+        "iin": person.iin,
+        "iin_generated": person.iin_generated,
+        "surname": person.surname,
+        "given_name": person.given_name,
+        "birth_date": person.birth_date,
+        "sex": person.sex,
+        "citizenship": person.citizenship,
+        "category": person.category,
+        "document": (
+            {"type": person.document_type, "number": person.document_number}
+            if person.document_number
+            else None
+        ),
+        "is_demo": person.is_demo,
+        "registrations": [registration_dict(session, r) for r in registrations],
+        "permits": list(permits),
+    }
+
+
+def list_persons(
+    session: Session, iin: str | None, limit: int, cursor: str | None
+) -> tuple[list[Person], str | None]:
+    after = decode_cursor(cursor)
+    query = select(Person).where(Person.id > after).order_by(Person.id).limit(limit)
+    if iin:
+        query = query.where(Person.iin == iin)
+    people = list(session.scalars(query))
+    return people, next_cursor([p.id for p in people], limit)

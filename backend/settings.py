@@ -1,0 +1,82 @@
+"""Settings read from the environment once, when the app or a command starts.
+
+Numbers that change by law (deadlines, radii, designated regions) live here or in
+reference tables, never in code paths, so an administrator can change them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_PG_PORT = 54329
+DEFAULT_REDIS_PORT = 63799
+
+# Regions designated for kandas/resettler settlement (DOMAIN.md rule 1, configurable).
+DEFAULT_SETTLEMENT_REGIONS = (
+    "110000000",  # Akmola
+    "100000000",  # Abai
+    "390000000",  # Kostanay
+    "550000000",  # Pavlodar
+    "230000000",  # Atyrau
+    "270000000",  # West Kazakhstan
+    "630000000",  # East Kazakhstan
+    "590000000",  # North Kazakhstan
+)
+
+
+def default_database_url() -> str:
+    return f"postgresql://qonys:qonys@127.0.0.1:{DEFAULT_PG_PORT}/qonys"
+
+
+def default_redis_url() -> str:
+    return f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    redis_url: str = field(default_factory=default_redis_url)
+    data_dir: Path = PROJECT_ROOT / ".data"
+    queue_name: str = "qonys"
+    # Largest accepted request body; bigger ones get 413.
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Early-termination notice deadline after the last working day (DOMAIN rule 11).
+    termination_notice_deadline_days: int = 10
+    # Largest radius an officer may ask for in registrations/near.
+    near_max_radius_m: int = 5000
+    settlement_regions: tuple[str, ...] = DEFAULT_SETTLEMENT_REGIONS
+    # Permit validity bounds in months (DOMAIN rule 10).
+    permit_min_months: int = 1
+    permit_max_months: int = 12
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from environment variables (``QONYS_*`` plus the two URLs)."""
+        env = dict(os.environ if env is None else env)
+        base = cls()
+        values: dict[str, object] = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if env.get("REDIS_URL"):
+            values["redis_url"] = env["REDIS_URL"]
+        if env.get("QONYS_DATA_DIR"):
+            values["data_dir"] = Path(env["QONYS_DATA_DIR"])
+        ints = {
+            "QONYS_TERMINATION_NOTICE_DEADLINE_DAYS": "termination_notice_deadline_days",
+            "QONYS_NEAR_MAX_RADIUS_M": "near_max_radius_m",
+            "QONYS_MAX_BODY_BYTES": "max_body_bytes",
+        }
+        for var, attr in ints.items():
+            if env.get(var):
+                values[attr] = int(env[var])
+        if env.get("QONYS_SETTLEMENT_REGIONS"):
+            values["settlement_regions"] = tuple(
+                code.strip() for code in env["QONYS_SETTLEMENT_REGIONS"].split(",") if code.strip()
+            )
+        values.update(overrides)
+        return replace(base, **values)

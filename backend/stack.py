@@ -1,0 +1,301 @@
+"""Make sure a PostGIS and a Redis are reachable, starting project-owned ones if needed.
+
+When ``DATABASE_URL``/``REDIS_URL`` are set they are used as they are. Otherwise Debian's
+``postgresql-15-postgis-3`` and ``redis-server`` are installed when missing and a
+PostgreSQL cluster and a Redis server owned by the project are started under the data
+folder, on their own ports, so they never collide with a system instance. Every step
+is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import redis
+
+from backend.settings import DEFAULT_PG_PORT, DEFAULT_REDIS_PORT
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+APT_PACKAGES = ("postgresql-15-postgis-3", "postgresql-15", "redis-server")
+DB_NAMES = ("qonys", "qonys_test")
+PG_TUNING = {
+    "shared_buffers": "1GB",
+    "work_mem": "32MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "4GB",
+    "max_connections": "200",
+    "listen_addresses": "127.0.0.1",
+}
+
+
+class StackError(RuntimeError):
+    """A service could not be made reachable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    database_url: str
+    test_database_url: str
+    redis_url: str
+
+
+def _log(msg: str) -> None:
+    print(f"[qonys services] {msg}", flush=True)
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _missing_packages() -> list[str]:
+    missing = []
+    for pkg in APT_PACKAGES:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True
+        )
+        if "install ok installed" not in out.stdout:
+            missing.append(pkg)
+    return missing
+
+
+def ensure_packages() -> None:
+    """Install PostGIS and Redis from Debian when they are not there yet."""
+    if shutil.which("dpkg-query") is None:
+        raise StackError("not a Debian system: set DATABASE_URL and REDIS_URL instead")
+    missing = _missing_packages()
+    if not missing:
+        return
+    if not _is_root():
+        raise StackError(
+            f"missing packages {missing}: run `sudo apt-get install {' '.join(missing)}`"
+        )
+    _log(f"installing {' '.join(missing)} (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else cmd
+
+
+def _pg_dirs(data_dir: Path) -> tuple[Path, Path, Path]:
+    return data_dir / "pg", data_dir / "pg-run", data_dir / "pg.log"
+
+
+def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
+    """initdb (first time) and start the project's own cluster; no-op when it runs."""
+    pgdata, sockdir, logfile = _pg_dirs(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    owner = "postgres" if _is_root() else pwd.getpwuid(os.geteuid()).pw_name
+    if not (pgdata / "PG_VERSION").exists():
+        _log(f"initdb {pgdata}")
+        pgdata.mkdir(parents=True, exist_ok=True)
+        shutil.chown(pgdata, owner, owner)
+        pgdata.chmod(0o700)
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    sockdir.mkdir(parents=True, exist_ok=True)
+    shutil.chown(sockdir, owner, owner)
+    if not logfile.exists():
+        logfile.touch()
+    shutil.chown(logfile, owner, owner)
+    status = subprocess.run(
+        _as_postgres([str(PG_BIN / "pg_ctl"), "status", "-D", str(pgdata)]),
+        capture_output=True,
+    )
+    if status.returncode == 0:
+        return
+    opts = f"-p {port} -k {sockdir} " + " ".join(f"-c {k}={v}" for k, v in PG_TUNING.items())
+    _log(f"starting PostgreSQL on 127.0.0.1:{port}")
+    subprocess.run(
+        _as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(logfile),
+                "-o",
+                opts,
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _psql(sockdir: Path, port: int, sql: str, db: str = "postgres") -> str:
+    out = subprocess.run(
+        _as_postgres(
+            [
+                str(PG_BIN / "psql"),
+                "-h",
+                str(sockdir),
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-tAq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]
+        ),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def bootstrap_databases(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
+    """Create the ``qonys`` role, the app and test databases and PostGIS in each."""
+    _pg, sockdir, _log_file = _pg_dirs(data_dir)
+    if not _psql(sockdir, port, "SELECT 1 FROM pg_roles WHERE rolname='qonys'"):
+        _psql(sockdir, port, "CREATE ROLE qonys LOGIN PASSWORD 'qonys'")
+    for name in DB_NAMES:
+        if not _psql(sockdir, port, f"SELECT 1 FROM pg_database WHERE datname='{name}'"):
+            _log(f"creating database {name}")
+            _psql(sockdir, port, f"CREATE DATABASE {name} OWNER qonys")
+        _psql(sockdir, port, "CREATE EXTENSION IF NOT EXISTS postgis", db=name)
+
+
+def start_redis(data_dir: Path, port: int = DEFAULT_REDIS_PORT) -> None:
+    """Start the project's own Redis unless one already answers on its port."""
+    url = f"redis://127.0.0.1:{port}/0"
+    if redis_ok(url):
+        return
+    rdir = data_dir / "redis"
+    rdir.mkdir(parents=True, exist_ok=True)
+    _log(f"starting Redis on 127.0.0.1:{port}")
+    subprocess.run(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(rdir),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(rdir / "redis.pid"),
+            "--logfile",
+            str(rdir / "redis.log"),
+            "--appendonly",
+            "yes",
+        ],
+        check=True,
+    )
+    for _ in range(50):
+        if redis_ok(url):
+            return
+        time.sleep(0.1)
+    raise StackError(f"Redis did not start; see {rdir / 'redis.log'}")
+
+
+def redis_ok(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def test_database_url(database_url: str) -> str:
+    """The database tests may wipe: ``TEST_DATABASE_URL`` or ``<name>_test`` beside the app's."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        return os.environ["TEST_DATABASE_URL"]
+    name = urlsplit(database_url).path.lstrip("/") or "qonys"
+    return database_url if name.endswith("_test") else with_database(database_url, f"{name}_test")
+
+
+def _ensure_external_database(url: str) -> None:
+    """Create a missing test database and PostGIS on a user-provided server when allowed."""
+    name = urlsplit(url).path.lstrip("/")
+    try:
+        psycopg2.connect(url).close()
+    except psycopg2.OperationalError:
+        admin = psycopg2.connect(with_database(url, "postgres"))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        admin.close()
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    conn.close()
+
+
+def ensure_services(data_dir: Path, need_test_db: bool = True) -> Endpoints:
+    """Return reachable URLs for the database, the test database and Redis."""
+    db_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if not db_url or not redis_url:
+        ensure_packages()
+    if db_url:
+        _ensure_external_database(db_url)
+    else:
+        start_postgres(data_dir)
+        bootstrap_databases(data_dir)
+        db_url = f"postgresql://qonys:qonys@127.0.0.1:{DEFAULT_PG_PORT}/qonys"
+    test_url = test_database_url(db_url)
+    if need_test_db and os.environ.get("DATABASE_URL"):
+        _ensure_external_database(test_url)
+    if redis_url:
+        if not redis_ok(redis_url):
+            raise StackError(f"REDIS_URL {redis_url} does not answer PING")
+    else:
+        start_redis(data_dir)
+        redis_url = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+    return Endpoints(db_url, test_url, redis_url)
+
+
+def stop_services(data_dir: Path) -> None:
+    """Stop the project-owned PostgreSQL and Redis (never external ones)."""
+    pgdata, _sock, _logf = _pg_dirs(data_dir)
+    if (pgdata / "PG_VERSION").exists():
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"]),
+            capture_output=True,
+        )
+    r = redis.Redis.from_url(f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0")
+    with contextlib.suppress(redis.RedisError):
+        r.shutdown(nosave=False)

@@ -1,0 +1,1 @@
+"""Spatial core of Qonys, free of Flask: reference geography, point-in-region, geofences."""

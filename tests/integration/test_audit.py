@@ -1,0 +1,73 @@
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from tests import factories as f
+
+
+def _audit_rows(db: Any, request_id: str) -> list[Any]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT actor, role, action, subject_person_id, purpose FROM audit_log"
+                    " WHERE request_id = :r"
+                ),
+                {"r": request_id},
+            )
+        )
+
+
+def test_read_with_purpose_is_audited(client: Any, admin: Any, token: Any, db: Any) -> None:
+    person = f.person(client, admin)
+    resp = client.get(
+        f"/api/v1/persons/{person['id']}", headers={**token("analyst"), "X-Purpose": "case 2026/17"}
+    )
+    assert resp.status_code == 200
+    rows = _audit_rows(db, resp.headers["X-Request-Id"])
+    assert [(r.role, r.action, r.subject_person_id, r.purpose) for r in rows] == [
+        ("analyst", "person.read", person["id"], "case 2026/17")
+    ]
+
+
+def test_write_is_audited(client: Any, admin: Any, db: Any) -> None:
+    resp = client.post(
+        "/api/v1/persons",
+        json={
+            "surname": "A", "given_name": "B", "birth_date": "1991-01-02", "sex": "F",
+            "citizenship": "KGZ", "category": "labour_immigrant",
+        },
+        headers=admin,
+    )  # fmt: skip
+    rows = _audit_rows(db, resp.headers["X-Request-Id"])
+    assert [(r.action, r.subject_person_id) for r in rows] == [
+        ("person.create", resp.get_json()["id"])
+    ]
+
+
+def test_analyst_without_purpose_is_refused_and_nothing_read(
+    client: Any, admin: Any, token: Any
+) -> None:
+    person = f.person(client, admin)
+    resp = client.get(f"/api/v1/persons/{person['id']}", headers=token("analyst"))
+    assert resp.status_code == 403
+    assert "X-Purpose" in resp.get_json()["detail"]
+    assert "surname" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET purpose = 'rewritten'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ],
+)
+def test_audit_log_is_append_only(client: Any, admin: Any, db: Any, statement: str) -> None:
+    f.person(client, admin)
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text(statement))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_log")).scalar_one() > 0

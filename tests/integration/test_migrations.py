@@ -1,0 +1,29 @@
+from typing import Any
+
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+
+from backend.cli import alembic_config
+from backend.db import sqlalchemy_url
+from gis.reference import load_reference
+
+APP_TABLES = {"regions", "region_parts", "settlements", "persons", "audit_log", "permits"}
+
+
+def test_empty_to_head_and_back(migrated: Any) -> None:
+    cfg = alembic_config(migrated.database_url)
+    engine = create_engine(sqlalchemy_url(migrated.database_url))
+    try:
+        command.downgrade(cfg, "base")
+        assert APP_TABLES.isdisjoint(inspect(engine).get_table_names())
+        command.upgrade(cfg, "head")
+        assert APP_TABLES <= set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        assert version == ScriptDirectory.from_config(cfg).get_current_head()
+        # Running the upgrade a second time is a no-op.
+        command.upgrade(cfg, "head")
+    finally:
+        load_reference(engine, migrated.settlement_regions)
+        engine.dispose()
