@@ -48,15 +48,15 @@ class PersonQuery(Schema):
 class RegistrationIn(Schema):
     person_id = Integer(required=True, validate=Range(min=1))
     kind = String(required=True, validate=OneOf(["permanent", "temporary"]))
-    address = String(validate=TEXT)
-    location = Nested(LocationIn)
-    settlement_kato = String(validate=KATO)
+    address = String(validate=TEXT, allow_none=True)
+    location = Nested(LocationIn, allow_none=True)
+    settlement_kato = String(validate=KATO, allow_none=True)
     valid_from = Date(required=True)
-    valid_to = Date()
+    valid_to = Date(allow_none=True, metadata={"description": "empty for open-ended"})
 
     @validates_schema
     def _place(self, data: dict, **_: object) -> None:
-        if "location" not in data and "settlement_kato" not in data:
+        if data.get("location") is None and data.get("settlement_kato") is None:
             raise ValidationError("give location and/or settlement_kato", "location")
         if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
             raise ValidationError("must not be before valid_from", "valid_to")
