@@ -74,7 +74,8 @@ def test_check_is_stored_with_place_and_time(client: Any, admin: Any, token: Any
     with db.engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT person_id, verdict, region_kato, ST_Y(geom), ST_X(geom), checked_at FROM officer_checks WHERE id = :i"
+                "SELECT person_id, verdict, region_kato, ST_Y(geom), ST_X(geom), checked_at"
+                " FROM officer_checks WHERE id = :i"
             ),
             {"i": result["check_id"]},
         ).one()

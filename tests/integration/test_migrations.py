@@ -18,7 +18,7 @@ def test_empty_to_head_and_back(migrated: Any) -> None:
         command.downgrade(cfg, "base")
         assert APP_TABLES.isdisjoint(inspect(engine).get_table_names())
         command.upgrade(cfg, "head")
-        assert APP_TABLES <= set(inspect(engine).get_table_names())
+        assert set(inspect(engine).get_table_names()) >= APP_TABLES
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         assert version == ScriptDirectory.from_config(cfg).get_current_head()

@@ -116,8 +116,10 @@ def test_near_uses_the_gist_index(db: Any) -> None:
         conn.execute(
             text(
                 """
-                INSERT INTO persons (iin, surname, given_name, birth_date, sex, citizenship, category)
-                SELECT lpad(g::text, 12, '0'), 'S', 'G', '1990-01-01', 'M', 'UZB', 'labour_immigrant'
+                INSERT INTO persons
+                    (iin, surname, given_name, birth_date, sex, citizenship, category)
+                SELECT lpad(g::text, 12, '0'), 'S', 'G', '1990-01-01', 'M', 'UZB',
+                       'labour_immigrant'
                 FROM generate_series(1, 5000) g;
                 INSERT INTO registrations (person_id, kind, region_kato, geom, valid_from)
                 SELECT id, 'temporary', '710000000',
