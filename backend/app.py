@@ -10,6 +10,7 @@ from flask import Response, g, send_from_directory
 from rq import Queue
 from sqlalchemy import text
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.routing import IntegerConverter
 
 from backend.api import problems
 from backend.api.context import assign_request_id
@@ -23,6 +24,12 @@ Errors are `application/problem+json`. Analysts reading a person's data send `X-
 """
 
 
+class IdConverter(IntegerConverter):
+    """Path ids that fit PostgreSQL's bigint; longer numbers are simply not found."""
+
+    regex = r"\d{1,18}"
+
+
 def create_app(settings: Settings | None = None) -> APIFlask:
     """Build the app: database, queue, error mapping, auth and every blueprint."""
     settings = settings or Settings.from_env()
@@ -34,6 +41,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         docs_path="/api/docs",
         docs_ui="swagger-ui",
     )
+    app.url_map.converters["id"] = IdConverter
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         TESTING=settings.testing,

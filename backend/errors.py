@@ -6,7 +6,12 @@ Services raise these without importing Flask; the app turns them into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+# Request locations that are not worth naming in a field path.
+_LOCATIONS = {"json", "query", "form", "headers", "files", "path", "json_or_form"}
 
 
 @dataclass
@@ -57,3 +62,21 @@ class Forbidden(QonysError):
 class Unauthorized(QonysError):
     status = 401
     title = "Unauthorized"
+
+
+def flatten_messages(detail: Any, prefix: str = "") -> list[FieldError]:
+    """Turn marshmallow's nested ``{"json": {"field": ["msg"]}}`` into field errors."""
+    out: list[FieldError] = []
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            key = str(key)
+            path = (
+                prefix if key in _LOCATIONS and not prefix else f"{prefix}.{key}" if prefix else key
+            )
+            out.extend(flatten_messages(value, path))
+    elif isinstance(detail, list | tuple):
+        for item in detail:
+            out.extend(flatten_messages(item, prefix))
+    else:
+        out.append(FieldError(prefix or "body", str(detail)))
+    return out

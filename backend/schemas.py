@@ -10,6 +10,22 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from backend.models.person import CATEGORIES
 
+class Str(String):
+    """A string PostgreSQL can store: no NUL characters, no lone surrogates."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("must not contain NUL characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("must be valid Unicode text") from exc
+        return text
+
+
+# Largest id PostgreSQL's bigint holds; larger ones are invalid, never a 500.
+ID = Range(min=1, max=2**63 - 1)
 KATO = Regexp(r"^[0-9]{9}$", error="must be a 9-digit KATO code")
 TWELVE_DIGITS = Regexp(r"^[0-9]{12}$", error="must be exactly 12 digits")
 NAME = Length(min=1, max=100)
@@ -22,35 +38,35 @@ class LocationIn(Schema):
 
 
 class DocumentIn(Schema):
-    type = String(required=True, validate=Length(min=1, max=32))
-    number = String(required=True, validate=Length(min=1, max=32))
+    type = Str(required=True, validate=Length(min=1, max=32))
+    number = Str(required=True, validate=Length(min=1, max=32))
 
 
 class PersonIn(Schema):
-    iin = String(validate=TWELVE_DIGITS, metadata={"description": "omit for a foreigner"})
-    surname = String(required=True, validate=NAME)
-    given_name = String(required=True, validate=NAME)
+    iin = Str(validate=TWELVE_DIGITS, metadata={"description": "omit for a foreigner"})
+    surname = Str(required=True, validate=NAME)
+    given_name = Str(required=True, validate=NAME)
     birth_date = Date(required=True)
-    sex = String(required=True, validate=OneOf(["M", "F"]))
-    citizenship = String(
+    sex = Str(required=True, validate=OneOf(["M", "F"]))
+    citizenship = Str(
         required=True, validate=Regexp(r"^[A-Z]{3}$", error="must be an ISO 3166 alpha-3 code")
     )
-    category = String(required=True, validate=OneOf(CATEGORIES))
+    category = Str(required=True, validate=OneOf(CATEGORIES))
     document = Nested(DocumentIn)
 
 
 class PersonQuery(Schema):
-    iin = String(validate=TWELVE_DIGITS)
+    iin = Str(validate=TWELVE_DIGITS)
     limit = Integer(load_default=50, validate=Range(1, 500))
-    cursor = String(validate=Length(max=100))
+    cursor = Str(validate=Length(max=100))
 
 
 class RegistrationIn(Schema):
-    person_id = Integer(required=True, validate=Range(min=1))
-    kind = String(required=True, validate=OneOf(["permanent", "temporary"]))
-    address = String(validate=TEXT, allow_none=True)
+    person_id = Integer(required=True, validate=ID)
+    kind = Str(required=True, validate=OneOf(["permanent", "temporary"]))
+    address = Str(validate=TEXT, allow_none=True)
     location = Nested(LocationIn, allow_none=True)
-    settlement_kato = String(validate=KATO, allow_none=True)
+    settlement_kato = Str(validate=KATO, allow_none=True)
     valid_from = Date(required=True)
     valid_to = Date(allow_none=True, metadata={"description": "empty for open-ended"})
 
@@ -65,10 +81,10 @@ class RegistrationIn(Schema):
 class RegistrationOut(Schema):
     id = Integer()
     person_id = Integer()
-    kind = String()
-    address = String(allow_none=True)
-    region_kato = String()
-    settlement_kato = String(allow_none=True)
+    kind = Str()
+    address = Str(allow_none=True)
+    region_kato = Str()
+    settlement_kato = Str(allow_none=True)
     location = Nested(LocationIn)
     valid_from = Date()
     valid_to = Date(allow_none=True)
@@ -77,50 +93,58 @@ class RegistrationOut(Schema):
 
 class PermitOut(Schema):
     id = Integer()
-    number = String()
+    number = Str()
     person_id = Integer()
-    employer_bin = String(allow_none=True)
-    region_kato = String()
+    employer_bin = Str(allow_none=True)
+    region_kato = Str()
     valid_from = Date()
     valid_to = Date()
-    status = String()
+    status = Str()
+
+
+class PersonRegistrationOut(RegistrationOut):
+    """A registration as shown inside a person card."""
+
+
+class PersonPermitOut(PermitOut):
+    """A permit as shown inside a person card."""
 
 
 class PersonOut(Schema):
     id = Integer()
-    iin = String()
+    iin = Str()
     iin_generated = Boolean()
-    surname = String()
-    given_name = String()
+    surname = Str()
+    given_name = Str()
     birth_date = Date()
-    sex = String()
-    citizenship = String()
-    category = String()
+    sex = Str()
+    citizenship = Str()
+    category = Str()
     document = Nested(DocumentIn, allow_none=True)
     is_demo = Boolean()
-    registrations = List(Nested(RegistrationOut))
-    permits = List(Nested(PermitOut))
+    registrations = List(Nested(PersonRegistrationOut))
+    permits = List(Nested(PersonPermitOut))
 
 
 class PersonPage(Schema):
     items = List(Nested(PersonOut))
-    next_cursor = String(allow_none=True)
+    next_cursor = Str(allow_none=True)
 
 
 class EmployerIn(Schema):
-    bin = String(required=True, validate=TWELVE_DIGITS)
-    name = String(required=True, validate=Length(min=1, max=300))
+    bin = Str(required=True, validate=TWELVE_DIGITS)
+    name = Str(required=True, validate=Length(min=1, max=300))
 
 
 class EmployerOut(Schema):
-    bin = String()
-    name = String()
+    bin = Str()
+    name = Str()
 
 
 class PermitIn(Schema):
-    person_id = Integer(required=True, validate=Range(min=1))
-    employer_bin = String(validate=TWELVE_DIGITS, allow_none=True)
-    region_kato = String(required=True, validate=KATO)
+    person_id = Integer(required=True, validate=ID)
+    employer_bin = Str(validate=TWELVE_DIGITS, allow_none=True)
+    region_kato = Str(required=True, validate=KATO)
     valid_from = Date(required=True)
     valid_to = Date(required=True)
 
@@ -130,14 +154,14 @@ class PermitExtensionIn(Schema):
 
 
 class PermitRevocationIn(Schema):
-    reason = String(required=True, validate=TEXT)
+    reason = Str(required=True, validate=TEXT)
 
 
 class HolderOut(Schema):
     person_id = Integer()
-    surname = String()
-    given_name = String()
-    iin = String()
+    surname = Str()
+    given_name = Str()
+    iin = Str()
 
 
 class EmployerPermitOut(PermitOut):
@@ -146,18 +170,18 @@ class EmployerPermitOut(PermitOut):
 
 class EmployerPermitPage(Schema):
     items = List(Nested(EmployerPermitOut))
-    next_cursor = String(allow_none=True)
+    next_cursor = Str(allow_none=True)
 
 
 class PageQuery(Schema):
     limit = Integer(load_default=50, validate=Range(1, 500))
-    cursor = String(validate=Length(max=100))
+    cursor = Str(validate=Length(max=100))
 
 
 class TerminationNoticeIn(Schema):
-    permit_id = Integer(required=True, validate=Range(min=1))
+    permit_id = Integer(required=True, validate=ID)
     last_working_day = Date(required=True)
-    reason = String(required=True, validate=TEXT)
+    reason = Str(required=True, validate=TEXT)
 
 
 class TerminationNoticeOut(Schema):
@@ -166,12 +190,12 @@ class TerminationNoticeOut(Schema):
     last_working_day = Date()
     deadline = Date()
     late = Boolean()
-    status = String(metadata={"description": "the permit's new status"})
+    status = Str(metadata={"description": "the permit's new status"})
 
 
 class CheckIn(Schema):
-    iin = String(validate=TWELVE_DIGITS)
-    document_number = String(validate=Length(min=1, max=32))
+    iin = Str(validate=TWELVE_DIGITS)
+    document_number = Str(validate=Length(min=1, max=32))
     location = Nested(LocationIn, required=True)
 
     @validates_schema
@@ -182,36 +206,36 @@ class CheckIn(Schema):
 
 class CheckPersonOut(Schema):
     id = Integer()
-    iin = String()
-    surname = String()
-    given_name = String()
+    iin = Str()
+    surname = Str()
+    given_name = Str()
     birth_date = Date()
-    citizenship = String()
-    category = String()
+    citizenship = Str()
+    category = Str()
 
 
 class CheckRegistrationOut(Schema):
-    kind = String()
-    address = String(allow_none=True)
-    region_kato = String()
-    settlement_kato = String(allow_none=True)
+    kind = Str()
+    address = Str(allow_none=True)
+    region_kato = Str()
+    settlement_kato = Str(allow_none=True)
     valid_to = Date(allow_none=True)
 
 
 class CheckPermitOut(Schema):
-    number = String()
-    status = String()
-    region_kato = String()
+    number = Str()
+    status = Str()
+    region_kato = Str()
     valid_to = Date()
-    employer_bin = String(allow_none=True)
+    employer_bin = Str(allow_none=True)
 
 
 class CheckOut(Schema):
     check_id = Integer()
     checked_at = DateTime()
-    verdict = String(metadata={"enum": ["ok", "violation", "not_found"]})
-    reasons = List(String())
-    region_kato = String(allow_none=True)
+    verdict = Str(metadata={"enum": ["ok", "violation", "not_found"]})
+    reasons = List(Str())
+    region_kato = Str(allow_none=True)
     person = Nested(CheckPersonOut, allow_none=True)
     registration = Nested(CheckRegistrationOut, allow_none=True)
     permit = Nested(CheckPermitOut, allow_none=True)
@@ -227,10 +251,10 @@ class NearQuery(Schema):
 class NearItemOut(Schema):
     registration_id = Integer()
     person_id = Integer()
-    surname = String()
-    given_name = String()
-    kind = String()
-    address = String(allow_none=True)
+    surname = Str()
+    given_name = Str()
+    kind = Str()
+    address = Str(allow_none=True)
     distance_m = Float()
     location = Nested(LocationIn)
 
@@ -241,11 +265,11 @@ class NearOut(Schema):
 
 
 class JobOut(Schema):
-    id = String()
-    kind = String()
-    status = String()
+    id = Str()
+    kind = Str()
+    status = Str()
     progress = Integer()
     result = Dict(allow_none=True)
-    error = String(allow_none=True)
+    error = Str(allow_none=True)
     created_at = DateTime()
     finished_at = DateTime(allow_none=True)

@@ -51,7 +51,7 @@ def create_permit(data: dict[str, Any]) -> Any:
         return permit
 
 
-@bp.post("/permits/<int:permit_id>/extensions")
+@bp.post("/permits/<id:permit_id>/extensions")
 @bp.auth_required(auth, roles=["admin"])
 @idempotent
 @bp.input(s.PermitExtensionIn, arg_name="data")
@@ -64,7 +64,7 @@ def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
         return permit
 
 
-@bp.post("/permits/<int:permit_id>/revocation")
+@bp.post("/permits/<id:permit_id>/revocation")
 @bp.auth_required(auth, roles=["admin"])
 @idempotent
 @bp.input(s.PermitRevocationIn, arg_name="data")

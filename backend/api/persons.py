@@ -27,7 +27,7 @@ def create_person(data: dict[str, Any]) -> Any:
         return persons.person_card(session, person)
 
 
-@bp.get("/persons/<int:person_id>")
+@bp.get("/persons/<id:person_id>")
 @bp.auth_required(auth, roles=["admin", "analyst"])
 @bp.output(s.PersonOut)
 @bp.doc(summary="One person with current registrations and permits; analysts send X-Purpose")

@@ -12,13 +12,11 @@ from apiflask.exceptions import HTTPError
 from flask import Response, g, json
 from werkzeug.exceptions import HTTPException
 
-from backend.errors import FieldError, QonysError
+from backend.errors import FieldError, QonysError, flatten_messages
 
 log = logging.getLogger("qonys.api")
 
 PROBLEM_MIME = "application/problem+json"
-# Locations of webargs errors that are not worth naming in a field path.
-_LOCATIONS = {"json", "query", "form", "headers", "files", "path", "json_or_form"}
 
 
 def problem(
@@ -43,24 +41,6 @@ def problem(
         if key.lower() != "content-type":
             resp.headers[key] = value
     return resp
-
-
-def flatten_messages(detail: Any, prefix: str = "") -> list[FieldError]:
-    """Turn marshmallow's nested ``{"json": {"field": ["msg"]}}`` into field errors."""
-    out: list[FieldError] = []
-    if isinstance(detail, Mapping):
-        for key, value in detail.items():
-            key = str(key)
-            path = (
-                prefix if key in _LOCATIONS and not prefix else f"{prefix}.{key}" if prefix else key
-            )
-            out.extend(flatten_messages(value, path))
-    elif isinstance(detail, list | tuple):
-        for item in detail:
-            out.extend(flatten_messages(item, prefix))
-    else:
-        out.append(FieldError(prefix or "body", str(detail)))
-    return out
 
 
 _DETAILS = {

@@ -19,7 +19,7 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from backend.errors import Invalid, QonysError
+from backend.errors import Invalid, QonysError, flatten_messages
 from backend.models import ImportFile, Permit, Person, Registration
 from backend.schemas import PermitIn, PersonIn, RegistrationIn
 from backend.services import permits, persons, registrations
@@ -89,13 +89,8 @@ def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         return schema.load(payload)
     except ValidationError as exc:
-        messages = exc.normalized_messages()
-        field = next(iter(messages), "row")
-        detail = messages[field]
-        while isinstance(detail, dict):
-            field, detail = next(iter(detail.items()))
-        text = detail[0] if isinstance(detail, list) else str(detail)
-        raise Invalid(str(field), str(text)) from exc
+        first = flatten_messages(exc.normalized_messages())[0]
+        raise Invalid(first.field, first.message) from exc
 
 
 def _import_person(session: Session, row: dict[str, str], key: str, _: Settings) -> None:

@@ -1,4 +1,4 @@
-from backend.api.problems import flatten_messages
+from backend.errors import flatten_messages
 
 
 def test_flatten_nested_marshmallow_messages() -> None:

@@ -1,0 +1,84 @@
+"""Every endpoint × every role: who may call it (never 401/403) and who may not (403).
+
+The table must list every route under /api/v1, so a new endpoint cannot slip in
+without a decision about who may call it.
+"""
+
+from typing import Any
+
+import pytest
+
+from tests import factories as f
+
+ROLES = ("admin", "analyst", "officer", "employer", "device")
+BIN = "{bin}"
+MATRIX: list[tuple[str, str, set[str]]] = [
+    ("POST", "/api/v1/persons", {"admin"}),
+    ("GET", "/api/v1/persons", {"admin", "analyst"}),
+    ("GET", "/api/v1/persons/1", {"admin", "analyst"}),
+    ("POST", "/api/v1/registrations", {"admin"}),
+    ("GET", "/api/v1/registrations/near?lat=51.16&lon=71.47", {"officer"}),
+    ("POST", "/api/v1/employers", {"admin"}),
+    ("POST", "/api/v1/permits", {"admin"}),
+    ("POST", "/api/v1/permits/1/extensions", {"admin"}),
+    ("POST", "/api/v1/permits/1/revocation", {"admin"}),
+    ("GET", f"/api/v1/employers/{BIN}/permits", {"admin", "employer"}),
+    ("POST", f"/api/v1/employers/{BIN}/termination-notices", {"employer"}),
+    ("POST", "/api/v1/checks", {"officer"}),
+    ("POST", "/api/v1/imports/persons", {"admin"}),
+    ("GET", "/api/v1/jobs/nope", {"admin", "analyst", "officer", "employer"}),
+]
+
+
+@pytest.fixture
+def world(client: Any, admin: Any, token: Any) -> dict[str, Any]:
+    bin_ = f.employer(client, admin)
+    person = f.person(client, admin)
+    tokens = {
+        "admin": admin,
+        "analyst": token("analyst"),
+        "officer": token("officer"),
+        "employer": token("employer", employer_bin=bin_),
+        "device": token("device", person_id=person["id"]),
+    }
+    return {"bin": bin_, "tokens": tokens}
+
+
+def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
+    headers = {**headers, "X-Purpose": "rbac-matrix"}
+    if method == "GET":
+        return client.get(url, headers=headers)
+    return client.post(url, json={}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX]
+)
+def test_role_matrix(client: Any, world: dict, method: str, path: str, allowed: set[str]) -> None:
+    url = path.replace(BIN, world["bin"])
+    assert _call(client, method, url, {}).status_code == 401
+    for role in ROLES:
+        resp = _call(client, method, url, world["tokens"][role])
+        if role in allowed:
+            assert resp.status_code not in (401, 403), (role, resp.get_json())
+        else:
+            assert resp.status_code == 403, (role, resp.status_code)
+        assert resp.status_code < 500
+
+
+def test_matrix_covers_every_api_route(app: Any) -> None:
+    adapter = app.url_map.bind("localhost")
+    covered = {
+        (
+            method,
+            adapter.match(path.split("?")[0].replace(BIN, "1"), method=method, return_rule=True)[
+                0
+            ].rule,
+        )
+        for method, path, _ in MATRIX
+    }
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.rule == "/api/v1/openapi.json":
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (method, rule.rule) in covered, f"{method} {rule.rule} missing from MATRIX"
