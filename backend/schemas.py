@@ -10,6 +10,7 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from backend.models.person import CATEGORIES
 
+
 class Str(String):
     """A string PostgreSQL can store: no NUL characters, no lone surrogates."""
 
