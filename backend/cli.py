@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import click
@@ -217,11 +217,13 @@ def up(port: int) -> None:
         f"  database {ep.database_url}\n  queue    {ep.redis_url}\n"
         f"  demo tokens in {_settings().data_dir / 'demo-tokens.txt'}\nCtrl-C stops.\n"
     )
+    # Ctrl-C, or SIGTERM from a supervisor, stops both children cleanly.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        while not stop.is_set() and all(p.poll() is None for p in procs):
+            stop.wait(0.5)
     finally:
         for p in procs:
             if p.poll() is None:

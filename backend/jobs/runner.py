@@ -32,12 +32,19 @@ def _schedule_forever(queue: Queue, stop: threading.Event) -> None:
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
+    # The worker gets a connection of its own: RQ raises its socket timeout above the
+    # blocking dequeue's, which must not be shared with the scheduler thread's pool.
     conn = redis.Redis.from_url(settings.redis_url)
-    queue = Queue(settings.queue_name, connection=conn)
+    worker = Worker([Queue(settings.queue_name, connection=conn)], connection=conn)
     stop = threading.Event()
     if not burst:
-        threading.Thread(target=_schedule_forever, args=(queue, stop), daemon=True).start()
+        scheduler_queue = Queue(
+            settings.queue_name, connection=redis.Redis.from_url(settings.redis_url)
+        )
+        threading.Thread(
+            target=_schedule_forever, args=(scheduler_queue, stop), daemon=True
+        ).start()
     try:
-        Worker([queue], connection=conn).work(burst=burst, with_scheduler=not burst)
+        worker.work(burst=burst, with_scheduler=not burst)
     finally:
         stop.set()
