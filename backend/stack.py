@@ -26,7 +26,7 @@ from backend.settings import DEFAULT_PG_PORT, DEFAULT_REDIS_PORT
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 APT_PACKAGES = ("postgresql-15-postgis-3", "postgresql-15", "redis-server")
-DB_NAMES = ("qonys", "qonys_test")
+DB_NAMES = ("qonys", "qonys_test", "qonys_bench")
 PG_TUNING = {
     "shared_buffers": "1GB",
     "work_mem": "32MB",

@@ -22,8 +22,8 @@ _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
 @auth.verify_token
 def _verify(secret: str) -> Principal | None:
-    with database().transaction() as session:
-        return verify_token(session, secret)
+    with database().engine.connect() as conn:
+        return verify_token(conn.execution_options(isolation_level="AUTOCOMMIT"), secret)
 
 
 @auth.get_user_roles

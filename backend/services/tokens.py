@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from backend.errors import Invalid
@@ -67,13 +67,24 @@ def create_token(
     return secret, row
 
 
-def verify_token(session: Session, secret: str) -> Principal | None:
-    """The principal behind a presented secret, or None. Hashes compare in constant time."""
+def verify_token(conn: Session | Connection, secret: str) -> Principal | None:
+    """The principal behind a presented secret, or None. Hashes compare in constant time.
+
+    One indexed lookup on the hash; it runs on every request, so it stays a single
+    Core statement (the caller may use an autocommit connection).
+    """
     if not secret or len(secret) > 200:
         return None
     digest = hash_token(secret)
-    row = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+    row = conn.execute(
+        select(
+            ApiToken.id,
+            ApiToken.token_hash,
+            ApiToken.role,
+            ApiToken.employer_bin,
+            ApiToken.person_id,
+            ApiToken.region_kato,
+        ).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
     ).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None

@@ -1,0 +1,36 @@
+"""Shared bench helpers: a migrated bench database with reference geography."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+from backend import stack
+from backend.settings import PROJECT_ROOT
+
+
+def bench_database_url() -> str:
+    """``BENCH_DATABASE_URL`` or ``qonys_bench`` beside the app database (never the app's)."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return os.environ["BENCH_DATABASE_URL"]
+    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    endpoints = stack.ensure_services(data_dir, need_test_db=False)
+    return stack.with_database(endpoints.database_url, "qonys_bench")
+
+
+def redis_url() -> str:
+    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    return stack.ensure_services(data_dir, need_test_db=False).redis_url
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def describe(latencies_ms: list[float]) -> str:
+    return (
+        f"p50 {percentile(latencies_ms, 50):6.2f} ms  p99 {percentile(latencies_ms, 99):6.2f} ms"
+        f"  mean {statistics.fmean(latencies_ms):6.2f} ms"
+    )
