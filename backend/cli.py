@@ -169,6 +169,37 @@ def token_create(
     click.echo(secret)
 
 
+@main.group(help="Movement traces.")
+def traces() -> None:
+    pass
+
+
+@traces.command("import-gpx", help="Import a GPX track collected offline for a person.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--person", "person_id", type=int, required=True, help="Person id the track is of.")
+def import_gpx(file: Path, person_id: int) -> None:
+    import getpass
+    from functools import partial
+
+    from backend.services import audit
+    from backend.services.tokens import Principal
+    from backend.services.traces import ingest, point_from_batch
+    from gis.gpx import read_gpx
+
+    settings = _settings()
+    database = _database(settings)
+    points = list(read_gpx(file))
+    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    with database.transaction() as session:
+        result = ingest(
+            session, points, partial(point_from_batch, person_id=person_id), "gpx", settings
+        )
+        audit.record(session, operator, "traces.ingest.gpx", [person_id], f"GPX {file.name}")
+    click.echo(f"accepted: {result.accepted}\nduplicates: {result.duplicates}")
+    for rejected in result.rejected[:20]:
+        click.echo(f"rejected point {rejected['index']}: {rejected['reason']}", err=True)
+
+
 @main.command(help="Run the API with gunicorn.")
 @click.option("--port", default=8000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)

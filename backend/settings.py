@@ -52,6 +52,26 @@ class Settings:
     # Permit validity bounds in months (DOMAIN rule 10).
     permit_min_months: int = 1
     permit_max_months: int = 12
+    # Movement traces (issue: traces at national scale).
+    trace_retention_days: int = 90
+    trace_future_skew_s: int = 300
+    trace_max_accuracy_m: float = 5000.0
+    trace_max_speed_mps: float = 150.0
+    trace_max_points: int = 5000
+    trace_partitions_ahead_days: int = 7
+    # Alerts: dwell before "left region" fires, silence, residence distance, night hours.
+    alert_dwell_hours: float = 24.0
+    silent_device_working_days: int = 3
+    residence_mismatch_km: float = 5.0
+    residence_lookback_days: int = 14
+    residence_min_nights: int = 3
+    local_timezone: str = "Asia/Almaty"
+    night_start_hour: int = 22
+    night_end_hour: int = 6
+    # Stays: where a person stayed at least this long within this radius.
+    stay_radius_m: float = 250.0
+    stay_min_minutes: int = 30
+    track_max_days: int = 31
     testing: bool = False
 
     @classmethod
@@ -70,10 +90,21 @@ class Settings:
             "QONYS_TERMINATION_NOTICE_DEADLINE_DAYS": "termination_notice_deadline_days",
             "QONYS_NEAR_MAX_RADIUS_M": "near_max_radius_m",
             "QONYS_MAX_BODY_BYTES": "max_body_bytes",
+            "QONYS_TRACE_RETENTION_DAYS": "trace_retention_days",
+            "QONYS_SILENT_DEVICE_WORKING_DAYS": "silent_device_working_days",
+            "QONYS_STAY_MIN_MINUTES": "stay_min_minutes",
         }
         for var, attr in ints.items():
             if env.get(var):
                 values[attr] = int(env[var])
+        floats = {
+            "QONYS_ALERT_DWELL_HOURS": "alert_dwell_hours",
+            "QONYS_RESIDENCE_MISMATCH_KM": "residence_mismatch_km",
+            "QONYS_STAY_RADIUS_M": "stay_radius_m",
+        }
+        for var, attr in floats.items():
+            if env.get(var):
+                values[attr] = float(env[var])
         if env.get("QONYS_SETTLEMENT_REGIONS"):
             values["settlement_regions"] = tuple(
                 code.strip() for code in env["QONYS_SETTLEMENT_REGIONS"].split(",") if code.strip()

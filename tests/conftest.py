@@ -20,7 +20,9 @@ from backend.settings import PROJECT_ROOT, Settings
 REGISTER_TABLES = (
     "persons", "registrations", "employers", "permits", "permit_extensions",
     "termination_notices", "officer_checks", "jobs", "idempotent_responses", "import_files",
-    "iin_serials", "api_tokens",
+    "iin_serials", "api_tokens", "trace_points", "trace_last_positions", "daily_presence",
+    "alert_dirty", "alerts", "quotas", "settlement_lists", "settlement_indicators",
+    "settlement_applications", "settlement_obligations", "support_payments",
 )  # fmt: skip
 
 

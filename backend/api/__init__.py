@@ -6,7 +6,7 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from backend.api import checks, imports, permits, persons
+    from backend.api import alerts, checks, imports, permits, persons, traces
 
-    for module in (persons, permits, checks, imports):
+    for module in (persons, permits, checks, imports, traces, alerts):
         app.register_blueprint(module.bp)

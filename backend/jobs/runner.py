@@ -16,7 +16,11 @@ log = logging.getLogger("qonys.worker")
 
 # (dotted job function, interval in seconds). Each job is idempotent, so a second
 # worker enqueueing the same slot does no harm.
-PERIODIC: tuple[tuple[str, int], ...] = (("backend.jobs.permits.expire_permits", 3600),)
+PERIODIC: tuple[tuple[str, int], ...] = (
+    ("backend.jobs.permits.expire_permits", 3600),
+    ("backend.jobs.traces.maintain_partitions", 3600),
+    ("backend.jobs.alerts.sweep", 300),
+)
 
 
 def _schedule_forever(queue: Queue, stop: threading.Event) -> None:

@@ -7,11 +7,21 @@ from backend.models.operations import IdempotentResponse, ImportFile, Job, Offic
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
 from backend.models.person import IinSerial, Person
 from backend.models.registration import Registration
+from backend.models.trace import (
+    Alert,
+    AlertDirty,
+    DailyPresence,
+    TraceLastPosition,
+    TracePoint,
+)
 
 __all__ = [
+    "Alert",
+    "AlertDirty",
     "ApiToken",
     "AuditEntry",
     "Base",
+    "DailyPresence",
     "District",
     "Employer",
     "IdempotentResponse",
@@ -27,4 +37,6 @@ __all__ = [
     "Registration",
     "Settlement",
     "TerminationNotice",
+    "TraceLastPosition",
+    "TracePoint",
 ]

@@ -13,6 +13,7 @@ from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import bin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
 from backend.models.person import PERMIT_CATEGORIES
+from backend.services import alerts
 from backend.services.pagination import decode_cursor, next_cursor
 from backend.settings import Settings
 
@@ -179,4 +180,13 @@ def file_termination_notice(
     permit.status = "terminated"
     permit.status_changed_at = datetime.now(UTC)
     session.flush()
+    if notice.late:
+        alerts.open_alert(
+            session,
+            permit.person_id,
+            "late_termination_notice",
+            permit.region_kato,
+            {"permit": permit.number, "employer_bin": employer_bin,
+             "last_working_day": last_day, "deadline": deadline, "filed_on": today},
+        )  # fmt: skip
     return notice, permit

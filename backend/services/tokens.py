@@ -26,10 +26,12 @@ class Principal:
     employer_bin: str | None = None
     person_id: int | None = None
     region_kato: str | None = None
+    # Set for actors that are not API tokens, such as an operator at the command line.
+    name: str | None = None
 
     @property
     def actor(self) -> str:
-        return f"token:{self.token_id}"
+        return self.name or f"token:{self.token_id}"
 
 
 def hash_token(secret: str) -> str:

@@ -1,0 +1,47 @@
+"""Alerts for analysts (all) and officers (their region)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from backend import schemas as s
+from backend.api.context import auth, principal, request_id, transaction
+from backend.services import alerts, audit
+
+bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
+
+
+@bp.get("/alerts")
+@bp.auth_required(auth, roles=["analyst", "officer", "admin"])
+@bp.input(s.AlertQuery, location="query", arg_name="query")
+@bp.output(s.AlertPage)
+@bp.doc(summary="Alerts by kind, region and status; officers see their region only")
+def list_alerts(query: dict[str, Any]) -> Any:
+    who = principal()
+    with transaction() as session:
+        items, cursor = alerts.list_alerts(
+            session, who, query.get("kind"), query.get("region_kato"), query["status"],
+            query["limit"], query.get("cursor"),
+        )  # fmt: skip
+        audit.record(
+            session, who, "alerts.list", sorted({a.person_id for a in items}) or [None], None,
+            request_id(),
+        )  # fmt: skip
+        return {"items": items, "next_cursor": cursor}
+
+
+@bp.post("/alerts/<id:alert_id>/resolution")
+@bp.auth_required(auth, roles=["analyst", "officer", "admin"])
+@bp.input(s.AlertResolutionIn, arg_name="data")
+@bp.output(s.AlertOut)
+@bp.doc(summary="Close an open alert with a reason")
+def resolve(alert_id: int, data: dict[str, Any]) -> Any:
+    who = principal()
+    with transaction() as session:
+        alert = alerts.resolve_alert(session, who, alert_id, data["reason"])
+        audit.record(
+            session, who, "alerts.resolve", [alert.person_id], data["reason"], request_id()
+        )
+        return alert

@@ -1,0 +1,17 @@
+"""Trace storage housekeeping: partitions ahead, retention behind."""
+
+from __future__ import annotations
+
+from backend.jobs.base import job_database, job_settings
+from backend.services import trace_storage
+
+
+def maintain_partitions() -> dict[str, list[str]]:
+    """Create partitions ahead, then drop those past retention (keeping daily presence)."""
+    settings = job_settings()
+    engine = job_database().engine
+    created = trace_storage.prepare_ahead(
+        engine, settings.trace_retention_days, settings.trace_partitions_ahead_days
+    )
+    dropped = trace_storage.drop_expired(engine, settings.trace_retention_days)
+    return {"created": created, "dropped": dropped}

@@ -1,0 +1,424 @@
+"""Alerts raised by movement traces and register events.
+
+One open alert per person and kind (a partial unique index guarantees it), closed when
+the condition ends. Evaluation runs per person, not per point: ingestion marks persons in
+``alert_dirty`` inside its own transaction, and a job evaluates them, deleting the mark
+only if no newer batch arrived meanwhile. A worker killed mid-way rolls back: the mark
+stays, the person is evaluated again, and the unique index prevents a doubled alert.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from backend.db import Database
+from backend.errors import Conflict, Forbidden, NotFound
+from backend.models import Alert, Permit, Person, Registration
+from backend.models.person import PERMIT_CATEGORIES
+from backend.services.pagination import decode_cursor, next_cursor
+from backend.services.tokens import Principal
+from backend.settings import Settings
+from gis.trajectories import Fix, detect_stays, haversine_m
+
+log = logging.getLogger("qonys.alerts")
+SETTLER_CATEGORIES = ("kandas", "resettler")
+_EVAL_LOCK_CLASS = 42
+
+
+def open_alert(
+    session: Session, person_id: int, kind: str, region_kato: str | None, details: dict[str, Any]
+) -> None:
+    """Open the alert, or refresh the details of the one already open."""
+    session.execute(
+        text(
+            """
+            INSERT INTO alerts (person_id, kind, region_kato, details)
+            VALUES (:p, :k, :r, CAST(:d AS jsonb))
+            ON CONFLICT (person_id, kind) WHERE status = 'open'
+            DO UPDATE SET details = EXCLUDED.details, region_kato = EXCLUDED.region_kato
+            """
+        ),
+        {"p": person_id, "k": kind, "r": region_kato, "d": json.dumps(details, default=str)},
+    )
+
+
+def close_alert(session: Session, person_id: int, kind: str, reason: str) -> None:
+    session.execute(
+        text(
+            """
+            UPDATE alerts SET status = 'closed', closed_at = now(), close_reason = :reason
+            WHERE person_id = :p AND kind = :k AND status = 'open'
+            """
+        ),
+        {"p": person_id, "k": kind, "reason": reason},
+    )
+
+
+def _outside_stats(
+    session: Session, person_id: int, region: str, since: datetime
+) -> dict[str, Any] | None:
+    """When the person was last inside ``region``, since when outside, and the last fix."""
+    row = session.execute(
+        text(
+            """
+            WITH pts AS (
+                SELECT t.recorded_at, EXISTS (
+                    SELECT 1 FROM region_parts rp
+                    WHERE rp.region_kato = :region AND ST_Intersects(rp.geom, t.geom)) AS inside
+                FROM trace_points t WHERE t.person_id = :p AND t.recorded_at >= :since
+            ), last_in AS (SELECT max(recorded_at) AS t FROM pts WHERE inside)
+            SELECT (SELECT t FROM last_in) AS last_inside,
+                   (SELECT min(recorded_at) FROM pts WHERE NOT inside AND recorded_at >
+                       COALESCE((SELECT t FROM last_in), '-infinity')) AS outside_since,
+                   (SELECT max(recorded_at) FROM pts) AS last_point
+            """
+        ),
+        {"p": person_id, "region": region, "since": since},
+    ).one()
+    if row.last_point is None:
+        return None
+    return {
+        "last_inside": row.last_inside,
+        "outside_since": row.outside_since,
+        "last_point": row.last_point,
+    }
+
+
+def _evaluate_region(
+    session: Session, person_id: int, kind: str, region: str, settings: Settings, now: datetime
+) -> None:
+    dwell = timedelta(hours=settings.alert_dwell_hours)
+    stats = _outside_stats(session, person_id, region, now - max(dwell * 2, timedelta(days=3)))
+    if stats is None:
+        return
+    if stats["outside_since"] is None:
+        close_alert(session, person_id, kind, "back in the region")
+    elif stats["last_point"] - stats["outside_since"] >= dwell:
+        open_alert(
+            session,
+            person_id,
+            kind,
+            region,
+            {"region_kato": region, "outside_since": stats["outside_since"],
+             "last_point_at": stats["last_point"], "dwell_hours": settings.alert_dwell_hours},
+        )  # fmt: skip
+
+
+def permit_in_force(session: Session, person_id: int, today: date) -> Permit | None:
+    return session.scalars(
+        select(Permit)
+        .where(
+            Permit.person_id == person_id,
+            Permit.status == "active",
+            Permit.valid_from <= today,
+            Permit.valid_to >= today,
+        )
+        .order_by(Permit.valid_to.desc())
+    ).first()
+
+
+def settlement_region(session: Session, person_id: int) -> str | None:
+    """The region a kandas or resettler must stay in: the obligation's, else registration's."""
+    region = session.execute(
+        text(
+            "SELECT region_kato FROM settlement_obligations "
+            "WHERE person_id = :p AND status IN ('active', 'breach_suspected') "
+            "ORDER BY starts_on DESC LIMIT 1"
+        ),
+        {"p": person_id},
+    ).scalar()
+    if region:
+        return region
+    return session.scalar(
+        select(Registration.region_kato).where(
+            Registration.person_id == person_id,
+            Registration.kind == "permanent",
+            Registration.ended_on.is_(None),
+        )
+    )
+
+
+def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> None:
+    kind = "permit_expired_present"
+    if permit_in_force(session, person.id, today) is not None:
+        close_alert(session, person.id, kind, "a permit is in force")
+        return
+    latest = session.scalars(
+        select(Permit).where(Permit.person_id == person.id).order_by(Permit.valid_to.desc())
+    ).first()
+    if latest is None:
+        return
+    ended = (
+        latest.status_changed_at
+        if latest.status in ("terminated", "revoked") and latest.status_changed_at
+        else datetime.combine(latest.valid_to + timedelta(days=1), datetime.min.time(), UTC)
+    )
+    seen = session.execute(
+        text(
+            """
+            SELECT max(t.recorded_at) AS last_at,
+                   (SELECT rp.region_kato FROM region_parts rp
+                     JOIN trace_last_positions l ON ST_Intersects(rp.geom, l.geom)
+                     WHERE l.person_id = :p LIMIT 1) AS region
+            FROM trace_points t WHERE t.person_id = :p AND t.recorded_at > :ended
+            """
+        ),
+        {"p": person.id, "ended": ended},
+    ).one()
+    if seen.last_at is not None:
+        open_alert(
+            session,
+            person.id,
+            kind,
+            seen.region or latest.region_kato,
+            {"permit": latest.number, "permit_status": latest.status, "ended_at": ended,
+             "last_point_at": seen.last_at},
+        )  # fmt: skip
+
+
+def _place_of_stay(session: Session, person_id: int) -> Registration | None:
+    return session.scalars(
+        select(Registration)
+        .where(Registration.person_id == person_id, Registration.ended_on.is_(None))
+        .order_by(Registration.kind.desc(), Registration.valid_from.desc())  # temporary first
+    ).first()
+
+
+def night_residence(
+    session: Session, person_id: int, settings: Settings, now: datetime
+) -> dict[str, Any] | None:
+    """Where the person spends nights: the stay holding the most night-time fixes."""
+    tz = ZoneInfo(settings.local_timezone)
+    rows = session.execute(
+        text(
+            """
+            SELECT recorded_at, ST_Y(geom), ST_X(geom) FROM trace_points
+            WHERE person_id = :p AND recorded_at >= :since ORDER BY recorded_at
+            """
+        ),
+        {"p": person_id, "since": now - timedelta(days=settings.residence_lookback_days)},
+    ).all()
+    fixes = [Fix(t, lat, lon) for t, lat, lon in rows]
+
+    def is_night(t: datetime) -> bool:
+        hour = t.astimezone(tz).hour
+        return hour >= settings.night_start_hour or hour < settings.night_end_hour
+
+    def night_of(t: datetime) -> date:
+        local = t.astimezone(tz)
+        return (local - timedelta(hours=settings.night_end_hour)).date()
+
+    stays = detect_stays(
+        fixes, settings.stay_radius_m, timedelta(minutes=settings.stay_min_minutes)
+    )
+    best, best_nights = None, set()
+    for stay in stays:
+        nights = {
+            night_of(f.t) for f in fixes if stay.arrived <= f.t <= stay.left and is_night(f.t)
+        }
+        if len(nights) > len(best_nights):
+            best, best_nights = stay, nights
+    # Stays can be broken by a short walk; count every night spent within the radius.
+    if best is not None:
+        best_nights = {
+            night_of(f.t)
+            for f in fixes
+            if is_night(f.t)
+            and haversine_m(best.lat, best.lon, f.lat, f.lon) <= settings.stay_radius_m
+        }
+    if best is None or len(best_nights) < settings.residence_min_nights:
+        return None
+    return {"lat": best.lat, "lon": best.lon, "nights": len(best_nights)}
+
+
+def _evaluate_residence(
+    session: Session, person_id: int, settings: Settings, now: datetime
+) -> None:
+    kind = "residence_mismatch"
+    registration = _place_of_stay(session, person_id)
+    if registration is None:
+        return
+    residence = night_residence(session, person_id, settings, now)
+    if residence is None:
+        return
+    reg = session.execute(
+        text("SELECT ST_Y(geom), ST_X(geom) FROM registrations WHERE id = :i"),
+        {"i": registration.id},
+    ).one()
+    distance_km = haversine_m(reg[0], reg[1], residence["lat"], residence["lon"]) / 1000
+    if distance_km > settings.residence_mismatch_km:
+        open_alert(
+            session,
+            person_id,
+            kind,
+            registration.region_kato,
+            {"registered": {"lat": reg[0], "lon": reg[1]},
+             "nights_at": {"lat": residence["lat"], "lon": residence["lon"]},
+             "nights": residence["nights"], "distance_km": round(distance_km, 2)},
+        )  # fmt: skip
+    else:
+        close_alert(session, person_id, kind, "nights spent at the registered address")
+
+
+def evaluate_person(
+    session: Session,
+    person_id: int,
+    settings: Settings,
+    now: datetime | None = None,
+    with_residence: bool = False,
+) -> None:
+    """Evaluate every trace-driven alert of one person, in the caller's transaction."""
+    now = now or datetime.now(UTC)
+    person = session.get(Person, person_id)
+    if person is None:
+        return
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:c, :k)"),
+        {"c": _EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
+    )
+    today = now.date()
+    if person.category in PERMIT_CATEGORIES:
+        permit = permit_in_force(session, person.id, today)
+        if permit is not None:
+            _evaluate_region(
+                session, person.id, "left_permit_region", permit.region_kato, settings, now
+            )
+        else:
+            close_alert(session, person.id, "left_permit_region", "no permit in force")
+        _evaluate_permit_expiry(session, person, today)
+    if person.category in SETTLER_CATEGORIES:
+        region = settlement_region(session, person.id)
+        if region:
+            _evaluate_region(session, person.id, "left_settlement_region", region, settings, now)
+    close_alert(session, person.id, "silent_device", "the device reported again")
+    if with_residence:
+        _evaluate_residence(session, person.id, settings, now)
+
+
+def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> int:
+    """Evaluate every person marked since their last evaluation; returns how many."""
+    done = 0
+    failed: set[int] = set()
+    while True:
+        with database.transaction() as session:
+            rows = session.execute(
+                text(
+                    "SELECT person_id, marked_at FROM alert_dirty "
+                    "WHERE NOT (person_id = ANY(:failed)) ORDER BY marked_at LIMIT :n"
+                ),
+                {"failed": list(failed), "n": batch},
+            ).all()
+        if not rows:
+            return done
+        for person_id, marked_at in rows:
+            try:
+                with database.transaction() as session:
+                    evaluate_person(session, person_id, settings, with_residence=True)
+                    session.execute(
+                        text("DELETE FROM alert_dirty WHERE person_id = :p AND marked_at <= :m"),
+                        {"p": person_id, "m": marked_at},
+                    )
+                done += 1
+            except Exception:
+                log.exception("alert evaluation failed for person %s", person_id)
+                failed.add(person_id)
+
+
+def working_days_back(now: datetime, days: int) -> datetime:
+    """The moment ``days`` working days (Mon-Fri) before ``now``."""
+    moment = now
+    left = days
+    while left > 0:
+        moment -= timedelta(days=1)
+        if moment.weekday() < 5:
+            left -= 1
+    return moment
+
+
+def sweep_silent_devices(
+    session: Session, settings: Settings, now: datetime | None = None
+) -> dict[str, int]:
+    """Open ``silent_device`` for monitored persons quiet for N working days; close the rest."""
+    now = now or datetime.now(UTC)
+    cutoff = working_days_back(now, settings.silent_device_working_days)
+    opened = session.execute(
+        text(
+            """
+            WITH monitored AS (
+                SELECT t.person_id, min(t.created_at) AS since FROM api_tokens t
+                JOIN persons p ON p.id = t.person_id
+                WHERE t.role = 'device' AND t.revoked_at IS NULL GROUP BY t.person_id
+            ), quiet AS (
+                SELECT m.person_id, l.recorded_at AS last_seen,
+                       (SELECT r.region_kato FROM registrations r WHERE r.person_id = m.person_id
+                          AND r.ended_on IS NULL ORDER BY r.kind DESC LIMIT 1) AS region
+                FROM monitored m LEFT JOIN trace_last_positions l ON l.person_id = m.person_id
+                WHERE COALESCE(l.recorded_at, m.since) < :cutoff
+            )
+            INSERT INTO alerts (person_id, kind, region_kato, details)
+            SELECT person_id, 'silent_device', region,
+                   jsonb_build_object('last_seen', last_seen, 'working_days', CAST(:n AS int))
+            FROM quiet
+            ON CONFLICT (person_id, kind) WHERE status = 'open' DO NOTHING
+            """
+        ),
+        {"cutoff": cutoff, "n": settings.silent_device_working_days},
+    ).rowcount
+    closed = session.execute(
+        text(
+            """
+            UPDATE alerts a SET status = 'closed', closed_at = now(),
+                close_reason = 'the device reported again'
+            FROM trace_last_positions l
+            WHERE a.kind = 'silent_device' AND a.status = 'open'
+              AND l.person_id = a.person_id AND l.recorded_at >= :cutoff
+            """
+        ),
+        {"cutoff": cutoff},
+    ).rowcount
+    return {"opened": opened or 0, "closed": closed or 0}
+
+
+def list_alerts(
+    session: Session,
+    principal: Principal,
+    kind: str | None,
+    region_kato: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Alert], str | None]:
+    if principal.region_kato:
+        if region_kato and region_kato != principal.region_kato:
+            raise Forbidden("this officer token is limited to another region")
+        region_kato = principal.region_kato
+    query = select(Alert).where(Alert.id > decode_cursor(cursor)).order_by(Alert.id).limit(limit)
+    if kind:
+        query = query.where(Alert.kind == kind)
+    if region_kato:
+        query = query.where(Alert.region_kato == region_kato)
+    if status:
+        query = query.where(Alert.status == status)
+    alerts = list(session.scalars(query))
+    return alerts, next_cursor([a.id for a in alerts], limit)
+
+
+def resolve_alert(session: Session, principal: Principal, alert_id: int, reason: str) -> Alert:
+    """An official closes an alert with a reason (e.g. a late notice reviewed)."""
+    alert = session.get(Alert, alert_id, with_for_update=True)
+    if alert is None or (principal.region_kato and alert.region_kato != principal.region_kato):
+        raise NotFound(f"alert {alert_id} not found")
+    if alert.status != "open":
+        raise Conflict(f"alert {alert_id} is already closed")
+    alert.status = "closed"
+    alert.closed_at = datetime.now(UTC)
+    alert.close_reason = f"{principal.actor}: {reason}"
+    session.flush()
+    return alert

@@ -1,0 +1,131 @@
+"""Daily partitions of ``trace_points``: created ahead, dropped after retention.
+
+Before a partition is dropped, what indicators need from it — the region where each
+person was on each day — is kept in ``daily_presence``.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, text
+
+PARTITION_PREFIX = "trace_points_p"
+_LOCK_ID = 7_424_001  # advisory lock serializing partition DDL
+_known: set[date] = set()
+_known_lock = threading.Lock()
+
+
+def partition_name(day: date) -> str:
+    return f"{PARTITION_PREFIX}{day:%Y%m%d}"
+
+
+def existing_partitions(conn: Connection) -> dict[date, str]:
+    rows = conn.execute(
+        text(
+            """
+            SELECT c.relname FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_class p ON p.oid = i.inhparent
+            WHERE p.relname = 'trace_points'
+            """
+        )
+    ).scalars()
+    out = {}
+    for name in rows:
+        if name.startswith(PARTITION_PREFIX):
+            out[datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()] = name
+    return out
+
+
+def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
+    """Create the daily partitions ``first``..``last`` (UTC days) that do not exist yet."""
+    created = []
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        have = existing_partitions(conn)
+        day = first
+        while day <= last:
+            if day not in have:
+                name = partition_name(day)
+                upper = day + timedelta(days=1)
+                conn.execute(
+                    text(
+                        f"CREATE TABLE {name} PARTITION OF trace_points FOR VALUES "
+                        f"FROM ('{day.isoformat()} 00:00+00') TO ('{upper.isoformat()} 00:00+00')"
+                    )
+                )
+                created.append(name)
+            day += timedelta(days=1)
+    with _known_lock:
+        _known.update(_days(first, last))
+    return created
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def ensure_partitions_for(engine: Engine, days: set[date]) -> None:
+    """Make sure every day a batch touches has its partition (cached per process)."""
+    with _known_lock:
+        missing = days - _known
+    if missing:
+        create_partitions(engine, min(missing), max(missing))
+
+
+def forget_known_partitions() -> None:
+    with _known_lock:
+        _known.clear()
+
+
+def prepare_ahead(
+    engine: Engine, retention_days: int, ahead_days: int, today: date | None = None
+) -> list[str]:
+    """The scheduled job: partitions from the retention edge to ``ahead_days`` ahead."""
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=retention_days)
+    return create_partitions(engine, first, today + timedelta(days=ahead_days))
+
+
+def keep_daily_presence(conn: Connection, partition: str) -> int:
+    """Aggregate one partition into ``daily_presence`` (region by point-in-polygon)."""
+    result = conn.execute(
+        text(
+            f"""
+            INSERT INTO daily_presence (person_id, day, region_kato, points, first_at, last_at)
+            SELECT t.person_id, (t.recorded_at AT TIME ZONE 'UTC')::date, rp.region_kato,
+                   count(*), min(t.recorded_at), max(t.recorded_at)
+            FROM {partition} t
+            JOIN region_parts rp ON ST_Intersects(rp.geom, t.geom)
+            GROUP BY 1, 2, 3
+            ON CONFLICT (person_id, day, region_kato) DO UPDATE SET
+                points = EXCLUDED.points, first_at = EXCLUDED.first_at, last_at = EXCLUDED.last_at
+            """
+        )
+    )
+    return result.rowcount or 0
+
+
+def drop_expired(engine: Engine, retention_days: int, today: date | None = None) -> list[str]:
+    """Drop whole partitions older than the retention period, keeping daily presence first.
+
+    ``DETACH … CONCURRENTLY`` lets ingestion into current partitions go on meanwhile.
+    """
+    today = today or datetime.now(UTC).date()
+    cutoff = today - timedelta(days=retention_days)
+    with engine.connect() as conn:
+        old = sorted((d, n) for d, n in existing_partitions(conn).items() if d < cutoff)
+    dropped = []
+    for day, name in old:
+        with engine.begin() as conn:
+            keep_daily_presence(conn, name)
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name} CONCURRENTLY"))
+            conn.execute(text(f"DROP TABLE {name}"))
+        with _known_lock:
+            _known.discard(day)
+        dropped.append(name)
+    return dropped

@@ -1,0 +1,314 @@
+"""Ingestion from our batch API, OsmAnd/Traccar Client and OwnTracks; reading tracks."""
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests import factories as f
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat()
+
+
+@pytest.fixture
+def monitored(client: Any, admin: Any, token: Any) -> dict[str, Any]:
+    person = f.person(client, admin)
+    f.registration(client, admin, person["id"])
+    f.permit(client, admin, person["id"])
+    secret = token("device", person_id=person["id"])["Authorization"].split()[1]
+    return {"person": person, "secret": secret, "headers": {"Authorization": f"Bearer {secret}"}}
+
+
+def _count(db: Any, person_id: int) -> int:
+    with db.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM trace_points WHERE person_id = :p"), {"p": person_id}
+        ).scalar_one()
+
+
+def test_batch_keeps_good_points_and_reports_bad_ones(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    points = [
+        {"t": iso(NOW - timedelta(minutes=30)), "lat": 51.16, "lon": 71.47, "accuracy_m": 8},
+        {"t": iso(NOW - timedelta(minutes=20)), "lat": 95, "lon": 71.47},
+        {"t": iso(NOW + timedelta(hours=2)), "lat": 51.16, "lon": 71.47},
+        {"t": iso(NOW - timedelta(days=200)), "lat": 51.16, "lon": 71.47},
+        {"t": iso(NOW - timedelta(minutes=10)), "lat": 51.16, "lon": 71.47, "accuracy_m": 90000},
+        {"t": "yesterday", "lat": 51.16, "lon": 71.47},
+        {
+            "t": (NOW - timedelta(minutes=5)).timestamp(),
+            "lat": 51.161,
+            "lon": 71.471,
+            "speed_mps": 1.2,
+        },
+        {"t": "2026-01-01T00:00:00", "lat": 51.16, "lon": 71.47},
+        "not an object",
+        {"t": iso(NOW - timedelta(minutes=4)), "lat": "51.16", "lon": None},
+    ]
+    resp = client.post("/api/v1/traces", json={"points": points}, headers=monitored["headers"])
+    assert resp.status_code == 202
+    body = resp.get_json()
+    assert body["accepted"] == 2 and body["duplicates"] == 0
+    reasons = {r["index"]: r["reason"] for r in body["rejected"]}
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 7, 8, 9]
+    assert "lat" in reasons[1] and "future" in reasons[2] and "retention" in reasons[3]
+    assert "accuracy" in reasons[4] and "offset" in reasons[7] and "lon" in reasons[9]
+    assert _count(db, monitored["person"]["id"]) == 2
+
+
+def test_replay_stores_nothing_twice(client: Any, monitored: dict, db: Any) -> None:
+    batch = {
+        "points": [
+            {"t": iso(NOW - timedelta(minutes=m)), "lat": 51.16, "lon": 71.47} for m in range(1, 51)
+        ]
+    }
+    first = client.post("/api/v1/traces", json=batch, headers=monitored["headers"]).get_json()
+    again = client.post("/api/v1/traces", json=batch, headers=monitored["headers"]).get_json()
+    assert (first["accepted"], first["duplicates"]) == (50, 0)
+    assert (again["accepted"], again["duplicates"]) == (0, 50)
+    with_key = {**monitored["headers"], "Idempotency-Key": "batch-7"}
+    r1 = client.post("/api/v1/traces", json=batch, headers=with_key)
+    r2 = client.post("/api/v1/traces", json=batch, headers=with_key)
+    assert r1.get_json() == r2.get_json() and r2.status_code == 202
+    assert _count(db, monitored["person"]["id"]) == 50
+
+
+def test_out_of_order_and_late_points(client: Any, monitored: dict, token: Any) -> None:
+    h = monitored["headers"]
+    times = [NOW - timedelta(minutes=m) for m in (5, 50, 20)]
+    client.post(
+        "/api/v1/traces",
+        json={"points": [{"t": iso(t), "lat": 51.16, "lon": 71.47} for t in times]},
+        headers=h,
+    )
+    late = {"t": iso(NOW - timedelta(days=3)), "lat": 51.6, "lon": 70.9}
+    assert (
+        client.post("/api/v1/traces", json={"points": [late]}, headers=h).get_json()["accepted"]
+        == 1
+    )
+    pid = monitored["person"]["id"]
+    last = client.get(
+        f"/api/v1/persons/{pid}/last-position", headers={**token("analyst"), "X-Purpose": "case 1"}
+    ).get_json()
+    assert last["t"] == iso(NOW - timedelta(minutes=5)) and last["region_kato"] == f.ASTANA_KATO
+
+
+def test_too_many_points_is_413(client: Any, monitored: dict) -> None:
+    point = {"t": iso(NOW), "lat": 51.16, "lon": 71.47}
+    resp = client.post(
+        "/api/v1/traces", json={"points": [point] * 5001}, headers=monitored["headers"]
+    )
+    assert resp.status_code == 413 and resp.mimetype == "application/problem+json"
+
+
+def test_device_cannot_send_for_another_person(client: Any, monitored: dict) -> None:
+    point = {"t": iso(NOW), "lat": 51.16, "lon": 71.47, "person_id": monitored["person"]["id"] + 1}
+    body = client.post(
+        "/api/v1/traces", json={"points": [point]}, headers=monitored["headers"]
+    ).get_json()
+    assert body["accepted"] == 0 and "own person" in body["rejected"][0]["reason"]
+
+
+def test_admin_names_the_person_per_point(client: Any, admin: Any, monitored: dict) -> None:
+    pid = monitored["person"]["id"]
+    points = [
+        {"t": iso(NOW - timedelta(minutes=1)), "lat": 51.16, "lon": 71.47, "person_id": pid},
+        {"t": iso(NOW - timedelta(minutes=1)), "lat": 51.16, "lon": 71.47, "person_id": 987654},
+        {"t": iso(NOW - timedelta(minutes=1)), "lat": 51.16, "lon": 71.47},
+    ]
+    body = client.post("/api/v1/traces", json={"points": points}, headers=admin).get_json()
+    assert body["accepted"] == 1
+    assert [(r["index"], r["reason"]) for r in body["rejected"]] == [
+        (1, "person_id is unknown"),
+        (2, "person_id is required on each point for admin uploads"),
+    ]
+
+
+def test_osmand_traccar_client_query(client: Any, monitored: dict, db: Any) -> None:
+    ts = int((NOW - timedelta(minutes=3)).timestamp())
+    # As Traccar Client sends it: GET with the device identifier in `id`, speed in knots.
+    url = (
+        f"/api/v1/traces/osmand?id={monitored['secret']}&timestamp={ts}&lat=51.16&lon=71.47"
+        "&speed=10.0&bearing=90.0&altitude=350.0&accuracy=12.0&batt=87.0&charge=true"
+    )
+    resp = client.get(url)
+    assert resp.status_code == 200 and resp.get_data() == b""
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT speed_mps, bearing_deg, accuracy_m, battery_pct, attributes, source FROM trace_points"
+            )
+        ).one()
+    assert abs(row.speed_mps - 5.14444) < 0.001 and row.bearing_deg == 90 and row.accuracy_m == 12
+    assert row.battery_pct == 87 and row.attributes == {"charge": "true"} and row.source == "osmand"
+
+
+def test_osmand_form_post_with_ms_and_iso_timestamps(client: Any, monitored: dict, db: Any) -> None:
+    ms = int((NOW - timedelta(minutes=7)).timestamp() * 1000)
+    form = {
+        "id": monitored["secret"],
+        "lat": "51.161",
+        "lon": "71.471",
+        "timestamp": str(ms),
+        "hdop": "1.2",
+    }
+    assert client.post("/api/v1/traces/osmand", data=form).status_code == 200
+    form2 = {
+        "id": monitored["secret"],
+        "lat": "51.162",
+        "lon": "71.472",
+        "timestamp": iso(NOW - timedelta(minutes=6)),
+    }
+    assert client.post("/api/v1/traces/osmand", data=form2).status_code == 200
+    assert client.post("/api/v1/traces/osmand", data=form2).status_code == 200  # retry: no double
+    assert _count(db, monitored["person"]["id"]) == 2
+
+
+@pytest.mark.parametrize("secret", ["nope", ""])
+def test_osmand_unknown_id_is_401(client: Any, secret: str) -> None:
+    resp = client.get(f"/api/v1/traces/osmand?id={secret}&lat=51.16&lon=71.47&timestamp=1700000000")
+    assert resp.status_code == 401
+
+
+def test_osmand_non_device_token_is_refused(client: Any, admin: Any) -> None:
+    secret = admin["Authorization"].split()[1]
+    resp = client.get(f"/api/v1/traces/osmand?id={secret}&lat=51.16&lon=71.47&timestamp=1700000000")
+    assert resp.status_code == 401
+
+
+def _basic(secret: str, user: str = "jane") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+
+def test_owntracks_http_mode(client: Any, monitored: dict, db: Any) -> None:
+    message = {  # an OwnTracks Android location message
+        "_type": "location", "acc": 12, "alt": 350, "batt": 85, "bs": 1, "conn": "w",
+        "lat": 51.16, "lon": 71.47, "tid": "JD", "tst": int((NOW - timedelta(minutes=2)).timestamp()),
+        "vel": 36, "vac": 3, "t": "u", "created_at": int(NOW.timestamp()),
+    }  # fmt: skip
+    resp = client.post(
+        "/api/v1/traces/owntracks", json=message, headers=_basic(monitored["secret"])
+    )
+    assert resp.status_code == 200 and resp.get_json() == []
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT speed_mps, accuracy_m, attributes FROM trace_points")).one()
+    assert abs(row.speed_mps - 10) < 0.001 and row.accuracy_m == 12
+    assert row.attributes["tid"] == "JD" and row.attributes["conn"] == "w"
+    for other in (
+        {"_type": "transition", "event": "enter"},
+        {"_type": "waypoints"},
+        {"_type": "lwt"},
+    ):
+        assert (
+            client.post(
+                "/api/v1/traces/owntracks", json=other, headers=_basic(monitored["secret"])
+            ).get_json()
+            == []
+        )
+    bearer = client.post("/api/v1/traces/owntracks", json=message, headers=monitored["headers"])
+    assert bearer.status_code == 200 and _count(db, monitored["person"]["id"]) == 1
+
+
+def test_owntracks_wrong_password_is_401(client: Any, monitored: dict) -> None:
+    resp = client.post(
+        "/api/v1/traces/owntracks", json={"_type": "location"}, headers=_basic("wrong")
+    )
+    assert resp.status_code == 401
+    assert client.post("/api/v1/traces/owntracks", json={"_type": "location"}).status_code == 401
+
+
+def test_track_geojson_needs_purpose_and_is_audited(
+    client: Any, monitored: dict, token: Any, db: Any
+) -> None:
+    h = monitored["headers"]
+    start = NOW - timedelta(days=2)
+    points = [
+        {
+            "t": iso(start + timedelta(minutes=10 * i)),
+            "lat": 51.16 + (0.05 if 40 <= i < 60 else 0),
+            "lon": 71.47,
+        }
+        for i in range(100)
+    ]
+    client.post("/api/v1/traces", json={"points": points}, headers=h)
+    pid = monitored["person"]["id"]
+    url = f"/api/v1/persons/{pid}/track?from={iso(start - timedelta(hours=1)).replace('+', '%2B')}&to={iso(NOW).replace('+', '%2B')}"
+    analyst = token("analyst")
+    assert client.get(url, headers=analyst).status_code == 403
+    resp = client.get(url, headers={**analyst, "X-Purpose": "case 2026/5"})
+    assert resp.status_code == 200 and resp.mimetype == "application/geo+json"
+    kinds = [feat["properties"]["kind"] for feat in resp.get_json()["features"]]
+    assert kinds.count("point") == 100 and kinds.count("day") >= 1
+    assert kinds.count("stay") == 3 and kinds.count("trip") == 2  # home, away, home
+    with db.engine.connect() as conn:
+        purposes = (
+            conn.execute(
+                text(
+                    "SELECT purpose FROM audit_log WHERE action = 'traces.track' AND subject_person_id = :p"
+                ),
+                {"p": pid},
+            )
+            .scalars()
+            .all()
+        )
+    assert purposes == ["case 2026/5"]
+
+
+def test_track_period_is_bounded(client: Any, monitored: dict, token: Any) -> None:
+    pid = monitored["person"]["id"]
+    url = f"/api/v1/persons/{pid}/track?from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z"
+    resp = client.get(url, headers={**token("analyst"), "X-Purpose": "x-1"})
+    assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "to"
+
+
+def test_last_position_for_region_limited_officer(client: Any, monitored: dict, token: Any) -> None:
+    client.post(
+        "/api/v1/traces",
+        json={"points": [{"t": iso(NOW), "lat": 51.16, "lon": 71.47}]},
+        headers=monitored["headers"],
+    )
+    pid = monitored["person"]["id"]
+    here = client.get(
+        f"/api/v1/persons/{pid}/last-position", headers=token("officer", region_kato=f.ASTANA_KATO)
+    )
+    there = client.get(
+        f"/api/v1/persons/{pid}/last-position", headers=token("officer", region_kato=f.ALMATY_KATO)
+    )
+    assert here.status_code == 200 and there.status_code == 404
+
+
+def test_gpx_import(monitored: dict, db: Any, tmp_path: Any, migrated: Any) -> None:
+    import subprocess
+    import sys
+
+    gpx = tmp_path / "walk.gpx"
+    pts = "".join(
+        f'<trkpt lat="{51.16 + i * 0.001}" lon="71.47"><ele>350</ele><time>{iso(NOW - timedelta(minutes=30 - i))}</time></trkpt>'
+        for i in range(10)
+    )
+    gpx.write_text(
+        '<?xml version="1.0"?><gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><trkseg>{pts}</trkseg></trk></gpx>"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "backend.cli",
+        "traces",
+        "import-gpx",
+        str(gpx),
+        "--person",
+        str(monitored["person"]["id"]),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "accepted: 10" in out.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "duplicates: 10" in again.stdout
+    assert _count(db, monitored["person"]["id"]) == 10
