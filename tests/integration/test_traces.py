@@ -251,9 +251,10 @@ def test_track_geojson_needs_purpose_and_is_audited(
         purposes = (
             conn.execute(
                 text(
-                    "SELECT purpose FROM audit_log WHERE action = 'traces.track' AND subject_person_id = :p"
+                    "SELECT purpose FROM audit_log WHERE action = 'traces.track'"
+                    " AND subject_person_id = :p AND request_id = :r"
                 ),
-                {"p": pid},
+                {"p": pid, "r": resp.headers["X-Request-Id"]},
             )
             .scalars()
             .all()
