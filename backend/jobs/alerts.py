@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from rq import get_current_job
+
 from backend.jobs.base import job_database, job_settings
 from backend.services import alerts
 
 KICK_KEY = "qonys:alerts:kick"
+# If no worker picks the job up, let a later batch enqueue another after this long.
+KICK_TTL_S = 120
 
 
 def evaluate_dirty() -> int:
-    """Evaluate every person whose traces changed since their last evaluation."""
+    """Evaluate every person whose traces changed since their last evaluation.
+
+    The kick key is released first: a batch arriving while this job runs enqueues the
+    next evaluation, while batches arriving before it started are covered by this one.
+    """
+    job = get_current_job()
+    if job is not None:
+        job.connection.delete(KICK_KEY)
     return alerts.evaluate_dirty(job_database(), job_settings())
 
 
@@ -23,9 +34,9 @@ def sweep() -> dict[str, Any]:
     return {"evaluated": evaluated, "silent_device": silent}
 
 
-def kick(redis_conn: Any, queue: Any, coalesce_s: int = 2) -> bool:
-    """Enqueue one evaluation for all batches arriving within ``coalesce_s`` seconds."""
-    if redis_conn.set(KICK_KEY, 1, nx=True, ex=coalesce_s):
+def kick(redis_conn: Any, queue: Any) -> bool:
+    """Enqueue an evaluation unless one is already waiting in the queue."""
+    if redis_conn.set(KICK_KEY, 1, nx=True, ex=KICK_TTL_S):
         queue.enqueue("backend.jobs.alerts.evaluate_dirty", job_timeout=1800)
         return True
     return False

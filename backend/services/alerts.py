@@ -218,14 +218,14 @@ def night_residence(
     stays = detect_stays(
         fixes, settings.stay_radius_m, timedelta(minutes=settings.stay_min_minutes)
     )
-    best, best_nights = None, set()
+    # The stay holding the most night-time fixes is where the person sleeps.
+    best, best_count = None, 0
     for stay in stays:
-        nights = {
-            night_of(f.t) for f in fixes if stay.arrived <= f.t <= stay.left and is_night(f.t)
-        }
-        if len(nights) > len(best_nights):
-            best, best_nights = stay, nights
+        count = sum(1 for f in fixes if stay.arrived <= f.t <= stay.left and is_night(f.t))
+        if count > best_count:
+            best, best_count = stay, count
     # Stays can be broken by a short walk; count every night spent within the radius.
+    best_nights: set[date] = set()
     if best is not None:
         best_nights = {
             night_of(f.t)

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import NotFound
@@ -234,7 +235,23 @@ def store_points(session: Session, points: list[Point], source: str) -> int:
     if not points:
         return 0
     bind = session.get_bind()
-    trace_storage.ensure_partitions_for(bind, {p.t.date() for p in points})  # type: ignore[arg-type]
+    days = {p.t.date() for p in points}
+    trace_storage.ensure_partitions_for(bind, days)  # type: ignore[arg-type]
+    try:
+        with session.begin_nested():
+            return _copy_and_move(session, points, source)
+    except IntegrityError as exc:
+        # A partition this process believed in was dropped or never made (e.g. after a
+        # restore): forget the cache, create what is missing and try once more.
+        if getattr(exc.orig, "pgcode", None) != "23514":
+            raise
+        trace_storage.forget_known_partitions()
+        trace_storage.ensure_partitions_for(bind, days)  # type: ignore[arg-type]
+        with session.begin_nested():
+            return _copy_and_move(session, points, source)
+
+
+def _copy_and_move(session: Session, points: list[Point], source: str) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf)
     for p in points:
@@ -245,9 +262,8 @@ def store_points(session: Session, points: list[Point], source: str) -> int:
         )  # fmt: skip
     buf.seek(0)
     connection = session.connection()
-    if not connection.info.get("trace_stage"):
-        connection.execute(text(_STAGE_DDL))
-        connection.info["trace_stage"] = True
+    # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
+    connection.execute(text(_STAGE_DDL))
     raw = connection.connection.dbapi_connection
     assert raw is not None
     with raw.cursor() as cur:

@@ -1,0 +1,256 @@
+"""Alerts from traces: dwell before firing, closing on return, silence, residence, expiry."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import text
+
+from backend.services import alerts
+from tests import factories as f
+
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+ASTANA = (51.16, 71.47)
+AKMOLA = (51.60, 70.90)  # outside Astana city, in Akmola region
+
+
+def _route(
+    start: datetime, legs: list[tuple[float, tuple[float, float]]], step_min: int = 15
+) -> list[dict]:
+    """Points every ``step_min`` minutes: each leg is (hours, (lat, lon))."""
+    points, t = [], start
+    for hours, (lat, lon) in legs:
+        end = t + timedelta(hours=hours)
+        while t < end:
+            points.append({"t": t.isoformat(), "lat": lat, "lon": lon})
+            t += timedelta(minutes=step_min)
+    return points
+
+
+def _send(client: Any, headers: dict, points: list[dict]) -> None:
+    for i in range(0, len(points), 5000):
+        resp = client.post("/api/v1/traces", json={"points": points[i : i + 5000]}, headers=headers)
+        assert resp.status_code == 202 and not resp.get_json()["rejected"], resp.get_json()
+
+
+def _open(db: Any, kind: str | None = None) -> list[Any]:
+    with db.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT person_id, kind, region_kato, details FROM alerts WHERE status = 'open'"
+                 " AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY id"),
+            {"k": kind},
+        ).all()  # fmt: skip
+
+
+def _run_queue(app: Any) -> None:
+    queue = app.extensions["qonys.queue"]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+@pytest.fixture
+def worker_person(client: Any, admin: Any, token: Any) -> dict[str, Any]:
+    person = f.person(client, admin)
+    f.registration(client, admin, person["id"])
+    f.permit(client, admin, person["id"], region_kato=f.ASTANA_KATO)
+    return {"person": person, "headers": token("device", person_id=person["id"])}
+
+
+def test_short_trip_no_alert_long_trip_alert_return_closes(
+    client: Any, app: Any, worker_person: dict, db: Any
+) -> None:
+    h = worker_person["headers"]
+    start = NOW - timedelta(hours=70)
+    # A day at home with a 2-hour trip out of the permit region: no alert.
+    _send(client, h, _route(start, [(10, ASTANA), (2, AKMOLA), (8, ASTANA)]))
+    _run_queue(app)  # the ingest kicked an RQ evaluation job
+    assert _open(db) == []
+    # 30 hours outside the permit region: the alert opens.
+    _send(client, h, _route(start + timedelta(hours=20), [(30, AKMOLA)]))
+    _run_queue(app)
+    opened = _open(db, "left_permit_region")
+    assert len(opened) == 1 and opened[0].region_kato == f.ASTANA_KATO
+    assert opened[0].details["region_kato"] == f.ASTANA_KATO
+    # More points outside refresh the same alert, never a second one.
+    _send(client, h, _route(start + timedelta(hours=50), [(1, AKMOLA)]))
+    _run_queue(app)
+    assert len(_open(db, "left_permit_region")) == 1
+    # Back in the region: closed.
+    _send(client, h, _route(start + timedelta(hours=51), [(5, ASTANA)]))
+    _run_queue(app)
+    assert _open(db, "left_permit_region") == []
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM alerts WHERE status = 'closed'")).scalar() == 1
+        )
+
+
+def test_permit_expired_present(client: Any, admin: Any, token: Any, app: Any, db: Any) -> None:
+    person = f.person(client, admin)
+    f.registration(client, admin, person["id"])
+    f.permit(client, admin, person["id"], valid_from="2025-01-01", valid_to="2025-06-30")
+    h = token("device", person_id=person["id"])
+    _send(client, h, _route(NOW - timedelta(hours=3), [(2, ASTANA)]))
+    _run_queue(app)
+    opened = _open(db, "permit_expired_present")
+    assert len(opened) == 1 and opened[0].details["permit_status"] == "expired"
+    f.permit(client, admin, person["id"])  # a new permit in force
+    _send(client, h, _route(NOW - timedelta(minutes=30), [(0.25, ASTANA)]))
+    _run_queue(app)
+    assert _open(db, "permit_expired_present") == []
+
+
+def test_silent_device_opens_and_closes(
+    client: Any, worker_person: dict, db: Any, migrated: Any, app: Any
+) -> None:
+    pid = worker_person["person"]["id"]
+    quiet_since = alerts.working_days_back(NOW, migrated.silent_device_working_days) - timedelta(
+        hours=2
+    )
+    _send(client, worker_person["headers"], _route(quiet_since - timedelta(hours=1), [(1, ASTANA)]))
+    with db.transaction() as session:
+        session.execute(
+            text("UPDATE api_tokens SET created_at = :t"), {"t": quiet_since - timedelta(days=10)}
+        )
+        assert alerts.sweep_silent_devices(session, migrated)["opened"] == 1
+    with db.transaction() as session:
+        assert alerts.sweep_silent_devices(session, migrated)["opened"] == 0  # already open
+    assert [a.person_id for a in _open(db, "silent_device")] == [pid]
+    _send(client, worker_person["headers"], _route(NOW - timedelta(minutes=20), [(0.25, ASTANA)]))
+    _run_queue(app)
+    assert _open(db, "silent_device") == []
+
+
+def test_working_days_skip_weekends() -> None:
+    monday = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    assert alerts.working_days_back(monday, 3) == datetime(2026, 11, 18, 12, tzinfo=UTC)
+
+
+def test_residence_mismatch(
+    client: Any, worker_person: dict, db: Any, app: Any, migrated: Any
+) -> None:
+    h = worker_person["headers"]
+    # Registered in central Astana; four nights spent 20 km away, days in the centre.
+    away = (51.16, 71.75)
+    # Local time is UTC+5: days 08:00-22:00 in the centre, nights 22:00-08:00 away.
+    start = datetime.combine(date.today() - timedelta(days=5), datetime.min.time(), UTC)
+    start += timedelta(hours=3)
+    legs = []
+    for _ in range(4):
+        legs += [(14, ASTANA), (10, away)]
+    _send(client, h, _route(start, legs))
+    _run_queue(app)
+    opened = _open(db, "residence_mismatch")
+    assert len(opened) == 1 and opened[0].details["distance_km"] > migrated.residence_mismatch_km
+    assert opened[0].details["nights"] >= migrated.residence_min_nights
+
+
+def test_late_notice_raises_an_alert_for_its_region(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    bin_ = f.employer(client, admin)
+    person = f.person(client, admin)
+    start = date.today() - timedelta(days=100)
+    permit = f.permit(client, admin, person["id"], employer_bin=bin_, valid_from=start.isoformat(),
+                      valid_to=(start + timedelta(days=200)).isoformat())  # fmt: skip
+    client.post(
+        f"/api/v1/employers/{bin_}/termination-notices",
+        json={
+            "permit_id": permit["id"],
+            "last_working_day": (date.today() - timedelta(days=30)).isoformat(),
+            "reason": "ушёл",
+        },
+        headers=token("employer", employer_bin=bin_),
+    )
+    astana = client.get(
+        "/api/v1/alerts?kind=late_termination_notice",
+        headers=token("officer", region_kato=f.ASTANA_KATO),
+    )
+    almaty = client.get("/api/v1/alerts", headers=token("officer", region_kato=f.ALMATY_KATO))
+    assert [a["person_id"] for a in astana.get_json()["items"]] == [person["id"]]
+    assert almaty.get_json()["items"] == []
+    assert (
+        client.get(
+            f"/api/v1/alerts?region_kato={f.ALMATY_KATO}",
+            headers=token("officer", region_kato=f.ASTANA_KATO),
+        ).status_code
+        == 403
+    )
+    analyst = token("analyst")
+    alert_id = client.get("/api/v1/alerts", headers=analyst).get_json()["items"][0]["id"]
+    resolved = client.post(
+        f"/api/v1/alerts/{alert_id}/resolution", json={"reason": "проверено"}, headers=analyst
+    )
+    assert resolved.status_code == 200 and resolved.get_json()["status"] == "closed"
+    assert (
+        client.get("/api/v1/alerts?status=closed", headers=analyst).get_json()["items"][0]["id"]
+        == alert_id
+    )
+
+
+def test_killed_worker_leaves_no_lost_or_doubled_alert(db: Any, app: Any, migrated: Any) -> None:
+    """SIGKILL a real RQ worker in the middle of evaluating 1,500 persons, then restart."""
+    n = 1500
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                INSERT INTO persons (iin, surname, given_name, birth_date, sex, citizenship, category)
+                SELECT lpad(g::text, 12, '0'), 'Тест', 'Воркер', '1990-01-01', 'M', 'UZB', 'labour_immigrant'
+                FROM generate_series(1, :n) g;
+                INSERT INTO permits (number, person_id, region_kato, valid_from, valid_to)
+                SELECT 'K-' || id, id, '710000000', current_date - 10, current_date + 100 FROM persons;
+                """
+            ),
+            {"n": n},
+        )
+    from backend.services import trace_storage
+
+    trace_storage.ensure_partitions_for(
+        db.engine, {(NOW - timedelta(hours=h)).date() for h in (40, 1)}
+    )
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                INSERT INTO trace_points (person_id, recorded_at, geom, source)
+                SELECT p.id, t, ST_SetSRID(ST_MakePoint(70.9, 51.6), 4326), 'test'
+                FROM persons p, unnest(ARRAY[CAST(:a AS timestamptz), CAST(:b AS timestamptz)]) t;
+                INSERT INTO alert_dirty (person_id) SELECT id FROM persons;
+                """
+            ),
+            {"a": NOW - timedelta(hours=40), "b": NOW - timedelta(hours=1)},
+        )
+    queue = app.extensions["qonys.queue"]
+    env = dict(os.environ, DATABASE_URL=migrated.database_url, REDIS_URL=migrated.redis_url)
+
+    def worker() -> subprocess.Popen:
+        queue.enqueue("backend.jobs.alerts.evaluate_dirty", job_timeout=600)
+        return subprocess.Popen(
+            [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", migrated.redis_url, queue.name],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    proc = worker()
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_open(db)) < 50:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial_count = len(_open(db))
+    assert 0 < partial_count < n, partial_count
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alert_dirty")).scalar() > 0
+    proc = worker()
+    proc.wait(timeout=300)
+    opened = _open(db, "left_permit_region")
+    assert len(opened) == n
+    assert len({a.person_id for a in opened}) == n
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alert_dirty")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM alerts")).scalar() == n
