@@ -34,6 +34,11 @@ def sweep() -> dict[str, Any]:
     return {"evaluated": evaluated, "silent_device": silent}
 
 
+def residence_sweep() -> int:
+    """Compare where monitored persons spend nights with their registered address."""
+    return alerts.sweep_residence(job_database(), job_settings())
+
+
 def kick(redis_conn: Any, queue: Any) -> bool:
     """Enqueue an evaluation unless one is already waiting in the queue."""
     if redis_conn.set(KICK_KEY, 1, nx=True, ex=KICK_TTL_S):

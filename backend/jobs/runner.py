@@ -20,6 +20,7 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.permits.expire_permits", 3600),
     ("backend.jobs.traces.maintain_partitions", 3600),
     ("backend.jobs.alerts.sweep", 300),
+    ("backend.jobs.alerts.residence_sweep", 3600),
 )
 
 

@@ -64,20 +64,35 @@ def close_alert(session: Session, person_id: int, kind: str, reason: str) -> Non
 def _outside_stats(
     session: Session, person_id: int, region: str, since: datetime
 ) -> dict[str, Any] | None:
-    """When the person was last inside ``region``, since when outside, and the last fix."""
+    """When the person was last inside ``region``, since when outside, and the last fix.
+
+    Only the newest fix of each 5-minute bucket is tested against the region, newest
+    first, stopping at the first one inside: a person who is where they should be costs
+    one point-in-polygon test, one who is away at most one test per 5 minutes of window.
+    Every fix after the last inside one is outside by definition, so "outside since" needs
+    no spatial test at all.
+    """
     row = session.execute(
         text(
             """
-            WITH pts AS (
-                SELECT t.recorded_at, EXISTS (
-                    SELECT 1 FROM region_parts rp
-                    WHERE rp.region_kato = :region AND ST_Intersects(rp.geom, t.geom)) AS inside
-                FROM trace_points t WHERE t.person_id = :p AND t.recorded_at >= :since
-            ), last_in AS (SELECT max(recorded_at) AS t FROM pts WHERE inside)
+            WITH buckets AS (
+                SELECT DISTINCT ON (b) recorded_at, geom FROM (
+                    SELECT recorded_at, geom, date_bin('5 minutes', recorded_at, :since) AS b
+                    FROM trace_points WHERE person_id = :p AND recorded_at >= :since) x
+                ORDER BY b DESC, recorded_at DESC
+            ), last_in AS (
+                SELECT recorded_at AS t FROM buckets b
+                WHERE EXISTS (SELECT 1 FROM region_parts rp
+                              WHERE rp.region_kato = :region AND ST_Intersects(rp.geom, b.geom))
+                ORDER BY recorded_at DESC LIMIT 1
+            )
             SELECT (SELECT t FROM last_in) AS last_inside,
-                   (SELECT min(recorded_at) FROM pts WHERE NOT inside AND recorded_at >
-                       COALESCE((SELECT t FROM last_in), '-infinity')) AS outside_since,
-                   (SELECT max(recorded_at) FROM pts) AS last_point
+                   (SELECT min(recorded_at) FROM trace_points
+                     WHERE person_id = :p AND recorded_at >= :since
+                       AND recorded_at > COALESCE((SELECT t FROM last_in), '-infinity'))
+                       AS outside_since,
+                   (SELECT max(recorded_at) FROM trace_points
+                     WHERE person_id = :p AND recorded_at >= :since) AS last_point
             """
         ),
         {"p": person_id, "region": region, "since": since},
@@ -320,7 +335,7 @@ def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> 
         for person_id, marked_at in rows:
             try:
                 with database.transaction() as session:
-                    evaluate_person(session, person_id, settings, with_residence=True)
+                    evaluate_person(session, person_id, settings)
                     session.execute(
                         text("DELETE FROM alert_dirty WHERE person_id = :p AND marked_at <= :m"),
                         {"p": person_id, "m": marked_at},
@@ -329,6 +344,36 @@ def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> 
             except Exception:
                 log.exception("alert evaluation failed for person %s", person_id)
                 failed.add(person_id)
+
+
+def sweep_residence(database: Database, settings: Settings, now: datetime | None = None) -> int:
+    """Where monitored persons spend nights vs. their registered address (hourly job).
+
+    Nights change slowly, so this runs on a schedule rather than after every batch.
+    """
+    now = now or datetime.now(UTC)
+    with database.transaction() as session:
+        person_ids = (
+            session.execute(
+                text(
+                    """
+                SELECT DISTINCT l.person_id FROM trace_last_positions l
+                WHERE l.recorded_at >= :since
+                """
+                ),
+                {"since": now - timedelta(days=settings.residence_lookback_days)},
+            )
+            .scalars()
+            .all()
+        )
+    for person_id in person_ids:
+        with database.transaction() as session:
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:c, :k)"),
+                {"c": _EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
+            )
+            _evaluate_residence(session, person_id, settings, now)
+    return len(person_ids)
 
 
 def working_days_back(now: datetime, days: int) -> datetime:

@@ -87,11 +87,16 @@ def parse_time(value: Any) -> datetime:
 
 def _number(raw: Mapping[str, Any], key: str, required: bool = False) -> float | None:
     value = raw.get(key)
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, kept cheap: this runs per field
+        if value != value or value in (math.inf, -math.inf):
+            raise PointError(f"{key} must be finite")
+        return float(value)
     if value is None or value == "":
         if required:
             raise PointError(f"{key} is required")
         return None
-    if isinstance(value, bool):
+    if kind is bool:
         raise PointError(f"{key} must be a number")
     try:
         number = float(value)
@@ -118,6 +123,9 @@ def check_point(point: Point, now: datetime, settings: Settings) -> None:
         raise PointError(f"speed_mps must be between 0 and {settings.trace_max_speed_mps:g}")
 
 
+_BATCH_OPTIONAL = ("accuracy_m", "speed_mps", "bearing_deg", "altitude_m", "battery_pct")
+
+
 def point_from_batch(raw: Any, person_id: int | None) -> Point:
     """A point of our own batch format; admins name the person on each point."""
     if not isinstance(raw, Mapping):
@@ -129,16 +137,13 @@ def point_from_batch(raw: Any, person_id: int | None) -> Point:
         person_id = pid
     elif "person_id" in raw and raw["person_id"] != person_id:
         raise PointError("a device may only send its own person's points")
+    optional = {key: _number(raw, key) for key in _BATCH_OPTIONAL if key in raw}
     return Point(
-        person_id=person_id,
-        t=parse_time(raw.get("t")),
-        lat=_number(raw, "lat", required=True) or 0.0,
-        lon=_number(raw, "lon", required=True) or 0.0,
-        accuracy_m=_number(raw, "accuracy_m"),
-        speed_mps=_number(raw, "speed_mps"),
-        bearing_deg=_number(raw, "bearing_deg"),
-        altitude_m=_number(raw, "altitude_m"),
-        battery_pct=_number(raw, "battery_pct"),
+        person_id,
+        parse_time(raw.get("t")),
+        _number(raw, "lat", required=True) or 0.0,
+        _number(raw, "lon", required=True) or 0.0,
+        **optional,
     )
 
 

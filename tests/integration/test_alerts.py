@@ -145,9 +145,18 @@ def test_residence_mismatch(
         legs += [(14, ASTANA), (10, away)]
     _send(client, h, _route(start, legs))
     _run_queue(app)
+    assert _open(db, "residence_mismatch") == []  # nights are compared by the hourly sweep
+    assert alerts.sweep_residence(db, migrated) == 1
     opened = _open(db, "residence_mismatch")
     assert len(opened) == 1 and opened[0].details["distance_km"] > migrated.residence_mismatch_km
     assert opened[0].details["nights"] >= migrated.residence_min_nights
+    # A night back at the registered address closes it (judged on the last day alone).
+    _send(client, h, _route(NOW - timedelta(hours=25), [(24, ASTANA)]))
+    last_day = migrated.__class__(
+        **{**migrated.__dict__, "residence_lookback_days": 1, "residence_min_nights": 1}
+    )
+    alerts.sweep_residence(db, last_day)
+    assert _open(db, "residence_mismatch") == []
 
 
 def test_late_notice_raises_an_alert_for_its_region(
