@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import exists, select, text
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from backend.db import Database
 from backend.identifiers import make_bin, make_iin
 from backend.models import ApiToken, Employer, Person
-from backend.services import permits, persons, registrations
+from backend.services import alerts, permits, persons, registrations, traces
 from backend.services.tokens import create_token, verify_token
 from backend.settings import Settings
 
@@ -196,8 +197,76 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
     return existing
 
 
+def _demo_route(
+    start: datetime, legs: list[tuple[float, tuple[float, float]]], step_min: int = 20
+) -> list[dict[str, Any]]:
+    points, t = [], start
+    for hours, (lat, lon) in legs:
+        end = t + timedelta(hours=hours)
+        while t < end:
+            points.append({"t": t.isoformat(), "lat": lat, "lon": lon, "accuracy_m": 15.0})
+            t += timedelta(minutes=step_min)
+    return points
+
+
+def load_traces(
+    session: Session, settings: Settings, rng: random.Random, progress: Progress
+) -> dict[str, int]:
+    """A week of phone traces for three demo labour immigrants, so alerts show up.
+
+    - one stays home and took a 2-hour trip out of the permit region (no alert);
+    - one has been outside the permit region for 30 hours (open ``left_permit_region``);
+    - one went away for 30 hours and came back (the alert opened and closed).
+    """
+    people = session.execute(
+        text(
+            """
+            SELECT p.id, ST_Y(r.geom), ST_X(r.geom) FROM persons p
+            JOIN registrations r ON r.person_id = p.id AND r.ended_on IS NULL
+            JOIN permits m ON m.person_id = p.id AND m.status = 'active'
+                AND m.region_kato = r.region_kato
+                AND current_date BETWEEN m.valid_from AND m.valid_to
+            WHERE p.is_demo AND p.category = 'labour_immigrant' ORDER BY p.id LIMIT 3
+            """
+        )
+    ).all()
+    if len(people) < 3 or session.scalar(
+        text("SELECT count(*) FROM trace_last_positions WHERE person_id = ANY(:ids)"),
+        {"ids": [p[0] for p in people]},
+    ):
+        return {"trace points": 0}
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(days=7)
+    total = 0
+    with progress(list(enumerate(people)), "demo traces") as bar:
+        for i, (person_id, lat, lon) in bar:
+            home = (lat, lon)
+            away = (lat + 1.5, lon + 1.5) if lat < 50 else (lat - 1.2, lon + 1.2)
+            if i == 0:
+                parts = [[(160, home), (2, away), (6, home)]]
+            elif i == 1:
+                parts = [[(138, home), (30, away)]]
+            else:  # uploaded in two parts: away (alert opens), then back (it closes)
+                parts = [[(100, home), (30, away)], [(38, home)]]
+            t = start
+            for legs in parts:
+                points = _demo_route(t, legs)
+                t += timedelta(hours=sum(hours for hours, _ in legs))
+                result = traces.ingest(
+                    session,
+                    points,
+                    partial(traces.point_from_batch, person_id=person_id),
+                    "demo",
+                    settings,
+                )
+                alerts.evaluate_person(session, person_id, settings)
+                total += result.accepted
+    return {"trace points": total}
+
+
 STEPS: tuple[Callable[[Session, Settings, random.Random, Progress], dict[str, int]], ...] = (
     load_register,
+    load_traces,
 )
 
 
@@ -208,6 +277,10 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     for step in STEPS:
         with database.transaction() as session:
             summary.update(step(session, settings, rng, progress))
+    summary["alerts evaluated for persons"] = alerts.evaluate_dirty(database, settings)
+    with database.transaction() as session:
+        alerts.sweep_silent_devices(session, settings)
+    alerts.sweep_residence(database, settings)
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)
         summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"
