@@ -114,6 +114,22 @@ def import_districts(file: Path) -> None:
     click.echo(f"districts: {count}")
 
 
+@gis.command("import-indicators", help="Import settlement indicators (CSV keyed by KATO).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", default=None, help="Source named on the map (default: file name).")
+def import_indicators(file: Path, source: str | None) -> None:
+    from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
+
+    database = _database(_settings())
+    try:
+        rows = read_indicators(file, source or file.name)
+        with database.engine.begin() as conn:
+            count = upsert_indicators(conn, rows)
+    except IndicatorFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"settlement indicators: {count}")
+
+
 @main.group(help="Demonstration data, clearly marked as such.")
 def demo() -> None:
     pass

@@ -72,6 +72,31 @@ class Settings:
     stay_radius_m: float = 250.0
     stay_min_minutes: int = 30
     track_max_days: int = 31
+    # Kandas / resettler settlement (DOMAIN rules 2-5, configurable).
+    obligation_years: int = 5
+    relocation_mrp_per_member: float = 70.0
+    housing_subsidy_mrp_min: float = 15.0
+    housing_subsidy_mrp_max: float = 30.0
+    housing_subsidy_months: int = 12
+    mobility_certificate_share: float = 0.5
+    list_publication_day: tuple[int, int] = (12, 15)  # lists for year N by 15 Dec of N-1
+    # Zone ranking: weights of the components (sum 1) and thresholds of the zones.
+    zone_weights: tuple[tuple[str, float], ...] = (
+        ("labour_demand", 0.35),
+        ("quota_headroom", 0.20),
+        ("infrastructure", 0.30),
+        ("population_trend", 0.15),
+    )
+    zone_a_min: float = 70.0
+    zone_b_min: float = 50.0
+    labour_demand_full: float = 2.0  # vacancies per job seeker that score 100 %
+    population_trend_span: float = 5.0  # ±% a year mapped onto 0..100 %
+    # Northern and eastern regions for the internal-mobility indicator (DOMAIN rule 7).
+    north_east_regions: tuple[str, ...] = (
+        "110000000", "390000000", "550000000", "590000000", "630000000", "100000000",
+    )  # fmt: skip
+    # Optional base tiles for maps (an internal tile server); none by default (offline).
+    map_tiles_url: str | None = None
     testing: bool = False
 
     @classmethod
@@ -105,6 +130,8 @@ class Settings:
         for var, attr in floats.items():
             if env.get(var):
                 values[attr] = float(env[var])
+        if env.get("QONYS_MAP_TILES_URL"):
+            values["map_tiles_url"] = env["QONYS_MAP_TILES_URL"]
         if env.get("QONYS_SETTLEMENT_REGIONS"):
             values["settlement_regions"] = tuple(
                 code.strip() for code in env["QONYS_SETTLEMENT_REGIONS"].split(",") if code.strip()

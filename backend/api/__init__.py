@@ -6,7 +6,8 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from backend.api import alerts, checks, imports, permits, persons, traces
+    from backend.api import alerts, checks, imports, permits, persons, settlement, traces
 
-    for module in (persons, permits, checks, imports, traces, alerts):
+    for module in (persons, permits, checks, imports, traces, alerts, settlement):
         app.register_blueprint(module.bp)
+    app.register_blueprint(settlement.pages)

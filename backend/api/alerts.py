@@ -40,7 +40,7 @@ def list_alerts(query: dict[str, Any]) -> Any:
 def resolve(alert_id: int, data: dict[str, Any]) -> Any:
     who = principal()
     with transaction() as session:
-        alert = alerts.resolve_alert(session, who, alert_id, data["reason"])
+        alert = alerts.resolve_alert(session, who, alert_id, data["reason"], data["confirmed"])
         audit.record(
             session, who, "alerts.resolve", [alert.person_id], data["reason"], request_id()
         )

@@ -7,6 +7,16 @@ from backend.models.operations import IdempotentResponse, ImportFile, Job, Offic
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
 from backend.models.person import IinSerial, Person
 from backend.models.registration import Registration
+from backend.models.settlement import (
+    MapArtifact,
+    MrpValue,
+    Quota,
+    SettlementApplication,
+    SettlementIndicators,
+    SettlementListEntry,
+    SettlementObligation,
+    SupportPayment,
+)
 from backend.models.trace import (
     Alert,
     AlertDirty,
@@ -28,14 +38,22 @@ __all__ = [
     "IinSerial",
     "ImportFile",
     "Job",
+    "MapArtifact",
+    "MrpValue",
     "OfficerCheck",
     "Permit",
     "PermitExtension",
     "Person",
+    "Quota",
     "Region",
     "RegionPart",
     "Registration",
     "Settlement",
+    "SettlementApplication",
+    "SettlementIndicators",
+    "SettlementListEntry",
+    "SettlementObligation",
+    "SupportPayment",
     "TerminationNotice",
     "TraceLastPosition",
     "TracePoint",

@@ -455,8 +455,14 @@ def list_alerts(
     return alerts, next_cursor([a.id for a in alerts], limit)
 
 
-def resolve_alert(session: Session, principal: Principal, alert_id: int, reason: str) -> Alert:
-    """An official closes an alert with a reason (e.g. a late notice reviewed)."""
+def resolve_alert(
+    session: Session, principal: Principal, alert_id: int, reason: str, confirmed: bool = False
+) -> Alert:
+    """An official closes an alert with a reason (e.g. a late notice reviewed).
+
+    Confirming a ``left_settlement_region`` alert marks the family's settlement
+    obligation breached (the amount due is then computed).
+    """
     alert = session.get(Alert, alert_id, with_for_update=True)
     if alert is None or (principal.region_kato and alert.region_kato != principal.region_kato):
         raise NotFound(f"alert {alert_id} not found")
@@ -464,6 +470,14 @@ def resolve_alert(session: Session, principal: Principal, alert_id: int, reason:
         raise Conflict(f"alert {alert_id} is already closed")
     alert.status = "closed"
     alert.closed_at = datetime.now(UTC)
-    alert.close_reason = f"{principal.actor}: {reason}"
+    alert.close_reason = f"{principal.actor}: {'confirmed' if confirmed else 'closed'}: {reason}"
     session.flush()
+    if confirmed and alert.kind == "left_settlement_region":
+        from backend.services.settlement import mark_breach
+
+        mark_breach(
+            session,
+            alert.person_id,
+            {"source": "alert", "alert_id": alert.id, "details": alert.details, "reason": reason},
+        )
     return alert

@@ -79,6 +79,9 @@ def create_registration(
     )
     session.add(registration)
     session.flush()
+    from backend.services.settlement import on_registration
+
+    on_registration(session, person.id, place.region_kato, registration.id)
     return registration
 
 

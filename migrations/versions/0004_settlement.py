@@ -105,6 +105,20 @@ def upgrade() -> None:
             paid_on date NOT NULL
         );
         CREATE INDEX support_payments_obligation ON support_payments (obligation_id);
+
+        -- Rendered maps (HTML), newest served; kept small by simplification and gzip.
+        CREATE TABLE map_artifacts (
+            id bigserial PRIMARY KEY,
+            kind varchar(32) NOT NULL,
+            job_id varchar(64),
+            html bytea NOT NULL,
+            bytes integer NOT NULL,
+            gzip_bytes integer NOT NULL,
+            data_date date NOT NULL,
+            params jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX map_artifacts_latest ON map_artifacts (kind, created_at DESC);
         """
     )
 
@@ -112,6 +126,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
+        DROP TABLE map_artifacts;
         DROP TABLE support_payments;
         DROP TABLE settlement_obligations;
         DROP TABLE settlement_applications;

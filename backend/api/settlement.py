@@ -1,0 +1,195 @@
+"""Settlement of kandas and resettlers: quotas, lists, admissions, obligations, zones, map."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, send_from_directory, url_for
+from werkzeug.exceptions import NotFound as HTTPNotFound
+
+from backend import schemas as s
+from backend.api.context import auth, principal, purpose, request_id, transaction
+from backend.api.idempotent import idempotent
+from backend.models import Job
+from backend.services import audit, indicators, maps, settlement, zones
+from maps.offline import asset_dirs
+
+bp = APIBlueprint("settlement", __name__, url_prefix="/api/v1", tag="Settlement")
+pages = APIBlueprint("map_pages", __name__, tag="Settlement")
+
+
+def _settings() -> Any:
+    return current_app.extensions["qonys.settings"]
+
+
+@bp.put("/quotas/<int:year>/<region_kato>")
+@bp.auth_required(auth, roles=["admin"])
+@bp.input(s.QuotaIn, arg_name="data")
+@bp.output(s.QuotaOut)
+@bp.doc(summary="Set a region's yearly quota of kandas and resettlers (people)")
+def put_quota(year: int, region_kato: str, data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        view = settlement.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
+        audit.record(
+            session, principal(), "quota.set", [None], f"{year}/{region_kato}", request_id()
+        )
+        return view
+
+
+@bp.get("/quotas/<int:year>/<region_kato>")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.output(s.QuotaOut)
+@bp.doc(summary="A region's quota with its fill")
+def get_quota(year: int, region_kato: str) -> Any:
+    with transaction() as session:
+        return settlement.quota_view(session, year, region_kato)
+
+
+@bp.put("/settlement-lists/<int:year>/<region_kato>")
+@bp.auth_required(auth, roles=["admin"])
+@bp.input(s.SettlementListIn, arg_name="data")
+@bp.output(s.SettlementListOut)
+@bp.doc(summary="Publish the settlements open for resettlement in the year (due 15 December)")
+def put_list(year: int, region_kato: str, data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        view = settlement.set_settlement_list(
+            session, year, region_kato, data["settlements"], _settings()
+        )
+        audit.record(
+            session, principal(), "list.set", [None], f"{year}/{region_kato}", request_id()
+        )
+        return view
+
+
+@bp.get("/settlement-lists/<int:year>/<region_kato>")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.output(s.SettlementListOut)
+@bp.doc(summary="A region's settlement list for the year")
+def get_list(year: int, region_kato: str) -> Any:
+    with transaction() as session:
+        return settlement.settlement_list(session, year, region_kato, _settings())
+
+
+@bp.post("/kandas/applications")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.ApplicationIn, arg_name="data")
+@bp.output(s.ObligationOut, status_code=201)
+@bp.doc(
+    summary="Admit a kandas or resettler family within list and quota; starts the 5-year stay",
+    description="409 with a machine-readable reason in `title` when refused: "
+    "region_not_designated, settlement_not_listed, quota_not_set, quota_exhausted.",
+)
+def apply(data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        obligation = settlement.admit(session, data, _settings())
+        audit.record(
+            session, principal(), "settlement.admit", [obligation.person_id], None, request_id()
+        )
+        return settlement.obligation_view(session, obligation)
+
+
+@bp.get("/kandas/<id:person_id>/obligation")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.output(s.ObligationOut)
+@bp.doc(summary="The family's 5-year obligation: status, support received, amount due")
+def get_obligation(person_id: int) -> Any:
+    why = purpose()
+    with transaction() as session:
+        obligation = settlement.current_obligation(session, person_id)
+        audit.record(
+            session, principal(), "settlement.obligation.read", [person_id], why, request_id()
+        )
+        return settlement.obligation_view(session, obligation)
+
+
+@bp.post("/kandas/<id:person_id>/obligation/decision")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.input(s.DecisionIn, arg_name="data")
+@bp.output(s.ObligationOut)
+@bp.doc(summary="Confirm or dismiss a detected early departure, with a reason")
+def decide(person_id: int, data: dict[str, Any]) -> Any:
+    who = principal()
+    with transaction() as session:
+        obligation = settlement.decide(
+            session, person_id, data["decision"], data["reason"], who.actor
+        )
+        audit.record(
+            session,
+            who,
+            f"settlement.breach.{data['decision']}",
+            [person_id],
+            data["reason"],
+            request_id(),
+        )
+        return settlement.obligation_view(session, obligation)
+
+
+@bp.get("/zones")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.input(s.ZoneQuery, location="query", arg_name="query")
+@bp.output(s.ZonePage)
+@bp.doc(summary="Ranked regions, districts or settlements with score, zone and components")
+def get_zones(query: dict[str, Any]) -> Any:
+    year = query.get("year") or date.today().year
+    with transaction() as session:
+        ranked = zones.zones(session, query["level"], _settings(), year, query.get("region_kato"))
+    return {
+        "level": query["level"],
+        "year": year,
+        "weights": dict(_settings().zone_weights),
+        "items": [zones.as_dict(z) for z in ranked[: query["limit"]]],
+    }
+
+
+@bp.get("/indicators")
+@bp.auth_required(auth, roles=["analyst", "admin"])
+@bp.input(s.IndicatorQuery, location="query", arg_name="query")
+@bp.output(s.IndicatorPage)
+@bp.doc(summary="Indicators with value, numerator, denominator, target and definition")
+def get_indicators(query: dict[str, Any]) -> Any:
+    year = query.get("year") or date.today().year
+    with transaction() as session:
+        items = indicators.indicators(session, _settings(), year, query.get("region_kato"))
+    return {"year": year, "region_kato": query.get("region_kato"), "items": items}
+
+
+@bp.post("/maps/kandas-settlement")
+@bp.auth_required(auth, roles=["analyst", "admin"])
+@bp.input(s.MapJobIn, arg_name="data")
+@bp.output(s.JobStartedOut, status_code=202)
+@bp.doc(summary="Build the interactive kandas settlement map in the background")
+def start_map(data: dict[str, Any]) -> Any:
+    job_id = str(uuid.uuid4())
+    who = principal()
+    with transaction() as session:
+        session.add(Job(id=job_id, kind="map.kandas-settlement", owner_token_id=who.token_id,
+                        params={"year": data.get("year")}))  # fmt: skip
+        audit.record(session, who, "map.build", [None], None, request_id())
+    current_app.extensions["qonys.queue"].enqueue(
+        "backend.jobs.maps.build_kandas_map", job_id, data.get("year"), job_id=job_id,
+        job_timeout=600,
+    )  # fmt: skip
+    return {"job_id": job_id, "status_url": url_for("imports.job_status", job_id=job_id)}, 202
+
+
+@pages.get("/maps/kandas-settlement")
+@pages.auth_required(auth, roles=["analyst", "admin"])
+@pages.doc(summary="The latest interactive kandas settlement map (HTML, works offline)")
+def map_page() -> Any:
+    with transaction() as session:
+        artifact = maps.latest(session)
+        html = artifact.html
+    return Response(html, mimetype="text/html")
+
+
+@pages.get("/static/maps/<package>/<path:filename>")
+@pages.doc(hide=True)
+def map_assets(package: str, filename: str) -> Any:
+    folder = asset_dirs().get(package)
+    if folder is None:
+        raise HTTPNotFound()
+    return send_from_directory(folder, filename, max_age=86400)

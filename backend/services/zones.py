@@ -1,0 +1,159 @@
+"""Gathering zone-ranking inputs from the register and reference data, in PostGIS."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from backend.errors import Invalid
+from backend.settings import Settings
+from gis.zones import UnitInputs, ZoneRules, ZoneScore, aggregate, rank
+
+
+def rules_from(settings: Settings) -> ZoneRules:
+    return ZoneRules(
+        weights=settings.zone_weights,
+        a_min=settings.zone_a_min,
+        b_min=settings.zone_b_min,
+        labour_demand_full=settings.labour_demand_full,
+        population_trend_span=settings.population_trend_span,
+    )
+
+
+def _headrooms(session: Session, year: int) -> dict[str, float]:
+    """Share of each region's (kandas + resettlers) quota still free."""
+    rows = session.execute(
+        text(
+            """
+            SELECT q.region_kato, q.kandas + q.resettlers AS total,
+                   COALESCE((SELECT sum(a.family_size) FROM settlement_applications a
+                             WHERE a.year = q.year AND a.region_kato = q.region_kato), 0) AS used
+            FROM quotas q WHERE q.year = :y
+            """
+        ),
+        {"y": year},
+    ).all()
+    return {r.region_kato: (max(r.total - r.used, 0) / r.total if r.total else 0.0) for r in rows}
+
+
+def settlement_inputs(
+    session: Session, year: int, region_kato: str | None = None
+) -> list[UnitInputs]:
+    headroom = _headrooms(session, year)
+    rows = session.execute(
+        text(
+            """
+            SELECT s.kato, s.name, s.region_kato, s.district_kato, r.designated_for_settlement,
+                   r.name_ru AS region_name,
+                   ST_Y(s.geom) AS lat, ST_X(s.geom) AS lon,
+                   i.labour_demand, i.has_school, i.has_clinic, i.has_housing, i.has_transport,
+                   i.population_trend, i.is_demo,
+                   EXISTS (SELECT 1 FROM settlement_lists l
+                           WHERE l.year = :y AND l.settlement_kato = s.kato) AS listed
+            FROM settlements s
+            JOIN regions r ON r.kato = s.region_kato
+            LEFT JOIN settlement_indicators i ON i.settlement_kato = s.kato
+            WHERE CAST(:region AS varchar) IS NULL OR s.region_kato = :region
+            ORDER BY s.kato
+            """
+        ),
+        {"y": year, "region": region_kato},
+    ).all()
+    return [
+        UnitInputs(
+            kato=r.kato,
+            name=r.name,
+            labour_demand=r.labour_demand,
+            quota_headroom=headroom.get(r.region_kato),
+            infrastructure={
+                "school": bool(r.has_school),
+                "clinic": bool(r.has_clinic),
+                "housing": bool(r.has_housing),
+                "transport": bool(r.has_transport),
+            },
+            population_trend=r.population_trend,
+            designated=r.designated_for_settlement,
+            listed=r.listed,
+            extra={
+                "region_kato": r.region_kato,
+                "district_kato": r.district_kato,
+                "region_name": r.region_name,
+                "lat": r.lat,
+                "lon": r.lon,
+                "demo": bool(r.is_demo),
+            },
+        )
+        for r in rows
+    ]
+
+
+def zones(
+    session: Session, level: str, settings: Settings, year: int | None = None,
+    region_kato: str | None = None,
+) -> list[ZoneScore]:  # fmt: skip
+    """Ranked units of a level: ``region``, ``district`` or ``settlement``."""
+    year = year or date.today().year
+    rules = rules_from(settings)
+    settlements = settlement_inputs(session, year, region_kato)
+    if level == "settlement":
+        return rank(settlements, rules)
+    headroom = _headrooms(session, year)
+    if level == "region":
+        regions = session.execute(
+            text(
+                "SELECT kato, name_ru, designated_for_settlement FROM regions"
+                " WHERE CAST(:region AS varchar) IS NULL OR kato = :region ORDER BY kato"
+            ),
+            {"region": region_kato},
+        ).all()
+        units = [
+            aggregate(
+                r.kato,
+                r.name_ru,
+                [s for s in settlements if s.extra["region_kato"] == r.kato],
+                r.designated_for_settlement,
+                headroom.get(r.kato),
+            )
+            for r in regions
+        ]
+        return rank(units, rules)
+    if level == "district":
+        districts = session.execute(
+            text(
+                """
+                SELECT d.kato, d.name, d.region_kato, r.designated_for_settlement
+                FROM districts d JOIN regions r ON r.kato = d.region_kato
+                WHERE CAST(:region AS varchar) IS NULL OR d.region_kato = :region ORDER BY d.kato
+                """
+            ),
+            {"region": region_kato},
+        ).all()
+        units = [
+            aggregate(
+                d.kato,
+                d.name,
+                [s for s in settlements if s.extra["district_kato"] == d.kato],
+                d.designated_for_settlement,
+                headroom.get(d.region_kato),
+                {"region_kato": d.region_kato},
+            )
+            for d in districts
+        ]
+        return rank(units, rules)
+    raise Invalid("level", "must be region, district or settlement")
+
+
+def as_dict(z: ZoneScore) -> dict[str, Any]:
+    return {
+        "rank": z.rank,
+        "kato": z.kato,
+        "name": z.name,
+        "score": z.score,
+        "zone": z.zone,
+        "caps": z.caps,
+        "components": z.components,
+        "region_kato": z.extra.get("region_kato"),
+    }
