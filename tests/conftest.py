@@ -22,7 +22,7 @@ REGISTER_TABLES = (
     "termination_notices", "officer_checks", "jobs", "idempotent_responses", "import_files",
     "iin_serials", "api_tokens", "trace_points", "trace_last_positions", "daily_presence",
     "alert_dirty", "alerts", "quotas", "settlement_lists", "settlement_indicators",
-    "settlement_applications", "settlement_obligations", "support_payments",
+    "settlement_applications", "settlement_obligations", "support_payments", "map_artifacts",
 )  # fmt: skip
 
 

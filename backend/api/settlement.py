@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import uuid
 from datetime import date
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, send_from_directory, url_for
+from flask import Response, current_app, request, send_from_directory, url_for
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from backend import schemas as s
@@ -181,8 +182,12 @@ def start_map(data: dict[str, Any]) -> Any:
 @pages.doc(summary="The latest interactive kandas settlement map (HTML, works offline)")
 def map_page() -> Any:
     with transaction() as session:
-        artifact = maps.latest(session)
-        html = artifact.html
+        html = maps.latest(session).html
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        resp = Response(gzip.compress(html, 6), mimetype="text/html")
+        resp.headers["Content-Encoding"] = "gzip"
+        resp.headers["Vary"] = "Accept-Encoding"
+        return resp
     return Response(html, mimetype="text/html")
 
 

@@ -41,6 +41,16 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ),
     ("GET", "/api/v1/alerts", {"admin", "analyst", "officer"}),
     ("POST", "/api/v1/alerts/1/resolution", {"admin", "analyst", "officer"}),
+    ("PUT", "/api/v1/quotas/2026/550000000", {"admin"}),
+    ("GET", "/api/v1/quotas/2026/550000000", {"admin", "analyst"}),
+    ("PUT", "/api/v1/settlement-lists/2026/550000000", {"admin"}),
+    ("GET", "/api/v1/settlement-lists/2026/550000000", {"admin", "analyst"}),
+    ("POST", "/api/v1/kandas/applications", {"admin"}),
+    ("GET", "/api/v1/kandas/1/obligation", {"admin", "analyst"}),
+    ("POST", "/api/v1/kandas/1/obligation/decision", {"admin", "analyst"}),
+    ("GET", "/api/v1/zones", {"admin", "analyst"}),
+    ("GET", "/api/v1/indicators", {"admin", "analyst"}),
+    ("POST", "/api/v1/maps/kandas-settlement", {"admin", "analyst"}),
 ]
 # Device protocols authenticate with the token inside the request, not with a role check.
 DEVICE_PROTOCOLS = {"/api/v1/traces/osmand", "/api/v1/traces/owntracks"}
@@ -64,6 +74,8 @@ def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
     headers = {**headers, "X-Purpose": "rbac-matrix"}
     if method == "GET":
         return client.get(url, headers=headers)
+    if method == "PUT":
+        return client.put(url, json={}, headers=headers)
     return client.post(url, json={}, headers=headers)
 
 

@@ -1,0 +1,277 @@
+"""Quotas, lists and admissions (incl. a race), the 5-year obligation, breach and indicators."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests import factories as f
+
+YEAR = date.today().year
+PAVLODAR_REGION = "550000000"
+
+
+def _settlement(db: Any, name: str) -> str:
+    with db.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT kato FROM settlements WHERE name = :n"), {"n": name}
+        ).scalar()
+
+
+@pytest.fixture
+def pavlodar(client: Any, admin: Any, db: Any) -> dict[str, Any]:
+    kato = _settlement(db, "Pavlodar")
+    assert (
+        client.put(
+            f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}",
+            json={"kandas": 10, "resettlers": 5},
+            headers=admin,
+        ).status_code
+        == 200
+    )
+    resp = client.put(
+        f"/api/v1/settlement-lists/{YEAR}/{PAVLODAR_REGION}",
+        json={"settlements": [kato]},
+        headers=admin,
+    )
+    assert resp.status_code == 200 and resp.get_json()["settlements"] == [kato]
+    return {"kato": kato}
+
+
+def _kandas(client: Any, admin: Any, category: str = "kandas") -> dict:
+    return f.person(client, admin, citizenship="KAZ", category=category, iin=f.valid_iin())
+
+
+def _apply(
+    client: Any, admin: Any, person_id: int, settlement: str, family: int = 3, **extra: Any
+) -> Any:
+    body = {"person_id": person_id, "family_size": family, "settlement_kato": settlement, **extra}
+    return client.post("/api/v1/kandas/applications", json=body, headers=admin)
+
+
+def test_admission_fixes_place_starts_obligation_and_pays_support(
+    client: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    bin_ = f.employer(client, admin)
+    person = _kandas(client, admin)
+    resp = _apply(client, admin, person["id"], pavlodar["kato"], family=4,
+                  support={"housing_subsidy_mrp_per_month": 20, "housing_cost_kzt": 20_000_000,
+                           "job_employer_bin": bin_})  # fmt: skip
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert body["region_kato"] == PAVLODAR_REGION and body["settlement_kato"] == pavlodar["kato"]
+    assert body["status"] == "active"
+    assert (
+        date.fromisoformat(body["ends_on"]).year == date.fromisoformat(body["starts_on"]).year + 5
+    )
+    items = {i["item"]: i for i in body["support"]}
+    mrp = 4325 if YEAR == 2026 else None
+    assert items["relocation"]["amount_mrp"] == 280  # 70 MRP x 4 family members
+    assert items["housing_subsidy"]["amount_mrp"] == 240  # 20 MRP x 12 months
+    assert items["mobility_certificate"]["amount_kzt"] == 10_000_000  # 50 % of housing cost
+    if mrp:
+        assert items["relocation"]["amount_kzt"] == 280 * mrp
+    assert body["if_left_today_kzt"] == pytest.approx(sum(i["amount_kzt"] for i in body["support"]))
+    quota = client.get(f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}", headers=admin).get_json()
+    assert quota["fill"]["kandas"] == 4 and quota["remaining"]["kandas"] == 6
+    read = client.get(
+        f"/api/v1/kandas/{person['id']}/obligation",
+        headers={**token("analyst"), "X-Purpose": "case 9"},
+    )
+    assert read.status_code == 200 and read.get_json()["family_size"] == 4
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ("not_designated", "region_not_designated"),
+        ("not_listed", "settlement_not_listed"),
+        ("quota_exhausted", "quota_exhausted"),
+    ],
+)
+def test_refusals_carry_the_reason(
+    client: Any, admin: Any, pavlodar: dict, db: Any, setup: str, reason: str
+) -> None:
+    person = _kandas(client, admin)
+    settlement = pavlodar["kato"]
+    family = 3
+    if setup == "not_designated":
+        settlement = _settlement(db, "Almaty")
+    elif setup == "not_listed":
+        settlement = _settlement(db, "Ekibastuz")
+    else:
+        family = 11
+    resp = _apply(client, admin, person["id"], settlement, family)
+    assert resp.status_code == 409
+    assert resp.get_json()["title"] == f"Refused: {reason}"
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM settlement_applications")).scalar() == 0
+
+
+def test_a_citizen_is_not_a_kandas(client: Any, admin: Any, pavlodar: dict) -> None:
+    person = _kandas(client, admin, category="citizen")
+    resp = _apply(client, admin, person["id"], pavlodar["kato"])
+    assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "person_id"
+
+
+def test_parallel_applications_never_overfill_the_quota(
+    app: Any, client: Any, admin: Any, pavlodar: dict, db: Any
+) -> None:
+    people = [_kandas(client, admin) for _ in range(12)]
+
+    def apply(person: dict) -> int:
+        return _apply(
+            app.test_client(), admin, person["id"], pavlodar["kato"], family=2
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(apply, people))
+    assert statuses.count(201) == 5 and statuses.count(409) == 7  # 10 places, families of 2
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT sum(family_size) FROM settlement_applications")).scalar()
+            == 10
+        )
+
+
+def test_quota_cannot_drop_below_admissions(client: Any, admin: Any, pavlodar: dict) -> None:
+    person = _kandas(client, admin)
+    assert _apply(client, admin, person["id"], pavlodar["kato"], family=6).status_code == 201
+    resp = client.put(
+        f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}",
+        json={"kandas": 5, "resettlers": 5},
+        headers=admin,
+    )
+    assert resp.status_code == 409
+
+
+def test_list_rejects_a_settlement_of_another_region(client: Any, admin: Any, db: Any) -> None:
+    resp = client.put(
+        f"/api/v1/settlement-lists/{YEAR}/{PAVLODAR_REGION}",
+        json={"settlements": [_settlement(db, "Kostanay")]},
+        headers=admin,
+    )
+    assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "settlements"
+
+
+def test_registration_elsewhere_breaches_and_amount_is_due(
+    client: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    person = _kandas(client, admin)
+    body = _apply(client, admin, person["id"], pavlodar["kato"], family=2,
+                  support={"housing_subsidy_mrp_per_month": 15}).get_json()  # fmt: skip
+    total = body["support_total_kzt"]
+    f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
+    analyst = {**token("analyst"), "X-Purpose": "case 10"}
+    obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst).get_json()
+    assert obligation["status"] == "breached" and obligation["amount_due_kzt"] == total
+    assert obligation["breach"]["evidence"]["source"] == "registration"
+    dismissed = client.post(f"/api/v1/kandas/{person['id']}/obligation/decision",
+                            json={"decision": "dismiss", "reason": "temporary stay for treatment"}, headers=analyst)  # fmt: skip
+    assert (
+        dismissed.get_json()["status"] == "active"
+        and dismissed.get_json()["amount_due_kzt"] is None
+    )
+    again = client.post(f"/api/v1/kandas/{person['id']}/obligation/decision",
+                        json={"decision": "confirm", "reason": "x"}, headers=analyst)  # fmt: skip
+    assert again.status_code == 409
+
+
+def test_confirmed_left_settlement_alert_breaches(
+    client: Any, admin: Any, pavlodar: dict, token: Any, app: Any, db: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from backend.services import alerts
+
+    person = _kandas(client, admin)
+    _apply(client, admin, person["id"], pavlodar["kato"], family=2)
+    device = token("device", person_id=person["id"])
+    start = datetime.now(UTC) - timedelta(hours=40)
+    points = [
+        {"t": (start + timedelta(minutes=15 * i)).isoformat(), "lat": 43.25, "lon": 76.93}
+        for i in range(150)
+    ]
+    assert client.post("/api/v1/traces", json={"points": points}, headers=device).status_code == 202
+    alerts.evaluate_dirty(db, app.extensions["qonys.settings"])
+    analyst = token("analyst")
+    items = client.get("/api/v1/alerts?kind=left_settlement_region", headers=analyst).get_json()[
+        "items"
+    ]
+    assert len(items) == 1 and items[0]["region_kato"] == PAVLODAR_REGION
+    resp = client.post(f"/api/v1/alerts/{items[0]['id']}/resolution",
+                       json={"reason": "подтверждено выездом", "confirmed": True}, headers=analyst)  # fmt: skip
+    assert resp.status_code == 200
+    obligation = client.get(
+        f"/api/v1/kandas/{person['id']}/obligation", headers={**analyst, "X-Purpose": "c-1"}
+    ).get_json()
+    assert (
+        obligation["status"] == "breached" and obligation["breach"]["evidence"]["source"] == "alert"
+    )
+    confirmed = client.post(f"/api/v1/kandas/{person['id']}/obligation/decision",
+                            json={"decision": "confirm", "reason": "выехал в Алматы"}, headers=analyst)  # fmt: skip
+    assert confirmed.get_json()["breach"]["decision"] == "confirmed"
+    assert Decimal(str(confirmed.get_json()["amount_due_kzt"])) > 0
+
+
+def test_retention_and_quota_indicators(
+    client: Any, admin: Any, pavlodar: dict, token: Any, db: Any
+) -> None:
+    for _ in range(2):
+        _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=2)
+    with db.transaction() as session:  # pretend both families arrived four years ago
+        session.execute(
+            text("UPDATE settlement_obligations SET starts_on = starts_on - interval '4 years'")
+        )
+        session.execute(text(
+            "UPDATE settlement_obligations SET status = 'breached', breach_detected_on = starts_on + 400"
+            " WHERE id = (SELECT min(id) FROM settlement_obligations)"
+        ))  # fmt: skip
+    items = {
+        i["name"]: i
+        for i in client.get(f"/api/v1/indicators?year={YEAR}", headers=token("analyst")).get_json()[
+            "items"
+        ]
+    }
+    assert items["retention_3y"]["numerator"] == 1 and items["retention_3y"]["denominator"] == 2
+    assert items["retention_3y"]["value"] == 0.5 and items["retention_3y"]["target"] == 0.97
+    assert items["quota_fill"]["numerator"] == 4 and items["quota_fill"]["denominator"] == 15
+    assert set(items) == {
+        "internal_mobility_share",
+        "monitoring_coverage",
+        "retention_3y",
+        "quota_fill",
+    }
+    assert all(i["definition"] for i in items.values())
+
+
+def test_zones_ranking_through_the_api(
+    client: Any, admin: Any, pavlodar: dict, db: Any, token: Any
+) -> None:
+    with db.transaction() as session:
+        session.execute(text(
+            "INSERT INTO settlement_indicators SELECT kato, 1.5, true, true, true, true, 1.0,"
+            " current_date, 'test', false FROM settlements"
+        ))  # fmt: skip
+    analyst = token("analyst")
+    regions = client.get(f"/api/v1/zones?level=region&year={YEAR}", headers=analyst).get_json()
+    by_kato = {r["kato"]: r for r in regions["items"]}
+    assert (
+        by_kato[f.ALMATY_KATO]["zone"] == "D" and "not_designated" in by_kato[f.ALMATY_KATO]["caps"]
+    )
+    assert by_kato[PAVLODAR_REGION]["zone"] in ("A", "B")
+    assert set(by_kato[PAVLODAR_REGION]["components"]) == {
+        "labour_demand",
+        "quota_headroom",
+        "infrastructure",
+        "population_trend",
+    }
+    settlements = client.get(
+        f"/api/v1/zones?level=settlement&region_kato={PAVLODAR_REGION}&year={YEAR}", headers=analyst
+    ).get_json()
+    top = settlements["items"][0]
+    assert top["kato"] == pavlodar["kato"] and top["zone"] == "A" and top["rank"] == 1
+    assert all(i["zone"] == "D" for i in settlements["items"][1:])  # the others are not listed
