@@ -7,7 +7,7 @@ from typing import Any
 from rq import get_current_job
 
 from backend.jobs.base import job_database, job_settings
-from backend.services import alerts
+from backend.services import alerts, residence
 
 KICK_KEY = "qonys:alerts:kick"
 # If no worker picks the job up, let a later batch enqueue another after this long.
@@ -36,7 +36,7 @@ def sweep() -> dict[str, Any]:
 
 def residence_sweep() -> int:
     """Compare where monitored persons spend nights with their registered address."""
-    return alerts.sweep_residence(job_database(), job_settings())
+    return residence.sweep_residence(job_database(), job_settings())
 
 
 def kick(redis_conn: Any, queue: Any) -> bool:

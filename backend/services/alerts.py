@@ -13,7 +13,6 @@ import json
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -25,11 +24,10 @@ from backend.models.person import PERMIT_CATEGORIES
 from backend.services.pagination import decode_cursor, next_cursor
 from backend.services.tokens import Principal
 from backend.settings import Settings
-from gis.trajectories import Fix, detect_stays, haversine_m
 
 log = logging.getLogger("qonys.alerts")
 SETTLER_CATEGORIES = ("kandas", "resettler")
-_EVAL_LOCK_CLASS = 42
+EVAL_LOCK_CLASS = 42
 
 
 def open_alert(
@@ -198,90 +196,6 @@ def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> No
         )  # fmt: skip
 
 
-def _place_of_stay(session: Session, person_id: int) -> Registration | None:
-    return session.scalars(
-        select(Registration)
-        .where(Registration.person_id == person_id, Registration.ended_on.is_(None))
-        .order_by(Registration.kind.desc(), Registration.valid_from.desc())  # temporary first
-    ).first()
-
-
-def night_residence(
-    session: Session, person_id: int, settings: Settings, now: datetime
-) -> dict[str, Any] | None:
-    """Where the person spends nights: the stay holding the most night-time fixes."""
-    tz = ZoneInfo(settings.local_timezone)
-    rows = session.execute(
-        text(
-            """
-            SELECT recorded_at, ST_Y(geom), ST_X(geom) FROM trace_points
-            WHERE person_id = :p AND recorded_at >= :since ORDER BY recorded_at
-            """
-        ),
-        {"p": person_id, "since": now - timedelta(days=settings.residence_lookback_days)},
-    ).all()
-    fixes = [Fix(t, lat, lon) for t, lat, lon in rows]
-
-    def is_night(t: datetime) -> bool:
-        hour = t.astimezone(tz).hour
-        return hour >= settings.night_start_hour or hour < settings.night_end_hour
-
-    def night_of(t: datetime) -> date:
-        local = t.astimezone(tz)
-        return (local - timedelta(hours=settings.night_end_hour)).date()
-
-    stays = detect_stays(
-        fixes, settings.stay_radius_m, timedelta(minutes=settings.stay_min_minutes)
-    )
-    # The stay holding the most night-time fixes is where the person sleeps.
-    best, best_count = None, 0
-    for stay in stays:
-        count = sum(1 for f in fixes if stay.arrived <= f.t <= stay.left and is_night(f.t))
-        if count > best_count:
-            best, best_count = stay, count
-    # Stays can be broken by a short walk; count every night spent within the radius.
-    best_nights: set[date] = set()
-    if best is not None:
-        best_nights = {
-            night_of(f.t)
-            for f in fixes
-            if is_night(f.t)
-            and haversine_m(best.lat, best.lon, f.lat, f.lon) <= settings.stay_radius_m
-        }
-    if best is None or len(best_nights) < settings.residence_min_nights:
-        return None
-    return {"lat": best.lat, "lon": best.lon, "nights": len(best_nights)}
-
-
-def _evaluate_residence(
-    session: Session, person_id: int, settings: Settings, now: datetime
-) -> None:
-    kind = "residence_mismatch"
-    registration = _place_of_stay(session, person_id)
-    if registration is None:
-        return
-    residence = night_residence(session, person_id, settings, now)
-    if residence is None:
-        return
-    reg = session.execute(
-        text("SELECT ST_Y(geom), ST_X(geom) FROM registrations WHERE id = :i"),
-        {"i": registration.id},
-    ).one()
-    distance_km = haversine_m(reg[0], reg[1], residence["lat"], residence["lon"]) / 1000
-    if distance_km > settings.residence_mismatch_km:
-        open_alert(
-            session,
-            person_id,
-            kind,
-            registration.region_kato,
-            {"registered": {"lat": reg[0], "lon": reg[1]},
-             "nights_at": {"lat": residence["lat"], "lon": residence["lon"]},
-             "nights": residence["nights"], "distance_km": round(distance_km, 2)},
-        )  # fmt: skip
-    else:
-        close_alert(session, person_id, kind, "nights spent at the registered address")
-
-
 def evaluate_person(
     session: Session,
     person_id: int,
@@ -296,7 +210,7 @@ def evaluate_person(
         return
     session.execute(
         text("SELECT pg_advisory_xact_lock(:c, :k)"),
-        {"c": _EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
+        {"c": EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
     )
     today = now.date()
     if person.category in PERMIT_CATEGORIES:
@@ -314,7 +228,9 @@ def evaluate_person(
             _evaluate_region(session, person.id, "left_settlement_region", region, settings, now)
     close_alert(session, person.id, "silent_device", "the device reported again")
     if with_residence:
-        _evaluate_residence(session, person.id, settings, now)
+        from backend.services.residence import evaluate_residence
+
+        evaluate_residence(session, person.id, settings, now)
 
 
 def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> int:
@@ -344,36 +260,6 @@ def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> 
             except Exception:
                 log.exception("alert evaluation failed for person %s", person_id)
                 failed.add(person_id)
-
-
-def sweep_residence(database: Database, settings: Settings, now: datetime | None = None) -> int:
-    """Where monitored persons spend nights vs. their registered address (hourly job).
-
-    Nights change slowly, so this runs on a schedule rather than after every batch.
-    """
-    now = now or datetime.now(UTC)
-    with database.transaction() as session:
-        person_ids = (
-            session.execute(
-                text(
-                    """
-                SELECT DISTINCT l.person_id FROM trace_last_positions l
-                WHERE l.recorded_at >= :since
-                """
-                ),
-                {"since": now - timedelta(days=settings.residence_lookback_days)},
-            )
-            .scalars()
-            .all()
-        )
-    for person_id in person_ids:
-        with database.transaction() as session:
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:c, :k)"),
-                {"c": _EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
-            )
-            _evaluate_residence(session, person_id, settings, now)
-    return len(person_ids)
 
 
 def working_days_back(now: datetime, days: int) -> datetime:

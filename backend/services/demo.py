@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from backend.db import Database
 from backend.identifiers import make_bin, make_iin
 from backend.models import ApiToken, Employer, Person
-from backend.services import alerts, permits, persons, registrations, settlement, traces
+from backend.services import alerts, permits, persons, registrations, residence, settlement, traces
 from backend.services.tokens import create_token, verify_token
 from backend.settings import Settings
 
@@ -377,7 +377,7 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     summary["alerts evaluated for persons"] = alerts.evaluate_dirty(database, settings)
     with database.transaction() as session:
         alerts.sweep_silent_devices(session, settings)
-    alerts.sweep_residence(database, settings)
+    residence.sweep_residence(database, settings)
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)
         summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"

@@ -12,7 +12,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 
-from backend.services import alerts
+from backend.services import alerts, residence
 from tests import factories as f
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -146,7 +146,7 @@ def test_residence_mismatch(
     _send(client, h, _route(start, legs))
     _run_queue(app)
     assert _open(db, "residence_mismatch") == []  # nights are compared by the hourly sweep
-    assert alerts.sweep_residence(db, migrated) == 1
+    assert residence.sweep_residence(db, migrated) == 1
     opened = _open(db, "residence_mismatch")
     assert len(opened) == 1 and opened[0].details["distance_km"] > migrated.residence_mismatch_km
     assert opened[0].details["nights"] >= migrated.residence_min_nights
@@ -155,7 +155,7 @@ def test_residence_mismatch(
     last_day = migrated.__class__(
         **{**migrated.__dict__, "residence_lookback_days": 1, "residence_min_nights": 1}
     )
-    alerts.sweep_residence(db, last_day)
+    residence.sweep_residence(db, last_day)
     assert _open(db, "residence_mismatch") == []
 
 

@@ -1,0 +1,253 @@
+"""Schemas of the register: persons, registrations, employers, permits, checks, jobs."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, validates_schema
+from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested
+from marshmallow.validate import Length, OneOf, Range, Regexp
+
+from backend.models.person import CATEGORIES
+from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, Str
+
+
+class LocationIn(Schema):
+    lat = Float(required=True, validate=Range(-90, 90), allow_nan=False)
+    lon = Float(required=True, validate=Range(-180, 180), allow_nan=False)
+
+
+class DocumentIn(Schema):
+    type = Str(required=True, validate=Length(min=1, max=32))
+    number = Str(required=True, validate=Length(min=1, max=32))
+
+
+class PersonIn(Schema):
+    iin = Str(validate=TWELVE_DIGITS, metadata={"description": "omit for a foreigner"})
+    surname = Str(required=True, validate=NAME)
+    given_name = Str(required=True, validate=NAME)
+    birth_date = Date(required=True)
+    sex = Str(required=True, validate=OneOf(["M", "F"]))
+    citizenship = Str(
+        required=True, validate=Regexp(r"^[A-Z]{3}$", error="must be an ISO 3166 alpha-3 code")
+    )
+    category = Str(required=True, validate=OneOf(CATEGORIES))
+    document = Nested(DocumentIn)
+
+
+class PersonQuery(Schema):
+    iin = Str(validate=TWELVE_DIGITS)
+    limit = Integer(load_default=50, validate=Range(1, 500))
+    cursor = Str(validate=Length(max=100))
+
+
+class RegistrationIn(Schema):
+    person_id = Integer(required=True, validate=ID)
+    kind = Str(required=True, validate=OneOf(["permanent", "temporary"]))
+    address = Str(validate=TEXT, allow_none=True)
+    location = Nested(LocationIn, allow_none=True)
+    settlement_kato = Str(validate=KATO, allow_none=True)
+    valid_from = Date(required=True)
+    valid_to = Date(allow_none=True, metadata={"description": "empty for open-ended"})
+
+    @validates_schema
+    def _place(self, data: dict, **_: object) -> None:
+        if data.get("location") is None and data.get("settlement_kato") is None:
+            raise ValidationError("give location and/or settlement_kato", "location")
+        if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+            raise ValidationError("must not be before valid_from", "valid_to")
+
+
+class RegistrationOut(Schema):
+    id = Integer()
+    person_id = Integer()
+    kind = Str()
+    address = Str(allow_none=True)
+    region_kato = Str()
+    settlement_kato = Str(allow_none=True)
+    location = Nested(LocationIn)
+    valid_from = Date()
+    valid_to = Date(allow_none=True)
+    ended_on = Date(allow_none=True)
+
+
+class PermitOut(Schema):
+    id = Integer()
+    number = Str()
+    person_id = Integer()
+    employer_bin = Str(allow_none=True)
+    region_kato = Str()
+    valid_from = Date()
+    valid_to = Date()
+    status = Str()
+
+
+class PersonRegistrationOut(RegistrationOut):
+    """A registration as shown inside a person card."""
+
+
+class PersonPermitOut(PermitOut):
+    """A permit as shown inside a person card."""
+
+
+class PersonOut(Schema):
+    id = Integer()
+    iin = Str()
+    iin_generated = Boolean()
+    surname = Str()
+    given_name = Str()
+    birth_date = Date()
+    sex = Str()
+    citizenship = Str()
+    category = Str()
+    document = Nested(DocumentIn, allow_none=True)
+    is_demo = Boolean()
+    registrations = List(Nested(PersonRegistrationOut))
+    permits = List(Nested(PersonPermitOut))
+
+
+class PersonPage(Schema):
+    items = List(Nested(PersonOut))
+    next_cursor = Str(allow_none=True)
+
+
+class EmployerIn(Schema):
+    bin = Str(required=True, validate=TWELVE_DIGITS)
+    name = Str(required=True, validate=Length(min=1, max=300))
+
+
+class EmployerOut(Schema):
+    bin = Str()
+    name = Str()
+
+
+class PermitIn(Schema):
+    person_id = Integer(required=True, validate=ID)
+    employer_bin = Str(validate=TWELVE_DIGITS, allow_none=True)
+    region_kato = Str(required=True, validate=KATO)
+    valid_from = Date(required=True)
+    valid_to = Date(required=True)
+
+
+class PermitExtensionIn(Schema):
+    valid_to = Date(required=True)
+
+
+class PermitRevocationIn(Schema):
+    reason = Str(required=True, validate=TEXT)
+
+
+class HolderOut(Schema):
+    person_id = Integer()
+    surname = Str()
+    given_name = Str()
+    iin = Str()
+
+
+class EmployerPermitOut(PermitOut):
+    holder = Nested(HolderOut)
+
+
+class EmployerPermitPage(Schema):
+    items = List(Nested(EmployerPermitOut))
+    next_cursor = Str(allow_none=True)
+
+
+class PageQuery(Schema):
+    limit = Integer(load_default=50, validate=Range(1, 500))
+    cursor = Str(validate=Length(max=100))
+
+
+class TerminationNoticeIn(Schema):
+    permit_id = Integer(required=True, validate=ID)
+    last_working_day = Date(required=True)
+    reason = Str(required=True, validate=TEXT)
+
+
+class TerminationNoticeOut(Schema):
+    id = Integer()
+    permit_id = Integer()
+    last_working_day = Date()
+    deadline = Date()
+    late = Boolean()
+    status = Str(metadata={"description": "the permit's new status"})
+
+
+class CheckIn(Schema):
+    iin = Str(validate=TWELVE_DIGITS)
+    document_number = Str(validate=Length(min=1, max=32))
+    location = Nested(LocationIn, required=True)
+
+    @validates_schema
+    def _who(self, data: dict, **_: object) -> None:
+        if bool(data.get("iin")) == bool(data.get("document_number")):
+            raise ValidationError("give exactly one of iin or document_number", "iin")
+
+
+class CheckPersonOut(Schema):
+    id = Integer()
+    iin = Str()
+    surname = Str()
+    given_name = Str()
+    birth_date = Date()
+    citizenship = Str()
+    category = Str()
+
+
+class CheckRegistrationOut(Schema):
+    kind = Str()
+    address = Str(allow_none=True)
+    region_kato = Str()
+    settlement_kato = Str(allow_none=True)
+    valid_to = Date(allow_none=True)
+
+
+class CheckPermitOut(Schema):
+    number = Str()
+    status = Str()
+    region_kato = Str()
+    valid_to = Date()
+    employer_bin = Str(allow_none=True)
+
+
+class CheckOut(Schema):
+    check_id = Integer()
+    checked_at = DateTime()
+    verdict = Str(metadata={"enum": ["ok", "violation", "not_found"]})
+    reasons = List(Str())
+    region_kato = Str(allow_none=True)
+    person = Nested(CheckPersonOut, allow_none=True)
+    registration = Nested(CheckRegistrationOut, allow_none=True)
+    permit = Nested(CheckPermitOut, allow_none=True)
+
+
+class NearQuery(Schema):
+    lat = Float(required=True, validate=Range(-90, 90), allow_nan=False)
+    lon = Float(required=True, validate=Range(-180, 180), allow_nan=False)
+    radius_m = Integer(load_default=500, validate=Range(min=1))
+    limit = Integer(load_default=50, validate=Range(1, 500))
+
+
+class NearItemOut(Schema):
+    registration_id = Integer()
+    person_id = Integer()
+    surname = Str()
+    given_name = Str()
+    kind = Str()
+    address = Str(allow_none=True)
+    distance_m = Float()
+    location = Nested(LocationIn)
+
+
+class NearOut(Schema):
+    radius_m = Integer(metadata={"description": "the radius used, after the cap"})
+    items = List(Nested(NearItemOut))
+
+
+class JobOut(Schema):
+    id = Str()
+    kind = Str()
+    status = Str()
+    progress = Integer()
+    result = Dict(allow_none=True)
+    error = Str(allow_none=True)
+    created_at = DateTime()
+    finished_at = DateTime(allow_none=True)

@@ -1,0 +1,149 @@
+"""Schemas of kandas and resettler settlement, zones, maps and indicators."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested
+from marshmallow.validate import Length, OneOf, Range
+
+from backend.schemas.common import ID, KATO, TEXT, TWELVE_DIGITS, Str
+
+YEAR = Range(2000, 2100)
+
+
+class QuotaIn(Schema):
+    kandas = Integer(required=True, validate=Range(0, 1_000_000))
+    resettlers = Integer(required=True, validate=Range(0, 1_000_000))
+
+
+class QuotaPairOut(Schema):
+    kandas = Integer()
+    resettlers = Integer()
+
+
+class QuotaOut(Schema):
+    year = Integer()
+    region_kato = Str()
+    kandas = Integer()
+    resettlers = Integer()
+    set = Boolean()
+    fill = Nested(QuotaPairOut)
+    remaining = Nested(QuotaPairOut)
+
+
+class SettlementListIn(Schema):
+    settlements = List(Str(validate=KATO), required=True, validate=Length(max=5000))
+
+
+class SettlementListOut(Schema):
+    year = Integer()
+    region_kato = Str()
+    settlements = List(Str())
+    published_at = DateTime(allow_none=True)
+    deadline = Date()
+    published_on_time = Boolean()
+
+
+class SupportIn(Schema):
+    housing_subsidy_mrp_per_month = Float(validate=Range(0, 1000), allow_nan=False)
+    housing_cost_kzt = Float(validate=Range(0, 10**10), allow_nan=False)
+    job_employer_bin = Str(validate=TWELVE_DIGITS)
+
+
+class ApplicationIn(Schema):
+    person_id = Integer(required=True, validate=ID)
+    family_size = Integer(required=True, validate=Range(1, 30))
+    settlement_kato = Str(required=True, validate=KATO)
+    year = Integer(validate=YEAR)
+    support = Nested(SupportIn)
+
+
+class SupportItemOut(Schema):
+    item = Str()
+    amount_mrp = Float(allow_none=True)
+    mrp_year = Integer(allow_none=True)
+    amount_kzt = Float()
+    paid_on = Date()
+    details = Dict()
+
+
+class BreachOut(Schema):
+    detected_on = Date()
+    evidence = Dict(allow_none=True)
+    decision = Str(allow_none=True)
+    reason = Str(allow_none=True)
+    decided_by = Str(allow_none=True)
+
+
+class ObligationOut(Schema):
+    person_id = Integer()
+    region_kato = Str()
+    settlement_kato = Str()
+    family_size = Integer()
+    starts_on = Date()
+    ends_on = Date()
+    status = Str()
+    support = List(Nested(SupportItemOut))
+    support_total_kzt = Float()
+    amount_due_kzt = Float(allow_none=True)
+    if_left_today_kzt = Float(allow_none=True)
+    breach = Nested(BreachOut, allow_none=True)
+
+
+class DecisionIn(Schema):
+    decision = Str(required=True, validate=OneOf(["confirm", "dismiss"]))
+    reason = Str(required=True, validate=TEXT)
+
+
+class ZoneQuery(Schema):
+    level = Str(load_default="settlement", validate=OneOf(["region", "district", "settlement"]))
+    region_kato = Str(validate=KATO)
+    year = Integer(validate=YEAR)
+    limit = Integer(load_default=500, validate=Range(1, 10000))
+
+
+class ZoneOut(Schema):
+    rank = Integer()
+    kato = Str()
+    name = Str()
+    score = Float()
+    zone = Str()
+    caps = List(Str())
+    components = Dict()
+    region_kato = Str(allow_none=True)
+
+
+class ZonePage(Schema):
+    level = Str()
+    year = Integer()
+    weights = Dict()
+    items = List(Nested(ZoneOut))
+
+
+class MapJobIn(Schema):
+    year = Integer(validate=YEAR)
+
+
+class JobStartedOut(Schema):
+    job_id = Str()
+    status_url = Str()
+
+
+class IndicatorQuery(Schema):
+    year = Integer(validate=YEAR)
+    region_kato = Str(validate=KATO)
+
+
+class IndicatorOut(Schema):
+    name = Str()
+    value = Float(allow_none=True)
+    numerator = Integer()
+    denominator = Integer()
+    target = Float(allow_none=True)
+    definition = Str()
+
+
+class IndicatorPage(Schema):
+    year = Integer()
+    region_kato = Str(allow_none=True)
+    items = List(Nested(IndicatorOut))

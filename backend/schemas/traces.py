@@ -1,0 +1,98 @@
+"""Schemas of movement traces and alerts."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, validates_schema
+from marshmallow.fields import Boolean, DateTime, Dict, Float, Integer, List, Nested
+from marshmallow.validate import Length, OneOf, Range
+
+from backend.schemas.common import KATO, TEXT, Str
+from backend.schemas.register import LocationIn
+
+
+class TracePointIn(Schema):
+    t = Str(required=True, metadata={"description": "ISO 8601 with offset, or epoch s/ms"})
+    lat = Float(required=True)
+    lon = Float(required=True)
+    accuracy_m = Float()
+    speed_mps = Float()
+    bearing_deg = Float()
+    altitude_m = Float()
+    battery_pct = Float()
+    person_id = Integer(metadata={"description": "admin uploads only"})
+
+
+class TraceBatchIn(Schema):
+    points = List(Nested(TracePointIn), required=True, metadata={"maxItems": 5000})
+
+
+class RejectedPointOut(Schema):
+    index = Integer()
+    reason = Str()
+
+
+class TraceResultOut(Schema):
+    accepted = Integer()
+    duplicates = Integer()
+    rejected = List(Nested(RejectedPointOut))
+
+
+class LastPositionOut(Schema):
+    person_id = Integer()
+    t = DateTime()
+    location = Nested(LocationIn)
+    accuracy_m = Float(allow_none=True)
+    region_kato = Str(allow_none=True)
+
+
+class PeriodQuery(Schema):
+    from_ = DateTime(required=True, data_key="from")
+    to = DateTime(required=True)
+
+    @validates_schema
+    def _order(self, data: dict, **_: object) -> None:
+        if data["to"] <= data["from_"]:
+            raise ValidationError("must be after from", "to")
+        for key in ("from_", "to"):
+            if data[key].tzinfo is None:
+                raise ValidationError("must carry a UTC offset", "from" if key == "from_" else key)
+
+
+class AlertQuery(Schema):
+    kind = Str(validate=OneOf([
+        "left_permit_region", "left_settlement_region", "permit_expired_present",
+        "silent_device", "residence_mismatch", "late_termination_notice",
+    ]))  # fmt: skip
+    region_kato = Str(validate=KATO)
+    status = Str(load_default="open", validate=OneOf(["open", "closed"]))
+    limit = Integer(load_default=50, validate=Range(1, 500))
+    cursor = Str(validate=Length(max=100))
+
+
+class AlertOut(Schema):
+    id = Integer()
+    person_id = Integer()
+    kind = Str()
+    status = Str()
+    region_kato = Str(allow_none=True)
+    details = Dict()
+    opened_at = DateTime()
+    closed_at = DateTime(allow_none=True)
+    close_reason = Str(allow_none=True)
+
+
+class AlertListItemOut(AlertOut):
+    """An alert as listed in a page."""
+
+
+class AlertPage(Schema):
+    items = List(Nested(AlertListItemOut))
+    next_cursor = Str(allow_none=True)
+
+
+class AlertResolutionIn(Schema):
+    reason = Str(required=True, validate=TEXT)
+    confirmed = Boolean(
+        load_default=False,
+        metadata={"description": "confirm the finding (a left_settlement_region breach)"},
+    )
