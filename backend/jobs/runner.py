@@ -21,6 +21,7 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.traces.maintain_partitions", 3600),
     ("backend.jobs.alerts.sweep", 300),
     ("backend.jobs.alerts.residence_sweep", 3600),
+    ("backend.jobs.settlement.fulfil_obligations", 3600),
 )
 
 

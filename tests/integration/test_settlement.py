@@ -275,3 +275,20 @@ def test_zones_ranking_through_the_api(
     top = settlements["items"][0]
     assert top["kato"] == pavlodar["kato"] and top["zone"] == "A" and top["rank"] == 1
     assert all(i["zone"] == "D" for i in settlements["items"][1:])  # the others are not listed
+
+
+def test_five_years_without_breach_are_fulfilled(
+    client: Any, admin: Any, pavlodar: dict, db: Any
+) -> None:
+    from backend.jobs.settlement import fulfil_obligations
+
+    person = _kandas(client, admin)
+    _apply(client, admin, person["id"], pavlodar["kato"], family=2)
+    assert fulfil_obligations() == 0
+    with db.transaction() as session:
+        session.execute(text("UPDATE settlement_obligations SET ends_on = current_date - 1"))
+    assert fulfil_obligations() == 1
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT status FROM settlement_obligations")).scalar() == "fulfilled"
+        )
