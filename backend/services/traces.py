@@ -50,6 +50,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    persons: set[int] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -308,6 +309,7 @@ def ingest(
             if p.person_id not in known:
                 result.rejected.append({"index": index, "reason": "person_id is unknown"})
         good = [(i, p) for i, p in good if p.person_id in known]
+    result.persons = {p.person_id for _, p in good}
     result.accepted = store_points(session, [p for _, p in good], source)
     result.duplicates = len(good) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
