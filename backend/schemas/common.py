@@ -27,3 +27,19 @@ KATO = Regexp(r"^[0-9]{9}$", error="must be a 9-digit KATO code")
 TWELVE_DIGITS = Regexp(r"^[0-9]{12}$", error="must be exactly 12 digits")
 NAME = Length(min=1, max=100)
 TEXT = Length(min=1, max=500)
+
+
+def _country_codes() -> frozenset[str]:
+    import pycountry
+
+    # ISO 3166-1 alpha-3, plus the ICAO 9303 codes used in travel documents of stateless
+    # persons (XXA) and refugees (XXB, XXC), and an unspecified nationality (XXX).
+    return frozenset(c.alpha_3 for c in pycountry.countries) | {"XXA", "XXB", "XXC", "XXX"}
+
+
+COUNTRY_CODES = _country_codes()
+
+
+def iso_alpha3(value: str) -> None:
+    if value not in COUNTRY_CODES:
+        raise ValidationError("must be an ISO 3166-1 alpha-3 country code (or XXA/XXB/XXC/XXX)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, validates_schema
 from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested
-from marshmallow.validate import Length, OneOf, Range, Regexp
+from marshmallow.validate import Length, OneOf, Range
 
 from backend.models.person import CATEGORIES
-from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, Str
+from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, Str, iso_alpha3
 
 
 class LocationIn(Schema):
@@ -26,9 +26,7 @@ class PersonIn(Schema):
     given_name = Str(required=True, validate=NAME)
     birth_date = Date(required=True)
     sex = Str(required=True, validate=OneOf(["M", "F"]))
-    citizenship = Str(
-        required=True, validate=Regexp(r"^[A-Z]{3}$", error="must be an ISO 3166 alpha-3 code")
-    )
+    citizenship = Str(required=True, validate=iso_alpha3)
     category = Str(required=True, validate=OneOf(CATEGORIES))
     document = Nested(DocumentIn)
 

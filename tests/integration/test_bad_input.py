@@ -47,6 +47,7 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("admin", "/api/v1/persons", _person_body(surname="a\u0000b"), 422, "surname"),
     ("admin", "/api/v1/persons", _person_body(sex="X"), 422, "sex"),
     ("admin", "/api/v1/persons", _person_body(citizenship="uz"), 422, "citizenship"),
+    ("admin", "/api/v1/persons", _person_body(citizenship="ABC"), 422, "citizenship"),
     ("admin", "/api/v1/persons", _person_body(category="tourist"), 422, "category"),
     ("admin", "/api/v1/persons", _person_body(document={"type": "passport"}), 422, "document.number"),
     ("admin", "/api/v1/persons", _person_body(iin=123456789012), 422, "iin"),
