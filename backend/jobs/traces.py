@@ -7,11 +7,12 @@ from backend.services import trace_storage
 
 
 def maintain_partitions() -> dict[str, list[str]]:
-    """Create partitions ahead, then drop those past retention (keeping daily presence)."""
+    """Partitions ahead, retention behind (keeping daily presence), closed days clustered."""
     settings = job_settings()
     engine = job_database().engine
     created = trace_storage.prepare_ahead(
         engine, settings.trace_retention_days, settings.trace_partitions_ahead_days
     )
     dropped = trace_storage.drop_expired(engine, settings.trace_retention_days)
-    return {"created": created, "dropped": dropped}
+    compacted = trace_storage.compact_closed(engine)
+    return {"created": created, "dropped": dropped, "compacted": compacted}

@@ -129,3 +129,42 @@ def drop_expired(engine: Engine, retention_days: int, today: date | None = None)
             _known.discard(day)
         dropped.append(name)
     return dropped
+
+
+def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) -> list[str]:
+    """CLUSTER closed day partitions by (person, time), oldest first, a few per run.
+
+    Fixes arrive interleaved across thousands of phones, so one person's day is spread
+    over as many pages as it has fixes; after CLUSTER it sits in a couple of pages and a
+    30-day track reads ~30 small ranges. A partition is closed once its day is two days
+    past; late points for it wait for the short lock instead of failing. Whether a
+    partition is done is PostgreSQL's own ``indisclustered`` flag.
+    """
+    today = today or datetime.now(UTC).date()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                """
+                SELECT c.relname, i.relname AS pkey
+                FROM pg_inherits h
+                JOIN pg_class p ON p.oid = h.inhparent AND p.relname = 'trace_points'
+                JOIN pg_class c ON c.oid = h.inhrelid
+                JOIN pg_index x ON x.indrelid = c.oid AND x.indisprimary
+                JOIN pg_class i ON i.oid = x.indexrelid
+                WHERE NOT x.indisclustered
+                """
+            )
+        ).all()
+    todo = []
+    for name, pkey in rows:
+        day = datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()
+        if day <= today - timedelta(days=2):
+            todo.append((day, name, pkey))
+    done = []
+    for _day, name, pkey in sorted(todo)[:limit]:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text(f"CLUSTER {name} USING {pkey}"))
+            conn.execute(text(f"ANALYZE {name}"))
+        done.append(name)
+    return done

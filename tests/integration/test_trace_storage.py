@@ -99,3 +99,34 @@ def test_retention_drops_old_partition_while_ingesting(
         assert old_day not in trace_storage.existing_partitions(conn)
     assert stored == accepted == 500 * len(results)
     assert [tuple(r) for r in presence] == [(f.ASTANA_KATO, 100)]
+
+
+def test_closed_partitions_are_clustered_once(db: Any, migrated: Any) -> None:
+    today = datetime.now(UTC).date()
+    old = today - timedelta(days=5)
+    trace_storage.create_partitions(db.engine, old, today)
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO persons (iin, surname, given_name, birth_date, sex, citizenship, category)"
+                          " SELECT lpad(g::text, 12, '0'), 'S', 'G', '1990-01-01', 'M', 'UZB', 'labour_immigrant'"
+                          " FROM generate_series(1, 50) g"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO trace_points (person_id, recorded_at, geom, source)"
+                " SELECT p.id, CAST(:d AS timestamptz) + k * interval '1 minute', ST_SetSRID(ST_MakePoint(71.47, 51.16), 4326), 't'"
+                " FROM persons p, generate_series(0, 99) k"
+            ),
+            {"d": f"{old.isoformat()} 00:00+00"},
+        )
+    done = trace_storage.compact_closed(db.engine, limit=100)
+    assert trace_storage.partition_name(old) in done
+    assert trace_storage.partition_name(today) not in done  # still open
+    assert trace_storage.partition_name(old) not in trace_storage.compact_closed(
+        db.engine, limit=100
+    )
+    with db.engine.connect() as conn:
+        first_person_pages = conn.execute(
+            text(
+                f"SELECT count(DISTINCT (ctid::text::point)[0]) FROM {trace_storage.partition_name(old)} WHERE person_id = (SELECT min(id) FROM persons)"
+            )
+        ).scalar()
+    assert first_person_pages <= 2
