@@ -20,10 +20,15 @@ auth = HTTPTokenAuth(scheme="Bearer", description="Token from `qonys token creat
 _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
 
-@auth.verify_token
-def _verify(secret: str) -> Principal | None:
+def verify_secret(secret: str) -> Principal | None:
+    """One autocommit lookup of a presented token (bearer, OsmAnd ``id`` or Basic password)."""
     with database().engine.connect() as conn:
         return verify_token(conn.execution_options(isolation_level="AUTOCOMMIT"), secret)
+
+
+@auth.verify_token
+def _verify(secret: str) -> Principal | None:
+    return verify_secret(secret)
 
 
 @auth.get_user_roles

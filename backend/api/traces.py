@@ -12,12 +12,19 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
 from backend import schemas as s
-from backend.api.context import auth, database, principal, purpose, request_id, transaction
+from backend.api.context import (
+    auth,
+    principal,
+    purpose,
+    request_id,
+    transaction,
+    verify_secret,
+)
 from backend.api.idempotent import idempotent
 from backend.errors import Invalid, NotFound, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
 from backend.services import audit, persons, traces, tracks
-from backend.services.tokens import Principal, verify_token
+from backend.services.tokens import Principal
 
 bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces")
 
@@ -42,10 +49,7 @@ def _kick_alerts() -> None:
 
 def _device(secret: str | None) -> Principal:
     """The device principal for a token sent outside the Authorization header."""
-    who = None
-    if secret:
-        with database().engine.connect() as conn:
-            who = verify_token(conn.execution_options(isolation_level="AUTOCOMMIT"), secret)
+    who = verify_secret(secret) if secret else None
     if who is None or who.role != "device" or who.person_id is None:
         raise Unauthorized("unknown device")
     return who

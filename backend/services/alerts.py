@@ -124,6 +124,14 @@ def _evaluate_region(
         )  # fmt: skip
 
 
+def lock_person(session: Session, person_id: int) -> None:
+    """Serialize alert evaluations of one person until the transaction ends."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:c, :k)"),
+        {"c": EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
+    )
+
+
 def permit_in_force(session: Session, person_id: int, today: date) -> Permit | None:
     return session.scalars(
         select(Permit)
@@ -208,10 +216,7 @@ def evaluate_person(
     person = session.get(Person, person_id)
     if person is None:
         return
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(:c, :k)"),
-        {"c": EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
-    )
+    lock_person(session, person_id)
     today = now.date()
     if person.category in PERMIT_CATEGORIES:
         permit = permit_in_force(session, person.id, today)

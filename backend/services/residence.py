@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.models import Registration
-from backend.services.alerts import EVAL_LOCK_CLASS, close_alert, open_alert
+from backend.services.alerts import close_alert, lock_person, open_alert
 from backend.settings import Settings
 from gis.trajectories import Fix, detect_stays, haversine_m
 
@@ -125,9 +125,6 @@ def sweep_residence(database: Database, settings: Settings, now: datetime | None
         )
     for person_id in person_ids:
         with database.transaction() as session:
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:c, :k)"),
-                {"c": EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
-            )
+            lock_person(session, person_id)
             evaluate_residence(session, person_id, settings, now)
     return len(person_ids)
