@@ -73,8 +73,8 @@ def _store(who: Principal, raws: list[Any], build: Any, source: str) -> traces.I
     summary="Upload up to 5,000 points; bad points are reported, good ones kept",
     description="Each (person, recorded time) is stored once: replays count as duplicates.",
 )
-def post_traces(**_: Any) -> Any:
-    body = request.get_json()
+def post_traces(json_data: Any) -> Any:
+    body = json_data  # parsed once by the input decorator; validated point by point below
     if not isinstance(body, dict) or not isinstance(body.get("points"), list):
         raise Invalid("points", 'send {"points": [...]}')
     points = body["points"]

@@ -31,7 +31,7 @@ KNOTS_TO_MPS = 0.514444
 KMH_TO_MPS = 1 / 3.6
 
 
-@dataclass
+@dataclass(slots=True)
 class Point:
     person_id: int
     t: datetime
