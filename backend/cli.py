@@ -39,13 +39,21 @@ def services(stop: bool) -> None:
         stack.stop_services(settings.data_dir)
         click.echo("stopped")
         return
+    _ensure_services()
+
+
+def _ensure_services():  # type: ignore[no-untyped-def]
+    """Make the services reachable, print their URLs and return them."""
+    from backend import stack
+
     try:
-        ep = stack.ensure_services(settings.data_dir)
+        ep = stack.ensure_services(_settings().data_dir)
     except stack.StackError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"DATABASE_URL={ep.database_url}")
     click.echo(f"TEST_DATABASE_URL={ep.test_database_url}")
     click.echo(f"REDIS_URL={ep.redis_url}")
+    return ep
 
 
 @main.group(help="Database schema (Alembic).")
@@ -244,10 +252,7 @@ def worker(burst: bool) -> None:
 @click.option("--port", default=8000, show_default=True)
 def up(port: int) -> None:
     ctx = click.get_current_context()
-    ctx.invoke(services)
-    from backend import stack
-
-    ep = stack.ensure_services(_settings().data_dir)
+    ep = _ensure_services()
     os.environ.setdefault("DATABASE_URL", ep.database_url)
     os.environ.setdefault("REDIS_URL", ep.redis_url)
     ctx.invoke(upgrade, revision="head")

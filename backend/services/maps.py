@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from backend.errors import NotFound
 from backend.models import MapArtifact
 from backend.services import settlement as settlement_service
-from backend.services.zones import zones
+from backend.services.zones import LEVELS, rank_levels
 from backend.settings import Settings
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from maps.kandas import MapData, SettlementPoint, Unit, build_map
@@ -35,6 +35,7 @@ def _geometries(session: Session, table: str, tolerance: float) -> dict[str, Any
 
 def map_data(session: Session, settings: Settings, year: int | None = None) -> MapData:
     year = year or date.today().year
+    ranked = rank_levels(session, settings, year, LEVELS)
     region_geoms = _geometries(session, "regions", REGION_TOLERANCE)
     names = {
         r.kato: {"ru": r.name_ru, "kk": r.name_kk, "en": r.name_en}
@@ -57,7 +58,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
             z.caps,
             quotas.get(z.kato),
         )
-        for z in zones(session, "region", settings, year)
+        for z in ranked["region"]
     ]
     district_geoms = _geometries(session, "districts", DISTRICT_TOLERANCE)
     districts = [
@@ -70,7 +71,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
             z.components,
             z.caps,
         )
-        for z in zones(session, "district", settings, year)
+        for z in ranked["district"]
     ]
     settlements = [
         SettlementPoint(
@@ -86,7 +87,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
             "not_listed" not in z.caps,
             z.rank,
         )
-        for z in zones(session, "settlement", settings, year)
+        for z in ranked["settlement"]
     ]
     demo = bool(session.scalar(text("SELECT bool_or(is_demo) FROM settlement_indicators")))
     indicator_sources = (

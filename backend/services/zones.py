@@ -40,9 +40,8 @@ def _headrooms(session: Session, year: int) -> dict[str, float]:
 
 
 def settlement_inputs(
-    session: Session, year: int, region_kato: str | None = None
+    session: Session, year: int, region_kato: str | None, headroom: dict[str, float]
 ) -> list[UnitInputs]:
-    headroom = _headrooms(session, year)
     rows = session.execute(
         text(
             """
@@ -90,18 +89,32 @@ def settlement_inputs(
     ]
 
 
+LEVELS = ("region", "district", "settlement")
+
+
 def zones(
     session: Session, level: str, settings: Settings, year: int | None = None,
     region_kato: str | None = None,
 ) -> list[ZoneScore]:  # fmt: skip
     """Ranked units of a level: ``region``, ``district`` or ``settlement``."""
+    if level not in LEVELS:
+        raise Invalid("level", "must be region, district or settlement")
+    return rank_levels(session, settings, year, (level,), region_kato)[level]
+
+
+def rank_levels(
+    session: Session, settings: Settings, year: int | None, levels: tuple[str, ...],
+    region_kato: str | None = None,
+) -> dict[str, list[ZoneScore]]:  # fmt: skip
+    """Rank several levels from one read of the settlements' inputs and quota headroom."""
     year = year or date.today().year
     rules = rules_from(settings)
-    settlements = settlement_inputs(session, year, region_kato)
-    if level == "settlement":
-        return rank(settlements, rules)
     headroom = _headrooms(session, year)
-    if level == "region":
+    settlements = settlement_inputs(session, year, region_kato, headroom)
+    ranked: dict[str, list[ZoneScore]] = {}
+    if "settlement" in levels:
+        ranked["settlement"] = rank(settlements, rules)
+    if "region" in levels:
         regions = session.execute(
             text(
                 "SELECT kato, name_ru, designated_for_settlement FROM regions"
@@ -119,8 +132,8 @@ def zones(
             )
             for r in regions
         ]
-        return rank(units, rules)
-    if level == "district":
+        ranked["region"] = rank(units, rules)
+    if "district" in levels:
         districts = session.execute(
             text(
                 """
@@ -142,8 +155,8 @@ def zones(
             )
             for d in districts
         ]
-        return rank(units, rules)
-    raise Invalid("level", "must be region, district or settlement")
+        ranked["district"] = rank(units, rules)
+    return ranked
 
 
 def as_dict(z: ZoneScore) -> dict[str, Any]:
