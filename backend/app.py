@@ -14,7 +14,9 @@ from werkzeug.routing import IntegerConverter
 
 from backend.api import problems
 from backend.api.context import assign_request_id
+from backend.api.limits import limiter
 from backend.db import Database
+from backend.services.tokens import TOKEN_CACHE
 from backend.settings import Settings
 
 API_DESCRIPTION = """Qonys — the back end of Kazakhstan's digital migration register.
@@ -64,7 +66,15 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.extensions["qonys.queue"] = Queue(settings.queue_name, connection=redis_conn)
     logging.basicConfig(level=logging.INFO)
 
+    app.config.update(
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_KEY_PREFIX=f"qonys-{settings.queue_name}",
+    )
+    limiter.init_app(app)
     problems.install(app)
+    TOKEN_CACHE.start(settings.redis_url, settings.token_cache_s)
 
     @app.before_request
     def _begin() -> None:

@@ -173,12 +173,14 @@ def token() -> None:
 @click.option("--person", "person_id", type=int, help="Person id a device token is bound to.")
 @click.option("--region", "region_kato", help="KATO of the region an officer is limited to.")
 @click.option("--label", help="Who or what holds the token.")
+@click.option("--expires", "expires_days", type=int, help="Days the token stays valid.")
 def token_create(
     role: str,
     employer_bin: str | None,
     person_id: int | None,
     region_kato: str | None,
     label: str | None,
+    expires_days: int | None,
 ) -> None:
     from backend.errors import QonysError
     from backend.services.tokens import create_token
@@ -186,11 +188,99 @@ def token_create(
     database = _database(_settings())
     try:
         with database.transaction() as session:
-            secret, row = create_token(session, role, employer_bin, person_id, region_kato, label)
+            secret, row = create_token(
+                session, role, employer_bin, person_id, region_kato, label, expires_days
+            )
     except QonysError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"token {row.id} for role {role} created; it is shown only once:", err=True)
     click.echo(secret)
+
+
+@token.command("list", help="List tokens of every role (never a secret).")
+@click.option("--role", type=click.Choice(["admin", "analyst", "officer", "employer", "device"]))
+def token_list(role: str | None) -> None:
+    from backend.services.tokens import list_tokens
+
+    with _database(_settings()).transaction() as session:
+        rows = list_tokens(session, role)
+    click.echo(
+        f"{'id':>5}  {'role':8}  {'state':8}  {'scope':22}  {'last contact':25}  refused  label"
+    )
+    for r in rows:
+        scope = (
+            f"person {r['person_id']}" if r["person_id"] else r["employer_bin"] or r["region_kato"]
+        )
+        seen = r["last_seen_at"].isoformat(timespec="seconds") if r["last_seen_at"] else "-"
+        click.echo(
+            f"{r['id']:>5}  {r['role']:8}  {r['state']:8}  {scope or '-':22}  {seen:25}  "
+            f"{r['refusals']:>7}  {r['label'] or ''}"
+        )
+
+
+@token.command("revoke", help="Revoke a token by the id `token list` shows, or by the token.")
+@click.argument("id_or_token")
+def token_revoke(id_or_token: str) -> None:
+    import getpass
+
+    import redis
+
+    from backend.errors import QonysError
+    from backend.services import audit
+    from backend.services.tokens import Principal, announce_revocation, find_token, revoke_token
+
+    settings = _settings()
+    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    try:
+        with _database(settings).transaction() as session:
+            row = revoke_token(session, find_token(session, id_or_token))
+            audit.record(session, operator, "tokens.revoke", [row.person_id], f"token {row.id}")
+            token_id, digest = row.id, row.token_hash
+    except QonysError as exc:
+        raise click.ClickException(exc.detail) from exc
+    announce_revocation(redis.Redis.from_url(settings.redis_url, socket_timeout=2), digest)
+    click.echo(f"token {token_id} revoked")
+
+
+@main.group(help="Monitored persons' phones.")
+def device() -> None:
+    pass
+
+
+@device.command("enrol", help="A device token and QR codes for Traccar Client and OwnTracks.")
+@click.option("--person", "person_id", type=int, required=True, help="Person id of the phone.")
+@click.option("--expires", "expires_days", type=int, help="Days the token stays valid.")
+@click.option("--encrypt", is_flag=True, help="Give OwnTracks a payload encryption key.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the QR files (default: .data/devices).",
+)
+def device_enrol(
+    person_id: int, expires_days: int | None, encrypt: bool, out_dir: Path | None
+) -> None:
+    import getpass
+
+    from backend.errors import QonysError
+    from backend.services import audit, devices
+    from backend.services.tokens import Principal
+
+    settings = _settings()
+    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    days = expires_days if expires_days is not None else (settings.device_token_days or None)
+    try:
+        with _database(settings).transaction() as session:
+            enrolment = devices.enrol(session, person_id, settings.public_url, days, encrypt)
+            audit.record(session, operator, "devices.enrol", [person_id], "cli enrolment")
+    except QonysError as exc:
+        raise click.ClickException(exc.detail) from exc
+    paths = devices.write_qr_codes(enrolment, out_dir or settings.data_dir / "devices")
+    click.echo(f"device token {enrolment.token_id} for person {person_id}", err=True)
+    click.echo(f"OsmAnd URL: {enrolment.osmand_template}", err=True)
+    for path in paths:
+        click.echo(str(path))
+    click.echo(enrolment.token)
 
 
 @main.group(help="Movement traces.")
@@ -207,7 +297,8 @@ def import_gpx(file: Path, person_id: int) -> None:
 
     from backend.services import audit
     from backend.services.tokens import Principal
-    from backend.services.traces import ingest, point_from_batch
+    from backend.services.trace_points import point_from_batch
+    from backend.services.traces import ingest
     from gis.gpx import read_gpx
 
     settings = _settings()

@@ -7,7 +7,7 @@ reference tables, never in code paths, so an administrator can change them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,28 @@ class Settings:
     # Movement traces (issue: traces at national scale).
     trace_retention_days: int = 90
     trace_future_skew_s: int = 300
-    trace_max_accuracy_m: float = 5000.0
+    trace_max_accuracy_m: float = 100_000.0
+    # Fixes less precise than this are kept, flagged, and ignored by region alerts.
+    trace_poor_accuracy_m: float = 1000.0
     trace_max_speed_mps: float = 150.0
+    # Phones: a clock this far ahead is flagged; beyond the tolerance the point is refused.
+    trace_clock_skew_flag_s: int = 60
+    trace_clock_skew_tolerance_s: int = 3600
+    # Phones: how much of a refused request is kept for the administrators to read.
+    refusal_raw_max_chars: int = 2000
+    # Phones: device uploads are audited, and last contact written, once per window.
+    device_audit_window_s: float = 60.0
+    device_contact_window_s: float = 60.0
+    # A verified token is trusted this long without a lookup, while revocations are heard.
+    token_cache_s: float = 30.0
+    # Rate limits (flask-limiter notation) per device token on the phone endpoints, where
+    # overflow is recorded and answered 2xx, and per token on the batch API (429).
+    device_rate_limit: str = "120/minute"
+    batch_rate_limit: str = "120/minute"
+    # Days an enrolled device token stays valid unless given; 0 = no expiry.
+    device_token_days: int = 365
+    # Public address the phones reach the API at (for enrolment QR codes).
+    public_url: str = "http://127.0.0.1:8000"
     trace_max_points: int = 5000
     trace_partitions_ahead_days: int = 7
     # Alerts: dwell before "left region" fires, silence, residence distance, night hours.
@@ -101,40 +121,47 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from environment variables (``QONYS_*`` plus the two URLs)."""
+        """Settings from the environment: ``QONYS_<FIELD>`` for every field, plus the two URLs.
+
+        A value that does not parse stops the process with a message naming the variable.
+        """
         env = dict(os.environ if env is None else env)
         base = cls()
         values: dict[str, object] = {}
-        if env.get("DATABASE_URL"):
-            values["database_url"] = env["DATABASE_URL"]
-        if env.get("REDIS_URL"):
-            values["redis_url"] = env["REDIS_URL"]
-        if env.get("QONYS_DATA_DIR"):
-            values["data_dir"] = Path(env["QONYS_DATA_DIR"])
-        ints = {
-            "QONYS_TERMINATION_NOTICE_DEADLINE_DAYS": "termination_notice_deadline_days",
-            "QONYS_NEAR_MAX_RADIUS_M": "near_max_radius_m",
-            "QONYS_MAX_BODY_BYTES": "max_body_bytes",
-            "QONYS_TRACE_RETENTION_DAYS": "trace_retention_days",
-            "QONYS_SILENT_DEVICE_WORKING_DAYS": "silent_device_working_days",
-            "QONYS_STAY_MIN_MINUTES": "stay_min_minutes",
-        }
-        for var, attr in ints.items():
+        for var, name in (("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url")):
             if env.get(var):
-                values[attr] = int(env[var])
-        floats = {
-            "QONYS_ALERT_DWELL_HOURS": "alert_dwell_hours",
-            "QONYS_RESIDENCE_MISMATCH_KM": "residence_mismatch_km",
-            "QONYS_STAY_RADIUS_M": "stay_radius_m",
-        }
-        for var, attr in floats.items():
+                values[name] = env[var]
+        for item in fields(cls):
+            var = "QONYS_" + item.name.upper()
             if env.get(var):
-                values[attr] = float(env[var])
-        if env.get("QONYS_MAP_TILES_URL"):
-            values["map_tiles_url"] = env["QONYS_MAP_TILES_URL"]
-        if env.get("QONYS_SETTLEMENT_REGIONS"):
-            values["settlement_regions"] = tuple(
-                code.strip() for code in env["QONYS_SETTLEMENT_REGIONS"].split(",") if code.strip()
-            )
+                values[item.name] = _convert(var, env[var], getattr(base, item.name))
         values.update(overrides)
         return replace(base, **values)
+
+
+class SettingsError(ValueError):
+    """A setting from the environment that cannot be used; names the variable."""
+
+
+def _convert(var: str, raw: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError("expected true or false")
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, tuple) and default and isinstance(default[0], tuple):
+            pairs = (part.split("=", 1) for part in raw.split(",") if part.strip())
+            return tuple((k.strip(), float(v)) for k, v in pairs)
+        if isinstance(default, tuple) and default and isinstance(default[0], int):
+            return tuple(int(part) for part in raw.split(","))
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from exc

@@ -21,7 +21,7 @@ REGISTER_TABLES = (
     "persons", "registrations", "employers", "permits", "permit_extensions",
     "termination_notices", "officer_checks", "jobs", "idempotent_responses", "import_files",
     "iin_serials", "api_tokens", "trace_points", "trace_last_positions", "daily_presence",
-    "alert_dirty", "alerts", "quotas", "settlement_lists", "settlement_indicators",
+    "alert_dirty", "alerts", "trace_refusals", "quotas", "settlement_lists", "settlement_indicators",
     "settlement_applications", "settlement_obligations", "support_payments", "map_artifacts",
 )  # fmt: skip
 

@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from apiflask import HTTPTokenAuth
 from flask import current_app, g, request
@@ -13,17 +14,20 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.errors import Forbidden
-from backend.services.tokens import Principal, verify_token
+from backend.services.tokens import Principal, verify_cached
 
 auth = HTTPTokenAuth(scheme="Bearer", description="Token from `qonys token create`")
 
 _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
 
+def _autocommit() -> Any:
+    return database().engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 def verify_secret(secret: str) -> Principal | None:
-    """One autocommit lookup of a presented token (bearer, OsmAnd ``id`` or Basic password)."""
-    with database().engine.connect() as conn:
-        return verify_token(conn.execution_options(isolation_level="AUTOCOMMIT"), secret)
+    """A presented token (bearer, OsmAnd ``id`` or Basic password): cached, else one lookup."""
+    return verify_cached(_autocommit, secret)
 
 
 @auth.verify_token

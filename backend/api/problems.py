@@ -50,6 +50,7 @@ _DETAILS = {
     404: "no such resource",
     405: "method not allowed on this resource",
     413: "request body too large",
+    429: "too many requests: retry after the number of seconds in Retry-After",
 }
 
 
@@ -73,6 +74,7 @@ def install(app: APIFlask) -> None:
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             code = error.code or 500
-            return problem(code, _DETAILS.get(code, error.description or ""))
+            headers = dict(error.get_headers()) if code == 429 else None
+            return problem(code, _DETAILS.get(code, error.description or ""), headers=headers)
         log.exception("unhandled error")
         return problem(500, "an internal error occurred; it has been logged")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -14,6 +15,7 @@ from flask import Response, current_app, request
 from backend import schemas as s
 from backend.api.context import (
     auth,
+    database,
     principal,
     purpose,
     request_id,
@@ -21,10 +23,14 @@ from backend.api.context import (
     verify_secret,
 )
 from backend.api.idempotent import idempotent
+from backend.api.limits import batch_limit, device_over_limit, limiter
 from backend.errors import Invalid, NotFound, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
-from backend.services import audit, persons, traces, tracks
+from backend.services import audit, devices, persons, phone_ingest, traces, tracks
+from backend.services import phone_protocols as protocols
+from backend.services.phone_protocols import traccar_json_device_id
 from backend.services.tokens import Principal
+from backend.services.trace_points import PointError, point_from_batch
 
 bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces")
 
@@ -68,6 +74,7 @@ def _store(
 
 
 @bp.post("/traces")
+@limiter.limit(batch_limit)
 @bp.auth_required(auth, roles=["device", "admin"])
 @idempotent
 @bp.input(s.TraceBatchIn, validation=False)
@@ -86,26 +93,85 @@ def post_traces(json_data: Any) -> Any:
         raise TooManyPoints(f"at most {limit} points per request, got {len(points)}")
     who = principal()
     person = who.person_id if who.role == "device" else None
-    build = partial(traces.point_from_batch, person_id=person)
+    build = partial(point_from_batch, person_id=person)
     result = _store(who, points, build, "batch", fast=True)
     return result.as_dict(), 202
 
 
+OSMAND_DOC = """Traccar Client and OsmAnd (query string or form), and Traccar Client 9.x JSON.
+
+The device token travels in `id` (or `deviceid`; `device_id` in Traccar Client's JSON
+body). A known device is always answered 200, even when a point is refused: the apps
+retry a refused point for ever. Refusals are kept for administrators
+(`GET /api/v1/devices/{token_id}/refusals`). Unknown or revoked token: 401.
+
+Units: Traccar Client sends `speed` in knots and `accuracy` in metres. OsmAnd's template
+(`...?id=TOKEN&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}&bearing={6}`)
+has no `accuracy`; its `hdop` is the accuracy in metres and its speed is in m/s — `hdop`
+without `accuracy` marks an OsmAnd request. A request without lat/lon is a heartbeat.
+"""
+
+
+def _json_body() -> tuple[Any, bool]:
+    """The parsed JSON body and whether it parsed (deep nesting does not crash us)."""
+    try:
+        return json.loads(request.get_data(cache=True) or b"null"), True
+    except (ValueError, RecursionError):
+        return None, False
+
+
+def _raw_excerpt(secret: str | None) -> str:
+    """What was sent, for the refusal record, with the token cut out."""
+    body = request.get_data(cache=True)[: _settings().refusal_raw_max_chars * 2]
+    text_ = f"{request.method} {request.full_path}\n{body.decode('utf-8', 'replace')}"
+    return text_.replace(secret, "***") if secret else text_
+
+
+def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | None) -> None:
+    """Store what a known phone sent; refusals and overflow are recorded, never raised."""
+    raw, settings = _raw_excerpt(secret), _settings()
+    if device_over_limit(who.token_id):
+        reason = f"over the device rate limit ({settings.device_rate_limit})"
+        with database().engine.begin() as conn:
+            phone_ingest.record_refusals(
+                conn, who, client, [reason], raw, settings.refusal_raw_max_chars
+            )
+        return
+    outcome = phone_ingest.ingest_phone(
+        database(), who, parsed, client, _settings(), request_id(), raw
+    )
+    if outcome.stored:
+        _kick_alerts()
+
+
 @bp.route("/traces/osmand", methods=["GET", "POST"])
 @bp.doc(
-    summary="OsmAnd / Traccar Client protocol; the `id` parameter carries the device token",
-    description="Parameters: id, lat, lon, timestamp (epoch s, ms or ISO), accuracy or "
-    "hdop, speed (knots, as Traccar reads it), bearing, altitude, batt; other keys are "
-    "kept as attributes. 200 with an empty body when stored.",
+    summary="Traccar Client / OsmAnd protocol; a known device always gets 200",
+    description=OSMAND_DOC,
 )
 def osmand() -> Any:
+    received = datetime.now(UTC)
+    if request.mimetype == "application/json":
+        root, parsed_ok = _json_body()
+        secret = traccar_json_device_id(root) or request.args.get("id")
+        who = _device(secret)
+        if request.method not in ("GET", "POST"):
+            return Response(status=200)
+        parsed: list[Any] = (
+            protocols.from_traccar_json(root, who.person_id, received)
+            if parsed_ok and isinstance(root, dict)
+            else [PointError("the body is not a Traccar Client JSON object")]
+        )
+        _phone_answer(who, parsed, "traccar_json", secret)
+        return Response(status=200)
     params = {k: v for k, v in request.values.items()}
-    who = _device(params.get("id") or params.get("deviceid"))
-    result = _store(
-        who, [params], partial(traces.point_from_osmand, person_id=who.person_id), "osmand"
-    )
-    if result.rejected:
-        raise Invalid("point", result.rejected[0]["reason"])
+    secret = params.get("id") or params.get("deviceid")
+    who = _device(secret)
+    if request.method not in ("GET", "POST"):  # HEAD: answered, never stored
+        return Response(status=200)
+    point = protocols.from_osmand_params(params, who.person_id, received)
+    client = "osmand" if protocols.is_osmand_app(params) else "traccar"
+    _phone_answer(who, [point], client, secret)
     return Response(status=200)
 
 
@@ -123,27 +189,44 @@ def _owntracks_secret() -> str | None:
     return None
 
 
+def _owntracks_identity() -> dict[str, str]:
+    """The app's user and device names (X-Limit-U / X-Limit-D, or ?u=&d=), kept per point."""
+    found = {
+        "user": request.headers.get("X-Limit-U") or request.args.get("u"),
+        "device": request.headers.get("X-Limit-D") or request.args.get("d"),
+    }
+    return {k: v.replace("\x00", "")[:64] for k, v in found.items() if v}
+
+
 @bp.post("/traces/owntracks")
 @bp.doc(
-    summary="OwnTracks HTTP mode; HTTP Basic password (or bearer) is the device token",
-    description="`_type: location` messages are stored (vel in km/h, tst in epoch "
-    "seconds); other message types are acknowledged and ignored. Answers `[]`.",
+    summary="OwnTracks HTTP mode; a known device always gets 200 []",
+    description="HTTP Basic password (or bearer) is the device token. `_type: location` is "
+    "stored (vel in km/h, tst in epoch seconds); `_type: encrypted` is opened with the "
+    "device's key (libsodium secretbox) when one is set, else refused and recorded; other "
+    "types and empty bodies are acknowledged. X-Limit-U / X-Limit-D are kept as the "
+    "point's user and device names.",
 )
 def owntracks() -> Any:
-    who = _device(_owntracks_secret())
-    message = request.get_json(silent=True)
-    if not isinstance(message, dict):
-        raise Invalid("body", "an OwnTracks JSON message is expected")
-    if message.get("_type") == "location":
-        result = _store(
-            who,
-            [message],
-            partial(traces.point_from_owntracks, person_id=who.person_id),
-            "owntracks",
+    secret = _owntracks_secret()
+    who = _device(secret)
+    answer = current_app.response_class("[]", status=200, mimetype="application/json")
+    if not request.get_data(cache=True).strip():
+        return answer  # the apps post zero-length bodies (e.g. a deleted friend)
+    message, parsed_ok = _json_body()
+    if not parsed_ok:
+        parsed: list[Any] = [PointError("the body is not JSON")]
+    else:
+        key = None
+        if isinstance(message, dict) and message.get("_type") == "encrypted":
+            with transaction() as session:
+                key = devices.owntracks_key_of(session, who.token_id)
+        parsed = protocols.from_owntracks(
+            message, who.person_id, datetime.now(UTC), key, _owntracks_identity()
         )
-        if result.rejected:
-            raise Invalid("location", result.rejected[0]["reason"])
-    return current_app.response_class("[]", status=200, mimetype="application/json")
+    if parsed:
+        _phone_answer(who, parsed, "owntracks", secret)
+    return answer
 
 
 @bp.get("/persons/<id:person_id>/last-position")

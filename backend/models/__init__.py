@@ -23,6 +23,7 @@ from backend.models.trace import (
     DailyPresence,
     TraceLastPosition,
     TracePoint,
+    TraceRefusal,
 )
 
 __all__ = [
@@ -57,4 +58,5 @@ __all__ = [
     "TerminationNotice",
     "TraceLastPosition",
     "TracePoint",
+    "TraceRefusal",
 ]

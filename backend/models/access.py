@@ -24,6 +24,10 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A device's last contact, fix or not (written at most once a minute).
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owntracks_key: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditEntry(Base):

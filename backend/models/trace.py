@@ -7,7 +7,7 @@ from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Integer, String, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base
@@ -19,7 +19,11 @@ ALERT_KINDS = (
     "silent_device",
     "residence_mismatch",
     "late_termination_notice",
+    "mock_location",
+    "sos",
 )
+# Alerts officers must see before any other.
+URGENT_ALERT_KINDS = ("sos",)
 
 
 class TracePoint(Base):
@@ -39,6 +43,22 @@ class TracePoint(Base):
     battery_pct: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    flags: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+
+
+class TraceRefusal(Base):
+    """What a phone sent that could not be stored; the phone itself was answered 2xx."""
+
+    __tablename__ = "trace_refusals"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token_id: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int | None] = mapped_column(BigInteger)
+    client: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
 
 
 class TraceLastPosition(Base):
@@ -80,3 +100,7 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_reason: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def urgent(self) -> bool:
+        return self.kind in URGENT_ALERT_KINDS

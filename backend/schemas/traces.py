@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, validates_schema
 from marshmallow.fields import Boolean, DateTime, Dict, Float, Integer, List, Nested
 from marshmallow.validate import Length, OneOf, Range
 
+from backend.models.trace import ALERT_KINDS
 from backend.schemas.common import KATO, TEXT, Str
 from backend.schemas.register import LocationIn
 
@@ -59,10 +60,7 @@ class PeriodQuery(Schema):
 
 
 class AlertQuery(Schema):
-    kind = Str(validate=OneOf([
-        "left_permit_region", "left_settlement_region", "permit_expired_present",
-        "silent_device", "residence_mismatch", "late_termination_notice",
-    ]))  # fmt: skip
+    kind = Str(validate=OneOf(ALERT_KINDS))
     region_kato = Str(validate=KATO)
     status = Str(load_default="open", validate=OneOf(["open", "closed"]))
     limit = Integer(load_default=50, validate=Range(1, 500))
@@ -79,6 +77,9 @@ class AlertOut(Schema):
     opened_at = DateTime()
     closed_at = DateTime(allow_none=True)
     close_reason = Str(allow_none=True)
+    urgent = Boolean(
+        dump_only=True, metadata={"description": "an SOS: listed before every other alert"}
+    )
 
 
 class AlertListItemOut(AlertOut):

@@ -14,15 +14,17 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import case, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.models import Alert, Permit, Person, Registration
 from backend.models.person import PERMIT_CATEGORIES
-from backend.services.pagination import decode_cursor, next_cursor
+from backend.models.trace import URGENT_ALERT_KINDS
+from backend.services.pagination import decode_ranked_cursor, encode_ranked_cursor
 from backend.services.tokens import Principal
+from backend.services.trace_points import UNRELIABLE_FLAGS
 from backend.settings import Settings
 
 log = logging.getLogger("qonys.alerts")
@@ -47,6 +49,45 @@ def open_alert(
     )
 
 
+def raise_device_signal(
+    session: Session,
+    person_id: int,
+    kind: str,
+    at: datetime,
+    lat: float,
+    lon: float,
+    client: str,
+) -> None:
+    """An SOS or a fake-GPS report from a phone: an alert for the person's region at once.
+
+    The region is the person's registered one (permanent first), else the permit's, so
+    the officers responsible for the person see it; where the fix lies is in the details.
+    """
+    row = session.execute(
+        text(
+            """
+            SELECT COALESCE(
+                (SELECT region_kato FROM registrations WHERE person_id = :p AND ended_on IS NULL
+                  ORDER BY kind = 'permanent' DESC, valid_from DESC LIMIT 1),
+                (SELECT region_kato FROM permits WHERE person_id = :p
+                  ORDER BY valid_to DESC LIMIT 1)) AS home,
+                (SELECT region_kato FROM region_parts
+                  WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+                  LIMIT 1) AS here
+            """
+        ),
+        {"p": person_id, "lat": lat, "lon": lon},
+    ).one()
+    open_alert(
+        session,
+        person_id,
+        kind,
+        row.home or row.here,
+        {"at": at, "location": {"lat": lat, "lon": lon}, "fix_region_kato": row.here,
+         "client": client},
+    )  # fmt: skip
+
+
 def close_alert(session: Session, person_id: int, kind: str, reason: str) -> None:
     session.execute(
         text(
@@ -68,15 +109,20 @@ def _outside_stats(
     first, stopping at the first one inside: a person who is where they should be costs
     one point-in-polygon test, one who is away at most one test per 5 minutes of window.
     Every fix after the last inside one is outside by definition, so "outside since" needs
-    no spatial test at all.
+    no spatial test at all. Fixes flagged unreliable (poor accuracy, fake GPS) count for
+    neither side.
     """
     row = session.execute(
         text(
             """
-            WITH buckets AS (
+            WITH reliable AS (
+                SELECT recorded_at, geom FROM trace_points
+                WHERE person_id = :p AND recorded_at >= :since
+                  AND (flags IS NULL OR NOT flags && CAST(:unreliable AS text[]))
+            ), buckets AS (
                 SELECT DISTINCT ON (b) recorded_at, geom FROM (
                     SELECT recorded_at, geom, date_bin('5 minutes', recorded_at, :since) AS b
-                    FROM trace_points WHERE person_id = :p AND recorded_at >= :since) x
+                    FROM reliable) x
                 ORDER BY b DESC, recorded_at DESC
             ), last_in AS (
                 SELECT recorded_at AS t FROM buckets b
@@ -85,15 +131,13 @@ def _outside_stats(
                 ORDER BY recorded_at DESC LIMIT 1
             )
             SELECT (SELECT t FROM last_in) AS last_inside,
-                   (SELECT min(recorded_at) FROM trace_points
-                     WHERE person_id = :p AND recorded_at >= :since
-                       AND recorded_at > COALESCE((SELECT t FROM last_in), '-infinity'))
+                   (SELECT min(recorded_at) FROM reliable
+                     WHERE recorded_at > COALESCE((SELECT t FROM last_in), '-infinity'))
                        AS outside_since,
-                   (SELECT max(recorded_at) FROM trace_points
-                     WHERE person_id = :p AND recorded_at >= :since) AS last_point
+                   (SELECT max(recorded_at) FROM reliable) AS last_point
             """
         ),
-        {"p": person_id, "region": region, "since": since},
+        {"p": person_id, "region": region, "since": since, "unreliable": list(UNRELIABLE_FLAGS)},
     ).one()
     if row.last_point is None:
         return None
@@ -281,22 +325,28 @@ def working_days_back(now: datetime, days: int) -> datetime:
 def sweep_silent_devices(
     session: Session, settings: Settings, now: datetime | None = None
 ) -> dict[str, int]:
-    """Open ``silent_device`` for monitored persons quiet for N working days; close the rest."""
+    """Open ``silent_device`` for monitored persons quiet for N working days; close the rest.
+
+    A heartbeat without a fix is contact too: it is written to the token's last contact.
+    """
     now = now or datetime.now(UTC)
     cutoff = working_days_back(now, settings.silent_device_working_days)
     opened = session.execute(
         text(
             """
             WITH monitored AS (
-                SELECT t.person_id, min(t.created_at) AS since FROM api_tokens t
+                SELECT t.person_id, min(t.created_at) AS since,
+                       max(t.last_seen_at) AS contact FROM api_tokens t
                 JOIN persons p ON p.id = t.person_id
-                WHERE t.role = 'device' AND t.revoked_at IS NULL GROUP BY t.person_id
+                WHERE t.role = 'device' AND t.revoked_at IS NULL
+                  AND (t.expires_at IS NULL OR t.expires_at > now())
+                GROUP BY t.person_id
             ), quiet AS (
-                SELECT m.person_id, l.recorded_at AS last_seen,
+                SELECT m.person_id, GREATEST(l.recorded_at, m.contact) AS last_seen,
                        (SELECT r.region_kato FROM registrations r WHERE r.person_id = m.person_id
                           AND r.ended_on IS NULL ORDER BY r.kind DESC LIMIT 1) AS region
                 FROM monitored m LEFT JOIN trace_last_positions l ON l.person_id = m.person_id
-                WHERE COALESCE(l.recorded_at, m.since) < :cutoff
+                WHERE COALESCE(GREATEST(l.recorded_at, m.contact), m.since) < :cutoff
             )
             INSERT INTO alerts (person_id, kind, region_kato, details)
             SELECT person_id, 'silent_device', region,
@@ -312,9 +362,12 @@ def sweep_silent_devices(
             """
             UPDATE alerts a SET status = 'closed', closed_at = now(),
                 close_reason = 'the device reported again'
-            FROM trace_last_positions l
-            WHERE a.kind = 'silent_device' AND a.status = 'open'
-              AND l.person_id = a.person_id AND l.recorded_at >= :cutoff
+            WHERE a.kind = 'silent_device' AND a.status = 'open' AND (
+                EXISTS (SELECT 1 FROM trace_last_positions l
+                        WHERE l.person_id = a.person_id AND l.recorded_at >= :cutoff)
+                OR EXISTS (SELECT 1 FROM api_tokens t
+                           WHERE t.person_id = a.person_id AND t.role = 'device'
+                             AND t.last_seen_at >= :cutoff))
             """
         ),
         {"cutoff": cutoff},
@@ -335,7 +388,15 @@ def list_alerts(
         if region_kato and region_kato != principal.region_kato:
             raise Forbidden("this officer token is limited to another region")
         region_kato = principal.region_kato
-    query = select(Alert).where(Alert.id > decode_cursor(cursor)).order_by(Alert.id).limit(limit)
+    # Urgent kinds first, then by id: the keyset is (rank, id).
+    rank = case((Alert.kind.in_(URGENT_ALERT_KINDS), 0), else_=1)
+    after_rank, after_id = decode_ranked_cursor(cursor)
+    query = (
+        select(Alert)
+        .where(tuple_(rank, Alert.id) > tuple_(after_rank, after_id))
+        .order_by(rank, Alert.id)
+        .limit(limit)
+    )
     if kind:
         query = query.where(Alert.kind == kind)
     if region_kato:
@@ -343,7 +404,9 @@ def list_alerts(
     if status:
         query = query.where(Alert.status == status)
     alerts = list(session.scalars(query))
-    return alerts, next_cursor([a.id for a in alerts], limit)
+    if len(alerts) < limit:
+        return alerts, None
+    return alerts, encode_ranked_cursor(0 if alerts[-1].urgent else 1, alerts[-1].id)
 
 
 def resolve_alert(

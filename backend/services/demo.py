@@ -20,6 +20,7 @@ from backend.identifiers import make_bin, make_iin
 from backend.models import ApiToken, Employer, Person
 from backend.services import alerts, permits, persons, registrations, residence, settlement, traces
 from backend.services.tokens import create_token, verify_token
+from backend.services.trace_points import point_from_batch
 from backend.settings import Settings
 
 Progress = Callable[[Iterable[Any], str], Any]
@@ -255,7 +256,7 @@ def load_traces(
                 result = traces.ingest(
                     session,
                     points,
-                    partial(traces.point_from_batch, person_id=person_id),
+                    partial(point_from_batch, person_id=person_id),
                     "demo",
                     settings,
                 )

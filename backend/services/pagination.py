@@ -27,3 +27,22 @@ def decode_cursor(cursor: str | None) -> int:
 
 def next_cursor(ids: list[int], limit: int) -> str | None:
     return encode_cursor(ids[-1]) if len(ids) == limit else None
+
+
+def encode_ranked_cursor(rank: int, last_id: int) -> str:
+    """A cursor for lists ordered by a small rank first (urgent items), then by id."""
+    return base64.urlsafe_b64encode(f"rank:{rank}:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_ranked_cursor(cursor: str | None) -> tuple[int, int]:
+    """(rank, id) after which the next page starts; (-1, 0) for the first page."""
+    if not cursor:
+        return -1, 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, rank, value = raw.split(":", 2)
+        if kind != "rank":
+            raise ValueError(kind)
+        return int(rank), int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("cursor", "is not a cursor this API issued") from exc

@@ -51,6 +51,10 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/zones", {"admin", "analyst"}),
     ("GET", "/api/v1/indicators", {"admin", "analyst"}),
     ("POST", "/api/v1/maps/kandas-settlement", {"admin", "analyst"}),
+    ("POST", "/api/v1/devices", {"admin"}),
+    ("GET", "/api/v1/tokens", {"admin"}),
+    ("DELETE", "/api/v1/tokens/999999", {"admin"}),
+    ("GET", "/api/v1/devices/999999/refusals", {"admin"}),
 ]
 # Device protocols authenticate with the token inside the request, not with a role check.
 DEVICE_PROTOCOLS = {"/api/v1/traces/osmand", "/api/v1/traces/owntracks"}
@@ -76,6 +80,8 @@ def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
         return client.get(url, headers=headers)
     if method == "PUT":
         return client.put(url, json={}, headers=headers)
+    if method == "DELETE":
+        return client.delete(url, headers=headers)
     return client.post(url, json={}, headers=headers)
 
 

@@ -40,7 +40,7 @@ def test_batch_keeps_good_points_and_reports_bad_ones(
         {"t": iso(NOW - timedelta(minutes=20)), "lat": 95, "lon": 71.47},
         {"t": iso(NOW + timedelta(hours=2)), "lat": 51.16, "lon": 71.47},
         {"t": iso(NOW - timedelta(days=200)), "lat": 51.16, "lon": 71.47},
-        {"t": iso(NOW - timedelta(minutes=10)), "lat": 51.16, "lon": 71.47, "accuracy_m": 90000},
+        {"t": iso(NOW - timedelta(minutes=10)), "lat": 51.16, "lon": 71.47, "accuracy_m": 2e5},
         {"t": "yesterday", "lat": 51.16, "lon": 71.47},
         {
             "t": (NOW - timedelta(minutes=5)).timestamp(),
@@ -147,7 +147,7 @@ def test_osmand_traccar_client_query(client: Any, monitored: dict, db: Any) -> N
             )
         ).one()
     assert abs(row.speed_mps - 5.14444) < 0.001 and row.bearing_deg == 90 and row.accuracy_m == 12
-    assert row.battery_pct == 87 and row.attributes == {"charge": "true"} and row.source == "osmand"
+    assert row.battery_pct == 87 and row.attributes == {"charge": "true"} and row.source == "traccar"
 
 
 def test_osmand_form_post_with_ms_and_iso_timestamps(client: Any, monitored: dict, db: Any) -> None:

@@ -5,14 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.services.traces import (
+from backend.services.phone_protocols import from_osmand_params, from_owntracks
+from backend.services.trace_points import (
+    Point,
     PointError,
     check_point,
     fast_batch_point,
     parse_time,
     point_from_batch,
-    point_from_osmand,
-    point_from_owntracks,
 )
 from backend.settings import Settings
 
@@ -84,12 +84,28 @@ def test_parse_time(value: object, expected: datetime) -> None:
 
 
 def test_protocol_units() -> None:
-    osmand = point_from_osmand({"lat": "1", "lon": "2", "timestamp": "1763700000", "speed": "10",
-                                "hdop": "1.5", "extra": "x"}, 3)  # fmt: skip
-    assert abs(osmand.speed_mps - 5.14444) < 1e-6 and osmand.attributes == {
-        "extra": "x",
-        "hdop": 1.5,
-    }
-    owntracks = point_from_owntracks({"_type": "location", "lat": 1, "lon": 2, "tst": 1763700000,
-                                      "vel": 36, "tid": "JD"}, 3)  # fmt: skip
-    assert abs(owntracks.speed_mps - 10.0) < 1e-9 and owntracks.attributes == {"tid": "JD"}
+    """Traccar Client sends knots; OsmAnd (hdop, no accuracy) m/s; OwnTracks km/h."""
+    received = NOW
+    traccar = from_osmand_params({"lat": "1", "lon": "2", "timestamp": "1763700000",
+                                  "speed": "10", "accuracy": "5", "extra": "x"}, 3, received)  # fmt: skip
+    assert isinstance(traccar, Point)
+    assert abs((traccar.speed_mps or 0) - 5.14444) < 1e-6 and traccar.accuracy_m == 5
+    assert traccar.attributes == {"extra": "x"}
+    osmand = from_osmand_params({"lat": "1", "lon": "2", "timestamp": "1763700000000",
+                                 "speed": "10", "hdop": "12.0"}, 3, received)  # fmt: skip
+    assert isinstance(osmand, Point)
+    assert osmand.speed_mps == 10 and osmand.accuracy_m == 12 and osmand.attributes is None
+    owntracks = from_owntracks({"_type": "location", "lat": 1, "lon": 2, "tst": 1763700000,
+                                "vel": 36, "tid": "JD"}, 3, received, None, {})[0]  # fmt: skip
+    assert isinstance(owntracks, Point)
+    assert abs((owntracks.speed_mps or 0) - 10.0) < 1e-9 and owntracks.attributes == {"tid": "JD"}
+
+
+def test_bearing_of_zero_is_kept() -> None:
+    """North (0 degrees) is a bearing, not a missing one that falls through to heading."""
+    point = from_osmand_params(
+        {"lat": "1", "lon": "2", "timestamp": "1763700000", "bearing": "0.0", "heading": "90"},
+        3,
+        NOW,
+    )
+    assert isinstance(point, Point) and point.bearing_deg == 0.0

@@ -1,0 +1,42 @@
+"""Request rate limits (flask-limiter on the Redis the queue already uses).
+
+Our batch API answers 429 problem+json with ``Retry-After`` when a token goes over its
+limit. Phone endpoints never do: a phone over its limit is answered 2xx (its app would
+otherwise retry the same point for ever) and the overflow is recorded as a refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import current_app, request
+from flask_limiter import Limiter
+from limits import parse
+
+log = logging.getLogger("qonys.limits")
+
+
+def _client_key() -> str:
+    """The caller's token (hashed) when it sent one, else its address."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        return "token:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
+    return "ip:" + (request.remote_addr or "unknown")
+
+
+limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
+
+
+def batch_limit() -> str:
+    return str(current_app.extensions["qonys.settings"].batch_rate_limit)
+
+
+def device_over_limit(token_id: int) -> bool:
+    """Count one request of a device; True when it is over its limit (never raises)."""
+    settings = current_app.extensions["qonys.settings"]
+    try:
+        return not limiter.limiter.hit(parse(settings.device_rate_limit), "device", str(token_id))
+    except Exception:  # no Redis: let the point through rather than lose it
+        log.warning("rate limit store unavailable", exc_info=True)
+        return False

@@ -1,0 +1,239 @@
+"""One location fix: its shape, how a time is read, and the rules every fix must meet.
+
+Two strictnesses share these rules. Our own batch API reports every bad point back to
+the caller, who can fix and resend it. Phone apps cannot: they retry a refused point for
+ever, so for them (:func:`settle_phone_point`) an imperfect point is kept with a flag —
+a clock a little fast, no timestamp, a poor fix, an implausible speed — and only a point
+that says nothing usable about where the person was is refused (and recorded).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from backend.settings import Settings
+
+KNOTS_TO_MPS = 0.514444
+KMH_TO_MPS = 1 / 3.6
+# Plausible bounds of the optional fields; outside them a phone's value is dropped.
+ALTITUDE_RANGE_M = (-1000.0, 20000.0)
+
+# Why a stored point deserves caution; kept in ``trace_points.flags``.
+FLAG_CLOCK_SKEW = "clock_skew"
+FLAG_NO_TIMESTAMP = "no_timestamp"
+FLAG_POOR_ACCURACY = "poor_accuracy"
+FLAG_MOCK = "mock_location"
+FLAG_DROPPED_FIELD = "implausible_field_dropped"
+# Points with these flags neither open nor close region alerts.
+UNRELIABLE_FLAGS = (FLAG_POOR_ACCURACY, FLAG_MOCK)
+
+
+@dataclass(slots=True)
+class Point:
+    person_id: int
+    t: datetime
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+    speed_mps: float | None = None
+    bearing_deg: float | None = None
+    altitude_m: float | None = None
+    battery_pct: float | None = None
+    attributes: dict[str, Any] | None = None
+    t_text: str | None = None  # the time as the client wrote it, when already ISO with offset
+    flags: list[str] = field(default_factory=list)
+
+
+class PointError(ValueError):
+    """Why one point is refused."""
+
+
+def parse_time(value: Any) -> datetime:
+    """ISO 8601 with offset, or epoch seconds / milliseconds."""
+    if isinstance(value, bool):
+        raise PointError("t must be a time")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise PointError("t must be a time")
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise PointError("t is out of range") from exc
+    if isinstance(value, str):
+        text_value = value.strip()
+        if text_value.replace(".", "", 1).isdigit():
+            return parse_time(float(text_value))
+        try:
+            parsed = datetime.fromisoformat(text_value.replace(" ", "T", 1))
+        except ValueError as exc:
+            raise PointError("t is not an ISO 8601 time or epoch number") from exc
+        if parsed.tzinfo is None:
+            raise PointError("t must carry a UTC offset")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise PointError("t is out of range") from exc
+    raise PointError("t is required")
+
+
+def number(raw: Mapping[str, Any], key: str, required: bool = False) -> float | None:
+    """A finite number from a JSON value or a query-string text; None when absent."""
+    value = raw.get(key)
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, kept cheap: this runs per field
+        if value != value or value in (math.inf, -math.inf):
+            raise PointError(f"{key} must be finite")
+        return float(value)
+    if value is None or value == "":
+        if required:
+            raise PointError(f"{key} is required")
+        return None
+    if kind is bool:
+        raise PointError(f"{key} must be a number")
+    try:
+        result = float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise PointError(f"{key} must be a number") from exc
+    if not math.isfinite(result):
+        raise PointError(f"{key} must be finite")
+    return result
+
+
+def _check_place(point: Point) -> None:
+    if not -90 <= point.lat <= 90:
+        raise PointError("lat must be between -90 and 90")
+    if not -180 <= point.lon <= 180:
+        raise PointError("lon must be between -180 and 180")
+
+
+def _check_age(point: Point, now: datetime, settings: Settings) -> None:
+    if point.t < now - timedelta(days=settings.trace_retention_days):
+        raise PointError(f"t is older than the {settings.trace_retention_days}-day retention")
+
+
+def _flag_accuracy(point: Point, settings: Settings) -> None:
+    if point.accuracy_m is not None and point.accuracy_m > settings.trace_poor_accuracy_m:
+        point.flags.append(FLAG_POOR_ACCURACY)
+
+
+def check_point(point: Point, now: datetime, settings: Settings) -> None:
+    """The batch API's checks: every doubtful value is reported to the caller."""
+    _check_place(point)
+    if point.t > now + timedelta(seconds=settings.trace_future_skew_s):
+        raise PointError("t is in the future")
+    _check_age(point, now, settings)
+    if point.accuracy_m is not None and not 0 <= point.accuracy_m <= settings.trace_max_accuracy_m:
+        raise PointError(f"accuracy_m must be between 0 and {settings.trace_max_accuracy_m:g}")
+    if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
+        raise PointError(f"speed_mps must be between 0 and {settings.trace_max_speed_mps:g}")
+    _flag_accuracy(point, settings)
+
+
+def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
+    """A phone's point: refused only when it cannot be placed in space and time.
+
+    A clock ahead within the tolerance is kept with ``clock_skew``; beyond it the point
+    is refused. Implausible optional values are dropped with a flag, never the point.
+    """
+    _check_place(point)
+    ahead = (point.t - now).total_seconds()
+    if ahead > settings.trace_clock_skew_tolerance_s:
+        raise PointError(
+            f"t is {ahead / 60:.0f} min in the future, beyond the "
+            f"{settings.trace_clock_skew_tolerance_s / 60:.0f}-min clock tolerance"
+        )
+    if ahead > settings.trace_clock_skew_flag_s:
+        point.flags.append(FLAG_CLOCK_SKEW)
+    _check_age(point, now, settings)
+    dropped = False
+    if point.accuracy_m is not None and point.accuracy_m < 0:
+        point.accuracy_m = None  # apps send -1 for "unknown"
+    if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
+        dropped = point.speed_mps >= 0  # -1 is "unknown", not implausible
+        point.speed_mps = None
+    if point.bearing_deg is not None and not 0 <= point.bearing_deg <= 360:
+        dropped = dropped or point.bearing_deg >= 0
+        point.bearing_deg = None
+    if point.altitude_m is not None and not (
+        ALTITUDE_RANGE_M[0] <= point.altitude_m <= ALTITUDE_RANGE_M[1]
+    ):
+        point.altitude_m, dropped = None, True
+    if point.battery_pct is not None and not 0 <= point.battery_pct <= 100:
+        point.battery_pct = None
+    if dropped:
+        point.flags.append(FLAG_DROPPED_FIELD)
+    _flag_accuracy(point, settings)
+
+
+_BATCH_OPTIONAL = ("accuracy_m", "speed_mps", "bearing_deg", "altitude_m", "battery_pct")
+
+
+def point_from_batch(raw: Any, person_id: int | None) -> Point:
+    """A point of our own batch format; admins name the person on each point."""
+    if not isinstance(raw, Mapping):
+        raise PointError("each point must be an object")
+    if person_id is None:
+        pid = raw.get("person_id")
+        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**63:
+            raise PointError("person_id is required on each point for admin uploads")
+        person_id = pid
+    elif "person_id" in raw and raw["person_id"] != person_id:
+        raise PointError("a device may only send its own person's points")
+    optional = {key: number(raw, key) for key in _BATCH_OPTIONAL if key in raw}
+    return Point(
+        person_id,
+        parse_time(raw.get("t")),
+        number(raw, "lat", required=True) or 0.0,
+        number(raw, "lon", required=True) or 0.0,
+        **optional,
+    )
+
+
+_NUMBER = (float, int)
+
+
+def fast_batch_point(
+    raw: Any, person_id: int, earliest: datetime, latest: datetime, settings: Settings
+) -> Point | None:
+    """The common case of a device batch, checked inline; None sends the point the long way.
+
+    A clean point — ISO time with an offset inside the window, numeric coordinates and
+    fields in range — is accepted here at a fraction of the cost; anything else goes
+    through :func:`point_from_batch` and :func:`check_point`, which also word the reason.
+    """
+    if type(raw) is not dict:
+        return None
+    t, lat, lon = raw.get("t"), raw.get("lat"), raw.get("lon")
+    if type(t) is not str or type(lat) not in _NUMBER or type(lon) not in _NUMBER:
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # also false for NaN
+        return None
+    if "person_id" in raw and raw["person_id"] != person_id:
+        return None
+    try:
+        moment = datetime.fromisoformat(t)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or not earliest <= moment <= latest or "," in t or '"' in t:
+        return None
+    values = {}
+    for key in _BATCH_OPTIONAL:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if type(value) not in _NUMBER or value != value or value in (math.inf, -math.inf):
+            return None
+        values[key] = float(value)
+    accuracy, speed = values.get("accuracy_m"), values.get("speed_mps")
+    if accuracy is not None and not 0 <= accuracy <= settings.trace_max_accuracy_m:
+        return None
+    if speed is not None and not 0 <= speed <= settings.trace_max_speed_mps:
+        return None
+    point = Point(person_id, moment.astimezone(UTC), float(lat), float(lon), t_text=t, **values)
+    _flag_accuracy(point, settings)
+    return point
