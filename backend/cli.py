@@ -324,7 +324,8 @@ def serve(port: int, host: str, workers: int) -> None:
         sys.executable,
         [
             sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
-            "--bind", f"{host}:{port}", "--access-logfile", "-", "backend.wsgi:app",
+            "--bind", f"{host}:{port}", "--access-logfile", "-",
+            "--logger-class", "backend.gunicorn_logging.RedactingLogger", "backend.wsgi:app",
         ],
     )  # fmt: skip
 

@@ -116,7 +116,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--devices", type=int, default=64)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--single", action="store_true", help="one point per request, per phone protocol"
+    )
+    parser.add_argument("--requests", type=int, default=4000, help="with --single")
     args = parser.parse_args()
+    if args.single:
+        from bench.phones import run
+
+        run(args.requests, args.clients, args.devices, args.workers)
+        return
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:

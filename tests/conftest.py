@@ -100,6 +100,12 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     database.dispose()
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()
+    # Token ids restart with the tables: per-process device windows and cache restart too.
+    from backend.services.phone_ingest import WINDOWS
+    from backend.services.tokens import TOKEN_CACHE
+
+    WINDOWS.clear()
+    TOKEN_CACHE.clear()
     yield
     r.flushdb()
 
@@ -125,3 +131,15 @@ def token(db: Any) -> Any:
 @pytest.fixture
 def admin(token: Any) -> dict[str, str]:
     return token("admin")
+
+
+@pytest.fixture
+def monitored(client: Any, admin: Any, token: Any) -> dict[str, Any]:
+    """A labour immigrant registered and permitted in Astana, with a device token."""
+    from tests import factories as f
+
+    person = f.person(client, admin)
+    f.registration(client, admin, person["id"])
+    f.permit(client, admin, person["id"])
+    secret = token("device", person_id=person["id"])["Authorization"].split()[1]
+    return {"person": person, "secret": secret, "headers": {"Authorization": f"Bearer {secret}"}}

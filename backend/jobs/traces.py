@@ -6,7 +6,7 @@ from backend.jobs.base import job_database, job_settings
 from backend.services import trace_storage
 
 
-def maintain_partitions() -> dict[str, list[str]]:
+def maintain_partitions() -> dict[str, object]:
     """Partitions ahead, retention behind (keeping daily presence), closed days clustered."""
     settings = job_settings()
     engine = job_database().engine
@@ -15,4 +15,8 @@ def maintain_partitions() -> dict[str, list[str]]:
     )
     dropped = trace_storage.drop_expired(engine, settings.trace_retention_days)
     compacted = trace_storage.compact_closed(engine)
-    return {"created": created, "dropped": dropped, "compacted": compacted}
+    refusals = trace_storage.drop_expired_refusals(engine, settings.trace_retention_days)
+    return {
+        "created": created, "dropped": dropped, "compacted": compacted,
+        "refusals_dropped": refusals,
+    }  # fmt: skip

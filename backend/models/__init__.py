@@ -18,6 +18,7 @@ from backend.models.settlement import (
     SupportPayment,
 )
 from backend.models.trace import (
+    ALERT_KINDS,
     Alert,
     AlertDirty,
     DailyPresence,
@@ -27,6 +28,7 @@ from backend.models.trace import (
 )
 
 __all__ = [
+    "ALERT_KINDS",
     "Alert",
     "AlertDirty",
     "ApiToken",

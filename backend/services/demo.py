@@ -7,6 +7,7 @@ capabilities add their own steps to :data:`STEPS`.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -18,7 +19,18 @@ from sqlalchemy.orm import Session
 from backend.db import Database
 from backend.identifiers import make_bin, make_iin
 from backend.models import ApiToken, Employer, Person
-from backend.services import alerts, permits, persons, registrations, residence, settlement, traces
+from backend.services import (
+    alerts,
+    devices,
+    permits,
+    persons,
+    phone_ingest,
+    registrations,
+    residence,
+    settlement,
+    traces,
+)
+from backend.services import phone_protocols as protocols
 from backend.services.tokens import create_token, verify_token
 from backend.services.trace_points import point_from_batch
 from backend.settings import Settings
@@ -192,6 +204,16 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
     if "device" not in existing and device_person is not None:
         secret, _row = create_token(session, "device", person_id=device_person, label="demo device")
         existing["device"] = secret
+    phone_person = session.scalar(
+        select(Person.id).where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
+        .order_by(Person.id).offset(1).limit(1)
+    )  # fmt: skip
+    if "phone" not in existing and phone_person is not None:
+        enrolment = devices.enrol(
+            session, phone_person, settings.public_url, settings.device_token_days or None, True
+        )
+        devices.write_qr_codes(enrolment, settings.data_dir / "devices")
+        existing["phone"] = enrolment.token
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
     path.chmod(0o600)
@@ -350,6 +372,45 @@ def load_settlement(
     }
 
 
+def demo_phone(database: Database, settings: Settings, secret: str) -> dict[str, Any]:
+    """An enrolled phone's day as the apps send it: OsmAnd and Traccar Client fixes, a
+    clock a few minutes fast, a fix off the map (refused and recorded, answered 200), a
+    heartbeat without a fix, and an SOS — which raises an urgent alert."""
+    with database.transaction() as session:
+        device = verify_token(session, secret)
+    assert device is not None and device.person_id is not None
+    now = datetime.now(UTC).replace(microsecond=0)
+    pid = device.person_id
+
+    def fix(minutes_ago: float, **extra: str) -> dict[str, str]:
+        t = now - timedelta(minutes=minutes_ago)
+        return {"lat": "51.1282", "lon": "71.4307", "timestamp": str(int(t.timestamp())),
+                "accuracy": "9.0", "speed": "0.0", "batt": "71.0", **extra}  # fmt: skip
+
+    requests = [
+        ("osmand", {"lat": "51.1290", "lon": "71.4310", "hdop": "12.0", "speed": "1.2",
+                    "timestamp": str(int((now - timedelta(minutes=50)).timestamp() * 1000))}),
+        ("traccar", fix(40)),
+        ("traccar", fix(-5)),  # the phone's clock is 5 minutes fast: kept, flagged
+        ("traccar", fix(30, lat="95.0")),  # no such place: refused, recorded, answered 200
+        ("traccar", {}),  # a heartbeat without a fix: counts as contact
+        ("traccar", fix(10, alarm="sos")),
+    ]  # fmt: skip
+    stored = refused = 0
+    for client, params in requests:
+        parsed = [protocols.from_osmand_params(params, pid, now)]
+        outcome = phone_ingest.ingest_phone(
+            database, device, parsed, client, settings, str(uuid.uuid4()), f"demo {params}"
+        )
+        stored, refused = stored + outcome.stored, refused + len(outcome.refused)
+    return {
+        "demo phone (person)": pid,
+        "demo phone points stored": stored,
+        "demo phone refusals recorded": refused,
+        "demo phone QR codes": str(settings.data_dir / "devices"),
+    }
+
+
 def build_demo_map(
     session: Session, settings: Settings, rng: random.Random, progress: Progress
 ) -> dict[str, int]:
@@ -382,6 +443,9 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)
         summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"
+    if "phone" in tokens:
+        summary.update(demo_phone(database, settings, tokens["phone"]))
+    with database.transaction() as session:
         summary["tokens in database"] = session.scalar(
             select(text("count(*)")).select_from(ApiToken)
         )

@@ -82,6 +82,10 @@ class DeviceWindows:
             self._last[(what, token_id)] = now
             return True
 
+    def clear(self) -> None:
+        with self._lock:
+            self._last.clear()
+
     def forget(self, token_id: int) -> None:
         with self._lock:
             for key in [k for k in self._last if k[1] == token_id]:

@@ -23,11 +23,15 @@ def test_wrong_role_is_403(client: Any, token: Any) -> None:
     assert resp.mimetype == "application/problem+json"
 
 
-def test_revoked_token_is_401(client: Any, token: Any, db: Any) -> None:
+def test_revoked_token_is_401_at_once(client: Any, token: Any, db: Any, app: Any) -> None:
+    """Revocation goes through the service, which tells every process's token cache."""
+    from backend.services.tokens import announce_revocation, find_token, revoke_token
+
     headers = token("admin")
-    assert client.get("/api/v1/persons", headers=headers).status_code == 200
+    assert client.get("/api/v1/persons", headers=headers).status_code == 200  # now cached
     with db.transaction() as session:
-        session.execute(text("UPDATE api_tokens SET revoked_at = now()"))
+        digest = revoke_token(session, find_token(session, headers["Authorization"][7:])).token_hash
+    announce_revocation(app.extensions["qonys.redis"], digest)
     assert client.get("/api/v1/persons", headers=headers).status_code == 401
 
 

@@ -16,15 +16,6 @@ def iso(t: datetime) -> str:
     return t.isoformat()
 
 
-@pytest.fixture
-def monitored(client: Any, admin: Any, token: Any) -> dict[str, Any]:
-    person = f.person(client, admin)
-    f.registration(client, admin, person["id"])
-    f.permit(client, admin, person["id"])
-    secret = token("device", person_id=person["id"])["Authorization"].split()[1]
-    return {"person": person, "secret": secret, "headers": {"Authorization": f"Bearer {secret}"}}
-
-
 def _count(db: Any, person_id: int) -> int:
     with db.engine.connect() as conn:
         return conn.execute(
@@ -147,7 +138,9 @@ def test_osmand_traccar_client_query(client: Any, monitored: dict, db: Any) -> N
             )
         ).one()
     assert abs(row.speed_mps - 5.14444) < 0.001 and row.bearing_deg == 90 and row.accuracy_m == 12
-    assert row.battery_pct == 87 and row.attributes == {"charge": "true"} and row.source == "traccar"
+    assert (
+        row.battery_pct == 87 and row.attributes == {"charge": "true"} and row.source == "traccar"
+    )
 
 
 def test_osmand_form_post_with_ms_and_iso_timestamps(client: Any, monitored: dict, db: Any) -> None:

@@ -1,0 +1,33 @@
+"""Gunicorn's access log without secrets.
+
+Phones carry their device token in the URL (OsmAnd's ``id``, ``deviceid``), and scripts
+in the Authorization header. This logger class cuts both out of every access-log atom,
+whatever the protocol, so a log file never holds a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+_SECRET_PARAM = re.compile(
+    r"(?i)((?:^|[?&;\s])(?:id|i|deviceid|device_id|token|password)=)[^&;\s\"]*"
+)
+_TOKEN = re.compile(r"qny_[A-Za-z0-9_\-]+")
+_SECRET_HEADERS = ("{authorization}i", "{cookie}i", "{proxy-authorization}i")
+
+
+def redact(value: str) -> str:
+    """A log text with token-bearing parameters and anything token-shaped cut out."""
+    return _TOKEN.sub("qny_***", _SECRET_PARAM.sub(r"\1***", value))
+
+
+class RedactingLogger(Logger):  # type: ignore[misc]
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key in _SECRET_HEADERS:
+            if key in atoms:
+                atoms[key] = "***"
+        return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}

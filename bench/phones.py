@@ -1,0 +1,205 @@
+"""Single-point phone requests per second, per protocol, next to /health and raw COPY.
+
+    python -m bench.phones [--requests 4000] [--clients 4] [--devices 64] [--workers 4]
+    (also: python -m bench.ingest --single)
+
+Real phones send one point per request. The API runs under gunicorn against the bench
+database; each of the concurrent keep-alive clients sends requests exactly as the apps
+do (OsmAnd GET, Traccar Client form POST, Traccar Client 9 JSON, OwnTracks with Basic
+auth), one point each, for many devices. In the same run: ``GET /health`` (one database
+and one Redis round trip) and a raw single-row COPY + commit per point into the same
+table. Every acknowledged point is counted in the table afterwards. Figures, not
+assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+from sqlalchemy import text
+
+from backend.services import trace_storage
+from backend.services.tokens import create_token
+from bench.checks import _free_port, _start_api
+from bench.common import bench_database_url
+from bench.gen_register import generate, prepare
+
+Build = Callable[[str, datetime, int], tuple[str, str, dict[str, str], bytes]]
+
+
+def _osmand_get(token: str, t: datetime, k: int) -> tuple[str, str, dict[str, str], bytes]:
+    query = (
+        f"id={token}&lat={51.16 + k % 100 * 1e-4}&lon=71.47&timestamp={int(t.timestamp() * 1000)}"
+        "&hdop=9.0&altitude=347.0&speed=1.2&bearing=90.0"
+    )
+    return "GET", f"/api/v1/traces/osmand?{query}", {}, b""
+
+
+def _traccar_form(token: str, t: datetime, k: int) -> tuple[str, str, dict[str, str], bytes]:
+    body = (
+        f"id={token}&timestamp={int(t.timestamp())}&lat={51.16 + k % 100 * 1e-4}&lon=71.47"
+        "&speed=0.0&bearing=0.0&altitude=347.0&accuracy=8.0&batt=55.0"
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return "POST", "/api/v1/traces/osmand", headers, body.encode()
+
+
+def _traccar_json(token: str, t: datetime, k: int) -> tuple[str, str, dict[str, str], bytes]:
+    body = {
+        "location": {
+            "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "coords": {"latitude": 51.16 + k % 100 * 1e-4, "longitude": 71.47, "accuracy": 9.0,
+                       "speed": 1.2, "heading": 90.0, "altitude": 347.0},
+            "is_moving": True, "odometer": 10, "event": "",
+            "battery": {"level": 0.8, "is_charging": False}, "activity": {"type": "walking"},
+            "extras": {},
+        },
+        "device_id": token,
+    }  # fmt: skip
+    headers = {"Content-Type": "application/json"}
+    return "POST", "/api/v1/traces/osmand", headers, json.dumps(body).encode()
+
+
+def _owntracks(token: str, t: datetime, k: int) -> tuple[str, str, dict[str, str], bytes]:
+    body = {"_type": "location", "lat": 51.16 + k % 100 * 1e-4, "lon": 71.47,
+            "tst": int(t.timestamp()), "acc": 9, "vel": 4, "tid": "QN", "batt": 80}  # fmt: skip
+    auth = base64.b64encode(f"person:{token}".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Basic {auth}"}
+    return "POST", "/api/v1/traces/owntracks", headers, json.dumps(body).encode()
+
+
+PROTOCOLS: dict[str, Build] = {
+    "OsmAnd GET": _osmand_get,
+    "Traccar Client form": _traccar_form,
+    "Traccar Client 9 JSON": _traccar_json,
+    "OwnTracks": _owntracks,
+}
+
+
+def _run(port: int, requests: list[tuple[str, str, dict[str, str], bytes]], clients: int) -> float:
+    chunks = [requests[i::clients] for i in range(clients)]
+
+    def work(chunk: list[tuple[str, str, dict[str, str], bytes]]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for method, path, headers, body in chunk:
+            conn.request(method, path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{method} {path[:40]}: {resp.status}")
+        conn.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(work, chunks))
+    return len(requests) / (time.perf_counter() - started)
+
+
+def _copy_single(url: str, person_ids: list[int], n: int, base: datetime, clients: int) -> float:
+    """The same work without the API: one row COPYed and committed per point."""
+
+    def work(c: int) -> None:
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            for k in range(c, n, clients):
+                pid = person_ids[k % len(person_ids)]
+                t = (base - timedelta(seconds=k)).isoformat()
+                row = f"{pid}\t{t}\tSRID=4326;POINT(71.47 51.16)\t9\tcopy\n"
+                cur.copy_expert(
+                    "COPY trace_points (person_id, recorded_at, geom, accuracy_m, source)"
+                    " FROM STDIN",
+                    io.StringIO(row),
+                )
+                conn.commit()
+        conn.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(work, range(clients)))
+    return n / (time.perf_counter() - started)
+
+
+def run(requests_n: int, clients: int, devices: int, workers: int) -> None:
+    url = bench_database_url()
+    database = prepare(url)
+    with database.engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM persons")).scalar_one() < devices * 2:
+            generate(database, 100_000)
+    trace_storage.prepare_ahead(database.engine, 90, 1)
+    with database.engine.begin() as conn:
+        ids = (
+            conn.execute(
+                text("SELECT id FROM persons ORDER BY id DESC LIMIT :n"), {"n": devices * 2}
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(text("DELETE FROM trace_points WHERE person_id = ANY(:i)"), {"i": list(ids)})
+        conn.execute(text("DELETE FROM api_tokens WHERE label = 'bench phone'"))
+    api_ids, copy_ids = list(ids[:devices]), list(ids[devices:])
+    with database.transaction() as session:
+        tokens = [create_token(session, "device", person_id=p, label="bench phone")[0]
+                  for p in api_ids]  # fmt: skip
+    os.environ["QONYS_DEVICE_RATE_LIMIT"] = "1000000/minute"  # measure the limiter, not hit it
+    port = _free_port()
+    api = _start_api(url, port, workers)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    results: list[tuple[str, float]] = []
+    try:
+        health = [("GET", "/health", {}, b"")] * requests_n
+        _run(port, health[: requests_n // 4], clients)  # warm-up
+        warm = [_osmand_get(tokens[k % devices], base - timedelta(days=2, seconds=k), k)
+                for k in range(requests_n // 4)]  # fmt: skip
+        _run(port, warm, clients)
+        results.append(("GET /health", _run(port, health, clients)))
+        for offset, (name, build) in enumerate(PROTOCOLS.items()):
+            batch = [
+                build(tokens[k % devices], base - timedelta(hours=offset, seconds=k // devices), k)
+                for k in range(requests_n)
+            ]
+            results.append((name, _run(port, batch, clients)))
+        results.append(("raw COPY, 1 row + commit", _copy_single(url, copy_ids, requests_n, base,
+                                                                  clients)))  # fmt: skip
+    finally:
+        api.terminate()
+        api.wait()
+    with database.engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT count(*) FROM trace_points WHERE person_id = ANY(:i) AND source <> 'copy'"
+            ),
+            {"i": api_ids},
+        ).scalar_one()
+    health_rate = results[0][1]
+    copy_rate = results[-1][1]
+    print(f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
+          f"gunicorn {workers} workers")  # fmt: skip
+    print(f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}")
+    for name, rate in results:
+        print(f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}")
+    expected = requests_n * len(PROTOCOLS) + requests_n // 4
+    print(f"points acknowledged {expected:,}, stored {stored:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--devices", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    run(args.requests, args.clients, args.devices, args.workers)
+
+
+if __name__ == "__main__":
+    main()
