@@ -129,8 +129,9 @@ def main() -> None:
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:
-        if conn.execute(text("SELECT count(*) FROM persons")).scalar_one() < args.devices * 3:
-            generate(database, 100_000)
+        persons = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
+    if persons < args.devices * 3:  # outside the read: generating truncates the table
+        generate(database, 100_000)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     trace_storage.prepare_ahead(database.engine, 90, 1)
     with database.engine.begin() as conn:

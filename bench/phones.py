@@ -133,8 +133,9 @@ def run(requests_n: int, clients: int, devices: int, workers: int) -> None:
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:
-        if conn.execute(text("SELECT count(*) FROM persons")).scalar_one() < devices * 2:
-            generate(database, 100_000)
+        persons = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
+    if persons < devices * 2:  # outside the read: generating truncates the table
+        generate(database, 100_000)
     trace_storage.prepare_ahead(database.engine, 90, 1)
     with database.engine.begin() as conn:
         ids = (
