@@ -21,8 +21,14 @@ class Database:
     """One engine and session factory per app or job process."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
-        self.engine: Engine = create_engine(
-            sqlalchemy_url(url),
+        self._url, self._pool_size = url, pool_size
+        self.engine: Engine = self._create(pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit: Engine | None = None
+
+    def _create(self, pool_size: int, **options: object) -> Engine:
+        return create_engine(
+            sqlalchemy_url(self._url),
             pool_size=pool_size,
             max_overflow=20,
             # No pre-ping: it costs a round trip per checkout on the hottest paths. After a
@@ -30,8 +36,16 @@ class Database:
             # disconnect error, so one request fails and the next ones reconnect.
             pool_recycle=1800,
             connect_args={"connect_timeout": 3, "application_name": "qonys"},
+            **options,
         )
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def autocommit(self) -> Engine:
+        """An engine whose connections are in autocommit for good: single statements on
+        hot paths (token lookups, phone points) skip switching isolation per checkout."""
+        if self._autocommit is None:
+            self._autocommit = self._create(self._pool_size, isolation_level="AUTOCOMMIT")
+        return self._autocommit
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -41,3 +55,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._autocommit is not None:
+            self._autocommit.dispose()

@@ -22,7 +22,7 @@ _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
 
 def _autocommit() -> Any:
-    return database().engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return database().autocommit.connect()
 
 
 def verify_secret(secret: str) -> Principal | None:

@@ -129,18 +129,18 @@ def _raw_excerpt(secret: str | None) -> str:
 
 def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | None) -> None:
     """Store what a known phone sent; refusals and overflow are recorded, never raised."""
-    raw, settings = _raw_excerpt(secret), _settings()
+    settings = _settings()
     if device_over_limit(who.token_id):
         reason = f"over the device rate limit ({settings.device_rate_limit})"
         with database().engine.begin() as conn:
             phone_ingest.record_refusals(
-                conn, who, client, [reason], raw, settings.refusal_raw_max_chars
+                conn, who, client, [reason], _raw_excerpt(secret), settings.refusal_raw_max_chars
             )
         return
     outcome = phone_ingest.ingest_phone(
-        database(), who, parsed, client, _settings(), request_id(), raw
+        database(), who, parsed, client, settings, request_id(), lambda: _raw_excerpt(secret)
     )
-    if outcome.stored:
+    if outcome.stored and alert_jobs.PHONE_KICKS.due():
         _kick_alerts()
 
 

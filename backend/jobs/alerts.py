@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from rq import get_current_job
@@ -37,6 +39,28 @@ def sweep() -> dict[str, Any]:
 def residence_sweep() -> int:
     """Compare where monitored persons spend nights with their registered address."""
     return residence.sweep_residence(job_database(), job_settings())
+
+
+class KickDebounce:
+    """Phones send one point per request: a process that kicked within the last second
+    does not ask Redis again. The evaluation job drains every mark it finds until none is
+    left, so a skipped kick only waits for the next one (or the 5-minute sweep)."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self.seconds = seconds
+        self._last = -1e9
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.seconds:
+                return False
+            self._last = now
+            return True
+
+
+PHONE_KICKS = KickDebounce()
 
 
 def kick(redis_conn: Any, queue: Any) -> bool:

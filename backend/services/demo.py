@@ -399,8 +399,9 @@ def demo_phone(database: Database, settings: Settings, secret: str) -> dict[str,
     stored = refused = 0
     for client, params in requests:
         parsed = [protocols.from_osmand_params(params, pid, now)]
+        raw = f"demo {params}"
         outcome = phone_ingest.ingest_phone(
-            database, device, parsed, client, settings, str(uuid.uuid4()), f"demo {params}"
+            database, device, parsed, client, settings, str(uuid.uuid4()), raw.__str__
         )
         stored, refused = stored + outcome.stored, refused + len(outcome.refused)
     return {

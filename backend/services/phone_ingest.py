@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -147,10 +148,13 @@ def ingest_phone(
     client: str,
     settings: Settings,
     request_id: str,
-    raw: str,
+    raw: Callable[[], str],
     now: datetime | None = None,
 ) -> PhoneOutcome:
-    """Store a phone request's points; refusals are recorded, never raised."""
+    """Store a phone request's points; refusals are recorded, never raised.
+
+    ``raw`` gives the request as sent (token cut out); it is only built for a refusal.
+    """
     assert device.person_id is not None
     now = now or datetime.now(UTC)
     outcome = PhoneOutcome()
@@ -167,8 +171,7 @@ def ingest_phone(
             except PointError as exc:
                 outcome.refused.append(str(exc))
     touch = WINDOWS.due("contact", device.token_id, settings.device_contact_window_s)
-    with database.engine.connect() as base:
-        conn = base.execution_options(isolation_level="AUTOCOMMIT")
+    with database.autocommit.connect() as conn:
         if points:
             try:
                 outcome.stored = _store(conn, device, points, client, settings, request_id, touch)
@@ -178,7 +181,10 @@ def ingest_phone(
                 points = []
         elif touch:
             conn.execute(_TOUCH_ONLY, {"token": device.token_id})
-        record_refusals(conn, device, client, outcome.refused, raw, settings.refusal_raw_max_chars)
+        if outcome.refused:
+            record_refusals(
+                conn, device, client, outcome.refused, raw(), settings.refusal_raw_max_chars
+            )
     signals = _signals(points)
     if signals:
         with database.transaction() as session:
