@@ -417,3 +417,67 @@ def test_refused_input_goes_with_the_trace_retention(client: Any, monitored: dic
     assert drop_expired_refusals(db.engine, 90) == 1
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM trace_refusals")).scalar_one() == 1
+
+
+def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
+    monitored: dict, tmp_path: Path, migrated: Any, db: Any
+) -> None:
+    """kill -9 of the gunicorn worker mid-stream: every point answered 200 is stored.
+
+    The client behaves like a phone: a point it got no answer for is sent again.
+    """
+    import signal
+    import threading
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2", "--bind",
+         f"127.0.0.1:{port}", "backend.wsgi:app"],
+        # 300 points in seconds: above the default device limit, whose overflow is
+        # answered 200 and recorded, not stored; this test is about durability.
+        env={**os.environ, "QONYS_DEVICE_RATE_LIMIT": "100000/minute"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    acked: list[datetime] = []
+    try:
+        for _ in range(100):
+            try:
+                requests.get(base + "/health", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+
+        def phone() -> None:
+            session = requests.Session()
+            for k in range(300):
+                t = NOW - timedelta(minutes=60, seconds=-k * 10)
+                _m, path, headers, _b = phones.osmand_template(monitored["secret"], t)
+                for _attempt in range(100):
+                    try:
+                        if session.get(base + path, headers=headers, timeout=5).status_code == 200:
+                            acked.append(t)
+                            break
+                    except requests.RequestException:
+                        session = requests.Session()
+                        time.sleep(0.1)
+
+        sender = threading.Thread(target=phone)
+        sender.start()
+        killed = 0
+        for kill in range(3):
+            while len(acked) < 60 * (kill + 1) and sender.is_alive():
+                time.sleep(0.01)
+            workers = subprocess.run(
+                ["pgrep", "-P", str(server.pid)], capture_output=True, text=True
+            ).stdout.split()
+            for pid in workers:
+                os.kill(int(pid), signal.SIGKILL)
+                killed += 1
+        sender.join(timeout=180)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    stored = {r.recorded_at for r in _rows(db, monitored["person"]["id"])}
+    assert killed >= 3  # each kill hit a live worker, which gunicorn then replaced
+    assert len(acked) == 300 and set(acked) <= stored and len(stored) == 300
