@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import functools
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from rq import get_current_job
-from sqlalchemy import update
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RqJob
+from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
+from sqlalchemy import select, update
 
 from backend.db import Database
+from backend.errors import QonysError
 from backend.models import Job
 from backend.settings import Settings
 
@@ -35,6 +43,70 @@ def report(progress: int, **meta: Any) -> None:
         session.execute(
             update(Job).where(Job.id == job.id).values(status="started", progress=progress)
         )
+
+
+log = logging.getLogger("qonys.jobs")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def tracked(func: F) -> F:
+    """Whatever a job raises, its status row ends ``failed`` with a message safe to show.
+
+    A domain error's own detail is shown; anything else is logged in full and the row
+    says only that the job failed, with its id to find the log line.
+    """
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except QonysError as exc:
+            finish(error=exc.detail)
+            raise
+        except Exception:
+            job = get_current_job()
+            log.exception("job %s failed", job.id if job else "?")
+            finish(error=f"the job failed unexpectedly; see the worker log for job "
+                         f"{job.id if job else '?'}")  # fmt: skip
+            raise
+
+    return run  # type: ignore[return-value]
+
+
+DEAD_JOB_MESSAGE = "the worker stopped during the job; start it again"
+
+
+def fail_abandoned(
+    database: Database,
+    connection: Any,
+    queue_name: str,
+    grace: timedelta = timedelta(minutes=2),
+    now: datetime | None = None,
+) -> int:
+    """Mark ``failed`` every job row whose RQ job is gone, failed or abandoned.
+
+    A worker killed mid-job never writes its row: RQ's started registry notices the dead
+    worker (its cleanup moves the job to failed), and this marks the row so that a
+    client polling the status sees the end.
+    """
+    now = now or datetime.now(UTC)
+    StartedJobRegistry(queue_name, connection=connection).cleanup(timestamp=now.timestamp())
+    cutoff = now - grace
+    with database.transaction() as session:
+        rows = session.scalars(
+            select(Job).where(Job.status.in_(("queued", "started")), Job.created_at < cutoff)
+        ).all()
+        failed = 0
+        for row in rows:
+            try:
+                status = RqJob.fetch(row.id, connection=connection).get_status()
+            except NoSuchJobError:
+                status = None
+            if status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                row.status, row.error = "failed", DEAD_JOB_MESSAGE
+                row.finished_at = datetime.now(UTC)
+                failed += 1
+    return failed
 
 
 def finish(result: dict[str, Any] | None = None, error: str | None = None) -> None:

@@ -1,0 +1,15 @@
+"""Jobs about jobs: no status row is left ``started`` by a worker that died."""
+
+from __future__ import annotations
+
+import redis
+from rq import get_current_job
+
+from backend.jobs.base import fail_abandoned, job_database, job_settings
+
+
+def fail_abandoned_jobs() -> int:
+    """Mark failed the rows of jobs whose worker died mid-way (RQ saw its heartbeat stop)."""
+    job = get_current_job()
+    connection = job.connection if job else redis.Redis.from_url(job_settings().redis_url)
+    return fail_abandoned(job_database(), connection, job_settings().queue_name)
