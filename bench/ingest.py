@@ -124,7 +124,7 @@ def main() -> None:
     if args.single:
         from bench.phones import run
 
-        run(args.requests, args.clients, args.devices, args.workers)
+        run(args.requests, args.clients, args.devices, args.workers, 4)
         return
     url = bench_database_url()
     database = prepare(url)

@@ -1,6 +1,7 @@
 """Single-point phone requests per second, per protocol, next to /health and raw COPY.
 
-    python -m bench.phones [--requests 4000] [--clients 4] [--devices 64] [--workers 4]
+    python -m bench.phones [--requests 4000] [--clients 4] [--devices 64] [--workers N]
+                           [--threads 4]   (default: what `qonys serve` uses)
     (also: python -m bench.ingest --single)
 
 Real phones send one point per request. The API runs under gunicorn against the bench
@@ -28,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
+from backend.cli import SERVE_THREADS, serve_workers
 from backend.services import trace_storage
 from backend.services.tokens import create_token
 from bench.checks import _free_port, _start_api
@@ -129,7 +131,7 @@ def _copy_single(url: str, person_ids: list[int], n: int, base: datetime, client
     return n / (time.perf_counter() - started)
 
 
-def run(requests_n: int, clients: int, devices: int, workers: int) -> None:
+def run(requests_n: int, clients: int, devices: int, workers: int, threads: int = 4) -> None:
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:
@@ -153,7 +155,7 @@ def run(requests_n: int, clients: int, devices: int, workers: int) -> None:
                   for p in api_ids]  # fmt: skip
     os.environ["QONYS_DEVICE_RATE_LIMIT"] = "1000000/minute"  # measure the limiter, not hit it
     port = _free_port()
-    api = _start_api(url, port, workers)
+    api = _start_api(url, port, workers, threads)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     results: list[tuple[str, float]] = []
     try:
@@ -184,7 +186,7 @@ def run(requests_n: int, clients: int, devices: int, workers: int) -> None:
     health_rate = results[0][1]
     copy_rate = results[-1][1]
     print(f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
-          f"gunicorn {workers} workers")  # fmt: skip
+          f"gunicorn {workers} workers x {threads} threads")  # fmt: skip
     print(f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}")
     for name, rate in results:
         print(f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}")
@@ -197,9 +199,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--devices", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=serve_workers())
+    parser.add_argument("--threads", type=int, default=SERVE_THREADS)
     args = parser.parse_args()
-    run(args.requests, args.clients, args.devices, args.workers)
+    run(args.requests, args.clients, args.devices, args.workers, args.threads)
 
 
 if __name__ == "__main__":
