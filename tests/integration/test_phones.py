@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -362,23 +364,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, migrated: Any) -> None:
-    """A real gunicorn, as `qonys serve` starts it; the log file is grepped afterwards."""
-    port, log = _free_port(), tmp_path / "access.log"
+@contextlib.contextmanager
+def _gunicorn(*options: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """A real gunicorn serving the app, as `qonys serve` starts it; (base URL, master pid)."""
+    port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}",
-         "--access-logfile", str(log), "--logger-class",
-         "backend.gunicorn_logging.RedactingLogger", "backend.wsgi:app"],
-        env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *options,
+         "backend.wsgi:app"],
+        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
                 requests.get(base + "/health", timeout=5)
                 break
             except requests.RequestException:
                 time.sleep(0.2)
+        yield base, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, migrated: Any) -> None:
+    """A real gunicorn, as `qonys serve` starts it; the log file is grepped afterwards."""
+    log = tmp_path / "access.log"
+    options = ("--workers", "1", "--access-logfile", str(log),
+               "--logger-class", "backend.gunicorn_logging.RedactingLogger")  # fmt: skip
+    with _gunicorn(*options) as (base, _pid):
         secret = monitored["secret"]
         for request in (
             phones.osmand_template(secret, NOW),
@@ -393,9 +407,6 @@ def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, mig
         requests.post(
             base + "/api/v1/traces", json={"points": []}, headers=monitored["headers"], timeout=5
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     written = log.read_text()
     assert written.count("\n") >= 6 and "/api/v1/traces/osmand?id=***" in written
     assert secret not in written and secret[4:] not in written
@@ -429,24 +440,11 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
     import signal
     import threading
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2", "--bind",
-         f"127.0.0.1:{port}", "backend.wsgi:app"],
-        # 300 points in seconds: above the default device limit, whose overflow is
-        # answered 200 and recorded, not stored; this test is about durability.
-        env={**os.environ, "QONYS_DEVICE_RATE_LIMIT": "100000/minute"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     acked: list[datetime] = []
-    try:
-        for _ in range(100):
-            try:
-                requests.get(base + "/health", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    # 300 points in seconds: above the default device limit, whose overflow is answered
+    # 200 and recorded, not stored; this test is about durability.
+    fast = {"QONYS_DEVICE_RATE_LIMIT": "100000/minute"}
+    with _gunicorn("--workers", "1", "--threads", "2", env=fast) as (base, master):
 
         def phone() -> None:
             session = requests.Session()
@@ -469,15 +467,12 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
             while len(acked) < 60 * (kill + 1) and sender.is_alive():
                 time.sleep(0.01)
             workers = subprocess.run(
-                ["pgrep", "-P", str(server.pid)], capture_output=True, text=True
+                ["pgrep", "-P", str(master)], capture_output=True, text=True
             ).stdout.split()
             for pid in workers:
                 os.kill(int(pid), signal.SIGKILL)
                 killed += 1
         sender.join(timeout=180)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     stored = {r.recorded_at for r in _rows(db, monitored["person"]["id"])}
     assert killed >= 3  # each kill hit a live worker, which gunicorn then replaced
     assert len(acked) == 300 and set(acked) <= stored and len(stored) == 300
