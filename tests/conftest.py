@@ -17,13 +17,17 @@ from sqlalchemy import text
 
 from backend.settings import PROJECT_ROOT, Settings
 
-REGISTER_TABLES = (
-    "persons", "registrations", "employers", "permits", "permit_extensions",
-    "termination_notices", "officer_checks", "jobs", "idempotent_responses", "import_files",
-    "iin_serials", "api_tokens", "trace_points", "trace_last_positions", "daily_presence",
-    "alert_dirty", "alerts", "trace_refusals", "quotas", "settlement_lists", "settlement_indicators",
-    "settlement_applications", "settlement_obligations", "support_payments", "map_artifacts",
-)  # fmt: skip
+# Loaded once per run (reference geography, the MRP seeded by a migration) or never
+# emptied (the append-only audit log); every other table of the models is emptied.
+KEPT_TABLES = frozenset(
+    {"audit_log", "regions", "region_parts", "districts", "settlements", "mrp_values"}
+)
+
+
+def register_tables() -> list[str]:
+    from backend.models import Base
+
+    return [name for name in Base.metadata.tables if name not in KEPT_TABLES]
 
 
 def _test_redis_url(url: str) -> str:
@@ -96,7 +100,7 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
 
     database = Database(settings.database_url, pool_size=1)
     with database.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(REGISTER_TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(register_tables())} RESTART IDENTITY CASCADE"))
     database.dispose()
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()
