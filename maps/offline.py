@@ -18,10 +18,6 @@ def asset_dirs() -> dict[str, Path]:
     return {"leaflet": Path(xleaflet.BASE_DIR), "markercluster": Path(xcluster.BASE_DIR)}
 
 
-def versions() -> dict[str, str]:
-    return {"leaflet": xleaflet.VERSION, "markercluster": xcluster.VERSION}
-
-
 def localize_map(fmap: Any, base_url: str) -> None:
     """Leaflet only: no jQuery, Bootstrap or icon fonts are needed by our maps."""
     fmap.default_js = [("leaflet", f"{base_url}/leaflet/leaflet.js")]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from backend.errors import Invalid, NotFound
+from backend.errors import Invalid
 from backend.models import Person, Registration
 from gis.convert import latlon, point_element
 from gis.locate import Place, locate_point, locate_settlement
@@ -139,10 +139,3 @@ def registrations_near(
         }
         for row in rows
     ]
-
-
-def get_registration(session: Session, registration_id: int) -> Registration:
-    registration = session.get(Registration, registration_id)
-    if registration is None:
-        raise NotFound(f"registration {registration_id} not found")
-    return registration

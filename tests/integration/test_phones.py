@@ -301,17 +301,21 @@ def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     app.extensions["qonys.db"].dispose()
 
 
-def test_alert_kind_registry_matches_the_database(db: Any) -> None:
+def _check_values(db: Any, constraint: str) -> list[str]:
     with db.engine.connect() as conn:
         check = conn.execute(
-            text(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
-                " WHERE conname = 'alerts_kind_check'"
-            )
+            text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :c"),
+            {"c": constraint},
         ).scalar_one()
-    assert sorted(k for k in ALERT_KINDS) == sorted(
-        part.split("'")[1] for part in check.split("ARRAY[")[1].split(",")
-    )
+    return sorted(part.split("'")[1] for part in check.split("ARRAY[")[1].split(","))
+
+
+def test_registries_match_the_database_checks(db: Any) -> None:
+    """Kinds and statuses live in one registry each; the database CHECKs must agree."""
+    from backend.models.permit import PERMIT_STATUSES
+
+    assert _check_values(db, "alerts_kind_check") == sorted(ALERT_KINDS)
+    assert _check_values(db, "permits_status_check") == sorted(PERMIT_STATUSES)
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
