@@ -115,17 +115,22 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--devices", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn workers (default 4; with --single as served)"
+    )
     parser.add_argument(
         "--single", action="store_true", help="one point per request, per phone protocol"
     )
     parser.add_argument("--requests", type=int, default=4000, help="with --single")
     args = parser.parse_args()
     if args.single:
+        from backend.cli import SERVE_THREADS, serve_workers
         from bench.phones import run
 
-        run(args.requests, args.clients, args.devices, args.workers, 4)
+        run(args.requests, args.clients, args.devices, args.workers or serve_workers(),
+            SERVE_THREADS)  # fmt: skip
         return
+    args.workers = args.workers or 4
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:
