@@ -6,7 +6,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from apiflask import HTTPTokenAuth
 from flask import current_app, g, request
@@ -21,13 +20,9 @@ auth = HTTPTokenAuth(scheme="Bearer", description="Token from `qonys token creat
 _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
 
-def _autocommit() -> Any:
-    return database().autocommit.connect()
-
-
 def verify_secret(secret: str) -> Principal | None:
     """A presented token (bearer, OsmAnd ``id`` or Basic password): cached, else one lookup."""
-    return verify_cached(_autocommit, secret)
+    return verify_cached(database().autocommit.connect, secret)
 
 
 @auth.verify_token

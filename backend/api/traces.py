@@ -132,7 +132,7 @@ def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | 
     settings = _settings()
     if device_over_limit(who.token_id):
         reason = f"over the device rate limit ({settings.device_rate_limit})"
-        with database().engine.begin() as conn:
+        with database().autocommit.connect() as conn:
             phone_ingest.record_refusals(
                 conn, who, client, [reason], _raw_excerpt(secret), settings.refusal_raw_max_chars
             )
@@ -151,27 +151,27 @@ def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | 
 )
 def osmand() -> Any:
     received = datetime.now(UTC)
-    if request.mimetype == "application/json":
+    as_json = request.mimetype == "application/json"
+    params = {k: v for k, v in request.values.items()}
+    if as_json:
         root, parsed_ok = _json_body()
-        secret = traccar_json_device_id(root) or request.args.get("id")
-        who = _device(secret)
-        if request.method not in ("GET", "POST"):
-            return Response(status=200)
+        secret = traccar_json_device_id(root) or params.get("id")
+    else:
+        secret = params.get("id") or params.get("deviceid")
+    who = _device(secret)
+    if request.method not in ("GET", "POST"):  # HEAD: answered, never stored
+        return Response(status=200)
+    if as_json:
         parsed: list[Any] = (
             protocols.from_traccar_json(root, who.person_id, received)
             if parsed_ok and isinstance(root, dict)
             else [PointError("the body is not a Traccar Client JSON object")]
         )
-        _phone_answer(who, parsed, "traccar_json", secret)
-        return Response(status=200)
-    params = {k: v for k, v in request.values.items()}
-    secret = params.get("id") or params.get("deviceid")
-    who = _device(secret)
-    if request.method not in ("GET", "POST"):  # HEAD: answered, never stored
-        return Response(status=200)
-    point = protocols.from_osmand_params(params, who.person_id, received)
-    client = "osmand" if protocols.is_osmand_app(params) else "traccar"
-    _phone_answer(who, [point], client, secret)
+        client = "traccar_json"
+    else:
+        parsed = [protocols.from_osmand_params(params, who.person_id, received)]
+        client = "osmand" if protocols.is_osmand_app(params) else "traccar"
+    _phone_answer(who, parsed, client, secret)
     return Response(status=200)
 
 
@@ -195,7 +195,7 @@ def _owntracks_identity() -> dict[str, str]:
         "user": request.headers.get("X-Limit-U") or request.args.get("u"),
         "device": request.headers.get("X-Limit-D") or request.args.get("d"),
     }
-    return {k: v.replace("\x00", "")[:64] for k, v in found.items() if v}
+    return {k: v[:64] for k, v in found.items() if v}  # cleaned with the other attributes
 
 
 @bp.post("/traces/owntracks")
