@@ -335,11 +335,22 @@ def serve(port: int, host: str, workers: int, threads: int) -> None:
     os.execvp(
         sys.executable,
         [
-            sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-            "--bind", f"{host}:{port}", "--access-logfile", "-",
-            "--logger-class", "backend.gunicorn_logging.RedactingLogger", "backend.wsgi:app",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--bind",
+            f"{host}:{port}",
+            "--access-logfile",
+            "-",
+            "--logger-class",
+            "backend.gunicorn_logging.RedactingLogger",
+            "backend.wsgi:app",
         ],
-    )  # fmt: skip
+    )
 
 
 @main.command(help="Run an RQ worker (with the periodic-job scheduler).")

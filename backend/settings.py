@@ -113,8 +113,13 @@ class Settings:
     population_trend_span: float = 5.0  # ±% a year mapped onto 0..100 %
     # Northern and eastern regions for the internal-mobility indicator (DOMAIN rule 7).
     north_east_regions: tuple[str, ...] = (
-        "110000000", "390000000", "550000000", "590000000", "630000000", "100000000",
-    )  # fmt: skip
+        "110000000",
+        "390000000",
+        "550000000",
+        "590000000",
+        "630000000",
+        "100000000",
+    )
     # Optional base tiles for maps (an internal tile server); none by default (offline).
     map_tiles_url: str | None = None
     testing: bool = False

@@ -74,10 +74,22 @@ def _sample(database: Any, n: int, rng: random.Random) -> list[dict[str, Any]]:
 def _start_api(db_url: str, port: int, workers: int, threads: int = 2) -> subprocess.Popen[bytes]:
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "backend.wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "backend.wsgi:app",
+        ],
         env=env,
-    )  # fmt: skip
+    )
     for _ in range(100):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)

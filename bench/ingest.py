@@ -42,10 +42,15 @@ def _batches(
         start = per_person.get(pid, 0)
         per_person[pid] = start + size
         points = [
-            {"t": (base - timedelta(seconds=offset_s + start + k)).isoformat(),
-             "lat": 51.16 + (k % 100) * 1e-4, "lon": 71.47, "accuracy_m": 8.0, "speed_mps": 1.1}
+            {
+                "t": (base - timedelta(seconds=offset_s + start + k)).isoformat(),
+                "lat": 51.16 + (k % 100) * 1e-4,
+                "lon": 71.47,
+                "accuracy_m": 8.0,
+                "speed_mps": 1.1,
+            }
             for k in range(size)
-        ]  # fmt: skip
+        ]
         out.append((pid, points))
     return out
 
@@ -61,9 +66,11 @@ def _http(
         accepted = 0
         for token, body in chunk:
             conn.request(
-                "POST", "/api/v1/traces", body=body,
+                "POST",
+                "/api/v1/traces",
+                body=body,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )  # fmt: skip
+            )
             resp = conn.getresponse()
             payload = json.loads(resp.read())
             if resp.status != 202:
@@ -127,8 +134,13 @@ def main() -> None:
         from backend.cli import SERVE_THREADS, serve_workers
         from bench.phones import run
 
-        run(args.requests, args.clients, args.devices, args.workers or serve_workers(),
-            SERVE_THREADS)  # fmt: skip
+        run(
+            args.requests,
+            args.clients,
+            args.devices,
+            args.workers or serve_workers(),
+            SERVE_THREADS,
+        )
         return
     args.workers = args.workers or 4
     url = bench_database_url()

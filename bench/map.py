@@ -82,10 +82,21 @@ def large_case(
         units.append(Unit(kato, names, json.loads(simple), zone, score, comps, []))
         raw_districts.append(Unit(kato, names, json.loads(raw), zone, score, comps, []))
     pts = [
-        SettlementPoint(f"{region[:2]}{i:07d}", f"Пункт {i}", region, lat, lon, rng.choice(ZONES),
-                        round(rng.random() * 100, 2), _components(rng), [], rng.random() < 0.7, i + 1)
+        SettlementPoint(
+            f"{region[:2]}{i:07d}",
+            f"Пункт {i}",
+            region,
+            lat,
+            lon,
+            rng.choice(ZONES),
+            round(rng.random() * 100, 2),
+            _components(rng),
+            [],
+            rng.random() < 0.7,
+            i + 1,
+        )
         for i, (region, lat, lon) in enumerate(points)
-    ]  # fmt: skip
+    ]
     data = MapData(base.year, base.data_date, base.regions, pts, units, base.sources, True)
     return data, {"districts": raw_districts}
 
@@ -94,26 +105,48 @@ def naive_build(data: MapData, raw_regions: dict[str, Any], raw_districts: list[
     """What a first Folium map would do: full geometry, one marker object per settlement."""
     fmap = folium.Map(location=[48.0, 67.5], zoom_start=5)
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": raw_regions[r.kato], "properties": {"name": r.names["ru"], "zone": r.zone}}
-            for r in data.regions]},
-        name="Области", tooltip=folium.GeoJsonTooltip(["name", "zone"]),
-    ).add_to(fmap)  # fmt: skip
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": raw_regions[r.kato],
+                    "properties": {"name": r.names["ru"], "zone": r.zone},
+                }
+                for r in data.regions
+            ],
+        },
+        name="Области",
+        tooltip=folium.GeoJsonTooltip(["name", "zone"]),
+    ).add_to(fmap)
     if raw_districts:
         folium.GeoJson(
-            {"type": "FeatureCollection", "features": [
-                {"type": "Feature", "geometry": d.geometry, "properties": {"name": d.names["ru"], "zone": d.zone}}
-                for d in raw_districts]},
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": d.geometry,
+                        "properties": {"name": d.names["ru"], "zone": d.zone},
+                    }
+                    for d in raw_districts
+                ],
+            },
             name="Районы",
-        ).add_to(fmap)  # fmt: skip
+        ).add_to(fmap)
     for s in data.settlements:
         rows = "".join(
             f"<tr><td>{c}</td><td>{s.components[c]['points']}</td></tr>" for c in COMPONENTS
         )
         folium.CircleMarker(
-            [s.lat, s.lon], radius=5, color="#333", fill=True,
-            popup=folium.Popup(f"<b>{s.name}</b><br>Зона {s.zone}, балл {s.score}<table>{rows}</table>"),
-        ).add_to(fmap)  # fmt: skip
+            [s.lat, s.lon],
+            radius=5,
+            color="#333",
+            fill=True,
+            popup=folium.Popup(
+                f"<b>{s.name}</b><br>Зона {s.zone}, балл {s.score}<table>{rows}</table>"
+            ),
+        ).add_to(fmap)
     folium.LayerControl().add_to(fmap)
     return fmap.get_root().render()
 
@@ -140,8 +173,12 @@ def main() -> None:
     large, raw = large_case(database, real)
     cases = [
         (f"20 regions, {len(real.settlements)} settlements", real, []),
-        (f"20 regions, {len(large.districts)} districts, {len(large.settlements)} settlements", large, raw["districts"]),
-    ]  # fmt: skip
+        (
+            f"20 regions, {len(large.districts)} districts, {len(large.settlements)} settlements",
+            large,
+            raw["districts"],
+        ),
+    ]
     print(f"map data gathered from PostGIS (zones, simplified geometry) in {query_s:.2f} s")
     print(f"{'case':52} {'build':>12} {'seconds':>8} {'raw MB':>8} {'gzip MB':>8}")
     for name, data, raw_districts in cases:

@@ -60,21 +60,38 @@ def _traccar_json(token: str, t: datetime, k: int) -> tuple[str, str, dict[str, 
     body = {
         "location": {
             "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "coords": {"latitude": 51.16 + k % 100 * 1e-4, "longitude": 71.47, "accuracy": 9.0,
-                       "speed": 1.2, "heading": 90.0, "altitude": 347.0},
-            "is_moving": True, "odometer": 10, "event": "",
-            "battery": {"level": 0.8, "is_charging": False}, "activity": {"type": "walking"},
+            "coords": {
+                "latitude": 51.16 + k % 100 * 1e-4,
+                "longitude": 71.47,
+                "accuracy": 9.0,
+                "speed": 1.2,
+                "heading": 90.0,
+                "altitude": 347.0,
+            },
+            "is_moving": True,
+            "odometer": 10,
+            "event": "",
+            "battery": {"level": 0.8, "is_charging": False},
+            "activity": {"type": "walking"},
             "extras": {},
         },
         "device_id": token,
-    }  # fmt: skip
+    }
     headers = {"Content-Type": "application/json"}
     return "POST", "/api/v1/traces/osmand", headers, json.dumps(body).encode()
 
 
 def _owntracks(token: str, t: datetime, k: int) -> tuple[str, str, dict[str, str], bytes]:
-    body = {"_type": "location", "lat": 51.16 + k % 100 * 1e-4, "lon": 71.47,
-            "tst": int(t.timestamp()), "acc": 9, "vel": 4, "tid": "QN", "batt": 80}  # fmt: skip
+    body = {
+        "_type": "location",
+        "lat": 51.16 + k % 100 * 1e-4,
+        "lon": 71.47,
+        "tst": int(t.timestamp()),
+        "acc": 9,
+        "vel": 4,
+        "tid": "QN",
+        "batt": 80,
+    }
     auth = base64.b64encode(f"person:{token}".encode()).decode()
     headers = {"Content-Type": "application/json", "Authorization": f"Basic {auth}"}
     return "POST", "/api/v1/traces/owntracks", headers, json.dumps(body).encode()
@@ -151,8 +168,9 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
         conn.execute(text("DELETE FROM api_tokens WHERE label = 'bench phone'"))
     api_ids, copy_ids = list(ids[:devices]), list(ids[devices:])
     with database.transaction() as session:
-        tokens = [create_token(session, "device", person_id=p, label="bench phone")[0]
-                  for p in api_ids]  # fmt: skip
+        tokens = [
+            create_token(session, "device", person_id=p, label="bench phone")[0] for p in api_ids
+        ]
     os.environ["QONYS_DEVICE_RATE_LIMIT"] = "1000000/minute"  # measure the limiter, not hit it
     port = _free_port()
     api = _start_api(url, port, workers, threads)
@@ -161,8 +179,10 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
     try:
         health = [("GET", "/health", {}, b"")] * requests_n
         _run(port, health[: requests_n // 4], clients)  # warm-up
-        warm = [_osmand_get(tokens[k % devices], base - timedelta(days=2, seconds=k), k)
-                for k in range(requests_n // 4)]  # fmt: skip
+        warm = [
+            _osmand_get(tokens[k % devices], base - timedelta(days=2, seconds=k), k)
+            for k in range(requests_n // 4)
+        ]
         _run(port, warm, clients)
         results.append(("GET /health", _run(port, health, clients)))
         for offset, (name, build) in enumerate(PROTOCOLS.items()):
@@ -171,8 +191,9 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
                 for k in range(requests_n)
             ]
             results.append((name, _run(port, batch, clients)))
-        results.append(("raw COPY, 1 row + commit", _copy_single(url, copy_ids, requests_n, base,
-                                                                  clients)))  # fmt: skip
+        results.append(
+            ("raw COPY, 1 row + commit", _copy_single(url, copy_ids, requests_n, base, clients))
+        )
     finally:
         api.terminate()
         api.wait()
@@ -185,8 +206,10 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
         ).scalar_one()
     health_rate = results[0][1]
     copy_rate = results[-1][1]
-    print(f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
-          f"gunicorn {workers} workers x {threads} threads")  # fmt: skip
+    print(
+        f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
+        f"gunicorn {workers} workers x {threads} threads"
+    )
     print(f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}")
     for name, rate in results:
         print(f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}")

@@ -97,9 +97,11 @@ def main() -> None:
     print(f"fill (skipped when done) and ANALYZE took {time.perf_counter() - started:.0f} s")
     with database.engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM trace_points")).scalar()
-        size = conn.execute(text(
-            "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c WHERE relname LIKE 'trace_points_p%' AND relkind = 'r'"
-        )).scalar()  # fmt: skip
+        size = conn.execute(
+            text(
+                "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c WHERE relname LIKE 'trace_points_p%' AND relkind = 'r'"
+            )
+        ).scalar()
     print(f"trace_points: {total:,} rows in {size} (table + indexes)")
     rng = random.Random(3)
     end = datetime.now(UTC)

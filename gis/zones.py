@@ -129,9 +129,13 @@ def rank(units: Iterable[UnitInputs], rules: ZoneRules) -> list[ZoneScore]:
 
 
 def aggregate(
-    kato: str, name: str, members: Sequence[UnitInputs], designated: bool,
-    quota_headroom: float | None, extra: dict[str, Any] | None = None,
-) -> UnitInputs:  # fmt: skip
+    kato: str,
+    name: str,
+    members: Sequence[UnitInputs],
+    designated: bool,
+    quota_headroom: float | None,
+    extra: dict[str, Any] | None = None,
+) -> UnitInputs:
     """Inputs of a region or district from its settlements (means; listed if any is)."""
 
     def mean(values: list[float]) -> float | None:

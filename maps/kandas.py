@@ -78,12 +78,19 @@ def _unit_feature(unit: Unit, level: str) -> dict[str, Any]:
         "type": "Feature",
         "geometry": unit.geometry,
         "properties": {
-            "k": unit.kato, "lvl": level, "names": unit.names, "z": unit.zone, "s": unit.score,
-            "c": [[_compact(unit.components[c]["value"]), unit.components[c]["points"]]
-                  for c in COMPONENTS],
-            "caps": unit.caps, "q": unit.quota,
+            "k": unit.kato,
+            "lvl": level,
+            "names": unit.names,
+            "z": unit.zone,
+            "s": unit.score,
+            "c": [
+                [_compact(unit.components[c]["value"]), unit.components[c]["points"]]
+                for c in COMPONENTS
+            ],
+            "caps": unit.caps,
+            "q": unit.quota,
         },
-    }  # fmt: skip
+    }
 
 
 def _payload(data: MapData, top_n: int) -> dict[str, Any]:
@@ -101,14 +108,23 @@ def _payload(data: MapData, top_n: int) -> dict[str, Any]:
         "regionNames": region_names,
         "quotas": quotas,
         "settlements": [
-            {"k": s.kato, "n": s.name, "r": s.region_kato, "z": s.zone, "s": s.score,
-             "c": [[_compact(s.components[c]["value"]), s.components[c]["points"]]
-                   for c in COMPONENTS],
-             "caps": s.caps, "l": s.listed}
+            {
+                "k": s.kato,
+                "n": s.name,
+                "r": s.region_kato,
+                "z": s.zone,
+                "s": s.score,
+                "c": [
+                    [_compact(s.components[c]["value"]), s.components[c]["points"]]
+                    for c in COMPONENTS
+                ],
+                "caps": s.caps,
+                "l": s.listed,
+            }
             for s in data.settlements
         ],
         "top": [data.settlements.index(s) for s in ranked[:top_n]],
-    }  # fmt: skip
+    }
 
 
 class QonysPanel(MacroElement):
@@ -133,8 +149,13 @@ def _style(feature: dict[str, Any]) -> dict[str, Any]:
 
 def _district_style(feature: dict[str, Any]) -> dict[str, Any]:
     zone = feature["properties"]["z"]
-    return {"fillColor": ZONE_COLORS[zone], "color": "#666", "weight": 0.6, "dashArray": "3",
-            "fillOpacity": 0.35}  # fmt: skip
+    return {
+        "fillColor": ZONE_COLORS[zone],
+        "color": "#666",
+        "weight": 0.6,
+        "dashArray": "3",
+        "fillOpacity": 0.35,
+    }
 
 
 BIND_UNIT = JsCode(
@@ -173,18 +194,26 @@ def build_map(
     QonysPanel(_payload(data, top_n), data.demo).add_to(fmap)
     progress(20)
     folium.GeoJson(
-        {"type": "FeatureCollection",
-         "features": [_unit_feature(r, "region") for r in data.regions]},
-        name=texts["regions"], style_function=_style, on_each_feature=BIND_UNIT,
-    ).add_to(fmap)  # fmt: skip
+        {
+            "type": "FeatureCollection",
+            "features": [_unit_feature(r, "region") for r in data.regions],
+        },
+        name=texts["regions"],
+        style_function=_style,
+        on_each_feature=BIND_UNIT,
+    ).add_to(fmap)
     progress(40)
     if data.districts:
         folium.GeoJson(
-            {"type": "FeatureCollection",
-             "features": [_unit_feature(d, "district") for d in data.districts]},
-            name=texts["districts"], style_function=_district_style, on_each_feature=BIND_UNIT,
+            {
+                "type": "FeatureCollection",
+                "features": [_unit_feature(d, "district") for d in data.districts],
+            },
+            name=texts["districts"],
+            style_function=_district_style,
+            on_each_feature=BIND_UNIT,
             show=False,
-        ).add_to(fmap)  # fmt: skip
+        ).add_to(fmap)
     progress(60)
     cluster = FastMarkerCluster(
         [[round(s.lat, 5), round(s.lon, 5), i] for i, s in enumerate(data.settlements)],

@@ -22,13 +22,22 @@ def list_alerts(query: dict[str, Any]) -> Any:
     who = principal()
     with transaction() as session:
         items, cursor = alerts.list_alerts(
-            session, who, query.get("kind"), query.get("region_kato"), query["status"],
-            query["limit"], query.get("cursor"),
-        )  # fmt: skip
+            session,
+            who,
+            query.get("kind"),
+            query.get("region_kato"),
+            query["status"],
+            query["limit"],
+            query.get("cursor"),
+        )
         audit.record(
-            session, who, "alerts.list", sorted({a.person_id for a in items}) or [None], None,
+            session,
+            who,
+            "alerts.list",
+            sorted({a.person_id for a in items}) or [None],
+            None,
             request_id(),
-        )  # fmt: skip
+        )
         return {"items": items, "next_cursor": cursor}
 
 

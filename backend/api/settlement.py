@@ -167,13 +167,22 @@ def start_map(data: dict[str, Any]) -> Any:
     job_id = str(uuid.uuid4())
     who = principal()
     with transaction() as session:
-        session.add(Job(id=job_id, kind="map.kandas-settlement", owner_token_id=who.token_id,
-                        params={"year": data.get("year")}))  # fmt: skip
+        session.add(
+            Job(
+                id=job_id,
+                kind="map.kandas-settlement",
+                owner_token_id=who.token_id,
+                params={"year": data.get("year")},
+            )
+        )
         audit.record(session, who, "map.build", [None], None, request_id())
     current_app.extensions["qonys.queue"].enqueue(
-        "backend.jobs.maps.build_kandas_map", job_id, data.get("year"), job_id=job_id,
+        "backend.jobs.maps.build_kandas_map",
+        job_id,
+        data.get("year"),
+        job_id=job_id,
         job_timeout=600,
-    )  # fmt: skip
+    )
     return {"job_id": job_id, "status_url": url_for("imports.job_status", job_id=job_id)}, 202
 
 

@@ -66,8 +66,10 @@ def tracked(func: F) -> F:
         except Exception:
             job = get_current_job()
             log.exception("job %s failed", job.id if job else "?")
-            finish(error=f"the job failed unexpectedly; see the worker log for job "
-                         f"{job.id if job else '?'}")  # fmt: skip
+            finish(
+                error=f"the job failed unexpectedly; see the worker log for job "
+                f"{job.id if job else '?'}"
+            )
             raise
 
     return run  # type: ignore[return-value]

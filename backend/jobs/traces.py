@@ -17,6 +17,8 @@ def maintain_partitions() -> dict[str, object]:
     compacted = trace_storage.compact_closed(engine)
     refusals = trace_storage.drop_expired_refusals(engine, settings.trace_retention_days)
     return {
-        "created": created, "dropped": dropped, "compacted": compacted,
+        "created": created,
+        "dropped": dropped,
+        "compacted": compacted,
         "refusals_dropped": refusals,
-    }  # fmt: skip
+    }

@@ -83,9 +83,13 @@ def raise_device_signal(
         person_id,
         kind,
         row.home or row.here,
-        {"at": at, "location": {"lat": lat, "lon": lon}, "fix_region_kato": row.here,
-         "client": client},
-    )  # fmt: skip
+        {
+            "at": at,
+            "location": {"lat": lat, "lon": lon},
+            "fix_region_kato": row.here,
+            "client": client,
+        },
+    )
 
 
 def close_alert(session: Session, person_id: int, kind: str, reason: str) -> None:
@@ -163,9 +167,13 @@ def _evaluate_region(
             person_id,
             kind,
             region,
-            {"region_kato": region, "outside_since": stats["outside_since"],
-             "last_point_at": stats["last_point"], "dwell_hours": settings.alert_dwell_hours},
-        )  # fmt: skip
+            {
+                "region_kato": region,
+                "outside_since": stats["outside_since"],
+                "last_point_at": stats["last_point"],
+                "dwell_hours": settings.alert_dwell_hours,
+            },
+        )
 
 
 def lock_person(session: Session, person_id: int) -> None:
@@ -243,9 +251,13 @@ def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> No
             person.id,
             kind,
             seen.region or latest.region_kato,
-            {"permit": latest.number, "permit_status": latest.status, "ended_at": ended,
-             "last_point_at": seen.last_at},
-        )  # fmt: skip
+            {
+                "permit": latest.number,
+                "permit_status": latest.status,
+                "ended_at": ended,
+                "last_point_at": seen.last_at,
+            },
+        )
 
 
 def evaluate_person(

@@ -115,9 +115,18 @@ def load_register(
     with progress(plan, "demo register") as bar:
         for region, i in bar:
             settlement = _settlement(session, region, HOME_TOWNS[region])
-            kind = ("citizen", "citizen", "kandas", "resettler", "labour_immigrant",
-                    "labour_immigrant", "labour_immigrant", "foreign_worker",
-                    "permanent_resident", "temporary_resident")[i]  # fmt: skip
+            kind = (
+                "citizen",
+                "citizen",
+                "kandas",
+                "resettler",
+                "labour_immigrant",
+                "labour_immigrant",
+                "labour_immigrant",
+                "foreign_worker",
+                "permanent_resident",
+                "temporary_resident",
+            )[i]
             sex = "F" if i % 3 == 1 else "M"
             birth = date(1970 + rng.randint(0, 35), rng.randint(1, 12), rng.randint(1, 28))
             if kind in ("citizen", "kandas", "resettler"):
@@ -198,16 +207,21 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
             secret, _row = create_token(session, role, label=f"demo {label}", **scope)
             existing[label] = secret
     device_person = session.scalar(
-        select(Person.id).where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
-        .order_by(Person.id).limit(1)
-    )  # fmt: skip
+        select(Person.id)
+        .where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
+        .order_by(Person.id)
+        .limit(1)
+    )
     if "device" not in existing and device_person is not None:
         secret, _row = create_token(session, "device", person_id=device_person, label="demo device")
         existing["device"] = secret
     phone_person = session.scalar(
-        select(Person.id).where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
-        .order_by(Person.id).offset(1).limit(1)
-    )  # fmt: skip
+        select(Person.id)
+        .where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
+        .order_by(Person.id)
+        .offset(1)
+        .limit(1)
+    )
     if "phone" not in existing and phone_person is not None:
         enrolment = devices.enrol(
             session, phone_person, settings.public_url, settings.device_token_days or None, True
@@ -307,12 +321,19 @@ def load_settlement(
     rows = []
     for kato, _region, _designated in settlements:
         rows.append(
-            {"kato": kato, "labour_demand": round(local.uniform(0.2, 2.4), 2),
-             "has_school": local.random() < 0.92, "has_clinic": local.random() < 0.8,
-             "has_housing": local.random() < 0.75, "has_transport": local.random() < 0.85,
-             "population_trend": round(local.uniform(-3.5, 3.0), 2), "as_of": date.today(),
-             "source": DEMO_INDICATOR_SOURCE, "is_demo": True}
-        )  # fmt: skip
+            {
+                "kato": kato,
+                "labour_demand": round(local.uniform(0.2, 2.4), 2),
+                "has_school": local.random() < 0.92,
+                "has_clinic": local.random() < 0.8,
+                "has_housing": local.random() < 0.75,
+                "has_transport": local.random() < 0.85,
+                "population_trend": round(local.uniform(-3.5, 3.0), 2),
+                "as_of": date.today(),
+                "source": DEMO_INDICATOR_SOURCE,
+                "is_demo": True,
+            }
+        )
     from gis.indicators import upsert_indicators
 
     upsert_indicators(session.connection(), rows)
@@ -350,10 +371,15 @@ def load_settlement(
         try:
             settlement.admit(
                 session,
-                {"person_id": person_id, "family_size": 2 + i % 4,
-                 "settlement_kato": settlement_kato, "year": year, "support": support},
+                {
+                    "person_id": person_id,
+                    "family_size": 2 + i % 4,
+                    "settlement_kato": settlement_kato,
+                    "year": year,
+                    "support": support,
+                },
                 settings,
-            )  # fmt: skip
+            )
             admitted += 1
         except settlement.Refused:  # checked before anything is written: the demo goes on
             refused += 1
@@ -362,9 +388,14 @@ def load_settlement(
         almaty = _settlement(session, "750000000", "Almaty")
         registrations.create_registration(
             session,
-            {"person_id": settlers[0][0], "kind": "permanent", "settlement_kato": almaty,
-             "address": "ДЕМО: Алматы, ул. Переездная, 1", "valid_from": date.today()},
-        )  # fmt: skip
+            {
+                "person_id": settlers[0][0],
+                "kind": "permanent",
+                "settlement_kato": almaty,
+                "address": "ДЕМО: Алматы, ул. Переездная, 1",
+                "valid_from": date.today(),
+            },
+        )
     return {
         "settlement indicators": len(rows),
         "families admitted": admitted,
@@ -384,18 +415,33 @@ def demo_phone(database: Database, settings: Settings, secret: str) -> dict[str,
 
     def fix(minutes_ago: float, **extra: str) -> dict[str, str]:
         t = now - timedelta(minutes=minutes_ago)
-        return {"lat": "51.1282", "lon": "71.4307", "timestamp": str(int(t.timestamp())),
-                "accuracy": "9.0", "speed": "0.0", "batt": "71.0", **extra}  # fmt: skip
+        return {
+            "lat": "51.1282",
+            "lon": "71.4307",
+            "timestamp": str(int(t.timestamp())),
+            "accuracy": "9.0",
+            "speed": "0.0",
+            "batt": "71.0",
+            **extra,
+        }
 
     requests = [
-        ("osmand", {"lat": "51.1290", "lon": "71.4310", "hdop": "12.0", "speed": "1.2",
-                    "timestamp": str(int((now - timedelta(minutes=50)).timestamp() * 1000))}),
+        (
+            "osmand",
+            {
+                "lat": "51.1290",
+                "lon": "71.4310",
+                "hdop": "12.0",
+                "speed": "1.2",
+                "timestamp": str(int((now - timedelta(minutes=50)).timestamp() * 1000)),
+            },
+        ),
         ("traccar", fix(40)),
         ("traccar", fix(-5)),  # the phone's clock is 5 minutes fast: kept, flagged
         ("traccar", fix(30, lat="95.0")),  # no such place: refused, recorded, answered 200
         ("traccar", {}),  # a heartbeat without a fix: counts as contact
         ("traccar", fix(10, alarm="sos")),
-    ]  # fmt: skip
+    ]
     stored = refused = 0
     for client, params in requests:
         parsed = [protocols.from_osmand_params(params, pid, now)]

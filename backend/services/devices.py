@@ -42,9 +42,14 @@ def osmand_template(public_url: str, token: str) -> str:
 def traccar_uri(public_url: str, token: str) -> str:
     """Traccar Client's configuration link (server URL, device identifier, interval)."""
     query = urlencode(
-        {"url": public_url.rstrip("/") + OSMAND_PATH, "id": token,
-         "interval": TRACCAR_INTERVAL_S, "accuracy": "high", "service": "true"}
-    )  # fmt: skip
+        {
+            "url": public_url.rstrip("/") + OSMAND_PATH,
+            "id": token,
+            "interval": TRACCAR_INTERVAL_S,
+            "accuracy": "high",
+            "service": "true",
+        }
+    )
     return f"org.traccar.client://config?{query}"
 
 
@@ -87,11 +92,15 @@ class Enrolment:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "token_id": self.token_id, "token": self.token, "person_id": self.person_id,
-            "expires_at": self.expires_at, "traccar_client_uri": self.traccar_uri,
-            "owntracks_uri": self.owntracks_uri, "osmand_template": self.osmand_template,
+            "token_id": self.token_id,
+            "token": self.token,
+            "person_id": self.person_id,
+            "expires_at": self.expires_at,
+            "traccar_client_uri": self.traccar_uri,
+            "owntracks_uri": self.owntracks_uri,
+            "osmand_template": self.osmand_template,
             "owntracks_encrypted": self.encrypted,
-        }  # fmt: skip
+        }
 
 
 def enrol(
@@ -105,9 +114,12 @@ def enrol(
     if session.get(Person, person_id) is None:
         raise NotFound(f"person {person_id} not found")
     secret, row = create_token(
-        session, "device", person_id=person_id, label=f"phone of person {person_id}",
+        session,
+        "device",
+        person_id=person_id,
+        label=f"phone of person {person_id}",
         expires_days=expires_days,
-    )  # fmt: skip
+    )
     key = secrets.token_urlsafe(24) if encrypt else None
     row.owntracks_key = key
     session.flush()

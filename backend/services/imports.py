@@ -28,14 +28,28 @@ from backend.settings import Settings
 KINDS = ("persons", "registrations", "permits")
 COLUMNS = {
     "persons": (
-        "iin", "surname", "given_name", "birth_date", "sex", "citizenship", "category",
-        "document_type", "document_number",
+        "iin",
+        "surname",
+        "given_name",
+        "birth_date",
+        "sex",
+        "citizenship",
+        "category",
+        "document_type",
+        "document_number",
     ),
     "registrations": (
-        "person_iin", "kind", "address", "lat", "lon", "settlement_kato", "valid_from", "valid_to",
+        "person_iin",
+        "kind",
+        "address",
+        "lat",
+        "lon",
+        "settlement_kato",
+        "valid_from",
+        "valid_to",
     ),
     "permits": ("person_iin", "employer_bin", "region_kato", "valid_from", "valid_to"),
-}  # fmt: skip
+}
 REQUIRED = {
     "persons": {"surname", "given_name", "birth_date", "sex", "citizenship", "category"},
     "registrations": {"person_iin", "kind", "valid_from"},

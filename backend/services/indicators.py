@@ -100,25 +100,37 @@ def indicators(
     ).one()
     return [
         _indicator(
-            "internal_mobility_share", mobility.to_north_east, mobility.arrivals, 0.162,
+            "internal_mobility_share",
+            mobility.to_north_east,
+            mobility.arrivals,
+            0.162,
             "Share of interregional arrivals (a new permanent registration in another region "
             "than the previous one) that go to the northern and eastern regions; 12.6 % in "
             "2021, target 16.2 % in 2027 (concept table 1, no. 3).",
         ),
         _indicator(
-            "monitoring_coverage", coverage.covered, coverage.total, MONITORING_TARGETS.get(year),
+            "monitoring_coverage",
+            coverage.covered,
+            coverage.total,
+            MONITORING_TARGETS.get(year),
             "Share of household labour immigrants (a permit in force without an employer) "
             "covered by electronic monitoring, i.e. with an active device token (table 1, no. 7).",
         ),
         _indicator(
-            "retention_3y", retention.stayed, retention.started, 0.97,
+            "retention_3y",
+            retention.stayed,
+            retention.started,
+            0.97,
             "Share of kandas and resettler families admitted at least 3 years before the end "
             "of the year who had not left their settlement region within 3 years (a breach "
             "not dismissed); target 97 % (concept, expected results).",
         ),
         _indicator(
-            "quota_fill", int(quota.admitted), int(quota.places), None,
+            "quota_fill",
+            int(quota.admitted),
+            int(quota.places),
+            None,
             "People admitted (family members) against the year's regional quotas for kandas "
             "and resettlers (DOMAIN rule 2).",
         ),
-    ]  # fmt: skip
+    ]

@@ -113,18 +113,29 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
 
 
 def build_and_store(
-    session: Session, settings: Settings, year: int | None, job_id: str | None,
+    session: Session,
+    settings: Settings,
+    year: int | None,
+    job_id: str | None,
     progress: Callable[[int], None] = lambda _: None,
-) -> MapArtifact:  # fmt: skip
+) -> MapArtifact:
     data = map_data(session, settings, year)
     progress(15)
     html = build_map(data, progress=lambda p: progress(15 + int(p * 0.8))).encode("utf-8")
     artifact = MapArtifact(
-        kind="kandas-settlement", job_id=job_id, html=html, bytes=len(html),
-        gzip_bytes=len(gzip.compress(html, 6)), data_date=data.data_date,
-        params={"year": data.year, "regions": len(data.regions),
-                "districts": len(data.districts), "settlements": len(data.settlements)},
-    )  # fmt: skip
+        kind="kandas-settlement",
+        job_id=job_id,
+        html=html,
+        bytes=len(html),
+        gzip_bytes=len(gzip.compress(html, 6)),
+        data_date=data.data_date,
+        params={
+            "year": data.year,
+            "regions": len(data.regions),
+            "districts": len(data.districts),
+            "settlements": len(data.settlements),
+        },
+    )
     session.add(artifact)
     session.flush()
     return artifact

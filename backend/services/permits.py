@@ -186,7 +186,12 @@ def file_termination_notice(
             permit.person_id,
             "late_termination_notice",
             permit.region_kato,
-            {"permit": permit.number, "employer_bin": employer_bin,
-             "last_working_day": last_day, "deadline": deadline, "filed_on": today},
-        )  # fmt: skip
+            {
+                "permit": permit.number,
+                "employer_bin": employer_bin,
+                "last_working_day": last_day,
+                "deadline": deadline,
+                "filed_on": today,
+            },
+        )
     return notice, permit

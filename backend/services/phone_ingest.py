@@ -108,13 +108,21 @@ class PhoneOutcome:
 def _params(points: list[Point]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for i, p in enumerate(points):
-        params.update({
-            f"p{i}": p.person_id, f"t{i}": p.t, f"x{i}": p.lon, f"y{i}": p.lat,
-            f"a{i}": p.accuracy_m, f"s{i}": p.speed_mps, f"b{i}": p.bearing_deg,
-            f"h{i}": p.altitude_m, f"c{i}": p.battery_pct,
-            f"j{i}": json.dumps(p.attributes, ensure_ascii=False) if p.attributes else None,
-            f"f{i}": p.flags or None,
-        })  # fmt: skip
+        params.update(
+            {
+                f"p{i}": p.person_id,
+                f"t{i}": p.t,
+                f"x{i}": p.lon,
+                f"y{i}": p.lat,
+                f"a{i}": p.accuracy_m,
+                f"s{i}": p.speed_mps,
+                f"b{i}": p.bearing_deg,
+                f"h{i}": p.altitude_m,
+                f"c{i}": p.battery_pct,
+                f"j{i}": json.dumps(p.attributes, ensure_ascii=False) if p.attributes else None,
+                f"f{i}": p.flags or None,
+            }
+        )
     return params
 
 
@@ -125,9 +133,14 @@ def record_refusals(
     if reasons:
         conn.execute(
             _REFUSE,
-            {"token": device.token_id, "person": device.person_id, "client": client,
-             "reasons": [r[:500] for r in reasons], "raw": raw[:limit]},
-        )  # fmt: skip
+            {
+                "token": device.token_id,
+                "person": device.person_id,
+                "client": client,
+                "reasons": [r[:500] for r in reasons],
+                "raw": raw[:limit],
+            },
+        )
 
 
 def _signals(points: list[Point]) -> list[tuple[str, Point]]:
@@ -189,8 +202,9 @@ def ingest_phone(
     if signals:
         with database.transaction() as session:
             for kind, point in signals:
-                alerts.raise_device_signal(session, point.person_id, kind, point.t,
-                                           point.lat, point.lon, client)  # fmt: skip
+                alerts.raise_device_signal(
+                    session, point.person_id, kind, point.t, point.lat, point.lon, client
+                )
         outcome.signals = [kind for kind, _ in signals]
     return outcome
 
@@ -207,9 +221,13 @@ def _store(
     audit = WINDOWS.due("audit", device.token_id, settings.device_audit_window_s)
     params = _params(points)
     params.update(
-        source=client, token=device.token_id, actor=device.actor, person=device.person_id,
-        action=f"traces.ingest.{client}", request_id=request_id,
-    )  # fmt: skip
+        source=client,
+        token=device.token_id,
+        actor=device.actor,
+        person=device.person_id,
+        action=f"traces.ingest.{client}",
+        request_id=request_id,
+    )
 
     def write() -> int:
         return int(conn.execute(_statement(len(points), audit, touch), params).scalar_one())

@@ -89,9 +89,22 @@ def _time(value: Any, received: datetime, flags: list[str]) -> datetime:
 # --- OsmAnd protocol: Traccar Client (query or form) and the OsmAnd app -------------
 
 OSMAND_KNOWN = frozenset(
-    {"lat", "lon", "location", "timestamp", "accuracy", "hdop", "speed", "bearing",
-     "heading", "altitude", "batt", "mock", "alarm"}
-)  # fmt: skip
+    {
+        "lat",
+        "lon",
+        "location",
+        "timestamp",
+        "accuracy",
+        "hdop",
+        "speed",
+        "bearing",
+        "heading",
+        "altitude",
+        "batt",
+        "mock",
+        "alarm",
+    }
+)
 
 
 def is_osmand_app(params: Mapping[str, str]) -> bool:

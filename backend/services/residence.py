@@ -95,10 +95,13 @@ def evaluate_residence(session: Session, person_id: int, settings: Settings, now
             person_id,
             kind,
             registration.region_kato,
-            {"registered": {"lat": reg[0], "lon": reg[1]},
-             "nights_at": {"lat": residence["lat"], "lon": residence["lon"]},
-             "nights": residence["nights"], "distance_km": round(distance_km, 2)},
-        )  # fmt: skip
+            {
+                "registered": {"lat": reg[0], "lon": reg[1]},
+                "nights_at": {"lat": residence["lat"], "lon": residence["lon"]},
+                "nights": residence["nights"],
+                "distance_km": round(distance_km, 2),
+            },
+        )
     else:
         close_alert(session, person_id, kind, "nights spent at the registered address")
 

@@ -61,7 +61,7 @@ def quota_fill(session: Session, year: int, region_kato: str) -> dict[str, int]:
         )
         .where(SettlementApplication.year == year, SettlementApplication.region_kato == region_kato)
         .group_by(SettlementApplication.category)
-    ).all()  # fmt: skip
+    ).all()
     fill = {"kandas": 0, "resettler": 0}
     fill.update({category: int(total) for category, total in rows})
     return fill
@@ -190,8 +190,13 @@ def _support(
         if not low <= rate <= high:
             raise Invalid("support.housing_subsidy_mrp_per_month", f"must be {low:g}-{high:g} MRP")
         months = settings.housing_subsidy_months
-        items.append({"item": "housing_subsidy", "amount_mrp": Decimal(str(rate)) * months,
-                      "details": {"mrp_per_month": rate, "months": months}})  # fmt: skip
+        items.append(
+            {
+                "item": "housing_subsidy",
+                "amount_mrp": Decimal(str(rate)) * months,
+                "details": {"mrp_per_month": rate, "months": months},
+            }
+        )
     cost = support.get("housing_cost_kzt")
     employer = support.get("job_employer_bin")
     if cost is not None or employer is not None:
@@ -204,9 +209,18 @@ def _support(
         amount = (Decimal(str(cost)) * Decimal(str(settings.mobility_certificate_share))).quantize(
             CENT
         )
-        items.append({"item": "mobility_certificate", "amount_mrp": None, "amount_kzt": amount,
-                      "details": {"housing_cost_kzt": cost, "employer_bin": employer,
-                                  "share": settings.mobility_certificate_share}})  # fmt: skip
+        items.append(
+            {
+                "item": "mobility_certificate",
+                "amount_mrp": None,
+                "amount_kzt": amount,
+                "details": {
+                    "housing_cost_kzt": cost,
+                    "employer_bin": employer,
+                    "share": settings.mobility_certificate_share,
+                },
+            }
+        )
     for item in items:
         if item.get("amount_mrp") is not None:
             item["amount_kzt"] = (item["amount_mrp"] * mrp_kzt).quantize(CENT, ROUND_HALF_UP)
@@ -252,32 +266,46 @@ def admit(
             f"places left, the family needs {family}",
         )
     if session.scalar(
-        select(func.count()).select_from(SettlementApplication)
+        select(func.count())
+        .select_from(SettlementApplication)
         .where(SettlementApplication.person_id == person.id, SettlementApplication.year == year)
-    ):  # fmt: skip
+    ):
         raise Conflict(f"person {person.id} was already admitted in {year}")
     support = _support(session, data, year, family, settings)
     application = SettlementApplication(
-        person_id=person.id, category=person.category, family_size=family, year=year,
-        region_kato=region.kato, settlement_kato=settlement.kato,
-    )  # fmt: skip
+        person_id=person.id,
+        category=person.category,
+        family_size=family,
+        year=year,
+        region_kato=region.kato,
+        settlement_kato=settlement.kato,
+    )
     session.add(application)
     session.flush()
     obligation = SettlementObligation(
-        person_id=person.id, application_id=application.id, region_kato=region.kato,
-        settlement_kato=settlement.kato, family_size=family, starts_on=today,
-        ends_on=add_months(today, 12 * settings.obligation_years), status="active",
-    )  # fmt: skip
+        person_id=person.id,
+        application_id=application.id,
+        region_kato=region.kato,
+        settlement_kato=settlement.kato,
+        family_size=family,
+        starts_on=today,
+        ends_on=add_months(today, 12 * settings.obligation_years),
+        status="active",
+    )
     session.add(obligation)
     session.flush()
     for item in support:
         session.add(
             SupportPayment(
-                obligation_id=obligation.id, item=item["item"], amount_mrp=item.get("amount_mrp"),
-                mrp_year=item.get("mrp_year"), amount_kzt=item["amount_kzt"],
-                details=item["details"], paid_on=today,
+                obligation_id=obligation.id,
+                item=item["item"],
+                amount_mrp=item.get("amount_mrp"),
+                mrp_year=item.get("mrp_year"),
+                amount_kzt=item["amount_kzt"],
+                details=item["details"],
+                paid_on=today,
             )
-        )  # fmt: skip
+        )
     session.flush()
     return obligation
 

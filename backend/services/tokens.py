@@ -111,9 +111,13 @@ def verify_token(conn: Session | Connection, secret: str) -> Principal | None:
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Principal(
-        row.id, row.role, row.employer_bin, row.person_id, row.region_kato,
+        row.id,
+        row.role,
+        row.employer_bin,
+        row.person_id,
+        row.region_kato,
         expires_at=row.expires_at,
-    )  # fmt: skip
+    )
 
 
 def list_tokens(session: Session, role: str | None = None) -> list[dict[str, Any]]:
@@ -138,13 +142,22 @@ def list_tokens(session: Session, role: str | None = None) -> list[dict[str, Any
             state = "revoked"
         elif row.expires_at is not None and row.expires_at <= now:
             state = "expired"
-        result.append({
-            "id": row.id, "role": row.role, "label": row.label, "state": state,
-            "employer_bin": row.employer_bin, "person_id": row.person_id,
-            "region_kato": row.region_kato, "created_at": row.created_at,
-            "expires_at": row.expires_at, "revoked_at": row.revoked_at,
-            "last_seen_at": row.last_seen_at, "refusals": int(refused),
-        })  # fmt: skip
+        result.append(
+            {
+                "id": row.id,
+                "role": row.role,
+                "label": row.label,
+                "state": state,
+                "employer_bin": row.employer_bin,
+                "person_id": row.person_id,
+                "region_kato": row.region_kato,
+                "created_at": row.created_at,
+                "expires_at": row.expires_at,
+                "revoked_at": row.revoked_at,
+                "last_seen_at": row.last_seen_at,
+                "refusals": int(refused),
+            }
+        )
     return result
 
 

@@ -131,11 +131,20 @@ def _copy_and_move(session: Session, points: list[Point], source: str) -> int:
     writer = csv.writer(buf)
     for p in points:
         writer.writerow(
-            (p.person_id, p.t_text or p.t.isoformat(), p.lon, p.lat, _csv_value(p.accuracy_m),
-             _csv_value(p.speed_mps), _csv_value(p.bearing_deg), _csv_value(p.altitude_m),
-             _csv_value(p.battery_pct), _csv_value(p.attributes),
-             _csv_value(_flags_literal(p.flags)))
-        )  # fmt: skip
+            (
+                p.person_id,
+                p.t_text or p.t.isoformat(),
+                p.lon,
+                p.lat,
+                _csv_value(p.accuracy_m),
+                _csv_value(p.speed_mps),
+                _csv_value(p.bearing_deg),
+                _csv_value(p.altitude_m),
+                _csv_value(p.battery_pct),
+                _csv_value(p.attributes),
+                _csv_value(_flags_literal(p.flags)),
+            )
+        )
     buf.seek(0)
     connection = session.connection()
     # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.

@@ -49,10 +49,14 @@ def track_geojson(
             {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": coords},
-                "properties": {"kind": "point", "t": r.recorded_at.isoformat(),
-                               "accuracy_m": r.accuracy_m, "speed_mps": r.speed_mps},
+                "properties": {
+                    "kind": "point",
+                    "t": r.recorded_at.isoformat(),
+                    "accuracy_m": r.accuracy_m,
+                    "speed_mps": r.speed_mps,
+                },
             }
-        )  # fmt: skip
+        )
     for day, coords in sorted(by_day.items()):
         if len(coords) >= 2:
             features.append(
@@ -68,20 +72,27 @@ def track_geojson(
             {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [stay.lon, stay.lat]},
-                "properties": {"kind": "stay", "arrived": stay.arrived.isoformat(),
-                               "left": stay.left.isoformat(),
-                               "minutes": round(stay.duration.total_seconds() / 60)},
+                "properties": {
+                    "kind": "stay",
+                    "arrived": stay.arrived.isoformat(),
+                    "left": stay.left.isoformat(),
+                    "minutes": round(stay.duration.total_seconds() / 60),
+                },
             }
-        )  # fmt: skip
+        )
     for trip in trips:
         features.append(
             {
                 "type": "Feature",
                 "geometry": {"type": "LineString", "coordinates": [list(c) for c in trip.path]},
-                "properties": {"kind": "trip", "started": trip.started.isoformat(),
-                               "ended": trip.ended.isoformat(), "length_m": round(trip.length_m)},
+                "properties": {
+                    "kind": "trip",
+                    "started": trip.started.isoformat(),
+                    "ended": trip.ended.isoformat(),
+                    "length_m": round(trip.length_m),
+                },
             }
-        )  # fmt: skip
+        )
     return {
         "type": "FeatureCollection",
         "features": features,
@@ -95,13 +106,22 @@ def stays_and_trips(
     _f, stays, trips = _stays(_fixes(session, person_id, start, end), settings)
     return {
         "stays": [
-            {"arrived": s.arrived, "left": s.left, "location": {"lat": s.lat, "lon": s.lon},
-             "minutes": round(s.duration.total_seconds() / 60), "points": s.points}
+            {
+                "arrived": s.arrived,
+                "left": s.left,
+                "location": {"lat": s.lat, "lon": s.lon},
+                "minutes": round(s.duration.total_seconds() / 60),
+                "points": s.points,
+            }
             for s in stays
         ],
         "trips": [
-            {"started": t.started, "ended": t.ended, "length_m": round(t.length_m),
-             "points": len(t.path) - 2}
+            {
+                "started": t.started,
+                "ended": t.ended,
+                "length_m": round(t.length_m),
+                "points": len(t.path) - 2,
+            }
             for t in trips
         ],
-    }  # fmt: skip
+    }

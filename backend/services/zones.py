@@ -93,9 +93,12 @@ LEVELS = ("region", "district", "settlement")
 
 
 def zones(
-    session: Session, level: str, settings: Settings, year: int | None = None,
+    session: Session,
+    level: str,
+    settings: Settings,
+    year: int | None = None,
     region_kato: str | None = None,
-) -> list[ZoneScore]:  # fmt: skip
+) -> list[ZoneScore]:
     """Ranked units of a level: ``region``, ``district`` or ``settlement``."""
     if level not in LEVELS:
         raise Invalid("level", "must be region, district or settlement")
@@ -103,9 +106,12 @@ def zones(
 
 
 def rank_levels(
-    session: Session, settings: Settings, year: int | None, levels: tuple[str, ...],
+    session: Session,
+    settings: Settings,
+    year: int | None,
+    levels: tuple[str, ...],
     region_kato: str | None = None,
-) -> dict[str, list[ZoneScore]]:  # fmt: skip
+) -> dict[str, list[ZoneScore]]:
     """Rank several levels from one read of the settlements' inputs and quota headroom."""
     year = year or date.today().year
     rules = rules_from(settings)

@@ -14,9 +14,15 @@ depends_on = None
 
 # The alert kinds as of this revision; tests prove they equal backend.models.ALERT_KINDS.
 KINDS = (
-    "left_permit_region", "left_settlement_region", "permit_expired_present", "silent_device",
-    "residence_mismatch", "late_termination_notice", "mock_location", "sos",
-)  # fmt: skip
+    "left_permit_region",
+    "left_settlement_region",
+    "permit_expired_present",
+    "silent_device",
+    "residence_mismatch",
+    "late_termination_notice",
+    "mock_location",
+    "sos",
+)
 OLD_KINDS = KINDS[:6]
 
 

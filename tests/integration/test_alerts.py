@@ -42,10 +42,12 @@ def _send(client: Any, headers: dict, points: list[dict]) -> None:
 def _open(db: Any, kind: str | None = None) -> list[Any]:
     with db.engine.connect() as conn:
         return conn.execute(
-            text("SELECT person_id, kind, region_kato, details FROM alerts WHERE status = 'open'"
-                 " AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY id"),
+            text(
+                "SELECT person_id, kind, region_kato, details FROM alerts WHERE status = 'open'"
+                " AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY id"
+            ),
             {"k": kind},
-        ).all()  # fmt: skip
+        ).all()
 
 
 def _run_queue(app: Any) -> None:
@@ -165,8 +167,14 @@ def test_late_notice_raises_an_alert_for_its_region(
     bin_ = f.employer(client, admin)
     person = f.person(client, admin)
     start = date.today() - timedelta(days=100)
-    permit = f.permit(client, admin, person["id"], employer_bin=bin_, valid_from=start.isoformat(),
-                      valid_to=(start + timedelta(days=200)).isoformat())  # fmt: skip
+    permit = f.permit(
+        client,
+        admin,
+        person["id"],
+        employer_bin=bin_,
+        valid_from=start.isoformat(),
+        valid_to=(start + timedelta(days=200)).isoformat(),
+    )
     client.post(
         f"/api/v1/employers/{bin_}/termination-notices",
         json={
@@ -241,9 +249,21 @@ def test_killed_worker_leaves_no_lost_or_doubled_alert(db: Any, app: Any, migrat
     def worker() -> subprocess.Popen:
         queue.enqueue("backend.jobs.alerts.evaluate_dirty", job_timeout=600)
         return subprocess.Popen(
-            [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", migrated.redis_url, queue.name],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--burst",
+                "--url",
+                migrated.redis_url,
+                queue.name,
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     proc = worker()
     deadline = time.time() + 60

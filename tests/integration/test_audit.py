@@ -36,11 +36,15 @@ def test_write_is_audited(client: Any, admin: Any, db: Any) -> None:
     resp = client.post(
         "/api/v1/persons",
         json={
-            "surname": "A", "given_name": "B", "birth_date": "1991-01-02", "sex": "F",
-            "citizenship": "KGZ", "category": "labour_immigrant",
+            "surname": "A",
+            "given_name": "B",
+            "birth_date": "1991-01-02",
+            "sex": "F",
+            "citizenship": "KGZ",
+            "category": "labour_immigrant",
         },
         headers=admin,
-    )  # fmt: skip
+    )
     rows = _audit_rows(db, resp.headers["X-Request-Id"])
     assert [(r.action, r.subject_person_id) for r in rows] == [
         ("person.create", resp.get_json()["id"])

@@ -28,10 +28,14 @@ def ctx(client: Any, admin: Any, token: Any) -> dict[str, Any]:
 
 def _person_body(**over: Any) -> dict[str, Any]:
     body = {
-        "surname": "Юсупов", "given_name": "Бахтиёр", "birth_date": "1990-01-01", "sex": "M",
-        "citizenship": "UZB", "category": "labour_immigrant",
+        "surname": "Юсупов",
+        "given_name": "Бахтиёр",
+        "birth_date": "1990-01-01",
+        "sex": "M",
+        "citizenship": "UZB",
+        "category": "labour_immigrant",
         "document": {"type": "passport", "number": "FA1"},
-    }  # fmt: skip
+    }
     body.update(over)
     return body
 
@@ -49,28 +53,151 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("admin", "/api/v1/persons", _person_body(citizenship="uz"), 422, "citizenship"),
     ("admin", "/api/v1/persons", _person_body(citizenship="ABC"), 422, "citizenship"),
     ("admin", "/api/v1/persons", _person_body(category="tourist"), 422, "category"),
-    ("admin", "/api/v1/persons", _person_body(document={"type": "passport"}), 422, "document.number"),
+    (
+        "admin",
+        "/api/v1/persons",
+        _person_body(document={"type": "passport"}),
+        422,
+        "document.number",
+    ),
     ("admin", "/api/v1/persons", _person_body(iin=123456789012), 422, "iin"),
     ("admin", "/api/v1/persons", _person_body(extra="field"), 422, "extra"),
     ("admin", "/api/v1/persons", [1, 2, 3], 422, None),
     ("admin", "/api/v1/persons", "just a string", 422, None),
-    ("admin", "/api/v1/registrations", {"person_id": "one", "kind": "temporary", "valid_from": "2026-01-01", "location": {"lat": 51, "lon": 71}}, 422, "person_id"),
-    ("admin", "/api/v1/registrations", {"person_id": 2**70, "kind": "temporary", "valid_from": "2026-01-01", "location": {"lat": 51, "lon": 71}}, 422, "person_id"),
-    ("admin", "/api/v1/registrations", {"person_id": 999999, "kind": "temporary", "valid_from": "2026-01-01", "location": {"lat": 51, "lon": 71}}, 422, "person_id"),
-    ("admin", "/api/v1/registrations", {"person_id": 1, "kind": "holiday", "valid_from": "2026-01-01", "location": {"lat": 51, "lon": 71}}, 422, "kind"),
-    ("admin", "/api/v1/registrations", {"person_id": 1, "kind": "temporary", "valid_from": "2026-01-01", "location": {"lat": 91, "lon": 71}}, 422, "location.lat"),
-    ("admin", "/api/v1/registrations", {"person_id": 1, "kind": "temporary", "valid_from": "2026-01-01", "location": {"lat": 51, "lon": -181}}, 422, "location.lon"),
-    ("admin", "/api/v1/registrations", {"person_id": 1, "kind": "temporary", "valid_from": "2026-01-01", "valid_to": "2025-01-01", "settlement_kato": "710000001"}, 422, "valid_to"),
-    ("admin", "/api/v1/registrations", {"person_id": 1, "kind": "temporary", "valid_from": "2026-01-01", "settlement_kato": "71'--"}, 422, "settlement_kato"),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": "one",
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "location": {"lat": 51, "lon": 71},
+        },
+        422,
+        "person_id",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 2**70,
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "location": {"lat": 51, "lon": 71},
+        },
+        422,
+        "person_id",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 999999,
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "location": {"lat": 51, "lon": 71},
+        },
+        422,
+        "person_id",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 1,
+            "kind": "holiday",
+            "valid_from": "2026-01-01",
+            "location": {"lat": 51, "lon": 71},
+        },
+        422,
+        "kind",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 1,
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "location": {"lat": 91, "lon": 71},
+        },
+        422,
+        "location.lat",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 1,
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "location": {"lat": 51, "lon": -181},
+        },
+        422,
+        "location.lon",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 1,
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "valid_to": "2025-01-01",
+            "settlement_kato": "710000001",
+        },
+        422,
+        "valid_to",
+    ),
+    (
+        "admin",
+        "/api/v1/registrations",
+        {
+            "person_id": 1,
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "settlement_kato": "71'--",
+        },
+        422,
+        "settlement_kato",
+    ),
     ("admin", "/api/v1/employers", {"bin": "123", "name": "x"}, 422, "bin"),
     ("admin", "/api/v1/employers", {"bin": "123456789012", "name": "x"}, 422, "bin"),
-    ("admin", "/api/v1/permits", {"person_id": 1, "region_kato": "990000000", "valid_from": "2026-01-01", "valid_to": "2026-06-30"}, 422, "region_kato"),
-    ("admin", "/api/v1/permits", {"person_id": 1, "region_kato": "710000000", "valid_from": "2026-01-01", "valid_to": "2025-06-30"}, 422, "valid_to"),
+    (
+        "admin",
+        "/api/v1/permits",
+        {
+            "person_id": 1,
+            "region_kato": "990000000",
+            "valid_from": "2026-01-01",
+            "valid_to": "2026-06-30",
+        },
+        422,
+        "region_kato",
+    ),
+    (
+        "admin",
+        "/api/v1/permits",
+        {
+            "person_id": 1,
+            "region_kato": "710000000",
+            "valid_from": "2026-01-01",
+            "valid_to": "2025-06-30",
+        },
+        422,
+        "valid_to",
+    ),
     ("officer", "/api/v1/checks", {"iin": "1", "location": {"lat": 51, "lon": 71}}, 422, "iin"),
     ("officer", "/api/v1/checks", {"location": {"lat": 51, "lon": 71}}, 422, "iin"),
-    ("officer", "/api/v1/checks", {"document_number": "X", "location": {"lat": "north", "lon": 71}}, 422, "location.lat"),
+    (
+        "officer",
+        "/api/v1/checks",
+        {"document_number": "X", "location": {"lat": "north", "lon": 71}},
+        422,
+        "location.lat",
+    ),
     ("officer", "/api/v1/checks", {"document_number": "X"}, 422, "location"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("who", "path", "body", "status", "field"), CASES)
@@ -105,9 +232,16 @@ def test_oversized_body_is_413(client: Any, ctx: dict, migrated: Any) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["lat=abc&lon=71", "lat=91&lon=71", "lat=51", "lat=51&lon=71&radius_m=-5",
-     "lat=51&lon=71&limit=100000", "lat=nan&lon=71", "lat=51&lon=71&radius_m=1e99"],
-)  # fmt: skip
+    [
+        "lat=abc&lon=71",
+        "lat=91&lon=71",
+        "lat=51",
+        "lat=51&lon=71&radius_m=-5",
+        "lat=51&lon=71&limit=100000",
+        "lat=nan&lon=71",
+        "lat=51&lon=71&radius_m=1e99",
+    ],
+)
 def test_bad_near_queries(client: Any, ctx: dict, query: str) -> None:
     resp = client.get(f"/api/v1/registrations/near?{query}", headers=ctx["officer"])
     assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
@@ -115,9 +249,13 @@ def test_bad_near_queries(client: Any, ctx: dict, query: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/persons/99999999999999999999999", "/api/v1/persons/-1", "/api/v1/persons/abc",
-     "/api/v1/nowhere"],
-)  # fmt: skip
+    [
+        "/api/v1/persons/99999999999999999999999",
+        "/api/v1/persons/-1",
+        "/api/v1/persons/abc",
+        "/api/v1/nowhere",
+    ],
+)
 def test_bad_paths_are_404(client: Any, ctx: dict, path: str) -> None:
     resp = client.get(path, headers=ctx["admin"])
     assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
@@ -133,9 +271,12 @@ def test_sql_metacharacters_are_stored_verbatim(
     client: Any, ctx: dict, db: Any, trick: str
 ) -> None:
     person = f.person(
-        client, ctx["admin"], surname=trick, given_name=trick,
+        client,
+        ctx["admin"],
+        surname=trick,
+        given_name=trick,
         document={"type": trick[:32], "number": trick[:32]},
-    )  # fmt: skip
+    )
     reg = f.registration(client, ctx["admin"], person["id"], address=trick)
     assert reg["address"] == trick
     employer = client.post(
@@ -144,13 +285,19 @@ def test_sql_metacharacters_are_stored_verbatim(
     assert employer.status_code == 201
     notice = client.post(
         f"/api/v1/employers/{ctx['bin']}/termination-notices",
-        json={"permit_id": ctx["permit"]["id"], "last_working_day": date.today().isoformat(), "reason": trick},
+        json={
+            "permit_id": ctx["permit"]["id"],
+            "last_working_day": date.today().isoformat(),
+            "reason": trick,
+        },
         headers=ctx["employer"],
-    )  # fmt: skip
+    )
     assert notice.status_code == 201
     check = client.post(
-        "/api/v1/checks", json={"document_number": trick[:32], "location": f.ASTANA}, headers=ctx["officer"]
-    )  # fmt: skip
+        "/api/v1/checks",
+        json={"document_number": trick[:32], "location": f.ASTANA},
+        headers=ctx["officer"],
+    )
     assert check.status_code == 200 and check.get_json()["person"]["id"] == person["id"]
     with db.engine.connect() as conn:
         assert (
@@ -166,10 +313,14 @@ def test_rejected_write_keeps_earlier_data(client: Any, ctx: dict, db: Any) -> N
     before = client.get(f"/api/v1/persons/{ctx['person']['id']}", headers=ctx["admin"]).get_json()
     resp = client.post(
         "/api/v1/registrations",
-        json={"person_id": ctx["person"]["id"], "kind": "temporary", "valid_from": "2026-01-01",
-              "location": f.BISHKEK},
+        json={
+            "person_id": ctx["person"]["id"],
+            "kind": "temporary",
+            "valid_from": "2026-01-01",
+            "location": f.BISHKEK,
+        },
         headers=ctx["admin"],
-    )  # fmt: skip
+    )
     assert resp.status_code == 422
     after = client.get(f"/api/v1/persons/{ctx['person']['id']}", headers=ctx["admin"]).get_json()
     assert before == after

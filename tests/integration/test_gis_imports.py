@@ -24,10 +24,25 @@ def test_import_districts_geojson(db: Any, tmp_path: Any, migrated: Any) -> None
         "coordinates": [[[76.0, 52.0], [76.2, 52.2], [76.2, 52.0], [76.0, 52.2], [76.0, 52.0]]],
     }
     path = tmp_path / "districts.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"kato": "551010000", "name": "г. Павлодар"}, "geometry": square},
-        {"type": "Feature", "properties": {"KATO": "552010000", "NAME": "Самоперес."}, "geometry": bowtie},
-    ]}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"kato": "551010000", "name": "г. Павлодар"},
+                        "geometry": square,
+                    },
+                    {
+                        "type": "Feature",
+                        "properties": {"KATO": "552010000", "NAME": "Самоперес."},
+                        "geometry": bowtie,
+                    },
+                ],
+            }
+        )
+    )
     try:
         out = _qonys("gis", "import-districts", str(path))
         assert out.returncode == 0, out.stderr
@@ -45,8 +60,16 @@ def test_import_districts_geojson(db: Any, tmp_path: Any, migrated: Any) -> None
             ).scalar()
         assert pavlodar == "551010000"
         bad = tmp_path / "bad.geojson"
-        bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {"kato": "12"}, "geometry": square}]}))  # fmt: skip
+        bad.write_text(
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {"type": "Feature", "properties": {"kato": "12"}, "geometry": square}
+                    ],
+                }
+            )
+        )
         failed = _qonys("gis", "import-districts", str(bad))
         assert failed.returncode != 0 and "9 digits" in failed.stderr
     finally:
@@ -70,10 +93,12 @@ def test_import_indicators_csv(db: Any, tmp_path: Any, migrated: Any) -> None:
     out = _qonys("gis", "import-indicators", str(path), "--source", "Минтруда, 2026")
     assert out.returncode == 0, out.stderr
     with db.engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT settlement_kato, has_school, has_clinic, has_housing, has_transport, source"
-            " FROM settlement_indicators ORDER BY 1"
-        )).all()  # fmt: skip
+        rows = conn.execute(
+            text(
+                "SELECT settlement_kato, has_school, has_clinic, has_housing, has_transport, source"
+                " FROM settlement_indicators ORDER BY 1"
+            )
+        ).all()
     assert [tuple(r) for r in rows] == [
         (katos[0], True, False, True, True, "Минтруда, 2026"),
         (katos[1], True, False, False, False, "Минтруда, 2026"),

@@ -57,10 +57,20 @@ def test_a_job_whose_worker_was_killed_is_marked_failed(app: Any, db: Any, migra
     queue = app.extensions["qonys.queue"]
     job_id = _enqueue(app, db, linger, 60)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", migrated.redis_url,
-         queue.name],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            "--burst",
+            "--url",
+            migrated.redis_url,
+            queue.name,
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             if _row(db, job_id).status == "started":

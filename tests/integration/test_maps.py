@@ -13,17 +13,24 @@ from backend.services.demo import DEMO_INDICATOR_SOURCE
 
 def _world(db: Any) -> None:
     with db.transaction() as session:
-        session.execute(text(
-            "INSERT INTO settlement_indicators SELECT kato, 1.2, true, (ascii(kato) + length(name)) % 3 > 0,"
-            " true, true, 0.5, current_date, :src, true FROM settlements"
-        ), {"src": DEMO_INDICATOR_SOURCE})  # fmt: skip
-        session.execute(text(
-            "INSERT INTO quotas VALUES (:y, '550000000', 100, 50, now())"
-        ), {"y": date.today().year})  # fmt: skip
-        session.execute(text(
-            "INSERT INTO settlement_lists (year, region_kato, settlement_kato)"
-            " SELECT :y, region_kato, kato FROM settlements WHERE region_kato = '550000000'"
-        ), {"y": date.today().year})  # fmt: skip
+        session.execute(
+            text(
+                "INSERT INTO settlement_indicators SELECT kato, 1.2, true, (ascii(kato) + length(name)) % 3 > 0,"
+                " true, true, 0.5, current_date, :src, true FROM settlements"
+            ),
+            {"src": DEMO_INDICATOR_SOURCE},
+        )
+        session.execute(
+            text("INSERT INTO quotas VALUES (:y, '550000000', 100, 50, now())"),
+            {"y": date.today().year},
+        )
+        session.execute(
+            text(
+                "INSERT INTO settlement_lists (year, region_kato, settlement_kato)"
+                " SELECT :y, region_kato, kato FROM settlements WHERE region_kato = '550000000'"
+            ),
+            {"y": date.today().year},
+        )
 
 
 def build(client: Any, app: Any, headers: dict) -> dict:

@@ -35,11 +35,13 @@ def test_validity_one_to_twelve_months(client: Any, admin: Any, days: int, ok: b
     resp = client.post(
         "/api/v1/permits",
         json={
-            "person_id": person["id"], "region_kato": f.ASTANA_KATO,
-            "valid_from": start.isoformat(), "valid_to": (start + timedelta(days=days)).isoformat(),
+            "person_id": person["id"],
+            "region_kato": f.ASTANA_KATO,
+            "valid_from": start.isoformat(),
+            "valid_to": (start + timedelta(days=days)).isoformat(),
         },
         headers=admin,
-    )  # fmt: skip
+    )
     assert resp.status_code == (201 if ok else 422)
     if not ok:
         assert resp.get_json()["errors"][0]["field"] == "valid_to"
@@ -52,11 +54,13 @@ def test_citizen_gets_no_permit(client: Any, admin: Any) -> None:
     resp = client.post(
         "/api/v1/permits",
         json={
-            "person_id": person["id"], "region_kato": f.ASTANA_KATO,
-            "valid_from": "2026-01-01", "valid_to": "2026-06-30",
+            "person_id": person["id"],
+            "region_kato": f.ASTANA_KATO,
+            "valid_from": "2026-01-01",
+            "valid_to": "2026-06-30",
         },
         headers=admin,
-    )  # fmt: skip
+    )
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "person_id"
 
 

@@ -68,11 +68,15 @@ def test_concurrent_generation_never_repeats(app: Any, admin: Any) -> None:
         resp = client.post(
             "/api/v1/persons",
             json={
-                "surname": f"Параллельный{i}", "given_name": "Тест", "birth_date": "1995-07-01",
-                "sex": "M", "citizenship": "TJK", "category": "labour_immigrant",
+                "surname": f"Параллельный{i}",
+                "given_name": "Тест",
+                "birth_date": "1995-07-01",
+                "sex": "M",
+                "citizenship": "TJK",
+                "category": "labour_immigrant",
             },
             headers=admin,
-        )  # fmt: skip
+        )
         assert resp.status_code == 201, resp.get_json()
         return resp.get_json()["iin"]
 

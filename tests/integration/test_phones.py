@@ -185,10 +185,10 @@ def test_owntracks_empty_bodies_and_other_messages(client: Any, monitored: dict,
         )
         assert resp.status_code == 200 and resp.get_json() == []
     broken = client.post(
-        "/api/v1/traces/owntracks", data=b"{not json", headers=phones._owntracks_headers(
-            monitored["secret"]
-        ),
-    )  # fmt: skip
+        "/api/v1/traces/owntracks",
+        data=b"{not json",
+        headers=phones._owntracks_headers(monitored["secret"]),
+    )
     assert broken.status_code == 200 and broken.get_json() == []
     assert _rows(db, monitored["person"]["id"]) == []
 
@@ -262,9 +262,11 @@ def test_unreliable_fixes_open_no_region_alert(client: Any, monitored: dict, db:
 def test_nul_and_huge_values_from_a_phone_are_no_500(client: Any, monitored: dict, db: Any) -> None:
     method, path, headers, body = phones.traccar_android_legacy(monitored["secret"], NOW)
     resp = client.open(
-        path.replace("altitude=347.0", "altitude=1e300") + "&note=a%00b", method=method,
-        headers=headers, data=body,
-    )  # fmt: skip
+        path.replace("altitude=347.0", "altitude=1e300") + "&note=a%00b",
+        method=method,
+        headers=headers,
+        data=body,
+    )
     assert resp.status_code == 200
     [row] = _rows(db, monitored["person"]["id"])
     assert row.attributes["note"] == "ab" and "implausible_field_dropped" in row.flags
@@ -320,9 +322,13 @@ def test_registries_match_the_database_checks(db: Any) -> None:
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args], capture_output=True, text=True, env=env,
-        check=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "backend.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
 
 
 def test_enrol_prints_qr_codes_then_the_token(
@@ -333,9 +339,16 @@ def test_enrol_prints_qr_codes_then_the_token(
 
     env = {**os.environ, "QONYS_PUBLIC_URL": "https://qonys.example.kz"}
     out = _cli(
-        "device", "enrol", "--person", str(monitored["person"]["id"]), "--expires", "30",
-        "--out", str(tmp_path), env=env,
-    )  # fmt: skip
+        "device",
+        "enrol",
+        "--person",
+        str(monitored["person"]["id"]),
+        "--expires",
+        "30",
+        "--out",
+        str(tmp_path),
+        env=env,
+    )
     lines = out.stdout.strip().splitlines()
     token, paths = lines[-1], [Path(p) for p in lines[:-1]]
     assert token.startswith("qny_") and len(paths) == 4 and all(p.exists() for p in paths)
@@ -373,10 +386,19 @@ def _gunicorn(*options: str, env: dict[str, str] | None = None) -> Iterator[tupl
     """A real gunicorn serving the app, as `qonys serve` starts it; (base URL, master pid)."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *options,
-         "backend.wsgi:app"],
-        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            *options,
+            "backend.wsgi:app",
+        ],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -394,8 +416,14 @@ def _gunicorn(*options: str, env: dict[str, str] | None = None) -> Iterator[tupl
 def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, migrated: Any) -> None:
     """A real gunicorn, as `qonys serve` starts it; the log file is grepped afterwards."""
     log = tmp_path / "access.log"
-    options = ("--workers", "1", "--access-logfile", str(log),
-               "--logger-class", "backend.gunicorn_logging.RedactingLogger")  # fmt: skip
+    options = (
+        "--workers",
+        "1",
+        "--access-logfile",
+        str(log),
+        "--logger-class",
+        "backend.gunicorn_logging.RedactingLogger",
+    )
     with _gunicorn(*options) as (base, _pid):
         secret = monitored["secret"]
         for request in (

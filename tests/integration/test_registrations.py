@@ -40,9 +40,11 @@ def test_settlement_kato_gives_its_point(client: Any, admin: Any, db: Any) -> No
 def test_bad_place_is_422(client: Any, admin: Any, change: dict, field: str) -> None:
     person = f.person(client, admin)
     body = {
-        "person_id": person["id"], "kind": "temporary", "location": f.ASTANA,
+        "person_id": person["id"],
+        "kind": "temporary",
+        "location": f.ASTANA,
         "valid_from": date.today().isoformat(),
-    }  # fmt: skip
+    }
     body.update(change)
     body = {k: v for k, v in body.items() if v is not None}
     resp = client.post("/api/v1/registrations", json=body, headers=admin)

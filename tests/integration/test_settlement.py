@@ -57,9 +57,18 @@ def test_admission_fixes_place_starts_obligation_and_pays_support(
 ) -> None:
     bin_ = f.employer(client, admin)
     person = _kandas(client, admin)
-    resp = _apply(client, admin, person["id"], pavlodar["kato"], family=4,
-                  support={"housing_subsidy_mrp_per_month": 20, "housing_cost_kzt": 20_000_000,
-                           "job_employer_bin": bin_})  # fmt: skip
+    resp = _apply(
+        client,
+        admin,
+        person["id"],
+        pavlodar["kato"],
+        family=4,
+        support={
+            "housing_subsidy_mrp_per_month": 20,
+            "housing_cost_kzt": 20_000_000,
+            "job_employer_bin": bin_,
+        },
+    )
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
     assert body["region_kato"] == PAVLODAR_REGION and body["settlement_kato"] == pavlodar["kato"]
@@ -161,22 +170,34 @@ def test_registration_elsewhere_breaches_and_amount_is_due(
     client: Any, admin: Any, pavlodar: dict, token: Any
 ) -> None:
     person = _kandas(client, admin)
-    body = _apply(client, admin, person["id"], pavlodar["kato"], family=2,
-                  support={"housing_subsidy_mrp_per_month": 15}).get_json()  # fmt: skip
+    body = _apply(
+        client,
+        admin,
+        person["id"],
+        pavlodar["kato"],
+        family=2,
+        support={"housing_subsidy_mrp_per_month": 15},
+    ).get_json()
     total = body["support_total_kzt"]
     f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
     analyst = {**token("analyst"), "X-Purpose": "case 10"}
     obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst).get_json()
     assert obligation["status"] == "breached" and obligation["amount_due_kzt"] == total
     assert obligation["breach"]["evidence"]["source"] == "registration"
-    dismissed = client.post(f"/api/v1/kandas/{person['id']}/obligation/decision",
-                            json={"decision": "dismiss", "reason": "temporary stay for treatment"}, headers=analyst)  # fmt: skip
+    dismissed = client.post(
+        f"/api/v1/kandas/{person['id']}/obligation/decision",
+        json={"decision": "dismiss", "reason": "temporary stay for treatment"},
+        headers=analyst,
+    )
     assert (
         dismissed.get_json()["status"] == "active"
         and dismissed.get_json()["amount_due_kzt"] is None
     )
-    again = client.post(f"/api/v1/kandas/{person['id']}/obligation/decision",
-                        json={"decision": "confirm", "reason": "x"}, headers=analyst)  # fmt: skip
+    again = client.post(
+        f"/api/v1/kandas/{person['id']}/obligation/decision",
+        json={"decision": "confirm", "reason": "x"},
+        headers=analyst,
+    )
     assert again.status_code == 409
 
 
@@ -202,8 +223,11 @@ def test_confirmed_left_settlement_alert_breaches(
         "items"
     ]
     assert len(items) == 1 and items[0]["region_kato"] == PAVLODAR_REGION
-    resp = client.post(f"/api/v1/alerts/{items[0]['id']}/resolution",
-                       json={"reason": "подтверждено выездом", "confirmed": True}, headers=analyst)  # fmt: skip
+    resp = client.post(
+        f"/api/v1/alerts/{items[0]['id']}/resolution",
+        json={"reason": "подтверждено выездом", "confirmed": True},
+        headers=analyst,
+    )
     assert resp.status_code == 200
     obligation = client.get(
         f"/api/v1/kandas/{person['id']}/obligation", headers={**analyst, "X-Purpose": "c-1"}
@@ -211,8 +235,11 @@ def test_confirmed_left_settlement_alert_breaches(
     assert (
         obligation["status"] == "breached" and obligation["breach"]["evidence"]["source"] == "alert"
     )
-    confirmed = client.post(f"/api/v1/kandas/{person['id']}/obligation/decision",
-                            json={"decision": "confirm", "reason": "выехал в Алматы"}, headers=analyst)  # fmt: skip
+    confirmed = client.post(
+        f"/api/v1/kandas/{person['id']}/obligation/decision",
+        json={"decision": "confirm", "reason": "выехал в Алматы"},
+        headers=analyst,
+    )
     assert confirmed.get_json()["breach"]["decision"] == "confirmed"
     assert Decimal(str(confirmed.get_json()["amount_due_kzt"])) > 0
 
@@ -226,10 +253,12 @@ def test_retention_and_quota_indicators(
         session.execute(
             text("UPDATE settlement_obligations SET starts_on = starts_on - interval '4 years'")
         )
-        session.execute(text(
-            "UPDATE settlement_obligations SET status = 'breached', breach_detected_on = starts_on + 400"
-            " WHERE id = (SELECT min(id) FROM settlement_obligations)"
-        ))  # fmt: skip
+        session.execute(
+            text(
+                "UPDATE settlement_obligations SET status = 'breached', breach_detected_on = starts_on + 400"
+                " WHERE id = (SELECT min(id) FROM settlement_obligations)"
+            )
+        )
     items = {
         i["name"]: i
         for i in client.get(f"/api/v1/indicators?year={YEAR}", headers=token("analyst")).get_json()[
@@ -252,10 +281,12 @@ def test_zones_ranking_through_the_api(
     client: Any, admin: Any, pavlodar: dict, db: Any, token: Any
 ) -> None:
     with db.transaction() as session:
-        session.execute(text(
-            "INSERT INTO settlement_indicators SELECT kato, 1.5, true, true, true, true, 1.0,"
-            " current_date, 'test', false FROM settlements"
-        ))  # fmt: skip
+        session.execute(
+            text(
+                "INSERT INTO settlement_indicators SELECT kato, 1.5, true, true, true, true, 1.0,"
+                " current_date, 'test', false FROM settlements"
+            )
+        )
     analyst = token("analyst")
     regions = client.get(f"/api/v1/zones?level=region&year={YEAR}", headers=analyst).get_json()
     by_kato = {r["kato"]: r for r in regions["items"]}

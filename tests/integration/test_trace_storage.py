@@ -106,9 +106,13 @@ def test_closed_partitions_are_clustered_once(db: Any, migrated: Any) -> None:
     old = today - timedelta(days=5)
     trace_storage.create_partitions(db.engine, old, today)
     with db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO persons (iin, surname, given_name, birth_date, sex, citizenship, category)"
-                          " SELECT lpad(g::text, 12, '0'), 'S', 'G', '1990-01-01', 'M', 'UZB', 'labour_immigrant'"
-                          " FROM generate_series(1, 50) g"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO persons (iin, surname, given_name, birth_date, sex, citizenship, category)"
+                " SELECT lpad(g::text, 12, '0'), 'S', 'G', '1990-01-01', 'M', 'UZB', 'labour_immigrant'"
+                " FROM generate_series(1, 50) g"
+            )
+        )
         conn.execute(
             text(
                 "INSERT INTO trace_points (person_id, recorded_at, geom, source)"

@@ -182,10 +182,21 @@ def _basic(secret: str, user: str = "jane") -> dict[str, str]:
 
 def test_owntracks_http_mode(client: Any, monitored: dict, db: Any) -> None:
     message = {  # an OwnTracks Android location message
-        "_type": "location", "acc": 12, "alt": 350, "batt": 85, "bs": 1, "conn": "w",
-        "lat": 51.16, "lon": 71.47, "tid": "JD", "tst": int((NOW - timedelta(minutes=2)).timestamp()),
-        "vel": 36, "vac": 3, "t": "u", "created_at": int(NOW.timestamp()),
-    }  # fmt: skip
+        "_type": "location",
+        "acc": 12,
+        "alt": 350,
+        "batt": 85,
+        "bs": 1,
+        "conn": "w",
+        "lat": 51.16,
+        "lon": 71.47,
+        "tid": "JD",
+        "tst": int((NOW - timedelta(minutes=2)).timestamp()),
+        "vel": 36,
+        "vac": 3,
+        "t": "u",
+        "created_at": int(NOW.timestamp()),
+    }
     resp = client.post(
         "/api/v1/traces/owntracks", json=message, headers=_basic(monitored["secret"])
     )

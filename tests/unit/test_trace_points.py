@@ -59,8 +59,17 @@ def test_fast_path_accepts_only_what_the_checked_path_accepts(raw: object) -> No
     if fast is None:
         return  # the checked path decides, and words the reason
     assert not isinstance(slow, str), (raw, slow)
-    for field in ("person_id", "t", "lat", "lon", "accuracy_m", "speed_mps", "bearing_deg",
-                  "altitude_m", "battery_pct"):  # fmt: skip
+    for field in (
+        "person_id",
+        "t",
+        "lat",
+        "lon",
+        "accuracy_m",
+        "speed_mps",
+        "bearing_deg",
+        "altitude_m",
+        "battery_pct",
+    ):
         assert getattr(fast, field) == getattr(slow, field), field
 
 
@@ -86,17 +95,35 @@ def test_parse_time(value: object, expected: datetime) -> None:
 def test_protocol_units() -> None:
     """Traccar Client sends knots; OsmAnd (hdop, no accuracy) m/s; OwnTracks km/h."""
     received = NOW
-    traccar = from_osmand_params({"lat": "1", "lon": "2", "timestamp": "1763700000",
-                                  "speed": "10", "accuracy": "5", "extra": "x"}, 3, received)  # fmt: skip
+    traccar = from_osmand_params(
+        {
+            "lat": "1",
+            "lon": "2",
+            "timestamp": "1763700000",
+            "speed": "10",
+            "accuracy": "5",
+            "extra": "x",
+        },
+        3,
+        received,
+    )
     assert isinstance(traccar, Point)
     assert abs((traccar.speed_mps or 0) - 5.14444) < 1e-6 and traccar.accuracy_m == 5
     assert traccar.attributes == {"extra": "x"}
-    osmand = from_osmand_params({"lat": "1", "lon": "2", "timestamp": "1763700000000",
-                                 "speed": "10", "hdop": "12.0"}, 3, received)  # fmt: skip
+    osmand = from_osmand_params(
+        {"lat": "1", "lon": "2", "timestamp": "1763700000000", "speed": "10", "hdop": "12.0"},
+        3,
+        received,
+    )
     assert isinstance(osmand, Point)
     assert osmand.speed_mps == 10 and osmand.accuracy_m == 12 and osmand.attributes is None
-    owntracks = from_owntracks({"_type": "location", "lat": 1, "lon": 2, "tst": 1763700000,
-                                "vel": 36, "tid": "JD"}, 3, received, None, {})[0]  # fmt: skip
+    owntracks = from_owntracks(
+        {"_type": "location", "lat": 1, "lon": 2, "tst": 1763700000, "vel": 36, "tid": "JD"},
+        3,
+        received,
+        None,
+        {},
+    )[0]
     assert isinstance(owntracks, Point)
     assert abs((owntracks.speed_mps or 0) - 10.0) < 1e-9 and owntracks.attributes == {"tid": "JD"}
 

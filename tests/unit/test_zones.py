@@ -1,15 +1,27 @@
 from gis.zones import UnitInputs, ZoneRules, aggregate, rank, score_unit
 
 RULES = ZoneRules(
-    weights=(("labour_demand", 0.35), ("quota_headroom", 0.2), ("infrastructure", 0.3),
-             ("population_trend", 0.15)),
-)  # fmt: skip
+    weights=(
+        ("labour_demand", 0.35),
+        ("quota_headroom", 0.2),
+        ("infrastructure", 0.3),
+        ("population_trend", 0.15),
+    ),
+)
 FULL = {"school": True, "clinic": True, "housing": True, "transport": True}
 
 
 def unit(kato: str, **over: object) -> UnitInputs:
-    base = dict(kato=kato, name=kato, labour_demand=1.8, quota_headroom=0.9,
-                infrastructure=dict(FULL), population_trend=1.0, designated=True, listed=True)  # fmt: skip
+    base = dict(
+        kato=kato,
+        name=kato,
+        labour_demand=1.8,
+        quota_headroom=0.9,
+        infrastructure=dict(FULL),
+        population_trend=1.0,
+        designated=True,
+        listed=True,
+    )
     base.update(over)
     return UnitInputs(**base)  # type: ignore[arg-type]
 
@@ -22,8 +34,10 @@ def test_equipped_settlement_outranks_one_without_clinic() -> None:
 
 
 def test_infrastructure_first_caps_at_b_even_with_a_high_score() -> None:
-    z = score_unit(unit("1", labour_demand=5, population_trend=5,
-                        infrastructure={**FULL, "transport": False}), RULES)  # fmt: skip
+    z = score_unit(
+        unit("1", labour_demand=5, population_trend=5, infrastructure={**FULL, "transport": False}),
+        RULES,
+    )
     assert z.score >= RULES.a_min and z.zone == "B"
 
 
