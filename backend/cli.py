@@ -145,7 +145,7 @@ def demo() -> None:
 
 @demo.command("load", help="Fill a small believable world of demo data (safe to run twice).")
 def demo_load() -> None:
-    from backend.services.demo import load_demo
+    from backend.demo.load import load_demo
 
     settings = _settings()
     database = _database(settings)

@@ -85,7 +85,6 @@ class Settings:
     residence_mismatch_km: float = 5.0
     residence_lookback_days: int = 14
     residence_min_nights: int = 3
-    local_timezone: str = "Asia/Almaty"
     night_start_hour: int = 22
     night_end_hour: int = 6
     # Stays: where a person stayed at least this long within this radius.

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
-from backend.services import alerts, trace_storage
+from backend.services import alert_rules, trace_storage
 from backend.services.tokens import create_token
 from backend.settings import Settings
 from bench.checks import _free_port, _start_api
@@ -187,7 +187,7 @@ def main() -> None:
         dirty = conn.execute(text("SELECT count(*) FROM alert_dirty")).scalar_one()
         stored = conn.execute(text("SELECT count(*) FROM trace_points")).scalar_one()
     started = time.perf_counter()
-    evaluated = alerts.evaluate_dirty(database, Settings.from_env(database_url=url))
+    evaluated = alert_rules.evaluate_dirty(database, Settings.from_env(database_url=url))
     eval_s = time.perf_counter() - started
 
     print(

@@ -8,7 +8,7 @@ from apiflask import APIBlueprint
 
 from backend import schemas as s
 from backend.api.context import auth, principal, request_id, transaction
-from backend.services import alerts, audit
+from backend.services import alert_store, audit, events
 
 bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
 
@@ -21,7 +21,7 @@ bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
 def list_alerts(query: dict[str, Any]) -> Any:
     who = principal()
     with transaction() as session:
-        items, cursor = alerts.list_alerts(
+        items, cursor = alert_store.list_alerts(
             session,
             who,
             query.get("kind"),
@@ -49,7 +49,8 @@ def list_alerts(query: dict[str, Any]) -> Any:
 def resolve(alert_id: int, data: dict[str, Any]) -> Any:
     who = principal()
     with transaction() as session:
-        alert = alerts.resolve_alert(session, who, alert_id, data["reason"], data["confirmed"])
+        alert = alert_store.resolve_alert(session, who, alert_id, data["reason"], data["confirmed"])
+        events.alert_resolved(session, alert, data["reason"], data["confirmed"])
         audit.record(
             session, who, "alerts.resolve", [alert.person_id], data["reason"], request_id()
         )

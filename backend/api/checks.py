@@ -24,7 +24,7 @@ def check(data: dict[str, Any]) -> Any:
         result = checks.run_check(
             session, principal(), data.get("iin"), data.get("document_number"), data["location"]
         )
-        subject = result["person"]["id"] if result["person"] else None
+        subject = result.person["id"] if result.person else None
         audit.record(session, principal(), "person.check", [subject], None, request_id())
         return result
 
@@ -46,7 +46,7 @@ def near(query: dict[str, Any]) -> Any:
             session,
             who,
             "registration.near",
-            [i["person_id"] for i in items] or [None],
+            [i.person_id for i in items] or [None],
             None,
             request_id(),
         )

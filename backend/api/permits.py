@@ -11,7 +11,7 @@ from backend import schemas as s
 from backend.api.context import auth, principal, request_id, transaction
 from backend.api.idempotent import idempotent
 from backend.errors import NotFound
-from backend.services import audit, permits
+from backend.services import audit, events, permits
 
 bp = APIBlueprint("permits", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -116,6 +116,7 @@ def termination_notice(bin_: str, data: dict[str, Any]) -> Any:
     _own_employer(bin_)
     with transaction() as session:
         notice, permit = permits.file_termination_notice(session, bin_, data, _settings())
+        events.termination_notice_filed(session, notice, permit)
         audit.record(
             session,
             principal(),
@@ -124,11 +125,4 @@ def termination_notice(bin_: str, data: dict[str, Any]) -> Any:
             data["reason"],
             request_id(),
         )
-        return {
-            "id": notice.id,
-            "permit_id": permit.id,
-            "last_working_day": notice.last_working_day,
-            "deadline": notice.deadline,
-            "late": notice.late,
-            "status": permit.status,
-        }
+        return notice

@@ -9,7 +9,7 @@ from apiflask import APIBlueprint
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, request_id, transaction
 from backend.api.idempotent import idempotent
-from backend.services import audit, persons, registrations
+from backend.services import audit, events, persons, registrations
 
 bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -24,7 +24,7 @@ def create_person(data: dict[str, Any]) -> Any:
     with transaction() as session:
         person = persons.create_person(session, data)
         audit.record(session, principal(), "person.create", [person.id], None, request_id())
-        return persons.person_card(session, person)
+        return persons.get_person(session, person.id)
 
 
 @bp.get("/persons/<id:person_id>")
@@ -36,7 +36,7 @@ def get_person(person_id: int) -> Any:
     with transaction() as session:
         person = persons.get_person(session, person_id)
         audit.record(session, principal(), "person.read", [person.id], why, request_id())
-        return persons.person_card(session, person)
+        return person
 
 
 @bp.get("/persons")
@@ -51,7 +51,7 @@ def list_persons(query: dict[str, Any]) -> Any:
             session, query.get("iin"), query["limit"], query.get("cursor")
         )
         audit.record(session, principal(), "person.read", [p.id for p in found], why, request_id())
-        return {"items": [persons.person_card(session, p) for p in found], "next_cursor": cursor}
+        return {"items": found, "next_cursor": cursor}
 
 
 @bp.post("/registrations")
@@ -63,6 +63,7 @@ def list_persons(query: dict[str, Any]) -> Any:
 def create_registration(data: dict[str, Any]) -> Any:
     with transaction() as session:
         registration = registrations.create_registration(session, data)
+        events.registration_recorded(session, registration)
         audit.record(
             session,
             principal(),
@@ -71,4 +72,4 @@ def create_registration(data: dict[str, Any]) -> Any:
             None,
             request_id(),
         )
-        return registrations.registration_dict(session, registration)
+        return registration

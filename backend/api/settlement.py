@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import gzip
 import uuid
-from datetime import date
 from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request, send_from_directory, url_for
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
+from backend import clock
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, request_id, transaction
 from backend.api.idempotent import idempotent
 from backend.models import Job
-from backend.services import audit, indicators, maps, settlement, zones
+from backend.services import admission, audit, indicators, maps, obligations, quotas, zones
 from maps.offline import asset_dirs
 
 bp = APIBlueprint("settlement", __name__, url_prefix="/api/v1", tag="Settlement")
@@ -33,7 +33,7 @@ def _settings() -> Any:
 @bp.doc(summary="Set a region's yearly quota of kandas and resettlers (people)")
 def put_quota(year: int, region_kato: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        view = settlement.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
+        view = quotas.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
         audit.record(
             session, principal(), "quota.set", [None], f"{year}/{region_kato}", request_id()
         )
@@ -46,7 +46,7 @@ def put_quota(year: int, region_kato: str, data: dict[str, Any]) -> Any:
 @bp.doc(summary="A region's quota with its fill")
 def get_quota(year: int, region_kato: str) -> Any:
     with transaction() as session:
-        return settlement.quota_view(session, year, region_kato)
+        return quotas.quota_fill(session, year, region_kato)
 
 
 @bp.put("/settlement-lists/<int:year>/<region_kato>")
@@ -56,7 +56,7 @@ def get_quota(year: int, region_kato: str) -> Any:
 @bp.doc(summary="Publish the settlements open for resettlement in the year (due 15 December)")
 def put_list(year: int, region_kato: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        view = settlement.set_settlement_list(
+        view = quotas.set_settlement_list(
             session, year, region_kato, data["settlements"], _settings()
         )
         audit.record(
@@ -71,7 +71,7 @@ def put_list(year: int, region_kato: str, data: dict[str, Any]) -> Any:
 @bp.doc(summary="A region's settlement list for the year")
 def get_list(year: int, region_kato: str) -> Any:
     with transaction() as session:
-        return settlement.settlement_list(session, year, region_kato, _settings())
+        return quotas.settlement_list(session, year, region_kato, _settings())
 
 
 @bp.post("/kandas/applications")
@@ -86,11 +86,11 @@ def get_list(year: int, region_kato: str) -> Any:
 )
 def apply(data: dict[str, Any]) -> Any:
     with transaction() as session:
-        obligation = settlement.admit(session, data, _settings())
+        obligation = admission.admit(session, data, _settings())
         audit.record(
             session, principal(), "settlement.admit", [obligation.person_id], None, request_id()
         )
-        return settlement.obligation_view(session, obligation)
+        return obligations.state(session, obligation)
 
 
 @bp.get("/kandas/<id:person_id>/obligation")
@@ -100,11 +100,11 @@ def apply(data: dict[str, Any]) -> Any:
 def get_obligation(person_id: int) -> Any:
     why = purpose()
     with transaction() as session:
-        obligation = settlement.current_obligation(session, person_id)
+        obligation = obligations.current_obligation(session, person_id)
         audit.record(
             session, principal(), "settlement.obligation.read", [person_id], why, request_id()
         )
-        return settlement.obligation_view(session, obligation)
+        return obligations.state(session, obligation)
 
 
 @bp.post("/kandas/<id:person_id>/obligation/decision")
@@ -115,7 +115,7 @@ def get_obligation(person_id: int) -> Any:
 def decide(person_id: int, data: dict[str, Any]) -> Any:
     who = principal()
     with transaction() as session:
-        obligation = settlement.decide(
+        obligation = obligations.decide(
             session, person_id, data["decision"], data["reason"], who.actor
         )
         audit.record(
@@ -126,7 +126,7 @@ def decide(person_id: int, data: dict[str, Any]) -> Any:
             data["reason"],
             request_id(),
         )
-        return settlement.obligation_view(session, obligation)
+        return obligations.state(session, obligation)
 
 
 @bp.get("/zones")
@@ -135,14 +135,14 @@ def decide(person_id: int, data: dict[str, Any]) -> Any:
 @bp.output(s.ZonePage)
 @bp.doc(summary="Ranked regions, districts or settlements with score, zone and components")
 def get_zones(query: dict[str, Any]) -> Any:
-    year = query.get("year") or date.today().year
+    year = query.get("year") or clock.today().year
     with transaction() as session:
         ranked = zones.zones(session, query["level"], _settings(), year, query.get("region_kato"))
     return {
         "level": query["level"],
         "year": year,
         "weights": dict(_settings().zone_weights),
-        "items": [zones.as_dict(z) for z in ranked[: query["limit"]]],
+        "items": ranked[: query["limit"]],
     }
 
 
@@ -152,7 +152,7 @@ def get_zones(query: dict[str, Any]) -> Any:
 @bp.output(s.IndicatorPage)
 @bp.doc(summary="Indicators with value, numerator, denominator, target and definition")
 def get_indicators(query: dict[str, Any]) -> Any:
-    year = query.get("year") or date.today().year
+    year = query.get("year") or clock.today().year
     with transaction() as session:
         items = indicators.indicators(session, _settings(), year, query.get("region_kato"))
     return {"year": year, "region_kato": query.get("region_kato"), "items": items}

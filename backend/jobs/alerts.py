@@ -9,7 +9,7 @@ from typing import Any
 from rq import get_current_job
 
 from backend.jobs.base import job_database, job_settings
-from backend.services import alerts, residence
+from backend.services import alert_rules, residence
 
 KICK_KEY = "qonys:alerts:kick"
 # If no worker picks the job up, let a later batch enqueue another after this long.
@@ -25,14 +25,14 @@ def evaluate_dirty() -> int:
     job = get_current_job()
     if job is not None:
         job.connection.delete(KICK_KEY)
-    return alerts.evaluate_dirty(job_database(), job_settings())
+    return alert_rules.evaluate_dirty(job_database(), job_settings())
 
 
 def sweep() -> dict[str, Any]:
     """The scheduled sweep: leftovers of ingestion, then silent devices."""
-    evaluated = alerts.evaluate_dirty(job_database(), job_settings())
+    evaluated = alert_rules.evaluate_dirty(job_database(), job_settings())
     with job_database().transaction() as session:
-        silent = alerts.sweep_silent_devices(session, job_settings())
+        silent = alert_rules.sweep_silent_devices(session, job_settings())
     return {"evaluated": evaluated, "silent_device": silent}
 
 

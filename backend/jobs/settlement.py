@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.jobs.base import job_database
-from backend.services.settlement import fulfil_finished
+from backend.services.obligations import fulfil_finished
 
 
 def fulfil_obligations() -> int:

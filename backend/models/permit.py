@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, String, Text, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.hybrid import hybrid_method
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import literal_column
 
 from backend.models.base import Base
 
 PERMIT_STATUSES = ("active", "expired", "terminated", "revoked")
+
+
+def permit_in_force(status: Any, valid_from: Any, valid_to: Any, today: Any) -> Any:
+    """The one definition of "a permit in force on ``today``".
+
+    Works on Python values (a bool) and on SQL columns (a clause): the ORM uses it through
+    :meth:`Permit.in_force`, SQL text through :func:`permit_in_force_sql`, and code holding
+    plain values calls it directly.
+    """
+    return (status == "active") & (valid_from <= today) & (valid_to >= today)
+
+
+def permit_in_force_sql(alias: str) -> str:
+    """The same rule as SQL text over table alias ``alias``, with a ``:today`` parameter."""
+    clause = permit_in_force(
+        literal_column(f"{alias}.status"),
+        literal_column(f"{alias}.valid_from"),
+        literal_column(f"{alias}.valid_to"),
+        literal_column(":today"),
+    )
+    return str(clause.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 class Employer(Base):
@@ -36,6 +61,10 @@ class Permit(Base):
     source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+    @hybrid_method
+    def in_force(self, today: date) -> Any:
+        return permit_in_force(self.status, self.valid_from, self.valid_to, today)
+
 
 class PermitExtension(Base):
     __tablename__ = "permit_extensions"
@@ -60,3 +89,4 @@ class TerminationNotice(Base):
     late: Mapped[bool] = mapped_column(Boolean)
     deadline: Mapped[date] = mapped_column(Date)
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    permit: Mapped[Permit] = relationship(lazy="joined")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, SmallInteger, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base
+
+if TYPE_CHECKING:
+    from backend.models.permit import Permit
+    from backend.models.registration import Registration
 
 CATEGORIES = (
     "citizen",
@@ -23,6 +28,8 @@ CATEGORIES = (
 )
 # Categories whose stay depends on a labour-immigrant or work permit.
 PERMIT_CATEGORIES = ("labour_immigrant", "foreign_worker")
+# Categories admitted under a settlement quota, with the 5-year obligation.
+SETTLER_CATEGORIES = ("kandas", "resettler")
 
 
 class Person(Base):
@@ -41,6 +48,14 @@ class Person(Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    # The person card: current registrations (permanent first) and permits, newest first.
+    current_registrations: Mapped[list[Registration]] = relationship(
+        primaryjoin="and_(Person.id == Registration.person_id, Registration.ended_on.is_(None))",
+        order_by="Registration.kind",
+        viewonly=True,
+    )
+    permits: Mapped[list[Permit]] = relationship(order_by="Permit.valid_to.desc()", viewonly=True)
 
 
 class IinSerial(Base):

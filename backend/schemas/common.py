@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import ValidationError
-from marshmallow.fields import String
+from marshmallow.fields import Field, String
 from marshmallow.validate import Length, Range, Regexp
+
+from gis.convert import latlon
 
 
 class Str(String):
@@ -19,6 +23,13 @@ class Str(String):
         except UnicodeEncodeError as exc:
             raise ValidationError("must be valid Unicode text") from exc
         return text
+
+
+class GeoPoint(Field):
+    """A stored PostGIS point, shown as ``{"lat", "lon"}`` (read-only)."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return latlon(value)
 
 
 # Largest id PostgreSQL's bigint holds; larger ones are invalid, never a 500.

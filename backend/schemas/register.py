@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, validates_schema
-from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested
+from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Function, Integer, List, Nested
 from marshmallow.validate import Length, OneOf, Range
 
 from backend.models.person import CATEGORIES
-from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, Str, iso_alpha3
+from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, GeoPoint, Str, iso_alpha3
 
 
 class LocationIn(Schema):
@@ -18,6 +20,11 @@ class LocationIn(Schema):
 class DocumentIn(Schema):
     type = Str(required=True, validate=Length(min=1, max=32))
     number = Str(required=True, validate=Length(min=1, max=32))
+
+
+class DocumentOut(Schema):
+    type = Str(attribute="document_type")
+    number = Str(attribute="document_number")
 
 
 class PersonIn(Schema):
@@ -61,7 +68,7 @@ class RegistrationOut(Schema):
     address = Str(allow_none=True)
     region_kato = Str()
     settlement_kato = Str(allow_none=True)
-    location = Nested(LocationIn)
+    location = GeoPoint(attribute="geom", metadata={"type": "object"})
     valid_from = Date()
     valid_to = Date(allow_none=True)
     ended_on = Date(allow_none=True)
@@ -96,10 +103,16 @@ class PersonOut(Schema):
     sex = Str()
     citizenship = Str()
     category = Str()
-    document = Nested(DocumentIn, allow_none=True)
+    document = Nested(DocumentOut, allow_none=True)
     is_demo = Boolean()
-    registrations = List(Nested(PersonRegistrationOut))
+    registrations = List(Nested(PersonRegistrationOut), attribute="current_registrations")
     permits = List(Nested(PersonPermitOut))
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        # The document is the person's own two columns, or nothing.
+        if attr == "document":
+            return obj if obj.document_number else None
+        return super().get_attribute(obj, attr, default)
 
 
 class PersonPage(Schema):
@@ -166,7 +179,7 @@ class TerminationNoticeOut(Schema):
     last_working_day = Date()
     deadline = Date()
     late = Boolean()
-    status = Str(metadata={"description": "the permit's new status"})
+    status = Str(attribute="permit.status", metadata={"description": "the permit's new status"})
 
 
 class CheckIn(Schema):
@@ -225,14 +238,14 @@ class NearQuery(Schema):
 
 
 class NearItemOut(Schema):
-    registration_id = Integer()
+    registration_id = Integer(attribute="id")
     person_id = Integer()
     surname = Str()
     given_name = Str()
     kind = Str()
     address = Str(allow_none=True)
     distance_m = Float()
-    location = Nested(LocationIn)
+    location = Function(lambda r: {"lat": r.lat, "lon": r.lon}, metadata={"type": "object"})
 
 
 class NearOut(Schema):

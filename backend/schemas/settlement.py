@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from marshmallow import Schema
-from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested
+from marshmallow.fields import (
+    Boolean,
+    Date,
+    DateTime,
+    Dict,
+    Float,
+    Function,
+    Integer,
+    List,
+    Nested,
+)
 from marshmallow.validate import Length, OneOf, Range
 
 from backend.schemas.common import ID, KATO, TEXT, TWELVE_DIGITS, Str
@@ -22,10 +32,12 @@ class QuotaPairOut(Schema):
 
 
 class QuotaOut(Schema):
+    """A region's quota (people) per category, shaped from a ``QuotaFill``."""
+
     year = Integer()
     region_kato = Str()
-    kandas = Integer()
-    resettlers = Integer()
+    kandas = Integer(attribute="limits.kandas")
+    resettlers = Integer(attribute="limits.resettlers")
     set = Boolean()
     fill = Nested(QuotaPairOut)
     remaining = Nested(QuotaPairOut)
@@ -68,24 +80,26 @@ class SupportItemOut(Schema):
 
 
 class BreachOut(Schema):
-    detected_on = Date()
-    evidence = Dict(allow_none=True)
+    detected_on = Date(attribute="breach_detected_on")
+    evidence = Dict(attribute="breach_evidence", allow_none=True)
     decision = Str(allow_none=True)
-    reason = Str(allow_none=True)
+    reason = Str(attribute="decision_reason", allow_none=True)
     decided_by = Str(allow_none=True)
 
 
 class ObligationOut(Schema):
-    person_id = Integer()
-    region_kato = Str()
-    settlement_kato = Str()
-    family_size = Integer()
-    starts_on = Date()
-    ends_on = Date()
-    status = Str()
+    """A family's obligation, shaped from an ``ObligationState``."""
+
+    person_id = Integer(attribute="obligation.person_id")
+    region_kato = Str(attribute="obligation.region_kato")
+    settlement_kato = Str(attribute="obligation.settlement_kato")
+    family_size = Integer(attribute="obligation.family_size")
+    starts_on = Date(attribute="obligation.starts_on")
+    ends_on = Date(attribute="obligation.ends_on")
+    status = Str(attribute="obligation.status")
     support = List(Nested(SupportItemOut))
     support_total_kzt = Float()
-    amount_due_kzt = Float(allow_none=True)
+    amount_due_kzt = Float(attribute="obligation.amount_due_kzt", allow_none=True)
     if_left_today_kzt = Float(allow_none=True)
     breach = Nested(BreachOut, allow_none=True)
 
@@ -110,7 +124,7 @@ class ZoneOut(Schema):
     zone = Str()
     caps = List(Str())
     components = Dict()
-    region_kato = Str(allow_none=True)
+    region_kato = Function(lambda z: z.extra.get("region_kato"), allow_none=True)
 
 
 class ZonePage(Schema):

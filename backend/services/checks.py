@@ -8,15 +8,18 @@ back from one SQL statement; the rules themselves stay here in Python.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from backend import clock
 from backend.errors import Forbidden, Invalid
 from backend.models import OfficerCheck
+from backend.models.permit import permit_in_force
 from backend.models.person import PERMIT_CATEGORIES
 from backend.services.tokens import Principal
 from gis.convert import point_element
@@ -76,6 +79,20 @@ class _Permit:
     employer_bin: str | None
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """An officer's check as stored and shown: the verdict and what it rests on."""
+
+    check_id: int
+    checked_at: datetime
+    verdict: str
+    reasons: list[str]
+    region_kato: str
+    person: Mapping[str, Any] | None
+    registration: _Registration | None
+    permit: _Permit | None
+
+
 def _dates(item: dict[str, Any]) -> dict[str, Any]:
     return {
         k: date.fromisoformat(v) if k.startswith("valid_") and v else v for k, v in item.items()
@@ -98,7 +115,7 @@ def _registration_reasons(registrations: list[_Registration], today: date) -> li
 def _deciding_permit(permits: list[_Permit], today: date) -> _Permit | None:
     """The permit that decides the verdict: an active one in force, else the latest."""
     for permit in permits:
-        if permit.status == "active" and permit.valid_from <= today <= permit.valid_to:
+        if permit_in_force(permit.status, permit.valid_from, permit.valid_to, today):
             return permit
     return permits[0] if permits else None
 
@@ -126,9 +143,9 @@ def run_check(
     document_number: str | None,
     location: dict[str, float],
     today: date | None = None,
-) -> dict[str, Any]:
+) -> CheckResult:
     """Check a person on the spot and store the check with its place and time."""
-    today = today or date.today()
+    today = today or clock.today()
     row = (
         session.execute(
             LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT,
@@ -142,68 +159,32 @@ def run_check(
         raise Invalid("location", "is outside Kazakhstan")
     if principal.region_kato and region != principal.region_kato:
         raise Forbidden("this officer token is limited to another region")
-    result: dict[str, Any] = {
-        "verdict": "not_found",
-        "reasons": [],
-        "region_kato": region,
-        "person": None,
-        "registration": None,
-        "permit": None,
-    }
+    person = registration = permit = None
+    reasons: list[str] = []
     if row["id"] is not None:
+        person = row
         registrations = [_Registration(**r) for r in _parse(row["registrations"])]
         reasons = _registration_reasons(registrations, today)
-        permit = None
         if row["category"] in PERMIT_CATEGORIES:
             permit = _deciding_permit([_Permit(**p) for p in _parse(row["permits"])], today)
             reasons += _permit_reasons(permit, region, today)
-        shown = registrations[0] if registrations else None
-        result.update(
-            verdict="violation" if reasons else "ok",
-            reasons=reasons,
-            person={
-                k: row[k]
-                for k in (
-                    "id",
-                    "iin",
-                    "surname",
-                    "given_name",
-                    "birth_date",
-                    "citizenship",
-                    "category",
-                )
-            },
-            registration=shown
-            and {
-                "kind": shown.kind,
-                "address": shown.address,
-                "region_kato": shown.region_kato,
-                "settlement_kato": shown.settlement_kato,
-                "valid_to": shown.valid_to,
-            },
-            permit=permit
-            and {
-                "number": permit.number,
-                "status": "expired" if permit.valid_to < today else permit.status,
-                "region_kato": permit.region_kato,
-                "valid_to": permit.valid_to,
-                "employer_bin": permit.employer_bin,
-            },
-        )
-    checked_at = datetime.now(UTC)
-    result["check_id"] = session.execute(
+            if permit is not None and permit.valid_to < today:
+                permit = replace(permit, status="expired")
+        registration = registrations[0] if registrations else None
+    verdict = "not_found" if person is None else "violation" if reasons else "ok"
+    checked_at = clock.now()
+    check_id = session.execute(
         insert(OfficerCheck)
         .values(
             token_id=principal.token_id,
             person_id=row["id"],
             query_kind="iin" if iin else "document",
-            verdict=result["verdict"],
-            reasons=result["reasons"],
+            verdict=verdict,
+            reasons=reasons,
             region_kato=region,
             geom=point_element(location["lon"], location["lat"]),
             checked_at=checked_at,
         )
         .returning(OfficerCheck.id)
     ).scalar_one()
-    result["checked_at"] = checked_at
-    return result
+    return CheckResult(check_id, checked_at, verdict, reasons, region, person, registration, permit)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from backend.errors import Invalid, QonysError, flatten_messages
 from backend.models import ImportFile, Permit, Person, Registration
 from backend.schemas import PermitIn, PersonIn, RegistrationIn
-from backend.services import permits, persons, registrations
+from backend.services import events, permits, persons, registrations
 from backend.settings import Settings
 
 KINDS = ("persons", "registrations", "permits")
@@ -132,7 +132,10 @@ def _import_registration(session: Session, row: dict[str, str], key: str, _: Set
     if row.get("lat") or row.get("lon"):
         payload["location"] = {"lat": row.get("lat") or None, "lon": row.get("lon") or None}
     payload["person_id"] = _person_id(session, row["person_iin"])
-    registrations.create_registration(session, _load(RegistrationIn(), payload), source_key=key)
+    registration = registrations.create_registration(
+        session, _load(RegistrationIn(), payload), source_key=key
+    )
+    events.registration_recorded(session, registration)
 
 
 def _import_permit(session: Session, row: dict[str, str], key: str, settings: Settings) -> None:

@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend import clock
+from backend.models.permit import permit_in_force_sql
+from backend.services.quotas import quota_fills
 from backend.settings import Settings
 
 # Monitoring coverage targets of the concept's table 1, no. 7.
 MONITORING_TARGETS = {2023: 0.10, 2024: 0.25, 2025: 0.50, 2026: 0.75, 2027: 0.95}
 
 
-def _indicator(
-    name: str, num: int, den: int, target: float | None, definition: str
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(num / den, 4) if den else None,
-        "numerator": num,
-        "denominator": den,
-        "target": target,
-        "definition": definition,
-    }
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    numerator: int
+    denominator: int
+    target: float | None
+    definition: str
+
+    @property
+    def value(self) -> float | None:
+        return round(self.numerator / self.denominator, 4) if self.denominator else None
+
+
+_indicator = Indicator
 
 
 def indicators(
     session: Session, settings: Settings, year: int, region_kato: str | None
-) -> list[dict[str, Any]]:
+) -> list[Indicator]:
     params = {
         "y": year,
         "region": region_kato,
         "start": date(year, 1, 1),
         "end": date(year, 12, 31),
+        "today": clock.today(),
     }
     mobility = session.execute(
         text(
@@ -54,12 +61,11 @@ def indicators(
     ).one()
     coverage = session.execute(
         text(
-            """
+            f"""
             WITH household AS (
                 SELECT DISTINCT m.person_id FROM permits m
                 JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
-                WHERE m.employer_bin IS NULL AND m.status = 'active'
-                  AND current_date BETWEEN m.valid_from AND m.valid_to
+                WHERE m.employer_bin IS NULL AND {permit_in_force_sql("m")}
                   AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
             )
             SELECT count(*) AS total,
@@ -85,19 +91,9 @@ def indicators(
         ),
         params,
     ).one()
-    quota = session.execute(
-        text(
-            """
-            SELECT COALESCE(sum(q.kandas + q.resettlers), 0) AS places,
-                   COALESCE((SELECT sum(a.family_size) FROM settlement_applications a
-                             WHERE a.year = :y AND (CAST(:region AS varchar) IS NULL
-                                                    OR a.region_kato = :region)), 0) AS admitted
-            FROM quotas q
-            WHERE q.year = :y AND (CAST(:region AS varchar) IS NULL OR q.region_kato = :region)
-            """
-        ),
-        params,
-    ).one()
+    fills = quota_fills(session, year, region_kato).values()
+    places = sum(f.total_limit for f in fills)
+    admitted = sum(f.total_fill for f in fills)
     return [
         _indicator(
             "internal_mobility_share",
@@ -127,8 +123,8 @@ def indicators(
         ),
         _indicator(
             "quota_fill",
-            int(quota.admitted),
-            int(quota.places),
+            admitted,
+            places,
             None,
             "People admitted (family members) against the year's regional quotas for kandas "
             "and resettlers (DOMAIN rule 2).",

@@ -5,15 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from backend import clock
 from backend.errors import NotFound
 from backend.models import MapArtifact
-from backend.services import settlement as settlement_service
+from backend.services.quotas import quota_fills
 from backend.services.zones import LEVELS, rank_levels
 from backend.settings import Settings
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
@@ -34,19 +34,18 @@ def _geometries(session: Session, table: str, tolerance: float) -> dict[str, Any
 
 
 def map_data(session: Session, settings: Settings, year: int | None = None) -> MapData:
-    year = year or date.today().year
+    year = year or clock.today().year
     ranked = rank_levels(session, settings, year, LEVELS)
     region_geoms = _geometries(session, "regions", REGION_TOLERANCE)
     names = {
         r.kato: {"ru": r.name_ru, "kk": r.name_kk, "en": r.name_en}
         for r in session.execute(text("SELECT kato, name_ru, name_kk, name_en FROM regions"))
     }
-    quotas = {}
-    for kato in names:
-        view = settlement_service.quota_view(session, year, kato)
-        if view["set"]:
-            fill = view["fill"]["kandas"] + view["fill"]["resettlers"]
-            quotas[kato] = {"limit": view["kandas"] + view["resettlers"], "fill": fill}
+    quotas = {
+        kato: {"limit": fill.total_limit, "fill": fill.total_fill}
+        for kato, fill in quota_fills(session, year).items()
+        if fill.set
+    }
     regions = [
         Unit(
             z.kato,
@@ -95,7 +94,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
         .scalars()
         .all()
     )
-    as_of = session.scalar(text("SELECT max(as_of) FROM settlement_indicators")) or date.today()
+    as_of = session.scalar(text("SELECT max(as_of) FROM settlement_indicators")) or clock.today()
     return MapData(
         year=year,
         data_date=as_of,

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import calendar
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session
 
+from backend import clock
+from backend.clock import add_months
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import bin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
 from backend.models.person import PERMIT_CATEGORIES
-from backend.services import alerts
 from backend.services.pagination import decode_cursor, next_cursor
 from backend.settings import Settings
-
-
-def add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def check_validity(start: date, end: date, settings: Settings, field: str = "valid_to") -> None:
@@ -71,7 +65,7 @@ def create_permit(
         region_kato=data["region_kato"],
         valid_from=data["valid_from"],
         valid_to=data["valid_to"],
-        status="active" if data["valid_to"] >= date.today() else "expired",
+        status="active" if data["valid_to"] >= clock.today() else "expired",
         source_key=source_key,
     )
     session.add(permit)
@@ -91,7 +85,7 @@ def extend_permit(
 ) -> Permit:
     """Extend an active permit by 1-12 months (configurable) from its current end."""
     permit = get_permit(session, permit_id, lock=True)
-    if permit.status != "active" or permit.valid_to < date.today():
+    if permit.status != "active" or permit.valid_to < clock.today():
         raise Conflict(f"permit {permit.number} is {permit.status}; only an active one is extended")
     if new_valid_to <= permit.valid_to:
         raise Invalid("valid_to", f"must be after the current end {permit.valid_to}")
@@ -111,14 +105,14 @@ def revoke_permit(session: Session, permit_id: int) -> Permit:
     if permit.status in ("revoked", "terminated"):
         raise Conflict(f"permit {permit.number} is already {permit.status}")
     permit.status = "revoked"
-    permit.status_changed_at = datetime.now(UTC)
+    permit.status_changed_at = clock.now()
     session.flush()
     return permit
 
 
 def expire_permits(session: Session, today: date | None = None) -> int:
     """Mark active permits whose validity has passed as expired (set-based)."""
-    today = today or date.today()
+    today = today or clock.today()
     result = session.execute(
         update(Permit)
         .where(Permit.status == "active", Permit.valid_to < today)
@@ -154,7 +148,7 @@ def file_termination_notice(
 
     Another employer's permit is reported as not found, never as forbidden.
     """
-    today = today or date.today()
+    today = today or clock.today()
     permit = session.get(Permit, data["permit_id"], with_for_update=True)
     if permit is None or permit.employer_bin != employer_bin:
         raise NotFound(f"permit {data['permit_id']} not found")
@@ -169,7 +163,7 @@ def file_termination_notice(
         raise Invalid("last_working_day", f"is after the permit ended ({permit.valid_to})")
     deadline = last_day + timedelta(days=settings.termination_notice_deadline_days)
     notice = TerminationNotice(
-        permit_id=permit.id,
+        permit=permit,
         employer_bin=employer_bin,
         last_working_day=last_day,
         reason=data["reason"].strip(),
@@ -178,20 +172,6 @@ def file_termination_notice(
     )
     session.add(notice)
     permit.status = "terminated"
-    permit.status_changed_at = datetime.now(UTC)
+    permit.status_changed_at = clock.now()
     session.flush()
-    if notice.late:
-        alerts.open_alert(
-            session,
-            permit.person_id,
-            "late_termination_notice",
-            permit.region_kato,
-            {
-                "permit": permit.number,
-                "employer_bin": employer_bin,
-                "last_working_day": last_day,
-                "deadline": deadline,
-                "filed_on": today,
-            },
-        )
     return notice, permit

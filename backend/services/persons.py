@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import century_sex_digit, iin_birth_date, iin_problem, iin_sex, make_iin
-from backend.models import Permit, Person, Registration
+from backend.models import Person
 from backend.services.pagination import decode_cursor, next_cursor
 
 CITIZEN_COUNTRY = "KAZ"
@@ -98,51 +98,27 @@ def create_person(session: Session, data: dict[str, Any], is_demo: bool = False)
     return person
 
 
+CARD = (selectinload(Person.current_registrations), selectinload(Person.permits))
+
+
 def get_person(session: Session, person_id: int) -> Person:
-    person = session.get(Person, person_id)
+    """The person with the card's registrations and permits loaded."""
+    person = session.scalars(
+        select(Person)
+        .where(Person.id == person_id)
+        .options(*CARD)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
     if person is None:
         raise NotFound(f"person {person_id} not found")
     return person
-
-
-def person_card(session: Session, person: Person) -> dict[str, Any]:
-    """The person with current registrations and their permits, newest first."""
-    registrations = session.scalars(
-        select(Registration)
-        .where(Registration.person_id == person.id, Registration.ended_on.is_(None))
-        .order_by(Registration.kind)
-    ).all()
-    permits = session.scalars(
-        select(Permit).where(Permit.person_id == person.id).order_by(Permit.valid_to.desc())
-    ).all()
-    from backend.services.registrations import registration_dict
-
-    return {
-        "id": person.id,
-        "iin": person.iin,
-        "iin_generated": person.iin_generated,
-        "surname": person.surname,
-        "given_name": person.given_name,
-        "birth_date": person.birth_date,
-        "sex": person.sex,
-        "citizenship": person.citizenship,
-        "category": person.category,
-        "document": (
-            {"type": person.document_type, "number": person.document_number}
-            if person.document_number
-            else None
-        ),
-        "is_demo": person.is_demo,
-        "registrations": [registration_dict(session, r) for r in registrations],
-        "permits": list(permits),
-    }
 
 
 def list_persons(
     session: Session, iin: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Person], str | None]:
     after = decode_cursor(cursor)
-    query = select(Person).where(Person.id > after).order_by(Person.id).limit(limit)
+    query = select(Person).options(*CARD).where(Person.id > after).order_by(Person.id).limit(limit)
     if iin:
         query = query.where(Person.iin == iin)
     people = list(session.scalars(query))

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from backend.db import Database
-from backend.services import alerts
+from backend.services import alert_rules
 from backend.services.phone_protocols import Parsed
 from backend.services.tokens import Principal
 from backend.services.trace_points import FLAG_MOCK, Point, PointError, settle_phone_point
@@ -202,7 +202,7 @@ def ingest_phone(
     if signals:
         with database.transaction() as session:
             for kind, point in signals:
-                alerts.raise_device_signal(
+                alert_rules.raise_device_signal(
                     session, point.person_id, kind, point.t, point.lat, point.lon, client
                 )
         outcome.signals = [kind for kind, _ in signals]

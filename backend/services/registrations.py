@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.errors import Invalid
 from backend.models import Person, Registration
-from gis.convert import latlon, point_element
+from gis.convert import point_element
 from gis.locate import Place, locate_point, locate_settlement
 
 
@@ -79,25 +79,7 @@ def create_registration(
     )
     session.add(registration)
     session.flush()
-    from backend.services.settlement import on_registration
-
-    on_registration(session, person.id, place.region_kato, registration.id)
     return registration
-
-
-def registration_dict(session: Session, r: Registration) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "person_id": r.person_id,
-        "kind": r.kind,
-        "address": r.address,
-        "region_kato": r.region_kato,
-        "settlement_kato": r.settlement_kato,
-        "location": latlon(r.geom),
-        "valid_from": r.valid_from,
-        "valid_to": r.valid_to,
-        "ended_on": r.ended_on,
-    }
 
 
 def registrations_near(
@@ -107,35 +89,24 @@ def registrations_near(
     radius_m: int,
     limit: int,
     region_kato: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Row[Any]]:
     """Current registrations within ``radius_m``, nearest first (GiST on geography)."""
     rows = session.execute(
         text(
             """
             WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g)
             SELECT r.id, r.person_id, p.surname, p.given_name, r.kind, r.address,
-                   ST_Distance(r.geom::geography, here.g) AS distance_m,
+                   round(ST_Distance(r.geom::geography, here.g)::numeric, 1)::float8
+                       AS distance_m,
                    ST_Y(r.geom) AS lat, ST_X(r.geom) AS lon
             FROM registrations r JOIN persons p ON p.id = r.person_id, here
             WHERE r.ended_on IS NULL
               AND ST_DWithin(r.geom::geography, here.g, :radius)
               AND (CAST(:region AS varchar) IS NULL OR r.region_kato = :region)
-            ORDER BY distance_m, r.id
+            ORDER BY ST_Distance(r.geom::geography, here.g), r.id
             LIMIT :limit
             """
         ),
         {"lat": lat, "lon": lon, "radius": radius_m, "limit": limit, "region": region_kato},
     ).all()
-    return [
-        {
-            "registration_id": row.id,
-            "person_id": row.person_id,
-            "surname": row.surname,
-            "given_name": row.given_name,
-            "kind": row.kind,
-            "address": row.address,
-            "distance_m": round(row.distance_m, 1),
-            "location": {"lat": row.lat, "lon": row.lon},
-        }
-        for row in rows
-    ]
+    return list(rows)

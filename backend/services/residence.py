@@ -7,16 +7,16 @@ fixes in the local time zone; it must recur on several nights to count.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from backend import clock
 from backend.db import Database
 from backend.models import Registration
-from backend.services.alerts import close_alert, lock_person, open_alert
+from backend.services.alert_store import close_alert, lock_person, open_alert
 from backend.settings import Settings
 from gis.trajectories import Fix, detect_stays, haversine_m
 
@@ -33,7 +33,7 @@ def night_residence(
     session: Session, person_id: int, settings: Settings, now: datetime
 ) -> dict[str, Any] | None:
     """Where the person spends nights: the stay holding the most night-time fixes."""
-    tz = ZoneInfo(settings.local_timezone)
+    tz = clock.LOCAL_TZ
     rows = session.execute(
         text(
             """
@@ -111,7 +111,7 @@ def sweep_residence(database: Database, settings: Settings, now: datetime | None
 
     Nights change slowly, so this runs on a schedule rather than after every batch.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     with database.transaction() as session:
         person_ids = (
             session.execute(

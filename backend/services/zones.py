@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend import clock
 from backend.errors import Invalid
+from backend.services.quotas import quota_fills
 from backend.settings import Settings
 from gis.zones import UnitInputs, ZoneRules, ZoneScore, aggregate, rank
 
@@ -24,19 +23,8 @@ def rules_from(settings: Settings) -> ZoneRules:
 
 
 def _headrooms(session: Session, year: int) -> dict[str, float]:
-    """Share of each region's (kandas + resettlers) quota still free."""
-    rows = session.execute(
-        text(
-            """
-            SELECT q.region_kato, q.kandas + q.resettlers AS total,
-                   COALESCE((SELECT sum(a.family_size) FROM settlement_applications a
-                             WHERE a.year = q.year AND a.region_kato = q.region_kato), 0) AS used
-            FROM quotas q WHERE q.year = :y
-            """
-        ),
-        {"y": year},
-    ).all()
-    return {r.region_kato: (max(r.total - r.used, 0) / r.total if r.total else 0.0) for r in rows}
+    """Share of each region's (kandas + resettlers) quota still free, where one is set."""
+    return {kato: fill.headroom for kato, fill in quota_fills(session, year).items() if fill.set}
 
 
 def settlement_inputs(
@@ -113,7 +101,7 @@ def rank_levels(
     region_kato: str | None = None,
 ) -> dict[str, list[ZoneScore]]:
     """Rank several levels from one read of the settlements' inputs and quota headroom."""
-    year = year or date.today().year
+    year = year or clock.today().year
     rules = rules_from(settings)
     headroom = _headrooms(session, year)
     settlements = settlement_inputs(session, year, region_kato, headroom)
@@ -163,16 +151,3 @@ def rank_levels(
         ]
         ranked["district"] = rank(units, rules)
     return ranked
-
-
-def as_dict(z: ZoneScore) -> dict[str, Any]:
-    return {
-        "rank": z.rank,
-        "kato": z.kato,
-        "name": z.name,
-        "score": z.score,
-        "zone": z.zone,
-        "caps": z.caps,
-        "components": z.components,
-        "region_kato": z.extra.get("region_kato"),
-    }

@@ -12,7 +12,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 
-from backend.services import alerts, residence
+from backend.services import alert_rules, residence
 from tests import factories as f
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -111,17 +111,17 @@ def test_silent_device_opens_and_closes(
     client: Any, worker_person: dict, db: Any, migrated: Any, app: Any
 ) -> None:
     pid = worker_person["person"]["id"]
-    quiet_since = alerts.working_days_back(NOW, migrated.silent_device_working_days) - timedelta(
-        hours=2
-    )
+    quiet_since = alert_rules.working_days_back(
+        NOW, migrated.silent_device_working_days
+    ) - timedelta(hours=2)
     _send(client, worker_person["headers"], _route(quiet_since - timedelta(hours=1), [(1, ASTANA)]))
     with db.transaction() as session:
         session.execute(
             text("UPDATE api_tokens SET created_at = :t"), {"t": quiet_since - timedelta(days=10)}
         )
-        assert alerts.sweep_silent_devices(session, migrated)["opened"] == 1
+        assert alert_rules.sweep_silent_devices(session, migrated)["opened"] == 1
     with db.transaction() as session:
-        assert alerts.sweep_silent_devices(session, migrated)["opened"] == 0  # already open
+        assert alert_rules.sweep_silent_devices(session, migrated)["opened"] == 0  # already open
     assert [a.person_id for a in _open(db, "silent_device")] == [pid]
     _send(client, worker_person["headers"], _route(NOW - timedelta(minutes=20), [(0.25, ASTANA)]))
     _run_queue(app)
@@ -130,7 +130,7 @@ def test_silent_device_opens_and_closes(
 
 def test_working_days_skip_weekends() -> None:
     monday = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    assert alerts.working_days_back(monday, 3) == datetime(2026, 11, 18, 12, tzinfo=UTC)
+    assert alert_rules.working_days_back(monday, 3) == datetime(2026, 11, 18, 12, tzinfo=UTC)
 
 
 def test_residence_mismatch(

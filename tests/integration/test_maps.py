@@ -8,7 +8,7 @@ from typing import Any
 from rq import SimpleWorker
 from sqlalchemy import text
 
-from backend.services.demo import DEMO_INDICATOR_SOURCE
+from backend.demo.settlement import DEMO_INDICATOR_SOURCE
 
 
 def _world(db: Any) -> None:

@@ -128,7 +128,7 @@ def test_a_traccar_queue_drains_whatever_it_holds(
 def test_a_heartbeat_counts_as_contact_against_silent_device(
     client: Any, monitored: dict, db: Any
 ) -> None:
-    from backend.services import alerts
+    from backend.services import alert_rules
     from backend.settings import Settings
 
     with db.engine.begin() as conn:
@@ -137,12 +137,12 @@ def test_a_heartbeat_counts_as_contact_against_silent_device(
         )
     settings = Settings()
     with db.transaction() as session:
-        assert alerts.sweep_silent_devices(session, settings)["opened"] == 1
+        assert alert_rules.sweep_silent_devices(session, settings)["opened"] == 1
     heartbeat = phones.traccar_v9_json(monitored["secret"], NOW, coords=False)
     assert phones.send(client, heartbeat).status_code == 200
     assert _rows(db, monitored["person"]["id"]) == []
     with db.transaction() as session:
-        assert alerts.sweep_silent_devices(session, settings)["closed"] == 1
+        assert alert_rules.sweep_silent_devices(session, settings)["closed"] == 1
 
 
 def test_unknown_revoked_and_expired_tokens_get_401(
@@ -238,7 +238,7 @@ def test_sos_and_fake_gps_raise_alerts_sos_first(client: Any, monitored: dict, t
 
 def test_unreliable_fixes_open_no_region_alert(client: Any, monitored: dict, db: Any) -> None:
     """30 hours in Almaty, all of them cell-tower fixes: no left_permit_region alert."""
-    from backend.services import alerts
+    from backend.services import alert_rules
     from backend.settings import Settings
 
     person_id = monitored["person"]["id"]
@@ -249,7 +249,7 @@ def test_unreliable_fixes_open_no_region_alert(client: Any, monitored: dict, db:
         )
         phones.send(client, (method, path.replace("accuracy=0.0", "accuracy=3000"), headers, body))
     with db.transaction() as session:
-        alerts.evaluate_person(session, person_id, Settings(), NOW)
+        alert_rules.evaluate_person(session, person_id, Settings(), NOW)
     with db.engine.connect() as conn:
         kinds = (
             conn.execute(text("SELECT kind FROM alerts WHERE person_id = :p"), {"p": person_id})

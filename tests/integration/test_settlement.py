@@ -206,7 +206,7 @@ def test_confirmed_left_settlement_alert_breaches(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from backend.services import alerts
+    from backend.services import alert_rules
 
     person = _kandas(client, admin)
     _apply(client, admin, person["id"], pavlodar["kato"], family=2)
@@ -217,7 +217,7 @@ def test_confirmed_left_settlement_alert_breaches(
         for i in range(150)
     ]
     assert client.post("/api/v1/traces", json={"points": points}, headers=device).status_code == 202
-    alerts.evaluate_dirty(db, app.extensions["qonys.settings"])
+    alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
     analyst = token("analyst")
     items = client.get("/api/v1/alerts?kind=left_settlement_region", headers=analyst).get_json()[
         "items"

@@ -1,52 +1,40 @@
-"""Alerts raised by movement traces and register events.
+"""The rules that raise alerts from movement traces and register state.
 
-One open alert per person and kind (a partial unique index guarantees it), closed when
-the condition ends. Evaluation runs per person, not per point: ingestion marks persons in
-``alert_dirty`` inside its own transaction, and a job evaluates them, deleting the mark
-only if no newer batch arrived meanwhile. A worker killed mid-way rolls back: the mark
-stays, the person is evaluated again, and the unique index prevents a doubled alert.
+Evaluation runs per person, not per point: ingestion marks persons in ``alert_dirty``
+inside its own transaction, and a job evaluates them, deleting the mark only if no newer
+batch arrived meanwhile. A worker killed mid-way rolls back: the mark stays, the person is
+evaluated again, and the unique index prevents a doubled alert. Alerts are written
+through :mod:`backend.services.alert_store`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from backend import clock
 from backend.db import Database
-from backend.errors import Conflict, Forbidden, NotFound
-from backend.models import Alert, Permit, Person, Registration
-from backend.models.person import PERMIT_CATEGORIES
-from backend.models.trace import URGENT_ALERT_KINDS
-from backend.services.pagination import decode_ranked_cursor, encode_ranked_cursor
-from backend.services.tokens import Principal
+from backend.models import Permit, Person, TerminationNotice
+from backend.models.person import PERMIT_CATEGORIES, SETTLER_CATEGORIES
+from backend.services.alert_store import close_alert, lock_person, open_alert
+from backend.services.obligations import settlement_region
 from backend.services.trace_points import UNRELIABLE_FLAGS
 from backend.settings import Settings
 
 log = logging.getLogger("qonys.alerts")
-SETTLER_CATEGORIES = ("kandas", "resettler")
-EVAL_LOCK_CLASS = 42
 
 
-def open_alert(
-    session: Session, person_id: int, kind: str, region_kato: str | None, details: dict[str, Any]
-) -> None:
-    """Open the alert, or refresh the details of the one already open."""
-    session.execute(
-        text(
-            """
-            INSERT INTO alerts (person_id, kind, region_kato, details)
-            VALUES (:p, :k, :r, CAST(:d AS jsonb))
-            ON CONFLICT (person_id, kind) WHERE status = 'open'
-            DO UPDATE SET details = EXCLUDED.details, region_kato = EXCLUDED.region_kato
-            """
-        ),
-        {"p": person_id, "k": kind, "r": region_kato, "d": json.dumps(details, default=str)},
-    )
+def permit_in_force(session: Session, person_id: int, on: date) -> Permit | None:
+    """The person's permit in force on ``on``, the longest-running first."""
+    return session.scalars(
+        select(Permit)
+        .where(Permit.person_id == person_id, Permit.in_force(on))
+        .order_by(Permit.valid_to.desc())
+    ).first()
 
 
 def raise_device_signal(
@@ -89,18 +77,6 @@ def raise_device_signal(
             "fix_region_kato": row.here,
             "client": client,
         },
-    )
-
-
-def close_alert(session: Session, person_id: int, kind: str, reason: str) -> None:
-    session.execute(
-        text(
-            """
-            UPDATE alerts SET status = 'closed', closed_at = now(), close_reason = :reason
-            WHERE person_id = :p AND kind = :k AND status = 'open'
-            """
-        ),
-        {"p": person_id, "k": kind, "reason": reason},
     )
 
 
@@ -176,48 +152,6 @@ def _evaluate_region(
         )
 
 
-def lock_person(session: Session, person_id: int) -> None:
-    """Serialize alert evaluations of one person until the transaction ends."""
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(:c, :k)"),
-        {"c": EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
-    )
-
-
-def permit_in_force(session: Session, person_id: int, today: date) -> Permit | None:
-    return session.scalars(
-        select(Permit)
-        .where(
-            Permit.person_id == person_id,
-            Permit.status == "active",
-            Permit.valid_from <= today,
-            Permit.valid_to >= today,
-        )
-        .order_by(Permit.valid_to.desc())
-    ).first()
-
-
-def settlement_region(session: Session, person_id: int) -> str | None:
-    """The region a kandas or resettler must stay in: the obligation's, else registration's."""
-    region = session.execute(
-        text(
-            "SELECT region_kato FROM settlement_obligations "
-            "WHERE person_id = :p AND status IN ('active', 'breach_suspected') "
-            "ORDER BY starts_on DESC LIMIT 1"
-        ),
-        {"p": person_id},
-    ).scalar()
-    if region:
-        return region
-    return session.scalar(
-        select(Registration.region_kato).where(
-            Registration.person_id == person_id,
-            Registration.kind == "permanent",
-            Registration.ended_on.is_(None),
-        )
-    )
-
-
 def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> None:
     kind = "permit_expired_present"
     if permit_in_force(session, person.id, today) is not None:
@@ -231,7 +165,7 @@ def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> No
     ended = (
         latest.status_changed_at
         if latest.status in ("terminated", "revoked") and latest.status_changed_at
-        else datetime.combine(latest.valid_to + timedelta(days=1), datetime.min.time(), UTC)
+        else datetime.combine(latest.valid_to + timedelta(days=1), time.min, clock.LOCAL_TZ)
     )
     seen = session.execute(
         text(
@@ -265,15 +199,14 @@ def evaluate_person(
     person_id: int,
     settings: Settings,
     now: datetime | None = None,
-    with_residence: bool = False,
 ) -> None:
     """Evaluate every trace-driven alert of one person, in the caller's transaction."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     person = session.get(Person, person_id)
     if person is None:
         return
     lock_person(session, person_id)
-    today = now.date()
+    today = clock.today(now)
     if person.category in PERMIT_CATEGORIES:
         permit = permit_in_force(session, person.id, today)
         if permit is not None:
@@ -288,10 +221,6 @@ def evaluate_person(
         if region:
             _evaluate_region(session, person.id, "left_settlement_region", region, settings, now)
     close_alert(session, person.id, "silent_device", "the device reported again")
-    if with_residence:
-        from backend.services.residence import evaluate_residence
-
-        evaluate_residence(session, person.id, settings, now)
 
 
 def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> int:
@@ -341,7 +270,7 @@ def sweep_silent_devices(
 
     A heartbeat without a fix is contact too: it is written to the token's last contact.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     cutoff = working_days_back(now, settings.silent_device_working_days)
     opened = session.execute(
         text(
@@ -368,7 +297,7 @@ def sweep_silent_devices(
             """
         ),
         {"cutoff": cutoff, "n": settings.silent_device_working_days},
-    ).rowcount
+    )
     closed = session.execute(
         text(
             """
@@ -383,67 +312,31 @@ def sweep_silent_devices(
             """
         ),
         {"cutoff": cutoff},
-    ).rowcount
-    return {"opened": opened or 0, "closed": closed or 0}
-
-
-def list_alerts(
-    session: Session,
-    principal: Principal,
-    kind: str | None,
-    region_kato: str | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[Alert], str | None]:
-    if principal.region_kato:
-        if region_kato and region_kato != principal.region_kato:
-            raise Forbidden("this officer token is limited to another region")
-        region_kato = principal.region_kato
-    # Urgent kinds first, then by id: the keyset is (rank, id).
-    rank = case((Alert.kind.in_(URGENT_ALERT_KINDS), 0), else_=1)
-    after_rank, after_id = decode_ranked_cursor(cursor)
-    query = (
-        select(Alert)
-        .where(tuple_(rank, Alert.id) > tuple_(after_rank, after_id))
-        .order_by(rank, Alert.id)
-        .limit(limit)
     )
-    if kind:
-        query = query.where(Alert.kind == kind)
-    if region_kato:
-        query = query.where(Alert.region_kato == region_kato)
-    if status:
-        query = query.where(Alert.status == status)
-    alerts = list(session.scalars(query))
-    if len(alerts) < limit:
-        return alerts, None
-    return alerts, encode_ranked_cursor(0 if alerts[-1].urgent else 1, alerts[-1].id)
+    return {"opened": _rowcount(opened), "closed": _rowcount(closed)}
 
 
-def resolve_alert(
-    session: Session, principal: Principal, alert_id: int, reason: str, confirmed: bool = False
-) -> Alert:
-    """An official closes an alert with a reason (e.g. a late notice reviewed).
+def _rowcount(result: Any) -> int:
+    """Rows a DML statement touched (a CursorResult; other results have none)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
-    Confirming a ``left_settlement_region`` alert marks the family's settlement
-    obligation breached (the amount due is then computed).
-    """
-    alert = session.get(Alert, alert_id, with_for_update=True)
-    if alert is None or (principal.region_kato and alert.region_kato != principal.region_kato):
-        raise NotFound(f"alert {alert_id} not found")
-    if alert.status != "open":
-        raise Conflict(f"alert {alert_id} is already closed")
-    alert.status = "closed"
-    alert.closed_at = datetime.now(UTC)
-    alert.close_reason = f"{principal.actor}: {'confirmed' if confirmed else 'closed'}: {reason}"
-    session.flush()
-    if confirmed and alert.kind == "left_settlement_region":
-        from backend.services.settlement import mark_breach
 
-        mark_breach(
-            session,
-            alert.person_id,
-            {"source": "alert", "alert_id": alert.id, "details": alert.details, "reason": reason},
-        )
-    return alert
+def late_termination_notice(
+    session: Session, notice: TerminationNotice, permit: Permit, filed_on: date
+) -> None:
+    """An employer's notice filed after its deadline opens an alert for the region."""
+    if not notice.late:
+        return
+    open_alert(
+        session,
+        permit.person_id,
+        "late_termination_notice",
+        permit.region_kato,
+        {
+            "permit": permit.number,
+            "employer_bin": notice.employer_bin,
+            "last_working_day": notice.last_working_day,
+            "deadline": notice.deadline,
+            "filed_on": filed_on,
+        },
+    )

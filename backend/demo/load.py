@@ -1,0 +1,65 @@
+"""A small believable world of demo data, every row marked ``is_demo``.
+
+Safe to run twice: each step checks whether its data is already there. Later
+capabilities add their own steps to :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from backend.db import Database
+from backend.demo.register import Progress, demo_tokens, load_register
+from backend.demo.settlement import load_settlement
+from backend.demo.traces import demo_phone, load_traces
+from backend.models import ApiToken
+from backend.services import (
+    alert_rules,
+    residence,
+)
+from backend.services.maps import build_and_store
+from backend.settings import Settings
+
+
+def build_demo_map(
+    session: Session, settings: Settings, rng: random.Random, progress: Progress
+) -> dict[str, int]:
+    """Render the settlement map once so /maps/kandas-settlement works right away."""
+    artifact = build_and_store(session, settings, None, None)
+    return {"map bytes (gzip)": artifact.gzip_bytes}
+
+
+STEPS: tuple[Callable[[Session, Settings, random.Random, Progress], dict[str, int]], ...] = (
+    load_register,
+    load_traces,
+    load_settlement,
+    build_demo_map,
+)
+
+
+def load_demo(database: Database, settings: Settings, progress: Progress) -> dict[str, Any]:
+    """Run every demo step in order, each in its own transaction."""
+    rng = random.Random(2026)
+    summary: dict[str, Any] = {}
+    for step in STEPS:
+        with database.transaction() as session:
+            summary.update(step(session, settings, rng, progress))
+    summary["alerts evaluated for persons"] = alert_rules.evaluate_dirty(database, settings)
+    with database.transaction() as session:
+        alert_rules.sweep_silent_devices(session, settings)
+    residence.sweep_residence(database, settings)
+    with database.transaction() as session:
+        tokens = demo_tokens(session, settings)
+        summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"
+    if "phone" in tokens:
+        summary.update(demo_phone(database, settings, tokens["phone"]))
+    with database.transaction() as session:
+        summary["tokens in database"] = session.scalar(
+            select(text("count(*)")).select_from(ApiToken)
+        )
+    return summary

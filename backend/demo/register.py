@@ -1,0 +1,224 @@
+"""Demo register: employers, persons with registrations and permits, demo tokens."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select, text
+from sqlalchemy.orm import Session
+
+from backend import clock
+from backend.identifiers import make_bin, make_iin
+from backend.models import Employer, Person
+from backend.services import (
+    devices,
+    events,
+    permits,
+    persons,
+    registrations,
+)
+from backend.services.tokens import create_token, verify_token
+from backend.settings import Settings
+
+Progress = Callable[[Iterable[Any], str], Any]
+
+
+DEMO_EMPLOYERS = (
+    ("2203", "ТОО «Демо-Строй Астана» (ДЕМО)"),
+    ("1911", "ТОО «Демо Агро Павлодар» (ДЕМО)"),
+    ("2105", "ИП «Демо Сервис Алматы» (ДЕМО)"),
+)
+KZ_SURNAMES = ("Абенов", "Жумабаев", "Касымов", "Нурланов", "Сейткали", "Ахметов", "Омаров")
+KZ_FEMALE_SURNAMES = ("Абенова", "Жумабаева", "Касымова", "Нурланова", "Ахметова", "Омарова")
+KZ_MALE_NAMES = ("Ержан", "Нурлан", "Асхат", "Бауыржан", "Данияр", "Серик")
+KZ_FEMALE_NAMES = ("Айгерим", "Динара", "Жанар", "Алия", "Сауле", "Меруерт")
+FOREIGN = {
+    "UZB": (("Каримов", "Юсупов", "Рахимов"), ("Шерзод", "Бахтиёр", "Улугбек")),
+    "KGZ": (("Токтогулов", "Асанов", "Мамбетов"), ("Бакыт", "Азамат", "Эрлан")),
+    "TJK": (("Саидов", "Назаров", "Шарипов"), ("Фаррух", "Далер", "Сухроб")),
+    "CHN": (("Ли", "Ван", "Чжан"), ("Вэй", "Мин", "Хао")),
+}
+# Region KATO → settlement names to register demo persons in (GeoNames spelling).
+HOME_TOWNS = {
+    "710000000": "Astana",
+    "750000000": "Almaty",
+    "790000000": "Shymkent",
+    "550000000": "Pavlodar",
+    "390000000": "Kostanay",
+    "630000000": "Ust-Kamenogorsk",
+    "350000000": "Karagandy",
+    "230000000": "Atyrau",
+}
+TOKEN_ROLES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("admin", {}),
+    ("analyst", {}),
+    ("officer", {}),
+    ("officer", {"region_kato": "710000000"}),
+    ("employer", {"employer": 0}),
+)
+
+
+def _settlement(session: Session, region: str, name: str) -> str:
+    kato = session.scalar(
+        text("SELECT kato FROM settlements WHERE region_kato = :r AND name = :n LIMIT 1"),
+        {"r": region, "n": name},
+    )
+    if kato is None:
+        raise RuntimeError("reference geography is not loaded: run `qonys gis load-reference`")
+    return kato
+
+
+def _demo_bins() -> list[str]:
+    out = []
+    for i, (yymm, _name) in enumerate(DEMO_EMPLOYERS):
+        serial = 1 + i
+        while (bin_ := make_bin(yymm, 4, serial)) is None:
+            serial += 10
+        out.append(bin_)
+    return out
+
+
+def _citizen_iin(rng: random.Random, birth: date, sex: str) -> str:
+    while True:
+        iin = make_iin(birth, sex, rng.randint(1000, 8999))
+        if iin:
+            return iin
+
+
+def load_register(
+    session: Session, settings: Settings, rng: random.Random, progress: Progress
+) -> dict[str, int]:
+    """Employers, ~80 persons across regions, their registrations and permits."""
+    bins = _demo_bins()
+    if session.scalar(select(exists().where(Person.is_demo.is_(True)))):
+        return {"persons": 0}
+    for bin_, (_yymm, name) in zip(bins, DEMO_EMPLOYERS, strict=True):
+        if session.get(Employer, bin_) is None:
+            permits.create_employer(session, bin_, name, is_demo=True)
+    today = clock.today()
+    created = 0
+    plan = [(region, i) for region in HOME_TOWNS for i in range(10)]
+    with progress(plan, "demo register") as bar:
+        for region, i in bar:
+            settlement = _settlement(session, region, HOME_TOWNS[region])
+            kind = (
+                "citizen",
+                "citizen",
+                "kandas",
+                "resettler",
+                "labour_immigrant",
+                "labour_immigrant",
+                "labour_immigrant",
+                "foreign_worker",
+                "permanent_resident",
+                "temporary_resident",
+            )[i]
+            sex = "F" if i % 3 == 1 else "M"
+            birth = date(1970 + rng.randint(0, 35), rng.randint(1, 12), rng.randint(1, 28))
+            if kind in ("citizen", "kandas", "resettler"):
+                surname = rng.choice(KZ_FEMALE_SURNAMES if sex == "F" else KZ_SURNAMES)
+                given = rng.choice(KZ_FEMALE_NAMES if sex == "F" else KZ_MALE_NAMES)
+                citizenship, iin = "KAZ", _citizen_iin(rng, birth, sex)
+            else:
+                citizenship = rng.choice(list(FOREIGN))
+                surnames, names = FOREIGN[citizenship]
+                surname, given, sex, iin = rng.choice(surnames), rng.choice(names), "M", None
+            person = persons.create_person(
+                session,
+                {
+                    "iin": iin,
+                    "surname": surname,
+                    "given_name": given,
+                    "birth_date": birth,
+                    "sex": sex,
+                    "citizenship": citizenship,
+                    "category": kind,
+                    "document": {"type": "passport", "number": f"DEMO{region[:2]}{i:04d}"},
+                },
+                is_demo=True,
+            )
+            registration = registrations.create_registration(
+                session,
+                {
+                    "person_id": person.id,
+                    "kind": "permanent" if citizenship == "KAZ" else "temporary",
+                    "address": f"ДЕМО: {HOME_TOWNS[region]}, ул. Примерная, {10 + i}",
+                    "settlement_kato": settlement,
+                    "valid_from": today - timedelta(days=200),
+                    "valid_to": None
+                    if citizenship == "KAZ"
+                    else today + timedelta(days=160 - i * 20),
+                },
+            )
+            events.registration_recorded(session, registration)
+            if kind in ("labour_immigrant", "foreign_worker"):
+                start = today - timedelta(days=60 + 40 * (i % 4))
+                permits.create_permit(
+                    session,
+                    {
+                        "person_id": person.id,
+                        "employer_bin": None
+                        if kind == "labour_immigrant" and i == 6
+                        else bins[i % 3],
+                        # Every fifth permit was issued in Astana: its holder works elsewhere.
+                        "region_kato": "710000000" if i == 5 else region,
+                        "valid_from": start,
+                        "valid_to": permits.add_months(start, 6) - timedelta(days=1),
+                    },
+                    settings,
+                )
+            created += 1
+    permits.expire_permits(session)
+    return {"persons": created, "employers": len(bins)}
+
+
+def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
+    """Demo tokens for the README tour, kept in the data folder (readable by its owner only)."""
+    path = settings.data_dir / "demo-tokens.txt"
+    existing: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            label, _, secret = line.partition("=")
+            if secret and verify_token(session, secret) is not None:
+                existing[label] = secret
+    bins = _demo_bins()
+    wanted = {
+        "admin": ("admin", {}),
+        "analyst": ("analyst", {}),
+        "officer": ("officer", {}),
+        "officer_astana": ("officer", {"region_kato": "710000000"}),
+        "employer": ("employer", {"employer_bin": bins[0]}),
+    }
+    for label, (role, scope) in wanted.items():
+        if label not in existing:
+            secret, _row = create_token(session, role, label=f"demo {label}", **scope)
+            existing[label] = secret
+    device_person = session.scalar(
+        select(Person.id)
+        .where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
+        .order_by(Person.id)
+        .limit(1)
+    )
+    if "device" not in existing and device_person is not None:
+        secret, _row = create_token(session, "device", person_id=device_person, label="demo device")
+        existing["device"] = secret
+    phone_person = session.scalar(
+        select(Person.id)
+        .where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
+        .order_by(Person.id)
+        .offset(1)
+        .limit(1)
+    )
+    if "phone" not in existing and phone_person is not None:
+        enrolment = devices.enrol(
+            session, phone_person, settings.public_url, settings.device_token_days or None, True
+        )
+        devices.write_qr_codes(enrolment, settings.data_dir / "devices")
+        existing["phone"] = enrolment.token
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
+    path.chmod(0o600)
+    return existing

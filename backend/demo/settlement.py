@@ -1,0 +1,120 @@
+"""Demo settlement: indicators, quotas, lists, admitted families, one early departure."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from backend import clock
+from backend.demo.register import Progress, _demo_bins, _settlement
+from backend.services import (
+    admission,
+    events,
+    quotas,
+    registrations,
+)
+from backend.settings import Settings
+from gis.indicators import upsert_indicators
+
+DEMO_INDICATOR_SOURCE = "ДЕМО: сгенерированные показатели / DEMO: generated indicators"
+
+
+def load_settlement(
+    session: Session, settings: Settings, rng: random.Random, progress: Progress
+) -> dict[str, int]:
+    """Demo indicators for every settlement, quotas, lists, admissions and one breach."""
+    if session.scalar(text("SELECT count(*) FROM settlement_indicators")):
+        return {"settlement indicators": 0}
+    year = clock.today().year
+    settlements = session.execute(
+        text(
+            "SELECT s.kato, s.region_kato, r.designated_for_settlement FROM settlements s"
+            " JOIN regions r ON r.kato = s.region_kato ORDER BY s.kato"
+        )
+    ).all()
+    local = random.Random(7)  # independent of the other steps: same world every time
+    rows = []
+    for kato, _region, _designated in settlements:
+        rows.append(
+            {
+                "kato": kato,
+                "labour_demand": round(local.uniform(0.2, 2.4), 2),
+                "has_school": local.random() < 0.92,
+                "has_clinic": local.random() < 0.8,
+                "has_housing": local.random() < 0.75,
+                "has_transport": local.random() < 0.85,
+                "population_trend": round(local.uniform(-3.5, 3.0), 2),
+                "as_of": clock.today(),
+                "source": DEMO_INDICATOR_SOURCE,
+                "is_demo": True,
+            }
+        )
+    upsert_indicators(session.connection(), rows)
+    designated = sorted({r for _k, r, d in settlements if d})
+    for region in designated:
+        small = region == "230000000"  # Atyrau: a nearly exhausted quota, for the map
+        quotas.set_quota(session, year, region, 6 if small else 400, 4 if small else 250)
+        members = [k for k, r, _d in settlements if r == region]
+        listed = [k for i, k in enumerate(members) if i % 5 != 4]  # four in five are listed
+        quotas.set_settlement_list(session, year, region, listed, settings)
+    settlers = session.execute(
+        text(
+            """
+            SELECT p.id, r.settlement_kato FROM persons p
+            JOIN registrations r ON r.person_id = p.id AND r.ended_on IS NULL
+            JOIN regions g ON g.kato = r.region_kato AND g.designated_for_settlement
+            WHERE p.is_demo AND p.category IN ('kandas', 'resettler') ORDER BY p.id
+            """
+        )
+    ).all()
+    bins = _demo_bins()
+    admitted = refused = 0
+    for i, (person_id, settlement_kato) in enumerate(settlers):
+        session.execute(
+            text(
+                "INSERT INTO settlement_lists (year, region_kato, settlement_kato)"
+                " SELECT :y, region_kato, kato FROM settlements WHERE kato = :k"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"y": year, "k": settlement_kato},
+        )
+        support: dict[str, Any] = {"housing_subsidy_mrp_per_month": 15 + 5 * (i % 4)}
+        if i % 2 == 0:
+            support |= {"housing_cost_kzt": 18_000_000 + 1_000_000 * i, "job_employer_bin": bins[1]}
+        try:
+            admission.admit(
+                session,
+                {
+                    "person_id": person_id,
+                    "family_size": 2 + i % 4,
+                    "settlement_kato": settlement_kato,
+                    "year": year,
+                    "support": support,
+                },
+                settings,
+            )
+            admitted += 1
+        except admission.Refused:  # checked before anything is written: the demo goes on
+            refused += 1
+    if settlers:
+        # The first admitted family has moved to Almaty: a registration there is a breach.
+        almaty = _settlement(session, "750000000", "Almaty")
+        registration = registrations.create_registration(
+            session,
+            {
+                "person_id": settlers[0][0],
+                "kind": "permanent",
+                "settlement_kato": almaty,
+                "address": "ДЕМО: Алматы, ул. Переездная, 1",
+                "valid_from": clock.today(),
+            },
+        )
+        events.registration_recorded(session, registration)
+    return {
+        "settlement indicators": len(rows),
+        "families admitted": admitted,
+        "applications refused": refused,
+    }

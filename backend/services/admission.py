@@ -1,0 +1,183 @@
+"""Admission of kandas and resettler families, and the support paid at admission.
+
+Admission is refused with a reason unless the region is designated (rule 1), the
+settlement is on that year's list (rule 3) and the regional quota has room for the whole
+family (rule 2). The quota row is locked while an admission counts it, so concurrent
+applications can never overfill it. Admission fixes the place of arrival, starts the
+family's 5-year obligation and records the support paid in MRP of the year (rule 5).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend import clock
+from backend.clock import add_months
+from backend.errors import Conflict, Invalid
+from backend.models import (
+    Employer,
+    MrpValue,
+    Person,
+    Settlement,
+    SettlementApplication,
+    SettlementListEntry,
+    SettlementObligation,
+    SupportPayment,
+)
+from backend.models.person import SETTLER_CATEGORIES
+from backend.services.obligations import CENT
+from backend.services.quotas import QUOTA_COLUMN, lock_quota, quota_fill, region
+from backend.settings import Settings
+
+
+class Refused(Conflict):
+    """An admission refused by a settlement rule; ``reason`` is machine-readable."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.title = f"Refused: {reason}"
+
+
+def mrp(session: Session, year: int) -> Decimal:
+    value = session.get(MrpValue, year)
+    if value is None:
+        raise Invalid("year", f"no MRP value recorded for {year}")
+    return Decimal(value.kzt)
+
+
+def _support(
+    session: Session, data: dict[str, Any], year: int, family_size: int, settings: Settings
+) -> list[dict[str, Any]]:
+    """Support items paid at admission, in MRP of the year and in tenge (DOMAIN rule 5)."""
+    mrp_kzt = mrp(session, year)
+    support = data.get("support") or {}
+    items = []
+    relocation = Decimal(str(settings.relocation_mrp_per_member)) * family_size
+    items.append(
+        {"item": "relocation", "amount_mrp": relocation, "details": {"family_size": family_size}}
+    )
+    rate = support.get("housing_subsidy_mrp_per_month")
+    if rate is not None:
+        low, high = settings.housing_subsidy_mrp_min, settings.housing_subsidy_mrp_max
+        if not low <= rate <= high:
+            raise Invalid("support.housing_subsidy_mrp_per_month", f"must be {low:g}-{high:g} MRP")
+        months = settings.housing_subsidy_months
+        items.append(
+            {
+                "item": "housing_subsidy",
+                "amount_mrp": Decimal(str(rate)) * months,
+                "details": {"mrp_per_month": rate, "months": months},
+            }
+        )
+    cost = support.get("housing_cost_kzt")
+    employer = support.get("job_employer_bin")
+    if cost is not None or employer is not None:
+        if cost is None or employer is None:
+            raise Invalid(
+                "support", "a mobility certificate needs housing_cost_kzt and job_employer_bin"
+            )
+        if session.get(Employer, employer) is None:
+            raise Invalid("support.job_employer_bin", f"employer {employer} is not registered")
+        share = Decimal(str(settings.mobility_certificate_share))
+        items.append(
+            {
+                "item": "mobility_certificate",
+                "amount_mrp": None,
+                "amount_kzt": (Decimal(str(cost)) * share).quantize(CENT),
+                "details": {
+                    "housing_cost_kzt": cost,
+                    "employer_bin": employer,
+                    "share": settings.mobility_certificate_share,
+                },
+            }
+        )
+    for item in items:
+        if item.get("amount_mrp") is not None:
+            item["amount_kzt"] = (item["amount_mrp"] * mrp_kzt).quantize(CENT, ROUND_HALF_UP)
+            item["mrp_year"] = year
+    return items
+
+
+def admit(
+    session: Session, data: dict[str, Any], settings: Settings, on: date | None = None
+) -> SettlementObligation:
+    """Accept a kandas or resettler application within list and quota, or refuse it."""
+    on = on or clock.today()
+    year = data.get("year") or on.year
+    person = session.get(Person, data["person_id"])
+    if person is None:
+        raise Invalid("person_id", f"person {data['person_id']} does not exist")
+    if person.category not in SETTLER_CATEGORIES:
+        raise Invalid("person_id", f"a {person.category} is not admitted as kandas or resettler")
+    settlement = session.get(Settlement, data["settlement_kato"])
+    if settlement is None:
+        raise Invalid("settlement_kato", f"unknown settlement {data['settlement_kato']}")
+    place = region(session, settlement.region_kato)
+    if not place.designated_for_settlement:
+        raise Refused("region_not_designated", f"{place.name_ru} is not designated for settlement")
+    if session.get(SettlementListEntry, (year, settlement.kato)) is None:
+        raise Refused(
+            "settlement_not_listed", f"{settlement.name} is not on the {year} settlement list"
+        )
+    quota = lock_quota(session, year, place.kato)
+    if quota is None:
+        raise Refused("quota_not_set", f"no {year} quota is set for {place.name_ru}")
+    limit = getattr(quota, QUOTA_COLUMN[person.category])
+    used = quota_fill(session, year, place.kato).fill[QUOTA_COLUMN[person.category]]
+    family = data["family_size"]
+    if used + family > limit:
+        raise Refused(
+            "quota_exhausted",
+            f"the {year} {person.category} quota of {place.name_ru} has {max(limit - used, 0)} "
+            f"places left, the family needs {family}",
+        )
+    already = session.scalar(
+        select(func.count())
+        .select_from(SettlementApplication)
+        .where(SettlementApplication.person_id == person.id, SettlementApplication.year == year)
+    )
+    if already:
+        raise Conflict(f"person {person.id} was already admitted in {year}")
+    support = _support(session, data, year, family, settings)
+    application = SettlementApplication(
+        person_id=person.id,
+        category=person.category,
+        family_size=family,
+        year=year,
+        region_kato=place.kato,
+        settlement_kato=settlement.kato,
+    )
+    session.add(application)
+    session.flush()
+    obligation = SettlementObligation(
+        person_id=person.id,
+        application_id=application.id,
+        region_kato=place.kato,
+        settlement_kato=settlement.kato,
+        family_size=family,
+        starts_on=on,
+        ends_on=add_months(on, 12 * settings.obligation_years),
+        status="active",
+    )
+    session.add(obligation)
+    session.flush()
+    for item in support:
+        session.add(
+            SupportPayment(
+                obligation_id=obligation.id,
+                item=item["item"],
+                amount_mrp=item.get("amount_mrp"),
+                mrp_year=item.get("mrp_year"),
+                amount_kzt=item["amount_kzt"],
+                details=item["details"],
+                paid_on=on,
+            )
+        )
+    session.flush()
+    return obligation

@@ -1,0 +1,115 @@
+"""The alert store: open, refresh, close, list and resolve alerts.
+
+One open alert per person and kind (a partial unique index guarantees it). What opens or
+closes an alert is decided elsewhere: the trace and register rules in
+:mod:`backend.services.alert_rules` and :mod:`backend.services.residence`, the
+consequences of an official's decision in :mod:`backend.services.events`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import case, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from backend.clock import now
+from backend.errors import Conflict, Forbidden, NotFound
+from backend.models import Alert
+from backend.models.trace import URGENT_ALERT_KINDS
+from backend.services.pagination import decode_ranked_cursor, encode_ranked_cursor
+from backend.services.tokens import Principal
+
+EVAL_LOCK_CLASS = 42
+
+
+def open_alert(
+    session: Session, person_id: int, kind: str, region_kato: str | None, details: dict[str, Any]
+) -> None:
+    """Open the alert, or refresh the details of the one already open."""
+    session.execute(
+        text(
+            """
+            INSERT INTO alerts (person_id, kind, region_kato, details)
+            VALUES (:p, :k, :r, CAST(:d AS jsonb))
+            ON CONFLICT (person_id, kind) WHERE status = 'open'
+            DO UPDATE SET details = EXCLUDED.details, region_kato = EXCLUDED.region_kato
+            """
+        ),
+        {"p": person_id, "k": kind, "r": region_kato, "d": json.dumps(details, default=str)},
+    )
+
+
+def close_alert(session: Session, person_id: int, kind: str, reason: str) -> None:
+    session.execute(
+        text(
+            """
+            UPDATE alerts SET status = 'closed', closed_at = now(), close_reason = :reason
+            WHERE person_id = :p AND kind = :k AND status = 'open'
+            """
+        ),
+        {"p": person_id, "k": kind, "reason": reason},
+    )
+
+
+def lock_person(session: Session, person_id: int) -> None:
+    """Serialize alert evaluations of one person until the transaction ends."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:c, :k)"),
+        {"c": EVAL_LOCK_CLASS, "k": person_id % 2_147_483_647},
+    )
+
+
+def list_alerts(
+    session: Session,
+    principal: Principal,
+    kind: str | None,
+    region_kato: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Alert], str | None]:
+    if principal.region_kato:
+        if region_kato and region_kato != principal.region_kato:
+            raise Forbidden("this officer token is limited to another region")
+        region_kato = principal.region_kato
+    # Urgent kinds first, then by id: the keyset is (rank, id).
+    rank = case((Alert.kind.in_(URGENT_ALERT_KINDS), 0), else_=1)
+    after_rank, after_id = decode_ranked_cursor(cursor)
+    query = (
+        select(Alert)
+        .where(tuple_(rank, Alert.id) > tuple_(after_rank, after_id))
+        .order_by(rank, Alert.id)
+        .limit(limit)
+    )
+    if kind:
+        query = query.where(Alert.kind == kind)
+    if region_kato:
+        query = query.where(Alert.region_kato == region_kato)
+    if status:
+        query = query.where(Alert.status == status)
+    alerts = list(session.scalars(query))
+    if len(alerts) < limit:
+        return alerts, None
+    return alerts, encode_ranked_cursor(0 if alerts[-1].urgent else 1, alerts[-1].id)
+
+
+def resolve_alert(
+    session: Session, principal: Principal, alert_id: int, reason: str, confirmed: bool = False
+) -> Alert:
+    """An official closes an alert with a reason (e.g. a late notice reviewed).
+
+    What a confirmation leads to (a breached settlement obligation) follows in
+    :func:`backend.services.events.alert_resolved`.
+    """
+    alert = session.get(Alert, alert_id, with_for_update=True)
+    if alert is None or (principal.region_kato and alert.region_kato != principal.region_kato):
+        raise NotFound(f"alert {alert_id} not found")
+    if alert.status != "open":
+        raise Conflict(f"alert {alert_id} is already closed")
+    alert.status = "closed"
+    alert.closed_at = now()
+    alert.close_reason = f"{principal.actor}: {'confirmed' if confirmed else 'closed'}: {reason}"
+    session.flush()
+    return alert

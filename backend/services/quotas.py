@@ -1,0 +1,191 @@
+"""Regional quotas and yearly settlement lists — and the one definition of quota fill.
+
+A quota counts people (family members), per category: ``kandas`` and ``resettlers``
+(DOMAIN rule 2). Fill is the sum of admitted family sizes of the year; headroom is what
+is left. Admission, zoning, indicators and the map all read :func:`quota_fills`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.orm import Session
+
+from backend import clock
+from backend.errors import Conflict, Invalid, NotFound
+from backend.models import Quota, Region, Settlement, SettlementListEntry
+from backend.settings import Settings
+
+# Person category -> the quota column that counts it.
+QUOTA_COLUMN = {"kandas": "kandas", "resettler": "resettlers"}
+
+
+@dataclass(frozen=True)
+class QuotaFill:
+    """One region's quota of a year: limits and fill per quota column (``QUOTA_COLUMN``)."""
+
+    year: int
+    region_kato: str
+    set: bool
+    limits: dict[str, int]
+    fill: dict[str, int]
+
+    @property
+    def remaining(self) -> dict[str, int]:
+        return {k: max(limit - self.fill[k], 0) for k, limit in self.limits.items()}
+
+    @property
+    def total_limit(self) -> int:
+        return sum(self.limits.values())
+
+    @property
+    def total_fill(self) -> int:
+        return sum(self.fill.values())
+
+    @property
+    def headroom(self) -> float:
+        """Share of the region's whole quota still free (0 when no quota is set)."""
+        total = self.total_limit
+        return max(total - self.total_fill, 0) / total if total else 0.0
+
+
+def quota_fills(
+    session: Session, year: int, region_kato: str | None = None
+) -> dict[str, QuotaFill]:
+    """Every region's (or one region's) quota and fill of ``year``, in one query."""
+    rows = session.execute(
+        text(
+            """
+            SELECT r.kato, q.year IS NOT NULL AS set,
+                   COALESCE(q.kandas, 0) AS kandas, COALESCE(q.resettlers, 0) AS resettlers,
+                   COALESCE(sum(a.family_size) FILTER (WHERE a.category = 'kandas'), 0)
+                       AS kandas_fill,
+                   COALESCE(sum(a.family_size) FILTER (WHERE a.category = 'resettler'), 0)
+                       AS resettler_fill
+            FROM regions r
+            LEFT JOIN quotas q ON q.region_kato = r.kato AND q.year = :y
+            LEFT JOIN settlement_applications a ON a.region_kato = r.kato AND a.year = :y
+            WHERE CAST(:region AS varchar) IS NULL OR r.kato = :region
+            GROUP BY r.kato, q.year, q.kandas, q.resettlers
+            """
+        ),
+        {"y": year, "region": region_kato},
+    ).all()
+    return {
+        row.kato: QuotaFill(
+            year=year,
+            region_kato=row.kato,
+            set=bool(row.set),
+            limits={"kandas": int(row.kandas), "resettlers": int(row.resettlers)},
+            fill={"kandas": int(row.kandas_fill), "resettlers": int(row.resettler_fill)},
+        )
+        for row in rows
+    }
+
+
+def region(session: Session, kato: str) -> Region:
+    found = session.get(Region, kato)
+    if found is None:
+        raise NotFound(f"region {kato} not found")
+    return found
+
+
+def quota_fill(session: Session, year: int, region_kato: str) -> QuotaFill:
+    region(session, region_kato)
+    return quota_fills(session, year, region_kato)[region_kato]
+
+
+def set_quota(
+    session: Session, year: int, region_kato: str, kandas: int, resettlers: int
+) -> QuotaFill:
+    designated = region(session, region_kato).designated_for_settlement
+    if not designated and (kandas or resettlers):
+        raise Invalid("region_kato", "the region is not designated for settlement")
+    quota = session.get(Quota, (year, region_kato), with_for_update=True)
+    current = quota_fill(session, year, region_kato)
+    if kandas < current.fill["kandas"] or resettlers < current.fill["resettlers"]:
+        raise Conflict(
+            f"already admitted {current.fill['kandas']} kandas and "
+            f"{current.fill['resettlers']} resettlers"
+        )
+    if quota is None:
+        session.add(Quota(year=year, region_kato=region_kato, kandas=kandas, resettlers=resettlers))
+    else:
+        quota.kandas, quota.resettlers, quota.updated_at = kandas, resettlers, clock.now()
+    session.flush()
+    return quota_fill(session, year, region_kato)
+
+
+def lock_quota(session: Session, year: int, region_kato: str) -> Quota | None:
+    """Lock the quota row: concurrent admissions into the region queue up here."""
+    return session.scalars(
+        select(Quota).where(Quota.year == year, Quota.region_kato == region_kato).with_for_update()
+    ).first()
+
+
+@dataclass(frozen=True)
+class SettlementList:
+    year: int
+    region_kato: str
+    settlements: list[str]
+    published_at: datetime | None
+    deadline: date
+
+    @property
+    def published_on_time(self) -> bool:
+        return self.published_at is not None and self.published_at.date() <= self.deadline
+
+
+def list_deadline(year: int, settings: Settings) -> date:
+    month, day = settings.list_publication_day
+    return date(year - 1, month, day)
+
+
+def set_settlement_list(
+    session: Session, year: int, region_kato: str, settlements: list[str], settings: Settings
+) -> SettlementList:
+    """Replace the region's list for the year; every settlement must lie in the region."""
+    if not region(session, region_kato).designated_for_settlement and settlements:
+        raise Invalid("region_kato", "the region is not designated for settlement")
+    unique = sorted(set(settlements))
+    known = dict(
+        session.execute(
+            select(Settlement.kato, Settlement.region_kato).where(Settlement.kato.in_(unique))
+        ).all()
+    )
+    for kato in unique:
+        if kato not in known:
+            raise Invalid("settlements", f"unknown settlement {kato}")
+        if known[kato] != region_kato:
+            raise Invalid("settlements", f"settlement {kato} is in region {known[kato]}")
+    session.execute(
+        delete(SettlementListEntry).where(
+            SettlementListEntry.year == year, SettlementListEntry.region_kato == region_kato
+        )
+    )
+    if unique:
+        session.execute(
+            insert(SettlementListEntry),
+            [{"year": year, "region_kato": region_kato, "settlement_kato": k} for k in unique],
+        )
+    return settlement_list(session, year, region_kato, settings)
+
+
+def settlement_list(
+    session: Session, year: int, region_kato: str, settings: Settings
+) -> SettlementList:
+    region(session, region_kato)
+    rows = session.execute(
+        select(SettlementListEntry.settlement_kato, SettlementListEntry.published_at)
+        .where(SettlementListEntry.year == year, SettlementListEntry.region_kato == region_kato)
+        .order_by(SettlementListEntry.settlement_kato)
+    ).all()
+    return SettlementList(
+        year=year,
+        region_kato=region_kato,
+        settlements=[r.settlement_kato for r in rows],
+        published_at=max((r.published_at for r in rows), default=None),
+        deadline=list_deadline(year, settings),
+    )
