@@ -7,12 +7,23 @@ import logging
 import redis
 from apiflask import APIFlask
 from flask import Response, g, send_from_directory
+from flask.json.provider import DefaultJSONProvider
 from rq import Queue
 from sqlalchemy import text
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import IntegerConverter
 
-from backend.api import problems
+from backend.api import (
+    alerts,
+    checks,
+    devices,
+    imports,
+    permits,
+    persons,
+    problems,
+    settlement,
+    traces,
+)
 from backend.api.context import assign_request_id
 from backend.api.limits import limiter
 from backend.db import Database
@@ -55,8 +66,9 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
+        app.json.ensure_ascii = False
     app.extensions["qonys.settings"] = settings
     app.extensions["qonys.db"] = Database(settings.database_url)
     redis_conn = redis.Redis.from_url(
@@ -109,7 +121,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
             status["status"] = "degraded"
         return status, 200 if ok else 503
 
-    from backend.api import register_blueprints
-
-    register_blueprints(app)
+    for module in (persons, permits, checks, imports, traces, alerts, settlement, devices):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(settlement.pages)
     return app

@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
+from dataclasses import fields
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
+import redis
+from alembic import command
+from alembic.config import Config
 
-from backend.settings import PROJECT_ROOT, Settings
+from backend import stack
+from backend.db import Database
+from backend.demo.load import load_demo
+from backend.errors import QonysError
+from backend.jobs.runner import run_worker
+from backend.models.registries import ROLES
+from backend.services import audit, devices
+from backend.services.tokens import (
+    Principal,
+    announce_revocation,
+    create_token,
+    find_token,
+    list_tokens,
+    revoke_token,
+)
+from backend.services.trace_points import point_from_batch
+from backend.services.traces import ingest
+from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var
+from gis.districts import DistrictFileError
+from gis.districts import import_districts as import_district_file
+from gis.gpx import read_gpx
+from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
+from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
+from gis.reference import load_reference as load_reference_data
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    """The settings, or a one-line error naming the variable that cannot work."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
-    from backend.db import Database
-
+def _database(settings: Settings) -> Database:
     return Database(settings.database_url, pool_size=2)
 
 
@@ -32,8 +66,6 @@ def main() -> None:
 @main.command(help="Make sure PostGIS and Redis are reachable; start project-owned ones if not.")
 @click.option("--stop", is_flag=True, help="Stop the project-owned PostgreSQL and Redis.")
 def services(stop: bool) -> None:
-    from backend import stack
-
     settings = _settings()
     if stop:
         stack.stop_services(settings.data_dir)
@@ -42,10 +74,8 @@ def services(stop: bool) -> None:
     _ensure_services()
 
 
-def _ensure_services():  # type: ignore[no-untyped-def]
+def _ensure_services() -> stack.Endpoints:
     """Make the services reachable, print their URLs and return them."""
-    from backend import stack
-
     try:
         ep = stack.ensure_services(_settings().data_dir)
     except stack.StackError as exc:
@@ -56,14 +86,37 @@ def _ensure_services():  # type: ignore[no-untyped-def]
     return ep
 
 
+@main.group(help="Settings.")
+def config() -> None:
+    pass
+
+
+@config.command("show", help="Every setting's effective value and where it came from.")
+def config_show() -> None:
+    try:
+        settings, sources = Settings.load()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    width = max(len(item.name) for item in fields(settings))
+    for item in fields(settings):
+        value = _shown(getattr(settings, item.name))
+        click.echo(f"{item.name:{width}}  {value}  [{sources[item.name]}; {env_var(item.name)}]")
+
+
+def _shown(value: object) -> str:
+    """A value as typed in the environment; a password inside a URL is masked."""
+    if isinstance(value, tuple):
+        return ",".join(f"{v[0]}={v[1]:g}" if isinstance(v, tuple) else str(v) for v in value)
+    text = str(value)
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", text)
+
+
 @main.group(help="Database schema (Alembic).")
 def db() -> None:
     pass
 
 
-def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
-    from alembic.config import Config
-
+def alembic_config(database_url: str) -> Config:
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     cfg.attributes["database_url"] = database_url
@@ -73,8 +126,6 @@ def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
 @db.command(help="Migrate the database to the newest schema.")
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
-    from alembic import command
-
     command.upgrade(alembic_config(_settings().database_url), revision)
     click.echo(f"database at {revision}")
 
@@ -82,8 +133,6 @@ def upgrade(revision: str) -> None:
 @db.command(help="Migrate the database down to REVISION (e.g. base).")
 @click.argument("revision")
 def downgrade(revision: str) -> None:
-    from alembic import command
-
     command.downgrade(alembic_config(_settings().database_url), revision)
     click.echo(f"database at {revision}")
 
@@ -95,12 +144,9 @@ def gis() -> None:
 
 @gis.command("load-reference", help="Load the 20 regions and GeoNames settlements, by KATO.")
 def load_reference() -> None:
-    from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
-    from gis.reference import load_reference as load
-
     settings = _settings()
     database = _database(settings)
-    counts = load(database.engine, settings.settlement_regions)
+    counts = load_reference_data(database.engine, settings.settlement_regions)
     click.echo(f"regions: {counts['regions']}, settlements: {counts['settlements']}")
     click.echo(f"{REGIONS_ATTRIBUTION}\n{GEONAMES_ATTRIBUTION}")
 
@@ -110,13 +156,10 @@ def load_reference() -> None:
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_districts(file: Path) -> None:
-    from gis.districts import DistrictFileError
-    from gis.districts import import_districts as run
-
     database = _database(_settings())
     try:
         with database.engine.begin() as conn:
-            count = run(conn, file)
+            count = import_district_file(conn, file)
     except DistrictFileError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"districts: {count}")
@@ -126,8 +169,6 @@ def import_districts(file: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", default=None, help="Source named on the map (default: file name).")
 def import_indicators(file: Path, source: str | None) -> None:
-    from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
-
     database = _database(_settings())
     try:
         rows = read_indicators(file, source or file.name)
@@ -145,8 +186,6 @@ def demo() -> None:
 
 @demo.command("load", help="Fill a small believable world of demo data (safe to run twice).")
 def demo_load() -> None:
-    from backend.demo.load import load_demo
-
     settings = _settings()
     database = _database(settings)
     summary = load_demo(database, settings, progress=_progress)
@@ -154,7 +193,7 @@ def demo_load() -> None:
         click.echo(f"{key}: {value}")
 
 
-def _progress(items, label: str):  # type: ignore[no-untyped-def]
+def _progress(items: Iterable[Any], label: str) -> Any:
     return click.progressbar(items, label=label, file=sys.stderr)
 
 
@@ -167,7 +206,7 @@ def token() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "analyst", "officer", "employer", "device"]),
+    type=click.Choice(ROLES),
 )
 @click.option("--employer", "employer_bin", help="BIN the employer token is bound to.")
 @click.option("--person", "person_id", type=int, help="Person id a device token is bound to.")
@@ -182,8 +221,6 @@ def token_create(
     label: str | None,
     expires_days: int | None,
 ) -> None:
-    from backend.errors import QonysError
-    from backend.services.tokens import create_token
 
     database = _database(_settings())
     try:
@@ -198,10 +235,8 @@ def token_create(
 
 
 @token.command("list", help="List tokens of every role (never a secret).")
-@click.option("--role", type=click.Choice(["admin", "analyst", "officer", "employer", "device"]))
+@click.option("--role", type=click.Choice(ROLES))
 def token_list(role: str | None) -> None:
-    from backend.services.tokens import list_tokens
-
     with _database(_settings()).transaction() as session:
         rows = list_tokens(session, role)
     click.echo(
@@ -221,14 +256,6 @@ def token_list(role: str | None) -> None:
 @token.command("revoke", help="Revoke a token by the id `token list` shows, or by the token.")
 @click.argument("id_or_token")
 def token_revoke(id_or_token: str) -> None:
-    import getpass
-
-    import redis
-
-    from backend.errors import QonysError
-    from backend.services import audit
-    from backend.services.tokens import Principal, announce_revocation, find_token, revoke_token
-
     settings = _settings()
     operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
     try:
@@ -260,11 +287,6 @@ def device() -> None:
 def device_enrol(
     person_id: int, expires_days: int | None, encrypt: bool, out_dir: Path | None
 ) -> None:
-    import getpass
-
-    from backend.errors import QonysError
-    from backend.services import audit, devices
-    from backend.services.tokens import Principal
 
     settings = _settings()
     operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
@@ -292,15 +314,6 @@ def traces() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--person", "person_id", type=int, required=True, help="Person id the track is of.")
 def import_gpx(file: Path, person_id: int) -> None:
-    import getpass
-    from functools import partial
-
-    from backend.services import audit
-    from backend.services.tokens import Principal
-    from backend.services.trace_points import point_from_batch
-    from backend.services.traces import ingest
-    from gis.gpx import read_gpx
-
     settings = _settings()
     database = _database(settings)
     points = list(read_gpx(file))
@@ -332,6 +345,7 @@ def serve_workers() -> int:
 @click.option("--workers", type=int, default=serve_workers, help="Default: one per two CPU cores.")
 @click.option("--threads", type=int, default=SERVE_THREADS, show_default=True)
 def serve(port: int, host: str, workers: int, threads: int) -> None:
+    _settings()  # a setting that cannot work stops here, before any worker starts
     os.execvp(
         sys.executable,
         [
@@ -356,8 +370,6 @@ def serve(port: int, host: str, workers: int, threads: int) -> None:
 @main.command(help="Run an RQ worker (with the periodic-job scheduler).")
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 def worker(burst: bool) -> None:
-    from backend.jobs.runner import run_worker
-
     run_worker(_settings(), burst=burst)
 
 

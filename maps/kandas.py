@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from branca.element import MacroElement, Template
+from branca.element import MacroElement
 from folium.plugins import FastMarkerCluster
 from folium.utilities import JsCode
+from jinja2 import Template
 
 from maps.i18n import TEXTS, ZONE_COLORS
 from maps.offline import localize_cluster, localize_map
@@ -133,7 +134,7 @@ class QonysPanel(MacroElement):
     _template = Template((Path(__file__).parent / "templates" / "panel.html").read_text("utf-8"))
 
     def __init__(self, payload: dict[str, Any], demo: bool) -> None:
-        super().__init__()
+        MacroElement.__init__(self)  # explicit: mypy exempts untyped branca calls by name
         self._name = "QonysPanel"
         self.payload = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace(
             "</", "<\\/"

@@ -13,9 +13,19 @@ from typing import Any
 
 import pytest
 import redis
+from alembic import command
 from sqlalchemy import text
 
+from backend import stack
+from backend.app import create_app
+from backend.cli import alembic_config
+from backend.db import Database
+from backend.models import Base
+from backend.services.phone_ingest import WINDOWS
+from backend.services.tokens import TOKEN_CACHE, create_token
 from backend.settings import PROJECT_ROOT, Settings
+from gis.reference import load_reference
+from tests import factories as f
 
 # Loaded once per run (reference geography, the MRP seeded by a migration) or never
 # emptied (the append-only audit log); every other table of the models is emptied.
@@ -25,8 +35,6 @@ KEPT_TABLES = frozenset(
 
 
 def register_tables() -> list[str]:
-    from backend.models import Base
-
     return [name for name in Base.metadata.tables if name not in KEPT_TABLES]
 
 
@@ -37,8 +45,6 @@ def _test_redis_url(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def endpoints() -> Any:
-    from backend import stack
-
     data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
     return stack.ensure_services(data_dir)
 
@@ -60,12 +66,6 @@ def settings(endpoints: Any) -> Settings:
 @pytest.fixture(scope="session")
 def migrated(settings: Settings) -> Settings:
     """The test database rebuilt from empty to head, with reference geography."""
-    from alembic import command
-
-    from backend.cli import alembic_config
-    from backend.db import Database
-    from gis.reference import load_reference
-
     cfg = alembic_config(settings.database_url)
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
@@ -77,8 +77,6 @@ def migrated(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def app(migrated: Settings) -> Any:
-    from backend.app import create_app
-
     application = create_app(migrated)
     yield application
     application.extensions["qonys.db"].dispose()
@@ -96,7 +94,6 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     settings: Settings = request.getfixturevalue("migrated")
-    from backend.db import Database
 
     database = Database(settings.database_url, pool_size=1)
     with database.engine.begin() as conn:
@@ -105,8 +102,6 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()
     # Token ids restart with the tables: per-process device windows and cache restart too.
-    from backend.services.phone_ingest import WINDOWS
-    from backend.services.tokens import TOKEN_CACHE
 
     WINDOWS.clear()
     TOKEN_CACHE.clear()
@@ -122,7 +117,6 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def token(db: Any) -> Any:
     """Factory: ``token("officer", region_kato=...)`` → request headers for a fresh token."""
-    from backend.services.tokens import create_token
 
     def make(role: str, **scope: Any) -> dict[str, str]:
         with db.transaction() as session:
@@ -140,8 +134,6 @@ def admin(token: Any) -> dict[str, str]:
 @pytest.fixture
 def monitored(client: Any, admin: Any, token: Any) -> dict[str, Any]:
     """A labour immigrant registered and permitted in Astana, with a device token."""
-    from tests import factories as f
-
     person = f.person(client, admin)
     f.registration(client, admin, person["id"])
     f.permit(client, admin, person["id"])

@@ -25,18 +25,21 @@ def verify_secret(secret: str) -> Principal | None:
     return verify_cached(database().autocommit.connect, secret)
 
 
-@auth.verify_token
 def _verify(secret: str) -> Principal | None:
     return verify_secret(secret)
 
 
-@auth.get_user_roles
 def _roles(principal: Principal) -> list[str]:
     return [principal.role]
 
 
+auth.verify_token(_verify)
+auth.get_user_roles(_roles)
+
+
 def database() -> Database:
-    return current_app.extensions["qonys.db"]
+    db: Database = current_app.extensions["qonys.db"]
+    return db
 
 
 @contextmanager
@@ -52,7 +55,8 @@ def principal() -> Principal:
 
 
 def request_id() -> str:
-    return g.request_id
+    rid: str = g.request_id
+    return rid
 
 
 def assign_request_id() -> None:

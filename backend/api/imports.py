@@ -18,7 +18,8 @@ bp = APIBlueprint("imports", __name__, url_prefix="/api/v1", tag="Jobs")
 
 def _upload() -> bytes:
     if "file" in request.files:
-        return request.files["file"].read()
+        data: bytes = request.files["file"].read()
+        return data
     if request.mimetype in ("text/csv", "text/plain", "application/octet-stream"):
         return request.get_data()
     raise Invalid("file", "send the CSV as multipart field 'file' or as a text/csv body")

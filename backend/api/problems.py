@@ -10,6 +10,7 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Response, g, json
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import FieldError, QonysError, flatten_messages
@@ -63,8 +64,9 @@ def install(app: APIFlask) -> None:
         elif error.status_code == 400 and errors:
             detail = "malformed request: " + "; ".join(e.message for e in errors)
         else:
-            detail = _DETAILS.get(error.status_code, error.message)
-        return problem(error.status_code, detail, errors=errors, headers=error.headers)
+            detail = _DETAILS.get(error.status_code) or error.message or ""
+        headers = dict(Headers(error.headers).items()) if error.headers else None
+        return problem(error.status_code, detail, errors=errors, headers=headers)
 
     @app.errorhandler(QonysError)
     def _domain_error(error: QonysError) -> Response:

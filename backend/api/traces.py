@@ -163,13 +163,13 @@ def osmand() -> Any:
         return Response(status=200)
     if as_json:
         parsed: list[Any] = (
-            protocols.from_traccar_json(root, who.person_id, received)
+            protocols.from_traccar_json(root, who.device_person, received)
             if parsed_ok and isinstance(root, dict)
             else [PointError("the body is not a Traccar Client JSON object")]
         )
         client = "traccar_json"
     else:
-        parsed = [protocols.from_osmand_params(params, who.person_id, received)]
+        parsed = [protocols.from_osmand_params(params, who.device_person, received)]
         client = "osmand" if protocols.is_osmand_app(params) else "traccar"
     _phone_answer(who, parsed, client, secret)
     return Response(status=200)
@@ -222,7 +222,7 @@ def owntracks() -> Any:
             with transaction() as session:
                 key = devices.owntracks_key_of(session, who.token_id)
         parsed = protocols.from_owntracks(
-            message, who.person_id, datetime.now(UTC), key, _owntracks_identity()
+            message, who.device_person, datetime.now(UTC), key, _owntracks_identity()
         )
     if parsed:
         _phone_answer(who, parsed, "owntracks", secret)

@@ -11,6 +11,7 @@ from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
+from backend.clock import add_months
 from backend.identifiers import make_bin, make_iin
 from backend.models import Employer, Person
 from backend.services import (
@@ -62,7 +63,7 @@ TOKEN_ROLES: tuple[tuple[str, dict[str, Any]], ...] = (
 
 
 def _settlement(session: Session, region: str, name: str) -> str:
-    kato = session.scalar(
+    kato: str | None = session.scalar(
         text("SELECT kato FROM settlements WHERE region_kato = :r AND name = :n LIMIT 1"),
         {"r": region, "n": name},
     )
@@ -166,7 +167,7 @@ def load_register(
                         # Every fifth permit was issued in Astana: its holder works elsewhere.
                         "region_kato": "710000000" if i == 5 else region,
                         "valid_from": start,
-                        "valid_to": permits.add_months(start, 6) - timedelta(days=1),
+                        "valid_to": add_months(start, 6) - timedelta(days=1),
                     },
                     settings,
                 )
@@ -185,7 +186,7 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
             if secret and verify_token(session, secret) is not None:
                 existing[label] = secret
     bins = _demo_bins()
-    wanted = {
+    wanted: dict[str, tuple[str, dict[str, Any]]] = {
         "admin": ("admin", {}),
         "analyst": ("analyst", {}),
         "officer": ("officer", {}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -26,7 +27,7 @@ from backend.settings import Settings
 
 
 def _demo_route(
-    start: datetime, legs: list[tuple[float, tuple[float, float]]], step_min: int = 20
+    start: datetime, legs: Sequence[tuple[float, tuple[float, float]]], step_min: int = 20
 ) -> list[dict[str, Any]]:
     points, t = [], start
     for hours, (lat, lon) in legs:

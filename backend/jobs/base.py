@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from rq import get_current_job
 from rq.exceptions import NoSuchJobError
@@ -46,10 +46,11 @@ def report(progress: int, **meta: Any) -> None:
 
 
 log = logging.getLogger("qonys.jobs")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def tracked(func: F) -> F:
+def tracked(func: Callable[P, R]) -> Callable[P, R]:
     """Whatever a job raises, its status row ends ``failed`` with a message safe to show.
 
     A domain error's own detail is shown; anything else is logged in full and the row
@@ -57,7 +58,7 @@ def tracked(func: F) -> F:
     """
 
     @functools.wraps(func)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except QonysError as exc:
@@ -72,7 +73,7 @@ def tracked(func: F) -> F:
             )
             raise
 
-    return run  # type: ignore[return-value]
+    return run
 
 
 DEAD_JOB_MESSAGE = "the worker stopped during the job; start it again"

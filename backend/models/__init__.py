@@ -18,7 +18,6 @@ from backend.models.settlement import (
     SupportPayment,
 )
 from backend.models.trace import (
-    ALERT_KINDS,
     Alert,
     AlertDirty,
     DailyPresence,
@@ -28,7 +27,6 @@ from backend.models.trace import (
 )
 
 __all__ = [
-    "ALERT_KINDS",
     "Alert",
     "AlertDirty",
     "ApiToken",

@@ -6,14 +6,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, String, Text, func
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import literal_column
 
 from backend.models.base import Base
-
-PERMIT_STATUSES = ("active", "expired", "terminated", "revoked")
 
 
 def permit_in_force(status: Any, valid_from: Any, valid_to: Any, today: Any) -> Any:
@@ -34,7 +32,7 @@ def permit_in_force_sql(alias: str) -> str:
         literal_column(f"{alias}.valid_to"),
         literal_column(":today"),
     )
-    return str(clause.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return str(clause.compile(dialect=PGDialect(), compile_kwargs={"literal_binds": True}))
 
 
 class Employer(Base):

@@ -14,23 +14,6 @@ if TYPE_CHECKING:
     from backend.models.permit import Permit
     from backend.models.registration import Registration
 
-CATEGORIES = (
-    "citizen",
-    "resettler",
-    "kandas",
-    "labour_immigrant",
-    "foreign_worker",
-    "temporary_resident",
-    "permanent_resident",
-    "refugee",
-    "asylum_seeker",
-    "stateless",
-)
-# Categories whose stay depends on a labour-immigrant or work permit.
-PERMIT_CATEGORIES = ("labour_immigrant", "foreign_worker")
-# Categories admitted under a settlement quota, with the 5-year obligation.
-SETTLER_CATEGORIES = ("kandas", "resettler")
-
 
 class Person(Base):
     __tablename__ = "persons"

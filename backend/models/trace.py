@@ -11,19 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base
-
-ALERT_KINDS = (
-    "left_permit_region",
-    "left_settlement_region",
-    "permit_expired_present",
-    "silent_device",
-    "residence_mismatch",
-    "late_termination_notice",
-    "mock_location",
-    "sos",
-)
-# Alerts officers must see before any other.
-URGENT_ALERT_KINDS = ("sos",)
+from backend.models.registries import URGENT_ALERT_KINDS
 
 
 class TracePoint(Base):

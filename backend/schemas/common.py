@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pycountry
 from marshmallow import ValidationError
 from marshmallow.fields import Field, String
 from marshmallow.validate import Length, Range, Regexp
@@ -25,7 +26,7 @@ class Str(String):
         return text
 
 
-class GeoPoint(Field):
+class GeoPoint(Field[Any]):
     """A stored PostGIS point, shown as ``{"lat", "lon"}`` (read-only)."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -41,8 +42,6 @@ TEXT = Length(min=1, max=500)
 
 
 def _country_codes() -> frozenset[str]:
-    import pycountry
-
     # ISO 3166-1 alpha-3, plus the ICAO 9303 codes used in travel documents of stateless
     # persons (XXA) and refugees (XXB, XXC), and an unspecified nationality (XXX).
     return frozenset(c.alpha_3 for c in pycountry.countries) | {"XXA", "XXB", "XXC", "XXX"}

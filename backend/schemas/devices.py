@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema
+from apiflask import Schema
 from marshmallow.fields import Boolean, DateTime, Integer, List, Nested
 from marshmallow.validate import OneOf, Range
 
+from backend.models.registries import ROLES
 from backend.schemas.common import ID, Str
-from backend.services.tokens import ROLES
 
 __all__ = [
     "DeviceEnrolIn",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, validates_schema
+from apiflask import Schema
+from marshmallow import ValidationError, validates_schema
 from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Function, Integer, List, Nested
 from marshmallow.validate import Length, OneOf, Range
 
-from backend.models.person import CATEGORIES
+from backend.models.registries import CATEGORIES, CHECK_VERDICTS, REGISTRATION_KINDS, SEXES
 from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, GeoPoint, Str, iso_alpha3
 
 
@@ -32,7 +33,7 @@ class PersonIn(Schema):
     surname = Str(required=True, validate=NAME)
     given_name = Str(required=True, validate=NAME)
     birth_date = Date(required=True)
-    sex = Str(required=True, validate=OneOf(["M", "F"]))
+    sex = Str(required=True, validate=OneOf(SEXES))
     citizenship = Str(required=True, validate=iso_alpha3)
     category = Str(required=True, validate=OneOf(CATEGORIES))
     document = Nested(DocumentIn)
@@ -46,7 +47,7 @@ class PersonQuery(Schema):
 
 class RegistrationIn(Schema):
     person_id = Integer(required=True, validate=ID)
-    kind = Str(required=True, validate=OneOf(["permanent", "temporary"]))
+    kind = Str(required=True, validate=OneOf(REGISTRATION_KINDS))
     address = Str(validate=TEXT, allow_none=True)
     location = Nested(LocationIn, allow_none=True)
     settlement_kato = Str(validate=KATO, allow_none=True)
@@ -54,7 +55,7 @@ class RegistrationIn(Schema):
     valid_to = Date(allow_none=True, metadata={"description": "empty for open-ended"})
 
     @validates_schema
-    def _place(self, data: dict, **_: object) -> None:
+    def _place(self, data: dict[str, Any], **_: object) -> None:
         if data.get("location") is None and data.get("settlement_kato") is None:
             raise ValidationError("give location and/or settlement_kato", "location")
         if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
@@ -188,7 +189,7 @@ class CheckIn(Schema):
     location = Nested(LocationIn, required=True)
 
     @validates_schema
-    def _who(self, data: dict, **_: object) -> None:
+    def _who(self, data: dict[str, Any], **_: object) -> None:
         if bool(data.get("iin")) == bool(data.get("document_number")):
             raise ValidationError("give exactly one of iin or document_number", "iin")
 
@@ -222,7 +223,7 @@ class CheckPermitOut(Schema):
 class CheckOut(Schema):
     check_id = Integer()
     checked_at = DateTime()
-    verdict = Str(metadata={"enum": ["ok", "violation", "not_found"]})
+    verdict = Str(metadata={"enum": list(CHECK_VERDICTS)})
     reasons = List(Str())
     region_kato = Str(allow_none=True)
     person = Nested(CheckPersonOut, allow_none=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema
+from apiflask import Schema
 from marshmallow.fields import (
     Boolean,
     Date,

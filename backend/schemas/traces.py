@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, validates_schema
+from typing import Any
+
+from apiflask import Schema
+from marshmallow import ValidationError, validates_schema
 from marshmallow.fields import Boolean, DateTime, Dict, Float, Integer, List, Nested
 from marshmallow.validate import Length, OneOf, Range
 
-from backend.models.trace import ALERT_KINDS
+from backend.models.registries import ALERT_KINDS, ALERT_STATUSES
 from backend.schemas.common import KATO, TEXT, Str
 from backend.schemas.register import LocationIn
 
@@ -51,7 +54,7 @@ class PeriodQuery(Schema):
     to = DateTime(required=True)
 
     @validates_schema
-    def _order(self, data: dict, **_: object) -> None:
+    def _order(self, data: dict[str, Any], **_: object) -> None:
         if data["to"] <= data["from_"]:
             raise ValidationError("must be after from", "to")
         for key in ("from_", "to"):
@@ -62,7 +65,7 @@ class PeriodQuery(Schema):
 class AlertQuery(Schema):
     kind = Str(validate=OneOf(ALERT_KINDS))
     region_kato = Str(validate=KATO)
-    status = Str(load_default="open", validate=OneOf(["open", "closed"]))
+    status = Str(load_default="open", validate=OneOf(ALERT_STATUSES))
     limit = Integer(load_default=50, validate=Range(1, 500))
     cursor = Str(validate=Length(max=100))
 

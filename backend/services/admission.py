@@ -29,7 +29,7 @@ from backend.models import (
     SettlementObligation,
     SupportPayment,
 )
-from backend.models.person import SETTLER_CATEGORIES
+from backend.models.registries import SETTLER_CATEGORIES
 from backend.services.obligations import CENT
 from backend.services.quotas import QUOTA_COLUMN, lock_quota, quota_fill, region
 from backend.settings import Settings
@@ -57,7 +57,7 @@ def _support(
     """Support items paid at admission, in MRP of the year and in tenge (DOMAIN rule 5)."""
     mrp_kzt = mrp(session, year)
     support = data.get("support") or {}
-    items = []
+    items: list[dict[str, Any]] = []
     relocation = Decimal(str(settings.relocation_mrp_per_member)) * family_size
     items.append(
         {"item": "relocation", "amount_mrp": relocation, "details": {"family_size": family_size}}

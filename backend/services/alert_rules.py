@@ -17,9 +17,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.db import Database
+from backend.db import Database, rowcount
 from backend.models import Permit, Person, TerminationNotice
-from backend.models.person import PERMIT_CATEGORIES, SETTLER_CATEGORIES
+from backend.models.registries import PERMIT_CATEGORIES, SETTLER_CATEGORIES
 from backend.services.alert_store import close_alert, lock_person, open_alert
 from backend.services.obligations import settlement_region
 from backend.services.trace_points import UNRELIABLE_FLAGS
@@ -313,12 +313,7 @@ def sweep_silent_devices(
         ),
         {"cutoff": cutoff},
     )
-    return {"opened": _rowcount(opened), "closed": _rowcount(closed)}
-
-
-def _rowcount(result: Any) -> int:
-    """Rows a DML statement touched (a CursorResult; other results have none)."""
-    return int(getattr(result, "rowcount", 0) or 0)
+    return {"opened": rowcount(opened), "closed": rowcount(closed)}
 
 
 def late_termination_notice(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from backend.clock import now
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.models import Alert
-from backend.models.trace import URGENT_ALERT_KINDS
+from backend.models.registries import URGENT_ALERT_KINDS
 from backend.services.pagination import decode_ranked_cursor, encode_ranked_cursor
 from backend.services.tokens import Principal
 

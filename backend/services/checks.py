@@ -8,19 +8,18 @@ back from one SQL statement; the rules themselves stay here in Python.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import RowMapping, insert, text
 from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Forbidden, Invalid
 from backend.models import OfficerCheck
 from backend.models.permit import permit_in_force
-from backend.models.person import PERMIT_CATEGORIES
+from backend.models.registries import PERMIT_CATEGORIES
 from backend.services.tokens import Principal
 from gis.convert import point_element
 
@@ -88,7 +87,7 @@ class CheckResult:
     verdict: str
     reasons: list[str]
     region_kato: str
-    person: Mapping[str, Any] | None
+    person: RowMapping | None
     registration: _Registration | None
     permit: _Permit | None
 

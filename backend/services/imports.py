@@ -101,10 +101,11 @@ def _person_id(session: Session, iin: str) -> int:
 
 def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
     try:
-        return schema.load(payload)
+        loaded: dict[str, Any] = schema.load(payload)
     except ValidationError as exc:
-        first = flatten_messages(exc.normalized_messages())[0]
+        first = flatten_messages(exc.messages)[0]
         raise Invalid(first.field, first.message) from exc
+    return loaded
 
 
 def _import_person(session: Session, row: dict[str, str], key: str, _: Settings) -> None:
@@ -155,7 +156,11 @@ WRITERS: dict[str, Callable[[Session, dict[str, str], str, Settings], None]] = {
     "registrations": _import_registration,
     "permits": _import_permit,
 }
-KEYED = {"persons": Person, "registrations": Registration, "permits": Permit}
+KEYED: dict[str, type[Person] | type[Registration] | type[Permit]] = {
+    "persons": Person,
+    "registrations": Registration,
+    "permits": Permit,
+}
 
 
 def run_import(

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
+from backend.db import rowcount
 from backend.errors import Conflict, NotFound
 from backend.models import Registration, SettlementObligation, SupportPayment
 
@@ -78,7 +79,7 @@ def amount_due(session: Session, obligation: SettlementObligation) -> Decimal:
             SupportPayment.obligation_id == obligation.id
         )
     )
-    return Decimal(total).quantize(CENT)
+    return Decimal(total or 0).quantize(CENT)
 
 
 def mark_breach(
@@ -139,4 +140,4 @@ def fulfil_finished(session: Session, on: date | None = None) -> int:
         ),
         {"d": on or clock.today()},
     )
-    return getattr(result, "rowcount", 0) or 0
+    return rowcount(result)

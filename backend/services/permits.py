@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.clock import add_months
+from backend.db import rowcount
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import bin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
-from backend.models.person import PERMIT_CATEGORIES
+from backend.models.registries import PERMIT_CATEGORIES
 from backend.services.pagination import decode_cursor, next_cursor
 from backend.settings import Settings
 
@@ -118,7 +119,7 @@ def expire_permits(session: Session, today: date | None = None) -> int:
         .where(Permit.status == "active", Permit.valid_to < today)
         .values(status="expired", status_changed_at=func.now())
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def employer_permits(

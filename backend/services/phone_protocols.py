@@ -204,9 +204,8 @@ def _from_traccar_location(location: Any, person_id: int, received: datetime) ->
 
 
 def traccar_json_device_id(root: Any) -> str | None:
-    if isinstance(root, Mapping) and isinstance(root.get("device_id"), str):
-        return root["device_id"]
-    return None
+    device_id = root.get("device_id") if isinstance(root, Mapping) else None
+    return device_id if isinstance(device_id, str) else None
 
 
 def from_traccar_json(root: Mapping[str, Any], person_id: int, received: datetime) -> list[Parsed]:

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from backend.errors import Invalid, NotFound
 from backend.models import ApiToken, TraceRefusal
+from backend.models.registries import ROLES
 
-ROLES = ("admin", "analyst", "officer", "employer", "device")
 TOKEN_PREFIX = "qny_"
 # Revocations are published here (the token's hash, never the secret) so that every
 # process drops a cached token at once.
@@ -39,6 +39,13 @@ class Principal:
     # Set for actors that are not API tokens, such as an operator at the command line.
     name: str | None = None
     expires_at: datetime | None = None
+
+    @property
+    def device_person(self) -> int:
+        """The person a device token reports for; every device token is bound to one."""
+        if self.person_id is None:
+            raise ValueError(f"token {self.token_id} is not bound to a person")
+        return self.person_id
 
     @property
     def actor(self) -> str:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from backend.settings import Settings
 
@@ -88,7 +88,7 @@ def number(raw: Mapping[str, Any], key: str, required: bool = False) -> float | 
     if kind is float or kind is int:  # the common case, kept cheap: this runs per field
         if value != value or value in (math.inf, -math.inf):
             raise PointError(f"{key} must be finite")
-        return float(value)
+        return float(cast(float, value))
     if value is None or value == "":
         if required:
             raise PointError(f"{key} is required")
@@ -184,13 +184,16 @@ def point_from_batch(raw: Any, person_id: int | None) -> Point:
         person_id = pid
     elif "person_id" in raw and raw["person_id"] != person_id:
         raise PointError("a device may only send its own person's points")
-    optional = {key: number(raw, key) for key in _BATCH_OPTIONAL if key in raw}
     return Point(
         person_id,
         parse_time(raw.get("t")),
         number(raw, "lat", required=True) or 0.0,
         number(raw, "lon", required=True) or 0.0,
-        **optional,
+        accuracy_m=number(raw, "accuracy_m"),
+        speed_mps=number(raw, "speed_mps"),
+        bearing_deg=number(raw, "bearing_deg"),
+        altitude_m=number(raw, "altitude_m"),
+        battery_pct=number(raw, "battery_pct"),
     )
 
 
@@ -208,7 +211,11 @@ def fast_batch_point(
     """
     if type(raw) is not dict:
         return None
-    t, lat, lon = raw.get("t"), raw.get("lat"), raw.get("lon")
+    fields: dict[str, Any] = raw
+    # Any, not Any | None: the type checks just below are what narrows them.
+    t: Any = fields.get("t")
+    lat: Any = fields.get("lat")
+    lon: Any = fields.get("lon")
     if type(t) is not str or type(lat) not in _NUMBER or type(lon) not in _NUMBER:
         return None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # also false for NaN
@@ -221,9 +228,9 @@ def fast_batch_point(
         return None
     if moment.tzinfo is None or not earliest <= moment <= latest or "," in t or '"' in t:
         return None
-    values = {}
+    values: dict[str, float] = {}
     for key in _BATCH_OPTIONAL:
-        value = raw.get(key)
+        value = fields.get(key)
         if value is None:
             continue
         if type(value) not in _NUMBER or value != value or value in (math.inf, -math.inf):
@@ -234,6 +241,17 @@ def fast_batch_point(
         return None
     if speed is not None and not 0 <= speed <= settings.trace_max_speed_mps:
         return None
-    point = Point(person_id, moment.astimezone(UTC), float(lat), float(lon), t_text=t, **values)
+    point = Point(
+        person_id,
+        moment.astimezone(UTC),
+        float(lat),
+        float(lon),
+        accuracy_m=accuracy,
+        speed_mps=speed,
+        bearing_deg=values.get("bearing_deg"),
+        altitude_m=values.get("altitude_m"),
+        battery_pct=values.get("battery_pct"),
+        t_text=t,
+    )
     _flag_accuracy(point, settings)
     return point

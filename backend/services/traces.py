@@ -26,6 +26,7 @@ from backend.models import Person
 from backend.services import trace_storage
 from backend.services.trace_points import Point, PointError, check_point, fast_batch_point
 from backend.settings import Settings
+from gis.pgcopy import copy_csv
 
 
 @dataclass
@@ -149,10 +150,7 @@ def _copy_and_move(session: Session, points: list[Point], source: str) -> int:
     connection = session.connection()
     # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
     connection.execute(text(_STAGE_DDL))
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cur:
-        cur.copy_expert("COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
+    copy_csv(connection, "COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
     return int(session.execute(_MOVE, {"source": source}).scalar_one())
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from backend.settings import Settings
 from gis.trajectories import Fix, detect_stays, trips_between
 
 
-def _fixes(session: Session, person_id: int, start: datetime, end: datetime) -> list[tuple]:
+def _fixes(session: Session, person_id: int, start: datetime, end: datetime) -> Sequence[Row[Any]]:
     return session.execute(
         text(
             """
@@ -27,7 +28,7 @@ def _fixes(session: Session, person_id: int, start: datetime, end: datetime) -> 
     ).all()
 
 
-def _stays(rows: list[tuple], settings: Settings) -> tuple[list[Fix], list[Any], list[Any]]:
+def _stays(rows: Sequence[Row[Any]], settings: Settings) -> tuple[list[Fix], list[Any], list[Any]]:
     fixes = [Fix(r.recorded_at, r.lat, r.lon) for r in rows]
     stays = detect_stays(
         fixes, settings.stay_radius_m, timedelta(minutes=settings.stay_min_minutes)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from backend.settings import PROJECT_ROOT
@@ -27,8 +28,6 @@ def server(app: Any) -> Any:
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 def test_map_draws_offline(client: Any, app: Any, token: Any, db: Any, server: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     _world(db)
     analyst = token("analyst")
     build(client, app, analyst)

@@ -12,7 +12,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 
-from backend.services import alert_rules, residence
+from backend.services import alert_rules, residence, trace_storage
 from tests import factories as f
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -226,7 +226,6 @@ def test_killed_worker_leaves_no_lost_or_doubled_alert(db: Any, app: Any, migrat
             ),
             {"n": n},
         )
-    from backend.services import trace_storage
 
     trace_storage.ensure_partitions_for(
         db.engine, {(NOW - timedelta(hours=h)).date() for h in (40, 1)}

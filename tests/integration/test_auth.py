@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from backend.services.tokens import announce_revocation, find_token, revoke_token
+
 
 def test_no_token_is_401_problem(client: Any) -> None:
     resp = client.get("/api/v1/persons/1")
@@ -25,8 +27,6 @@ def test_wrong_role_is_403(client: Any, token: Any) -> None:
 
 def test_revoked_token_is_401_at_once(client: Any, token: Any, db: Any, app: Any) -> None:
     """Revocation goes through the service, which tells every process's token cache."""
-    from backend.services.tokens import announce_revocation, find_token, revoke_token
-
     headers = token("admin")
     assert client.get("/api/v1/persons", headers=headers).status_code == 200  # now cached
     with db.transaction() as session:

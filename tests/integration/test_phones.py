@@ -6,9 +6,11 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,10 +21,16 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 import requests
+import zxingcpp
 from nacl.secret import SecretBox
+from PIL import Image
 from sqlalchemy import text
 
-from backend.models import ALERT_KINDS
+from backend.app import create_app
+from backend.services import alert_rules
+from backend.services.tokens import TOKEN_CACHE
+from backend.services.trace_storage import drop_expired_refusals
+from backend.settings import Settings
 from tests import factories as f
 from tests.fixtures import phones
 
@@ -128,8 +136,6 @@ def test_a_traccar_queue_drains_whatever_it_holds(
 def test_a_heartbeat_counts_as_contact_against_silent_device(
     client: Any, monitored: dict, db: Any
 ) -> None:
-    from backend.services import alert_rules
-    from backend.settings import Settings
 
     with db.engine.begin() as conn:
         conn.execute(
@@ -163,7 +169,6 @@ def test_unknown_revoked_and_expired_tokens_get_401(
             text("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = :i"),
             {"i": _token_id(db, monitored["person"]["id"])},
         )
-    from backend.services.tokens import TOKEN_CACHE
 
     TOKEN_CACHE.clear()  # an expiry needs no announcement; drop what this test cached
     assert phones.send(client, phones.osmand_template(monitored["secret"], t)).status_code == 401
@@ -238,9 +243,6 @@ def test_sos_and_fake_gps_raise_alerts_sos_first(client: Any, monitored: dict, t
 
 def test_unreliable_fixes_open_no_region_alert(client: Any, monitored: dict, db: Any) -> None:
     """30 hours in Almaty, all of them cell-tower fixes: no left_permit_region alert."""
-    from backend.services import alert_rules
-    from backend.settings import Settings
-
     person_id = monitored["person"]["id"]
     start = NOW - timedelta(hours=30)
     for hour in range(31):
@@ -280,7 +282,6 @@ def test_nul_and_huge_values_from_a_phone_are_no_500(client: Any, monitored: dic
 def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     migrated: Any, monitored: dict, db: Any
 ) -> None:
-    from backend.app import create_app
 
     app = create_app(replace(migrated, device_rate_limit="3/minute", batch_rate_limit="2/minute"))
     limited = app.test_client()
@@ -303,23 +304,6 @@ def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     app.extensions["qonys.db"].dispose()
 
 
-def _check_values(db: Any, constraint: str) -> list[str]:
-    with db.engine.connect() as conn:
-        check = conn.execute(
-            text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :c"),
-            {"c": constraint},
-        ).scalar_one()
-    return sorted(part.split("'")[1] for part in check.split("ARRAY[")[1].split(","))
-
-
-def test_registries_match_the_database_checks(db: Any) -> None:
-    """Kinds and statuses live in one registry each; the database CHECKs must agree."""
-    from backend.models.permit import PERMIT_STATUSES
-
-    assert _check_values(db, "alerts_kind_check") == sorted(ALERT_KINDS)
-    assert _check_values(db, "permits_status_check") == sorted(PERMIT_STATUSES)
-
-
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "backend.cli", *args],
@@ -334,8 +318,6 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_enrol_prints_qr_codes_then_the_token(
     client: Any, monitored: dict, tmp_path: Path, migrated: Any
 ) -> None:
-    import zxingcpp
-    from PIL import Image
 
     env = {**os.environ, "QONYS_PUBLIC_URL": "https://qonys.example.kz"}
     out = _cli(
@@ -445,8 +427,6 @@ def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, mig
 
 
 def test_refused_input_goes_with_the_trace_retention(client: Any, monitored: dict, db: Any) -> None:
-    from backend.services.trace_storage import drop_expired_refusals
-
     bad = phones.traccar_android_legacy(monitored["secret"], NOW, lat=95)
     assert phones.send(client, bad).status_code == 200
     assert phones.send(client, bad).status_code == 200
@@ -469,8 +449,6 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
 
     The client behaves like a phone: a point it got no answer for is sent again.
     """
-    import signal
-    import threading
 
     acked: list[datetime] = []
     # 300 points in seconds: above the default device limit, whose overflow is answered

@@ -1,13 +1,15 @@
 """Quotas, lists and admissions (incl. a race), the 5-year obligation, breach and indicators."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from backend.jobs.settlement import fulfil_obligations
+from backend.services import alert_rules
 from tests import factories as f
 
 YEAR = date.today().year
@@ -204,9 +206,6 @@ def test_registration_elsewhere_breaches_and_amount_is_due(
 def test_confirmed_left_settlement_alert_breaches(
     client: Any, admin: Any, pavlodar: dict, token: Any, app: Any, db: Any
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from backend.services import alert_rules
 
     person = _kandas(client, admin)
     _apply(client, admin, person["id"], pavlodar["kato"], family=2)
@@ -311,7 +310,6 @@ def test_zones_ranking_through_the_api(
 def test_five_years_without_breach_are_fulfilled(
     client: Any, admin: Any, pavlodar: dict, db: Any
 ) -> None:
-    from backend.jobs.settlement import fulfil_obligations
 
     person = _kandas(client, admin)
     _apply(client, admin, person["id"], pavlodar["kato"], family=2)

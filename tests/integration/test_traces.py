@@ -1,6 +1,8 @@
 """Ingestion from our batch API, OsmAnd/Traccar Client and OwnTracks; reading tracks."""
 
 import base64
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -290,9 +292,6 @@ def test_last_position_for_region_limited_officer(client: Any, monitored: dict, 
 
 
 def test_gpx_import(monitored: dict, db: Any, tmp_path: Any, migrated: Any) -> None:
-    import subprocess
-    import sys
-
     gpx = tmp_path / "walk.gpx"
     pts = "".join(
         f'<trkpt lat="{51.16 + i * 0.001}" lon="71.47"><ele>350</ele><time>{iso(NOW - timedelta(minutes=30 - i))}</time></trkpt>'
