@@ -18,6 +18,7 @@ from backend.api import (
     checks,
     devices,
     imports,
+    jobs,
     permits,
     persons,
     problems,
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
             status["status"] = "degraded"
         return status, 200 if ok else 503
 
-    for module in (persons, permits, checks, imports, traces, alerts, settlement, devices):
+    for module in (persons, permits, checks, imports, jobs, traces, alerts, settlement, devices):
         app.register_blueprint(module.bp)
     app.register_blueprint(settlement.pages)
     return app

@@ -80,3 +80,10 @@ def flatten_messages(detail: Any, prefix: str = "") -> list[FieldError]:
     else:
         out.append(FieldError(prefix or "body", str(detail)))
     return out
+
+
+class Unavailable(QonysError):
+    """A service the request needs (the job queue) is down; the caller may retry."""
+
+    status = 503
+    title = "Service unavailable"

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import uuid
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request, send_from_directory, url_for
+from flask import Response, current_app, request, send_from_directory
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from backend import clock
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, request_id, transaction
 from backend.api.idempotent import idempotent
-from backend.models import Job
+from backend.api.jobs import launch
 from backend.services import admission, audit, indicators, maps, obligations, quotas, zones
 from maps.offline import asset_dirs
 
@@ -164,26 +163,13 @@ def get_indicators(query: dict[str, Any]) -> Any:
 @bp.output(s.JobStartedOut, status_code=202)
 @bp.doc(summary="Build the interactive kandas settlement map in the background")
 def start_map(data: dict[str, Any]) -> Any:
-    job_id = str(uuid.uuid4())
-    who = principal()
-    with transaction() as session:
-        session.add(
-            Job(
-                id=job_id,
-                kind="map.kandas-settlement",
-                owner_token_id=who.token_id,
-                params={"year": data.get("year")},
-            )
-        )
-        audit.record(session, who, "map.build", [None], None, request_id())
-    current_app.extensions["qonys.queue"].enqueue(
+    year = data.get("year")
+    return launch(
+        "map.kandas-settlement",
         "backend.jobs.maps.build_kandas_map",
-        job_id,
-        data.get("year"),
-        job_id=job_id,
-        job_timeout=600,
+        year,
+        params={"year": year},
     )
-    return {"job_id": job_id, "status_url": url_for("imports.job_status", job_id=job_id)}, 202
 
 
 @pages.get("/maps/kandas-settlement")

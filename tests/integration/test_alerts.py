@@ -12,6 +12,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 
+from backend import clock
 from backend.services import alert_rules, residence, trace_storage
 from tests import factories as f
 
@@ -282,3 +283,34 @@ def test_killed_worker_leaves_no_lost_or_doubled_alert(db: Any, app: Any, migrat
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alert_dirty")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM alerts")).scalar() == n
+
+
+def test_a_permit_ends_at_midnight_in_almaty_not_utc(
+    client: Any, admin: Any, token: Any, app: Any, db: Any
+) -> None:
+    """A permit valid to day D ends at 00:00 on D+1 in Kazakhstan (19:00 UTC on D).
+
+    A phone seen at 23:30 local on D is lawful; at 00:30 local it is present without a
+    permit — though both moments are still day D in UTC.
+    """
+    last_day = clock.today() - timedelta(days=5)
+    person = f.person(client, admin)
+    f.registration(client, admin, person["id"])
+    f.permit(
+        client,
+        admin,
+        person["id"],
+        valid_from=(last_day - timedelta(days=60)).isoformat(),
+        valid_to=last_day.isoformat(),
+    )
+    h = token("device", person_id=person["id"])
+    local_midnight = datetime.combine(
+        last_day + timedelta(days=1), datetime.min.time(), clock.LOCAL_TZ
+    )
+    assert local_midnight.astimezone(UTC).date() == last_day  # still D in UTC
+    _send(client, h, _route(local_midnight - timedelta(minutes=45), [(0.5, ASTANA)]))
+    _run_queue(app)
+    assert _open(db, "permit_expired_present") == []
+    _send(client, h, _route(local_midnight + timedelta(minutes=30), [(0.25, ASTANA)]))
+    _run_queue(app)
+    assert len(_open(db, "permit_expired_present")) == 1

@@ -7,11 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rq import SimpleWorker
+from sqlalchemy import text
 
+from backend.app import create_app
 from backend.jobs.base import DEAD_JOB_MESSAGE, fail_abandoned, report, tracked
 from backend.models import Job
 
@@ -86,3 +90,46 @@ def test_a_job_whose_worker_was_killed_is_marked_failed(app: Any, db: Any, migra
     assert fail_abandoned(db, queue.connection, queue.name, timedelta(0), later) == 1
     row = _row(db, job_id)
     assert row.status == "failed" and row.error == DEAD_JOB_MESSAGE
+
+
+def test_the_launcher_records_audits_enqueues_and_answers_the_status_url(
+    client: Any, token: Any, db: Any
+) -> None:
+    analyst = token("analyst")
+    request_id = str(uuid.uuid4())
+    resp = client.post(
+        "/api/v1/maps/kandas-settlement",
+        json={},
+        headers={**analyst, "X-Request-Id": request_id},
+    )
+    assert resp.status_code == 202, resp.get_json()
+    body = resp.get_json()
+    assert body["status_url"] == f"/api/v1/jobs/{body['job_id']}"
+    with db.transaction() as session:
+        row = session.get(Job, body["job_id"])
+        assert row is not None and row.status == "queued" and row.kind == "map.kandas-settlement"
+        audited = session.execute(
+            text("SELECT action FROM audit_log WHERE request_id = :r"), {"r": request_id}
+        ).scalar_one()
+    assert audited == "job.map.kandas-settlement"
+    status = client.get(body["status_url"], headers=analyst)
+    assert status.status_code == 200 and status.get_json()["status"] == "queued"
+
+
+def test_a_job_the_queue_cannot_take_fails_at_once_with_503(
+    migrated: Any, token: Any, db: Any
+) -> None:
+    """Redis down: the caller gets a problem+json 503 and the row says failed, not queued."""
+    app = create_app(replace(migrated, redis_url="redis://127.0.0.1:1/0"))
+    client = app.test_client()
+    resp = client.post("/api/v1/maps/kandas-settlement", json={}, headers=token("analyst"))
+    assert resp.status_code == 503
+    assert resp.mimetype == "application/problem+json"
+    with db.transaction() as session:
+        statuses = (
+            session.execute(text("SELECT status FROM jobs WHERE kind = 'map.kandas-settlement'"))
+            .scalars()
+            .all()
+        )
+    assert statuses == ["failed"]
+    app.extensions["qonys.db"].dispose()

@@ -1,13 +1,16 @@
 """Quotas, lists and admissions (incl. a race), the 5-year obligation, breach and indicators."""
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from rq import SimpleWorker
 from sqlalchemy import text
 
+from backend import clock
 from backend.jobs.settlement import fulfil_obligations
 from backend.services import alert_rules
 from tests import factories as f
@@ -321,3 +324,29 @@ def test_five_years_without_breach_are_fulfilled(
         assert (
             conn.execute(text("SELECT status FROM settlement_obligations")).scalar() == "fulfilled"
         )
+
+
+def test_a_registration_imported_elsewhere_breaches_too(
+    client: Any, app: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    """The import job leads to the same consequence as the API: events.registration_recorded."""
+    person = _kandas(client, admin)
+    assert _apply(client, admin, person["id"], pavlodar["kato"]).status_code == 201
+    csv_text = (
+        "person_iin,kind,address,lat,lon,settlement_kato,valid_from,valid_to\n"
+        f"{person['iin']},permanent,Алматы,{f.ALMATY['lat']},{f.ALMATY['lon']},,"
+        f"{clock.today().isoformat()},\n"
+    )
+    resp = client.post(
+        "/api/v1/imports/registrations",
+        data={"file": (io.BytesIO(csv_text.encode()), "registrations.csv")},
+        headers=admin,
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 202
+    queue = app.extensions["qonys.queue"]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    analyst = {**token("analyst"), "X-Purpose": "case 11"}
+    obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst)
+    assert obligation.get_json()["status"] == "breached"
+    assert obligation.get_json()["breach"]["evidence"]["source"] == "registration"

@@ -1,0 +1,50 @@
+"""`qonys demo load` builds its world from empty, and again without doubling anything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+
+def _demo(migrated: Any, data_dir: Path) -> dict[str, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "demo", "load"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DATABASE_URL": migrated.database_url,
+            "REDIS_URL": migrated.redis_url,
+            "QONYS_DATA_DIR": str(data_dir),
+        },
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+
+
+def test_demo_load_from_empty_then_again(migrated: Any, db: Any, tmp_path: Path) -> None:
+    first = _demo(migrated, tmp_path)
+    assert int(first["persons"]) > 0 and int(first["trace points"]) > 0
+    assert int(first["families admitted"]) > 0
+    assert int(first["demo phone points stored"]) > 0
+    assert (tmp_path / "demo-tokens.txt").exists()
+    with db.engine.connect() as conn:
+        kinds = set(conn.execute(text("SELECT kind FROM alerts WHERE status = 'open'")).scalars())
+        breached = conn.execute(
+            text("SELECT count(*) FROM settlement_obligations WHERE status = 'breached'")
+        ).scalar_one()
+        persons = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
+    # What the README tour shows: a region alert, an SOS from the phone, a departure.
+    assert {"left_permit_region", "sos"} <= kinds
+    assert breached == 1
+    again = _demo(migrated, tmp_path)
+    assert again["persons"] == "0" and again["trace points"] == "0"
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM persons")).scalar_one() == persons

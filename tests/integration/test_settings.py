@@ -1,0 +1,96 @@
+"""Every setting comes from the environment, is checked at start-up, and can be shown."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from typing import Any
+
+import pytest
+
+from backend.settings import Settings, SettingsError, env_var
+
+
+def _qonys(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_every_field_can_be_set_from_the_environment() -> None:
+    base = Settings()
+    for item in fields(Settings):
+        value = getattr(base, item.name)
+        if isinstance(value, bool) or value is None:
+            continue
+        raw = (
+            ",".join(f"{k}={v}" for k, v in value)
+            if isinstance(value, tuple) and value and isinstance(value[0], tuple)
+            else ",".join(str(v) for v in value)
+            if isinstance(value, tuple)
+            else str(value)
+        )
+        loaded, sources = Settings.load({env_var(item.name): raw})
+        assert getattr(loaded, item.name) == value, item.name
+        assert sources[item.name] == f"environment {env_var(item.name)}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        (
+            "QONYS_ZONE_WEIGHTS",
+            "labour_demand=0.9,quota_headroom=0.2,infrastructure=0.3,population_trend=0.15",
+            "sum to 1",
+        ),
+        ("QONYS_NIGHT_START_HOUR", "24", "0-23"),
+        ("QONYS_ALERT_DWELL_HOURS", "-1", "negative"),
+        ("QONYS_DEVICE_RATE_LIMIT", "lots", "rate"),
+        ("QONYS_TRACE_RETENTION_DAYS", "ninety", "not valid"),
+        ("DATABASE_URL", "mysql://x", "postgresql"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(variable: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=variable) as error:
+        Settings.from_env({variable: value})
+    assert says in str(error.value)
+
+
+def test_a_wrong_value_stops_the_command_and_the_server(migrated: Any) -> None:
+    shown = _qonys("config", "show", QONYS_NIGHT_END_HOUR="25")
+    assert shown.returncode != 0
+    assert shown.stderr.strip() == "Error: QONYS_NIGHT_END_HOUR: must be an hour 0-23"
+    # The WSGI module gunicorn loads exits 3 (worker cannot boot) with the same line.
+    server = subprocess.run(
+        [sys.executable, "-c", "import backend.wsgi"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QONYS_ZONE_A_MIN": "150"},
+        timeout=60,
+        check=False,
+    )
+    assert server.returncode == 3
+    assert server.stderr.strip().splitlines()[-1].startswith("qonys: QONYS_ZONE_A_MIN:")
+
+
+def test_config_show_prints_values_and_sources_without_passwords() -> None:
+    shown = _qonys(
+        "config",
+        "show",
+        QONYS_ALERT_DWELL_HOURS="12",
+        DATABASE_URL="postgresql://qonys:s3cret@127.0.0.1:5432/qonys",
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert set(lines) == {item.name for item in fields(Settings)}
+    assert "12.0" in lines["alert_dwell_hours"]
+    assert "[environment QONYS_ALERT_DWELL_HOURS;" in lines["alert_dwell_hours"]
+    assert "[default; QONYS_NEAR_MAX_RADIUS_M]" in lines["near_max_radius_m"]
+    assert "s3cret" not in shown.stdout and "qonys:***@" in lines["database_url"]
