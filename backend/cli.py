@@ -243,13 +243,12 @@ def token_list(role: str | None) -> None:
         f"{'id':>5}  {'role':8}  {'state':8}  {'scope':22}  {'last contact':25}  refused  label"
     )
     for r in rows:
-        scope = (
-            f"person {r['person_id']}" if r["person_id"] else r["employer_bin"] or r["region_kato"]
-        )
-        seen = r["last_seen_at"].isoformat(timespec="seconds") if r["last_seen_at"] else "-"
+        t = r.token
+        scope = f"person {t.person_id}" if t.person_id else t.employer_bin or t.region_kato
+        seen = t.last_seen_at.isoformat(timespec="seconds") if t.last_seen_at else "-"
         click.echo(
-            f"{r['id']:>5}  {r['role']:8}  {r['state']:8}  {scope or '-':22}  {seen:25}  "
-            f"{r['refusals']:>7}  {r['label'] or ''}"
+            f"{t.id:>5}  {t.role:8}  {r.state:8}  {scope or '-':22}  {seen:25}  "
+            f"{r.refusals:>7}  {t.label or ''}"
         )
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from backend import schemas as s
-from backend.api.context import auth, principal, request_id, transaction
-from backend.services import alert_store, audit, events
+from backend.api.context import auth, principal, record_access, transaction
+from backend.services import alert_store, events
 
 bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
 
@@ -30,14 +30,7 @@ def list_alerts(query: dict[str, Any]) -> Any:
             query["limit"],
             query.get("cursor"),
         )
-        audit.record(
-            session,
-            who,
-            "alerts.list",
-            sorted({a.person_id for a in items}) or [None],
-            None,
-            request_id(),
-        )
+        record_access(session, "alerts.list", sorted({a.person_id for a in items}) or [None])
         return {"items": items, "next_cursor": cursor}
 
 
@@ -51,7 +44,5 @@ def resolve(alert_id: int, data: dict[str, Any]) -> Any:
     with transaction() as session:
         alert = alert_store.resolve_alert(session, who, alert_id, data["reason"], data["confirmed"])
         events.alert_resolved(session, alert, data["reason"], data["confirmed"])
-        audit.record(
-            session, who, "alerts.resolve", [alert.person_id], data["reason"], request_id()
-        )
+        record_access(session, "alerts.resolve", [alert.person_id], data["reason"])
         return alert

@@ -8,8 +8,8 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend import schemas as s
-from backend.api.context import auth, principal, request_id, transaction
-from backend.services import audit, checks, registrations
+from backend.api.context import auth, principal, record_access, transaction
+from backend.services import checks, registrations
 
 bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers")
 
@@ -25,7 +25,7 @@ def check(data: dict[str, Any]) -> Any:
             session, principal(), data.get("iin"), data.get("document_number"), data["location"]
         )
         subject = result.person["id"] if result.person else None
-        audit.record(session, principal(), "person.check", [subject], None, request_id())
+        record_access(session, "person.check", [subject])
         return result
 
 
@@ -42,12 +42,5 @@ def near(query: dict[str, Any]) -> Any:
         items = registrations.registrations_near(
             session, query["lat"], query["lon"], radius, query["limit"], who.region_kato
         )
-        audit.record(
-            session,
-            who,
-            "registration.near",
-            [i.person_id for i in items] or [None],
-            None,
-            request_id(),
-        )
+        record_access(session, "registration.near", [i.person_id for i in items] or [None])
         return {"radius_m": radius, "items": items}

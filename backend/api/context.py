@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from apiflask import HTTPTokenAuth
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.errors import Forbidden
+from backend.services import audit
 from backend.services.tokens import Principal, verify_cached
 
 auth = HTTPTokenAuth(scheme="Bearer", description="Token from `qonys token create`")
@@ -77,3 +78,10 @@ def purpose(required_for: tuple[str, ...] = ("analyst",)) -> str | None:
     if not _PURPOSE_RE.match(value):
         raise Forbidden("X-Purpose must be 3-200 letters, digits or -./:#")
     return value
+
+
+def record_access(
+    session: Session, action: str, subjects: Sequence[int | None], why: str | None = None
+) -> None:
+    """Audit what the caller of this request did to whom, and why, in its transaction."""
+    audit.record(session, principal(), action, subjects, why, request_id())

@@ -8,8 +8,8 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend import schemas as s
-from backend.api.context import auth, principal, request_id, transaction
-from backend.services import audit, devices, tokens
+from backend.api.context import auth, record_access, transaction
+from backend.services import devices, tokens
 
 bp = APIBlueprint("devices", __name__, url_prefix="/api/v1", tag="People and devices")
 
@@ -34,8 +34,8 @@ def enrol(data: dict[str, Any]) -> Any:
         enrolment = devices.enrol(
             session, data["person_id"], settings.public_url, days, data["encrypt"]
         )
-        audit.record(session, principal(), "devices.enrol", [data["person_id"]], None, request_id())
-    return enrolment.as_dict(), 201
+        record_access(session, "devices.enrol", [data["person_id"]])
+    return enrolment, 201
 
 
 @bp.get("/tokens")
@@ -46,7 +46,7 @@ def enrol(data: dict[str, Any]) -> Any:
 def list_tokens(query: dict[str, Any]) -> Any:
     with transaction() as session:
         items = tokens.list_tokens(session, query.get("role"))
-        audit.record(session, principal(), "tokens.list", [None], None, request_id())
+        record_access(session, "tokens.list", [None])
     return {"items": items}
 
 
@@ -57,7 +57,7 @@ def list_tokens(query: dict[str, Any]) -> Any:
 def revoke(token_id: int) -> Any:
     with transaction() as session:
         row = tokens.revoke_token(session, tokens.find_token(session, str(token_id)))
-        audit.record(session, principal(), "tokens.revoke", [row.person_id], None, request_id())
+        record_access(session, "tokens.revoke", [row.person_id])
         digest = row.token_hash
     tokens.announce_revocation(current_app.extensions["qonys.redis"], digest)
     return "", 204
@@ -73,5 +73,5 @@ def refusals(token_id: int, query: dict[str, Any]) -> Any:
         items = devices.refusals(session, token_id, query["limit"])
         count = devices.refusal_count(session, token_id)
         person = items[0].person_id if items else None
-        audit.record(session, principal(), "devices.refusals", [person], None, request_id())
+        record_access(session, "devices.refusals", [person])
     return {"token_id": token_id, "count": count, "items": items}

@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend import schemas as s
-from backend.api.context import auth, principal, request_id, transaction
+from backend.api.context import auth, principal, record_access, transaction
 from backend.errors import NotFound, Unavailable
 from backend.models import Job
-from backend.services import audit
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", tag="Jobs")
 
@@ -46,7 +45,7 @@ def launch(
     with transaction() as session:
         job_id = prepare(session) if prepare else str(uuid.uuid4())
         session.add(Job(id=job_id, kind=kind, owner_token_id=who.token_id, params=params or {}))
-        audit.record(session, who, f"job.{kind}", [None], None, request_id())
+        record_access(session, f"job.{kind}", [None])
     try:
         current_app.extensions["qonys.queue"].enqueue(
             func, job_id, *args, job_id=job_id, job_timeout=timeout

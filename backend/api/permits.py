@@ -8,10 +8,10 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend import schemas as s
-from backend.api.context import auth, principal, request_id, transaction
+from backend.api.context import auth, principal, record_access, transaction
 from backend.api.idempotent import idempotent
 from backend.errors import NotFound
-from backend.services import audit, events, permits
+from backend.services import events, permits
 
 bp = APIBlueprint("permits", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -47,7 +47,7 @@ def create_employer(data: dict[str, Any]) -> Any:
 def create_permit(data: dict[str, Any]) -> Any:
     with transaction() as session:
         permit = permits.create_permit(session, data, _settings())
-        audit.record(session, principal(), "permit.create", [permit.person_id], None, request_id())
+        record_access(session, "permit.create", [permit.person_id])
         return permit
 
 
@@ -60,7 +60,7 @@ def create_permit(data: dict[str, Any]) -> Any:
 def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
     with transaction() as session:
         permit = permits.extend_permit(session, permit_id, data["valid_to"], _settings())
-        audit.record(session, principal(), "permit.extend", [permit.person_id], None, request_id())
+        record_access(session, "permit.extend", [permit.person_id])
         return permit
 
 
@@ -73,9 +73,7 @@ def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
 def revoke_permit(permit_id: int, data: dict[str, Any]) -> Any:
     with transaction() as session:
         permit = permits.revoke_permit(session, permit_id)
-        audit.record(
-            session, principal(), "permit.revoke", [permit.person_id], data["reason"], request_id()
-        )
+        record_access(session, "permit.revoke", [permit.person_id], data["reason"])
         return permit
 
 
@@ -87,23 +85,9 @@ def revoke_permit(permit_id: int, data: dict[str, Any]) -> Any:
 def employer_permits(bin_: str, query: dict[str, Any]) -> Any:
     _own_employer(bin_)
     with transaction() as session:
-        pairs, cursor = permits.employer_permits(session, bin_, query["limit"], query.get("cursor"))
-        audit.record(
-            session, principal(), "permit.list", [p.person_id for p, _ in pairs], None, request_id()
-        )
-        items = [
-            {
-                **{k: getattr(p, k) for k in s.PermitOut().fields},
-                "holder": {
-                    "person_id": person.id,
-                    "surname": person.surname,
-                    "given_name": person.given_name,
-                    "iin": person.iin,
-                },
-            }
-            for p, person in pairs
-        ]
-        return {"items": items, "next_cursor": cursor}
+        found, cursor = permits.employer_permits(session, bin_, query["limit"], query.get("cursor"))
+        record_access(session, "permit.list", [p.person_id for p in found])
+        return {"items": found, "next_cursor": cursor}
 
 
 @bp.post("/employers/<bin_>/termination-notices")
@@ -117,12 +101,5 @@ def termination_notice(bin_: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
         notice, permit = permits.file_termination_notice(session, bin_, data, _settings())
         events.termination_notice_filed(session, notice, permit)
-        audit.record(
-            session,
-            principal(),
-            "permit.terminate",
-            [permit.person_id],
-            data["reason"],
-            request_id(),
-        )
+        record_access(session, "permit.terminate", [permit.person_id], data["reason"])
         return notice

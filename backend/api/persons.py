@@ -7,9 +7,9 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from backend import schemas as s
-from backend.api.context import auth, principal, purpose, request_id, transaction
+from backend.api.context import auth, purpose, record_access, transaction
 from backend.api.idempotent import idempotent
-from backend.services import audit, events, persons, registrations
+from backend.services import events, persons, registrations
 
 bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -23,7 +23,7 @@ bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
 def create_person(data: dict[str, Any]) -> Any:
     with transaction() as session:
         person = persons.create_person(session, data)
-        audit.record(session, principal(), "person.create", [person.id], None, request_id())
+        record_access(session, "person.create", [person.id])
         return persons.get_person(session, person.id)
 
 
@@ -35,7 +35,7 @@ def get_person(person_id: int) -> Any:
     why = purpose()
     with transaction() as session:
         person = persons.get_person(session, person_id)
-        audit.record(session, principal(), "person.read", [person.id], why, request_id())
+        record_access(session, "person.read", [person.id], why)
         return person
 
 
@@ -50,7 +50,7 @@ def list_persons(query: dict[str, Any]) -> Any:
         found, cursor = persons.list_persons(
             session, query.get("iin"), query["limit"], query.get("cursor")
         )
-        audit.record(session, principal(), "person.read", [p.id for p in found], why, request_id())
+        record_access(session, "person.read", [p.id for p in found], why)
         return {"items": found, "next_cursor": cursor}
 
 
@@ -64,12 +64,5 @@ def create_registration(data: dict[str, Any]) -> Any:
     with transaction() as session:
         registration = registrations.create_registration(session, data)
         events.registration_recorded(session, registration)
-        audit.record(
-            session,
-            principal(),
-            "registration.create",
-            [registration.person_id],
-            None,
-            request_id(),
-        )
+        record_access(session, "registration.create", [registration.person_id])
         return registration

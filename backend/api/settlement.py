@@ -11,10 +11,10 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from backend import clock
 from backend import schemas as s
-from backend.api.context import auth, principal, purpose, request_id, transaction
+from backend.api.context import auth, principal, purpose, record_access, transaction
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
-from backend.services import admission, audit, indicators, maps, obligations, quotas, zones
+from backend.services import admission, indicators, maps, obligations, quotas, zones
 from maps.offline import asset_dirs
 
 bp = APIBlueprint("settlement", __name__, url_prefix="/api/v1", tag="Settlement")
@@ -33,9 +33,7 @@ def _settings() -> Any:
 def put_quota(year: int, region_kato: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
         view = quotas.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
-        audit.record(
-            session, principal(), "quota.set", [None], f"{year}/{region_kato}", request_id()
-        )
+        record_access(session, "quota.set", [None], f"{year}/{region_kato}")
         return view
 
 
@@ -58,9 +56,7 @@ def put_list(year: int, region_kato: str, data: dict[str, Any]) -> Any:
         view = quotas.set_settlement_list(
             session, year, region_kato, data["settlements"], _settings()
         )
-        audit.record(
-            session, principal(), "list.set", [None], f"{year}/{region_kato}", request_id()
-        )
+        record_access(session, "list.set", [None], f"{year}/{region_kato}")
         return view
 
 
@@ -86,9 +82,7 @@ def get_list(year: int, region_kato: str) -> Any:
 def apply(data: dict[str, Any]) -> Any:
     with transaction() as session:
         obligation = admission.admit(session, data, _settings())
-        audit.record(
-            session, principal(), "settlement.admit", [obligation.person_id], None, request_id()
-        )
+        record_access(session, "settlement.admit", [obligation.person_id])
         return obligations.state(session, obligation)
 
 
@@ -100,9 +94,7 @@ def get_obligation(person_id: int) -> Any:
     why = purpose()
     with transaction() as session:
         obligation = obligations.current_obligation(session, person_id)
-        audit.record(
-            session, principal(), "settlement.obligation.read", [person_id], why, request_id()
-        )
+        record_access(session, "settlement.obligation.read", [person_id], why)
         return obligations.state(session, obligation)
 
 
@@ -117,14 +109,7 @@ def decide(person_id: int, data: dict[str, Any]) -> Any:
         obligation = obligations.decide(
             session, person_id, data["decision"], data["reason"], who.actor
         )
-        audit.record(
-            session,
-            who,
-            f"settlement.breach.{data['decision']}",
-            [person_id],
-            data["reason"],
-            request_id(),
-        )
+        record_access(session, f"settlement.breach.{data['decision']}", [person_id], data["reason"])
         return obligations.state(session, obligation)
 
 

@@ -18,6 +18,7 @@ from backend.api.context import (
     database,
     principal,
     purpose,
+    record_access,
     request_id,
     transaction,
     verify_secret,
@@ -26,7 +27,7 @@ from backend.api.idempotent import idempotent
 from backend.api.limits import batch_limit, device_over_limit, limiter
 from backend.errors import Invalid, NotFound, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
-from backend.services import audit, devices, persons, phone_ingest, traces, tracks
+from backend.services import devices, persons, phone_ingest, traces, tracks
 from backend.services import phone_protocols as protocols
 from backend.services.phone_protocols import traccar_json_device_id
 from backend.services.tokens import Principal
@@ -67,7 +68,7 @@ def _store(
     device = who.person_id if fast and who.role == "device" else None
     with transaction() as session:
         result = traces.ingest(session, raws, build, source, _settings(), device_person=device)
-        audit.record(session, who, f"traces.ingest.{source}", [who.person_id], None, request_id())
+        record_access(session, f"traces.ingest.{source}", [who.person_id])
     if result.accepted:
         _kick_alerts()
     return result
@@ -95,7 +96,7 @@ def post_traces(json_data: Any) -> Any:
     person = who.person_id if who.role == "device" else None
     build = partial(point_from_batch, person_id=person)
     result = _store(who, points, build, "batch", fast=True)
-    return result.as_dict(), 202
+    return result, 202
 
 
 OSMAND_DOC = """Traccar Client and OsmAnd (query string or form), and Traccar Client 9.x JSON.
@@ -239,9 +240,9 @@ def last_position(person_id: int) -> Any:
     with transaction() as session:
         persons.get_person(session, person_id)
         result = traces.last_position(session, person_id)
-        if who.region_kato and result["region_kato"] != who.region_kato:
+        if who.region_kato and result.region_kato != who.region_kato:
             raise NotFound(f"no position known for person {person_id}")
-        audit.record(session, who, "traces.last_position", [person_id], why, request_id())
+        record_access(session, "traces.last_position", [person_id], why)
         return result
 
 
@@ -265,7 +266,7 @@ def track(person_id: int, query: dict[str, Any]) -> Any:
     with transaction() as session:
         persons.get_person(session, person_id)
         collection = tracks.track_geojson(session, person_id, start, end, _settings())
-        audit.record(session, principal(), "traces.track", [person_id], why, request_id())
+        record_access(session, "traces.track", [person_id], why)
     return current_app.response_class(
         current_app.json.dumps(collection), mimetype="application/geo+json"
     )
@@ -281,5 +282,5 @@ def stays(person_id: int, query: dict[str, Any]) -> Any:
     with transaction() as session:
         persons.get_person(session, person_id)
         result = tracks.stays_and_trips(session, person_id, start, end, _settings())
-        audit.record(session, principal(), "traces.stays", [person_id], why, request_id())
+        record_access(session, "traces.stays", [person_id], why)
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, String, Text, func
 from sqlalchemy.dialects.postgresql.base import PGDialect
@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import literal_column
 
 from backend.models.base import Base
+
+if TYPE_CHECKING:
+    from backend.models.person import Person
 
 
 def permit_in_force(status: Any, valid_from: Any, valid_to: Any, today: Any) -> Any:
@@ -58,6 +61,8 @@ class Permit(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    holder: Mapped[Person] = relationship(viewonly=True, lazy="raise")
 
     @hybrid_method
     def in_force(self, today: date) -> Any:

@@ -39,10 +39,10 @@ class DeviceEnrolOut(Schema):
     token = Str(metadata={"description": "shown once; only its hash is stored"})
     person_id = Integer()
     expires_at = DateTime(allow_none=True)
-    traccar_client_uri = Str()
+    traccar_client_uri = Str(attribute="traccar_uri")
     owntracks_uri = Str()
     osmand_template = Str()
-    owntracks_encrypted = Boolean()
+    owntracks_encrypted = Boolean(attribute="encrypted")
 
 
 class TokenQuery(Schema):
@@ -50,17 +50,19 @@ class TokenQuery(Schema):
 
 
 class TokenOut(Schema):
-    id = Integer()
-    role = Str()
-    label = Str(allow_none=True)
+    """Shaped from a ``TokenState``: the token row, its state and refusals."""
+
+    id = Integer(attribute="token.id")
+    role = Str(attribute="token.role")
+    label = Str(attribute="token.label", allow_none=True)
     state = Str(metadata={"description": "active, expired or revoked"})
-    employer_bin = Str(allow_none=True)
-    person_id = Integer(allow_none=True)
-    region_kato = Str(allow_none=True)
-    created_at = DateTime()
-    expires_at = DateTime(allow_none=True)
-    revoked_at = DateTime(allow_none=True)
-    last_seen_at = DateTime(allow_none=True)
+    employer_bin = Str(attribute="token.employer_bin", allow_none=True)
+    person_id = Integer(attribute="token.person_id", allow_none=True)
+    region_kato = Str(attribute="token.region_kato", allow_none=True)
+    created_at = DateTime(attribute="token.created_at")
+    expires_at = DateTime(attribute="token.expires_at", allow_none=True)
+    revoked_at = DateTime(attribute="token.revoked_at", allow_none=True)
+    last_seen_at = DateTime(attribute="token.last_seen_at", allow_none=True)
     refusals = Integer(metadata={"description": "points this device sent that were refused"})
 
 

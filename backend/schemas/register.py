@@ -148,14 +148,14 @@ class PermitRevocationIn(Schema):
 
 
 class HolderOut(Schema):
-    person_id = Integer()
+    person_id = Integer(attribute="id")
     surname = Str()
     given_name = Str()
     iin = Str()
 
 
 class EmployerPermitOut(PermitOut):
-    holder = Nested(HolderOut)
+    holder = Nested(HolderOut)  # Permit.holder, loaded with the page
 
 
 class EmployerPermitPage(Schema):

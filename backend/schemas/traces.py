@@ -6,12 +6,11 @@ from typing import Any
 
 from apiflask import Schema
 from marshmallow import ValidationError, validates_schema
-from marshmallow.fields import Boolean, DateTime, Dict, Float, Integer, List, Nested
+from marshmallow.fields import Boolean, DateTime, Dict, Float, Function, Integer, List, Nested
 from marshmallow.validate import Length, OneOf, Range
 
 from backend.models.registries import ALERT_KINDS, ALERT_STATUSES
 from backend.schemas.common import KATO, TEXT, Str
-from backend.schemas.register import LocationIn
 
 
 class TracePointIn(Schema):
@@ -43,8 +42,8 @@ class TraceResultOut(Schema):
 
 class LastPositionOut(Schema):
     person_id = Integer()
-    t = DateTime()
-    location = Nested(LocationIn)
+    t = DateTime(attribute="recorded_at")
+    location = Function(lambda r: {"lat": r.lat, "lon": r.lon}, metadata={"type": "object"})
     accuracy_m = Float(allow_none=True)
     region_kato = Str(allow_none=True)
 

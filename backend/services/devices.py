@@ -90,18 +90,6 @@ class Enrolment:
     osmand_template: str
     encrypted: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "token_id": self.token_id,
-            "token": self.token,
-            "person_id": self.person_id,
-            "expires_at": self.expires_at,
-            "traccar_client_uri": self.traccar_uri,
-            "owntracks_uri": self.owntracks_uri,
-            "osmand_template": self.osmand_template,
-            "owntracks_encrypted": self.encrypted,
-        }
-
 
 def enrol(
     session: Session,

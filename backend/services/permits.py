@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from backend import clock
 from backend.clock import add_months
@@ -124,18 +124,20 @@ def expire_permits(session: Session, today: date | None = None) -> int:
 
 def employer_permits(
     session: Session, bin_: str, limit: int, cursor: str | None
-) -> tuple[list[tuple[Permit, Person]], str | None]:
+) -> tuple[list[Permit], str | None]:
+    """A page of the employer's permits, each with its holder loaded."""
     if session.get(Employer, bin_) is None:
         raise NotFound(f"employer {bin_} not found")
-    rows = session.execute(
-        select(Permit, Person)
-        .join(Person, Person.id == Permit.person_id)
-        .where(Permit.employer_bin == bin_, Permit.id > decode_cursor(cursor))
-        .order_by(Permit.id)
-        .limit(limit)
-    ).all()
-    pairs = [(p, person) for p, person in rows]
-    return pairs, next_cursor([p.id for p, _ in pairs], limit)
+    found = list(
+        session.scalars(
+            select(Permit)
+            .options(joinedload(Permit.holder))
+            .where(Permit.employer_bin == bin_, Permit.id > decode_cursor(cursor))
+            .order_by(Permit.id)
+            .limit(limit)
+        )
+    )
+    return found, next_cursor([p.id for p in found], limit)
 
 
 def file_termination_notice(

@@ -127,8 +127,17 @@ def verify_token(conn: Session | Connection, secret: str) -> Principal | None:
     )
 
 
-def list_tokens(session: Session, role: str | None = None) -> list[dict[str, Any]]:
-    """Every token (never its secret) with its scope, lifetime, last contact and refusals."""
+@dataclass(frozen=True)
+class TokenState:
+    """A token as administrators see it: never its secret."""
+
+    token: ApiToken
+    state: str  # active, expired or revoked
+    refusals: int
+
+
+def list_tokens(session: Session, role: str | None = None) -> list[TokenState]:
+    """Every token with its scope, lifetime, last contact and refused input."""
     refusals = (
         select(TraceRefusal.token_id, func.count().label("n"))
         .group_by(TraceRefusal.token_id)
@@ -149,22 +158,7 @@ def list_tokens(session: Session, role: str | None = None) -> list[dict[str, Any
             state = "revoked"
         elif row.expires_at is not None and row.expires_at <= now:
             state = "expired"
-        result.append(
-            {
-                "id": row.id,
-                "role": row.role,
-                "label": row.label,
-                "state": state,
-                "employer_bin": row.employer_bin,
-                "person_id": row.person_id,
-                "region_kato": row.region_kato,
-                "created_at": row.created_at,
-                "expires_at": row.expires_at,
-                "revoked_at": row.revoked_at,
-                "last_seen_at": row.last_seen_at,
-                "refusals": int(refused),
-            }
-        )
+        result.append(TokenState(row, state, int(refused)))
     return result
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,9 +35,6 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     persons: set[int] = field(default_factory=set)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
 _COLUMNS = (
@@ -204,11 +201,13 @@ def ingest(
     return result
 
 
-def last_position(session: Session, person_id: int) -> dict[str, Any]:
+def last_position(session: Session, person_id: int) -> Row[Any]:
+    """The newest fix of a person, with the region it lies in."""
     row = session.execute(
         text(
             """
-            SELECT l.recorded_at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon, l.accuracy_m,
+            SELECT l.person_id, l.recorded_at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon,
+                   l.accuracy_m,
                    (SELECT region_kato FROM region_parts rp
                      WHERE ST_Intersects(rp.geom, l.geom) LIMIT 1) AS region_kato
             FROM trace_last_positions l WHERE l.person_id = :p
@@ -218,10 +217,4 @@ def last_position(session: Session, person_id: int) -> dict[str, Any]:
     ).first()
     if row is None:
         raise NotFound(f"no position known for person {person_id}")
-    return {
-        "person_id": person_id,
-        "t": row.recorded_at,
-        "location": {"lat": row.lat, "lon": row.lon},
-        "accuracy_m": row.accuracy_m,
-        "region_kato": row.region_kato,
-    }
+    return row

@@ -3,41 +3,21 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from backend import clock
 from backend.services import alert_rules, residence, trace_storage
 from tests import factories as f
+from tests import helpers as h
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ASTANA = (51.16, 71.47)
 AKMOLA = (51.60, 70.90)  # outside Astana city, in Akmola region
-
-
-def _route(
-    start: datetime, legs: list[tuple[float, tuple[float, float]]], step_min: int = 15
-) -> list[dict]:
-    """Points every ``step_min`` minutes: each leg is (hours, (lat, lon))."""
-    points, t = [], start
-    for hours, (lat, lon) in legs:
-        end = t + timedelta(hours=hours)
-        while t < end:
-            points.append({"t": t.isoformat(), "lat": lat, "lon": lon})
-            t += timedelta(minutes=step_min)
-    return points
-
-
-def _send(client: Any, headers: dict, points: list[dict]) -> None:
-    for i in range(0, len(points), 5000):
-        resp = client.post("/api/v1/traces", json={"points": points[i : i + 5000]}, headers=headers)
-        assert resp.status_code == 202 and not resp.get_json()["rejected"], resp.get_json()
 
 
 def _open(db: Any, kind: str | None = None) -> list[Any]:
@@ -51,11 +31,6 @@ def _open(db: Any, kind: str | None = None) -> list[Any]:
         ).all()
 
 
-def _run_queue(app: Any) -> None:
-    queue = app.extensions["qonys.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
-
-
 @pytest.fixture
 def worker_person(client: Any, admin: Any, token: Any) -> dict[str, Any]:
     person = f.person(client, admin)
@@ -67,25 +42,25 @@ def worker_person(client: Any, admin: Any, token: Any) -> dict[str, Any]:
 def test_short_trip_no_alert_long_trip_alert_return_closes(
     client: Any, app: Any, worker_person: dict, db: Any
 ) -> None:
-    h = worker_person["headers"]
+    device = worker_person["headers"]
     start = NOW - timedelta(hours=70)
     # A day at home with a 2-hour trip out of the permit region: no alert.
-    _send(client, h, _route(start, [(10, ASTANA), (2, AKMOLA), (8, ASTANA)]))
-    _run_queue(app)  # the ingest kicked an RQ evaluation job
+    h.send_points(client, device, h.route(start, [(10, ASTANA), (2, AKMOLA), (8, ASTANA)]))
+    h.run_jobs(app)  # the ingest kicked an RQ evaluation job
     assert _open(db) == []
     # 30 hours outside the permit region: the alert opens.
-    _send(client, h, _route(start + timedelta(hours=20), [(30, AKMOLA)]))
-    _run_queue(app)
+    h.send_points(client, device, h.route(start + timedelta(hours=20), [(30, AKMOLA)]))
+    h.run_jobs(app)
     opened = _open(db, "left_permit_region")
     assert len(opened) == 1 and opened[0].region_kato == f.ASTANA_KATO
     assert opened[0].details["region_kato"] == f.ASTANA_KATO
     # More points outside refresh the same alert, never a second one.
-    _send(client, h, _route(start + timedelta(hours=50), [(1, AKMOLA)]))
-    _run_queue(app)
+    h.send_points(client, device, h.route(start + timedelta(hours=50), [(1, AKMOLA)]))
+    h.run_jobs(app)
     assert len(_open(db, "left_permit_region")) == 1
     # Back in the region: closed.
-    _send(client, h, _route(start + timedelta(hours=51), [(5, ASTANA)]))
-    _run_queue(app)
+    h.send_points(client, device, h.route(start + timedelta(hours=51), [(5, ASTANA)]))
+    h.run_jobs(app)
     assert _open(db, "left_permit_region") == []
     with db.engine.connect() as conn:
         assert (
@@ -97,14 +72,14 @@ def test_permit_expired_present(client: Any, admin: Any, token: Any, app: Any, d
     person = f.person(client, admin)
     f.registration(client, admin, person["id"])
     f.permit(client, admin, person["id"], valid_from="2025-01-01", valid_to="2025-06-30")
-    h = token("device", person_id=person["id"])
-    _send(client, h, _route(NOW - timedelta(hours=3), [(2, ASTANA)]))
-    _run_queue(app)
+    device = token("device", person_id=person["id"])
+    h.send_points(client, device, h.route(NOW - timedelta(hours=3), [(2, ASTANA)]))
+    h.run_jobs(app)
     opened = _open(db, "permit_expired_present")
     assert len(opened) == 1 and opened[0].details["permit_status"] == "expired"
     f.permit(client, admin, person["id"])  # a new permit in force
-    _send(client, h, _route(NOW - timedelta(minutes=30), [(0.25, ASTANA)]))
-    _run_queue(app)
+    h.send_points(client, device, h.route(NOW - timedelta(minutes=30), [(0.25, ASTANA)]))
+    h.run_jobs(app)
     assert _open(db, "permit_expired_present") == []
 
 
@@ -115,7 +90,9 @@ def test_silent_device_opens_and_closes(
     quiet_since = alert_rules.working_days_back(
         NOW, migrated.silent_device_working_days
     ) - timedelta(hours=2)
-    _send(client, worker_person["headers"], _route(quiet_since - timedelta(hours=1), [(1, ASTANA)]))
+    h.send_points(
+        client, worker_person["headers"], h.route(quiet_since - timedelta(hours=1), [(1, ASTANA)])
+    )
     with db.transaction() as session:
         session.execute(
             text("UPDATE api_tokens SET created_at = :t"), {"t": quiet_since - timedelta(days=10)}
@@ -124,8 +101,10 @@ def test_silent_device_opens_and_closes(
     with db.transaction() as session:
         assert alert_rules.sweep_silent_devices(session, migrated)["opened"] == 0  # already open
     assert [a.person_id for a in _open(db, "silent_device")] == [pid]
-    _send(client, worker_person["headers"], _route(NOW - timedelta(minutes=20), [(0.25, ASTANA)]))
-    _run_queue(app)
+    h.send_points(
+        client, worker_person["headers"], h.route(NOW - timedelta(minutes=20), [(0.25, ASTANA)])
+    )
+    h.run_jobs(app)
     assert _open(db, "silent_device") == []
 
 
@@ -137,7 +116,7 @@ def test_working_days_skip_weekends() -> None:
 def test_residence_mismatch(
     client: Any, worker_person: dict, db: Any, app: Any, migrated: Any
 ) -> None:
-    h = worker_person["headers"]
+    device = worker_person["headers"]
     # Registered in central Astana; four nights spent 20 km away, days in the centre.
     away = (51.16, 71.75)
     # Local time is UTC+5: days 08:00-22:00 in the centre, nights 22:00-08:00 away.
@@ -146,15 +125,15 @@ def test_residence_mismatch(
     legs = []
     for _ in range(4):
         legs += [(14, ASTANA), (10, away)]
-    _send(client, h, _route(start, legs))
-    _run_queue(app)
+    h.send_points(client, device, h.route(start, legs))
+    h.run_jobs(app)
     assert _open(db, "residence_mismatch") == []  # nights are compared by the hourly sweep
     assert residence.sweep_residence(db, migrated) == 1
     opened = _open(db, "residence_mismatch")
     assert len(opened) == 1 and opened[0].details["distance_km"] > migrated.residence_mismatch_km
     assert opened[0].details["nights"] >= migrated.residence_min_nights
     # A night back at the registered address closes it (judged on the last day alone).
-    _send(client, h, _route(NOW - timedelta(hours=25), [(24, ASTANA)]))
+    h.send_points(client, device, h.route(NOW - timedelta(hours=25), [(24, ASTANA)]))
     last_day = migrated.__class__(
         **{**migrated.__dict__, "residence_lookback_days": 1, "residence_min_nights": 1}
     )
@@ -248,22 +227,7 @@ def test_killed_worker_leaves_no_lost_or_doubled_alert(db: Any, app: Any, migrat
 
     def worker() -> subprocess.Popen:
         queue.enqueue("backend.jobs.alerts.evaluate_dirty", job_timeout=600)
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rq.cli",
-                "worker",
-                "--burst",
-                "--url",
-                migrated.redis_url,
-                queue.name,
-            ],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return h.worker_process(migrated.redis_url, queue.name, env)
 
     proc = worker()
     deadline = time.time() + 60
@@ -303,14 +267,14 @@ def test_a_permit_ends_at_midnight_in_almaty_not_utc(
         valid_from=(last_day - timedelta(days=60)).isoformat(),
         valid_to=last_day.isoformat(),
     )
-    h = token("device", person_id=person["id"])
+    device = token("device", person_id=person["id"])
     local_midnight = datetime.combine(
         last_day + timedelta(days=1), datetime.min.time(), clock.LOCAL_TZ
     )
     assert local_midnight.astimezone(UTC).date() == last_day  # still D in UTC
-    _send(client, h, _route(local_midnight - timedelta(minutes=45), [(0.5, ASTANA)]))
-    _run_queue(app)
+    h.send_points(client, device, h.route(local_midnight - timedelta(minutes=45), [(0.5, ASTANA)]))
+    h.run_jobs(app)
     assert _open(db, "permit_expired_present") == []
-    _send(client, h, _route(local_midnight + timedelta(minutes=30), [(0.25, ASTANA)]))
-    _run_queue(app)
+    h.send_points(client, device, h.route(local_midnight + timedelta(minutes=30), [(0.25, ASTANA)]))
+    h.run_jobs(app)
     assert len(_open(db, "permit_expired_present")) == 1

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
+from tests import helpers as h
+
 
 def _demo(migrated: Any, data_dir: Path) -> dict[str, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "demo", "load"],
-        capture_output=True,
-        text=True,
+    done = h.qonys(
+        "demo",
+        "load",
         env={
-            **os.environ,
             "DATABASE_URL": migrated.database_url,
             "REDIS_URL": migrated.redis_url,
             "QONYS_DATA_DIR": str(data_dir),
         },
-        timeout=600,
-        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)

@@ -1,17 +1,11 @@
 """Importing districts and settlement indicators from files, through the CLI."""
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 from sqlalchemy import text
 
-
-def _qonys(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args], capture_output=True, text=True
-    )
+from tests import helpers as h
 
 
 def test_import_districts_geojson(db: Any, tmp_path: Any, migrated: Any) -> None:
@@ -44,7 +38,7 @@ def test_import_districts_geojson(db: Any, tmp_path: Any, migrated: Any) -> None
         )
     )
     try:
-        out = _qonys("gis", "import-districts", str(path))
+        out = h.qonys("gis", "import-districts", str(path))
         assert out.returncode == 0, out.stderr
         assert "districts: 2" in out.stdout
         with db.engine.connect() as conn:
@@ -70,7 +64,7 @@ def test_import_districts_geojson(db: Any, tmp_path: Any, migrated: Any) -> None
                 }
             )
         )
-        failed = _qonys("gis", "import-districts", str(bad))
+        failed = h.qonys("gis", "import-districts", str(bad))
         assert failed.returncode != 0 and "9 digits" in failed.stderr
     finally:
         with db.engine.begin() as conn:
@@ -90,7 +84,7 @@ def test_import_indicators_csv(db: Any, tmp_path: Any, migrated: Any) -> None:
         f"{katos[1]},0.3,иә,жоқ,no,0,2.0,2026-10-01\n",
         encoding="utf-8",
     )
-    out = _qonys("gis", "import-indicators", str(path), "--source", "Минтруда, 2026")
+    out = h.qonys("gis", "import-indicators", str(path), "--source", "Минтруда, 2026")
     assert out.returncode == 0, out.stderr
     with db.engine.connect() as conn:
         rows = conn.execute(
@@ -106,5 +100,5 @@ def test_import_indicators_csv(db: Any, tmp_path: Any, migrated: Any) -> None:
     path.write_text(
         "kato,labour_demand,school,clinic,housing,transport,population_trend\n999999999,1,1,1,1,1,1\n"
     )
-    failed = _qonys("gis", "import-indicators", str(path))
+    failed = h.qonys("gis", "import-indicators", str(path))
     assert failed.returncode != 0 and "unknown settlement" in failed.stderr

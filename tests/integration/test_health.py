@@ -1,5 +1,4 @@
 import shutil
-import socket
 import subprocess
 import time
 from typing import Any
@@ -8,6 +7,7 @@ import pytest
 import redis
 
 from backend.app import create_app
+from tests import helpers as h
 
 
 def test_health_ok(client: Any) -> None:
@@ -16,16 +16,10 @@ def test_health_ok(client: Any) -> None:
     assert resp.get_json() == {"status": "ok", "database": "ok", "queue": "ok"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def own_redis(tmp_path: Any) -> Any:
     """A Redis server of this test's own, so it can really be stopped."""
-    port = _free_port()
+    port = h.free_port()
     proc = subprocess.Popen(
         [
             shutil.which("redis-server") or "redis-server",
@@ -69,7 +63,7 @@ def test_health_reports_stopped_redis(migrated: Any, own_redis: Any) -> None:
 
 
 def test_health_reports_unreachable_database(migrated: Any) -> None:
-    dead = f"postgresql://qonys:qonys@127.0.0.1:{_free_port()}/qonys"
+    dead = f"postgresql://qonys:qonys@127.0.0.1:{h.free_port()}/qonys"
     app = create_app(migrated.__class__(**{**migrated.__dict__, "database_url": dead}))
     resp = app.test_client().get("/health")
     assert resp.status_code == 503

@@ -1,7 +1,7 @@
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import text
+from tests import helpers as h
 
 FOREIGNER = {
     "surname": "Саидов",
@@ -13,18 +13,13 @@ FOREIGNER = {
 }
 
 
-def _count(db: Any) -> int:
-    with db.engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
-
-
 def test_same_key_same_body_replays(client: Any, admin: Any, db: Any) -> None:
     headers = {**admin, "Idempotency-Key": "k-1"}
     first = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     second = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.get_json() == second.get_json()
-    assert _count(db) == 1
+    assert h.count(db, "persons") == 1
 
 
 def test_same_key_other_body_is_422(client: Any, admin: Any, db: Any) -> None:
@@ -33,7 +28,7 @@ def test_same_key_other_body_is_422(client: Any, admin: Any, db: Any) -> None:
     other = client.post("/api/v1/persons", json={**FOREIGNER, "surname": "Другой"}, headers=headers)
     assert other.status_code == 422
     assert other.get_json()["errors"][0]["field"] == "Idempotency-Key"
-    assert _count(db) == 1
+    assert h.count(db, "persons") == 1
 
 
 def test_concurrent_retries_write_once(app: Any, admin: Any, db: Any) -> None:
@@ -47,7 +42,7 @@ def test_concurrent_retries_write_once(app: Any, admin: Any, db: Any) -> None:
         results = list(pool.map(post, range(12)))
     assert {status for status, _ in results} == {201}
     assert len({iin for _, iin in results}) == 1
-    assert _count(db) == 1
+    assert h.count(db, "persons") == 1
 
 
 def test_failed_write_is_not_remembered(client: Any, admin: Any, db: Any) -> None:
@@ -55,9 +50,9 @@ def test_failed_write_is_not_remembered(client: Any, admin: Any, db: Any) -> Non
     bad = client.post(
         "/api/v1/persons", json={**FOREIGNER, "birth_date": "2999-01-01"}, headers=headers
     )
-    assert bad.status_code == 422 and _count(db) == 0
+    assert bad.status_code == 422 and h.count(db, "persons") == 0
     # The corrected request may reuse the key; from then on it replays.
     good = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     replay = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     assert good.status_code == replay.status_code == 201
-    assert good.get_json()["id"] == replay.get_json()["id"] and _count(db) == 1
+    assert good.get_json()["id"] == replay.get_json()["id"] and h.count(db, "persons") == 1

@@ -2,15 +2,10 @@ import io
 from datetime import date
 from typing import Any
 
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from tests import factories as f
-
-
-def _run_jobs(app: Any) -> None:
-    queue = app.extensions["qonys.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+from tests import helpers as h
 
 
 def _import(client: Any, app: Any, admin: Any, kind: str, csv_text: str) -> dict:
@@ -23,16 +18,11 @@ def _import(client: Any, app: Any, admin: Any, kind: str, csv_text: str) -> dict
     assert resp.status_code == 202, resp.get_json()
     job_url = resp.get_json()["status_url"]
     assert client.get(job_url, headers=admin).get_json()["status"] == "queued"
-    _run_jobs(app)
+    h.run_jobs(app)
     job = client.get(job_url, headers=admin).get_json()
     assert job["status"] == "finished", job
     assert job["progress"] == 100
     return job["result"]
-
-
-def _count(db: Any, table: str) -> int:
-    with db.engine.connect() as conn:
-        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
 def test_persons_import_report_and_rerun(client: Any, app: Any, admin: Any, db: Any) -> None:
@@ -53,10 +43,10 @@ def test_persons_import_report_and_rerun(client: Any, app: Any, admin: Any, db: 
         (5, "birth_date"),
         (6, "category"),
     ]
-    assert _count(db, "persons") == 3
+    assert h.count(db, "persons") == 3
     again = _import(client, app, admin, "persons", csv_text)
     assert again["accepted"] == 0 and again["duplicates"] == 3 and again["rejected_count"] == 3
-    assert _count(db, "persons") == 3
+    assert h.count(db, "persons") == 3
 
 
 def test_registrations_and_permits_import(client: Any, app: Any, admin: Any, db: Any) -> None:
@@ -81,7 +71,7 @@ def test_registrations_and_permits_import(client: Any, app: Any, admin: Any, db:
         (6, "location.lat"),
     ]
     assert _import(client, app, admin, "registrations", regs)["duplicates"] == 2
-    assert _count(db, "registrations") == 2
+    assert h.count(db, "registrations") == 2
 
     permits = (
         "person_iin,employer_bin,region_kato,valid_from,valid_to\n"
@@ -93,7 +83,7 @@ def test_registrations_and_permits_import(client: Any, app: Any, admin: Any, db:
     assert report["accepted"] == 1
     assert [r["field"] for r in report["rejected"]] == ["valid_to", "employer_bin"]
     assert _import(client, app, admin, "permits", permits)["accepted"] == 0
-    assert _count(db, "permits") == 1
+    assert h.count(db, "permits") == 1
 
 
 def test_wrong_header_is_rejected_at_upload(client: Any, admin: Any) -> None:

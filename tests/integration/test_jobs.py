@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from backend.app import create_app
 from backend.jobs.base import DEAD_JOB_MESSAGE, fail_abandoned, report, tracked
 from backend.models import Job
+from tests import helpers as h
 
 
 @tracked
@@ -50,8 +48,7 @@ def _row(db: Any, job_id: str) -> Job:
 
 def test_any_exception_ends_the_row_failed_with_a_safe_message(app: Any, db: Any) -> None:
     job_id = _enqueue(app, db, explode, "s3cr3t")
-    queue = app.extensions["qonys.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    h.run_jobs(app)
     row = _row(db, job_id)
     assert row.status == "failed" and row.finished_at is not None
     assert job_id in (row.error or "") and "s3cr3t" not in (row.error or "")
@@ -60,21 +57,7 @@ def test_any_exception_ends_the_row_failed_with_a_safe_message(app: Any, db: Any
 def test_a_job_whose_worker_was_killed_is_marked_failed(app: Any, db: Any, migrated: Any) -> None:
     queue = app.extensions["qonys.queue"]
     job_id = _enqueue(app, db, linger, 60)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker",
-            "--burst",
-            "--url",
-            migrated.redis_url,
-            queue.name,
-        ],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = h.worker_process(migrated.redis_url, queue.name)
     try:
         for _ in range(300):
             if _row(db, job_id).status == "started":

@@ -5,10 +5,10 @@ import re
 from datetime import date
 from typing import Any
 
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from backend.demo.settlement import DEMO_INDICATOR_SOURCE
+from tests import helpers as h
 
 
 def _world(db: Any) -> None:
@@ -38,8 +38,7 @@ def build(client: Any, app: Any, headers: dict) -> dict:
     assert resp.status_code == 202
     status_url = resp.get_json()["status_url"]
     assert client.get(status_url, headers=headers).get_json()["status"] == "queued"
-    queue = app.extensions["qonys.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    h.run_jobs(app)
     job = client.get(status_url, headers=headers).get_json()
     assert job["status"] == "finished" and job["progress"] == 100, job
     return job

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from backend.services.tokens import TOKEN_CACHE
 from backend.services.trace_storage import drop_expired_refusals
 from backend.settings import Settings
 from tests import factories as f
+from tests import helpers as h
 from tests.fixtures import phones
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -304,23 +304,12 @@ def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     app.extensions["qonys.db"].dispose()
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    )
-
-
 def test_enrol_prints_qr_codes_then_the_token(
     client: Any, monitored: dict, tmp_path: Path, migrated: Any
 ) -> None:
 
     env = {**os.environ, "QONYS_PUBLIC_URL": "https://qonys.example.kz"}
-    out = _cli(
+    out = h.qonys(
         "device",
         "enrol",
         "--person",
@@ -351,22 +340,16 @@ def test_enrol_prints_qr_codes_then_the_token(
     assert "<svg" in paths[1].read_text() or "<svg" in paths[3].read_text()
     # The token works, `token list` shows it, `token revoke` stops it at once.
     assert phones.send(client, phones.osmand_template(token, NOW)).status_code == 200
-    listing = _cli("token", "list", "--role", "device", env=env).stdout
+    listing = h.qonys("token", "list", "--role", "device", env=env, check=True).stdout
     assert "person " + str(monitored["person"]["id"]) in listing and token not in listing
-    _cli("token", "revoke", token, env=env)
+    h.qonys("token", "revoke", token, env=env, check=True)
     assert phones.send(client, phones.osmand_template(token, NOW)).status_code == 401
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
 def _gunicorn(*options: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """A real gunicorn serving the app, as `qonys serve` starts it; (base URL, master pid)."""
-    port = _free_port()
+    port = h.free_port()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -5,25 +5,19 @@ import pytest
 from sqlalchemy import text
 
 from tests import factories as f
-
-
-def _settlement(db: Any, name: str) -> str:
-    with db.engine.connect() as conn:
-        return conn.execute(
-            text("SELECT kato FROM settlements WHERE name = :n"), {"n": name}
-        ).scalar()
+from tests import helpers as h
 
 
 def test_location_resolves_region_and_settlement(client: Any, admin: Any, db: Any) -> None:
     person = f.person(client, admin)
     reg = f.registration(client, admin, person["id"], location=f.PAVLODAR)
     assert reg["region_kato"] == f.PAVLODAR_KATO
-    assert reg["settlement_kato"] == _settlement(db, "Pavlodar")
+    assert reg["settlement_kato"] == h.settlement_kato(db, "Pavlodar")
 
 
 def test_settlement_kato_gives_its_point(client: Any, admin: Any, db: Any) -> None:
     person = f.person(client, admin)
-    kato = _settlement(db, "Almaty")
+    kato = h.settlement_kato(db, "Almaty")
     reg = f.registration(client, admin, person["id"], location=None, settlement_kato=kato)
     assert reg["region_kato"] == f.ALMATY_KATO and reg["settlement_kato"] == kato
     assert abs(reg["location"]["lat"] - 43.25) < 0.2

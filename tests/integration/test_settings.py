@@ -11,17 +11,7 @@ from typing import Any
 import pytest
 
 from backend.settings import Settings, SettingsError, env_var
-
-
-def _qonys(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-        check=False,
-    )
+from tests import helpers as h
 
 
 def test_every_field_can_be_set_from_the_environment() -> None:
@@ -64,7 +54,7 @@ def test_a_wrong_value_names_its_variable(variable: str, value: str, says: str) 
 
 
 def test_a_wrong_value_stops_the_command_and_the_server(migrated: Any) -> None:
-    shown = _qonys("config", "show", QONYS_NIGHT_END_HOUR="25")
+    shown = h.qonys("config", "show", env={"QONYS_NIGHT_END_HOUR": "25"})
     assert shown.returncode != 0
     assert shown.stderr.strip() == "Error: QONYS_NIGHT_END_HOUR: must be an hour 0-23"
     # The WSGI module gunicorn loads exits 3 (worker cannot boot) with the same line.
@@ -81,11 +71,13 @@ def test_a_wrong_value_stops_the_command_and_the_server(migrated: Any) -> None:
 
 
 def test_config_show_prints_values_and_sources_without_passwords() -> None:
-    shown = _qonys(
+    shown = h.qonys(
         "config",
         "show",
-        QONYS_ALERT_DWELL_HOURS="12",
-        DATABASE_URL="postgresql://qonys:s3cret@127.0.0.1:5432/qonys",
+        env={
+            "QONYS_ALERT_DWELL_HOURS": "12",
+            "DATABASE_URL": "postgresql://qonys:s3cret@127.0.0.1:5432/qonys",
+        },
     )
     assert shown.returncode == 0, shown.stderr
     lines = {line.split()[0]: line for line in shown.stdout.splitlines()}

@@ -7,28 +7,21 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from backend import clock
 from backend.jobs.settlement import fulfil_obligations
 from backend.services import alert_rules
 from tests import factories as f
+from tests import helpers as h
 
 YEAR = date.today().year
 PAVLODAR_REGION = "550000000"
 
 
-def _settlement(db: Any, name: str) -> str:
-    with db.engine.connect() as conn:
-        return conn.execute(
-            text("SELECT kato FROM settlements WHERE name = :n"), {"n": name}
-        ).scalar()
-
-
 @pytest.fixture
 def pavlodar(client: Any, admin: Any, db: Any) -> dict[str, Any]:
-    kato = _settlement(db, "Pavlodar")
+    kato = h.settlement_kato(db, "Pavlodar")
     assert (
         client.put(
             f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}",
@@ -113,9 +106,9 @@ def test_refusals_carry_the_reason(
     settlement = pavlodar["kato"]
     family = 3
     if setup == "not_designated":
-        settlement = _settlement(db, "Almaty")
+        settlement = h.settlement_kato(db, "Almaty")
     elif setup == "not_listed":
-        settlement = _settlement(db, "Ekibastuz")
+        settlement = h.settlement_kato(db, "Ekibastuz")
     else:
         family = 11
     resp = _apply(client, admin, person["id"], settlement, family)
@@ -165,7 +158,7 @@ def test_quota_cannot_drop_below_admissions(client: Any, admin: Any, pavlodar: d
 def test_list_rejects_a_settlement_of_another_region(client: Any, admin: Any, db: Any) -> None:
     resp = client.put(
         f"/api/v1/settlement-lists/{YEAR}/{PAVLODAR_REGION}",
-        json={"settlements": [_settlement(db, "Kostanay")]},
+        json={"settlements": [h.settlement_kato(db, "Kostanay")]},
         headers=admin,
     )
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "settlements"
@@ -344,8 +337,7 @@ def test_a_registration_imported_elsewhere_breaches_too(
         content_type="multipart/form-data",
     )
     assert resp.status_code == 202
-    queue = app.extensions["qonys.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    h.run_jobs(app)
     analyst = {**token("analyst"), "X-Purpose": "case 11"}
     obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst)
     assert obligation.get_json()["status"] == "breached"

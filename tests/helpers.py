@@ -1,0 +1,84 @@
+"""Helpers the test modules share (factories of register data are in tests/factories.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from typing import Any
+
+from rq import SimpleWorker
+from sqlalchemy import text
+
+
+def run_jobs(app: Any) -> None:
+    """Work off everything queued, in this process, as a worker would."""
+    queue = app.extensions["qonys.queue"]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def worker_process(redis_url: str, queue_name: str, env: dict[str, str] | None = None) -> Any:
+    """A real RQ worker in its own process group, so a test can SIGKILL it mid-job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, queue_name],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def qonys(
+    *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``qonys`` command as an operator would; ``env`` adds to this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=check,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def count(db: Any, table: str) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def settlement_kato(db: Any, name: str) -> str:
+    with db.engine.connect() as conn:
+        kato = conn.execute(
+            text("SELECT kato FROM settlements WHERE name = :n"), {"n": name}
+        ).scalar()
+    assert kato, f"settlement {name} is not in the reference data"
+    return str(kato)
+
+
+def route(
+    start: datetime, legs: list[tuple[float, tuple[float, float]]], step_min: int = 15
+) -> list[dict[str, Any]]:
+    """Batch points every ``step_min`` minutes: each leg is (hours, (lat, lon))."""
+    points, t = [], start
+    for hours, (lat, lon) in legs:
+        end = t + timedelta(hours=hours)
+        while t < end:
+            points.append({"t": t.isoformat(), "lat": lat, "lon": lon})
+            t += timedelta(minutes=step_min)
+    return points
+
+
+def send_points(client: Any, headers: dict[str, str], points: list[dict[str, Any]]) -> None:
+    """Upload through the batch API in 5,000-point batches; every point must be accepted."""
+    for i in range(0, len(points), 5000):
+        resp = client.post("/api/v1/traces", json={"points": points[i : i + 5000]}, headers=headers)
+        assert resp.status_code == 202 and not resp.get_json()["rejected"], resp.get_json()
