@@ -345,25 +345,30 @@ def serve_workers() -> int:
 @click.option("--threads", type=int, default=SERVE_THREADS, show_default=True)
 def serve(port: int, host: str, workers: int, threads: int) -> None:
     _settings()  # a setting that cannot work stops here, before any worker starts
-    os.execvp(
+    argv = gunicorn_command(f"{host}:{port}", workers, threads)
+    os.execvp(argv[0], argv)
+
+
+def gunicorn_command(
+    bind: str, workers: int, threads: int, access_log: str | None = "-", *extra: str
+) -> list[str]:
+    """The API as served: gunicorn with the token-redacting logger (benchmarks use it too)."""
+    return [
         sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--bind",
-            f"{host}:{port}",
-            "--access-logfile",
-            "-",
-            "--logger-class",
-            "backend.gunicorn_logging.RedactingLogger",
-            "backend.wsgi:app",
-        ],
-    )
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        bind,
+        *(("--access-logfile", access_log) if access_log else ()),
+        "--logger-class",
+        "backend.gunicorn_logging.RedactingLogger",
+        *extra,
+        "backend.wsgi:app",
+    ]
 
 
 @main.command(help="Run an RQ worker (with the periodic-job scheduler).")

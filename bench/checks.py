@@ -19,7 +19,6 @@ import os
 import random
 import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import psycopg2
 from sqlalchemy import text
 
+from backend.cli import gunicorn_command
 from backend.services.tokens import create_token
 from bench.common import bench_database_url, describe, percentile, redis_url
 from bench.gen_register import generate, prepare
@@ -73,23 +73,10 @@ def _sample(database: Any, n: int, rng: random.Random) -> list[dict[str, Any]]:
 
 def _start_api(db_url: str, port: int, workers: int, threads: int = 2) -> subprocess.Popen[bytes]:
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url())
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "backend.wsgi:app",
-        ],
-        env=env,
+    command = gunicorn_command(
+        f"127.0.0.1:{port}", workers, threads, None, "--log-level", "warning"
     )
+    proc = subprocess.Popen(command, env=env)
     for _ in range(100):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from backend.app import create_app
+from backend.cli import gunicorn_command
 from backend.services import alert_rules
 from backend.services.tokens import TOKEN_CACHE
 from backend.services.trace_storage import drop_expired_refusals
@@ -347,19 +347,13 @@ def test_enrol_prints_qr_codes_then_the_token(
 
 
 @contextlib.contextmanager
-def _gunicorn(*options: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    """A real gunicorn serving the app, as `qonys serve` starts it; (base URL, master pid)."""
+def _gunicorn(
+    threads: int = 2, access_log: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """A real gunicorn serving the app as `qonys serve` starts it, one worker; (URL, pid)."""
     port = h.free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            *options,
-            "backend.wsgi:app",
-        ],
+        gunicorn_command(f"127.0.0.1:{port}", 1, threads, access_log),
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -381,15 +375,7 @@ def _gunicorn(*options: str, env: dict[str, str] | None = None) -> Iterator[tupl
 def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, migrated: Any) -> None:
     """A real gunicorn, as `qonys serve` starts it; the log file is grepped afterwards."""
     log = tmp_path / "access.log"
-    options = (
-        "--workers",
-        "1",
-        "--access-logfile",
-        str(log),
-        "--logger-class",
-        "backend.gunicorn_logging.RedactingLogger",
-    )
-    with _gunicorn(*options) as (base, _pid):
+    with _gunicorn(access_log=str(log)) as (base, _pid):
         secret = monitored["secret"]
         for request in (
             phones.osmand_template(secret, NOW),
@@ -437,7 +423,7 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
     # 300 points in seconds: above the default device limit, whose overflow is answered
     # 200 and recorded, not stored; this test is about durability.
     fast = {"QONYS_DEVICE_RATE_LIMIT": "100000/minute"}
-    with _gunicorn("--workers", "1", "--threads", "2", env=fast) as (base, master):
+    with _gunicorn(threads=2, env=fast) as (base, master):
 
         def phone() -> None:
             session = requests.Session()
