@@ -2,65 +2,41 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
 from dataclasses import fields
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import click
-import redis
 from alembic import command
 from alembic.config import Config
 
 from backend import stack
-from backend.db import Database
+from backend.cli_access import device, token, traces
+from backend.cli_common import database as _database
+from backend.cli_common import progress as _progress
+from backend.cli_common import settings as _settings
 from backend.demo.load import load_demo
-from backend.errors import QonysError
 from backend.jobs.runner import run_worker
-from backend.models.registries import ROLES
-from backend.services import audit, devices
-from backend.services.tokens import (
-    Principal,
-    announce_revocation,
-    create_token,
-    find_token,
-    list_tokens,
-    revoke_token,
-)
-from backend.services.trace_points import point_from_batch
-from backend.services.traces import ingest
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var
 from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
-from gis.gpx import read_gpx
 from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from gis.reference import load_reference as load_reference_data
 
 
-def _settings() -> Settings:
-    """The settings, or a one-line error naming the variable that cannot work."""
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _database(settings: Settings) -> Database:
-    return Database(settings.database_url, pool_size=2)
-
-
 @click.group(help="Qonys — the digital migration register back end.")
 def main() -> None:
     pass
+
+
+for group in (token, device, traces):
+    main.add_command(group)
 
 
 @main.command(help="Make sure PostGIS and Redis are reachable; start project-owned ones if not.")
@@ -191,140 +167,6 @@ def demo_load() -> None:
     summary = load_demo(database, settings, progress=_progress)
     for key, value in summary.items():
         click.echo(f"{key}: {value}")
-
-
-def _progress(items: Iterable[Any], label: str) -> Any:
-    return click.progressbar(items, label=label, file=sys.stderr)
-
-
-@main.group(help="API tokens.")
-def token() -> None:
-    pass
-
-
-@token.command("create", help="Create a token; the secret is printed once, on the last line.")
-@click.option(
-    "--role",
-    required=True,
-    type=click.Choice(ROLES),
-)
-@click.option("--employer", "employer_bin", help="BIN the employer token is bound to.")
-@click.option("--person", "person_id", type=int, help="Person id a device token is bound to.")
-@click.option("--region", "region_kato", help="KATO of the region an officer is limited to.")
-@click.option("--label", help="Who or what holds the token.")
-@click.option("--expires", "expires_days", type=int, help="Days the token stays valid.")
-def token_create(
-    role: str,
-    employer_bin: str | None,
-    person_id: int | None,
-    region_kato: str | None,
-    label: str | None,
-    expires_days: int | None,
-) -> None:
-
-    database = _database(_settings())
-    try:
-        with database.transaction() as session:
-            secret, row = create_token(
-                session, role, employer_bin, person_id, region_kato, label, expires_days
-            )
-    except QonysError as exc:
-        raise click.ClickException(exc.detail) from exc
-    click.echo(f"token {row.id} for role {role} created; it is shown only once:", err=True)
-    click.echo(secret)
-
-
-@token.command("list", help="List tokens of every role (never a secret).")
-@click.option("--role", type=click.Choice(ROLES))
-def token_list(role: str | None) -> None:
-    with _database(_settings()).transaction() as session:
-        rows = list_tokens(session, role)
-    click.echo(
-        f"{'id':>5}  {'role':8}  {'state':8}  {'scope':22}  {'last contact':25}  refused  label"
-    )
-    for r in rows:
-        t = r.token
-        scope = f"person {t.person_id}" if t.person_id else t.employer_bin or t.region_kato
-        seen = t.last_seen_at.isoformat(timespec="seconds") if t.last_seen_at else "-"
-        click.echo(
-            f"{t.id:>5}  {t.role:8}  {r.state:8}  {scope or '-':22}  {seen:25}  "
-            f"{r.refusals:>7}  {t.label or ''}"
-        )
-
-
-@token.command("revoke", help="Revoke a token by the id `token list` shows, or by the token.")
-@click.argument("id_or_token")
-def token_revoke(id_or_token: str) -> None:
-    settings = _settings()
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
-    try:
-        with _database(settings).transaction() as session:
-            row = revoke_token(session, find_token(session, id_or_token))
-            audit.record(session, operator, "tokens.revoke", [row.person_id], f"token {row.id}")
-            token_id, digest = row.id, row.token_hash
-    except QonysError as exc:
-        raise click.ClickException(exc.detail) from exc
-    announce_revocation(redis.Redis.from_url(settings.redis_url, socket_timeout=2), digest)
-    click.echo(f"token {token_id} revoked")
-
-
-@main.group(help="Monitored persons' phones.")
-def device() -> None:
-    pass
-
-
-@device.command("enrol", help="A device token and QR codes for Traccar Client and OwnTracks.")
-@click.option("--person", "person_id", type=int, required=True, help="Person id of the phone.")
-@click.option("--expires", "expires_days", type=int, help="Days the token stays valid.")
-@click.option("--encrypt", is_flag=True, help="Give OwnTracks a payload encryption key.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the QR files (default: .data/devices).",
-)
-def device_enrol(
-    person_id: int, expires_days: int | None, encrypt: bool, out_dir: Path | None
-) -> None:
-
-    settings = _settings()
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
-    days = expires_days if expires_days is not None else (settings.device_token_days or None)
-    try:
-        with _database(settings).transaction() as session:
-            enrolment = devices.enrol(session, person_id, settings.public_url, days, encrypt)
-            audit.record(session, operator, "devices.enrol", [person_id], "cli enrolment")
-    except QonysError as exc:
-        raise click.ClickException(exc.detail) from exc
-    paths = devices.write_qr_codes(enrolment, out_dir or settings.data_dir / "devices")
-    click.echo(f"device token {enrolment.token_id} for person {person_id}", err=True)
-    click.echo(f"OsmAnd URL: {enrolment.osmand_template}", err=True)
-    for path in paths:
-        click.echo(str(path))
-    click.echo(enrolment.token)
-
-
-@main.group(help="Movement traces.")
-def traces() -> None:
-    pass
-
-
-@traces.command("import-gpx", help="Import a GPX track collected offline for a person.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--person", "person_id", type=int, required=True, help="Person id the track is of.")
-def import_gpx(file: Path, person_id: int) -> None:
-    settings = _settings()
-    database = _database(settings)
-    points = list(read_gpx(file))
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
-    with database.transaction() as session:
-        result = ingest(
-            session, points, partial(point_from_batch, person_id=person_id), "gpx", settings
-        )
-        audit.record(session, operator, "traces.ingest.gpx", [person_id], f"GPX {file.name}")
-    click.echo(f"accepted: {result.accepted}\nduplicates: {result.duplicates}")
-    for rejected in result.rejected[:20]:
-        click.echo(f"rejected point {rejected['index']}: {rejected['reason']}", err=True)
 
 
 # Chosen from bench.phones on 2 cores (4 keep-alive clients, one point per request):
