@@ -15,7 +15,7 @@ import click
 from alembic import command
 from alembic.config import Config
 
-from backend import stack
+from backend import clock, stack
 from backend.cli_access import device, token, traces
 from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
@@ -147,7 +147,7 @@ def import_districts(file: Path) -> None:
 def import_indicators(file: Path, source: str | None) -> None:
     database = _database(_settings())
     try:
-        rows = read_indicators(file, source or file.name)
+        rows = read_indicators(file, source or file.name, clock.today())
         with database.engine.begin() as conn:
             count = upsert_indicators(conn, rows)
     except IndicatorFileError as exc:

@@ -43,7 +43,8 @@ def _float(value: str, row: int, column: str) -> float:
     return number
 
 
-def read_indicators(path: Path, default_source: str) -> list[dict[str, Any]]:
+def read_indicators(path: Path, default_source: str, today: date) -> list[dict[str, Any]]:
+    """Rows of an indicators CSV; a row without ``as_of`` is dated ``today``."""
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -66,7 +67,7 @@ def read_indicators(path: Path, default_source: str) -> list[dict[str, Any]]:
                     "has_housing": _bool(raw["housing"], n, "housing"),
                     "has_transport": _bool(raw["transport"], n, "transport"),
                     "population_trend": _float(raw["population_trend"], n, "population_trend"),
-                    "as_of": date.fromisoformat(raw["as_of"]) if raw.get("as_of") else date.today(),
+                    "as_of": date.fromisoformat(raw["as_of"]) if raw.get("as_of") else today,
                     "source": (raw.get("source") or default_source).strip()[:200],
                     "is_demo": False,
                 }

@@ -9,6 +9,7 @@ from sqlalchemy import exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import century_sex_digit, iin_birth_date, iin_problem, iin_sex, make_iin
 from backend.models import Person
@@ -61,7 +62,7 @@ def validate_iin(iin: str, birth_date: date, sex: str) -> None:
 def create_person(session: Session, data: dict[str, Any], is_demo: bool = False) -> Person:
     """Register a person; a foreigner without an IIN gets one allocated."""
     birth_date: date = data["birth_date"]
-    if birth_date > date.today():
+    if birth_date > clock.today():
         raise Invalid("birth_date", "is in the future")
     if birth_date.year < 1900:
         raise Invalid("birth_date", "is before 1900")

@@ -7,9 +7,11 @@ person was on each day — is kept in ``daily_presence``.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
+
+from backend import clock
 
 PARTITION_PREFIX = "trace_points_p"
 _LOCK_ID = 7_424_001  # advisory lock serializing partition DDL
@@ -84,7 +86,7 @@ def prepare_ahead(
     engine: Engine, retention_days: int, ahead_days: int, today: date | None = None
 ) -> list[str]:
     """The scheduled job: partitions from the retention edge to ``ahead_days`` ahead."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.utc_day()
     first = today - timedelta(days=retention_days)
     return create_partitions(engine, first, today + timedelta(days=ahead_days))
 
@@ -113,7 +115,7 @@ def drop_expired(engine: Engine, retention_days: int, today: date | None = None)
 
     ``DETACH … CONCURRENTLY`` lets ingestion into current partitions go on meanwhile.
     """
-    today = today or datetime.now(UTC).date()
+    today = today or clock.utc_day()
     cutoff = today - timedelta(days=retention_days)
     with engine.connect() as conn:
         old = sorted((d, n) for d, n in existing_partitions(conn).items() if d < cutoff)
@@ -152,7 +154,7 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
     past; late points for it wait for the short lock instead of failing. Whether a
     partition is done is PostgreSQL's own ``indisclustered`` flag.
     """
-    today = today or datetime.now(UTC).date()
+    today = today or clock.utc_day()
     with engine.connect() as conn:
         rows = conn.execute(
             text(
