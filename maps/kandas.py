@@ -84,14 +84,16 @@ def _unit_feature(unit: Unit, level: str) -> dict[str, Any]:
             "names": unit.names,
             "z": unit.zone,
             "s": unit.score,
-            "c": [
-                [_compact(unit.components[c]["value"]), unit.components[c]["points"]]
-                for c in COMPONENTS
-            ],
+            "c": _component_pairs(unit.components),
             "caps": unit.caps,
             "q": unit.quota,
         },
     }
+
+
+def _component_pairs(components: dict[str, Any]) -> list[list[Any]]:
+    """[value, points] per component, in COMPONENTS order: the map's compact form."""
+    return [[_compact(components[c]["value"]), components[c]["points"]] for c in COMPONENTS]
 
 
 def _payload(data: MapData, top_n: int) -> dict[str, Any]:
@@ -115,10 +117,7 @@ def _payload(data: MapData, top_n: int) -> dict[str, Any]:
                 "r": s.region_kato,
                 "z": s.zone,
                 "s": s.score,
-                "c": [
-                    [_compact(s.components[c]["value"]), s.components[c]["points"]]
-                    for c in COMPONENTS
-                ],
+                "c": _component_pairs(s.components),
                 "caps": s.caps,
                 "l": s.listed,
             }

@@ -6,11 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from rq import SimpleWorker
 from sqlalchemy import text
+
+from backend.demo.traces import route as demo_route
 
 
 def run_jobs(app: Any) -> None:
@@ -68,13 +70,7 @@ def route(
     start: datetime, legs: list[tuple[float, tuple[float, float]]], step_min: int = 15
 ) -> list[dict[str, Any]]:
     """Batch points every ``step_min`` minutes: each leg is (hours, (lat, lon))."""
-    points, t = [], start
-    for hours, (lat, lon) in legs:
-        end = t + timedelta(hours=hours)
-        while t < end:
-            points.append({"t": t.isoformat(), "lat": lat, "lon": lon})
-            t += timedelta(minutes=step_min)
-    return points
+    return demo_route(start, legs, step_min)
 
 
 def send_points(client: Any, headers: dict[str, str], points: list[dict[str, Any]]) -> None:

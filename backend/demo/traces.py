@@ -26,9 +26,10 @@ from backend.services.trace_points import point_from_batch
 from backend.settings import Settings
 
 
-def _demo_route(
+def route(
     start: datetime, legs: Sequence[tuple[float, tuple[float, float]]], step_min: int = 20
 ) -> list[dict[str, Any]]:
+    """Batch points every ``step_min`` minutes, 15 m GPS fixes: each leg is (hours, (lat, lon))."""
     points, t = [], start
     for hours, (lat, lon) in legs:
         end = t + timedelta(hours=hours)
@@ -78,7 +79,7 @@ def load_traces(
                 parts = [[(100, home), (30, away)], [(38, home)]]
             t = start
             for legs in parts:
-                points = _demo_route(t, legs)
+                points = route(t, legs)
                 t += timedelta(hours=sum(hours for hours, _ in legs))
                 result = traces.ingest(
                     session,

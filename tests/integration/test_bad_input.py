@@ -26,6 +26,15 @@ def ctx(client: Any, admin: Any, token: Any) -> dict[str, Any]:
     }
 
 
+def _registration_body(person_id: Any) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "kind": "temporary",
+        "valid_from": "2026-01-01",
+        "location": {"lat": 51, "lon": 71},
+    }
+
+
 def _person_body(**over: Any) -> dict[str, Any]:
     body = {
         "surname": "Юсупов",
@@ -67,36 +76,21 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     (
         "admin",
         "/api/v1/registrations",
-        {
-            "person_id": "one",
-            "kind": "temporary",
-            "valid_from": "2026-01-01",
-            "location": {"lat": 51, "lon": 71},
-        },
+        _registration_body("one"),
         422,
         "person_id",
     ),
     (
         "admin",
         "/api/v1/registrations",
-        {
-            "person_id": 2**70,
-            "kind": "temporary",
-            "valid_from": "2026-01-01",
-            "location": {"lat": 51, "lon": 71},
-        },
+        _registration_body(2**70),
         422,
         "person_id",
     ),
     (
         "admin",
         "/api/v1/registrations",
-        {
-            "person_id": 999999,
-            "kind": "temporary",
-            "valid_from": "2026-01-01",
-            "location": {"lat": 51, "lon": 71},
-        },
+        _registration_body(999999),
         422,
         "person_id",
     ),
