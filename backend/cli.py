@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 
 from backend import clock, stack
-from backend.cli_access import device, token, traces
+from backend.cli_access import device, token, traces, user
 from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
 from backend.cli_common import settings as _settings
@@ -35,7 +35,7 @@ def main() -> None:
     pass
 
 
-for group in (token, device, traces):
+for group in (token, device, traces, user):
     main.add_command(group)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 import redis
@@ -12,8 +14,8 @@ import redis
 from backend.cli_common import database as _database
 from backend.cli_common import settings as _settings
 from backend.errors import QonysError
-from backend.models.registries import ROLES
-from backend.services import audit, devices
+from backend.models.registries import ROLES, STAFF_ROLES, TOTP_REQUIRED_ROLES
+from backend.services import accounts, audit, devices
 from backend.services.tokens import (
     Principal,
     announce_revocation,
@@ -155,3 +157,72 @@ def import_gpx(file: Path, person_id: int) -> None:
     click.echo(f"accepted: {result.accepted}\nduplicates: {result.duplicates}")
     for rejected in result.rejected[:20]:
         click.echo(f"rejected point {rejected['index']}: {rejected['reason']}", err=True)
+
+
+@click.group(help="Staff accounts for browser sign-in.")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Create an account; the password is read from standard input.")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
+@click.option("--region", "region_kato", help="KATO of the region an officer is limited to.")
+@click.option("--employer", "employer_bin", help="BIN an employer account is bound to.")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+def user_create(
+    username: str,
+    role: str,
+    region_kato: str | None,
+    employer_bin: str | None,
+    password_stdin: bool,
+) -> None:
+    password = sys.stdin.readline().rstrip("\n")
+    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    try:
+        with _database(_settings()).transaction() as session:
+            account = accounts.create_user(
+                session, username, role, password, region_kato, employer_bin
+            )
+            audit.record(session, operator, "users.create", [None], f"user {account.username}")
+    except QonysError as exc:
+        raise click.ClickException(exc.detail) from exc
+    second = "required at first sign-in" if role in TOTP_REQUIRED_ROLES else "optional"
+    click.echo(f"user {account.username} ({role}) created; second factor {second}")
+
+
+@user.command("list", help="Every account: role, scope, second factor, state.")
+def user_list() -> None:
+    with _database(_settings()).transaction() as session:
+        rows = accounts.list_users(session)
+        click.echo(f"{'username':24}  {'role':8}  {'scope':12}  {'totp':4}  state")
+        for u in rows:
+            scope = u.region_kato or u.employer_bin or "-"
+            state = "disabled" if u.disabled else "active"
+            click.echo(
+                f"{u.username:24}  {u.role:8}  {scope:12}  "
+                f"{'yes' if u.totp_confirmed else 'no':4}  {state}"
+            )
+
+
+@user.command("disable", help="Stop an account from signing in (its sessions end too).")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    _account_change(username, accounts.disable_user, "users.disable", "disabled")
+
+
+@user.command("reset-totp", help="Forget the second factor; a new one is enrolled at sign-in.")
+@click.argument("username")
+def user_reset_totp(username: str) -> None:
+    _account_change(username, accounts.reset_totp, "users.reset_totp", "must enrol TOTP again")
+
+
+def _account_change(username: str, change: Any, action: str, said: str) -> None:
+    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    try:
+        with _database(_settings()).transaction() as session:
+            change(session, username)
+            audit.record(session, operator, action, [None], f"user {username}")
+    except QonysError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"user {username} {said}")

@@ -126,6 +126,16 @@ class Settings:
     )
     # Optional base tiles for maps (an internal tile server); none by default (offline).
     map_tiles_url: str | None = None
+    # Browser sign-in: sessions end after this much idleness, and at the latest after
+    # the absolute lifetime; failed passwords in a row that lock the account, and for how
+    # long; cookies marked Secure (set true whenever the site is served over HTTPS).
+    session_idle_minutes: float = 15.0
+    session_absolute_hours: int = 8
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    session_cookie_secure: bool = False
+    # Signs session cookies; generated into data_dir/secret_key when not given.
+    secret_key: str | None = None
     testing: bool = False
 
     def __post_init__(self) -> None:

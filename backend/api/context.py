@@ -6,9 +6,11 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from apiflask import HTTPTokenAuth
 from flask import current_app, g, request
+from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from backend.db import Database
@@ -16,7 +18,18 @@ from backend.errors import Forbidden
 from backend.services import audit
 from backend.services.tokens import Principal, verify_cached
 
-auth = HTTPTokenAuth(scheme="Bearer", description="Token from `qonys token create`")
+
+class TokenOrSessionAuth(HTTPTokenAuth):
+    """Bearer tokens for scripts and phones; without one, the browser session's account."""
+
+    def authenticate(self, auth: Any, stored_password: Any) -> Any:
+        # Flask-HTTPAuth only asks when a token was sent; a browser sends a cookie instead.
+        return _verify(getattr(auth, "token", None) or "")
+
+
+auth = TokenOrSessionAuth(
+    scheme="Bearer", description="Token from `qonys token create`, or a signed-in session"
+)
 
 _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
@@ -27,7 +40,14 @@ def verify_secret(secret: str) -> Principal | None:
 
 
 def _verify(secret: str) -> Principal | None:
-    return verify_secret(secret)
+    """A bearer token, else the browser session's account: the same roles either way."""
+    if secret:
+        return verify_secret(secret)
+    user: Any = current_user
+    if user is not None and user.is_authenticated:
+        principal: Principal = user.principal
+        return principal
+    return None
 
 
 def _roles(principal: Principal) -> list[str]:

@@ -24,6 +24,7 @@ from backend import schemas as s
 from backend.api.context import auth, principal, record_access, transaction
 from backend.errors import NotFound, Unavailable
 from backend.models import Job
+from backend.services.tokens import Principal
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", tag="Jobs")
 
@@ -44,7 +45,15 @@ def launch(
     who = principal()
     with transaction() as session:
         job_id = prepare(session) if prepare else str(uuid.uuid4())
-        session.add(Job(id=job_id, kind=kind, owner_token_id=who.token_id, params=params or {}))
+        session.add(
+            Job(
+                id=job_id,
+                kind=kind,
+                owner_token_id=None if who.user_id else who.token_id,
+                owner_user_id=who.user_id,
+                params=params or {},
+            )
+        )
         record_access(session, f"job.{kind}", [None])
     try:
         current_app.extensions["qonys.queue"].enqueue(
@@ -60,6 +69,13 @@ def launch(
     return {"job_id": job_id, "status_url": url_for("jobs.job_status", job_id=job_id)}, 202
 
 
+def _owns(who: Principal, job: Job) -> bool:
+    """A job is its launcher's: the signed-in account, or the token."""
+    if who.user_id is not None:
+        return job.owner_user_id == who.user_id
+    return job.owner_user_id is None and job.owner_token_id == who.token_id
+
+
 @bp.get("/jobs/<job_id>")
 @bp.auth_required(auth, roles=["admin", "analyst", "officer", "employer"])
 @bp.output(s.JobOut)
@@ -67,6 +83,6 @@ def launch(
 def job_status(job_id: str) -> Any:
     with transaction() as session:
         job = session.get(Job, job_id) if len(job_id) <= 64 else None
-        if job is None or job.owner_token_id != principal().token_id:
+        if job is None or not _owns(principal(), job):
             raise NotFound(f"job {job_id} not found")
         return job

@@ -9,9 +9,10 @@ from typing import Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Response, g, json
+from flask import Response, g, json, redirect, request, url_for
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as ResponseBase
 
 from backend.errors import FieldError, QonysError, flatten_messages
 
@@ -55,9 +56,22 @@ _DETAILS = {
 }
 
 
+def _wants_a_page() -> bool:
+    """A browser asking for a page (not the API, not a phone, no bearer token)."""
+    return (
+        not request.path.startswith("/api/")
+        and "Authorization" not in request.headers
+        and request.accept_mimetypes.accept_html
+        and request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"]
+    )
+
+
 def install(app: APIFlask) -> None:
     @app.error_processor
-    def _http_error(error: HTTPError) -> Response:
+    def _http_error(error: HTTPError) -> ResponseBase:
+        if error.status_code == 401 and _wants_a_page():
+            # A person in a browser, not a script: to the sign-in page, and back after.
+            return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
         errors = flatten_messages(error.detail) if error.detail else []
         if error.status_code == 422 and errors:
             detail = "; ".join(f"{e.field}: {e.message}" for e in errors)

@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 from backend import clock
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, record_access, transaction
+from backend.api.csp import inline_script_hashes, policy
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
 from backend.services import admission, indicators, maps, obligations, quotas, zones
@@ -167,8 +168,11 @@ def map_page() -> Any:
         resp = Response(gzip.compress(html, 6), mimetype="text/html")
         resp.headers["Content-Encoding"] = "gzip"
         resp.headers["Vary"] = "Accept-Encoding"
-        return resp
-    return Response(html, mimetype="text/html")
+    else:
+        resp = Response(html, mimetype="text/html")
+    # The map is built offline with Folium's inline scripts: each is allowed by its hash.
+    resp.headers["Content-Security-Policy"] = policy(inline_script_hashes(html))
+    return resp
 
 
 @pages.get("/static/maps/<package>/<path:filename>")

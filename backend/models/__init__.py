@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per aggregate. The schema itself lives in migrations/."""
 
-from backend.models.access import ApiToken, AuditEntry
+from backend.models.access import ApiToken, AuditEntry, User
 from backend.models.base import Base
 from backend.models.geography import District, Region, RegionPart, Settlement
 from backend.models.operations import IdempotentResponse, ImportFile, Job, OfficerCheck
@@ -59,4 +59,5 @@ __all__ = [
     "TraceLastPosition",
     "TracePoint",
     "TraceRefusal",
+    "User",
 ]

@@ -35,6 +35,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     owner_token_id: Mapped[int | None] = mapped_column(Integer)
+    owner_user_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     progress: Mapped[int] = mapped_column(SmallInteger, default=0)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -8,6 +8,10 @@ forgetting the other fails the suite instead of the first insert.
 from __future__ import annotations
 
 ROLES = ("admin", "analyst", "officer", "employer", "device")
+# Roles a person signs in to with a browser (devices only ever hold tokens).
+STAFF_ROLES = ("admin", "analyst", "officer", "employer")
+# Roles that must use a second factor (TOTP); optional for the others.
+TOTP_REQUIRED_ROLES = ("admin", "analyst")
 
 CATEGORIES = (
     "citizen",
@@ -54,6 +58,7 @@ JOB_STATUSES = ("queued", "started", "finished", "failed")
 # Registry -> (table, CHECK constraint) holding the same set in the database.
 DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "ROLES": (ROLES, "api_tokens_role_check"),
+    "STAFF_ROLES": (STAFF_ROLES, "users_role_check"),
     "SEXES": (SEXES, "persons_sex_check"),
     "REGISTRATION_KINDS": (REGISTRATION_KINDS, "registrations_kind_check"),
     "PERMIT_STATUSES": (PERMIT_STATUSES, "permits_status_check"),

@@ -39,6 +39,8 @@ class Principal:
     # Set for actors that are not API tokens, such as an operator at the command line.
     name: str | None = None
     expires_at: datetime | None = None
+    # Set when the caller signed in with a browser rather than presenting a token.
+    user_id: int | None = None
 
     @property
     def device_person(self) -> int:

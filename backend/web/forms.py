@@ -1,0 +1,56 @@
+"""The pages' forms (Flask-WTF: each carries its CSRF token)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, FloatField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Regexp
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class TotpForm(FlaskForm):  # type: ignore[misc]
+    code = StringField(
+        _l("Code from the authenticator app"),
+        validators=[DataRequired(), Regexp(r"^\s*\d{6}\s*$", message=_l("Six digits"))],
+    )
+
+
+class PurposeForm(FlaskForm):  # type: ignore[misc]
+    purpose = StringField(
+        _l("Case reference"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^[\w\-./:# ]{3,200}$", message=_l("3-200 letters, digits or -./:#")),
+        ],
+    )
+
+
+class PersonLookupForm(FlaskForm):  # type: ignore[misc]
+    iin = StringField(_l("IIN"), validators=[DataRequired(), Regexp(r"^\d{12}$")])
+
+
+class CheckForm(FlaskForm):  # type: ignore[misc]
+    who = StringField(
+        _l("IIN or document number"), validators=[DataRequired(), Length(min=1, max=32)]
+    )
+    lat = FloatField(_l("Latitude"), validators=[DataRequired(), NumberRange(-90, 90)])
+    lon = FloatField(_l("Longitude"), validators=[DataRequired(), NumberRange(-180, 180)])
+
+
+class NearForm(FlaskForm):  # type: ignore[misc]
+    lat = FloatField(_l("Latitude"), validators=[DataRequired(), NumberRange(-90, 90)])
+    lon = FloatField(_l("Longitude"), validators=[DataRequired(), NumberRange(-180, 180)])
+
+
+class NoticeForm(FlaskForm):  # type: ignore[misc]
+    last_working_day = DateField(_l("Last working day"), validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=1, max=500)])
+
+
+class EmptyForm(FlaskForm):  # type: ignore[misc]
+    """A form with nothing but its CSRF token (sign-out, buttons)."""

@@ -1,0 +1,269 @@
+"""The pages: the analyst/admin home, the field officer's check, the employer's notices.
+
+Each page calls the same services as the API, with the signed-in account's principal,
+and audits the same way. Pages with personal data are never cached (see
+:mod:`backend.web.setup`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import select
+
+from backend.api.context import database, request_id
+from backend.errors import NotFound, QonysError
+from backend.models import Job, Permit, TerminationNotice, User
+from backend.services import (
+    alert_store,
+    audit,
+    checks,
+    events,
+    permits,
+    persons,
+    registrations,
+    tokens,
+)
+from backend.services.tokens import Principal
+from backend.web import words
+from backend.web.forms import CheckForm, NearForm, NoticeForm, PersonLookupForm, PurposeForm
+from backend.web.session import session_principal
+
+bp = Blueprint("web", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+NEAR_RADIUS_M = 500
+
+
+def _me() -> Principal:
+    who = session_principal()
+    if who is None:
+        abort(401)
+    return who
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Signed in with one of ``allowed`` roles; another role gets 403."""
+
+    def wrap(view: F) -> F:
+        @wraps(view)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if _me().role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        guarded: F = login_required(run)
+        return guarded
+
+    return wrap
+
+
+def _posted(name: str) -> bool:
+    """Which of a page's forms was sent (each carries a hidden ``form`` field)."""
+    return request.method == "POST" and request.form.get("form") == name
+
+
+def _message(exc: QonysError) -> str:
+    return exc.errors[0].message if exc.errors else exc.detail
+
+
+@bp.route("/", methods=["GET", "POST"])
+@roles("admin", "analyst", "officer", "employer")
+def home() -> Any:
+    who = _me()
+    if who.role in ("officer", "employer"):
+        return redirect(url_for(f"web.{who.role}"))
+    purpose_form, lookup = PurposeForm(), PersonLookupForm()
+    person, lookup_error = None, None
+    if _posted("purpose") and purpose_form.validate():
+        # Kept for the session until changed: every personal read below carries it.
+        session["purpose"] = (purpose_form.purpose.data or "").strip()
+    with database().transaction() as db:
+        if _posted("lookup") and lookup.validate():
+            if not session.get("purpose"):
+                lookup_error = _("State the case reference first: it is recorded as the purpose.")
+            else:
+                found, _cursor = persons.list_persons(db, lookup.iin.data, 1, None)
+                person = persons.get_person(db, found[0].id) if found else None
+                lookup_error = None if person else _("No person with this IIN.")
+                audit.record(
+                    db,
+                    who,
+                    "person.read",
+                    [person.id if person else None],
+                    session["purpose"],
+                    request_id(),
+                )
+        alerts, _next = alert_store.list_alerts(db, who, None, None, "open", 50, None)
+        audit.record(
+            db,
+            who,
+            "alerts.list",
+            sorted({a.person_id for a in alerts}) or [None],
+            None,
+            request_id(),
+        )
+        jobs = list(
+            db.scalars(
+                select(Job)
+                .where(Job.owner_user_id == who.user_id)
+                .order_by(Job.created_at.desc())
+                .limit(10)
+            )
+        )
+        admin = who.role == "admin"
+        return render_template(
+            "web/home.html",
+            alerts=alerts,
+            jobs=jobs,
+            users=list(db.scalars(select(User).order_by(User.username))) if admin else [],
+            tokens=tokens.list_tokens(db) if admin else [],
+            purpose_form=purpose_form,
+            lookup=lookup,
+            lookup_error=lookup_error,
+            person=person,
+            purpose=session.get("purpose"),
+            regions=words.region_names(db),
+        )
+
+
+@bp.route("/officer", methods=["GET", "POST"])
+@roles("officer")
+def officer() -> Any:
+    who = _me()
+    form, near_form = CheckForm(), NearForm()
+    result, near, error = None, None, None
+    with database().transaction() as db:
+        if _posted("check") and form.validate():
+            key = (form.who.data or "").strip()
+            is_iin = key.isdigit() and len(key) == 12
+            try:
+                result = checks.run_check(
+                    db,
+                    who,
+                    key if is_iin else None,
+                    None if is_iin else key,
+                    {"lat": float(form.lat.data or 0), "lon": float(form.lon.data or 0)},
+                )
+            except QonysError as exc:
+                error = _message(exc)
+            else:
+                subject = result.person["id"] if result.person else None
+                audit.record(db, who, "person.check", [subject], None, request_id())
+        if _posted("near") and near_form.validate():
+            near = registrations.registrations_near(
+                db,
+                float(near_form.lat.data or 0),
+                float(near_form.lon.data or 0),
+                NEAR_RADIUS_M,
+                20,
+                who.region_kato,
+            )
+            audit.record(
+                db,
+                who,
+                "registration.near",
+                [r.person_id for r in near] or [None],
+                None,
+                request_id(),
+            )
+        return render_template(
+            "web/officer.html",
+            form=form,
+            near_form=near_form,
+            result=result,
+            near=near,
+            error=error,
+            radius=NEAR_RADIUS_M,
+            regions=words.region_names(db),
+        )
+
+
+@bp.route("/employer", methods=["GET", "POST"])
+@roles("employer")
+def employer() -> Any:
+    who = _me()
+    bin_ = who.employer_bin or ""
+    form = NoticeForm()
+    filed, error = None, None
+    with database().transaction() as db:
+        if _posted("notice") and form.validate():
+            try:
+                permit_id = int(request.form.get("permit_id", "0"))
+                notice, permit = permits.file_termination_notice(
+                    db,
+                    bin_,
+                    {
+                        "permit_id": permit_id,
+                        "last_working_day": form.last_working_day.data,
+                        "reason": form.reason.data,
+                    },
+                    _settings(),
+                )
+            except (QonysError, ValueError) as exc:
+                error = _message(exc) if isinstance(exc, QonysError) else _("Choose a permit.")
+            else:
+                events.termination_notice_filed(db, notice, permit)
+                audit.record(
+                    db,
+                    who,
+                    "permit.terminate",
+                    [permit.person_id],
+                    form.reason.data,
+                    request_id(),
+                )
+                filed = notice
+        holders, _cursor = permits.employer_permits(db, bin_, 500, None)
+        notices = list(
+            db.scalars(
+                select(TerminationNotice)
+                .where(TerminationNotice.employer_bin == bin_)
+                .order_by(TerminationNotice.filed_at.desc())
+            )
+        )
+        audit.record(
+            db, who, "permit.list", [p.person_id for p in holders] or [None], None, request_id()
+        )
+        return render_template(
+            "web/employer.html",
+            form=form,
+            holders=holders,
+            notices=notices,
+            filed=filed,
+            error=error,
+            deadline_days=_settings().termination_notice_deadline_days,
+            regions=words.region_names(db),
+        )
+
+
+@bp.route("/employer/holders/<int:permit_id>")
+@roles("employer")
+def holder(permit_id: int) -> Any:
+    """One permit holder of this employer; anybody else's is simply not found."""
+    who = _me()
+    with database().transaction() as db:
+        permit = db.get(Permit, permit_id)
+        if permit is None or permit.employer_bin != who.employer_bin:
+            raise NotFound(f"permit {permit_id} not found")
+        person = persons.get_person(db, permit.person_id)
+        audit.record(db, who, "permit.holder.read", [person.id], None, request_id())
+        return render_template(
+            "web/holder.html", permit=permit, person=person, regions=words.region_names(db)
+        )
+
+
+def _settings() -> Any:
+    return current_app.extensions["qonys.settings"]

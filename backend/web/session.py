@@ -1,0 +1,114 @@
+"""Browser sessions: Flask-Login on Flask's signed cookie, Flask-WTF CSRF, two timeouts.
+
+A session stands for a staff account exactly as a bearer token stands for a script: the
+API's ``auth`` accepts either (see :func:`backend.api.context._verify`), with the same
+roles, scope, audit and purpose rule. Writes made with a session need the CSRF token;
+writes made with a bearer token do not (no cookie, nothing to forge).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from flask_login import LoginManager, UserMixin, current_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+
+from backend import clock
+from backend.api.context import database
+from backend.models import User
+from backend.services.accounts import principal_of
+from backend.services.tokens import Principal
+from backend.settings import Settings
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class SessionUser(UserMixin):  # type: ignore[misc]  # flask_login ships no type hints
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.username = user.username
+        self.principal = principal_of(user)
+
+
+@login_manager.user_loader  # type: ignore[untyped-decorator]
+def _load(user_id: str) -> SessionUser | None:
+    with database().transaction() as db_session:
+        user = db_session.get(User, int(user_id))
+        if user is None or user.disabled:
+            return None
+        return SessionUser(user)
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, else one generated once into the data directory (mode 600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def session_principal() -> Principal | None:
+    """The signed-in staff member of this request, if any."""
+    user: Any = current_user
+    if user is not None and user.is_authenticated:
+        principal: Principal = user.principal
+        return principal
+    return None
+
+
+def begin(user_id: int) -> None:
+    """Start a fresh session for the user (a new cookie: no fixation)."""
+    session.clear()
+    now = clock.now().timestamp()
+    session["started"] = now
+    session["seen"] = now
+    session.permanent = True
+
+
+def install(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_NAME="qonys_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        REMEMBER_COOKIE_DURATION=timedelta(0),
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own lifetime bounds the token
+        WTF_CSRF_SSL_STRICT=settings.session_cookie_secure,
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "web_auth.login"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    idle = settings.session_idle_minutes * 60
+    absolute = settings.session_absolute_hours * 3600
+
+    @app.before_request
+    def _session_rules() -> None:
+        if "_user_id" not in session:
+            return
+        now = clock.now().timestamp()
+        if now - session.get("seen", 0) > idle or now - session.get("started", 0) > absolute:
+            logout_user()
+            session.clear()
+            return
+        session["seen"] = now
+        # A write made with the session cookie must carry the form's CSRF token; a script
+        # that sends its own bearer token is not riding on anybody's cookie.
+        if request.method not in SAFE_METHODS and "Authorization" not in request.headers:
+            csrf.protect()
