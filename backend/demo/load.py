@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend.db import Database
-from backend.demo.register import Progress, demo_tokens, load_register
+from backend.demo.register import Progress, demo_tokens, demo_users, load_register
 from backend.demo.settlement import load_settlement
 from backend.demo.traces import demo_phone, load_traces
 from backend.models import ApiToken
@@ -56,6 +56,8 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)
         summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"
+        users = demo_users(session, settings)
+        summary["demo accounts"] = f"{len(users)} in {settings.data_dir / 'demo-users.txt'}"
     if "phone" in tokens:
         summary.update(demo_phone(database, settings, tokens["phone"]))
     with database.transaction() as session:

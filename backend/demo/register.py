@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.clock import add_months
 from backend.identifiers import make_bin, make_iin
-from backend.models import Employer, Person
+from backend.models import Employer, Permit, Person, User
 from backend.services import (
+    accounts,
     devices,
     events,
     permits,
@@ -161,9 +163,11 @@ def load_register(
                     session,
                     {
                         "person_id": person.id,
+                        # One household permit per region; the first employer (the demo
+                        # employer token's and account's) holds two permits per region.
                         "employer_bin": None
                         if kind == "labour_immigrant" and i == 6
-                        else bins[i % 3],
+                        else bins[(i - 4) % 3],
                         # Every fifth permit was issued in Astana: its holder works elsewhere.
                         "region_kato": "710000000" if i == 5 else region,
                         "valid_from": start,
@@ -197,22 +201,24 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
         if label not in existing:
             secret, _row = create_token(session, role, label=f"demo {label}", **scope)
             existing[label] = secret
-    device_person = session.scalar(
+    # The phones belong to household workers (a permit in force without an employer):
+    # the people the monitoring-coverage indicator counts.
+    household = (
         select(Person.id)
-        .where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
+        .join(Permit, Permit.person_id == Person.id)
+        .where(
+            Person.is_demo.is_(True),
+            Person.category == "labour_immigrant",
+            Permit.employer_bin.is_(None),
+            Permit.in_force(clock.today()),
+        )
         .order_by(Person.id)
-        .limit(1)
     )
+    device_person = session.scalar(household.limit(1))
     if "device" not in existing and device_person is not None:
         secret, _row = create_token(session, "device", person_id=device_person, label="demo device")
         existing["device"] = secret
-    phone_person = session.scalar(
-        select(Person.id)
-        .where(Person.is_demo.is_(True), Person.category == "labour_immigrant")
-        .order_by(Person.id)
-        .offset(1)
-        .limit(1)
-    )
+    phone_person = session.scalar(household.offset(1).limit(1))
     if "phone" not in existing and phone_person is not None:
         enrolment = devices.enrol(
             session, phone_person, settings.public_url, settings.device_token_days or None, True
@@ -223,3 +229,28 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
     path.write_text("".join(f"{k}={v}\n" for k, v in existing.items()))
     path.chmod(0o600)
     return existing
+
+
+def demo_users(session: Session, settings: Settings) -> dict[str, str]:
+    """Browser accounts for the tour: an officer and the first demo employer.
+
+    Their passwords are written beside the demo tokens (readable by the owner only). An
+    analyst or admin account needs a second factor, so the tour creates one by hand.
+    """
+    path = settings.data_dir / "demo-users.txt"
+    if path.exists() and session.scalar(select(User.id).where(User.username == "demo-officer")):
+        return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    wanted = {"demo-officer": ("officer", None), "demo-employer": ("employer", _demo_bins()[0])}
+    made: dict[str, str] = {}
+    for username, (role, bin_) in wanted.items():
+        password = secrets.token_urlsafe(12)
+        existing = session.scalar(select(User).where(User.username == username))
+        if existing is None:
+            accounts.create_user(session, username, role, password, employer_bin=bin_)
+        else:
+            accounts.set_password(session, username, password)
+        made[username] = password
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in made.items()))
+    path.chmod(0o600)
+    return made

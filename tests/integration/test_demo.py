@@ -39,6 +39,26 @@ def test_demo_load_from_empty_then_again(migrated: Any, db: Any, tmp_path: Path)
     # What the README tour shows: a region alert, an SOS from the phone, a departure.
     assert {"left_permit_region", "sos"} <= kinds
     assert breached == 1
+    with db.engine.connect() as conn:
+        employer_permits = conn.execute(
+            text(
+                "SELECT count(*) FROM permits p JOIN api_tokens t ON t.employer_bin = p.employer_bin"
+                " WHERE t.label = 'demo employer'"
+            )
+        ).scalar_one()
+        covered = conn.execute(
+            text(
+                "SELECT count(DISTINCT m.person_id) FROM permits m JOIN api_tokens t"
+                " ON t.person_id = m.person_id AND t.role = 'device'"
+                " WHERE m.employer_bin IS NULL AND m.status = 'active'"
+            )
+        ).scalar_one()
+        accounts = conn.execute(text("SELECT role FROM users ORDER BY username")).scalars().all()
+    # The demo employer's token and account have holders; the demo phones are counted
+    # by monitoring coverage (household workers); the tour's browser accounts exist.
+    assert employer_permits > 0 and covered >= 1
+    assert accounts == ["employer", "officer"]
+    assert (tmp_path / "demo-users.txt").read_text().count("=") == 2
     again = _demo(migrated, tmp_path)
     assert again["persons"] == "0" and again["trace points"] == "0"
     with db.engine.connect() as conn:
