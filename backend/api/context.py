@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from apiflask import HTTPTokenAuth
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -89,8 +89,14 @@ def assign_request_id() -> None:
 
 
 def purpose(required_for: tuple[str, ...] = ("analyst",)) -> str | None:
-    """The ``X-Purpose`` case reference; mandatory for the roles given."""
+    """The ``X-Purpose`` case reference; mandatory for the roles given.
+
+    A browser session states it once on a page; it is kept for the session (until
+    changed) and used when a request carries no header.
+    """
     value = request.headers.get("X-Purpose", "").strip()
+    if not value and principal().user_id is not None:
+        value = str(session.get("purpose", ""))
     if not value:
         if principal().role in required_for:
             raise Forbidden("reading a person's data needs an X-Purpose header (a case reference)")

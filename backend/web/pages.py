@@ -29,6 +29,7 @@ from backend.api.context import database, request_id
 from backend.errors import NotFound, QonysError
 from backend.models import Job, Permit, TerminationNotice, User
 from backend.services import (
+    accounts,
     alert_store,
     audit,
     checks,
@@ -40,7 +41,14 @@ from backend.services import (
 )
 from backend.services.tokens import Principal
 from backend.web import words
-from backend.web.forms import CheckForm, NearForm, NoticeForm, PersonLookupForm, PurposeForm
+from backend.web.forms import (
+    CheckForm,
+    EmptyForm,
+    NearForm,
+    NoticeForm,
+    PersonLookupForm,
+    PurposeForm,
+)
 from backend.web.session import session_principal
 
 bp = Blueprint("web", __name__)
@@ -88,6 +96,8 @@ def home() -> Any:
         return redirect(url_for(f"web.{who.role}"))
     purpose_form, lookup = PurposeForm(), PersonLookupForm()
     person, lookup_error = None, None
+    if who.role == "admin" and request.method == "POST":
+        _admin_action(who)
     if _posted("purpose") and purpose_form.validate():
         # Kept for the session until changed: every personal read below carries it.
         session["purpose"] = (purpose_form.purpose.data or "").strip()
@@ -267,3 +277,24 @@ def holder(permit_id: int) -> Any:
 
 def _settings() -> Any:
     return current_app.extensions["qonys.settings"]
+
+
+def _admin_action(who: Principal) -> None:
+    """Revoke a token or disable an account from the home page (admins only)."""
+    form = EmptyForm()
+    if not form.validate():
+        return
+    with database().transaction() as db:
+        if _posted("revoke-token"):
+            row = tokens.revoke_token(db, tokens.find_token(db, request.form.get("token_id", "")))
+            audit.record(db, who, "tokens.revoke", [row.person_id], None, request_id())
+            digest = row.token_hash
+        elif _posted("disable-user"):
+            accounts.disable_user(db, request.form.get("username", ""))
+            audit.record(
+                db, who, "users.disable", [None], request.form.get("username"), request_id()
+            )
+            return
+        else:
+            return
+    tokens.announce_revocation(current_app.extensions["qonys.redis"], digest)

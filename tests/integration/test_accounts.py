@@ -191,3 +191,65 @@ def test_user_commands(migrated: Any) -> None:
     assert qonys("reset-totp", "pavel").returncode == 0
     assert qonys("disable", "pavel").returncode == 0
     assert "disabled" in qonys("list").stdout
+
+
+def test_a_session_states_its_purpose_once(db: Any, client: Any, admin: Any) -> None:
+    """Analysts give the case reference on the page; API reads in the session carry it."""
+    person = f.person(client, admin)
+    with db.transaction() as session:
+        accounts.create_user(session, "rustam", "analyst", PASSWORD)
+        session.execute(
+            text(
+                "UPDATE users SET totp_secret = :s, totp_confirmed = true WHERE username = 'rustam'"
+            ),
+            {"s": pyotp.random_base32()},
+        )
+        secret = session.execute(
+            text("SELECT totp_secret FROM users WHERE username = 'rustam'")
+        ).scalar_one()
+    _sign_in(client, "rustam")
+    page = client.get("/login/totp").get_data(as_text=True)
+    client.post("/login/totp", data={"csrf_token": _csrf(page), "code": pyotp.TOTP(secret).now()})
+    assert client.get(f"/api/v1/persons/{person['id']}").status_code == 403  # no purpose yet
+    home = client.get("/").get_data(as_text=True)
+    client.post("/", data={"csrf_token": _csrf(home), "form": "purpose", "purpose": "case 2026/55"})
+    assert client.get(f"/api/v1/persons/{person['id']}").status_code == 200
+    with db.engine.connect() as conn:
+        purpose = conn.execute(
+            text(
+                "SELECT purpose FROM audit_log WHERE actor = 'user:rustam' AND action = 'person.read'"
+            )
+        ).scalar()
+    assert purpose == "case 2026/55"
+
+
+def test_an_admin_revokes_a_token_and_disables_an_account_from_the_page(
+    db: Any, client: Any, token: Any
+) -> None:
+    victim = token("officer")
+    _user(db, "sergey", "admin")
+    _user(db, "timur", "officer")
+    with db.transaction() as session:
+        session.execute(
+            text(
+                "UPDATE users SET totp_secret = :s, totp_confirmed = true WHERE username = 'sergey'"
+            ),
+            {"s": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"},
+        )
+    _sign_in(client, "sergey")
+    page = client.get("/login/totp").get_data(as_text=True)
+    client.post(
+        "/login/totp",
+        data={"csrf_token": _csrf(page), "code": pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").now()},
+    )
+    home = client.get("/").get_data(as_text=True)
+    assert "timur" in home
+    with db.engine.connect() as conn:
+        token_id = conn.execute(text("SELECT max(id) FROM api_tokens")).scalar_one()
+    client.post(
+        "/", data={"csrf_token": _csrf(home), "form": "revoke-token", "token_id": str(token_id)}
+    )
+    client.post("/", data={"csrf_token": _csrf(home), "form": "disable-user", "username": "timur"})
+    fresh = client.application.test_client()
+    assert fresh.get("/api/v1/alerts", headers=victim).status_code == 401
+    assert _sign_in(fresh, "timur").status_code == 401
