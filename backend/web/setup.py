@@ -10,6 +10,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
+from backend import clock
 from backend.api.csp import inline_script_hashes, policy
 from backend.api.problems import problem
 from backend.errors import FieldError
@@ -45,6 +46,8 @@ def install(app: Flask, settings: Settings) -> None:
         default_locale="ru",
         default_translation_directories=str(TRANSLATIONS),
     )
+    # Moments are shown as Kazakhstan's local date, the same "today" the rules use.
+    app.jinja_env.filters["local_date"] = lambda moment: clock.today(moment) if moment else ""
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
 

@@ -240,7 +240,10 @@ def test_an_admin_revokes_a_token_and_disables_an_account_from_the_page(
     page = client.get("/login/totp").get_data(as_text=True)
     client.post(
         "/login/totp",
-        data={"csrf_token": _csrf(page), "code": pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").now()},
+        data={
+            "csrf_token": _csrf(page),
+            "code": pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").now(),
+        },
     )
     home = client.get("/").get_data(as_text=True)
     assert "timur" in home
