@@ -25,7 +25,7 @@ DEMO_INDICATOR_SOURCE = "ДЕМО: сгенерированные показат
 def load_settlement(
     session: Session, settings: Settings, rng: random.Random, progress: Progress
 ) -> dict[str, int]:
-    """Demo indicators for every settlement, quotas, lists, admissions and one breach."""
+    """Demo indicators for every settlement, quotas, lists, admissions, one departure."""
     if session.scalar(text("SELECT count(*) FROM settlement_indicators")):
         return {"settlement indicators": 0}
     year = clock.today().year
@@ -100,7 +100,8 @@ def load_settlement(
         except admission.Refused:  # checked before anything is written: the demo goes on
             refused += 1
     if settlers:
-        # The first admitted family has moved to Almaty: a registration there is a breach.
+        # The first admitted family has moved to Almaty for good: a permanent registration
+        # there makes their obligation suspected, for an analyst to confirm or dismiss.
         almaty = _settlement(session, "750000000", "Almaty")
         registration = registrations.create_registration(
             session,

@@ -22,6 +22,7 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.alerts.sweep", 300),
     ("backend.jobs.alerts.residence_sweep", 3600),
     ("backend.jobs.settlement.fulfil_obligations", 3600),
+    ("backend.jobs.settlement.pay_subsidies", 3600),
     ("backend.jobs.housekeeping.fail_abandoned_jobs", 300),
 )
 

@@ -49,7 +49,9 @@ ALERT_KINDS = (
 URGENT_ALERT_KINDS = ("sos",)
 ALERT_STATUSES = ("open", "closed")
 
-OBLIGATION_STATUSES = ("active", "breached", "fulfilled")
+OBLIGATION_STATUSES = ("active", "suspected", "breached", "fulfilled")
+# Statuses of an obligation still running: one per family at a time.
+OPEN_OBLIGATION_STATUSES = ("active", "suspected")
 BREACH_DECISIONS = ("confirmed", "dismissed")
 SUPPORT_ITEMS = ("relocation", "housing_subsidy", "mobility_certificate")
 

@@ -109,6 +109,9 @@ class SettlementObligation(Base):
     decision: Mapped[str | None] = mapped_column(String(16))
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The housing-subsidy plan: paid month by month while the obligation is active.
+    subsidy_mrp_per_month: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    subsidy_months: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class SupportPayment(Base):
@@ -123,6 +126,7 @@ class SupportPayment(Base):
     amount_kzt: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     paid_on: Mapped[date] = mapped_column(Date)
+    installment: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class MapArtifact(Base):

@@ -29,8 +29,8 @@ from backend.models import (
     SettlementObligation,
     SupportPayment,
 )
-from backend.models.registries import SETTLER_CATEGORIES
-from backend.services.obligations import CENT
+from backend.models.registries import OPEN_OBLIGATION_STATUSES, SETTLER_CATEGORIES
+from backend.services.obligations import CENT, pay_due_subsidies
 from backend.services.quotas import QUOTA_COLUMN, lock_quota, quota_fill, region
 from backend.settings import Settings
 
@@ -64,17 +64,10 @@ def _support(
     )
     rate = support.get("housing_subsidy_mrp_per_month")
     if rate is not None:
+        # Validated now, paid month by month (obligations.pay_due_subsidies), never up front.
         low, high = settings.housing_subsidy_mrp_min, settings.housing_subsidy_mrp_max
         if not low <= rate <= high:
             raise Invalid("support.housing_subsidy_mrp_per_month", f"must be {low:g}-{high:g} MRP")
-        months = settings.housing_subsidy_months
-        items.append(
-            {
-                "item": "housing_subsidy",
-                "amount_mrp": Decimal(str(rate)) * months,
-                "details": {"mrp_per_month": rate, "months": months},
-            }
-        )
     cost = support.get("housing_cost_kzt")
     employer = support.get("job_employer_bin")
     if cost is not None or employer is not None:
@@ -144,6 +137,18 @@ def admit(
     )
     if already:
         raise Conflict(f"person {person.id} was already admitted in {year}")
+    running = session.scalar(
+        select(SettlementObligation.ends_on).where(
+            SettlementObligation.person_id == person.id,
+            SettlementObligation.status.in_(OPEN_OBLIGATION_STATUSES),
+        )
+    )
+    if running is not None:
+        # One family, one obligation: support is never paid twice (rule 6).
+        raise Refused(
+            "obligation_active",
+            f"the family already has a settlement obligation running until {running}",
+        )
     support = _support(session, data, year, family, settings)
     application = SettlementApplication(
         person_id=person.id,
@@ -164,6 +169,14 @@ def admit(
         starts_on=on,
         ends_on=add_months(on, 12 * settings.obligation_years),
         status="active",
+        subsidy_mrp_per_month=(
+            Decimal(str(data["support"]["housing_subsidy_mrp_per_month"]))
+            if (data.get("support") or {}).get("housing_subsidy_mrp_per_month") is not None
+            else None
+        ),
+        subsidy_months=settings.housing_subsidy_months
+        if (data.get("support") or {}).get("housing_subsidy_mrp_per_month") is not None
+        else None,
     )
     session.add(obligation)
     session.flush()
@@ -180,4 +193,5 @@ def admit(
             )
         )
     session.flush()
+    pay_due_subsidies(session, on, obligation.id)  # the first month, on admission day
     return obligation

@@ -8,10 +8,11 @@ service imports another to cause a side effect.
 =============================================  ============================================
 Event                                          Consequence
 =============================================  ============================================
-a registration in another region than a        the settlement obligation is marked breached,
-kandas's or resettler's obligation             with the registration as evidence
+a *permanent* registration in another region  the settlement obligation is *suspected*,
+than a settler's obligation                    with the registration as evidence
+                                               (a temporary one is not a departure)
 an official confirms a                         the same, with the alert as evidence
-``left_settlement_region`` alert
+``left_settlement_region`` alert               (a long absence in the traces)
 an employer files a termination notice after   a ``late_termination_notice`` alert for the
 its deadline                                   permit's region
 =============================================  ============================================
@@ -27,9 +28,11 @@ from backend.services import alert_rules, obligations
 
 
 def registration_recorded(session: Session, registration: Registration) -> None:
+    if registration.kind != "permanent":
+        return  # a temporary stay elsewhere is a trip, not a departure (rule 6)
     obligation = obligations.active_obligation(session, registration.person_id)
     if obligation is not None and obligation.region_kato != registration.region_kato:
-        obligations.mark_breach(
+        obligations.suspect_breach(
             session,
             registration.person_id,
             {
@@ -42,7 +45,7 @@ def registration_recorded(session: Session, registration: Registration) -> None:
 
 def alert_resolved(session: Session, alert: Alert, reason: str, confirmed: bool) -> None:
     if confirmed and alert.kind == "left_settlement_region":
-        obligations.mark_breach(
+        obligations.suspect_breach(
             session,
             alert.person_id,
             {"source": "alert", "alert_id": alert.id, "details": alert.details, "reason": reason},

@@ -1,24 +1,28 @@
-"""The family's 5-year obligation: its state, a detected departure, the decision, the end.
+"""The family's 5-year obligation: support as paid, a suspected departure, the decision.
 
-Leaving before the end means returning the support received (DOMAIN rule 4); the amount
-is computed when a breach is marked. What marks a breach (a registration elsewhere, a
-confirmed alert) is decided in :mod:`backend.services.events`, not here.
+Leaving before the end means returning the support actually received up to that day
+(DOMAIN rule 6). Support is a ledger of payments as they are made: relocation once at
+admission, the housing subsidy month by month (:func:`pay_due_subsidies`, run by a daily
+job), never all twelve months up front. Evidence of a departure (see
+:mod:`backend.services.events`) makes the obligation *suspected*; an official's decision
+makes it *breached*, with the amount due, or dismisses it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
+from backend.clock import add_months
 from backend.db import rowcount
-from backend.errors import Conflict, NotFound
-from backend.models import Registration, SettlementObligation, SupportPayment
+from backend.errors import Conflict, Invalid, NotFound
+from backend.models import MrpValue, SettlementObligation, SupportPayment
 
 CENT = Decimal("0.01")
 
@@ -54,6 +58,7 @@ def current_obligation(session: Session, person_id: int) -> SettlementObligation
 def active_obligation(
     session: Session, person_id: int, lock: bool = False
 ) -> SettlementObligation | None:
+    """The family's running obligation (active, not suspected), if any."""
     query = select(SettlementObligation).where(
         SettlementObligation.person_id == person_id, SettlementObligation.status == "active"
     )
@@ -72,28 +77,95 @@ def state(session: Session, obligation: SettlementObligation) -> ObligationState
     return ObligationState(obligation, payments, total.quantize(CENT))
 
 
-def amount_due(session: Session, obligation: SettlementObligation) -> Decimal:
-    """Leaving before the end means returning all support received (003)."""
+def paid_up_to(session: Session, obligation: SettlementObligation, day: date) -> Decimal:
+    """Support actually paid to the family up to and including ``day`` (003, rule 6)."""
     total = session.scalar(
         select(func.coalesce(func.sum(SupportPayment.amount_kzt), 0)).where(
-            SupportPayment.obligation_id == obligation.id
+            SupportPayment.obligation_id == obligation.id, SupportPayment.paid_on <= day
         )
     )
     return Decimal(total or 0).quantize(CENT)
 
 
-def mark_breach(
+def mrp_for(session: Session, day: date) -> tuple[int, Decimal]:
+    """The MRP of ``day``'s year, else the latest year recorded before it."""
+    row = session.execute(
+        select(MrpValue.year, MrpValue.kzt)
+        .where(MrpValue.year <= day.year)
+        .order_by(MrpValue.year.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise Invalid("year", f"no MRP value recorded for {day.year} or before")
+    return int(row.year), Decimal(row.kzt)
+
+
+def pay_due_subsidies(
+    session: Session, on: date | None = None, obligation_id: int | None = None
+) -> int:
+    """Book every housing-subsidy month that has fallen due by ``on``; returns how many.
+
+    Month k (0-based) falls due on the admission day plus k months. Only an active
+    obligation is paid: a suspected or breached one stops receiving. Idempotent: a
+    unique index on (obligation, item, installment) keeps each month booked once.
+    """
+    on = on or clock.today()
+    query = select(SettlementObligation).where(
+        SettlementObligation.status == "active",
+        SettlementObligation.subsidy_months > 0,
+    )
+    if obligation_id is not None:
+        query = query.where(SettlementObligation.id == obligation_id)
+    booked = 0
+    for obligation in session.scalars(query):
+        done = set(
+            session.scalars(
+                select(SupportPayment.installment).where(
+                    SupportPayment.obligation_id == obligation.id,
+                    SupportPayment.item == "housing_subsidy",
+                )
+            )
+        )
+        rate = Decimal(obligation.subsidy_mrp_per_month or 0)
+        for k in range(obligation.subsidy_months or 0):
+            due = add_months(obligation.starts_on, k)
+            if due > on or due >= obligation.ends_on:
+                break
+            if k + 1 in done:
+                continue
+            year, mrp_kzt = mrp_for(session, due)
+            session.add(
+                SupportPayment(
+                    obligation_id=obligation.id,
+                    item="housing_subsidy",
+                    amount_mrp=rate,
+                    mrp_year=year,
+                    amount_kzt=(rate * mrp_kzt).quantize(CENT, ROUND_HALF_UP),
+                    details={"month": k + 1, "of": obligation.subsidy_months},
+                    paid_on=due,
+                    installment=k + 1,
+                )
+            )
+            booked += 1
+    session.flush()
+    return booked
+
+
+def suspect_breach(
     session: Session, person_id: int, evidence: dict[str, Any], on: date | None = None
 ) -> SettlementObligation | None:
-    """A departure before the end marks the obligation breached and computes what is due."""
+    """Evidence of a departure before the end: the obligation is suspected, nothing is due yet.
+
+    The subsidy stops while it is suspected; the amount is fixed by the decision.
+    """
     on = on or clock.today()
     obligation = active_obligation(session, person_id, lock=True)
     if obligation is None or on >= obligation.ends_on:
         return None
-    obligation.status = "breached"
+    obligation.status = "suspected"
     obligation.breach_detected_on = on
     obligation.breach_evidence = evidence
-    obligation.amount_due_kzt = amount_due(session, obligation)
+    obligation.amount_due_kzt = None
     obligation.decision = None
     session.flush()
     return obligation
@@ -102,15 +174,22 @@ def mark_breach(
 def decide(
     session: Session, person_id: int, decision: str, reason: str, actor: str
 ) -> SettlementObligation:
-    """An official confirms a breach (the amount is due) or dismisses it (obligation resumes)."""
+    """An official confirms a suspected departure (the amount becomes due) or dismisses it.
+
+    Due = the support actually paid up to the day the departure was detected.
+    """
     obligation = current_obligation(session, person_id)
-    if obligation.status != "breached" or obligation.decision == "confirmed":
-        raise Conflict("there is no unconfirmed breach to decide on")
+    if obligation.status != "suspected":
+        raise Conflict("there is no suspected departure to decide on")
     obligation.decision = "confirmed" if decision == "confirm" else "dismissed"
     obligation.decision_reason = reason
     obligation.decided_by = actor
     obligation.decided_at = clock.now()
-    if decision == "dismiss":
+    if decision == "confirm":
+        obligation.status = "breached"
+        detected = obligation.breach_detected_on or clock.today()
+        obligation.amount_due_kzt = paid_up_to(session, obligation, detected)
+    else:
         obligation.status = "active"
         obligation.amount_due_kzt = None
     session.flush()
@@ -118,17 +197,13 @@ def decide(
 
 
 def settlement_region(session: Session, person_id: int) -> str | None:
-    """The region a kandas or resettler must stay in: the obligation's, else registration's."""
+    """The region a family must stay in, only while its obligation runs (rule 6).
+
+    A kandas with no obligation (who chose residence on general terms, or whose five
+    years are over) has no settlement region and gets no settlement alerts.
+    """
     obligation = active_obligation(session, person_id)
-    if obligation is not None:
-        return obligation.region_kato
-    return session.scalar(
-        select(Registration.region_kato).where(
-            Registration.person_id == person_id,
-            Registration.kind == "permanent",
-            Registration.ended_on.is_(None),
-        )
-    )
+    return obligation.region_kato if obligation is not None else None
 
 
 def fulfil_finished(session: Session, on: date | None = None) -> int:

@@ -33,7 +33,7 @@ def test_demo_load_from_empty_then_again(migrated: Any, db: Any, tmp_path: Path)
     with db.engine.connect() as conn:
         kinds = set(conn.execute(text("SELECT kind FROM alerts WHERE status = 'open'")).scalars())
         breached = conn.execute(
-            text("SELECT count(*) FROM settlement_obligations WHERE status = 'breached'")
+            text("SELECT count(*) FROM settlement_obligations WHERE status = 'suspected'")
         ).scalar_one()
         persons = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
     # What the README tour shows: a region alert, an SOS from the phone, a departure.

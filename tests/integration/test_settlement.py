@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from backend import clock
+from backend.clock import add_months
 from backend.jobs.settlement import fulfil_obligations
-from backend.services import alert_rules
+from backend.services import alert_rules, obligations
 from tests import factories as f
 from tests import helpers as h
 
@@ -77,7 +78,9 @@ def test_admission_fixes_place_starts_obligation_and_pays_support(
     items = {i["item"]: i for i in body["support"]}
     mrp = 4325 if YEAR == 2026 else None
     assert items["relocation"]["amount_mrp"] == 280  # 70 MRP x 4 family members
-    assert items["housing_subsidy"]["amount_mrp"] == 240  # 20 MRP x 12 months
+    # The housing subsidy is paid month by month: only the first month on admission day.
+    assert items["housing_subsidy"]["amount_mrp"] == 20
+    assert items["housing_subsidy"]["details"] == {"month": 1, "of": 12}
     assert items["mobility_certificate"]["amount_kzt"] == 10_000_000  # 50 % of housing cost
     if mrp:
         assert items["relocation"]["amount_kzt"] == 280 * mrp
@@ -177,10 +180,15 @@ def test_registration_elsewhere_breaches_and_amount_is_due(
         support={"housing_subsidy_mrp_per_month": 15},
     ).get_json()
     total = body["support_total_kzt"]
-    f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
     analyst = {**token("analyst"), "X-Purpose": "case 10"}
+    # A temporary registration elsewhere is a trip, not a departure: nothing opens.
+    f.registration(client, admin, person["id"], kind="temporary", location=f.ALMATY)
     obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst).get_json()
-    assert obligation["status"] == "breached" and obligation["amount_due_kzt"] == total
+    assert obligation["status"] == "active" and obligation["breach"] is None
+    # A permanent one is evidence: suspected, nothing due until a decision.
+    f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
+    obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst).get_json()
+    assert obligation["status"] == "suspected" and obligation["amount_due_kzt"] is None
     assert obligation["breach"]["evidence"]["source"] == "registration"
     dismissed = client.post(
         f"/api/v1/kandas/{person['id']}/obligation/decision",
@@ -196,7 +204,14 @@ def test_registration_elsewhere_breaches_and_amount_is_due(
         json={"decision": "confirm", "reason": "x"},
         headers=analyst,
     )
-    assert again.status_code == 409
+    assert again.status_code == 409  # dismissed: nothing suspected any more
+    f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
+    confirmed = client.post(
+        f"/api/v1/kandas/{person['id']}/obligation/decision",
+        json={"decision": "confirm", "reason": "moved to Almaty for good"},
+        headers=analyst,
+    ).get_json()
+    assert confirmed["status"] == "breached" and confirmed["amount_due_kzt"] == total
 
 
 def test_confirmed_left_settlement_alert_breaches(
@@ -228,13 +243,15 @@ def test_confirmed_left_settlement_alert_breaches(
         f"/api/v1/kandas/{person['id']}/obligation", headers={**analyst, "X-Purpose": "c-1"}
     ).get_json()
     assert (
-        obligation["status"] == "breached" and obligation["breach"]["evidence"]["source"] == "alert"
+        obligation["status"] == "suspected"
+        and obligation["breach"]["evidence"]["source"] == "alert"
     )
     confirmed = client.post(
         f"/api/v1/kandas/{person['id']}/obligation/decision",
         json={"decision": "confirm", "reason": "выехал в Алматы"},
         headers=analyst,
     )
+    assert confirmed.get_json()["status"] == "breached"
     assert confirmed.get_json()["breach"]["decision"] == "confirmed"
     assert Decimal(str(confirmed.get_json()["amount_due_kzt"])) > 0
 
@@ -340,5 +357,89 @@ def test_a_registration_imported_elsewhere_breaches_too(
     h.run_jobs(app)
     analyst = {**token("analyst"), "X-Purpose": "case 11"}
     obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst)
-    assert obligation.get_json()["status"] == "breached"
+    assert obligation.get_json()["status"] == "suspected"
     assert obligation.get_json()["breach"]["evidence"]["source"] == "registration"
+
+
+@pytest.mark.parametrize(("months_stayed", "subsidy_months_paid"), [(1, 2), (6, 7), (13, 12)])
+def test_repayment_is_what_was_paid_up_to_the_departure(
+    client: Any,
+    admin: Any,
+    pavlodar: dict,
+    token: Any,
+    db: Any,
+    months_stayed: int,
+    subsidy_months_paid: int,
+) -> None:
+    """A family that leaves after N months repays relocation and the months it received."""
+    person = _kandas(client, admin)
+    body = _apply(
+        client,
+        admin,
+        person["id"],
+        pavlodar["kato"],
+        family=2,
+        support={"housing_subsidy_mrp_per_month": 15},
+    ).get_json()
+    start = date.fromisoformat(body["starts_on"])
+    left = add_months(start, months_stayed)
+    with db.transaction() as session:
+        # The daily job, run on every day of the stay (idempotent: each month once).
+        obligations.pay_due_subsidies(session, left)
+        obligations.pay_due_subsidies(session, left)
+        obligation = obligations.current_obligation(session, person["id"])
+        obligations.suspect_breach(session, person["id"], {"source": "test"}, on=left)
+        obligations.pay_due_subsidies(session, add_months(left, 3))  # stopped: suspected
+    analyst = {**token("analyst"), "X-Purpose": "case 12"}
+    decided = client.post(
+        f"/api/v1/kandas/{person['id']}/obligation/decision",
+        json={"decision": "confirm", "reason": "left"},
+        headers=analyst,
+    ).get_json()
+    mrp = Decimal("4325") if YEAR == 2026 else None
+    subsidy = [i for i in decided["support"] if i["item"] == "housing_subsidy"]
+    assert len(subsidy) == subsidy_months_paid
+    if mrp:
+        expected = (70 * 2 + 15 * subsidy_months_paid) * mrp
+        assert Decimal(str(decided["amount_due_kzt"])) == expected
+    assert obligation.id and decided["status"] == "breached"
+
+
+def test_one_family_one_obligation(client: Any, admin: Any, pavlodar: dict, db: Any) -> None:
+    person = _kandas(client, admin)
+    assert _apply(client, admin, person["id"], pavlodar["kato"], family=2).status_code == 201
+    with db.transaction() as session:
+        session.execute(text("UPDATE settlement_obligations SET status = 'active'"))
+        session.execute(
+            text("INSERT INTO quotas VALUES (:y, :r, 10, 5, now()) ON CONFLICT DO NOTHING"),
+            {"y": YEAR + 1, "r": PAVLODAR_REGION},
+        )
+        session.execute(
+            text(
+                "INSERT INTO settlement_lists (year, settlement_kato, region_kato)"
+                " VALUES (:y, :s, :r) ON CONFLICT DO NOTHING"
+            ),
+            {"y": YEAR + 1, "s": pavlodar["kato"], "r": PAVLODAR_REGION},
+        )
+    again = _apply(client, admin, person["id"], pavlodar["kato"], family=2, year=YEAR + 1)
+    assert again.status_code == 409 and again.get_json()["title"] == "Refused: obligation_active"
+
+
+def test_no_settlement_alerts_without_an_obligation(
+    client: Any, admin: Any, token: Any, app: Any, db: Any
+) -> None:
+    """A kandas who chose residence on general terms (no admission) is not watched."""
+    person = _kandas(client, admin)
+    f.registration(client, admin, person["id"], kind="permanent", valid_to=None)
+    device = token("device", person_id=person["id"])
+    start = datetime.now(UTC) - timedelta(hours=40)
+    points = [
+        {"t": (start + timedelta(minutes=15 * i)).isoformat(), "lat": 43.25, "lon": 76.93}
+        for i in range(150)
+    ]
+    assert client.post("/api/v1/traces", json={"points": points}, headers=device).status_code == 202
+    alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
+    items = client.get(
+        "/api/v1/alerts?kind=left_settlement_region", headers=token("analyst")
+    ).get_json()["items"]
+    assert items == []
