@@ -1,7 +1,8 @@
 """Import settlement reference indicators from CSV keyed by KATO.
 
 Columns: ``kato, labour_demand, school, clinic, housing, transport, population_trend``
-and optionally ``as_of`` (ISO date) and ``source``. Booleans accept 1/0, true/false,
+and optionally ``kindergarten``, ``utilities`` (empty or absent = not known), ``as_of``
+(ISO date) and ``source``. Booleans accept 1/0, true/false,
 yes/no, да/нет, иә/жоқ. Every row is checked before anything is written.
 """
 
@@ -22,6 +23,13 @@ FALSE = {"0", "false", "no", "n", "нет", "жоқ"}
 
 class IndicatorFileError(ValueError):
     """The file cannot be imported; the message names the row and column."""
+
+
+def _maybe_bool(value: str | None, row: int, column: str) -> bool | None:
+    """An optional yes/no column: empty or absent means not known."""
+    if value is None or not value.strip():
+        return None
+    return _bool(value, row, column)
 
 
 def _bool(value: str, row: int, column: str) -> bool:
@@ -66,6 +74,8 @@ def read_indicators(path: Path, default_source: str, today: date) -> list[dict[s
                     "has_clinic": _bool(raw["clinic"], n, "clinic"),
                     "has_housing": _bool(raw["housing"], n, "housing"),
                     "has_transport": _bool(raw["transport"], n, "transport"),
+                    "has_kindergarten": _maybe_bool(raw.get("kindergarten"), n, "kindergarten"),
+                    "has_utilities": _maybe_bool(raw.get("utilities"), n, "utilities"),
                     "population_trend": _float(raw["population_trend"], n, "population_trend"),
                     "as_of": date.fromisoformat(raw["as_of"]) if raw.get("as_of") else today,
                     "source": (raw.get("source") or default_source).strip()[:200],
@@ -86,13 +96,17 @@ def upsert_indicators(conn: Connection, rows: list[dict[str, Any]]) -> int:
         text(
             """
             INSERT INTO settlement_indicators (settlement_kato, labour_demand, has_school,
-                has_clinic, has_housing, has_transport, population_trend, as_of, source, is_demo)
+                has_clinic, has_housing, has_transport, has_kindergarten, has_utilities,
+                population_trend, as_of, source, is_demo)
             VALUES (:kato, :labour_demand, :has_school, :has_clinic, :has_housing,
-                    :has_transport, :population_trend, :as_of, :source, :is_demo)
+                    :has_transport, :has_kindergarten, :has_utilities, :population_trend,
+                    :as_of, :source, :is_demo)
             ON CONFLICT (settlement_kato) DO UPDATE SET
                 labour_demand = EXCLUDED.labour_demand, has_school = EXCLUDED.has_school,
                 has_clinic = EXCLUDED.has_clinic, has_housing = EXCLUDED.has_housing,
                 has_transport = EXCLUDED.has_transport,
+                has_kindergarten = EXCLUDED.has_kindergarten,
+                has_utilities = EXCLUDED.has_utilities,
                 population_trend = EXCLUDED.population_trend, as_of = EXCLUDED.as_of,
                 source = EXCLUDED.source, is_demo = EXCLUDED.is_demo
             """

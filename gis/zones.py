@@ -6,9 +6,13 @@ a place ranks where it does, and which policy rule capped it:
 
 - ``not_designated`` — the region is not designated for settlement → zone D (rule 1);
 - ``not_listed`` — the settlement is not on this year's list → zone D (rule 3);
-- ``quota_exhausted`` — no quota or no headroom left in the region → zone D (rule 2);
-- ``infrastructure_missing`` — no school, clinic, housing or transport → at best zone B
-  (rule 4, "infrastructure first").
+- ``quota_exhausted`` — no quota or no headroom left in the region → zone D (rule 3);
+- ``infrastructure`` — a settlement known to lack school, kindergarten, clinic, housing,
+  utilities or transport → zone D (rule 5, "infrastructure first", strict);
+- ``infrastructure_missing`` — a region or district where part of the settlements lack
+  it → at best zone B;
+- ``no_data`` — nothing is known of the settlement's infrastructure: shown as no data,
+  never as lacking (the infrastructure component then scores nothing).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-INFRASTRUCTURE = ("school", "clinic", "housing", "transport")
+INFRASTRUCTURE = ("school", "kindergarten", "clinic", "housing", "utilities", "transport")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ class UnitInputs:
     name: str
     labour_demand: float | None  # vacancies per job seeker
     quota_headroom: float | None  # 0..1 of the region's quota still free
-    infrastructure: dict[str, bool | float]  # each item: present (bool) or share (0..1)
+    # Each item: present (bool), a share of settlements (0..1), or None when unknown.
+    infrastructure: dict[str, bool | float | None]
     population_trend: float | None  # % a year
     designated: bool
     listed: bool
@@ -65,18 +70,20 @@ def _trend(unit: UnitInputs, rules: ZoneRules) -> float:
     return _clip(((unit.population_trend or 0.0) + span) / (2 * span))
 
 
+def _known_infrastructure(unit: UnitInputs) -> list[float]:
+    return [float(v) for k in INFRASTRUCTURE if (v := unit.infrastructure.get(k)) is not None]
+
+
 def _normalized(unit: UnitInputs, rules: ZoneRules) -> dict[str, tuple[float | None, float]]:
-    infra_values = [float(unit.infrastructure.get(k, 0.0)) for k in INFRASTRUCTURE]
+    known = _known_infrastructure(unit)
+    share = sum(known) / len(known) if known else None
     return {
         "labour_demand": (
             unit.labour_demand,
             _clip((unit.labour_demand or 0.0) / rules.labour_demand_full),
         ),
         "quota_headroom": (unit.quota_headroom, _clip(unit.quota_headroom or 0.0)),
-        "infrastructure": (
-            sum(infra_values) / len(INFRASTRUCTURE),
-            sum(infra_values) / len(INFRASTRUCTURE),
-        ),
+        "infrastructure": (share, share or 0.0),
         "population_trend": (unit.population_trend, _trend(unit, rules)),
     }
 
@@ -103,9 +110,14 @@ def score_unit(unit: UnitInputs, rules: ZoneRules) -> ZoneScore:
         caps.append("not_listed")
     if unit.quota_headroom is None or unit.quota_headroom <= 0:
         caps.append("quota_exhausted")
-    if any(float(unit.infrastructure.get(k, 0.0)) < 1.0 for k in INFRASTRUCTURE):
-        caps.append("infrastructure_missing")
-    if {"not_designated", "not_listed", "quota_exhausted"} & set(caps):
+    values = [unit.infrastructure.get(k) for k in INFRASTRUCTURE]
+    if all(v is None for v in values):
+        caps.append("no_data")
+    elif any(v is False for v in values):
+        caps.append("infrastructure")  # a settlement known to lack it: no admissions
+    elif any(v is not None and float(v) < 1.0 for v in values):
+        caps.append("infrastructure_missing")  # part of a region or district lacks it
+    if {"not_designated", "not_listed", "quota_exhausted", "infrastructure"} & set(caps):
         zone = "D"
     elif score >= rules.a_min and "infrastructure_missing" not in caps:
         zone = "A"
@@ -148,7 +160,7 @@ def aggregate(
         labour_demand=mean([m.labour_demand for m in with_data if m.labour_demand is not None]),
         quota_headroom=quota_headroom,
         infrastructure={
-            k: mean([float(m.infrastructure.get(k, 0.0)) for m in with_data]) or 0.0
+            k: mean([float(v) for m in with_data if (v := m.infrastructure.get(k)) is not None])
             for k in INFRASTRUCTURE
         },
         population_trend=mean(

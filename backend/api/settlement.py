@@ -78,7 +78,8 @@ def get_list(year: int, region_kato: str) -> Any:
 @bp.doc(
     summary="Admit a kandas or resettler family within list and quota; starts the 5-year stay",
     description="409 with a machine-readable reason in `title` when refused: "
-    "region_not_designated, settlement_not_listed, quota_not_set, quota_exhausted.",
+    "region_not_designated, infrastructure_missing, settlement_not_listed, quota_not_set, "
+    "quota_exhausted, obligation_active.",
 )
 def apply(data: dict[str, Any]) -> Any:
     with transaction() as session:

@@ -46,6 +46,8 @@ def load_settlement(
                 "has_clinic": local.random() < 0.8,
                 "has_housing": local.random() < 0.75,
                 "has_transport": local.random() < 0.85,
+                "has_kindergarten": local.random() < 0.9,
+                "has_utilities": local.random() < 0.9,
                 "population_trend": round(local.uniform(-3.5, 3.0), 2),
                 "as_of": clock.today(),
                 "source": DEMO_INDICATOR_SOURCE,
@@ -72,6 +74,7 @@ def load_settlement(
     ).all()
     bins = _demo_bins()
     admitted = refused = 0
+    first_admitted = None
     for i, (person_id, settlement_kato) in enumerate(settlers):
         session.execute(
             text(
@@ -97,16 +100,17 @@ def load_settlement(
                 settings,
             )
             admitted += 1
-        except admission.Refused:  # checked before anything is written: the demo goes on
+            first_admitted = first_admitted or person_id
+        except admission.Refused:  # e.g. infrastructure missing: the demo goes on
             refused += 1
-    if settlers:
+    if first_admitted is not None:
         # The first admitted family has moved to Almaty for good: a permanent registration
         # there makes their obligation suspected, for an analyst to confirm or dismiss.
         almaty = _settlement(session, "750000000", "Almaty")
         registration = registrations.create_registration(
             session,
             {
-                "person_id": settlers[0][0],
+                "person_id": first_admitted,
                 "kind": "permanent",
                 "settlement_kato": almaty,
                 "address": "ДЕМО: Алматы, ул. Переездная, 1",

@@ -66,6 +66,8 @@ class SettlementIndicators(Base):
     has_clinic: Mapped[bool] = mapped_column(Boolean)
     has_housing: Mapped[bool] = mapped_column(Boolean)
     has_transport: Mapped[bool] = mapped_column(Boolean)
+    has_kindergarten: Mapped[bool | None] = mapped_column(Boolean)  # None: not known
+    has_utilities: Mapped[bool | None] = mapped_column(Boolean)
     population_trend: Mapped[float] = mapped_column(Float)
     as_of: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(200))

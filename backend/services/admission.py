@@ -25,6 +25,7 @@ from backend.models import (
     Person,
     Settlement,
     SettlementApplication,
+    SettlementIndicators,
     SettlementListEntry,
     SettlementObligation,
     SupportPayment,
@@ -114,6 +115,21 @@ def admit(
     place = region(session, settlement.region_kato)
     if not place.designated_for_settlement:
         raise Refused("region_not_designated", f"{place.name_ru} is not designated for settlement")
+    infrastructure = session.get(SettlementIndicators, settlement.kato)
+    if infrastructure is not None and False in (
+        infrastructure.has_school,
+        infrastructure.has_kindergarten,
+        infrastructure.has_clinic,
+        infrastructure.has_housing,
+        infrastructure.has_utilities,
+        infrastructure.has_transport,
+    ):
+        # Infrastructure first (rule 5, strict); unknown items are not "lacking".
+        raise Refused(
+            "infrastructure_missing",
+            f"{settlement.name} lacks the school, kindergarten, clinic, housing, utilities "
+            "or transport that settlement needs",
+        )
     if session.get(SettlementListEntry, (year, settlement.kato)) is None:
         raise Refused(
             "settlement_not_listed", f"{settlement.name} is not on the {year} settlement list"

@@ -44,11 +44,10 @@ class QuotaFill:
     def total_fill(self) -> int:
         return sum(self.fill.values())
 
-    @property
-    def headroom(self) -> float:
-        """Share of the region's whole quota still free (0 when no quota is set)."""
-        total = self.total_limit
-        return max(total - self.total_fill, 0) / total if total else 0.0
+    def headroom_of(self, column: str) -> float:
+        """Share of one category's quota still free (0 when none is set): rule 3."""
+        limit = self.limits[column]
+        return self.remaining[column] / limit if limit else 0.0
 
 
 def quota_fills(

@@ -23,8 +23,17 @@ def rules_from(settings: Settings) -> ZoneRules:
 
 
 def _headrooms(session: Session, year: int) -> dict[str, float]:
-    """Share of each region's (kandas + resettlers) quota still free, where one is set."""
-    return {kato: fill.headroom for kato, fill in quota_fills(session, year).items() if fill.set}
+    """Share of each region's *kandas* quota still free, where one is set.
+
+    Zones rank places for kandas settlement (concept action 24), and each category has
+    its own headroom (rule 3): a region whose kandas quota is full is closed to kandas
+    even when resettler places remain.
+    """
+    return {
+        kato: fill.headroom_of("kandas")
+        for kato, fill in quota_fills(session, year).items()
+        if fill.set
+    }
 
 
 def settlement_inputs(
@@ -37,6 +46,7 @@ def settlement_inputs(
                    r.name_ru AS region_name,
                    ST_Y(s.geom) AS lat, ST_X(s.geom) AS lon,
                    i.labour_demand, i.has_school, i.has_clinic, i.has_housing, i.has_transport,
+                   i.has_kindergarten, i.has_utilities, i.settlement_kato IS NOT NULL AS known,
                    i.population_trend, i.is_demo,
                    EXISTS (SELECT 1 FROM settlement_lists l
                            WHERE l.year = :y AND l.settlement_kato = s.kato) AS listed
@@ -55,11 +65,14 @@ def settlement_inputs(
             name=r.name,
             labour_demand=r.labour_demand,
             quota_headroom=headroom.get(r.region_kato),
+            # No indicators row: nothing is known (no data), which is not "lacking".
             infrastructure={
-                "school": bool(r.has_school),
-                "clinic": bool(r.has_clinic),
-                "housing": bool(r.has_housing),
-                "transport": bool(r.has_transport),
+                "school": r.has_school if r.known else None,
+                "kindergarten": r.has_kindergarten,
+                "clinic": r.has_clinic if r.known else None,
+                "housing": r.has_housing if r.known else None,
+                "utilities": r.has_utilities,
+                "transport": r.has_transport if r.known else None,
             },
             population_trend=r.population_trend,
             designated=r.designated_for_settlement,

@@ -443,3 +443,59 @@ def test_no_settlement_alerts_without_an_obligation(
         "/api/v1/alerts?kind=left_settlement_region", headers=token("analyst")
     ).get_json()["items"]
     assert items == []
+
+
+def test_infrastructure_first_refuses_admission_and_zones_it_d(
+    client: Any, admin: Any, pavlodar: dict, token: Any, db: Any
+) -> None:
+    with db.transaction() as session:
+        session.execute(
+            text(
+                "INSERT INTO settlement_indicators (settlement_kato, labour_demand, has_school,"
+                " has_clinic, has_housing, has_transport, has_kindergarten, has_utilities,"
+                " population_trend, as_of, source) VALUES (:k, 2.0, true, true, true, true,"
+                " false, null, 1.0, current_date, 'test')"
+            ),
+            {"k": pavlodar["kato"]},
+        )
+    refused = _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"])
+    assert refused.status_code == 409
+    assert refused.get_json()["title"] == "Refused: infrastructure_missing"
+    zones = client.get(
+        f"/api/v1/zones?level=settlement&region_kato={PAVLODAR_REGION}&year={YEAR}",
+        headers=token("analyst"),
+    ).get_json()["items"]
+    mine = next(z for z in zones if z["kato"] == pavlodar["kato"])
+    assert mine["zone"] == "D" and "infrastructure" in mine["caps"]
+    # Settlements nobody reported on are "no data", not lacking.
+    others = [z for z in zones if z["kato"] != pavlodar["kato"]]
+    assert others and all("no_data" in z["caps"] for z in others)
+
+
+def test_kandas_quota_full_while_resettler_places_remain(
+    client: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    """Each category has its own headroom (rule 3): in admission and in the zones."""
+    client.put(
+        f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}",
+        json={"kandas": 2, "resettlers": 5},
+        headers=admin,
+    )
+    assert (
+        _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=2).status_code
+        == 201
+    )
+    full = _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=1)
+    assert full.get_json()["title"] == "Refused: quota_exhausted"
+    resettler = _kandas(client, admin, category="resettler")
+    assert _apply(client, admin, resettler["id"], pavlodar["kato"], family=2).status_code == 201
+    quota = client.get(f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}", headers=admin).get_json()
+    assert quota["remaining"] == {"kandas": 0, "resettlers": 3}
+    region = next(
+        z
+        for z in client.get(
+            f"/api/v1/zones?level=region&year={YEAR}", headers=token("analyst")
+        ).get_json()["items"]
+        if z["kato"] == PAVLODAR_REGION
+    )
+    assert region["zone"] == "D" and "quota_exhausted" in region["caps"]

@@ -8,7 +8,14 @@ RULES = ZoneRules(
         ("population_trend", 0.15),
     ),
 )
-FULL = {"school": True, "clinic": True, "housing": True, "transport": True}
+FULL = {
+    "school": True,
+    "kindergarten": True,
+    "clinic": True,
+    "housing": True,
+    "utilities": True,
+    "transport": True,
+}
 
 
 def unit(kato: str, **over: object) -> UnitInputs:
@@ -30,15 +37,33 @@ def test_equipped_settlement_outranks_one_without_clinic() -> None:
     ranked = rank([unit("2"), unit("1", infrastructure={**FULL, "clinic": False})], RULES)
     assert [z.kato for z in ranked] == ["2", "1"]
     assert ranked[0].zone == "A"
-    assert "infrastructure_missing" in ranked[1].caps and ranked[1].zone != "A"
+    assert ranked[1].caps == ["infrastructure"] and ranked[1].zone == "D"
 
 
-def test_infrastructure_first_caps_at_b_even_with_a_high_score() -> None:
+def test_infrastructure_first_closes_a_settlement_whatever_its_score() -> None:
+    """Rule 5 is strict: a settlement known to lack any item is zone D."""
     z = score_unit(
-        unit("1", labour_demand=5, population_trend=5, infrastructure={**FULL, "transport": False}),
+        unit("1", labour_demand=5, population_trend=5, infrastructure={**FULL, "utilities": False}),
         RULES,
     )
-    assert z.score >= RULES.a_min and z.zone == "B"
+    assert z.score >= RULES.b_min and z.zone == "D" and z.caps == ["infrastructure"]
+
+
+def test_unknown_infrastructure_is_no_data_not_lacking() -> None:
+    nothing = {k: None for k in FULL}
+    z = score_unit(unit("1", infrastructure=nothing), RULES)
+    assert z.caps == ["no_data"] and z.zone != "D"
+    assert z.components["infrastructure"]["value"] is None
+    # One item unknown, the rest present: still a full, open settlement.
+    partly = score_unit(unit("2", infrastructure={**FULL, "kindergarten": None}), RULES)
+    assert partly.caps == [] and partly.zone == "A"
+
+
+def test_a_region_where_some_settlements_lack_it_is_at_best_b() -> None:
+    members = [unit("1"), unit("2", infrastructure={**FULL, "clinic": False})]
+    region = aggregate("10", "R", members, designated=True, quota_headroom=0.9)
+    z = score_unit(region, RULES)
+    assert "infrastructure_missing" in z.caps and z.zone in ("B", "C")
 
 
 def test_policy_caps_close_a_place() -> None:
