@@ -40,7 +40,7 @@ class Unit:
     score: float
     components: dict[str, dict[str, Any]]
     caps: list[str]
-    quota: dict[str, int] | None = None
+    quota: dict[str, dict[str, int]] | None = None  # per category: limit and fill
 
 
 @dataclass

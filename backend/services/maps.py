@@ -42,7 +42,10 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
         for r in session.execute(text("SELECT kato, name_ru, name_kk, name_en FROM regions"))
     }
     quotas = {
-        kato: {"limit": fill.total_limit, "fill": fill.total_fill}
+        kato: {
+            column: {"limit": fill.limits[column], "fill": fill.fill[column]}
+            for column in fill.limits
+        }
         for kato, fill in quota_fills(session, year).items()
         if fill.set
     }

@@ -62,6 +62,11 @@ def test_map_draws_offline(client: Any, app: Any, token: Any, db: Any, server: s
         assert page.locator("#qonys-top-table tr").count() > 5
         assert page.locator(".leaflet-control-layers").is_visible()
         page.screenshot(path=str(ARTIFACTS / "kandas-settlement-map.png"))
+        # Each category keeps its own quota on the map (never added together).
+        quota = page.evaluate("QONYS.quotas['550000000']")
+        assert quota["kandas"]["limit"] == 100 and quota["resettlers"]["limit"] == 50
+        shown = page.evaluate("qQuota(QONYS.quotas['550000000'])")
+        assert "Квота кандасов" in shown and "Квота переселенцев" in shown
         page.click("#qonys-lang button[data-lang=en]")
         assert "Settlement zones" in page.locator("#qonys-legend").inner_text()
         page.screenshot(path=str(ARTIFACTS / "kandas-settlement-map-en.png"))
