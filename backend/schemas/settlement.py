@@ -151,10 +151,12 @@ class IndicatorQuery(Schema):
 class IndicatorOut(Schema):
     name = Str()
     value = Float(allow_none=True)
-    numerator = Integer()
-    denominator = Integer()
-    target = Float(allow_none=True)
+    numerator = Integer(allow_none=True)
+    denominator = Integer(allow_none=True)
+    target = Float(allow_none=True, metadata={"description": "table 1 target of that year"})
     definition = Str()
+    source = Str()
+    computed = Boolean(metadata={"description": "false: an external source reports it"})
 
 
 class IndicatorPage(Schema):

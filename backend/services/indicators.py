@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -13,35 +13,60 @@ from backend.models.permit import permit_in_force_sql
 from backend.services.quotas import quota_fills
 from backend.settings import Settings
 
-# Monitoring coverage targets of the concept's table 1, no. 7.
-MONITORING_TARGETS = {2023: 0.10, 2024: 0.25, 2025: 0.50, 2026: 0.75, 2027: 0.95}
+YEARS = (2023, 2024, 2025, 2026, 2027)
+SOURCE = "Concept of migration policy 2023-2027, table 1 (seed 002)"
+# Table 1 targets by year (DOMAIN rule 7); shares as fractions.
+TARGETS: dict[str, dict[int, float]] = {
+    "external_migration_balance": dict(zip(YEARS, (-18.0, -12.3, -7.2, -3.1, 0.1), strict=True)),
+    "qualified_arrivals_share": dict(zip(YEARS, (0.413, 0.435, 0.458, 0.472, 0.487), strict=True)),
+    "internal_mobility_share": dict(zip(YEARS, (0.132, 0.137, 0.143, 0.150, 0.162), strict=True)),
+    "kazakh_card_holders": dict(zip(YEARS, (5, 10, 15, 30, 40), strict=True)),
+    "foreign_students_share": dict(zip(YEARS, (0.05, 0.055, 0.06, 0.08, 0.10), strict=True)),
+    "investment_visas": dict(zip(YEARS, (5, 10, 15, 30, 40), strict=True)),
+    "monitoring_coverage": dict(zip(YEARS, (0.10, 0.25, 0.50, 0.75, 0.95), strict=True)),
+    "retention_3y": {2027: 0.97},
+}
+# Table 1 indicators the register has no data for: listed with their targets, not invented.
+EXTERNAL = (
+    ("external_migration_balance", "table 1 no. 1: external migration balance, thousand people"),
+    ("qualified_arrivals_share", "table 1 no. 2: qualified share of working-age arrivals"),
+    ("kazakh_card_holders", "table 1 no. 4: Kazakh Card holders, people"),
+    ("foreign_students_share", "table 1 no. 5: foreign students' share"),
+    ("investment_visas", "table 1 no. 6: investment visas issued, people"),
+)
+# A device counts for monitoring coverage when it reported within this many days.
+REPORTED_WITHIN_DAYS = 7
 
 
 @dataclass(frozen=True)
 class Indicator:
     name: str
-    numerator: int
-    denominator: int
+    numerator: int | None
+    denominator: int | None
     target: float | None
     definition: str
+    source: str = SOURCE
+    computed: bool = True  # False: the register has no data; an external source reports it
 
     @property
     def value(self) -> float | None:
-        return round(self.numerator / self.denominator, 4) if self.denominator else None
-
-
-_indicator = Indicator
+        if not self.computed or not self.denominator or self.numerator is None:
+            return None
+        return round(self.numerator / self.denominator, 4)
 
 
 def indicators(
     session: Session, settings: Settings, year: int, region_kato: str | None
 ) -> list[Indicator]:
+    # The data as of the end of the year asked for, or as of today for the current year.
+    as_of = min(date(year, 12, 31), clock.today())
     params = {
         "y": year,
         "region": region_kato,
         "start": date(year, 1, 1),
-        "end": date(year, 12, 31),
-        "today": clock.today(),
+        "end": as_of,
+        "today": as_of,
+        "recent": as_of - timedelta(days=REPORTED_WITHIN_DAYS),
     }
     mobility = session.execute(
         text(
@@ -70,8 +95,10 @@ def indicators(
             )
             SELECT count(*) AS total,
                    count(*) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM api_tokens t WHERE t.role = 'device'
-                         AND t.person_id = h.person_id AND t.revoked_at IS NULL)) AS covered
+                       SELECT 1 FROM api_tokens t
+                       LEFT JOIN trace_last_positions l ON l.person_id = t.person_id
+                       WHERE t.role = 'device' AND t.person_id = h.person_id
+                         AND GREATEST(t.last_seen_at, l.recorded_at) >= :recent)) AS covered
             FROM household h
             """
         ),
@@ -94,39 +121,53 @@ def indicators(
     fills = quota_fills(session, year, region_kato).values()
     places = sum(f.total_limit for f in fills)
     admitted = sum(f.total_fill for f in fills)
-    return [
-        _indicator(
+    computed = [
+        Indicator(
             "internal_mobility_share",
             mobility.to_north_east,
             mobility.arrivals,
-            0.162,
+            TARGETS["internal_mobility_share"].get(year),
             "Share of interregional arrivals (a new permanent registration in another region "
             "than the previous one) that go to the northern and eastern regions; 12.6 % in "
-            "2021, target 16.2 % in 2027 (concept table 1, no. 3).",
+            "2021 (table 1, no. 3).",
         ),
-        _indicator(
+        Indicator(
             "monitoring_coverage",
             coverage.covered,
             coverage.total,
-            MONITORING_TARGETS.get(year),
+            TARGETS["monitoring_coverage"].get(year),
             "Share of household labour immigrants (a permit in force without an employer) "
-            "covered by electronic monitoring, i.e. with an active device token (table 1, no. 7).",
+            f"whose phone reported within the last {REPORTED_WITHIN_DAYS} days; a device "
+            "that never reports does not count (table 1, no. 7).",
         ),
-        _indicator(
+        Indicator(
             "retention_3y",
             retention.stayed,
             retention.started,
-            0.97,
+            TARGETS["retention_3y"].get(year),
             "Share of kandas and resettler families admitted at least 3 years before the end "
             "of the year who had not left their settlement region within 3 years (a breach "
-            "not dismissed); target 97 % (concept, expected results).",
+            "not dismissed); target 97 % by 2027 (concept, expected results).",
         ),
-        _indicator(
+        Indicator(
             "quota_fill",
             admitted,
             places,
             None,
             "People admitted (family members) against the year's regional quotas for kandas "
-            "and resettlers (DOMAIN rule 2).",
+            "and resettlers (DOMAIN rule 3).",
+            source="Register: quotas and admissions",
         ),
     ]
+    external = [
+        Indicator(
+            name,
+            None,
+            None,
+            TARGETS[name].get(year),
+            f"{definition}; not in the register: reported by an external source",
+            computed=False,
+        )
+        for name, definition in EXTERNAL
+    ]
+    return computed + external

@@ -278,15 +278,56 @@ def test_retention_and_quota_indicators(
         ]
     }
     assert items["retention_3y"]["numerator"] == 1 and items["retention_3y"]["denominator"] == 2
-    assert items["retention_3y"]["value"] == 0.5 and items["retention_3y"]["target"] == 0.97
+    assert items["retention_3y"]["value"] == 0.5
     assert items["quota_fill"]["numerator"] == 4 and items["quota_fill"]["denominator"] == 15
-    assert set(items) == {
+    computed = {n for n, i in items.items() if i["computed"]}
+    assert computed == {
         "internal_mobility_share",
         "monitoring_coverage",
         "retention_3y",
         "quota_fill",
     }
-    assert all(i["definition"] for i in items.values())
+    # Table 1's other indicators are listed with their targets, never invented.
+    external = {n: i for n, i in items.items() if not i["computed"]}
+    assert set(external) == {
+        "external_migration_balance",
+        "qualified_arrivals_share",
+        "kazakh_card_holders",
+        "foreign_students_share",
+        "investment_visas",
+    }
+    assert all(i["value"] is None and i["target"] is not None for i in external.values())
+    assert all(i["definition"] and i["source"] for i in items.values())
+
+
+def test_indicator_targets_follow_the_year_asked_for(client: Any, token: Any) -> None:
+    """Table 1 gives a target per year: 13.2 % in 2023 … 16.2 % in 2027, not 16.2 % always."""
+    analyst = token("analyst")
+
+    def targets(year: int) -> dict[str, Any]:
+        page = client.get(f"/api/v1/indicators?year={year}", headers=analyst).get_json()
+        return {i["name"]: i["target"] for i in page["items"]}
+
+    assert targets(2024)["internal_mobility_share"] == 0.137
+    assert targets(2027)["internal_mobility_share"] == 0.162
+    assert targets(2024)["monitoring_coverage"] == 0.25
+    assert targets(2027)["monitoring_coverage"] == 0.95
+    assert targets(2027)["retention_3y"] == 0.97 and targets(2024)["retention_3y"] is None
+
+
+def test_monitoring_coverage_counts_phones_that_report(client: Any, admin: Any, token: Any) -> None:
+    """Household workers with a permit in force; a token whose phone never reports is not coverage."""
+    reporting, silent = (f.person(client, admin) for _ in range(2))
+    for person in (reporting, silent):
+        f.registration(client, admin, person["id"])
+        f.permit(client, admin, person["id"], employer_bin=None)
+    phone = token("device", person_id=reporting["id"])
+    token("device", person_id=silent["id"])  # enrolled, never reports
+    point = {"t": datetime.now(UTC).isoformat(), "lat": 51.16, "lon": 71.47}
+    assert client.post("/api/v1/traces", json={"points": [point]}, headers=phone).status_code == 202
+    items = client.get(f"/api/v1/indicators?year={YEAR}", headers=token("analyst")).get_json()
+    coverage = next(i for i in items["items"] if i["name"] == "monitoring_coverage")
+    assert (coverage["numerator"], coverage["denominator"], coverage["value"]) == (1, 2, 0.5)
 
 
 def test_zones_ranking_through_the_api(
