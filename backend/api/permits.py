@@ -35,6 +35,8 @@ def _own_employer(bin_: str) -> None:
 @bp.doc(summary="Register an employer by BIN")
 def create_employer(data: dict[str, Any]) -> Any:
     with transaction() as session:
+        if data.get("iin"):
+            return permits.create_employer(session, data["iin"], data["name"], kind="household")
         return permits.create_employer(session, data["bin"], data["name"])
 
 

@@ -42,6 +42,8 @@ class Employer(Base):
     __tablename__ = "employers"
     bin: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
+    # "firm": ``bin`` is a BIN; "household": a private person, ``bin`` holds their IIN.
+    kind: Mapped[str] = mapped_column(String(10), default="firm")
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

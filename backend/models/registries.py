@@ -54,6 +54,8 @@ OBLIGATION_STATUSES = ("active", "suspected", "breached", "fulfilled")
 OPEN_OBLIGATION_STATUSES = ("active", "suspected")
 BREACH_DECISIONS = ("confirmed", "dismissed")
 SUPPORT_ITEMS = ("relocation", "housing_subsidy", "mobility_certificate")
+# An employer is a firm (identified by BIN) or a household, a private person (IIN).
+EMPLOYER_KINDS = ("firm", "household")
 
 JOB_STATUSES = ("queued", "started", "finished", "failed")
 
@@ -70,4 +72,5 @@ DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "SETTLER_CATEGORIES": (SETTLER_CATEGORIES, "settlement_applications_category_check"),
     "OBLIGATION_STATUSES": (OBLIGATION_STATUSES, "settlement_obligations_status_check"),
     "SUPPORT_ITEMS": (SUPPORT_ITEMS, "support_payments_item_check"),
+    "EMPLOYER_KINDS": (EMPLOYER_KINDS, "employers_kind_check"),
 }

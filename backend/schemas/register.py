@@ -9,7 +9,13 @@ from marshmallow import ValidationError, validates_schema
 from marshmallow.fields import Boolean, Date, DateTime, Dict, Float, Function, Integer, List, Nested
 from marshmallow.validate import Length, OneOf, Range
 
-from backend.models.registries import CATEGORIES, CHECK_VERDICTS, REGISTRATION_KINDS, SEXES
+from backend.models.registries import (
+    CATEGORIES,
+    CHECK_VERDICTS,
+    EMPLOYER_KINDS,
+    REGISTRATION_KINDS,
+    SEXES,
+)
 from backend.schemas.common import ID, KATO, NAME, TEXT, TWELVE_DIGITS, GeoPoint, Str, iso_alpha3
 
 
@@ -122,12 +128,22 @@ class PersonPage(Schema):
 
 
 class EmployerIn(Schema):
-    bin = Str(required=True, validate=TWELVE_DIGITS)
+    bin = Str(validate=TWELVE_DIGITS, metadata={"description": "a firm's BIN"})
+    iin = Str(
+        validate=TWELVE_DIGITS,
+        metadata={"description": "a household employer: the private person's IIN"},
+    )
     name = Str(required=True, validate=Length(min=1, max=300))
+
+    @validates_schema
+    def _one_number(self, data: dict[str, Any], **_: object) -> None:
+        if bool(data.get("bin")) == bool(data.get("iin")):
+            raise ValidationError("give exactly one of bin (a firm) or iin (a household)", "bin")
 
 
 class EmployerOut(Schema):
-    bin = Str()
+    bin = Str(metadata={"description": "the BIN, or a household employer's IIN"})
+    kind = Str(metadata={"enum": list(EMPLOYER_KINDS)})
     name = Str()
 
 

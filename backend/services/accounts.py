@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
-from backend.identifiers import bin_problem
 from backend.models import Employer, Region, User
 from backend.models.registries import STAFF_ROLES, TOTP_REQUIRED_ROLES
 from backend.services import audit
@@ -69,10 +68,11 @@ def create_user(
     if region_kato is not None and (role != "officer" or session.get(Region, region_kato) is None):
         raise Invalid("region", "only an officer is limited to a region, and it must exist")
     if role == "employer":
-        if not employer_bin or bin_problem(employer_bin):
-            raise Invalid("employer", "an employer account needs the BIN of a registered employer")
-        if session.get(Employer, employer_bin) is None:
-            raise Invalid("employer", f"employer {employer_bin} is not registered")
+        # A firm's BIN or a household employer's IIN: either way, a registered employer.
+        if not employer_bin or session.get(Employer, employer_bin) is None:
+            raise Invalid(
+                "employer", "an employer account needs a registered employer's BIN or IIN"
+            )
     elif employer_bin:
         raise Invalid("employer", "only an employer account is bound to a BIN")
     if session.scalar(select(User.id).where(User.username == username)) is not None:

@@ -90,7 +90,9 @@ def indicators(
             WITH household AS (
                 SELECT DISTINCT m.person_id FROM permits m
                 JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
-                WHERE m.employer_bin IS NULL AND {permit_in_force_sql("m")}
+                LEFT JOIN employers e ON e.bin = m.employer_bin
+                WHERE (m.employer_bin IS NULL OR e.kind = 'household')
+                  AND {permit_in_force_sql("m")}
                   AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
             )
             SELECT count(*) AS total,

@@ -12,7 +12,7 @@ from backend import clock
 from backend.clock import add_months
 from backend.db import rowcount
 from backend.errors import Conflict, Invalid, NotFound
-from backend.identifiers import bin_problem
+from backend.identifiers import bin_problem, iin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
 from backend.models.registries import PERMIT_CATEGORIES
 from backend.services.pagination import decode_cursor, next_cursor
@@ -29,13 +29,16 @@ def check_validity(start: date, end: date, settings: Settings, field: str = "val
         raise Invalid(field, f"validity must be at most {settings.permit_max_months} months")
 
 
-def create_employer(session: Session, bin_: str, name: str, is_demo: bool = False) -> Employer:
-    problem = bin_problem(bin_)
+def create_employer(
+    session: Session, bin_: str, name: str, is_demo: bool = False, kind: str = "firm"
+) -> Employer:
+    """A firm by its BIN, or a household — a private person — by their IIN (rule 9)."""
+    problem = bin_problem(bin_) if kind == "firm" else iin_problem(bin_)
     if problem:
-        raise Invalid("bin", problem)
+        raise Invalid("bin" if kind == "firm" else "iin", problem)
     if session.get(Employer, bin_) is not None:
         raise Conflict(f"employer {bin_} already exists")
-    employer = Employer(bin=bin_, name=name.strip(), is_demo=is_demo)
+    employer = Employer(bin=bin_, name=name.strip(), is_demo=is_demo, kind=kind)
     session.add(employer)
     session.flush()
     return employer

@@ -199,3 +199,40 @@ def test_notice_for_another_employers_permit_is_404(
         headers=token("employer", employer_bin=mine),
     )
     assert resp.status_code == 404
+
+
+def test_a_household_employer_by_iin_holds_permits_and_files_notices(
+    client: Any, admin: Any, token: Any
+) -> None:
+    """Rule 9/10: the employer may be a private person, identified by IIN, isolated like a firm."""
+    household_iin = f.valid_iin(date(1975, 3, 8), "F")
+    created = client.post(
+        "/api/v1/employers", json={"iin": household_iin, "name": "Ахметова А."}, headers=admin
+    )
+    assert created.status_code == 201 and created.get_json()["kind"] == "household"
+    both = client.post(
+        "/api/v1/employers",
+        json={"iin": household_iin, "bin": f.valid_bin(), "name": "x"},
+        headers=admin,
+    )
+    assert both.status_code == 422
+    bad = client.post("/api/v1/employers", json={"iin": "123456789012", "name": "x"}, headers=admin)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "iin"
+    worker = f.person(client, admin)
+    permit = f.permit(client, admin, worker["id"], employer_bin=household_iin)
+    household = token("employer", employer_bin=household_iin)
+    listed = client.get(f"/api/v1/employers/{household_iin}/permits", headers=household)
+    assert [p["id"] for p in listed.get_json()["items"]] == [permit["id"]]
+    notice = client.post(
+        f"/api/v1/employers/{household_iin}/termination-notices",
+        json={
+            "permit_id": permit["id"],
+            "last_working_day": date.today().isoformat(),
+            "reason": "переезд семьи",
+        },
+        headers=household,
+    )
+    assert notice.status_code == 201 and notice.get_json()["status"] == "terminated"
+    firm = token("employer", employer_bin=f.employer(client, admin))
+    stranger = client.get(f"/api/v1/employers/{household_iin}/permits", headers=firm)
+    assert stranger.status_code == 404
