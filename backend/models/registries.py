@@ -54,6 +54,8 @@ OBLIGATION_STATUSES = ("active", "suspected", "breached", "fulfilled")
 OPEN_OBLIGATION_STATUSES = ("active", "suspected")
 BREACH_DECISIONS = ("confirmed", "dismissed")
 SUPPORT_ITEMS = ("relocation", "housing_subsidy", "mobility_certificate")
+# Resettlement goes to a designated region from elsewhere, or within one region (rule 2).
+DIRECTIONS = ("interregional", "intra_regional")
 # An employer is a firm (identified by BIN) or a household, a private person (IIN).
 EMPLOYER_KINDS = ("firm", "household")
 
@@ -73,4 +75,5 @@ DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "OBLIGATION_STATUSES": (OBLIGATION_STATUSES, "settlement_obligations_status_check"),
     "SUPPORT_ITEMS": (SUPPORT_ITEMS, "support_payments_item_check"),
     "EMPLOYER_KINDS": (EMPLOYER_KINDS, "employers_kind_check"),
+    "DIRECTIONS": (DIRECTIONS, "settlement_applications_direction_check"),
 }

@@ -86,6 +86,8 @@ class SettlementApplication(Base):
     region_kato: Mapped[str] = mapped_column(ForeignKey("regions.kato"))
     settlement_kato: Mapped[str] = mapped_column(ForeignKey("settlements.kato"))
     status: Mapped[str] = mapped_column(String(16), default="admitted")
+    direction: Mapped[str] = mapped_column(String(16), default="interregional")
+    origin_region_kato: Mapped[str | None] = mapped_column(String(9))
     accepted_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

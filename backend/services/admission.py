@@ -23,6 +23,7 @@ from backend.models import (
     Employer,
     MrpValue,
     Person,
+    Registration,
     Settlement,
     SettlementApplication,
     SettlementIndicators,
@@ -113,8 +114,21 @@ def admit(
     if settlement is None:
         raise Invalid("settlement_kato", f"unknown settlement {data['settlement_kato']}")
     place = region(session, settlement.region_kato)
-    if not place.designated_for_settlement:
-        raise Refused("region_not_designated", f"{place.name_ru} is not designated for settlement")
+    # The direction (rule 2): within the region the family lives in, or into a designated
+    # region from elsewhere (a family with no registration yet comes from elsewhere).
+    origin = session.scalar(
+        select(Registration.region_kato).where(
+            Registration.person_id == person.id,
+            Registration.kind == "permanent",
+            Registration.ended_on.is_(None),
+        )
+    )
+    direction = "intra_regional" if origin == place.kato else "interregional"
+    if direction == "interregional" and not place.designated_for_settlement:
+        raise Refused(
+            "region_not_designated",
+            f"{place.name_ru} is not designated for settlement from other regions",
+        )
     infrastructure = session.get(SettlementIndicators, settlement.kato)
     if infrastructure is not None and False in (
         infrastructure.has_school,
@@ -173,6 +187,8 @@ def admit(
         year=year,
         region_kato=place.kato,
         settlement_kato=settlement.kato,
+        direction=direction,
+        origin_region_kato=origin,
     )
     session.add(application)
     session.flush()

@@ -99,9 +99,8 @@ def quota_fill(session: Session, year: int, region_kato: str) -> QuotaFill:
 def set_quota(
     session: Session, year: int, region_kato: str, kandas: int, resettlers: int
 ) -> QuotaFill:
-    designated = region(session, region_kato).designated_for_settlement
-    if not designated and (kandas or resettlers):
-        raise Invalid("region_kato", "the region is not designated for settlement")
+    # Any region may set a quota: intra-regional resettlement needs no designation (rule 2).
+    region(session, region_kato)
     quota = session.get(Quota, (year, region_kato), with_for_update=True)
     current = quota_fill(session, year, region_kato)
     if kandas < current.fill["kandas"] or resettlers < current.fill["resettlers"]:
@@ -146,8 +145,7 @@ def set_settlement_list(
     session: Session, year: int, region_kato: str, settlements: list[str], settings: Settings
 ) -> SettlementList:
     """Replace the region's list for the year; every settlement must lie in the region."""
-    if not region(session, region_kato).designated_for_settlement and settlements:
-        raise Invalid("region_kato", "the region is not designated for settlement")
+    region(session, region_kato)  # any region may publish a list (rule 2)
     unique = sorted(set(settlements))
     known = dict(
         session.execute(

@@ -540,3 +540,41 @@ def test_kandas_quota_full_while_resettler_places_remain(
         if z["kato"] == PAVLODAR_REGION
     )
     assert region["zone"] == "D" and "quota_exhausted" in region["caps"]
+
+
+def test_an_intra_regional_admission_in_almaty_city(
+    client: Any, admin: Any, db: Any, token: Any
+) -> None:
+    """Rule 2 (b): Almaty city, not designated, publishes its own list and quota."""
+    almaty_city = "750000000"
+    almaty = h.settlement_kato(db, "Almaty")
+    assert (
+        client.put(
+            f"/api/v1/quotas/{YEAR}/{almaty_city}",
+            json={"kandas": 0, "resettlers": 10},
+            headers=admin,
+        ).status_code
+        == 200
+    )
+    assert (
+        client.put(
+            f"/api/v1/settlement-lists/{YEAR}/{almaty_city}",
+            json={"settlements": [almaty]},
+            headers=admin,
+        ).status_code
+        == 200
+    )
+    local = _kandas(client, admin, category="resettler")
+    f.registration(client, admin, local["id"], kind="permanent", location=f.ALMATY, valid_to=None)
+    admitted = _apply(client, admin, local["id"], almaty, family=3)
+    assert admitted.status_code == 201, admitted.get_json()
+    with db.engine.connect() as conn:
+        direction, origin = conn.execute(
+            text("SELECT direction, origin_region_kato FROM settlement_applications")
+        ).one()
+    assert (direction, origin) == ("intra_regional", almaty_city)
+    # From another region, Almaty city is not a destination: it is not designated.
+    outsider = _kandas(client, admin, category="resettler")
+    f.registration(client, admin, outsider["id"], kind="permanent", valid_to=None)  # Astana
+    refused = _apply(client, admin, outsider["id"], almaty, family=1)
+    assert refused.get_json()["title"] == "Refused: region_not_designated"
