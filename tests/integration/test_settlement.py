@@ -51,6 +51,30 @@ def _apply(
     return client.post("/api/v1/kandas/applications", json=body, headers=admin)
 
 
+def _admitted_with_subsidy(client: Any, admin: Any, pavlodar: dict) -> tuple[dict, dict]:
+    """A kandas family of two admitted to Pavlodar with a 15 MRP monthly subsidy."""
+    person = _kandas(client, admin)
+    body = _apply(
+        client,
+        admin,
+        person["id"],
+        pavlodar["kato"],
+        family=2,
+        support={"housing_subsidy_mrp_per_month": 15},
+    ).get_json()
+    return person, body
+
+
+def _forty_hours_in_almaty(client: Any, device: dict) -> None:
+    """The phone reports from Almaty every 15 minutes for the last 40 hours."""
+    start = datetime.now(UTC) - timedelta(hours=40)
+    points = [
+        {"t": (start + timedelta(minutes=15 * i)).isoformat(), "lat": 43.25, "lon": 76.93}
+        for i in range(150)
+    ]
+    assert client.post("/api/v1/traces", json={"points": points}, headers=device).status_code == 202
+
+
 def test_admission_fixes_place_starts_obligation_and_pays_support(
     client: Any, admin: Any, pavlodar: dict, token: Any
 ) -> None:
@@ -170,15 +194,7 @@ def test_list_rejects_a_settlement_of_another_region(client: Any, admin: Any, db
 def test_registration_elsewhere_breaches_and_amount_is_due(
     client: Any, admin: Any, pavlodar: dict, token: Any
 ) -> None:
-    person = _kandas(client, admin)
-    body = _apply(
-        client,
-        admin,
-        person["id"],
-        pavlodar["kato"],
-        family=2,
-        support={"housing_subsidy_mrp_per_month": 15},
-    ).get_json()
+    person, body = _admitted_with_subsidy(client, admin, pavlodar)
     total = body["support_total_kzt"]
     analyst = {**token("analyst"), "X-Purpose": "case 10"}
     # A temporary registration elsewhere is a trip, not a departure: nothing opens.
@@ -221,12 +237,7 @@ def test_confirmed_left_settlement_alert_breaches(
     person = _kandas(client, admin)
     _apply(client, admin, person["id"], pavlodar["kato"], family=2)
     device = token("device", person_id=person["id"])
-    start = datetime.now(UTC) - timedelta(hours=40)
-    points = [
-        {"t": (start + timedelta(minutes=15 * i)).isoformat(), "lat": 43.25, "lon": 76.93}
-        for i in range(150)
-    ]
-    assert client.post("/api/v1/traces", json={"points": points}, headers=device).status_code == 202
+    _forty_hours_in_almaty(client, device)
     alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
     analyst = token("analyst")
     items = client.get("/api/v1/alerts?kind=left_settlement_region", headers=analyst).get_json()[
@@ -413,15 +424,7 @@ def test_repayment_is_what_was_paid_up_to_the_departure(
     subsidy_months_paid: int,
 ) -> None:
     """A family that leaves after N months repays relocation and the months it received."""
-    person = _kandas(client, admin)
-    body = _apply(
-        client,
-        admin,
-        person["id"],
-        pavlodar["kato"],
-        family=2,
-        support={"housing_subsidy_mrp_per_month": 15},
-    ).get_json()
+    person, body = _admitted_with_subsidy(client, admin, pavlodar)
     start = date.fromisoformat(body["starts_on"])
     left = add_months(start, months_stayed)
     with db.transaction() as session:
@@ -473,12 +476,7 @@ def test_no_settlement_alerts_without_an_obligation(
     person = _kandas(client, admin)
     f.registration(client, admin, person["id"], kind="permanent", valid_to=None)
     device = token("device", person_id=person["id"])
-    start = datetime.now(UTC) - timedelta(hours=40)
-    points = [
-        {"t": (start + timedelta(minutes=15 * i)).isoformat(), "lat": 43.25, "lon": 76.93}
-        for i in range(150)
-    ]
-    assert client.post("/api/v1/traces", json={"points": points}, headers=device).status_code == 202
+    _forty_hours_in_almaty(client, device)
     alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
     items = client.get(
         "/api/v1/alerts?kind=left_settlement_region", headers=token("analyst")
