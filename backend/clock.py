@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime
+from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
+
+import holidays
 
 ZONE_KEY = "Asia/Almaty"
 
@@ -46,6 +49,19 @@ def local(at: datetime) -> datetime:
 def utc_day(at: datetime | None = None) -> date:
     """The UTC calendar day: the unit of trace partitions, never a legal date."""
     return (at or now()).astimezone(UTC).date()
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not a public holiday of Kazakhstan (the ``holidays`` package).
+
+    Holidays moved by law to a weekday ("observed") count as holidays too.
+    """
+    return day.weekday() < 5 and day not in _holidays(day.year)
+
+
+@cache
+def _holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("KZ", years=year)
 
 
 def add_months(day: date, months: int) -> date:

@@ -253,12 +253,15 @@ def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> 
 
 
 def working_days_back(now: datetime, days: int) -> datetime:
-    """The moment ``days`` working days (Mon-Fri) before ``now``."""
+    """The moment ``days`` working days before ``now`` (DOMAIN rule 11).
+
+    Weekends and Kazakhstan's public holidays are not working days (``clock``).
+    """
     moment = now
     left = days
     while left > 0:
         moment -= timedelta(days=1)
-        if moment.weekday() < 5:
+        if clock.is_working_day(clock.today(moment)):
             left -= 1
     return moment
 

@@ -113,6 +113,16 @@ def test_working_days_skip_weekends() -> None:
     assert alert_rules.working_days_back(monday, 3) == datetime(2026, 11, 18, 12, tzinfo=UTC)
 
 
+def test_public_holidays_are_not_working_days() -> None:
+    """16 December (Independence Day) does not count towards a silent device's days."""
+    thursday = datetime(2026, 12, 17, 12, tzinfo=UTC)
+    assert alert_rules.working_days_back(thursday, 3) == datetime(2026, 12, 11, 12, tzinfo=UTC)
+    # Nauryz 2026 fills 21-25 March; the silence clock skips the whole week's holidays.
+    assert alert_rules.working_days_back(datetime(2026, 3, 26, 12, tzinfo=UTC), 1) == datetime(
+        2026, 3, 20, 12, tzinfo=UTC
+    )
+
+
 def test_residence_mismatch(
     client: Any, worker_person: dict, db: Any, app: Any, migrated: Any
 ) -> None:
