@@ -39,15 +39,18 @@ def verify_secret(secret: str) -> Principal | None:
     return verify_cached(database().autocommit.connect, secret)
 
 
-def _verify(secret: str) -> Principal | None:
-    """A bearer token, else the browser session's account: the same roles either way."""
-    if secret:
-        return verify_secret(secret)
+def session_principal() -> Principal | None:
+    """The staff account signed in with this request's browser session, if any."""
     user: Any = current_user
     if user is not None and user.is_authenticated:
         principal: Principal = user.principal
         return principal
     return None
+
+
+def _verify(secret: str) -> Principal | None:
+    """A bearer token, else the browser session's account: the same roles either way."""
+    return verify_secret(secret) if secret else session_principal()
 
 
 def _roles(principal: Principal) -> list[str]:
@@ -70,7 +73,8 @@ def transaction() -> Iterator[Session]:
 
 
 def principal() -> Principal:
-    user = auth.current_user
+    """The caller: the API's authenticated token or session, else (pages) the session."""
+    user = auth.current_user or session_principal()
     assert isinstance(user, Principal)
     return user
 

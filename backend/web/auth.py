@@ -11,12 +11,12 @@ from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
 from backend import clock
-from backend.api.context import database
+from backend.api.context import database, session_principal
 from backend.errors import Invalid
 from backend.models import User
 from backend.services import accounts, audit
 from backend.web.forms import EmptyForm, LoginForm, TotpForm
-from backend.web.session import SessionUser, begin, session_principal
+from backend.web.session import SessionUser, begin
 
 bp = Blueprint("web_auth", __name__)
 
@@ -58,7 +58,7 @@ def login() -> Any:
     elif request.method == "POST":
         error = _("Enter the username and password.")
     if step_user is not None:
-        begin(step_user.id)
+        begin()
         if needs_totp:
             session["pending_user"] = step_user.id
             return redirect(url_for("web_auth.totp", next=request.args.get("next")))

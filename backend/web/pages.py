@@ -25,13 +25,12 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from backend.api.context import database, request_id
+from backend.api.context import database, record_access, session_principal
 from backend.errors import NotFound, QonysError
 from backend.models import Job, Permit, TerminationNotice, User
 from backend.services import (
     accounts,
     alert_store,
-    audit,
     checks,
     events,
     permits,
@@ -49,7 +48,6 @@ from backend.web.forms import (
     PersonLookupForm,
     PurposeForm,
 )
-from backend.web.session import session_principal
 
 bp = Blueprint("web", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,23 +107,11 @@ def home() -> Any:
                 found, _cursor = persons.list_persons(db, lookup.iin.data, 1, None)
                 person = persons.get_person(db, found[0].id) if found else None
                 lookup_error = None if person else _("No person with this IIN.")
-                audit.record(
-                    db,
-                    who,
-                    "person.read",
-                    [person.id if person else None],
-                    session["purpose"],
-                    request_id(),
+                record_access(
+                    db, "person.read", [person.id if person else None], session["purpose"]
                 )
         alerts, _next = alert_store.list_alerts(db, who, None, None, "open", 50, None)
-        audit.record(
-            db,
-            who,
-            "alerts.list",
-            sorted({a.person_id for a in alerts}) or [None],
-            None,
-            request_id(),
-        )
+        record_access(db, "alerts.list", sorted({a.person_id for a in alerts}) or [None])
         jobs = list(
             db.scalars(
                 select(Job)
@@ -172,7 +158,7 @@ def officer() -> Any:
                 error = _message(exc)
             else:
                 subject = result.person["id"] if result.person else None
-                audit.record(db, who, "person.check", [subject], None, request_id())
+                record_access(db, "person.check", [subject])
         if _posted("near") and near_form.validate():
             near = registrations.registrations_near(
                 db,
@@ -182,14 +168,7 @@ def officer() -> Any:
                 20,
                 who.region_kato,
             )
-            audit.record(
-                db,
-                who,
-                "registration.near",
-                [r.person_id for r in near] or [None],
-                None,
-                request_id(),
-            )
+            record_access(db, "registration.near", [r.person_id for r in near] or [None])
         return render_template(
             "web/officer.html",
             form=form,
@@ -227,14 +206,7 @@ def employer() -> Any:
                 error = _message(exc) if isinstance(exc, QonysError) else _("Choose a permit.")
             else:
                 events.termination_notice_filed(db, notice, permit)
-                audit.record(
-                    db,
-                    who,
-                    "permit.terminate",
-                    [permit.person_id],
-                    form.reason.data,
-                    request_id(),
-                )
+                record_access(db, "permit.terminate", [permit.person_id], form.reason.data)
                 filed = notice
         holders, _cursor = permits.employer_permits(db, bin_, 500, None)
         notices = list(
@@ -244,9 +216,7 @@ def employer() -> Any:
                 .order_by(TerminationNotice.filed_at.desc())
             )
         )
-        audit.record(
-            db, who, "permit.list", [p.person_id for p in holders] or [None], None, request_id()
-        )
+        record_access(db, "permit.list", [p.person_id for p in holders] or [None])
         return render_template(
             "web/employer.html",
             form=form,
@@ -269,7 +239,7 @@ def holder(permit_id: int) -> Any:
         if permit is None or permit.employer_bin != who.employer_bin:
             raise NotFound(f"permit {permit_id} not found")
         person = persons.get_person(db, permit.person_id)
-        audit.record(db, who, "permit.holder.read", [person.id], None, request_id())
+        record_access(db, "permit.holder.read", [person.id])
         return render_template(
             "web/holder.html", permit=permit, person=person, regions=words.region_names(db)
         )
@@ -287,13 +257,11 @@ def _admin_action(who: Principal) -> None:
     with database().transaction() as db:
         if _posted("revoke-token"):
             row = tokens.revoke_token(db, tokens.find_token(db, request.form.get("token_id", "")))
-            audit.record(db, who, "tokens.revoke", [row.person_id], None, request_id())
+            record_access(db, "tokens.revoke", [row.person_id])
             digest = row.token_hash
         elif _posted("disable-user"):
             accounts.disable_user(db, request.form.get("username", ""))
-            audit.record(
-                db, who, "users.disable", [None], request.form.get("username"), request_id()
-            )
+            record_access(db, "users.disable", [None], request.form.get("username"))
             return
         else:
             return

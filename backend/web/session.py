@@ -12,17 +12,15 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, request, session
-from flask_login import LoginManager, UserMixin, current_user, logout_user
+from flask_login import LoginManager, UserMixin, logout_user
 from flask_wtf.csrf import CSRFProtect
 
 from backend import clock
 from backend.api.context import database
 from backend.models import User
 from backend.services.accounts import principal_of
-from backend.services.tokens import Principal
 from backend.settings import Settings
 
 login_manager = LoginManager()
@@ -59,17 +57,8 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def session_principal() -> Principal | None:
-    """The signed-in staff member of this request, if any."""
-    user: Any = current_user
-    if user is not None and user.is_authenticated:
-        principal: Principal = user.principal
-        return principal
-    return None
-
-
-def begin(user_id: int) -> None:
-    """Start a fresh session for the user (a new cookie: no fixation)."""
+def begin() -> None:
+    """Start a fresh session for a sign-in (a new cookie: no fixation)."""
     session.clear()
     now = clock.now().timestamp()
     session["started"] = now

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from backend import clock
+from backend.api.context import session_principal
 from backend.api.csp import inline_script_hashes, policy
 from backend.api.problems import problem
 from backend.errors import FieldError
@@ -61,7 +62,7 @@ def install(app: Flask, settings: Settings) -> None:
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:
-        who = web_session.session_principal()
+        who = session_principal()
         return {
             "lang": words.lang(),
             "languages": words.LANGUAGES,
