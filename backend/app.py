@@ -21,6 +21,7 @@ from backend.api import (
     jobs,
     permits,
     persons,
+    policy,
     problems,
     settlement,
     traces,
@@ -124,7 +125,18 @@ def create_app(settings: Settings | None = None) -> APIFlask:
             status["status"] = "degraded"
         return status, 200 if ok else 503
 
-    for module in (persons, permits, checks, imports, jobs, traces, alerts, settlement, devices):
+    for module in (
+        persons,
+        permits,
+        checks,
+        imports,
+        jobs,
+        traces,
+        alerts,
+        settlement,
+        policy,
+        devices,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(settlement.pages)
     return app

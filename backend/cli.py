@@ -20,6 +20,7 @@ from backend.cli_access import device, token, traces, user
 from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
 from backend.cli_common import settings as _settings
+from backend.cli_policy import policy_group
 from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var
@@ -35,7 +36,7 @@ def main() -> None:
     pass
 
 
-for group in (token, device, traces, user):
+for group in (token, device, traces, user, policy_group):
     main.add_command(group)
 
 
@@ -122,7 +123,7 @@ def gis() -> None:
 def load_reference() -> None:
     settings = _settings()
     database = _database(settings)
-    counts = load_reference_data(database.engine, settings.settlement_regions)
+    counts = load_reference_data(database.engine)
     click.echo(f"regions: {counts['regions']}, settlements: {counts['settlements']}")
     click.echo(f"{REGIONS_ATTRIBUTION}\n{GEONAMES_ATTRIBUTION}")
 

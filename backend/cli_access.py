@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from functools import partial
 from pathlib import Path
@@ -12,12 +11,12 @@ import click
 import redis
 
 from backend.cli_common import database as _database
+from backend.cli_common import operator as _operator
 from backend.cli_common import settings as _settings
 from backend.errors import QonysError
 from backend.models.registries import ROLES, STAFF_ROLES, TOTP_REQUIRED_ROLES
 from backend.services import accounts, audit, devices
 from backend.services.tokens import (
-    Principal,
     announce_revocation,
     create_token,
     find_token,
@@ -88,7 +87,7 @@ def token_list(role: str | None) -> None:
 @click.argument("id_or_token")
 def token_revoke(id_or_token: str) -> None:
     settings = _settings()
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    operator = _operator()
     try:
         with _database(settings).transaction() as session:
             row = revoke_token(session, find_token(session, id_or_token))
@@ -120,7 +119,7 @@ def device_enrol(
 ) -> None:
 
     settings = _settings()
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    operator = _operator()
     days = expires_days if expires_days is not None else (settings.device_token_days or None)
     try:
         with _database(settings).transaction() as session:
@@ -148,7 +147,7 @@ def import_gpx(file: Path, person_id: int) -> None:
     settings = _settings()
     database = _database(settings)
     points = list(read_gpx(file))
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    operator = _operator()
     with database.transaction() as session:
         result = ingest(
             session, points, partial(point_from_batch, person_id=person_id), "gpx", settings
@@ -178,7 +177,7 @@ def user_create(
     password_stdin: bool,
 ) -> None:
     password = sys.stdin.readline().rstrip("\n")
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    operator = _operator()
     try:
         with _database(_settings()).transaction() as session:
             account = accounts.create_user(
@@ -218,7 +217,7 @@ def user_reset_totp(username: str) -> None:
 
 
 def _account_change(username: str, change: Any, action: str, said: str) -> None:
-    operator = Principal(0, "admin", name=f"cli:{getpass.getuser()}")
+    operator = _operator()
     try:
         with _database(_settings()).transaction() as session:
             change(session, username)

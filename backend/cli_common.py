@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from backend.db import Database
+from backend.services.tokens import Principal
 from backend.settings import Settings, SettingsError
 
 
@@ -26,3 +28,8 @@ def database(settings: Settings) -> Database:
 
 def progress(items: Iterable[Any], label: str) -> Any:
     return click.progressbar(items, label=label, file=sys.stderr)
+
+
+def operator() -> Principal:
+    """Whoever runs a shell command: an administrator, audited by their login name."""
+    return Principal(0, "admin", name=f"cli:{getpass.getuser()}")

@@ -13,7 +13,7 @@ Storage is a different matter: trace partitions hold UTC days (see
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -60,6 +60,15 @@ def is_working_day(day: date) -> bool:
 
 
 @cache
+def add_working_days(day: date, count: int) -> date:
+    """The ``count``-th working day after ``day`` (weekends and public holidays skipped)."""
+    while count > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            count -= 1
+    return day
+
+
 def _holidays(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("KZ", years=year)
 

@@ -1,7 +1,8 @@
 """Settings read from the environment once, when the app or a command starts.
 
-Numbers that change by law (deadlines, radii, designated regions) live here or in
-reference tables, never in code paths, so an administrator can change them.
+Operating settings only: numbers that change by law (deadlines, support amounts,
+designated regions, targets) are policy parameters with the day they take effect
+(``backend.services.policy``), never settings.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
-
-# Regions designated for kandas/resettler settlement (DOMAIN.md rule 1, configurable).
-DEFAULT_SETTLEMENT_REGIONS = (
-    "110000000",  # Akmola
-    "100000000",  # Abai
-    "390000000",  # Kostanay
-    "550000000",  # Pavlodar
-    "230000000",  # Atyrau
-    "270000000",  # West Kazakhstan
-    "630000000",  # East Kazakhstan
-    "590000000",  # North Kazakhstan
-)
 
 
 def default_database_url() -> str:
@@ -49,14 +37,8 @@ class Settings:
     queue_name: str = "qonys"
     # Largest accepted request body; bigger ones get 413.
     max_body_bytes: int = 16 * 1024 * 1024
-    # Early-termination notice deadline after the last working day (DOMAIN rule 11).
-    termination_notice_deadline_days: int = 10
     # Largest radius an officer may ask for in registrations/near.
     near_max_radius_m: int = 5000
-    settlement_regions: tuple[str, ...] = DEFAULT_SETTLEMENT_REGIONS
-    # Permit validity bounds in months (DOMAIN rule 10).
-    permit_min_months: int = 1
-    permit_max_months: int = 12
     # Movement traces (issue: traces at national scale).
     trace_retention_days: int = 90
     trace_future_skew_s: int = 300
@@ -86,7 +68,6 @@ class Settings:
     trace_partitions_ahead_days: int = 7
     # Alerts: dwell before "left region" fires, silence, residence distance, night hours.
     alert_dwell_hours: float = 24.0
-    silent_device_working_days: int = 3
     residence_mismatch_km: float = 5.0
     residence_lookback_days: int = 14
     residence_min_nights: int = 3
@@ -96,34 +77,6 @@ class Settings:
     stay_radius_m: float = 250.0
     stay_min_minutes: int = 30
     track_max_days: int = 31
-    # Kandas / resettler settlement (DOMAIN rules 2-5, configurable).
-    obligation_years: int = 5
-    relocation_mrp_per_member: float = 70.0
-    housing_subsidy_mrp_min: float = 15.0
-    housing_subsidy_mrp_max: float = 30.0
-    housing_subsidy_months: int = 12
-    mobility_certificate_share: float = 0.5
-    list_publication_day: tuple[int, int] = (12, 15)  # lists for year N by 15 Dec of N-1
-    # Zone ranking: weights of the components (sum 1) and thresholds of the zones.
-    zone_weights: tuple[tuple[str, float], ...] = (
-        ("labour_demand", 0.35),
-        ("quota_headroom", 0.20),
-        ("infrastructure", 0.30),
-        ("population_trend", 0.15),
-    )
-    zone_a_min: float = 70.0
-    zone_b_min: float = 50.0
-    labour_demand_full: float = 2.0  # vacancies per job seeker that score 100 %
-    population_trend_span: float = 5.0  # ±% a year mapped onto 0..100 %
-    # Northern and eastern regions for the internal-mobility indicator (DOMAIN rule 7).
-    north_east_regions: tuple[str, ...] = (
-        "110000000",
-        "390000000",
-        "550000000",
-        "590000000",
-        "630000000",
-        "100000000",
-    )
     # Optional base tiles for maps (an internal tile server); none by default (offline).
     map_tiles_url: str | None = None
     # Browser sign-in: sessions end after this much idleness, and at the latest after
@@ -151,27 +104,9 @@ class Settings:
             value = getattr(self, item.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 found.append((item.name, f"must not be negative (got {value})"))
-        components = {name for name, _ in self.zone_weights}
-        if components != set(ZONE_COMPONENTS):
-            found.append(("zone_weights", f"must weigh exactly {', '.join(ZONE_COMPONENTS)}"))
-        elif abs(sum(weight for _, weight in self.zone_weights) - 1.0) > 1e-6:
-            found.append(("zone_weights", "the weights must sum to 1"))
-        if not self.zone_b_min <= self.zone_a_min <= 100:
-            found.append(("zone_a_min", "zone thresholds need 0 <= B <= A <= 100"))
         for name in ("night_start_hour", "night_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 found.append((name, "must be an hour 0-23"))
-        if self.permit_min_months > self.permit_max_months:
-            found.append(("permit_min_months", "must not exceed permit_max_months"))
-        if self.housing_subsidy_mrp_min > self.housing_subsidy_mrp_max:
-            found.append(("housing_subsidy_mrp_min", "must not exceed housing_subsidy_mrp_max"))
-        if not 0 <= self.mobility_certificate_share <= 1:
-            found.append(("mobility_certificate_share", "must be a share 0-1"))
-        month, day = self.list_publication_day
-        try:
-            date(2001, month, day)
-        except ValueError:
-            found.append(("list_publication_day", "must be a month,day such as 12,15"))
         for name in ("device_rate_limit", "batch_rate_limit"):
             try:
                 parse_many(getattr(self, name))
@@ -181,9 +116,6 @@ class Settings:
             found.append(("database_url", "must be a postgresql:// URL"))
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             found.append(("redis_url", "must be a redis:// URL"))
-        for kato in (*self.settlement_regions, *self.north_east_regions):
-            if len(kato) != 9 or not kato.isdigit():
-                found.append(("settlement_regions", f"{kato!r} is not a 9-digit KATO code"))
         return found
 
     @classmethod
@@ -215,7 +147,6 @@ class Settings:
         return replace(base, **values), sources
 
 
-ZONE_COMPONENTS = ("labour_demand", "quota_headroom", "infrastructure", "population_trend")
 # Fields read from a variable of their own name rather than QONYS_<FIELD>.
 PLAIN_VARIABLES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
 
@@ -241,13 +172,6 @@ def _convert(var: str, raw: str, default: object) -> Any:
             return float(raw)
         if isinstance(default, Path):
             return Path(raw)
-        if isinstance(default, tuple) and default and isinstance(default[0], tuple):
-            pairs = (part.split("=", 1) for part in raw.split(",") if part.strip())
-            return tuple((k.strip(), float(v)) for k, v in pairs)
-        if isinstance(default, tuple) and default and isinstance(default[0], int):
-            return tuple(int(part) for part in raw.split(","))
-        if isinstance(default, tuple):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
         return raw
     except ValueError as exc:
         raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from exc

@@ -23,7 +23,6 @@ from sqlalchemy import text
 from backend.cli import alembic_config
 from backend.db import Database
 from backend.identifiers import make_iin
-from backend.settings import Settings
 from bench.common import bench_database_url
 from gis.reference import load_reference
 
@@ -154,7 +153,7 @@ def prepare(url: str) -> Database:
     with database.engine.connect() as conn:
         loaded = conn.execute(text("SELECT count(*) FROM settlements")).scalar_one()
     if not loaded:
-        load_reference(database.engine, Settings().settlement_regions)
+        load_reference(database.engine)
     return database
 
 

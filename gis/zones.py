@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The score's components; the weights of a ZoneRules name exactly these.
+COMPONENTS = ("labour_demand", "quota_headroom", "infrastructure", "population_trend")
 INFRASTRUCTURE = ("school", "kindergarten", "clinic", "housing", "utilities", "transport")
 
 

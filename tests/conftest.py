@@ -27,10 +27,11 @@ from backend.settings import PROJECT_ROOT, Settings
 from gis.reference import load_reference
 from tests import factories as f
 
-# Loaded once per run (reference geography, the MRP seeded by a migration) or never
-# emptied (the append-only audit log); every other table of the models is emptied.
+# Loaded once per run (reference geography, the policy parameters seeded by a migration)
+# or never emptied (the append-only audit log); every other table of the models is
+# emptied; policy values that a test added are removed before the next test.
 KEPT_TABLES = frozenset(
-    {"audit_log", "regions", "region_parts", "districts", "settlements", "mrp_values"}
+    {"audit_log", "regions", "region_parts", "districts", "settlements", "policy_parameters"}
 )
 
 
@@ -70,7 +71,7 @@ def migrated(settings: Settings) -> Settings:
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
     database = Database(settings.database_url, pool_size=2)
-    load_reference(database.engine, settings.settlement_regions)
+    load_reference(database.engine)
     database.dispose()
     return settings
 
@@ -98,6 +99,8 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     database = Database(settings.database_url, pool_size=1)
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(register_tables())} RESTART IDENTITY CASCADE"))
+        # Policy values a test added go; the ones the migration seeded stay.
+        conn.execute(text("DELETE FROM policy_parameters WHERE set_by <> 'migration 0012'"))
     database.dispose()
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()

@@ -17,6 +17,7 @@ from backend.db import Database
 from backend.errors import Forbidden
 from backend.services import audit
 from backend.services.tokens import Principal, verify_cached
+from backend.settings import Settings
 
 
 class TokenOrSessionAuth(HTTPTokenAuth):
@@ -64,6 +65,12 @@ auth.get_user_roles(_roles)
 def database() -> Database:
     db: Database = current_app.extensions["qonys.db"]
     return db
+
+
+def settings() -> Settings:
+    """The app's settings (read once at start-up)."""
+    found: Settings = current_app.extensions["qonys.settings"]
+    return found
 
 
 @contextmanager

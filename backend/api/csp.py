@@ -17,7 +17,7 @@ def inline_script_hashes(html: bytes) -> list[str]:
     ]
 
 
-def policy(script_sources: list[str]) -> str:
+def content_policy(script_sources: list[str]) -> str:
     """The policy in force on every page; only ``script-src`` varies (nonce, hashes)."""
     scripts = " ".join(["'self'", *dict.fromkeys(script_sources)])
     return (

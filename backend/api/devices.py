@@ -8,14 +8,10 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend import schemas as s
-from backend.api.context import auth, record_access, transaction
+from backend.api.context import auth, record_access, settings, transaction
 from backend.services import devices, tokens
 
 bp = APIBlueprint("devices", __name__, url_prefix="/api/v1", tag="People and devices")
-
-
-def _settings() -> Any:
-    return current_app.extensions["qonys.settings"]
 
 
 @bp.post("/devices")
@@ -28,11 +24,11 @@ def _settings() -> Any:
     "Client's `org.traccar.client://` URI and OwnTracks' `owntracks:///config?inline=`.",
 )
 def enrol(data: dict[str, Any]) -> Any:
-    settings = _settings()
-    days = data.get("expires_days", settings.device_token_days or None)
+    config = settings()
+    days = data.get("expires_days", config.device_token_days or None)
     with transaction() as session:
         enrolment = devices.enrol(
-            session, data["person_id"], settings.public_url, days, data["encrypt"]
+            session, data["person_id"], config.public_url, days, data["encrypt"]
         )
         record_access(session, "devices.enrol", [data["person_id"]])
     return enrolment, 201

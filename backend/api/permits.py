@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app
 
 from backend import schemas as s
 from backend.api.context import auth, principal, record_access, transaction
@@ -14,10 +13,6 @@ from backend.errors import NotFound
 from backend.services import events, permits
 
 bp = APIBlueprint("permits", __name__, url_prefix="/api/v1", tag="Registry")
-
-
-def _settings() -> Any:
-    return current_app.extensions["qonys.settings"]
 
 
 def _own_employer(bin_: str) -> None:
@@ -48,7 +43,7 @@ def create_employer(data: dict[str, Any]) -> Any:
 @bp.doc(summary="Issue a labour-immigrant permit (patent) valid in one region for 1-12 months")
 def create_permit(data: dict[str, Any]) -> Any:
     with transaction() as session:
-        permit = permits.create_permit(session, data, _settings())
+        permit = permits.create_permit(session, data)
         record_access(session, "permit.create", [permit.person_id])
         return permit
 
@@ -61,7 +56,7 @@ def create_permit(data: dict[str, Any]) -> Any:
 @bp.doc(summary="Extend an active permit to a new last day")
 def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        permit = permits.extend_permit(session, permit_id, data["valid_to"], _settings())
+        permit = permits.extend_permit(session, permit_id, data["valid_to"])
         record_access(session, "permit.extend", [permit.person_id])
         return permit
 
@@ -101,7 +96,7 @@ def employer_permits(bin_: str, query: dict[str, Any]) -> Any:
 def termination_notice(bin_: str, data: dict[str, Any]) -> Any:
     _own_employer(bin_)
     with transaction() as session:
-        notice, permit = permits.file_termination_notice(session, bin_, data, _settings())
+        notice, permit = permits.file_termination_notice(session, bin_, data)
         events.termination_notice_filed(session, notice, permit)
         record_access(session, "permit.terminate", [permit.person_id], data["reason"])
         return notice

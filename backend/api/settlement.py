@@ -6,24 +6,20 @@ import gzip
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request, send_from_directory
+from flask import Response, request, send_from_directory
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from backend import clock
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, record_access, transaction
-from backend.api.csp import inline_script_hashes, policy
+from backend.api.csp import content_policy, inline_script_hashes
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
-from backend.services import admission, indicators, maps, obligations, quotas, zones
+from backend.services import admission, indicators, maps, obligations, policy, quotas, zones
 from maps.offline import asset_dirs
 
 bp = APIBlueprint("settlement", __name__, url_prefix="/api/v1", tag="Settlement")
 pages = APIBlueprint("map_pages", __name__, tag="Settlement")
-
-
-def _settings() -> Any:
-    return current_app.extensions["qonys.settings"]
 
 
 @bp.put("/quotas/<int:year>/<region_kato>")
@@ -54,9 +50,7 @@ def get_quota(year: int, region_kato: str) -> Any:
 @bp.doc(summary="Publish the settlements open for resettlement in the year (due 15 December)")
 def put_list(year: int, region_kato: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        view = quotas.set_settlement_list(
-            session, year, region_kato, data["settlements"], _settings()
-        )
+        view = quotas.set_settlement_list(session, year, region_kato, data["settlements"])
         record_access(session, "list.set", [None], f"{year}/{region_kato}")
         return view
 
@@ -67,7 +61,7 @@ def put_list(year: int, region_kato: str, data: dict[str, Any]) -> Any:
 @bp.doc(summary="A region's settlement list for the year")
 def get_list(year: int, region_kato: str) -> Any:
     with transaction() as session:
-        return quotas.settlement_list(session, year, region_kato, _settings())
+        return quotas.settlement_list(session, year, region_kato)
 
 
 @bp.post("/kandas/applications")
@@ -79,13 +73,29 @@ def get_list(year: int, region_kato: str) -> Any:
     summary="Admit a kandas or resettler family within list and quota; starts the 5-year stay",
     description="409 with a machine-readable reason in `title` when refused: "
     "region_not_designated, infrastructure_missing, settlement_not_listed, quota_not_set, "
-    "quota_exhausted, obligation_active.",
+    "quota_exhausted, obligation_active, general_terms.",
 )
 def apply(data: dict[str, Any]) -> Any:
     with transaction() as session:
-        obligation = admission.admit(session, data, _settings())
+        obligation = admission.admit(session, data)
         record_access(session, "settlement.admit", [obligation.person_id])
         return obligations.state(session, obligation)
+
+
+@bp.post("/kandas/<id:person_id>/general-terms")
+@bp.auth_required(auth, roles=["admin"])
+@bp.input(s.GeneralTermsIn, arg_name="data")
+@bp.output(s.GeneralTermsOut)
+@bp.doc(
+    summary="A kandas chooses permanent residence on general terms: no quota, no support",
+    description="No obligation and no settlement alerts follow; a later admission is refused "
+    "(409 general_terms). Refused with 409 obligation_active while an obligation runs.",
+)
+def general_terms(person_id: int, data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        person = admission.choose_general_terms(session, person_id, data.get("on"))
+        record_access(session, "settlement.general_terms", [person_id])
+        return person
 
 
 @bp.get("/kandas/<id:person_id>/obligation")
@@ -101,10 +111,16 @@ def get_obligation(person_id: int) -> Any:
 
 
 @bp.post("/kandas/<id:person_id>/obligation/decision")
-@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.auth_required(auth, roles=["admin"])
 @bp.input(s.DecisionIn, arg_name="data")
 @bp.output(s.ObligationOut)
-@bp.doc(summary="Confirm or dismiss a detected early departure, with a reason")
+@bp.doc(
+    summary="Confirm or dismiss a suspected early departure, with a reason (administrators)",
+    description="A breach takes two different administrators: the first `confirm` is "
+    "recorded (`breach.confirmation_by`) and the status stays `suspected`; a second "
+    "administrator's `confirm` makes it `breached` with the amount due. One `dismiss` is "
+    "enough. The same administrator confirming twice gets 409.",
+)
 def decide(person_id: int, data: dict[str, Any]) -> Any:
     who = principal()
     with transaction() as session:
@@ -123,11 +139,12 @@ def decide(person_id: int, data: dict[str, Any]) -> Any:
 def get_zones(query: dict[str, Any]) -> Any:
     year = query.get("year") or clock.today().year
     with transaction() as session:
-        ranked = zones.zones(session, query["level"], _settings(), year, query.get("region_kato"))
+        ranked = zones.zones(session, query["level"], year, query.get("region_kato"))
+        weights = policy.value(session, "zone_weights", policy.day_for_year(year))
     return {
         "level": query["level"],
         "year": year,
-        "weights": dict(_settings().zone_weights),
+        "weights": weights,
         "items": ranked[: query["limit"]],
     }
 
@@ -140,7 +157,7 @@ def get_zones(query: dict[str, Any]) -> Any:
 def get_indicators(query: dict[str, Any]) -> Any:
     year = query.get("year") or clock.today().year
     with transaction() as session:
-        items = indicators.indicators(session, _settings(), year, query.get("region_kato"))
+        items = indicators.indicators(session, year, query.get("region_kato"))
     return {"year": year, "region_kato": query.get("region_kato"), "items": items}
 
 
@@ -172,7 +189,7 @@ def map_page() -> Any:
     else:
         resp = Response(html, mimetype="text/html")
     # The map is built offline with Folium's inline scripts: each is allowed by its hash.
-    resp.headers["Content-Security-Policy"] = policy(inline_script_hashes(html))
+    resp.headers["Content-Security-Policy"] = content_policy(inline_script_hashes(html))
     return resp
 
 

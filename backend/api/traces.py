@@ -20,6 +20,7 @@ from backend.api.context import (
     purpose,
     record_access,
     request_id,
+    settings,
     transaction,
     verify_secret,
 )
@@ -39,10 +40,6 @@ bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces
 class TooManyPoints(QonysError):
     status = 413
     title = "Too many points"
-
-
-def _settings() -> Any:
-    return current_app.extensions["qonys.settings"]
 
 
 def _kick_alerts() -> None:
@@ -67,7 +64,7 @@ def _store(
 ) -> traces.IngestResult:
     device = who.person_id if fast and who.role == "device" else None
     with transaction() as session:
-        result = traces.ingest(session, raws, build, source, _settings(), device_person=device)
+        result = traces.ingest(session, raws, build, source, settings(), device_person=device)
         record_access(session, f"traces.ingest.{source}", [who.person_id])
     if result.accepted:
         _kick_alerts()
@@ -89,7 +86,7 @@ def post_traces(json_data: Any) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("points"), list):
         raise Invalid("points", 'send {"points": [...]}')
     points = body["points"]
-    limit = _settings().trace_max_points
+    limit = settings().trace_max_points
     if len(points) > limit:
         raise TooManyPoints(f"at most {limit} points per request, got {len(points)}")
     who = principal()
@@ -123,23 +120,23 @@ def _json_body() -> tuple[Any, bool]:
 
 def _raw_excerpt(secret: str | None) -> str:
     """What was sent, for the refusal record, with the token cut out."""
-    body = request.get_data(cache=True)[: _settings().refusal_raw_max_chars * 2]
+    body = request.get_data(cache=True)[: settings().refusal_raw_max_chars * 2]
     text_ = f"{request.method} {request.full_path}\n{body.decode('utf-8', 'replace')}"
     return text_.replace(secret, "***") if secret else text_
 
 
 def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | None) -> None:
     """Store what a known phone sent; refusals and overflow are recorded, never raised."""
-    settings = _settings()
+    config = settings()
     if device_over_limit(who.token_id):
-        reason = f"over the device rate limit ({settings.device_rate_limit})"
+        reason = f"over the device rate limit ({config.device_rate_limit})"
         with database().autocommit.connect() as conn:
             phone_ingest.record_refusals(
-                conn, who, client, [reason], _raw_excerpt(secret), settings.refusal_raw_max_chars
+                conn, who, client, [reason], _raw_excerpt(secret), config.refusal_raw_max_chars
             )
         return
     outcome = phone_ingest.ingest_phone(
-        database(), who, parsed, client, settings, request_id(), lambda: _raw_excerpt(secret)
+        database(), who, parsed, client, config, request_id(), lambda: _raw_excerpt(secret)
     )
     if outcome.stored and alert_jobs.PHONE_KICKS.due():
         _kick_alerts()
@@ -248,8 +245,8 @@ def last_position(person_id: int) -> Any:
 
 def _period(query: dict[str, Any]) -> tuple[datetime, datetime]:
     start, end = query["from_"].astimezone(UTC), query["to"].astimezone(UTC)
-    if end - start > timedelta(days=_settings().track_max_days):
-        raise Invalid("to", f"a track covers at most {_settings().track_max_days} days")
+    if end - start > timedelta(days=settings().track_max_days):
+        raise Invalid("to", f"a track covers at most {settings().track_max_days} days")
     return start, end
 
 
@@ -265,7 +262,7 @@ def track(person_id: int, query: dict[str, Any]) -> Any:
     start, end = _period(query)
     with transaction() as session:
         persons.get_person(session, person_id)
-        collection = tracks.track_geojson(session, person_id, start, end, _settings())
+        collection = tracks.track_geojson(session, person_id, start, end, settings())
         record_access(session, "traces.track", [person_id], why)
     return current_app.response_class(
         current_app.json.dumps(collection), mimetype="application/geo+json"
@@ -281,6 +278,6 @@ def stays(person_id: int, query: dict[str, Any]) -> Any:
     start, end = _period(query)
     with transaction() as session:
         persons.get_person(session, person_id)
-        result = tracks.stays_and_trips(session, person_id, start, end, _settings())
+        result = tracks.stays_and_trips(session, person_id, start, end, settings())
         record_access(session, "traces.stays", [person_id], why)
     return result

@@ -51,7 +51,7 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
             summary.update(step(session, settings, rng, progress))
     summary["alerts evaluated for persons"] = alert_rules.evaluate_dirty(database, settings)
     with database.transaction() as session:
-        alert_rules.sweep_silent_devices(session, settings)
+        alert_rules.sweep_silent_devices(session)
     residence.sweep_residence(database, settings)
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)

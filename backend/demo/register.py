@@ -154,6 +154,16 @@ def load_register(
                     "valid_to": None
                     if citizenship == "KAZ"
                     else today + timedelta(days=160 - i * 20),
+                    # Foreigners arrived the day they registered; every third host
+                    # notified a week late (DOMAIN rule 8: a late_registration flag).
+                    **(
+                        {}
+                        if citizenship == "KAZ"
+                        else {
+                            "arrived_on": today - timedelta(days=200),
+                            "notified_on": today - timedelta(days=193 if i % 3 == 0 else 199),
+                        }
+                    ),
                 },
             )
             events.registration_recorded(session, registration)
@@ -173,7 +183,6 @@ def load_register(
                         "valid_from": start,
                         "valid_to": add_months(start, 6) - timedelta(days=1),
                     },
-                    settings,
                 )
             created += 1
     permits.expire_permits(session)

@@ -13,6 +13,7 @@ from backend.demo.register import Progress, _demo_bins, _settlement
 from backend.services import (
     admission,
     events,
+    policy,
     quotas,
     registrations,
 )
@@ -29,11 +30,13 @@ def load_settlement(
     if session.scalar(text("SELECT count(*) FROM settlement_indicators")):
         return {"settlement indicators": 0}
     year = clock.today().year
+    areas = policy.katos(session, "designated_areas")
     settlements = session.execute(
         text(
-            "SELECT s.kato, s.region_kato, r.designated_for_settlement FROM settlements s"
-            " JOIN regions r ON r.kato = s.region_kato ORDER BY s.kato"
-        )
+            "SELECT s.kato, s.region_kato, s.region_kato = ANY(:areas) FROM settlements s"
+            " ORDER BY s.kato"
+        ),
+        {"areas": areas},
     ).all()
     local = random.Random(7)  # independent of the other steps: same world every time
     rows = []
@@ -61,16 +64,17 @@ def load_settlement(
         quotas.set_quota(session, year, region, 6 if small else 400, 4 if small else 250)
         members = [k for k, r, _d in settlements if r == region]
         listed = [k for i, k in enumerate(members) if i % 5 != 4]  # four in five are listed
-        quotas.set_settlement_list(session, year, region, listed, settings)
+        quotas.set_settlement_list(session, year, region, listed)
     settlers = session.execute(
         text(
             """
             SELECT p.id, r.settlement_kato FROM persons p
             JOIN registrations r ON r.person_id = p.id AND r.ended_on IS NULL
-            JOIN regions g ON g.kato = r.region_kato AND g.designated_for_settlement
-            WHERE p.is_demo AND p.category IN ('kandas', 'resettler') ORDER BY p.id
+            WHERE p.is_demo AND p.category IN ('kandas', 'resettler')
+              AND r.region_kato = ANY(:areas) ORDER BY p.id
             """
-        )
+        ),
+        {"areas": areas},
     ).all()
     bins = _demo_bins()
     admitted = refused = 0
@@ -97,7 +101,6 @@ def load_settlement(
                     "year": year,
                     "support": support,
                 },
-                settings,
             )
             admitted += 1
             first_admitted = first_admitted or person_id
@@ -118,8 +121,20 @@ def load_settlement(
             },
         )
         events.registration_recorded(session, registration)
+    # A kandas family that chose permanent residence on general terms: no quota, no
+    # support, no obligation (seed 003).
+    general = session.scalar(
+        text(
+            "SELECT p.id FROM persons p WHERE p.is_demo AND p.category = 'kandas'"
+            " AND NOT EXISTS (SELECT 1 FROM settlement_obligations o WHERE o.person_id = p.id)"
+            " ORDER BY p.id LIMIT 1"
+        )
+    )
+    if general is not None:
+        admission.choose_general_terms(session, general)
     return {
         "settlement indicators": len(rows),
         "families admitted": admitted,
         "applications refused": refused,
+        "kandas on general terms": int(general is not None),
     }

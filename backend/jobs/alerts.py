@@ -32,7 +32,7 @@ def sweep() -> dict[str, Any]:
     """The scheduled sweep: leftovers of ingestion, then silent devices."""
     evaluated = alert_rules.evaluate_dirty(job_database(), job_settings())
     with job_database().transaction() as session:
-        silent = alert_rules.sweep_silent_devices(session, job_settings())
+        silent = alert_rules.sweep_silent_devices(session)
     return {"evaluated": evaluated, "silent_device": silent}
 
 

@@ -6,10 +6,10 @@ from backend.models.geography import District, Region, RegionPart, Settlement
 from backend.models.operations import IdempotentResponse, ImportFile, Job, OfficerCheck
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
 from backend.models.person import IinSerial, Person
+from backend.models.policy import PolicyParameter
 from backend.models.registration import Registration
 from backend.models.settlement import (
     MapArtifact,
-    MrpValue,
     Quota,
     SettlementApplication,
     SettlementIndicators,
@@ -40,11 +40,11 @@ __all__ = [
     "ImportFile",
     "Job",
     "MapArtifact",
-    "MrpValue",
     "OfficerCheck",
     "Permit",
     "PermitExtension",
     "Person",
+    "PolicyParameter",
     "Quota",
     "Region",
     "RegionPart",

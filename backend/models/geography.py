@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from geoalchemy2 import Geometry
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base
@@ -17,7 +17,6 @@ class Region(Base):
     name_en: Mapped[str] = mapped_column(String(100))
     name_ru: Mapped[str] = mapped_column(String(100))
     name_kk: Mapped[str] = mapped_column(String(100))
-    designated_for_settlement: Mapped[bool] = mapped_column(Boolean, default=False)
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, String, Text, func
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base
@@ -24,5 +24,10 @@ class Registration(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     # Set when a newer registration of the same kind replaced this one.
     ended_on: Mapped[date | None] = mapped_column(Date)
+    # A foreigner's arrival, who notified, and whether the notice came after the deadline
+    # in force on the arrival day (DOMAIN rule 8).
+    arrived_on: Mapped[date | None] = mapped_column(Date)
+    notified_by: Mapped[str | None] = mapped_column(String(8))
+    late_registration: Mapped[bool] = mapped_column(Boolean, default=False)
     source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -62,6 +62,12 @@ EMPLOYER_KINDS = ("firm", "household")
 JOB_STATUSES = ("queued", "started", "finished", "failed")
 
 # Registry -> (table, CHECK constraint) holding the same set in the database.
+# Where a policy parameter's value comes from: a seed document, or an assumption from
+# public reporting (DOMAIN: "A rule marked assumption ...").
+POLICY_SOURCES = ("seed", "assumption")
+# Who notified a foreigner's registration (rule 8): the host, or the person online.
+NOTIFIERS = ("host", "self")
+
 DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "ROLES": (ROLES, "api_tokens_role_check"),
     "STAFF_ROLES": (STAFF_ROLES, "users_role_check"),
@@ -76,4 +82,6 @@ DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "SUPPORT_ITEMS": (SUPPORT_ITEMS, "support_payments_item_check"),
     "EMPLOYER_KINDS": (EMPLOYER_KINDS, "employers_kind_check"),
     "DIRECTIONS": (DIRECTIONS, "settlement_applications_direction_check"),
+    "POLICY_SOURCES": (POLICY_SOURCES, "policy_parameters_source_check"),
+    "NOTIFIERS": (NOTIFIERS, "registrations_notified_by_check"),
 }

@@ -27,14 +27,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.models.base import Base
 
 
-class MrpValue(Base):
-    """Monthly calculation index (МРП / АЕК) of a year, in tenge."""
-
-    __tablename__ = "mrp_values"
-    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    kzt: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-
-
 class Quota(Base):
     """Regional quota for admitting kandas and resettlers in a year (people)."""
 
@@ -113,6 +105,10 @@ class SettlementObligation(Base):
     decision: Mapped[str | None] = mapped_column(String(16))
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Separation of duties: the first administrator's confirmation waits for a second.
+    confirmation_by: Mapped[str | None] = mapped_column(String(64))
+    confirmation_reason: Mapped[str | None] = mapped_column(Text)
+    confirmation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The housing-subsidy plan: paid month by month while the obligation is active.
     subsidy_mrp_per_month: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     subsidy_months: Mapped[int | None] = mapped_column(SmallInteger)

@@ -13,6 +13,7 @@ from backend.models.registries import (
     CATEGORIES,
     CHECK_VERDICTS,
     EMPLOYER_KINDS,
+    NOTIFIERS,
     REGISTRATION_KINDS,
     SEXES,
 )
@@ -59,6 +60,18 @@ class RegistrationIn(Schema):
     settlement_kato = Str(validate=KATO, allow_none=True)
     valid_from = Date(required=True)
     valid_to = Date(allow_none=True, metadata={"description": "empty for open-ended"})
+    arrived_on = Date(
+        allow_none=True,
+        metadata={"description": "a foreigner's arrival: the deadline to register runs from it"},
+    )
+    notified_by = Str(
+        validate=OneOf(NOTIFIERS),
+        allow_none=True,
+        metadata={"description": "host (default) or self (online, visa-free immigrants)"},
+    )
+    notified_on = Date(
+        allow_none=True, metadata={"description": "day the registration was notified (today)"}
+    )
 
     @validates_schema
     def _place(self, data: dict[str, Any], **_: object) -> None:
@@ -66,6 +79,9 @@ class RegistrationIn(Schema):
             raise ValidationError("give location and/or settlement_kato", "location")
         if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
             raise ValidationError("must not be before valid_from", "valid_to")
+        for name in ("notified_by", "notified_on"):
+            if data.get(name) is not None and data.get("arrived_on") is None:
+                raise ValidationError("needs arrived_on", name)
 
 
 class RegistrationOut(Schema):
@@ -79,6 +95,11 @@ class RegistrationOut(Schema):
     valid_from = Date()
     valid_to = Date(allow_none=True)
     ended_on = Date(allow_none=True)
+    arrived_on = Date(allow_none=True)
+    notified_by = Str(allow_none=True)
+    late_registration = Boolean(
+        metadata={"description": "notified after the deadline in force on arrival (rule 8)"}
+    )
 
 
 class PermitOut(Schema):

@@ -13,9 +13,11 @@ from marshmallow.fields import (
     Integer,
     List,
     Nested,
+    Raw,
 )
 from marshmallow.validate import Length, OneOf, Range
 
+from backend.models.registries import POLICY_SOURCES
 from backend.schemas.common import ID, KATO, TEXT, TWELVE_DIGITS, Str
 
 YEAR = Range(2000, 2100)
@@ -85,6 +87,11 @@ class BreachOut(Schema):
     decision = Str(allow_none=True)
     reason = Str(attribute="decision_reason", allow_none=True)
     decided_by = Str(allow_none=True)
+    confirmation_by = Str(
+        allow_none=True,
+        metadata={"description": "the first administrator's confirmation, awaiting a second"},
+    )
+    confirmation_reason = Str(allow_none=True)
 
 
 class ObligationOut(Schema):
@@ -163,3 +170,54 @@ class IndicatorPage(Schema):
     year = Integer()
     region_kato = Str(allow_none=True)
     items = List(Nested(IndicatorOut))
+
+
+class PolicyValueOut(Schema):
+    effective_from = Date()
+    value = Raw(metadata={"description": "number, yes/no, text or list, by the parameter"})
+    source = Str(metadata={"description": "seed (a seed document) or assumption"})
+    reference = Str(allow_none=True)
+    set_by = Str()
+    set_at = DateTime()
+
+
+class PolicyParameterOut(Schema):
+    name = Str()
+    rule = Str(metadata={"description": "where DOMAIN.md states the rule"})
+    unit = Str()
+    description = Str()
+    on = Date(metadata={"description": "the day the value below is in force on"})
+    value = Raw(allow_none=True)
+    effective_from = Date(allow_none=True)
+    source = Str(allow_none=True)
+    reference = Str(allow_none=True)
+    history = List(Nested(PolicyValueOut), metadata={"description": "every value, oldest first"})
+
+
+class PolicyItemOut(PolicyParameterOut):
+    """A parameter as listed in a page (its own name in the OpenAPI components)."""
+
+
+class PolicyPage(Schema):
+    on = Date()
+    items = List(Nested(PolicyItemOut))
+
+
+class PolicyQuery(Schema):
+    on = Date(metadata={"description": "the day (default today)"})
+
+
+class PolicyIn(Schema):
+    value = Raw(required=True, allow_none=False)
+    effective_from = Date(required=True, metadata={"description": "the first day it applies"})
+    source = Str(load_default="assumption", validate=OneOf(POLICY_SOURCES))
+    reference = Str(validate=TEXT, allow_none=True)
+
+
+class GeneralTermsIn(Schema):
+    on = Date(metadata={"description": "the day of the choice (default today)"})
+
+
+class GeneralTermsOut(Schema):
+    person_id = Integer(attribute="id")
+    general_terms_on = Date()

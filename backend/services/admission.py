@@ -21,7 +21,6 @@ from backend.clock import add_months
 from backend.errors import Conflict, Invalid
 from backend.models import (
     Employer,
-    MrpValue,
     Person,
     Registration,
     Settlement,
@@ -32,9 +31,9 @@ from backend.models import (
     SupportPayment,
 )
 from backend.models.registries import OPEN_OBLIGATION_STATUSES, SETTLER_CATEGORIES
-from backend.services.obligations import CENT, pay_due_subsidies
+from backend.services import policy
+from backend.services.obligations import CENT, mrp_for, pay_due_subsidies
 from backend.services.quotas import QUOTA_COLUMN, lock_quota, quota_fill, region
-from backend.settings import Settings
 
 
 class Refused(Conflict):
@@ -46,29 +45,24 @@ class Refused(Conflict):
         self.title = f"Refused: {reason}"
 
 
-def mrp(session: Session, year: int) -> Decimal:
-    value = session.get(MrpValue, year)
-    if value is None:
-        raise Invalid("year", f"no MRP value recorded for {year}")
-    return Decimal(value.kzt)
-
-
 def _support(
-    session: Session, data: dict[str, Any], year: int, family_size: int, settings: Settings
+    session: Session, data: dict[str, Any], on: date, family_size: int
 ) -> list[dict[str, Any]]:
-    """Support items paid at admission, in MRP of the year and in tenge (DOMAIN rule 5)."""
-    mrp_kzt = mrp(session, year)
+    """Support items paid at admission, in MRP and in tenge, by the amounts in force on the
+    admission day (DOMAIN rule 6)."""
+    mrp_year, mrp_kzt = mrp_for(session, on)
     support = data.get("support") or {}
     items: list[dict[str, Any]] = []
-    relocation = Decimal(str(settings.relocation_mrp_per_member)) * family_size
+    relocation = policy.number(session, "relocation_mrp_per_member", on) * family_size
     items.append(
         {"item": "relocation", "amount_mrp": relocation, "details": {"family_size": family_size}}
     )
     rate = support.get("housing_subsidy_mrp_per_month")
     if rate is not None:
         # Validated now, paid month by month (obligations.pay_due_subsidies), never up front.
-        low, high = settings.housing_subsidy_mrp_min, settings.housing_subsidy_mrp_max
-        if not low <= rate <= high:
+        low = policy.number(session, "housing_subsidy_mrp_min", on)
+        high = policy.number(session, "housing_subsidy_mrp_max", on)
+        if not low <= Decimal(str(rate)) <= high:
             raise Invalid("support.housing_subsidy_mrp_per_month", f"must be {low:g}-{high:g} MRP")
     cost = support.get("housing_cost_kzt")
     employer = support.get("job_employer_bin")
@@ -79,7 +73,7 @@ def _support(
             )
         if session.get(Employer, employer) is None:
             raise Invalid("support.job_employer_bin", f"employer {employer} is not registered")
-        share = Decimal(str(settings.mobility_certificate_share))
+        share = policy.number(session, "mobility_certificate_share", on)
         items.append(
             {
                 "item": "mobility_certificate",
@@ -88,20 +82,25 @@ def _support(
                 "details": {
                     "housing_cost_kzt": cost,
                     "employer_bin": employer,
-                    "share": settings.mobility_certificate_share,
+                    "share": float(share),
                 },
             }
         )
     for item in items:
         if item.get("amount_mrp") is not None:
             item["amount_kzt"] = (item["amount_mrp"] * mrp_kzt).quantize(CENT, ROUND_HALF_UP)
-            item["mrp_year"] = year
+            item["mrp_year"] = mrp_year
     return items
 
 
-def admit(
-    session: Session, data: dict[str, Any], settings: Settings, on: date | None = None
-) -> SettlementObligation:
+def designated(session: Session, settlement: Settlement, on: date) -> bool:
+    """Whether the settlement lies in an area designated on ``on`` (rule 1): its whole
+    region, or the district it lies in as a designated part of the region."""
+    areas = set(policy.katos(session, "designated_areas", on))
+    return settlement.region_kato in areas or settlement.district_kato in areas
+
+
+def admit(session: Session, data: dict[str, Any], on: date | None = None) -> SettlementObligation:
     """Accept a kandas or resettler application within list and quota, or refuse it."""
     on = on or clock.today()
     year = data.get("year") or on.year
@@ -110,6 +109,12 @@ def admit(
         raise Invalid("person_id", f"person {data['person_id']} does not exist")
     if person.category not in SETTLER_CATEGORIES:
         raise Invalid("person_id", f"a {person.category} is not admitted as kandas or resettler")
+    if person.general_terms_on is not None:
+        raise Refused(
+            "general_terms",
+            f"the family chose permanent residence on general terms on {person.general_terms_on}:"
+            " no quota and no support",
+        )
     settlement = session.get(Settlement, data["settlement_kato"])
     if settlement is None:
         raise Invalid("settlement_kato", f"unknown settlement {data['settlement_kato']}")
@@ -124,7 +129,7 @@ def admit(
         )
     )
     direction = "intra_regional" if origin == place.kato else "interregional"
-    if direction == "interregional" and not place.designated_for_settlement:
+    if direction == "interregional" and not designated(session, settlement, on):
         raise Refused(
             "region_not_designated",
             f"{place.name_ru} is not designated for settlement from other regions",
@@ -179,7 +184,7 @@ def admit(
             "obligation_active",
             f"the family already has a settlement obligation running until {running}",
         )
-    support = _support(session, data, year, family, settings)
+    support = _support(session, data, on, family)
     application = SettlementApplication(
         person_id=person.id,
         category=person.category,
@@ -199,14 +204,14 @@ def admit(
         settlement_kato=settlement.kato,
         family_size=family,
         starts_on=on,
-        ends_on=add_months(on, 12 * settings.obligation_years),
+        ends_on=add_months(on, 12 * policy.integer(session, "obligation_years", on)),
         status="active",
         subsidy_mrp_per_month=(
             Decimal(str(data["support"]["housing_subsidy_mrp_per_month"]))
             if (data.get("support") or {}).get("housing_subsidy_mrp_per_month") is not None
             else None
         ),
-        subsidy_months=settings.housing_subsidy_months
+        subsidy_months=policy.integer(session, "housing_subsidy_months", on)
         if (data.get("support") or {}).get("housing_subsidy_mrp_per_month") is not None
         else None,
     )
@@ -227,3 +232,27 @@ def admit(
     session.flush()
     pay_due_subsidies(session, on, obligation.id)  # the first month, on admission day
     return obligation
+
+
+def choose_general_terms(session: Session, person_id: int, on: date | None = None) -> Person:
+    """A kandas takes permanent residence on general terms (seed 003): no quota, no support,
+    no obligation and so no settlement alerts. Refused while an obligation runs."""
+    person = session.get(Person, person_id, with_for_update=True)
+    if person is None:
+        raise Invalid("person_id", f"person {person_id} does not exist")
+    if person.category != "kandas":
+        raise Invalid("person_id", f"a {person.category} has no kandas route to opt out of")
+    running = session.scalar(
+        select(SettlementObligation.ends_on).where(
+            SettlementObligation.person_id == person.id,
+            SettlementObligation.status.in_(OPEN_OBLIGATION_STATUSES),
+        )
+    )
+    if running is not None:
+        raise Refused(
+            "obligation_active",
+            f"the family was admitted under the quota; its obligation runs until {running}",
+        )
+    person.general_terms_on = person.general_terms_on or on or clock.today()
+    session.flush()
+    return person

@@ -20,6 +20,7 @@ from backend import clock
 from backend.db import Database, rowcount
 from backend.models import Permit, Person, TerminationNotice
 from backend.models.registries import PERMIT_CATEGORIES, SETTLER_CATEGORIES
+from backend.services import policy
 from backend.services.alert_store import close_alert, lock_person, open_alert
 from backend.services.obligations import settlement_region
 from backend.services.trace_points import UNRELIABLE_FLAGS
@@ -266,15 +267,14 @@ def working_days_back(now: datetime, days: int) -> datetime:
     return moment
 
 
-def sweep_silent_devices(
-    session: Session, settings: Settings, now: datetime | None = None
-) -> dict[str, int]:
+def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[str, int]:
     """Open ``silent_device`` for monitored persons quiet for N working days; close the rest.
 
     A heartbeat without a fix is contact too: it is written to the token's last contact.
     """
     now = now or clock.now()
-    cutoff = working_days_back(now, settings.silent_device_working_days)
+    days = policy.integer(session, "silent_device_working_days", clock.local(now).date())
+    cutoff = working_days_back(now, days)
     opened = session.execute(
         text(
             """
@@ -299,7 +299,7 @@ def sweep_silent_devices(
             ON CONFLICT (person_id, kind) WHERE status = 'open' DO NOTHING
             """
         ),
-        {"cutoff": cutoff, "n": settings.silent_device_working_days},
+        {"cutoff": cutoff, "n": days},
     )
     closed = session.execute(
         text(

@@ -144,7 +144,7 @@ def _import_permit(session: Session, row: dict[str, str], key: str, settings: Se
         k: row[k] for k in ("employer_bin", "region_kato", "valid_from", "valid_to") if row.get(k)
     }
     payload["person_id"] = _person_id(session, row["person_iin"])
-    permits.create_permit(session, _load(PermitIn(), payload), settings, source_key=key)
+    permits.create_permit(session, _load(PermitIn(), payload), source_key=key)
 
 
 class _Duplicate(Exception):

@@ -10,22 +10,10 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.models.permit import permit_in_force_sql
+from backend.services import policy
 from backend.services.quotas import quota_fills
-from backend.settings import Settings
 
-YEARS = (2023, 2024, 2025, 2026, 2027)
 SOURCE = "Concept of migration policy 2023-2027, table 1 (seed 002)"
-# Table 1 targets by year (DOMAIN rule 7); shares as fractions.
-TARGETS: dict[str, dict[int, float]] = {
-    "external_migration_balance": dict(zip(YEARS, (-18.0, -12.3, -7.2, -3.1, 0.1), strict=True)),
-    "qualified_arrivals_share": dict(zip(YEARS, (0.413, 0.435, 0.458, 0.472, 0.487), strict=True)),
-    "internal_mobility_share": dict(zip(YEARS, (0.132, 0.137, 0.143, 0.150, 0.162), strict=True)),
-    "kazakh_card_holders": dict(zip(YEARS, (5, 10, 15, 30, 40), strict=True)),
-    "foreign_students_share": dict(zip(YEARS, (0.05, 0.055, 0.06, 0.08, 0.10), strict=True)),
-    "investment_visas": dict(zip(YEARS, (5, 10, 15, 30, 40), strict=True)),
-    "monitoring_coverage": dict(zip(YEARS, (0.10, 0.25, 0.50, 0.75, 0.95), strict=True)),
-    "retention_3y": {2027: 0.97},
-}
 # Table 1 indicators the register has no data for: listed with their targets, not invented.
 EXTERNAL = (
     ("external_migration_balance", "table 1 no. 1: external migration balance, thousand people"),
@@ -55,9 +43,13 @@ class Indicator:
         return round(self.numerator / self.denominator, 4)
 
 
-def indicators(
-    session: Session, settings: Settings, year: int, region_kato: str | None
-) -> list[Indicator]:
+def target(session: Session, name: str, year: int) -> float | None:
+    """The target of table 1 (or the expected results) in force for ``year``."""
+    row = policy.in_force(session, f"target_{name}", date(year, 12, 31))
+    return None if row is None else float(row.value)
+
+
+def indicators(session: Session, year: int, region_kato: str | None) -> list[Indicator]:
     # The data as of the end of the year asked for, or as of today for the current year.
     as_of = min(date(year, 12, 31), clock.today())
     params = {
@@ -67,22 +59,31 @@ def indicators(
         "end": as_of,
         "today": as_of,
         "recent": as_of - timedelta(days=REPORTED_WITHIN_DAYS),
+        "ne": policy.katos(session, "north_east_regions", as_of),
+        "macro": policy.katos(session, "retention_macroregion", as_of),
     }
+    # Interregional moves of the year: a new permanent registration in another region than
+    # the one it replaced. Kandas and resettlers, whom the register follows far more closely
+    # than the population at large, are left out so they do not inflate the share. With a
+    # region: that region's arrivals among all the country's interregional arrivals.
     mobility = session.execute(
         text(
             """
             SELECT count(*) AS arrivals,
-                   count(*) FILTER (WHERE r.region_kato = ANY(:ne)) AS to_north_east
+                   count(*) FILTER (WHERE CASE WHEN CAST(:region AS varchar) IS NULL
+                                               THEN r.region_kato = ANY(:ne)
+                                               ELSE r.region_kato = :region END) AS arrived
             FROM registrations r
+            JOIN persons who ON who.id = r.person_id
+                             AND who.category NOT IN ('kandas', 'resettler')
             WHERE r.kind = 'permanent' AND r.valid_from BETWEEN :start AND :end
               AND EXISTS (SELECT 1 FROM registrations p
                           WHERE p.person_id = r.person_id AND p.kind = 'permanent'
                             AND p.id <> r.id AND p.ended_on = r.valid_from
                             AND p.region_kato <> r.region_kato)
-              AND (CAST(:region AS varchar) IS NULL OR r.region_kato = :region)
             """
         ),
-        {**params, "ne": list(settings.north_east_regions)},
+        params,
     ).one()
     coverage = session.execute(
         text(
@@ -106,16 +107,27 @@ def indicators(
         ),
         params,
     ).one()
+    # Persons (every family member) admitted into the macroregion at least 3 years before
+    # the end of the year, and how many of them still live there: their permanent
+    # registration in force then lies in the macroregion, or, with none recorded, no
+    # departure was confirmed.
     retention = session.execute(
         text(
             """
-            SELECT count(*) AS started,
-                   count(*) FILTER (WHERE NOT (
-                       status = 'breached' AND decision IS DISTINCT FROM 'dismissed'
-                       AND breach_detected_on < starts_on + interval '3 years')) AS stayed
-            FROM settlement_obligations
-            WHERE starts_on <= make_date(:y, 12, 31) - interval '3 years'
-              AND (CAST(:region AS varchar) IS NULL OR region_kato = :region)
+            SELECT coalesce(sum(o.family_size), 0) AS admitted,
+                   coalesce(sum(o.family_size) FILTER (WHERE CASE
+                       WHEN home.region_kato IS NOT NULL THEN home.region_kato = ANY(:macro)
+                       ELSE NOT (o.status = 'breached' AND o.breach_detected_on <= :end)
+                   END), 0) AS staying
+            FROM settlement_obligations o
+            LEFT JOIN LATERAL (
+                SELECT g.region_kato FROM registrations g
+                WHERE g.person_id = o.person_id AND g.kind = 'permanent'
+                  AND g.valid_from <= :end AND (g.ended_on IS NULL OR g.ended_on > :end)
+                ORDER BY g.valid_from DESC LIMIT 1) home ON true
+            WHERE o.starts_on <= CAST(:end AS date) - interval '3 years'
+              AND o.region_kato = ANY(:macro)
+              AND (CAST(:region AS varchar) IS NULL OR o.region_kato = :region)
             """
         ),
         params,
@@ -126,30 +138,38 @@ def indicators(
     computed = [
         Indicator(
             "internal_mobility_share",
-            mobility.to_north_east,
+            mobility.arrived,
             mobility.arrivals,
-            TARGETS["internal_mobility_share"].get(year),
-            "Share of interregional arrivals (a new permanent registration in another region "
-            "than the previous one) that go to the northern and eastern regions; 12.6 % in "
-            "2021 (table 1, no. 3).",
+            None if region_kato else target(session, "internal_mobility_share", year),
+            (
+                f"Share of the country's interregional arrivals in {year} that went to this "
+                "region (its part of table 1, no. 3; the target is national)."
+                if region_kato
+                else "Share of interregional arrivals (a new permanent registration in another "
+                "region than the previous one) that go to the northern and eastern regions; "
+                "12.6 % in 2021 (table 1, no. 3)."
+            )
+            + " Citizens' moves only: kandas and resettlers are left out.",
         ),
         Indicator(
             "monitoring_coverage",
             coverage.covered,
             coverage.total,
-            TARGETS["monitoring_coverage"].get(year),
+            target(session, "monitoring_coverage", year),
             "Share of household labour immigrants (a permit in force without an employer) "
             f"whose phone reported within the last {REPORTED_WITHIN_DAYS} days; a device "
             "that never reports does not count (table 1, no. 7).",
         ),
         Indicator(
             "retention_3y",
-            retention.stayed,
-            retention.started,
-            TARGETS["retention_3y"].get(year),
-            "Share of kandas and resettler families admitted at least 3 years before the end "
-            "of the year who had not left their settlement region within 3 years (a breach "
-            "not dismissed); target 97 % by 2027 (concept, expected results).",
+            int(retention.staying),
+            int(retention.admitted),
+            target(session, "retention_3y", year),
+            "Share of kandas and resettlers (persons: every family member) admitted into the "
+            "northern and centre-east macroregion at least 3 years before the end of the year "
+            "who still live in it: their permanent registration then lies in the macroregion "
+            "(or, with none recorded, no departure was confirmed); target 97 % by 2027 "
+            "(concept, expected results).",
         ),
         Indicator(
             "quota_fill",
@@ -166,7 +186,7 @@ def indicators(
             name,
             None,
             None,
-            TARGETS[name].get(year),
+            target(session, name, year),
             f"{definition}; not in the register: reported by an external source",
             computed=False,
         )

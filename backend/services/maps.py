@@ -35,7 +35,7 @@ def _geometries(session: Session, table: str, tolerance: float) -> dict[str, Any
 
 def map_data(session: Session, settings: Settings, year: int | None = None) -> MapData:
     year = year or clock.today().year
-    ranked = rank_levels(session, settings, year, LEVELS)
+    ranked = rank_levels(session, year, LEVELS)
     region_geoms = _geometries(session, "regions", REGION_TOLERANCE)
     names = {
         r.kato: {"ru": r.name_ru, "kk": r.name_kk, "en": r.name_en}

@@ -22,7 +22,8 @@ from backend import clock
 from backend.clock import add_months
 from backend.db import rowcount
 from backend.errors import Conflict, Invalid, NotFound
-from backend.models import MrpValue, SettlementObligation, SupportPayment
+from backend.models import SettlementApplication, SettlementObligation, SupportPayment
+from backend.services import policy
 
 CENT = Decimal("0.01")
 
@@ -88,16 +89,27 @@ def paid_up_to(session: Session, obligation: SettlementObligation, day: date) ->
 
 
 def mrp_for(session: Session, day: date) -> tuple[int, Decimal]:
-    """The MRP of ``day``'s year, else the latest year recorded before it."""
-    row = session.execute(
-        select(MrpValue.year, MrpValue.kzt)
-        .where(MrpValue.year <= day.year)
-        .order_by(MrpValue.year.desc())
-        .limit(1)
-    ).first()
+    """The MRP in force on ``day`` and the year it was set for."""
+    row = policy.in_force(session, "mrp", day)
     if row is None:
-        raise Invalid("year", f"no MRP value recorded for {day.year} or before")
-    return int(row.year), Decimal(row.kzt)
+        raise Invalid("year", f"no MRP value is in force on {day}")
+    return row.effective_from.year, Decimal(str(row.value))
+
+
+def owes_stay(session: Session, obligation: SettlementObligation, day: date) -> bool:
+    """Whether leaving early costs this family its support (rule 6).
+
+    Always for kandas (seed 003); for resettlers only while the policy parameter
+    ``obligation_applies_to_resettlers`` (an assumption) says so.
+    """
+    category = session.scalar(
+        select(SettlementApplication.category).where(
+            SettlementApplication.id == obligation.application_id
+        )
+    )
+    if category != "resettler":
+        return True
+    return bool(policy.value(session, "obligation_applies_to_resettlers", day))
 
 
 def pay_due_subsidies(
@@ -160,13 +172,16 @@ def suspect_breach(
     """
     on = on or clock.today()
     obligation = active_obligation(session, person_id, lock=True)
-    if obligation is None or on >= obligation.ends_on:
+    if obligation is None or on >= obligation.ends_on or not owes_stay(session, obligation, on):
         return None
     obligation.status = "suspected"
     obligation.breach_detected_on = on
     obligation.breach_evidence = evidence
     obligation.amount_due_kzt = None
     obligation.decision = None
+    obligation.confirmation_by = None
+    obligation.confirmation_reason = None
+    obligation.confirmation_at = None
     session.flush()
     return obligation
 
@@ -174,13 +189,25 @@ def suspect_breach(
 def decide(
     session: Session, person_id: int, decision: str, reason: str, actor: str
 ) -> SettlementObligation:
-    """An official confirms a suspected departure (the amount becomes due) or dismisses it.
+    """Administrators confirm a suspected departure (the amount becomes due) or dismiss it.
 
-    Due = the support actually paid up to the day the departure was detected.
+    Confirming takes two different administrators (separation of duties): the first
+    confirmation is recorded and waits; the second one makes the breach. One dismissal
+    is enough, and clears a waiting confirmation. Due = the support actually paid up to
+    the day the departure was detected.
     """
     obligation = current_obligation(session, person_id)
+    session.refresh(obligation, with_for_update=True)
     if obligation.status != "suspected":
         raise Conflict("there is no suspected departure to decide on")
+    if decision == "confirm" and obligation.confirmation_by is None:
+        obligation.confirmation_by = actor
+        obligation.confirmation_reason = reason
+        obligation.confirmation_at = clock.now()
+        session.flush()
+        return obligation
+    if decision == "confirm" and obligation.confirmation_by == actor:
+        raise Conflict("a second administrator must confirm the breach, not the first one again")
     obligation.decision = "confirmed" if decision == "confirm" else "dismissed"
     obligation.decision_reason = reason
     obligation.decided_by = actor
@@ -192,6 +219,9 @@ def decide(
     else:
         obligation.status = "active"
         obligation.amount_due_kzt = None
+        obligation.confirmation_by = None
+        obligation.confirmation_reason = None
+        obligation.confirmation_at = None
     session.flush()
     return obligation
 
@@ -203,7 +233,9 @@ def settlement_region(session: Session, person_id: int) -> str | None:
     years are over) has no settlement region and gets no settlement alerts.
     """
     obligation = active_obligation(session, person_id)
-    return obligation.region_kato if obligation is not None else None
+    if obligation is None or not owes_stay(session, obligation, clock.today()):
+        return None
+    return obligation.region_kato
 
 
 def fulfil_finished(session: Session, on: date | None = None) -> int:

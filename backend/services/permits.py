@@ -15,18 +15,19 @@ from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import bin_problem, iin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
 from backend.models.registries import PERMIT_CATEGORIES
+from backend.services import policy
 from backend.services.pagination import decode_cursor, next_cursor
-from backend.settings import Settings
 
 
-def check_validity(start: date, end: date, settings: Settings, field: str = "valid_to") -> None:
-    """A permit period runs 1-12 months (configurable): ``end`` is its last valid day."""
-    shortest = add_months(start, settings.permit_min_months) - timedelta(days=1)
-    longest = add_months(start, settings.permit_max_months) - timedelta(days=1)
-    if end < shortest:
-        raise Invalid(field, f"validity must be at least {settings.permit_min_months} month(s)")
-    if end > longest:
-        raise Invalid(field, f"validity must be at most {settings.permit_max_months} months")
+def check_validity(session: Session, start: date, end: date, field: str = "valid_to") -> None:
+    """A permit period runs between the bounds in force on its first day (rule 9, 1-12
+    months): ``end`` is its last valid day."""
+    low = policy.integer(session, "permit_min_months", start)
+    high = policy.integer(session, "permit_max_months", start)
+    if end < add_months(start, low) - timedelta(days=1):
+        raise Invalid(field, f"validity must be at least {low} month(s)")
+    if end > add_months(start, high) - timedelta(days=1):
+        raise Invalid(field, f"validity must be at most {high} months")
 
 
 def create_employer(
@@ -44,9 +45,7 @@ def create_employer(
     return employer
 
 
-def create_permit(
-    session: Session, data: dict[str, Any], settings: Settings, source_key: str | None = None
-) -> Permit:
+def create_permit(session: Session, data: dict[str, Any], source_key: str | None = None) -> Permit:
     """Issue a permit in a region, for a labour immigrant or foreign worker."""
     person = session.get(Person, data["person_id"])
     if person is None:
@@ -60,7 +59,7 @@ def create_permit(
         raise Invalid("region_kato", f"unknown region {data['region_kato']}")
     if data["valid_to"] < data["valid_from"]:
         raise Invalid("valid_to", "must not be before valid_from")
-    check_validity(data["valid_from"], data["valid_to"], settings)
+    check_validity(session, data["valid_from"], data["valid_to"])
     seq = session.execute(text("SELECT nextval('permit_number_seq')")).scalar_one()
     permit = Permit(
         number=f"KZ{data['region_kato'][:2]}-{data['valid_from'].year}-{seq:07d}",
@@ -84,16 +83,14 @@ def get_permit(session: Session, permit_id: int, lock: bool = False) -> Permit:
     return permit
 
 
-def extend_permit(
-    session: Session, permit_id: int, new_valid_to: date, settings: Settings
-) -> Permit:
+def extend_permit(session: Session, permit_id: int, new_valid_to: date) -> Permit:
     """Extend an active permit by 1-12 months (configurable) from its current end."""
     permit = get_permit(session, permit_id, lock=True)
     if permit.status != "active" or permit.valid_to < clock.today():
         raise Conflict(f"permit {permit.number} is {permit.status}; only an active one is extended")
     if new_valid_to <= permit.valid_to:
         raise Invalid("valid_to", f"must be after the current end {permit.valid_to}")
-    check_validity(permit.valid_to + timedelta(days=1), new_valid_to, settings)
+    check_validity(session, permit.valid_to + timedelta(days=1), new_valid_to)
     session.add(
         PermitExtension(
             permit_id=permit.id, previous_valid_to=permit.valid_to, new_valid_to=new_valid_to
@@ -147,7 +144,6 @@ def file_termination_notice(
     session: Session,
     employer_bin: str,
     data: dict[str, Any],
-    settings: Settings,
     today: date | None = None,
 ) -> tuple[TerminationNotice, Permit]:
     """An employer's notice of early termination: ends the permit, flags a late notice.
@@ -167,7 +163,10 @@ def file_termination_notice(
         raise Invalid("last_working_day", f"is before the permit started ({permit.valid_from})")
     if last_day > permit.valid_to:
         raise Invalid("last_working_day", f"is after the permit ended ({permit.valid_to})")
-    deadline = last_day + timedelta(days=settings.termination_notice_deadline_days)
+    # The deadline in force on the last working day (rule 10, an assumption).
+    deadline = last_day + timedelta(
+        days=policy.integer(session, "termination_notice_days", last_day)
+    )
     notice = TerminationNotice(
         permit=permit,
         employer_bin=employer_bin,

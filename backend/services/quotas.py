@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
 from backend.models import Quota, Region, Settlement, SettlementListEntry
-from backend.settings import Settings
+from backend.services import policy
 
 # Person category -> the quota column that counts it.
 QUOTA_COLUMN = {"kandas": "kandas", "resettler": "resettlers"}
@@ -136,13 +136,17 @@ class SettlementList:
         return self.published_at is not None and self.published_at.date() <= self.deadline
 
 
-def list_deadline(year: int, settings: Settings) -> date:
-    month, day = settings.list_publication_day
+def list_deadline(session: Session, year: int) -> date:
+    """The day by which year ``year``'s list is due (15 December of the year before)."""
+    month, day = (
+        int(part)
+        for part in policy.value(session, "list_deadline", date(year - 1, 1, 1)).split("-")
+    )
     return date(year - 1, month, day)
 
 
 def set_settlement_list(
-    session: Session, year: int, region_kato: str, settlements: list[str], settings: Settings
+    session: Session, year: int, region_kato: str, settlements: list[str]
 ) -> SettlementList:
     """Replace the region's list for the year; every settlement must lie in the region."""
     region(session, region_kato)  # any region may publish a list (rule 2)
@@ -167,12 +171,10 @@ def set_settlement_list(
             insert(SettlementListEntry),
             [{"year": year, "region_kato": region_kato, "settlement_kato": k} for k in unique],
         )
-    return settlement_list(session, year, region_kato, settings)
+    return settlement_list(session, year, region_kato)
 
 
-def settlement_list(
-    session: Session, year: int, region_kato: str, settings: Settings
-) -> SettlementList:
+def settlement_list(session: Session, year: int, region_kato: str) -> SettlementList:
     region(session, region_kato)
     rows = session.execute(
         select(SettlementListEntry.settlement_kato, SettlementListEntry.published_at)
@@ -184,5 +186,5 @@ def settlement_list(
         region_kato=region_kato,
         settlements=[r.settlement_kato for r in rows],
         published_at=max((r.published_at for r in rows), default=None),
-        deadline=list_deadline(year, settings),
+        deadline=list_deadline(session, year),
     )

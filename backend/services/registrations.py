@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Row, select, text, update
 from sqlalchemy.orm import Session
 
+from backend import clock
 from backend.errors import Invalid
 from backend.models import Person, Registration
+from backend.services import policy
 from gis.convert import point_element
 from gis.locate import Place, locate_point, locate_settlement
 
@@ -37,6 +39,21 @@ def resolve_place(
     place = by_point or by_kato
     assert place is not None
     return place
+
+
+def registration_deadline(session: Session, arrived_on: date, notified_by: str) -> date:
+    """The last day a foreigner's registration may be notified, by the rules in force on
+    the arrival day (DOMAIN rule 8, an assumption): the host within N working days; a
+    visa-free immigrant online within N calendar days, once that rule is in force."""
+    if notified_by == "self":
+        days = policy.optional(session, "registration_self_days", arrived_on)
+        if days is None:
+            raise Invalid(
+                "notified_by", f"online self-registration is not in force on {arrived_on}"
+            )
+        return arrived_on + timedelta(days=int(days))
+    working = policy.integer(session, "registration_host_working_days", arrived_on)
+    return clock.add_working_days(arrived_on, working)
 
 
 def create_registration(
@@ -77,6 +94,17 @@ def create_registration(
         valid_to=data.get("valid_to"),
         source_key=source_key,
     )
+    arrived_on = data.get("arrived_on")
+    if arrived_on is not None:
+        if person.citizenship == "KAZ":
+            raise Invalid("arrived_on", "applies to foreigners and stateless persons only")
+        notified_on: date = data.get("notified_on") or clock.today()
+        if notified_on < arrived_on:
+            raise Invalid("notified_on", f"is before the arrival ({arrived_on})")
+        registration.arrived_on = arrived_on
+        registration.notified_by = data.get("notified_by") or "host"
+        deadline = registration_deadline(session, arrived_on, registration.notified_by)
+        registration.late_registration = notified_on > deadline
     session.add(registration)
     session.flush()
     return registration

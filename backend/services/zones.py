@@ -7,19 +7,9 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Invalid
+from backend.services import policy
 from backend.services.quotas import quota_fills
-from backend.settings import Settings
-from gis.zones import UnitInputs, ZoneRules, ZoneScore, aggregate, rank
-
-
-def rules_from(settings: Settings) -> ZoneRules:
-    return ZoneRules(
-        weights=settings.zone_weights,
-        a_min=settings.zone_a_min,
-        b_min=settings.zone_b_min,
-        labour_demand_full=settings.labour_demand_full,
-        population_trend_span=settings.population_trend_span,
-    )
+from gis.zones import UnitInputs, ZoneScore, aggregate, rank
 
 
 def _headrooms(session: Session, year: int) -> dict[str, float]:
@@ -37,12 +27,17 @@ def _headrooms(session: Session, year: int) -> dict[str, float]:
 
 
 def settlement_inputs(
-    session: Session, year: int, region_kato: str | None, headroom: dict[str, float]
+    session: Session,
+    year: int,
+    region_kato: str | None,
+    headroom: dict[str, float],
+    areas: list[str],
 ) -> list[UnitInputs]:
     rows = session.execute(
         text(
             """
-            SELECT s.kato, s.name, s.region_kato, s.district_kato, r.designated_for_settlement,
+            SELECT s.kato, s.name, s.region_kato, s.district_kato,
+                   (s.region_kato = ANY(:areas) OR s.district_kato = ANY(:areas)) AS designated,
                    r.name_ru AS region_name,
                    ST_Y(s.geom) AS lat, ST_X(s.geom) AS lon,
                    i.labour_demand, i.has_school, i.has_clinic, i.has_housing, i.has_transport,
@@ -57,7 +52,7 @@ def settlement_inputs(
             ORDER BY s.kato
             """
         ),
-        {"y": year, "region": region_kato},
+        {"y": year, "region": region_kato, "areas": areas},
     ).all()
     return [
         UnitInputs(
@@ -75,7 +70,7 @@ def settlement_inputs(
                 "transport": r.has_transport if r.known else None,
             },
             population_trend=r.population_trend,
-            designated=r.designated_for_settlement,
+            designated=r.designated,
             listed=r.listed,
             extra={
                 "region_kato": r.region_kato,
@@ -96,45 +91,51 @@ LEVELS = ("region", "district", "settlement")
 def zones(
     session: Session,
     level: str,
-    settings: Settings,
     year: int | None = None,
     region_kato: str | None = None,
 ) -> list[ZoneScore]:
     """Ranked units of a level: ``region``, ``district`` or ``settlement``."""
     if level not in LEVELS:
         raise Invalid("level", "must be region, district or settlement")
-    return rank_levels(session, settings, year, (level,), region_kato)[level]
+    return rank_levels(session, year, (level,), region_kato)[level]
 
 
 def rank_levels(
     session: Session,
-    settings: Settings,
     year: int | None,
     levels: tuple[str, ...],
     region_kato: str | None = None,
 ) -> dict[str, list[ZoneScore]]:
-    """Rank several levels from one read of the settlements' inputs and quota headroom."""
+    """Rank several levels from one read of the settlements' inputs and quota headroom,
+    by the designation, weights and thresholds in force for the year."""
     year = year or clock.today().year
-    rules = rules_from(settings)
+    day = policy.day_for_year(year)
+    rules = policy.zone_rules(session, day)
+    areas = policy.katos(session, "designated_areas", day)
     headroom = _headrooms(session, year)
-    settlements = settlement_inputs(session, year, region_kato, headroom)
+    settlements = settlement_inputs(session, year, region_kato, headroom, areas)
     ranked: dict[str, list[ZoneScore]] = {}
     if "settlement" in levels:
         ranked["settlement"] = rank(settlements, rules)
     if "region" in levels:
         regions = session.execute(
             text(
-                "SELECT kato, name_ru, designated_for_settlement FROM regions"
-                " WHERE CAST(:region AS varchar) IS NULL OR kato = :region ORDER BY kato"
+                """
+                SELECT kato, name_ru,
+                       kato = ANY(:areas) OR EXISTS (SELECT 1 FROM districts d
+                           WHERE d.region_kato = r.kato AND d.kato = ANY(:areas)) AS designated
+                FROM regions r
+                WHERE CAST(:region AS varchar) IS NULL OR kato = :region ORDER BY kato
+                """
             ),
-            {"region": region_kato},
+            {"region": region_kato, "areas": areas},
         ).all()
         units = [
             aggregate(
                 r.kato,
                 r.name_ru,
                 [s for s in settlements if s.extra["region_kato"] == r.kato],
-                r.designated_for_settlement,
+                r.designated,
                 headroom.get(r.kato),
             )
             for r in regions
@@ -144,19 +145,20 @@ def rank_levels(
         districts = session.execute(
             text(
                 """
-                SELECT d.kato, d.name, d.region_kato, r.designated_for_settlement
-                FROM districts d JOIN regions r ON r.kato = d.region_kato
+                SELECT d.kato, d.name, d.region_kato,
+                       d.region_kato = ANY(:areas) OR d.kato = ANY(:areas) AS designated
+                FROM districts d
                 WHERE CAST(:region AS varchar) IS NULL OR d.region_kato = :region ORDER BY d.kato
                 """
             ),
-            {"region": region_kato},
+            {"region": region_kato, "areas": areas},
         ).all()
         units = [
             aggregate(
                 d.kato,
                 d.name,
                 [s for s in settlements if s.extra["district_kato"] == d.kato],
-                d.designated_for_settlement,
+                d.designated,
                 headroom.get(d.region_kato),
                 {"region_kato": d.region_kato},
             )

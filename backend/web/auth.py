@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import segno
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
 from backend import clock
-from backend.api.context import database, session_principal
+from backend.api.context import database, session_principal, settings
 from backend.errors import Invalid
 from backend.models import User
 from backend.services import accounts, audit
@@ -19,10 +19,6 @@ from backend.web.forms import EmptyForm, LoginForm, TotpForm
 from backend.web.session import SessionUser, begin
 
 bp = Blueprint("web_auth", __name__)
-
-
-def _settings() -> Any:
-    return current_app.extensions["qonys.settings"]
 
 
 def _home_for(role: str) -> str:
@@ -39,7 +35,7 @@ def login() -> Any:
         with database().transaction() as db:
             try:
                 step = accounts.check_password(
-                    db, form.username.data or "", form.password.data or "", _settings()
+                    db, form.username.data or "", form.password.data or "", settings()
                 )
             except accounts.SignInRefused as exc:
                 error = (
@@ -92,7 +88,7 @@ def totp() -> Any:
         secret = accounts.totp_secret(db, user)
         if form.validate_on_submit():
             try:
-                accounts.check_totp(db, user, form.code.data or "", _settings())
+                accounts.check_totp(db, user, form.code.data or "", settings())
             except Invalid:
                 error = _("The code is not the current one.")
             else:

@@ -35,6 +35,7 @@ from backend.services import (
     events,
     permits,
     persons,
+    policy,
     registrations,
     tokens,
 )
@@ -200,7 +201,6 @@ def employer() -> Any:
                         "last_working_day": form.last_working_day.data,
                         "reason": form.reason.data,
                     },
-                    _settings(),
                 )
             except (QonysError, ValueError) as exc:
                 error = _message(exc) if isinstance(exc, QonysError) else _("Choose a permit.")
@@ -224,7 +224,7 @@ def employer() -> Any:
             notices=notices,
             filed=filed,
             error=error,
-            deadline_days=_settings().termination_notice_deadline_days,
+            deadline_days=policy.integer(db, "termination_notice_days"),
             regions=words.region_names(db),
         )
 
@@ -243,10 +243,6 @@ def holder(permit_id: int) -> Any:
         return render_template(
             "web/holder.html", permit=permit, person=person, regions=words.region_names(db)
         )
-
-
-def _settings() -> Any:
-    return current_app.extensions["qonys.settings"]
 
 
 def _admin_action(who: Principal) -> None:

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from backend import clock
 from backend.api.context import session_principal
-from backend.api.csp import inline_script_hashes, policy
+from backend.api.csp import content_policy, inline_script_hashes
 from backend.api.problems import problem
 from backend.errors import FieldError
 from backend.settings import PROJECT_ROOT, Settings
@@ -82,7 +82,7 @@ def install(app: Flask, settings: Settings) -> None:
             if not resp.is_streamed and "Content-Encoding" not in resp.headers:
                 # A page a library renders (the API docs): its own inline scripts, by hash.
                 sources += inline_script_hashes(resp.get_data())
-            resp.headers["Content-Security-Policy"] = policy(sources)
+            resp.headers["Content-Security-Policy"] = content_policy(sources)
         # Pages may hold personal data: never stored by the browser or a proxy.
         resp.headers["Cache-Control"] = "no-store"
         resp.headers.setdefault("Referrer-Policy", "same-origin")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from backend import clock
-from backend.services import alert_rules, residence, trace_storage
+from backend.services import alert_rules, policy, residence, trace_storage
 from tests import factories as f
 from tests import helpers as h
 
@@ -87,9 +87,9 @@ def test_silent_device_opens_and_closes(
     client: Any, worker_person: dict, db: Any, migrated: Any, app: Any
 ) -> None:
     pid = worker_person["person"]["id"]
-    quiet_since = alert_rules.working_days_back(
-        NOW, migrated.silent_device_working_days
-    ) - timedelta(hours=2)
+    with db.transaction() as session:
+        days = policy.integer(session, "silent_device_working_days")
+    quiet_since = alert_rules.working_days_back(NOW, days) - timedelta(hours=2)
     h.send_points(
         client, worker_person["headers"], h.route(quiet_since - timedelta(hours=1), [(1, ASTANA)])
     )
@@ -97,9 +97,9 @@ def test_silent_device_opens_and_closes(
         session.execute(
             text("UPDATE api_tokens SET created_at = :t"), {"t": quiet_since - timedelta(days=10)}
         )
-        assert alert_rules.sweep_silent_devices(session, migrated)["opened"] == 1
+        assert alert_rules.sweep_silent_devices(session)["opened"] == 1
     with db.transaction() as session:
-        assert alert_rules.sweep_silent_devices(session, migrated)["opened"] == 0  # already open
+        assert alert_rules.sweep_silent_devices(session)["opened"] == 0  # already open
     assert [a.person_id for a in _open(db, "silent_device")] == [pid]
     h.send_points(
         client, worker_person["headers"], h.route(NOW - timedelta(minutes=20), [(0.25, ASTANA)])

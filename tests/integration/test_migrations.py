@@ -25,5 +25,5 @@ def test_empty_to_head_and_back(migrated: Any) -> None:
         # Running the upgrade a second time is a no-op.
         command.upgrade(cfg, "head")
     finally:
-        load_reference(engine, migrated.settlement_regions)
+        load_reference(engine)
         engine.dispose()

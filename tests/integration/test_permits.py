@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from backend.jobs.permits import expire_permits
+from backend.services import policy
 from tests import factories as f
 
 
@@ -148,7 +149,7 @@ def test_termination_notice_ends_the_permit_and_the_check_sees_it(
     assert again.status_code == 409
 
 
-def test_late_notice_is_flagged(client: Any, admin: Any, token: Any, migrated: Any) -> None:
+def test_late_notice_is_flagged(client: Any, admin: Any, token: Any, db: Any) -> None:
     bin_ = f.employer(client, admin)
     start = date.today() - timedelta(days=100)
     _person, permit = _holder(
@@ -158,7 +159,10 @@ def test_late_notice_is_flagged(client: Any, admin: Any, token: Any, migrated: A
         valid_from=start.isoformat(),
         valid_to=(start + timedelta(days=200)).isoformat(),
     )
-    last_day = date.today() - timedelta(days=migrated.termination_notice_deadline_days + 1)
+    with db.transaction() as session:
+        days = policy.integer(session, "termination_notice_days")
+    assert days == 10  # the assumption of DOMAIN rule 10, seeded by migration 0012
+    last_day = date.today() - timedelta(days=days + 1)
     resp = client.post(
         f"/api/v1/employers/{bin_}/termination-notices",
         json={

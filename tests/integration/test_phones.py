@@ -141,14 +141,13 @@ def test_a_heartbeat_counts_as_contact_against_silent_device(
         conn.execute(
             text("UPDATE api_tokens SET created_at = now() - interval '20 days'"),
         )
-    settings = Settings()
     with db.transaction() as session:
-        assert alert_rules.sweep_silent_devices(session, settings)["opened"] == 1
+        assert alert_rules.sweep_silent_devices(session)["opened"] == 1
     heartbeat = phones.traccar_v9_json(monitored["secret"], NOW, coords=False)
     assert phones.send(client, heartbeat).status_code == 200
     assert _rows(db, monitored["person"]["id"]) == []
     with db.transaction() as session:
-        assert alert_rules.sweep_silent_devices(session, settings)["closed"] == 1
+        assert alert_rules.sweep_silent_devices(session)["closed"] == 1
 
 
 def test_unknown_revoked_and_expired_tokens_get_401(

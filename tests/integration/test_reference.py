@@ -40,10 +40,12 @@ def test_twenty_valid_regions_with_designations(db: Any, migrated: Any) -> None:
         rows = conn.execute(
             text(
                 "SELECT count(*), bool_and(ST_IsValid(geom)), bool_and(ST_SRID(geom) = 4326),"
-                " count(*) FILTER (WHERE designated_for_settlement) FROM regions"
+                " count(*) FILTER (WHERE kato IN (SELECT jsonb_array_elements_text(value)"
+                "  FROM policy_parameters WHERE name = 'designated_areas')) FROM regions"
             )
         ).one()
-        assert tuple(rows) == (20, True, True, len(migrated.settlement_regions))
+        # The eight regions of seed 003 (DOMAIN rule 1), designated by policy data.
+        assert tuple(rows) == (20, True, True, 8)
         parts = conn.execute(
             text("SELECT count(DISTINCT region_kato), count(*) FROM region_parts")
         ).one()
@@ -82,7 +84,7 @@ def test_load_reference_twice_is_stable(db: Any, migrated: Any) -> None:
         before = conn.execute(
             text("SELECT array_agg(kato ORDER BY kato) FROM settlements")
         ).scalar()
-    load_reference(db.engine, migrated.settlement_regions)
+    load_reference(db.engine)
     with db.engine.connect() as conn:
         after = conn.execute(text("SELECT array_agg(kato ORDER BY kato) FROM settlements")).scalar()
     assert before == after

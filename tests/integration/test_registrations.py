@@ -136,3 +136,61 @@ def test_near_uses_the_gist_index(db: Any) -> None:
             ).scalars()
         )
     assert "registrations_current_geog_gist" in plan
+
+
+@pytest.mark.parametrize(
+    ("arrived", "notified_by", "notified", "late"),
+    [
+        # The host has 3 working days; 16 December (Independence Day) does not count.
+        ("2025-12-11", "host", "2025-12-17", False),
+        ("2025-12-11", "host", "2025-12-18", True),
+        # From 1 July 2026 a visa-free immigrant registers online within 30 calendar days.
+        ("2026-07-10", "self", "2026-08-09", False),
+        ("2026-07-10", "self", "2026-08-10", True),
+    ],
+)
+def test_foreigner_registration_deadlines_flag_late_ones(
+    client: Any, admin: Any, arrived: str, notified_by: str, notified: str, late: bool
+) -> None:
+    person = f.person(client, admin)  # a citizen of Uzbekistan
+    reg = f.registration(
+        client,
+        admin,
+        person["id"],
+        valid_from=arrived,
+        arrived_on=arrived,
+        notified_by=notified_by,
+        notified_on=notified,
+    )
+    assert reg["late_registration"] is late
+    assert reg["arrived_on"] == arrived and reg["notified_by"] == notified_by
+
+
+def test_registration_deadline_rules_that_are_not_in_force_are_refused(
+    client: Any, admin: Any
+) -> None:
+    person = f.person(client, admin)
+    body = {
+        "person_id": person["id"],
+        "kind": "temporary",
+        "location": f.ASTANA,
+        "valid_from": "2026-03-01",
+    }
+    # Online self-registration starts on 1 July 2026 (DOMAIN rule 8).
+    early = client.post(
+        "/api/v1/registrations",
+        json={**body, "arrived_on": "2026-03-01", "notified_by": "self"},
+        headers=admin,
+    )
+    assert early.status_code == 422 and early.get_json()["errors"][0]["field"] == "notified_by"
+    orphan = client.post(
+        "/api/v1/registrations", json={**body, "notified_on": "2026-03-02"}, headers=admin
+    )
+    assert orphan.status_code == 422 and orphan.get_json()["errors"][0]["field"] == "notified_on"
+    citizen = f.person(client, admin, citizenship="KAZ", category="citizen", iin=f.valid_iin())
+    wrong = client.post(
+        "/api/v1/registrations",
+        json={**body, "person_id": citizen["id"], "arrived_on": "2026-03-01"},
+        headers=admin,
+    )
+    assert wrong.status_code == 422 and wrong.get_json()["errors"][0]["field"] == "arrived_on"

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from backend import clock
 from backend.clock import add_months
 from backend.jobs.settlement import fulfil_obligations
-from backend.services import alert_rules, obligations
+from backend.services import admission, alert_rules, obligations
 from tests import factories as f
 from tests import helpers as h
 
@@ -63,6 +63,18 @@ def _admitted_with_subsidy(client: Any, admin: Any, pavlodar: dict) -> tuple[dic
         support={"housing_subsidy_mrp_per_month": 15},
     ).get_json()
     return person, body
+
+
+def _decide(client: Any, token: Any, person_id: int, decision: str, reason: str) -> Any:
+    """A decision as the rules want it: two administrators confirm a breach, one dismisses."""
+    url = f"/api/v1/kandas/{person_id}/obligation/decision"
+    body = {"decision": decision, "reason": reason}
+    first = client.post(url, json=body, headers=token("admin"))
+    if decision == "dismiss" or first.status_code != 200:
+        return first
+    assert first.get_json()["status"] == "suspected"
+    assert first.get_json()["breach"]["confirmation_by"] is not None
+    return client.post(url, json=body, headers=token("admin"))
 
 
 def _forty_hours_in_almaty(client: Any, device: dict) -> None:
@@ -206,26 +218,16 @@ def test_registration_elsewhere_breaches_and_amount_is_due(
     obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=analyst).get_json()
     assert obligation["status"] == "suspected" and obligation["amount_due_kzt"] is None
     assert obligation["breach"]["evidence"]["source"] == "registration"
-    dismissed = client.post(
-        f"/api/v1/kandas/{person['id']}/obligation/decision",
-        json={"decision": "dismiss", "reason": "temporary stay for treatment"},
-        headers=analyst,
-    )
+    dismissed = _decide(client, token, person["id"], "dismiss", "temporary stay for treatment")
     assert (
         dismissed.get_json()["status"] == "active"
         and dismissed.get_json()["amount_due_kzt"] is None
     )
-    again = client.post(
-        f"/api/v1/kandas/{person['id']}/obligation/decision",
-        json={"decision": "confirm", "reason": "x"},
-        headers=analyst,
-    )
+    again = _decide(client, token, person["id"], "confirm", "x")
     assert again.status_code == 409  # dismissed: nothing suspected any more
     f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
-    confirmed = client.post(
-        f"/api/v1/kandas/{person['id']}/obligation/decision",
-        json={"decision": "confirm", "reason": "moved to Almaty for good"},
-        headers=analyst,
+    confirmed = _decide(
+        client, token, person["id"], "confirm", "moved to Almaty for good"
     ).get_json()
     assert confirmed["status"] == "breached" and confirmed["amount_due_kzt"] == total
 
@@ -257,39 +259,117 @@ def test_confirmed_left_settlement_alert_breaches(
         obligation["status"] == "suspected"
         and obligation["breach"]["evidence"]["source"] == "alert"
     )
-    confirmed = client.post(
-        f"/api/v1/kandas/{person['id']}/obligation/decision",
-        json={"decision": "confirm", "reason": "выехал в Алматы"},
-        headers=analyst,
-    )
+    confirmed = _decide(client, token, person["id"], "confirm", "выехал в Алматы")
     assert confirmed.get_json()["status"] == "breached"
     assert confirmed.get_json()["breach"]["decision"] == "confirmed"
     assert Decimal(str(confirmed.get_json()["amount_due_kzt"])) > 0
 
 
-def test_retention_and_quota_indicators(
+def _indicators(client: Any, token: Any, year: int, region: str | None = None) -> dict:
+    query = f"year={year}" + (f"&region_kato={region}" if region else "")
+    page = client.get(f"/api/v1/indicators?{query}", headers=token("analyst")).get_json()
+    return {i["name"]: i for i in page["items"]}
+
+
+def test_retention_counts_persons_still_in_the_macroregion(
     client: Any, admin: Any, pavlodar: dict, token: Any, db: Any
 ) -> None:
-    for _ in range(2):
-        _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=2)
-    with db.transaction() as session:  # pretend both families arrived four years ago
+    """Persons (family members) admitted 3+ years ago, in the northern and centre-east
+    macroregion, who still live there — for this year and the year before."""
+    families = {}
+    for name, size in (("stays", 2), ("left", 3), ("moved_within", 4), ("atyrau", 1)):
+        person = _kandas(client, admin)
+        assert _apply(client, admin, person["id"], pavlodar["kato"], family=size).status_code == 201
+        families[name] = person["id"]
+    with db.transaction() as session:  # pretend every family arrived four years ago
         session.execute(
             text("UPDATE settlement_obligations SET starts_on = starts_on - interval '4 years'")
         )
+        # Atyrau is a designated region outside the macroregion: not counted.
         session.execute(
             text(
-                "UPDATE settlement_obligations SET status = 'breached', breach_detected_on = starts_on + 400"
-                " WHERE id = (SELECT min(id) FROM settlement_obligations)"
-            )
+                "UPDATE settlement_obligations SET region_kato = '230000000' WHERE person_id = :p"
+            ),
+            {"p": families["atyrau"]},
         )
-    items = {
-        i["name"]: i
-        for i in client.get(f"/api/v1/indicators?year={YEAR}", headers=token("analyst")).get_json()[
-            "items"
-        ]
+    today = date.today().isoformat()
+    akmola = h.settlement_kato(db, "Kokshetau")
+    for name, where in (
+        ("left", {"location": f.ALMATY}),
+        ("moved_within", {"location": None, "settlement_kato": akmola}),
+    ):
+        f.registration(
+            client,
+            admin,
+            families[name],
+            kind="permanent",
+            valid_from=today,
+            valid_to=None,
+            **where,
+        )
+    _decide(client, token, families["left"], "confirm", "moved to Almaty for good")
+    now = _indicators(client, token, YEAR)["retention_3y"]
+    # 2 + 3 + 4 persons admitted into the macroregion; 3 left it, 4 moved inside it.
+    assert (now["numerator"], now["denominator"], now["value"]) == (6, 9, 0.6667)
+    # At the end of last year nobody had left yet.
+    before = _indicators(client, token, YEAR - 1)["retention_3y"]
+    assert (before["numerator"], before["denominator"], before["value"]) == (9, 9, 1.0)
+
+
+def test_internal_mobility_from_registration_history(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    """Arrivals in the north and east among all citizens' interregional moves, per year; with
+    a region, that region's arrivals among all of them. Kandas do not inflate it."""
+    y2, y1 = YEAR - 2, YEAR - 1
+    places = {
+        "astana": {"location": f.ASTANA},
+        "almaty": {"location": f.ALMATY},
+        "pavlodar": {"location": None, "settlement_kato": h.settlement_kato(db, "Pavlodar")},
+        "kostanay": {"location": None, "settlement_kato": h.settlement_kato(db, "Kostanay")},
+        "shymkent": {"location": None, "settlement_kato": h.settlement_kato(db, "Shymkent")},
     }
-    assert items["retention_3y"]["numerator"] == 1 and items["retention_3y"]["denominator"] == 2
-    assert items["retention_3y"]["value"] == 0.5
+    moves = [
+        ("citizen", "astana", "pavlodar", date(y2, 5, 1)),  # north-east, two years ago
+        ("citizen", "astana", "almaty", date(y2, 6, 1)),
+        ("citizen", "almaty", "kostanay", date(y1, 3, 1)),  # north-east, last year
+        ("citizen", "astana", "almaty", date(y1, 4, 1)),
+        ("citizen", "astana", "shymkent", date(y1, 5, 1)),
+        ("citizen", "almaty", "astana", date(y1, 7, 1)),
+        ("citizen", "astana", "astana", date(y1, 8, 1)),  # same region: not a move between
+        ("kandas", "astana", "pavlodar", date(y1, 9, 1)),  # left out
+    ]
+    for category, origin, arrival, day in moves:
+        person = f.person(client, admin, citizenship="KAZ", category=category, iin=f.valid_iin())
+        for where, since in ((origin, date(y2 - 1, 1, 10)), (arrival, day)):
+            f.registration(
+                client,
+                admin,
+                person["id"],
+                kind="permanent",
+                valid_from=since.isoformat(),
+                valid_to=None,
+                **places[where],
+            )
+    two_years_ago = _indicators(client, token, y2)["internal_mobility_share"]
+    assert (two_years_ago["numerator"], two_years_ago["denominator"]) == (1, 2)
+    table_1 = {2023: 0.132, 2024: 0.137, 2025: 0.143, 2026: 0.150, 2027: 0.162}
+    assert two_years_ago["value"] == 0.5 and two_years_ago["target"] == table_1.get(y2)
+    last_year = _indicators(client, token, y1)["internal_mobility_share"]
+    assert (last_year["numerator"], last_year["denominator"], last_year["value"]) == (1, 4, 0.25)
+    into_almaty = _indicators(client, token, y1, "750000000")["internal_mobility_share"]
+    assert (into_almaty["numerator"], into_almaty["denominator"]) == (1, 4)
+    assert into_almaty["target"] is None  # the table-1 target is national
+    into_pavlodar = _indicators(client, token, y2, PAVLODAR_REGION)["internal_mobility_share"]
+    assert (into_pavlodar["numerator"], into_pavlodar["denominator"]) == (1, 2)
+
+
+def test_quota_fill_and_external_indicators(
+    client: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    for _ in range(2):
+        _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=2)
+    items = _indicators(client, token, YEAR)
     assert items["quota_fill"]["numerator"] == 4 and items["quota_fill"]["denominator"] == 15
     computed = {n for n, i in items.items() if i["computed"]}
     assert computed == {
@@ -434,12 +514,7 @@ def test_repayment_is_what_was_paid_up_to_the_departure(
         obligation = obligations.current_obligation(session, person["id"])
         obligations.suspect_breach(session, person["id"], {"source": "test"}, on=left)
         obligations.pay_due_subsidies(session, add_months(left, 3))  # stopped: suspected
-    analyst = {**token("analyst"), "X-Purpose": "case 12"}
-    decided = client.post(
-        f"/api/v1/kandas/{person['id']}/obligation/decision",
-        json={"decision": "confirm", "reason": "left"},
-        headers=analyst,
-    ).get_json()
+    decided = _decide(client, token, person["id"], "confirm", "left").get_json()
     mrp = Decimal("4325") if YEAR == 2026 else None
     subsidy = [i for i in decided["support"] if i["item"] == "housing_subsidy"]
     assert len(subsidy) == subsidy_months_paid
@@ -576,3 +651,128 @@ def test_an_intra_regional_admission_in_almaty_city(
     f.registration(client, admin, outsider["id"], kind="permanent", valid_to=None)  # Astana
     refused = _apply(client, admin, outsider["id"], almaty, family=1)
     assert refused.get_json()["title"] == "Refused: region_not_designated"
+
+
+def _set_policy(client: Any, admin: Any, name: str, value: Any, since: date) -> None:
+    resp = client.put(
+        f"/api/v1/policy-parameters/{name}",
+        json={"value": value, "effective_from": since.isoformat()},
+        headers=admin,
+    )
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_a_future_change_leaves_todays_computation_unchanged(
+    client: Any, admin: Any, pavlodar: dict, db: Any, token: Any
+) -> None:
+    """New MRP, support amounts and designation announced for next year: today's admission
+    pays today's amounts; an admission computed for next year uses next year's."""
+    next_year = date(YEAR + 1, 1, 1)
+    _set_policy(client, admin, "mrp", 5000, next_year)
+    _set_policy(client, admin, "relocation_mrp_per_member", 100, next_year)
+    _set_policy(client, admin, "obligation_years", 3, next_year)
+    _set_policy(client, admin, "designated_areas", ["590000000"], next_year)  # Pavlodar out
+    person = _kandas(client, admin)
+    today = _apply(client, admin, person["id"], pavlodar["kato"], family=2).get_json()
+    relocation = next(i for i in today["support"] if i["item"] == "relocation")
+    mrp_now = {2026: 4325}.get(YEAR)
+    assert relocation["amount_mrp"] == 140 and relocation["mrp_year"] <= YEAR
+    if mrp_now:
+        assert relocation["amount_kzt"] == 140 * mrp_now
+    assert today["ends_on"] == add_months(date.fromisoformat(today["starts_on"]), 60).isoformat()
+    zones_now = client.get(
+        f"/api/v1/zones?level=region&region_kato={PAVLODAR_REGION}", headers=token("analyst")
+    ).get_json()["items"][0]
+    assert "not_designated" not in zones_now["caps"]
+    zones_next = client.get(
+        f"/api/v1/zones?level=region&region_kato={PAVLODAR_REGION}&year={YEAR + 1}",
+        headers=token("analyst"),
+    ).get_json()
+    assert "not_designated" in zones_next["items"][0]["caps"]
+    # The same rules computed for a day next year use the values in force then.
+    later = _kandas(client, admin)
+    with db.transaction() as session:
+        session.execute(
+            text(
+                "INSERT INTO quotas VALUES (:y, '590000000', 10, 10, now());"
+                "INSERT INTO settlement_lists (year, region_kato, settlement_kato)"
+                " SELECT :y, region_kato, kato FROM settlements WHERE kato = :k"
+            ),
+            {"y": YEAR + 1, "k": h.settlement_kato(db, "Petropavlovsk")},
+        )
+        obligation = admission.admit(
+            session,
+            {
+                "person_id": later["id"],
+                "family_size": 2,
+                "settlement_kato": h.settlement_kato(db, "Petropavlovsk"),
+                "year": YEAR + 1,
+            },
+            on=next_year,
+        )
+        paid = obligations.state(session, obligation).support
+        assert [(p.amount_mrp, p.mrp_year, p.amount_kzt) for p in paid] == [
+            (200, YEAR + 1, 200 * 5000)
+        ]
+        assert obligation.ends_on == date(YEAR + 4, 1, 1)
+
+
+def test_a_kandas_on_general_terms_has_no_obligation_and_no_support(
+    client: Any, admin: Any, pavlodar: dict, db: Any, token: Any, app: Any
+) -> None:
+    person = _kandas(client, admin)
+    chosen = client.post(f"/api/v1/kandas/{person['id']}/general-terms", json={}, headers=admin)
+    assert chosen.status_code == 200 and chosen.get_json()["general_terms_on"]
+    refused = _apply(client, admin, person["id"], pavlodar["kato"], family=2)
+    assert refused.status_code == 409 and refused.get_json()["title"] == "Refused: general_terms"
+    # No obligation: a trip away raises no settlement alert.
+    device = token("device", person_id=person["id"])
+    _forty_hours_in_almaty(client, device)
+    alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
+    alerts = client.get("/api/v1/alerts?kind=left_settlement_region", headers=token("analyst"))
+    assert alerts.get_json()["items"] == []
+    # A family already admitted under the quota cannot opt out while its obligation runs.
+    admitted = _kandas(client, admin)
+    assert _apply(client, admin, admitted["id"], pavlodar["kato"], family=2).status_code == 201
+    late = client.post(f"/api/v1/kandas/{admitted['id']}/general-terms", json={}, headers=admin)
+    assert late.status_code == 409 and late.get_json()["title"] == "Refused: obligation_active"
+    resettler = _kandas(client, admin, category="resettler")
+    wrong = client.post(f"/api/v1/kandas/{resettler['id']}/general-terms", json={}, headers=admin)
+    assert wrong.status_code == 422
+
+
+def test_resettlers_owe_the_stay_only_while_the_assumption_says_so(
+    client: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    _set_policy(client, admin, "obligation_applies_to_resettlers", False, date(2023, 1, 1))
+    resettler = _kandas(client, admin, category="resettler")
+    assert _apply(client, admin, resettler["id"], pavlodar["kato"], family=2).status_code == 201
+    f.registration(
+        client, admin, resettler["id"], kind="permanent", location=f.ALMATY, valid_to=None
+    )
+    analyst = {**token("analyst"), "X-Purpose": "case 20"}
+    seen = client.get(f"/api/v1/kandas/{resettler['id']}/obligation", headers=analyst).get_json()
+    assert seen["status"] == "active" and seen["breach"] is None
+    # A kandas family is bound by seed 003 whatever the assumption says.
+    kandas = _kandas(client, admin)
+    assert _apply(client, admin, kandas["id"], pavlodar["kato"], family=2).status_code == 201
+    f.registration(client, admin, kandas["id"], kind="permanent", location=f.ALMATY, valid_to=None)
+    seen = client.get(f"/api/v1/kandas/{kandas['id']}/obligation", headers=analyst).get_json()
+    assert seen["status"] == "suspected"
+
+
+def test_a_breach_takes_two_administrators(
+    client: Any, admin: Any, pavlodar: dict, token: Any
+) -> None:
+    person, _body = _admitted_with_subsidy(client, admin, pavlodar)
+    f.registration(client, admin, person["id"], kind="permanent", location=f.ALMATY, valid_to=None)
+    url = f"/api/v1/kandas/{person['id']}/obligation/decision"
+    body = {"decision": "confirm", "reason": "moved"}
+    for role in ("analyst", "officer"):
+        assert client.post(url, json=body, headers=token(role)).status_code == 403
+    first = client.post(url, json=body, headers=admin)
+    assert first.get_json()["status"] == "suspected"
+    again = client.post(url, json=body, headers=admin)
+    assert again.status_code == 409 and "second administrator" in again.get_json()["detail"]
+    second = client.post(url, json=body, headers=token("admin"))
+    assert second.get_json()["status"] == "breached" and second.get_json()["amount_due_kzt"] > 0

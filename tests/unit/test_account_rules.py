@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from backend.api.csp import inline_script_hashes, policy
+from backend.api.csp import content_policy, inline_script_hashes
 from backend.errors import Invalid
 from backend.models import User
 from backend.services import accounts
@@ -48,5 +48,5 @@ def test_csp_hashes_only_inline_scripts() -> None:
     html = b'<script src="/a.js"></script><script>alert(1)</script>'
     hashes = inline_script_hashes(html)
     assert hashes == ["'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"]
-    assert "script-src 'self' 'sha256-" in policy(hashes)
-    assert "'unsafe-inline'" not in policy(hashes).split("style-src")[0]
+    assert "script-src 'self' 'sha256-" in content_policy(hashes)
+    assert "'unsafe-inline'" not in content_policy(hashes).split("style-src")[0]
