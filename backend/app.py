@@ -19,6 +19,7 @@ from backend.api import (
     devices,
     imports,
     jobs,
+    monitoring,
     permits,
     persons,
     policy,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         alerts,
         settlement,
         policy,
+        monitoring,
         devices,
     ):
         app.register_blueprint(module.bp)

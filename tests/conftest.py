@@ -100,7 +100,7 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(register_tables())} RESTART IDENTITY CASCADE"))
         # Policy values a test added go; the ones the migration seeded stay.
-        conn.execute(text("DELETE FROM policy_parameters WHERE set_by <> 'migration 0012'"))
+        conn.execute(text("DELETE FROM policy_parameters WHERE set_by NOT LIKE 'migration %'"))
     database.dispose()
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()

@@ -6,7 +6,7 @@ from backend.models.geography import District, Region, RegionPart, Settlement
 from backend.models.operations import IdempotentResponse, ImportFile, Job, OfficerCheck
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
 from backend.models.person import IinSerial, Person
-from backend.models.policy import PolicyParameter
+from backend.models.policy import PolicyParameter, Preselection
 from backend.models.registration import Registration
 from backend.models.settlement import (
     MapArtifact,
@@ -45,6 +45,7 @@ __all__ = [
     "PermitExtension",
     "Person",
     "PolicyParameter",
+    "Preselection",
     "Quota",
     "Region",
     "RegionPart",

@@ -38,6 +38,17 @@ def permit_in_force_sql(alias: str) -> str:
     return str(clause.compile(dialect=PGDialect(), compile_kwargs={"literal_binds": True}))
 
 
+def permit_was_in_force_sql(alias: str) -> str:
+    """A permit in force on a *past* ``:today``, for history: one that has expired since
+    was in force then, and a terminated one until the last working day its notice gave."""
+    return (
+        f"({alias}.valid_from <= :today AND {alias}.valid_to >= :today AND ("
+        f"{alias}.status IN ('active', 'expired') OR ({alias}.status = 'terminated' AND "
+        f"EXISTS (SELECT 1 FROM termination_notices n WHERE n.permit_id = {alias}.id "
+        "AND n.last_working_day >= :today))))"
+    )
+
+
 class Employer(Base):
     __tablename__ = "employers"
     bin: Mapped[str] = mapped_column(String(12), primary_key=True)

@@ -68,6 +68,9 @@ POLICY_SOURCES = ("seed", "assumption")
 # Who notified a foreigner's registration (rule 8): the host, or the person online.
 NOTIFIERS = ("host", "self")
 
+# A residence-permit applicant's pre-selection outcome (rule 13).
+PRESELECTION_DECISIONS = ("pass", "fail")
+
 DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "ROLES": (ROLES, "api_tokens_role_check"),
     "STAFF_ROLES": (STAFF_ROLES, "users_role_check"),
@@ -84,4 +87,5 @@ DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "DIRECTIONS": (DIRECTIONS, "settlement_applications_direction_check"),
     "POLICY_SOURCES": (POLICY_SOURCES, "policy_parameters_source_check"),
     "NOTIFIERS": (NOTIFIERS, "registrations_notified_by_check"),
+    "PRESELECTION_DECISIONS": (PRESELECTION_DECISIONS, "preselections_decision_check"),
 }

@@ -221,3 +221,31 @@ class GeneralTermsIn(Schema):
 class GeneralTermsOut(Schema):
     person_id = Integer(attribute="id")
     general_terms_on = Date()
+
+
+SCORE = Range(0, 100)
+
+
+class PreselectionIn(Schema):
+    person_id = Integer(required=True, validate=ID)
+    language_score = Float(required=True, validate=SCORE, allow_nan=False)
+    questionnaire_score = Float(required=True, validate=SCORE, allow_nan=False)
+    interview_score = Float(required=True, validate=SCORE, allow_nan=False)
+    checks_passed = Boolean(required=True, metadata={"description": "security checks"})
+
+
+class PreselectionOut(Schema):
+    id = Integer()
+    person_id = Integer()
+    score = Float()
+    threshold = Float()
+    decision = Str(metadata={"description": "pass or fail"})
+    reasons = List(Str())
+    parts = Dict()
+    weights = Dict()
+    decided_by = Str()
+    decided_at = DateTime()
+
+
+class PreselectionPage(Schema):
+    items = List(Nested(PreselectionOut))

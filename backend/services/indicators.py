@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.models.permit import permit_in_force_sql
+from backend.models.permit import permit_was_in_force_sql
 from backend.services import policy
 from backend.services.quotas import quota_fills
 
@@ -22,8 +22,6 @@ EXTERNAL = (
     ("foreign_students_share", "table 1 no. 5: foreign students' share"),
     ("investment_visas", "table 1 no. 6: investment visas issued, people"),
 )
-# A device counts for monitoring coverage when it reported within this many days.
-REPORTED_WITHIN_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -46,19 +44,25 @@ class Indicator:
 def target(session: Session, name: str, year: int) -> float | None:
     """The target of table 1 (or the expected results) in force for ``year``."""
     row = policy.in_force(session, f"target_{name}", date(year, 12, 31))
-    return None if row is None else float(row.value)
+    # A target is set for a year: one set for an earlier year does not carry forward.
+    return None if row is None or row.effective_from.year != year else float(row.value)
 
 
 def indicators(session: Session, year: int, region_kato: str | None) -> list[Indicator]:
     # The data as of the end of the year asked for, or as of today for the current year.
     as_of = min(date(year, 12, 31), clock.today())
+    within = policy.integer(session, "coverage_reported_within_days", as_of)
     params = {
         "y": year,
         "region": region_kato,
         "start": date(year, 1, 1),
         "end": as_of,
         "today": as_of,
-        "recent": as_of - timedelta(days=REPORTED_WITHIN_DAYS),
+        "recent": as_of - timedelta(days=within),
+        "now_day": clock.today(),
+        # Raw points of the window (partitions pruned), then what retention kept of them.
+        "recent_at": datetime.combine(as_of - timedelta(days=within), time(), clock.LOCAL_TZ),
+        "until_at": datetime.combine(as_of + timedelta(days=1), time(), clock.LOCAL_TZ),
         "ne": policy.katos(session, "north_east_regions", as_of),
         "macro": policy.katos(session, "retention_macroregion", as_of),
     }
@@ -93,15 +97,20 @@ def indicators(session: Session, year: int, region_kato: str | None) -> list[Ind
                 JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
                 LEFT JOIN employers e ON e.bin = m.employer_bin
                 WHERE (m.employer_bin IS NULL OR e.kind = 'household')
-                  AND {permit_in_force_sql("m")}
+                  AND {permit_was_in_force_sql("m")}
                   AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
             )
             SELECT count(*) AS total,
                    count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM trace_points tp WHERE tp.person_id = h.person_id
+                         AND tp.recorded_at >= :recent_at AND tp.recorded_at < :until_at)
+                     OR EXISTS (
+                       SELECT 1 FROM daily_presence d
+                       WHERE d.person_id = h.person_id AND d.day BETWEEN :recent AND :today)
+                     OR (CAST(:today AS date) = :now_day AND EXISTS (
                        SELECT 1 FROM api_tokens t
-                       LEFT JOIN trace_last_positions l ON l.person_id = t.person_id
                        WHERE t.role = 'device' AND t.person_id = h.person_id
-                         AND GREATEST(t.last_seen_at, l.recorded_at) >= :recent)) AS covered
+                         AND t.last_seen_at >= :recent))) AS covered
             FROM household h
             """
         ),
@@ -157,7 +166,8 @@ def indicators(session: Session, year: int, region_kato: str | None) -> list[Ind
             coverage.total,
             target(session, "monitoring_coverage", year),
             "Share of household labour immigrants (a permit in force without an employer) "
-            f"whose phone reported within the last {REPORTED_WITHIN_DAYS} days; a device "
+            f"whose phone reported within the last {within} days (a day with a location, or "
+            "a heartbeat today); a device "
             "that never reports does not count (table 1, no. 7).",
         ),
         Indicator(

@@ -27,6 +27,10 @@ from backend.models import PolicyParameter
 from backend.models.registries import POLICY_SOURCES
 from gis.zones import COMPONENTS, ZoneRules
 
+# The scored parts of a residence-permit pre-selection (seed 003); the security checks are
+# not scored: failing them refuses whatever the score.
+PRESELECTION_PARTS = ("language", "questionnaire", "interview")
+
 
 def _kato_list(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
@@ -38,6 +42,16 @@ def _kato_list(value: Any) -> str | None:
 def _weights(value: Any) -> str | None:
     if not isinstance(value, dict) or set(value) != set(COMPONENTS):
         return f"must weigh exactly {', '.join(COMPONENTS)}"
+    if not all(_is_number(w) and 0 <= w <= 1 for w in value.values()):
+        return "each weight must be a number 0-1"
+    if abs(sum(value.values()) - 1.0) > 1e-6:
+        return "the weights must sum to 1"
+    return None
+
+
+def _preselection_weights(value: Any) -> str | None:
+    if not isinstance(value, dict) or set(value) != set(PRESELECTION_PARTS):
+        return f"must weigh exactly {', '.join(PRESELECTION_PARTS)}"
     if not all(_is_number(w) and 0 <= w <= 1 for w in value.values()):
         return "each weight must be a number 0-1"
     if abs(sum(value.values()) - 1.0) > 1e-6:
@@ -221,6 +235,13 @@ PARAMETERS: dict[str, Parameter] = {
             _kato_list,
         ),
         _p(
+            "coverage_reported_within_days",
+            "rule 7",
+            "days",
+            "A phone counts for monitoring coverage when it reported within this many days.",
+            _range(1, 366, integer=True),
+        ),
+        _p(
             "retention_macroregion",
             "rule 7",
             "KATO list",
@@ -233,6 +254,20 @@ PARAMETERS: dict[str, Parameter] = {
             "share",
             "Expected share living 3+ years in the macroregion.",
             SHARE,
+        ),
+        _p(
+            "preselection_weights",
+            "rule 13",
+            "weights",
+            "Weights of the scored pre-selection parts (state language, questionnaire, interview).",
+            _preselection_weights,
+        ),
+        _p(
+            "preselection_threshold",
+            "rule 13",
+            "score 0-100",
+            "Lowest weighted score that passes pre-selection.",
+            _range(0, 100),
         ),
         _p(
             "target_external_migration_balance",

@@ -91,6 +91,7 @@ ROWS: list[tuple[str, str, object, str, str]] = [
     ("zone_labour_demand_full", START, 2.0, "assumption", "seed 002 action 24"),
     ("zone_population_trend_span", START, 5.0, "assumption", "seed 002 action 24"),
     ("north_east_regions", START, NORTH_EAST, "seed", SEED_002 + ", no. 3"),
+    ("coverage_reported_within_days", START, 7, "assumption", SEED_002 + ", no. 7"),
     ("retention_macroregion", START, MACROREGION, "assumption", "seed 002, expected results"),
     ("target_retention_3y", "2027-01-01", 0.97, "seed", "seed 002, expected results"),
     ("mrp", "2023-01-01", 3450, "assumption", "Budget law 2023"),

@@ -52,6 +52,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/policy-parameters", {"admin", "analyst"}),
     ("GET", "/api/v1/policy-parameters/mrp", {"admin", "analyst"}),
     ("PUT", "/api/v1/policy-parameters/mrp", {"admin"}),
+    ("POST", "/api/v1/preselection", {"admin"}),
+    ("GET", "/api/v1/preselection/1", {"admin", "analyst"}),
     ("GET", "/api/v1/zones", {"admin", "analyst"}),
     ("GET", "/api/v1/indicators", {"admin", "analyst"}),
     ("POST", "/api/v1/maps/kandas-settlement", {"admin", "analyst"}),

@@ -421,6 +421,38 @@ def test_monitoring_coverage_counts_phones_that_report(client: Any, admin: Any, 
     assert (coverage["numerator"], coverage["denominator"], coverage["value"]) == (1, 2, 0.5)
 
 
+def test_monitoring_coverage_of_last_year_reads_last_years_data(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    """Last year: the permits in force on 31 December (expired since), and the phones that
+    reported in the 7 days before it — from what retention kept of their points."""
+    last = YEAR - 1
+    workers = [f.person(client, admin) for _ in range(3)]
+    for worker in workers:
+        f.permit(
+            client,
+            admin,
+            worker["id"],
+            employer_bin=None,
+            valid_from=f"{last}-07-01",
+            valid_to=f"{last}-12-31",
+        )
+    with db.transaction() as session:
+        session.execute(text("UPDATE permits SET status = 'expired'"))
+        for worker, day in ((workers[0], 28), (workers[1], 1)):  # the second: too long ago
+            session.execute(
+                text("INSERT INTO daily_presence VALUES (:p, :d, '710000000', 5, now(), now())"),
+                {"p": worker["id"], "d": date(last, 12, day)},
+            )
+    items = _indicators(client, token, last)["monitoring_coverage"]
+    assert (items["numerator"], items["denominator"]) == (1, 3)
+    table_1 = {2023: 0.10, 2024: 0.25, 2025: 0.50, 2026: 0.75, 2027: 0.95}
+    assert items["target"] == table_1.get(last)
+    # This year none of them holds a permit in force: nobody to cover.
+    now = _indicators(client, token, YEAR)["monitoring_coverage"]
+    assert (now["numerator"], now["denominator"], now["value"]) == (0, 0, None)
+
+
 def test_zones_ranking_through_the_api(
     client: Any, admin: Any, pavlodar: dict, db: Any, token: Any
 ) -> None:
@@ -744,7 +776,9 @@ def test_a_kandas_on_general_terms_has_no_obligation_and_no_support(
 def test_resettlers_owe_the_stay_only_while_the_assumption_says_so(
     client: Any, admin: Any, pavlodar: dict, token: Any
 ) -> None:
-    _set_policy(client, admin, "obligation_applies_to_resettlers", False, date(2023, 1, 1))
+    # From the day after the seeded value (a test never replaces a seeded row: the
+    # per-test clean-up removes only the rows tests added).
+    _set_policy(client, admin, "obligation_applies_to_resettlers", False, date(2023, 1, 2))
     resettler = _kandas(client, admin, category="resettler")
     assert _apply(client, admin, resettler["id"], pavlodar["kato"], family=2).status_code == 201
     f.registration(
