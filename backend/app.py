@@ -141,4 +141,5 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(settlement.pages)
+    app.register_blueprint(monitoring.pages)
     return app

@@ -77,6 +77,10 @@ class Settings:
     stay_radius_m: float = 250.0
     stay_min_minutes: int = 30
     track_max_days: int = 31
+    # Monitoring: hexagon edge in Web Mercator metres (about 12 km on the ground at 50° N
+    # for 20,000), and k — a cell with fewer persons (or checks) is not shown.
+    monitoring_cell_m: float = 20_000.0
+    monitoring_min_persons: int = 5
     # Optional base tiles for maps (an internal tile server); none by default (offline).
     map_tiles_url: str | None = None
     # Browser sign-in: sessions end after this much idleness, and at the latest after

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, request, send_from_directory
+from flask import request, send_from_directory
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from backend import clock
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, record_access, transaction
-from backend.api.csp import content_policy, inline_script_hashes
+from backend.api.csp import map_response
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
 from backend.services import admission, indicators, maps, obligations, policy, quotas, zones
@@ -182,15 +181,7 @@ def start_map(data: dict[str, Any]) -> Any:
 def map_page() -> Any:
     with transaction() as session:
         html = maps.latest(session).html
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        resp = Response(gzip.compress(html, 6), mimetype="text/html")
-        resp.headers["Content-Encoding"] = "gzip"
-        resp.headers["Vary"] = "Accept-Encoding"
-    else:
-        resp = Response(html, mimetype="text/html")
-    # The map is built offline with Folium's inline scripts: each is allowed by its hash.
-    resp.headers["Content-Security-Policy"] = content_policy(inline_script_hashes(html))
-    return resp
+    return map_response(html, "gzip" in request.headers.get("Accept-Encoding", ""))
 
 
 @pages.get("/static/maps/<package>/<path:filename>")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import Schema
+from marshmallow import ValidationError, validates_schema
 from marshmallow.fields import (
     Boolean,
     Date,
@@ -17,7 +20,7 @@ from marshmallow.fields import (
 )
 from marshmallow.validate import Length, OneOf, Range
 
-from backend.models.registries import POLICY_SOURCES
+from backend.models.registries import CATEGORIES, POLICY_SOURCES
 from backend.schemas.common import ID, KATO, TEXT, TWELVE_DIGITS, Str
 
 YEAR = Range(2000, 2100)
@@ -249,3 +252,22 @@ class PreselectionOut(Schema):
 
 class PreselectionPage(Schema):
     items = List(Nested(PreselectionOut))
+
+
+class MonitoringMapIn(Schema):
+    date_from = Date(metadata={"description": "first day of the period (default 30 days ago)"})
+    date_to = Date(metadata={"description": "last day of the period (default today)"})
+    category = Str(validate=OneOf(CATEGORIES), allow_none=True)
+    region_kato = Str(validate=KATO, allow_none=True)
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **_: object) -> None:
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise ValidationError("must not be after date_to", "date_from")
+        if start and end and (end - start).days > 366:
+            raise ValidationError("a period covers at most 366 days", "date_from")
+
+
+class MonitoringPageQuery(MonitoringMapIn):
+    lang = Str(validate=OneOf(["ru", "kk", "en"]))

@@ -1,4 +1,4 @@
-"""Building the kandas settlement map from the register and storing it as an artifact."""
+"""Building the kandas settlement and monitoring maps and storing them as artifacts."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.errors import NotFound
 from backend.models import MapArtifact
+from backend.models.registries import CATEGORIES
+from backend.services.monitoring import Filters, Monitoring, monitoring
 from backend.services.quotas import quota_fills
 from backend.services.zones import LEVELS, rank_levels
 from backend.settings import Settings
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from maps.kandas import MapData, SettlementPoint, Unit, build_map
+from maps.monitoring import build_monitoring_map
 
 # Simplification tolerance in degrees (~1 km and ~0.5 km) and GeoJSON precision (~100 m).
 REGION_TOLERANCE = 0.01
@@ -124,29 +127,110 @@ def build_and_store(
     data = map_data(session, settings, year)
     progress(15)
     html = build_map(data, progress=lambda p: progress(15 + int(p * 0.8))).encode("utf-8")
+    params = {
+        "year": data.year,
+        "regions": len(data.regions),
+        "districts": len(data.districts),
+        "settlements": len(data.settlements),
+    }
+    return _store(session, "kandas-settlement", html, job_id, data.data_date, params)
+
+
+def _store(
+    session: Session,
+    kind: str,
+    html: bytes,
+    job_id: str | None,
+    data_date: Any,
+    params: dict[str, Any],
+) -> MapArtifact:
     artifact = MapArtifact(
-        kind="kandas-settlement",
+        kind=kind,
         job_id=job_id,
         html=html,
         bytes=len(html),
         gzip_bytes=len(gzip.compress(html, 6)),
-        data_date=data.data_date,
-        params={
-            "year": data.year,
-            "regions": len(data.regions),
-            "districts": len(data.districts),
-            "settlements": len(data.settlements),
-        },
+        data_date=data_date,
+        params=params,
     )
     session.add(artifact)
     session.flush()
     return artifact
 
 
-def latest(session: Session, kind: str = "kandas-settlement") -> MapArtifact:
-    artifact = session.scalars(
-        select(MapArtifact).where(MapArtifact.kind == kind).order_by(MapArtifact.id.desc())
-    ).first()
+def monitoring_payload(session: Session, figures: Monitoring) -> dict[str, Any]:
+    """The monitoring map's data: aggregates only, ready for JSON."""
+    names = {
+        r.kato: {"ru": r.name_ru, "kk": r.name_kk, "en": r.name_en}
+        for r in session.execute(text("SELECT kato, name_ru, name_kk, name_en FROM regions"))
+    }
+    return {
+        "filters": figures.filters.as_json(),
+        "k": figures.k,
+        "cell_m": figures.cell_m,
+        "date": figures.data_date.isoformat(),
+        "sources": [
+            REGIONS_ATTRIBUTION,
+            "Register: registrations, permits, alerts and officers' checks",
+        ],
+        "regions": [
+            {
+                "kato": r.kato,
+                "names": r.names,
+                "geometry": r.geometry,
+                "registered": r.registered,
+                "permits": r.permits,
+                "alerts": r.alerts,
+                "centre": list(r.centre),
+            }
+            for r in figures.regions
+        ],
+        "density": [{"geometry": c.geometry, "count": c.count} for c in figures.density],
+        "checks": [
+            {"geometry": c.geometry, "count": c.count, "verdicts": c.verdicts}
+            for c in figures.checks
+        ],
+        "suppressed": {
+            "cells": figures.density_suppressed.cells,
+            "count": figures.density_suppressed.count,
+        },
+        "checks_suppressed": {
+            "cells": figures.checks_suppressed.cells,
+            "count": figures.checks_suppressed.count,
+        },
+        "alerts_by_kind": figures.alerts_by_kind,
+        "region_names": names,
+        "categories": list(CATEGORIES),
+    }
+
+
+def build_and_store_monitoring(
+    session: Session,
+    settings: Settings,
+    filters: Filters,
+    job_id: str | None,
+    progress: Callable[[int], None] = lambda _: None,
+) -> MapArtifact:
+    figures = monitoring(
+        session, filters, settings.monitoring_min_persons, settings.monitoring_cell_m
+    )
+    progress(40)
+    html = build_monitoring_map(
+        monitoring_payload(session, figures),
+        tiles_url=settings.map_tiles_url,
+        progress=lambda p: progress(40 + int(p * 0.55)),
+    ).encode("utf-8")
+    return _store(session, "monitoring", html, job_id, figures.data_date, figures.summary())
+
+
+def latest(
+    session: Session, kind: str = "kandas-settlement", filters: dict[str, Any] | None = None
+) -> MapArtifact:
+    """The newest map of a kind; with ``filters``, the newest built with exactly those."""
+    query = select(MapArtifact).where(MapArtifact.kind == kind)
+    if filters is not None:
+        query = query.where(MapArtifact.params.contains({"filters": filters}))
+    artifact = session.scalars(query.order_by(MapArtifact.id.desc())).first()
     if artifact is None:
-        raise NotFound("no map has been built yet: POST /api/v1/maps/kandas-settlement")
+        raise NotFound(f"no {kind} map has been built yet: POST /api/v1/maps/{kind}")
     return artifact

@@ -53,6 +53,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/policy-parameters/mrp", {"admin", "analyst"}),
     ("PUT", "/api/v1/policy-parameters/mrp", {"admin"}),
     ("POST", "/api/v1/preselection", {"admin"}),
+    ("POST", "/api/v1/maps/monitoring", {"admin", "analyst"}),
     ("GET", "/api/v1/preselection/1", {"admin", "analyst"}),
     ("GET", "/api/v1/zones", {"admin", "analyst"}),
     ("GET", "/api/v1/indicators", {"admin", "analyst"}),

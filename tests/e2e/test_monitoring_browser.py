@@ -1,0 +1,116 @@
+"""The monitoring map in headless Chromium with the network cut: shapes drawn, filters
+applied through the page's own form and job, a person's track shown only with a purpose."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import text
+
+from tests import helpers as h
+from tests.e2e.test_map_browser import ARTIFACTS, CHROMIUM, server  # noqa: F401 (fixture)
+from tests.integration.test_monitoring import _world
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_monitoring_map_offline_with_filters_and_a_track(
+    client: Any,
+    app: Any,
+    admin: Any,
+    token: Any,
+    db: Any,
+    server: str,  # noqa: F811
+) -> None:
+    people = _world(client, admin, db)
+    walker = people["astana"][0]
+    device = token("device", person_id=walker)
+    now = datetime.now(UTC)
+    points = h.route(now - timedelta(hours=3), [(0.5, (51.16, 71.47)), (0.5, (51.2, 71.5))])
+    h.send_points(client, device, points)
+    analyst = token("analyst")
+    assert client.post("/api/v1/maps/monitoring", json={}, headers=analyst).status_code == 202
+    h.run_jobs(app)
+    outside: list[str] = []
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 900}, extra_http_headers=analyst
+        ).new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # The console reports the deliberate 403 (a track asked without a purpose) only.
+        page.on(
+            "console",
+            lambda m: m.type == "error" and "403" not in m.text and errors.append(m.text),
+        )
+
+        def cut(route: Any) -> None:
+            if route.request.url.startswith(server):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", cut)
+        page.goto(f"{server}/maps/monitoring")
+        page.wait_for_selector("path.leaflet-interactive")
+        page.wait_for_timeout(300)
+        # 20 regions, one density cell, the alert markers (checks are off by default).
+        assert page.locator("path.leaflet-interactive").count() >= 22
+        assert "Мониторинг миграции" in page.locator("#qonys-title").inner_text()
+        alerts = page.locator("#qonys-alert-list").inner_text()
+        assert alerts.index("SOS") < alerts.index("Телефон молчит")
+        assert (
+            "Скрыто ячеек, где меньше 5 человек: 1 (3 чел.)"
+            in page.locator("#qonys-k").inner_text()
+        )
+        assert page.locator(".leaflet-control-layers").is_visible()
+        page.screenshot(path=str(ARTIFACTS / "monitoring-map.png"))
+        # The region choropleth switches to permits in force.
+        page.click("#qonys-metric button[data-metric=permits]")
+        assert "Разрешения в силе" in page.locator("#qonys-legend-rows").inner_text()
+        # A person's track: refused without a purpose, drawn with one (and audited).
+        page.fill("input[name=person_id]", str(walker))
+        page.click("#qonys-track")
+        # (waits by locator: the page's CSP forbids the eval that wait_for_function uses)
+        expect(page.locator("#qonys-track-status")).to_contain_text("Трек недоступен")
+        page.fill("input[name=purpose]", "case MON-1")
+        page.click("#qonys-track")
+        expect(page.locator("#qonys-track-status")).to_contain_text("Точек в треке")
+        shown = page.locator("#qonys-track-status").inner_text()
+        assert shown == f"Точек в треке: {len(points)}"
+        page.screenshot(path=str(ARTIFACTS / "monitoring-map-track.png"))
+        # Filters through the page: a new map for labour immigrants, built by a job.
+        page.select_option("select[name=category]", "labour_immigrant")
+        page.click("#qonys-filters button[type=submit]")
+        expect(page.locator("#qonys-status")).to_contain_text("Строится")
+        page.wait_for_timeout(200)
+        h.run_jobs(app)
+        page.wait_for_url("**/maps/monitoring?*category=labour_immigrant*")
+        page.wait_for_selector("path.leaflet-interactive")
+        assert page.evaluate("QONYS.filters.category") == "labour_immigrant"
+        assert page.locator("select[name=category]").input_value() == "labour_immigrant"
+        assert "category=labour_immigrant" in page.url
+        page.click("#qonys-lang button[data-lang=kk]")
+        assert "Көші-қон мониторингі" in page.locator("#qonys-title").inner_text()
+        assert "lang=kk" in page.url
+        page.screenshot(path=str(ARTIFACTS / "monitoring-map-filtered-kk.png"))
+        browser.close()
+    assert outside == [] and errors == []
+    with db.engine.connect() as conn:
+        read = conn.execute(
+            text(
+                "SELECT purpose FROM audit_log WHERE action = 'traces.track'"
+                " AND subject_person_id = :p ORDER BY id DESC LIMIT 1"
+            ),
+            {"p": walker},
+        ).scalar()
+    assert read == "case MON-1"
