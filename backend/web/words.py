@@ -62,6 +62,21 @@ ALERT_KINDS = {
 }
 
 
+INDICATORS = {
+    "internal_mobility_share": _l("Internal mobility to the north and east"),
+    "monitoring_coverage": _l("Monitoring coverage of household labour immigrants"),
+    "retention_3y": _l("Kandas and resettlers living 3+ years in the macroregion"),
+    "quota_fill": _l("Quota fill"),
+    "external_migration_balance": _l("External migration balance, thousand people"),
+    "qualified_arrivals_share": _l("Qualified share of working-age arrivals"),
+    "kazakh_card_holders": _l("Kazakh Card holders"),
+    "foreign_students_share": _l("Foreign students' share"),
+    "investment_visas": _l("Investment visas issued"),
+}
+# Indicators counted in people or thousands, not shares.
+COUNTED = ("external_migration_balance", "kazakh_card_holders", "investment_visas")
+
+
 def lang() -> str:
     return str(get_locale() or "ru")
 

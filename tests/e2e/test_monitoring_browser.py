@@ -1,6 +1,7 @@
 """The monitoring map in headless Chromium with the network cut: shapes drawn, filters
 applied through the page's own form and job, a person's track shown only with a purpose."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,62 @@ def test_monitoring_map_offline_with_filters_and_a_track(
             {"p": walker},
         ).scalar()
     assert read == "case MON-1"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_dashboard_offline_and_printable(
+    client: Any,
+    app: Any,
+    admin: Any,
+    token: Any,
+    db: Any,
+    server: str,  # noqa: F811
+) -> None:
+    _world(client, admin, db)
+    analyst = token("analyst")
+    outside: list[str] = []
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 900}, extra_http_headers=analyst
+        ).new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+
+        def cut(route: Any) -> None:
+            if route.request.url.startswith(server):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", cut)
+        page.goto(f"{server}/dashboard?year=2026")
+        rows = page.locator("#indicators tbody tr")
+        assert rows.count() == 9  # four computed, five of table 1 from external sources
+        assert page.locator("#indicators svg polyline").count() == 4
+        assert page.locator("#indicators svg circle.value").count() >= 1  # years with data
+        # Table-1 targets 2023-2026 of mobility and coverage (retention has one for 2027).
+        assert page.locator("#indicators svg rect.target").count() == 8
+        assert page.locator("#open-alerts tr").first.get_attribute("data-kind") == "sos"
+        assert "Показатели миграционной политики" in page.locator("h1").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        # Filters: another year and a region, in the page's state (its address).
+        page.select_option("select[name=year]", "2025")
+        page.select_option("select[name=region_kato]", "710000000")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url("**/dashboard?year=2025*region_kato=710000000*")
+        assert "2025" in page.locator("h1").inner_text()
+        assert page.locator("select[name=region_kato]").input_value() == "710000000"
+        pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+        (ARTIFACTS / "dashboard.pdf").write_bytes(pdf)
+        browser.close()
+    assert outside == [] and errors == []
+    # A4 landscape: 842 × 595 points.
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
+    assert box and round(float(box.group(1))) == 842 and round(float(box.group(2))) == 595
