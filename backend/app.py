@@ -20,6 +20,7 @@ from backend.api import (
     imports,
     jobs,
     monitoring,
+    ogc,
     permits,
     persons,
     policy,
@@ -142,4 +143,5 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         app.register_blueprint(module.bp)
     app.register_blueprint(settlement.pages)
     app.register_blueprint(monitoring.pages)
+    app.register_blueprint(ogc.bp)
     return app

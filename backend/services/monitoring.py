@@ -89,6 +89,8 @@ class Cell:
     geometry: dict[str, Any]
     count: int
     verdicts: dict[str, int] | None = None
+    i: int = 0  # the hexagon's column and row: ST_Hexagon(cell_m, i, j)
+    j: int = 0
 
 
 @dataclass
@@ -189,6 +191,8 @@ def _cells(rows: list[Any], k: int) -> tuple[list[Cell], Suppressed]:
                 json.loads(r.geometry),
                 r.n,
                 {v: getattr(r, v) for v in CHECK_VERDICTS} if hasattr(r, "ok") else None,
+                r.i,
+                r.j,
             )
             for r in kept
         ],

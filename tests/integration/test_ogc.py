@@ -1,0 +1,109 @@
+"""OGC API – Features at /ogc: the standard's required members over plain HTTP, and the
+same collections read by OWSLib (a client library that speaks the standard) from a
+running server, with a bearer token as QGIS would send it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from owslib.ogcapi.features import Features
+from werkzeug.serving import make_server
+
+from tests.integration.test_monitoring import _world
+
+CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+
+
+@pytest.fixture
+def live(app: Any) -> Any:
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+def _rels(body: dict) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for link in body["links"]:
+        assert {"href", "rel", "type"} <= set(link), link
+        found.setdefault(link["rel"], []).append(link["type"])
+    return found
+
+
+def test_required_members_over_plain_http(client: Any, admin: Any, token: Any, db: Any) -> None:
+    _world(client, admin, db)
+    analyst = token("analyst")
+    landing = client.get("/ogc/", headers=analyst)
+    assert landing.status_code == 200 and landing.mimetype == "application/json"
+    rels = _rels(landing.get_json())
+    assert {"self", "service-desc", "conformance", "data"} <= set(rels)
+    api = client.get("/ogc/api", headers=analyst).get_json()
+    assert api["openapi"].startswith("3.0") and "/collections/{collectionId}/items" in api["paths"]
+    conformance = client.get("/ogc/conformance", headers=analyst).get_json()["conformsTo"]
+    assert CORE in conformance and any(c.endswith("/geojson") for c in conformance)
+    collections = client.get("/ogc/collections", headers=analyst).get_json()
+    ids = [c["id"] for c in collections["collections"]]
+    assert ids == ["regions", "districts", "settlements", "density"]
+    for c in collections["collections"]:
+        assert c["itemType"] == "feature" and c["extent"]["spatial"]["bbox"][0][0] < 50
+        assert "items" in _rels(c)
+    # Regions: paging with next links, bbox, numberMatched/Returned, GeoJSON.
+    first = client.get("/ogc/collections/regions/items?limit=5", headers=analyst)
+    assert first.mimetype == "application/geo+json"
+    page = first.get_json()
+    assert page["type"] == "FeatureCollection" and page["numberMatched"] == 20
+    assert page["numberReturned"] == 5 and len(page["features"]) == 5
+    assert "timeStamp" in page
+    next_link = next(link["href"] for link in page["links"] if link["rel"] == "next")
+    parts = urlsplit(next_link)
+    second = client.get(f"{parts.path}?{parts.query}", headers=analyst)
+    assert second.status_code == 200
+    assert second.get_json()["features"][0]["id"] != page["features"][0]["id"]
+    astana = client.get("/ogc/collections/regions/items?bbox=71.3,51.0,71.6,51.3", headers=analyst)
+    assert "710000000" in [f["id"] for f in astana.get_json()["features"]]
+    assert "750000000" not in [f["id"] for f in astana.get_json()["features"]]
+    one = client.get("/ogc/collections/regions/items/550000000", headers=analyst).get_json()
+    assert one["type"] == "Feature" and one["properties"]["name_ru"] == "Павлодарская область"
+    assert one["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    # Settlements carry zone, score and components; density cells are aggregates only.
+    settlements = client.get(
+        "/ogc/collections/settlements/items?bbox=76.8,52.2,77.1,52.4&limit=3", headers=analyst
+    ).get_json()
+    props = settlements["features"][0]["properties"]
+    assert {"zone", "score", "labour_demand_points", "caps"} <= set(props)
+    cells = client.get("/ogc/collections/density/items", headers=analyst).get_json()
+    assert [f["properties"]["persons"] for f in cells["features"]] == [6]  # Almaty's 3: hidden
+    assert set(cells["features"][0]["properties"]) == {"persons", "period_start", "period_end"}
+    long_ago = client.get(
+        "/ogc/collections/density/items?datetime=2020-01-01/2020-12-31", headers=analyst
+    ).get_json()
+    assert long_ago["numberMatched"] == 0
+    # HTML when a browser asks; errors name the parameter; analysts and admins only.
+    html = client.get("/ogc/collections", headers={**analyst, "Accept": "text/html"})
+    assert html.mimetype == "text/html" and "density" in html.get_data(as_text=True)
+    bad = client.get("/ogc/collections/regions/items?bbox=1,2,3", headers=analyst)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "bbox"
+    assert client.get("/ogc/collections/nope/items", headers=analyst).status_code == 404
+    assert client.get("/ogc/collections/regions/items/1", headers=analyst).status_code == 404
+    assert client.get("/ogc/collections", headers=token("officer")).status_code == 403
+    assert client.get("/ogc/collections").status_code == 401
+
+
+def test_owslib_reads_the_collections(
+    client: Any, admin: Any, token: Any, db: Any, live: str
+) -> None:
+    _world(client, admin, db)
+    api = Features(f"{live}/ogc/", headers=token("analyst"))
+    assert CORE in api.conformance()["conformsTo"]
+    assert api.feature_collections() == ["regions", "districts", "settlements", "density"]
+    assert api.collection("regions")["title"] == "Regions"
+    regions = api.collection_items("regions", bbox=[76.0, 51.5, 78.0, 53.0], limit=10)
+    assert "550000000" in [f["id"] for f in regions["features"]]
+    page = api.collection_items("regions", limit=7, offset=14)
+    assert page["numberReturned"] == 6 and page["numberMatched"] == 20
+    cell = api.collection_items("density")["features"][0]
+    assert api.collection_item("density", cell["id"])["properties"]["persons"] == 6
