@@ -36,7 +36,13 @@ class Database:
             # database restart SQLAlchemy invalidates the whole pool on the first
             # disconnect error, so one request fails and the next ones reconnect.
             pool_recycle=1800,
-            connect_args={"connect_timeout": 3, "application_name": "qonys"},
+            # No JIT: on the aggregate queries of indicators and maps it spent 0.7 s
+            # compiling to save a few milliseconds (bench/monitoring.py, 1M persons).
+            connect_args={
+                "connect_timeout": 3,
+                "application_name": "qonys",
+                "options": "-c jit=off",
+            },
             **options,
         )
 

@@ -38,14 +38,15 @@ def permit_in_force_sql(alias: str) -> str:
     return str(clause.compile(dialect=PGDialect(), compile_kwargs={"literal_binds": True}))
 
 
-def permit_was_in_force_sql(alias: str) -> str:
-    """A permit in force on a *past* ``:today``, for history: one that has expired since
-    was in force then, and a terminated one until the last working day its notice gave."""
+def permit_was_in_force_sql(alias: str, day: str = ":today") -> str:
+    """A permit in force on a *past* ``day`` (SQL: a parameter or a column), for history:
+    one that has expired since was in force then, and a terminated one until the last
+    working day its notice gave."""
     return (
-        f"({alias}.valid_from <= :today AND {alias}.valid_to >= :today AND ("
+        f"({alias}.valid_from <= {day} AND {alias}.valid_to >= {day} AND ("
         f"{alias}.status IN ('active', 'expired') OR ({alias}.status = 'terminated' AND "
         f"EXISTS (SELECT 1 FROM termination_notices n WHERE n.permit_id = {alias}.id "
-        "AND n.last_working_day >= :today))))"
+        f"AND n.last_working_day >= {day}))))"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -49,73 +50,145 @@ def target(session: Session, name: str, year: int) -> float | None:
 
 
 def indicators(session: Session, year: int, region_kato: str | None) -> list[Indicator]:
-    # The data as of the end of the year asked for, or as of today for the current year.
-    as_of = min(date(year, 12, 31), clock.today())
-    within = policy.integer(session, "coverage_reported_within_days", as_of)
-    params = {
-        "y": year,
-        "region": region_kato,
-        "start": date(year, 1, 1),
-        "end": as_of,
-        "today": as_of,
-        "recent": as_of - timedelta(days=within),
-        "now_day": clock.today(),
-        # Raw points of the window (partitions pruned), then what retention kept of them.
-        "recent_at": datetime.combine(as_of - timedelta(days=within), time(), clock.LOCAL_TZ),
-        "until_at": datetime.combine(as_of + timedelta(days=1), time(), clock.LOCAL_TZ),
-        "ne": policy.katos(session, "north_east_regions", as_of),
-        "macro": policy.katos(session, "retention_macroregion", as_of),
-    }
+    """The indicators of one year (as of its end, or today for the current year)."""
+    return series(session, [year], region_kato)[year]
+
+
+def _years(session: Session, years: list[int]) -> list[dict[str, Any]]:
+    """Per year: the day its data is as of, and the policy values in force then."""
+    found = []
+    for year in years:
+        as_of = min(date(year, 12, 31), clock.today())
+        within = policy.integer(session, "coverage_reported_within_days", as_of)
+        recent = as_of - timedelta(days=within)
+        found.append(
+            {
+                "year": year,
+                "start": date(year, 1, 1).isoformat(),
+                "as_of": as_of.isoformat(),
+                "within": within,
+                "recent": recent.isoformat(),
+                # Raw points of the window (partitions pruned), then what retention kept.
+                "recent_at": datetime.combine(recent, time(), clock.LOCAL_TZ).isoformat(),
+                "until_at": datetime.combine(
+                    as_of + timedelta(days=1), time(), clock.LOCAL_TZ
+                ).isoformat(),
+                "ne": policy.katos(session, "north_east_regions", as_of),
+                "macro": policy.katos(session, "retention_macroregion", as_of),
+            }
+        )
+    return found
+
+
+# The years asked for, as rows a query joins: one scan of the register for all of them.
+# A VALUES list (not json_to_recordset) so that the planner knows how many rows it holds.
+_COLUMNS = (
+    ("year", "int"),
+    ("start", "date"),
+    ("as_of", "date"),
+    ("within", "int"),
+    ("recent", "date"),
+    ("recent_at", "timestamptz"),
+    ("until_at", "timestamptz"),
+    ("ne", "text[]"),
+    ("macro", "text[]"),
+)
+
+
+def _years_sql(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    values, params = [], {}
+    for n, row in enumerate(rows):
+        cells = []
+        for name, kind in _COLUMNS:
+            params[f"{name}{n}"] = row[name]
+            cells.append(f"CAST(:{name}{n} AS {kind})")
+        values.append(f"({', '.join(cells)})")
+    names = ", ".join(name for name, _kind in _COLUMNS)
+    return f"SELECT * FROM (VALUES {', '.join(values)}) AS y({names})", params
+
+
+def series(
+    session: Session, years: list[int], region_kato: str | None
+) -> dict[int, list[Indicator]]:
+    """The indicators of several years (a dashboard's trend) in one query per indicator."""
+    rows = _years(session, years)
+    years_sql, year_params = _years_sql(rows)
+    params = {**year_params, "region": region_kato, "now_day": clock.today()}
     # Interregional moves of the year: a new permanent registration in another region than
     # the one it replaced. Kandas and resettlers, whom the register follows far more closely
     # than the population at large, are left out so they do not inflate the share. With a
     # region: that region's arrivals among all the country's interregional arrivals.
-    mobility = session.execute(
-        text(
-            """
-            SELECT count(*) AS arrivals,
-                   count(*) FILTER (WHERE CASE WHEN CAST(:region AS varchar) IS NULL
-                                               THEN r.region_kato = ANY(:ne)
-                                               ELSE r.region_kato = :region END) AS arrived
-            FROM registrations r
-            JOIN persons who ON who.id = r.person_id
-                             AND who.category NOT IN ('kandas', 'resettler')
-            WHERE r.kind = 'permanent' AND r.valid_from BETWEEN :start AND :end
-              AND EXISTS (SELECT 1 FROM registrations p
-                          WHERE p.person_id = r.person_id AND p.kind = 'permanent'
-                            AND p.id <> r.id AND p.ended_on = r.valid_from
-                            AND p.region_kato <> r.region_kato)
-            """
-        ),
-        params,
-    ).one()
-    coverage = session.execute(
-        text(
-            f"""
-            WITH household AS (
-                SELECT DISTINCT m.person_id FROM permits m
-                JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
-                LEFT JOIN employers e ON e.bin = m.employer_bin
-                WHERE (m.employer_bin IS NULL OR e.kind = 'household')
-                  AND {permit_was_in_force_sql("m")}
-                  AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
-            )
-            SELECT count(*) AS total,
-                   count(*) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM trace_points tp WHERE tp.person_id = h.person_id
-                         AND tp.recorded_at >= :recent_at AND tp.recorded_at < :until_at)
-                     OR EXISTS (
-                       SELECT 1 FROM daily_presence d
-                       WHERE d.person_id = h.person_id AND d.day BETWEEN :recent AND :today)
-                     OR (CAST(:today AS date) = :now_day AND EXISTS (
-                       SELECT 1 FROM api_tokens t
-                       WHERE t.role = 'device' AND t.person_id = h.person_id
-                         AND t.last_seen_at >= :recent))) AS covered
-            FROM household h
-            """
-        ),
-        params,
-    ).one()
+    mobility = {
+        r.year: r
+        for r in session.execute(
+            text(
+                f"""
+                WITH y AS ({years_sql})
+                SELECT y.year, count(r.id) AS arrivals,
+                       count(r.id) FILTER (WHERE CASE WHEN CAST(:region AS varchar) IS NULL
+                                                 THEN r.region_kato = ANY(y.ne)
+                                                 ELSE r.region_kato = :region END) AS arrived
+                FROM y
+                LEFT JOIN registrations r ON r.kind = 'permanent'
+                     AND r.valid_from BETWEEN y.start AND y.as_of
+                     AND EXISTS (SELECT 1 FROM persons who WHERE who.id = r.person_id
+                                 AND who.category NOT IN ('kandas', 'resettler'))
+                     AND EXISTS (SELECT 1 FROM registrations p
+                                 WHERE p.person_id = r.person_id AND p.kind = 'permanent'
+                                   AND p.id <> r.id AND p.ended_on = r.valid_from
+                                   AND p.region_kato <> r.region_kato)
+                GROUP BY y.year
+                """
+            ),
+            params,
+        )
+    }
+    coverage = {
+        r.year: r
+        for r in session.execute(
+            text(
+                f"""
+                WITH y AS ({years_sql}), household AS (
+                    SELECT DISTINCT y.year, y.as_of, y.recent, y.recent_at, y.until_at,
+                           m.person_id
+                    FROM y
+                    JOIN permits m ON {permit_was_in_force_sql("m", "y.as_of")}
+                    JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
+                    LEFT JOIN employers e ON e.bin = m.employer_bin
+                    WHERE (m.employer_bin IS NULL OR e.kind = 'household')
+                      AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
+                )
+                SELECT y.year, count(h.person_id) AS total,
+                       count(h.person_id) FILTER (WHERE EXISTS (
+                           SELECT 1 FROM trace_points tp WHERE tp.person_id = h.person_id
+                             AND tp.recorded_at >= h.recent_at AND tp.recorded_at < h.until_at)
+                         OR EXISTS (
+                           SELECT 1 FROM daily_presence d
+                           WHERE d.person_id = h.person_id AND d.day BETWEEN h.recent AND h.as_of)
+                         OR (h.as_of = :now_day AND EXISTS (
+                           SELECT 1 FROM api_tokens t
+                           WHERE t.role = 'device' AND t.person_id = h.person_id
+                             AND t.last_seen_at >= h.recent))) AS covered
+                FROM y LEFT JOIN household h ON h.year = y.year
+                GROUP BY y.year
+                """
+            ),
+            params,
+        )
+    }
+    return {
+        row["year"]: _year_indicators(
+            session, row, region_kato, mobility[row["year"]], coverage[row["year"]]
+        )
+        for row in rows
+    }
+
+
+def _year_indicators(
+    session: Session, row: dict[str, Any], region_kato: str | None, mobility: Any, coverage: Any
+) -> list[Indicator]:
+    year, within = row["year"], row["within"]
+    params = {"region": region_kato, "end": row["as_of"], "macro": row["macro"]}
     # Persons (every family member) admitted into the macroregion at least 3 years before
     # the end of the year, and how many of them still live there: their permanent
     # registration in force then lies in the macroregion, or, with none recorded, no

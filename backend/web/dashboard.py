@@ -47,7 +47,10 @@ def dashboard() -> Any:
         regions = words.region_names(session)
         if region not in regions:
             region = None
-        by_year = {y: {i.name: i for i in indicators.indicators(session, y, region)} for y in years}
+        by_year = {
+            y: {i.name: i for i in items}
+            for y, items in indicators.series(session, years, region).items()
+        }
         fills = sorted(
             (k, f) for k, f in quotas.quota_fills(session, year, region).items() if f.set
         )

