@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend.db import Database
+from backend.demo.monitoring import build_monitoring_map, load_preselection
 from backend.demo.register import Progress, demo_tokens, demo_users, load_register
 from backend.demo.settlement import load_settlement
 from backend.demo.traces import demo_phone, load_traces
@@ -38,6 +39,7 @@ STEPS: tuple[Callable[[Session, Settings, random.Random, Progress], dict[str, in
     load_register,
     load_traces,
     load_settlement,
+    load_preselection,
     build_demo_map,
 )
 
@@ -53,6 +55,8 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     with database.transaction() as session:
         alert_rules.sweep_silent_devices(session)
     residence.sweep_residence(database, settings)
+    with database.transaction() as session:  # after the alerts, which it shows
+        summary.update(build_monitoring_map(session, settings))
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)
         summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"
