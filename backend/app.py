@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         DOCS_FAVICON="/static/swagger-ui/favicon-32x32.png",
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
+        # The bundled Swagger UI (4.x, the newest on PyPI) cannot render OpenAPI 3.1
+        # ("Unable to render this definition"): the spec is written as 3.0.3.
+        OPENAPI_VERSION="3.0.3",
     )
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import text
 
@@ -174,3 +175,42 @@ def test_dashboard_offline_and_printable(
     # A4 landscape: 842 × 595 points.
     box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert box and round(float(box.group(1))) == 842 and round(float(box.group(2))) == 595
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_api_docs_render_offline(server: str) -> None:  # noqa: F811
+    """/api/docs shows every operation, with the network cut (it said "Unable to render")."""
+    outside: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def cut(route: Any) -> None:
+            if route.request.url.startswith(server):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", cut)
+        page.goto(f"{server}/api/docs")
+        page.wait_for_selector(".opblock", timeout=15000)
+        spec = requests.get(f"{server}/api/v1/openapi.json", timeout=10).json()
+        assert spec["openapi"] == "3.0.3"
+        operations = sum(
+            1
+            for item in spec["paths"].values()
+            for verb in item
+            if verb in ("get", "post", "put", "delete")
+        )
+        assert page.locator(".opblock").count() == operations
+        assert "Unable to render" not in page.content()
+        assert page.locator(".opblock-summary-path", has_text="/api/v1/checks").count() >= 1
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+        browser.close()
+    assert outside == [] and errors == []

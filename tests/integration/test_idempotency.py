@@ -1,3 +1,4 @@
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +19,18 @@ def test_same_key_same_body_replays(client: Any, admin: Any, db: Any) -> None:
     first = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     second = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     assert first.status_code == second.status_code == 201
+    assert first.get_json() == second.get_json()
+    assert h.count(db, "persons") == 1
+
+
+def test_the_same_json_written_otherwise_replays(client: Any, admin: Any, db: Any) -> None:
+    """A retry whose client re-serialises the body (spaces, key order) is the same request."""
+    headers = {**admin, "Idempotency-Key": "k-json", "Content-Type": "application/json"}
+    compact = json.dumps(FOREIGNER, separators=(",", ":"), ensure_ascii=False)
+    spaced = json.dumps(dict(reversed(list(FOREIGNER.items()))), indent=2, ensure_ascii=False)
+    first = client.post("/api/v1/persons", data=compact.encode(), headers=headers)
+    second = client.post("/api/v1/persons", data=spaced.encode(), headers=headers)
+    assert first.status_code == second.status_code == 201, second.get_json()
     assert first.get_json() == second.get_json()
     assert h.count(db, "persons") == 1
 
