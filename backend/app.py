@@ -31,6 +31,7 @@ from backend.api import (
 from backend.api.context import assign_request_id
 from backend.api.limits import limiter
 from backend.db import Database
+from backend.dbroles import app_url
 from backend.services.tokens import TOKEN_CACHE
 from backend.settings import Settings
 from backend.web import setup as web_setup
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         app.json.sort_keys = False
         app.json.ensure_ascii = False
     app.extensions["qonys.settings"] = settings
-    app.extensions["qonys.db"] = Database(settings.database_url)
+    # As the runtime role: neither owner nor superuser (backend/dbroles.py).
+    app.extensions["qonys.db"] = Database(app_url(settings))
     redis_conn = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=1, socket_timeout=2
     )

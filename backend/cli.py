@@ -9,20 +9,23 @@ import subprocess
 import sys
 import threading
 from dataclasses import fields
+from datetime import datetime
 from pathlib import Path
 
 import click
 from alembic import command
 from alembic.config import Config
 
-from backend import clock, stack
+from backend import clock, dbroles, stack
 from backend.cli_access import device, token, traces, user
 from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
 from backend.cli_common import settings as _settings
 from backend.cli_policy import policy_group
+from backend.db import Database
 from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
+from backend.services import audit_chain
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var
 from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
@@ -100,18 +103,64 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-@db.command(help="Migrate the database to the newest schema.")
+def migrate(settings: Settings, revision: str = "head") -> str:
+    """Migrate as the owner, then set up the runtime role the app connects as; returns
+    that role's name."""
+    command.upgrade(alembic_config(settings.database_url), revision)
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        with database.engine.begin() as conn:
+            return dbroles.ensure_runtime_role(conn, settings.data_dir, settings.app_database_url)
+    finally:
+        database.dispose()
+
+
+@db.command(help="Migrate the database to the newest schema and set up the runtime role.")
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
-    command.upgrade(alembic_config(_settings().database_url), revision)
-    click.echo(f"database at {revision}")
+    try:
+        role = migrate(_settings(), revision)
+    except dbroles.RoleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"database at {revision}; the API and worker connect as {role}")
 
 
 @db.command(help="Migrate the database down to REVISION (e.g. base).")
 @click.argument("revision")
-def downgrade(revision: str) -> None:
-    command.downgrade(alembic_config(_settings().database_url), revision)
+@click.option("--force", is_flag=True, help="Allow dropping the audit log (below 0001).")
+def downgrade(revision: str, force: bool) -> None:
+    cfg = alembic_config(_settings().database_url)
+    cfg.attributes["force_audit_drop"] = force
+    try:
+        command.downgrade(cfg, revision)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"database at {revision}")
+
+
+@main.group(help="The audit trail: seals and their verification.")
+def audit() -> None:
+    pass
+
+
+@audit.command("seal", help="Seal the settled rows of the audit log now.")
+def audit_seal() -> None:
+    database = _database(_settings())
+    with database.transaction() as session:
+        click.echo(f"sealed {audit_chain.seal_all(session)} rows")
+
+
+@audit.command("verify", help="Recompute every row hash and seal; exit 1 at the first break.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Rows from this day on.")
+def audit_verify(since: datetime | None) -> None:
+    database = _database(_settings())
+    with database.transaction() as session:
+        checked, breaks = audit_chain.verify(session, since.date() if since else None)
+    if breaks:
+        for found in breaks:
+            click.echo(f"broken: {found}", err=True)
+        raise click.ClickException(f"audit trail broken at {breaks[0]}")
+    click.echo(f"audit trail intact: {checked} rows checked")
 
 
 @main.group(help="Reference geography.")

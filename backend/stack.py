@@ -184,6 +184,9 @@ def bootstrap_databases(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
     _pg, sockdir, _log_file = _pg_dirs(data_dir)
     if not _psql(sockdir, port, "SELECT 1 FROM pg_roles WHERE rolname='qonys'"):
         _psql(sockdir, port, "CREATE ROLE qonys LOGIN PASSWORD 'qonys'")
+    # The owner creates the app's runtime role on `qonys db upgrade` (backend/dbroles.py);
+    # it is never a superuser.
+    _psql(sockdir, port, "ALTER ROLE qonys CREATEROLE NOSUPERUSER")
     for name in DB_NAMES:
         if not _psql(sockdir, port, f"SELECT 1 FROM pg_database WHERE datname='{name}'"):
             _log(f"creating database {name}")

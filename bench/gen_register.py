@@ -17,12 +17,12 @@ import time
 from datetime import date
 
 import click
-from alembic import command
 from sqlalchemy import text
 
-from backend.cli import alembic_config
+from backend.cli import migrate
 from backend.db import Database
 from backend.identifiers import make_iin
+from backend.settings import Settings
 from bench.common import bench_database_url
 from gis.reference import load_reference
 
@@ -147,8 +147,9 @@ def generate(database: Database, persons: int, seed: int = 7) -> None:
 
 
 def prepare(url: str) -> Database:
-    """Migrate the bench database and load reference geography (both idempotent)."""
-    command.upgrade(alembic_config(url), "head")
+    """Migrate the bench database (and the runtime role's rights in it) and load
+    reference geography (both idempotent)."""
+    migrate(Settings(database_url=url))
     database = Database(url, pool_size=2)
     with database.engine.connect() as conn:
         loaded = conn.execute(text("SELECT count(*) FROM settlements")).scalar_one()

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from backend import stack
 from backend.app import create_app
-from backend.cli import alembic_config
+from backend.cli import alembic_config, migrate
 from backend.db import Database
 from backend.models import Base
 from backend.services.phone_ingest import WINDOWS
@@ -66,10 +66,12 @@ def settings(endpoints: Any) -> Settings:
 
 @pytest.fixture(scope="session")
 def migrated(settings: Settings) -> Settings:
-    """The test database rebuilt from empty to head, with reference geography."""
+    """The test database rebuilt from empty to head, with reference geography; the app
+    then connects as the runtime role, as in production."""
     cfg = alembic_config(settings.database_url)
+    cfg.attributes["force_audit_drop"] = True
     command.downgrade(cfg, "base")
-    command.upgrade(cfg, "head")
+    migrate(settings)
     database = Database(settings.database_url, pool_size=2)
     load_reference(database.engine)
     database.dispose()

@@ -92,11 +92,16 @@ def request_id() -> str:
 
 
 def assign_request_id() -> None:
-    incoming = request.headers.get("X-Request-Id", "")
-    try:
-        g.request_id = str(uuid.UUID(incoming))
-    except ValueError:
-        g.request_id = str(uuid.uuid4())
+    """Every request gets the server's own id; one a client sent is kept beside it (in the
+    audit log's ``client_request_id``), never trusted as ours."""
+    g.request_id = str(uuid.uuid4())
+    incoming = request.headers.get("X-Request-Id", "").strip()
+    g.client_request_id = incoming[:100] or None
+
+
+def client_request_id() -> str | None:
+    found: str | None = g.get("client_request_id")
+    return found
 
 
 def purpose(required_for: tuple[str, ...] = ("analyst",)) -> str | None:
@@ -121,4 +126,4 @@ def record_access(
     session: Session, action: str, subjects: Sequence[int | None], why: str | None = None
 ) -> None:
     """Audit what the caller of this request did to whom, and why, in its transaction."""
-    audit.record(session, principal(), action, subjects, why, request_id())
+    audit.record(session, principal(), action, subjects, why, request_id(), client_request_id())

@@ -17,6 +17,7 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import select, update
 
 from backend.db import Database
+from backend.dbroles import app_url
 from backend.errors import QonysError
 from backend.models import Job
 from backend.settings import Settings
@@ -29,7 +30,7 @@ def job_settings() -> Settings:
 
 @cache
 def job_database() -> Database:
-    return Database(job_settings().database_url, pool_size=2)
+    return Database(app_url(job_settings()), pool_size=2)
 
 
 def report(progress: int, **meta: Any) -> None:

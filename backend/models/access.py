@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,6 +42,10 @@ class AuditEntry(Base):
     subject_person_id: Mapped[int | None] = mapped_column(BigInteger)
     purpose: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(UUID(as_uuid=False))
+    # What the client said its request was (kept apart from the server's own id).
+    client_request_id: Mapped[str | None] = mapped_column(String(100))
+    # sha256 of the row's content, set by the database (migration 0014); chained by seals.
+    row_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class User(Base):

@@ -18,6 +18,7 @@ def record(
     subject_person_ids: Iterable[int | None] = (None,),
     purpose: str | None = None,
     request_id: str | None = None,
+    client_request_id: str | None = None,
 ) -> None:
     """Append one audit row per subject person, in one statement."""
     rows = [
@@ -28,6 +29,7 @@ def record(
             "subject_person_id": pid,
             "purpose": purpose,
             "request_id": request_id,
+            "client_request_id": client_request_id,
         }
         for pid in subject_person_ids
     ]

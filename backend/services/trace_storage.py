@@ -58,6 +58,13 @@ def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
                         f"FROM ('{day.isoformat()} 00:00+00') TO ('{upper.isoformat()} 00:00+00')"
                     )
                 )
+                # Owned like the parent (the app's runtime role), whoever created it, so
+                # that the retention job running as that role can drop it.
+                owner = conn.scalar(
+                    text("SELECT tableowner FROM pg_tables WHERE tablename = 'trace_points'")
+                )
+                if owner and owner != conn.scalar(text("SELECT current_user")):
+                    conn.execute(text(f'ALTER TABLE {name} OWNER TO "{owner}"'))
                 created.append(name)
             day += timedelta(days=1)
     with _known_lock:

@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-21
 """
 
-from alembic import op
+from alembic import context, op
 
 revision = "0001"
 down_revision = None
@@ -122,6 +122,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Dropping the audit log destroys the record of who saw whose data: only on purpose.
+    if not context.config.attributes.get("force_audit_drop"):
+        raise RuntimeError(
+            "refusing to downgrade past 0001: it drops the audit log; "
+            "run `qonys db downgrade base --force` if that is what you mean"
+        )
     op.execute(
         """
         DROP TABLE idempotent_responses;

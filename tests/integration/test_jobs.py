@@ -91,10 +91,13 @@ def test_the_launcher_records_audits_enqueues_and_answers_the_status_url(
     with db.transaction() as session:
         row = session.get(Job, body["job_id"])
         assert row is not None and row.status == "queued" and row.kind == "map.kandas-settlement"
+        # The server's own request id is in the answer; the client's is kept apart.
         audited = session.execute(
-            text("SELECT action FROM audit_log WHERE request_id = :r"), {"r": request_id}
-        ).scalar_one()
-    assert audited == "job.map.kandas-settlement"
+            text("SELECT action, request_id FROM audit_log WHERE client_request_id = :r"),
+            {"r": request_id},
+        ).one()
+    assert audited.action == "job.map.kandas-settlement"
+    assert str(audited.request_id) == resp.headers["X-Request-Id"] != request_id
     status = client.get(body["status_url"], headers=analyst)
     assert status.status_code == 200 and status.get_json()["status"] == "queued"
 

@@ -1,0 +1,157 @@
+"""Sealing and verifying the audit trail (DOMAIN: "an append-only audit log").
+
+Each row carries ``row_hash``, set by the database on insert (migration 0014). A seal
+covers the rows written since the previous seal and holds sha256(previous digest || their
+hashes in id order); seals chain one to the next. Only rows that can no longer gain a
+neighbour are sealed: written over a minute ago and before the oldest transaction still
+running, so a slow transaction's row never lands inside a sealed range.
+
+:func:`verify` recomputes every row's hash from its content and every seal's digest from
+the rows it covers, and names the first row (or seal) that does not match: a row changed,
+a row added into a sealed range or removed from it, or a seal changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+SEAL_LOCK = 7_424_014  # one sealer at a time
+SEAL_ROWS = 10_000  # rows per seal at most: a break is named within this range
+
+
+@dataclass(frozen=True)
+class Break:
+    row_id: int | None
+    seal_id: int | None
+    what: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row_id}" if self.row_id is not None else f"seal {self.seal_id}"
+        return f"{where}: {self.what}"
+
+
+def seal_all(session: Session) -> int:
+    """Seal every settled row, a seal per ``SEAL_ROWS``; returns how many were sealed."""
+    total = 0
+    while True:
+        done = seal(session)
+        total += done
+        if done < SEAL_ROWS:
+            return total
+
+
+def seal(session: Session) -> int:
+    """Append one seal over the rows that are settled; returns how many it covers."""
+    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SEAL_LOCK}):
+        return 0
+    last = session.execute(
+        text("SELECT last_id, digest FROM audit_seals ORDER BY id DESC LIMIT 1")
+    ).first()
+    after = last.last_id if last else 0
+    row = session.execute(
+        text(
+            """
+            WITH settled AS (
+                SELECT least(clock_timestamp() - interval '1 minute',
+                             coalesce(min(xact_start), clock_timestamp())) AS before
+                FROM pg_stat_activity
+                WHERE datname = current_database() AND backend_xid IS NOT NULL
+                  AND pid <> pg_backend_pid()
+            ), upto AS (
+                -- A contiguous run of ids: up to the first row not settled yet.
+                SELECT coalesce(min(a.id) - 1, 9223372036854775807) AS id
+                FROM audit_log a, settled WHERE a.id > :after AND a.at >= settled.before
+            ), rows AS (
+                SELECT a.id, a.row_hash FROM audit_log a, upto
+                WHERE a.id > :after AND a.id <= upto.id ORDER BY a.id LIMIT :chunk
+            )
+            SELECT min(id) AS first_id, max(id) AS last_id, count(*) AS n,
+                   sha256(coalesce(CAST(:prev AS bytea), ''::bytea)
+                          || string_agg(row_hash, ''::bytea ORDER BY id)) AS digest
+            FROM rows
+            """
+        ),
+        {"after": after, "prev": last.digest if last else None, "chunk": SEAL_ROWS},
+    ).one()
+    if not row.n:
+        return 0
+    session.execute(
+        text(
+            "INSERT INTO audit_seals (first_id, last_id, rows, digest, prev_digest)"
+            " VALUES (:f, :l, :n, :d, :p)"
+        ),
+        {
+            "f": row.first_id,
+            "l": row.last_id,
+            "n": row.n,
+            "d": row.digest,
+            "p": last.digest if last else None,
+        },
+    )
+    return int(row.n)
+
+
+def verify(session: Session, since: date | None = None) -> tuple[int, list[Break]]:
+    """Check rows (from ``since``) and every seal; returns the rows checked and breaks."""
+    bad_rows = (
+        session.execute(
+            text(
+                """
+            SELECT a.id FROM audit_log a
+            WHERE (CAST(:since AS date) IS NULL OR a.at >= CAST(:since AS date))
+              AND a.row_hash IS DISTINCT FROM audit_row_hash(a)
+            ORDER BY a.id
+            """
+            ),
+            {"since": since},
+        )
+        .scalars()
+        .all()
+    )
+    checked = session.scalar(
+        text(
+            "SELECT count(*) FROM audit_log"
+            " WHERE CAST(:since AS date) IS NULL OR at >= CAST(:since AS date)"
+        ),
+        {"since": since},
+    )
+    breaks = [Break(r, None, "its content does not match its hash (changed)") for r in bad_rows]
+    seals = session.execute(
+        text(
+            """
+            WITH s AS (
+                SELECT *, lag(digest) OVER w AS before,
+                       coalesce(lag(last_id) OVER w, 0) AS after
+                FROM audit_seals WINDOW w AS (ORDER BY id)
+            )
+            SELECT s.id, s.first_id, s.last_id, s.rows, s.digest, s.prev_digest, s.before,
+                   (SELECT count(*) FROM audit_log a
+                    WHERE a.id > s.after AND a.id <= s.last_id) AS now_rows,
+                   (SELECT sha256(coalesce(s.prev_digest, ''::bytea)
+                                  || string_agg(a.row_hash, ''::bytea ORDER BY a.id))
+                    FROM audit_log a WHERE a.id > s.after AND a.id <= s.last_id) AS now_digest
+            FROM s ORDER BY s.id
+            """
+        )
+    ).all()
+    for s in seals:
+        if s.prev_digest != s.before:
+            breaks.append(Break(None, s.id, "does not follow the seal before it"))
+        elif s.now_rows != s.rows:
+            change = "removed" if s.now_rows < s.rows else "added"
+            breaks.append(
+                Break(
+                    s.first_id,
+                    s.id,
+                    f"rows {s.first_id}-{s.last_id} were {s.rows} when sealed, now"
+                    f" {s.now_rows}: {abs(s.rows - s.now_rows)} {change} in that range",
+                )
+            )
+        elif s.now_digest != s.digest:
+            breaks.append(Break(None, s.id, "the rows it covers no longer give its digest"))
+    breaks.sort(key=lambda b: (b.row_id if b.row_id is not None else 0, b.seal_id or 0))
+    return int(checked or 0), breaks

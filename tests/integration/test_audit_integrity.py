@@ -1,0 +1,132 @@
+"""The audit trail cannot be rewritten by the app, and a rewrite by anyone else is found.
+
+The app connects as the runtime role (neither owner nor superuser): it appends and reads
+the audit log, nothing more. A superuser who changes or removes rows with the triggers
+off is caught by ``qonys audit verify``, which names the row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from backend import dbroles, stack
+from backend.cli import migrate
+from backend.db import Database
+from backend.jobs import audit as audit_jobs
+from backend.settings import PROJECT_ROOT
+from tests import helpers as h
+
+TAMPER_DB = "qonys_tamper"
+
+
+def _superuser(sql: str, db: str) -> str:
+    """As the cluster's superuser, over its local socket (the project's own cluster)."""
+    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    _pg, sockdir, _log = stack._pg_dirs(data_dir)
+    if not sockdir.exists():
+        pytest.skip("needs the project's own PostgreSQL (its superuser on a local socket)")
+    return stack._psql(sockdir, stack.DEFAULT_PG_PORT, sql, db=db)
+
+
+def test_the_app_runs_as_a_role_that_can_only_append_to_the_audit_log(
+    db: Any, migrated: Any
+) -> None:
+    with db.engine.connect() as conn:
+        me = conn.execute(
+            text("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).one()
+        owner = conn.scalar(text("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'"))
+    assert me.current_user == dbroles.RUNTIME_ROLE and me.rolsuper is False
+    assert owner != me.current_user
+    for statement in (
+        "UPDATE audit_log SET purpose = 'rewritten'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update",
+        "UPDATE audit_seals SET rows = 0",
+        "DROP TABLE audit_log",
+    ):
+        with (
+            pytest.raises(DBAPIError, match=r"permission denied|must be owner"),
+            db.engine.begin() as conn,
+        ):
+            conn.execute(text(statement))
+    # Appending works, and the time is the database's, not the writer's.
+    with db.engine.begin() as conn:
+        row = conn.execute(
+            text(
+                "INSERT INTO audit_log (at, actor, role, action) VALUES"
+                " ('2001-01-01', 'test', 'admin', 'test.backdated') RETURNING at, row_hash"
+            )
+        ).one()
+    assert row.at.year >= 2026 and row.row_hash is not None
+
+
+def test_a_superuser_rewrite_is_found_and_named(migrated: Any) -> None:
+    _superuser(f"DROP DATABASE IF EXISTS {TAMPER_DB}", "postgres")
+    _superuser(f"CREATE DATABASE {TAMPER_DB} OWNER qonys", "postgres")
+    _superuser("CREATE EXTENSION IF NOT EXISTS postgis", TAMPER_DB)
+    url = stack.with_database(migrated.database_url, TAMPER_DB)
+    settings = replace(migrated, database_url=url)
+    migrate(settings)
+    env = {"DATABASE_URL": url}
+    database = Database(dbroles.app_url(settings), pool_size=1)
+    try:
+        with database.engine.begin() as conn:
+            for n in range(30):
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_log (actor, role, action, purpose) VALUES"
+                        " ('token:1', 'analyst', 'person.read', :p)"
+                    ),
+                    {"p": f"case {n}"},
+                )
+        # Sealing waits until rows are settled: pretend they were written long ago.
+        _superuser(
+            "SET session_replication_role = replica;"
+            " UPDATE audit_log SET at = at - interval '1 hour';"
+            " UPDATE audit_log a SET row_hash = audit_row_hash(a)",
+            TAMPER_DB,
+        )
+        assert "sealed 30 rows" in h.qonys("audit", "seal", env=env, check=True).stdout
+        assert "intact: 30 rows" in h.qonys("audit", "verify", env=env, check=True).stdout
+        # A superuser changes a row with the triggers off: its hash no longer matches.
+        victim = _superuser("SELECT min(id) + 4 FROM audit_log", TAMPER_DB)
+        _superuser(
+            "SET session_replication_role = replica;"
+            f" UPDATE audit_log SET purpose = 'nothing to see' WHERE id = {victim}",
+            TAMPER_DB,
+        )
+        found = h.qonys("audit", "verify", env=env)
+        assert found.returncode == 1
+        assert f"row {victim}: its content does not match its hash" in found.stderr
+        # Even with the hash recomputed, the seal over it no longer adds up.
+        _superuser(
+            "SET session_replication_role = replica;"
+            f" UPDATE audit_log a SET row_hash = audit_row_hash(a) WHERE id = {victim}",
+            TAMPER_DB,
+        )
+        found = h.qonys("audit", "verify", env=env)
+        assert found.returncode == 1 and "no longer give its digest" in found.stderr
+        # A removed row is named by the range of its seal.
+        _superuser(
+            f"SET session_replication_role = replica; DELETE FROM audit_log WHERE id = {victim}",
+            TAMPER_DB,
+        )
+        found = h.qonys("audit", "verify", env=env)
+        assert found.returncode == 1 and "1 removed in that range" in found.stderr
+    finally:
+        database.dispose()
+        _superuser(f"DROP DATABASE IF EXISTS {TAMPER_DB} WITH (FORCE)", "postgres")
+
+
+def test_the_nightly_check_passes_on_an_intact_trail(db: Any, app: Any) -> None:
+    assert audit_jobs.seal_audit() >= 0
+    assert audit_jobs.verify_audit() > 0  # the test database's trail is intact
