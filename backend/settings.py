@@ -63,6 +63,9 @@ class Settings:
     # overflow is recorded and answered 2xx, and per token on the batch API (429).
     device_rate_limit: str = "120/minute"
     batch_rate_limit: str = "120/minute"
+    # Sign-in attempts per client address (password and TOTP forms), beside each
+    # account's own lock-out: guessing across many accounts from one place is slowed too.
+    signin_rate_limit: str = "20/minute"
     # Days an enrolled device token stays valid unless given; 0 = no expiry.
     device_token_days: int = 365
     # Public address the phones reach the API at (for enrolment QR codes).
@@ -114,7 +117,7 @@ class Settings:
         for name in ("night_start_hour", "night_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 found.append((name, "must be an hour 0-23"))
-        for name in ("device_rate_limit", "batch_rate_limit"):
+        for name in ("device_rate_limit", "batch_rate_limit", "signin_rate_limit"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

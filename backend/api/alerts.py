@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from backend import schemas as s
-from backend.api.context import auth, principal, record_access, transaction
+from backend.api.context import auth, principal, purpose, record_access, transaction
 from backend.services import alert_store, events
 
 bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
@@ -17,9 +17,14 @@ bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
 @bp.auth_required(auth, roles=["analyst", "officer", "admin"])
 @bp.input(s.AlertQuery, location="query", arg_name="query")
 @bp.output(s.AlertPage)
-@bp.doc(summary="Alerts by kind, region and status; officers see their region only")
+@bp.doc(
+    summary="Alerts by kind, region and status; officers see their region only",
+    description="Alerts name a person and may carry where they stay at night: analysts "
+    "send `X-Purpose` (a case reference), recorded with every page read.",
+)
 def list_alerts(query: dict[str, Any]) -> Any:
     who = principal()
+    why = purpose(required_for=("analyst",))
     with transaction() as session:
         items, cursor = alert_store.list_alerts(
             session,
@@ -30,7 +35,7 @@ def list_alerts(query: dict[str, Any]) -> Any:
             query["limit"],
             query.get("cursor"),
         )
-        record_access(session, "alerts.list", sorted({a.person_id for a in items}) or [None])
+        record_access(session, "alerts.list", sorted({a.person_id for a in items}) or [None], why)
         return {"items": items, "next_cursor": cursor}
 
 

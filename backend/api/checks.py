@@ -18,11 +18,20 @@ bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers"
 @bp.auth_required(auth, roles=["officer"])
 @bp.input(s.CheckIn, arg_name="data")
 @bp.output(s.CheckOut)
-@bp.doc(summary="Check one person by IIN or document number: ok, violation or not_found")
+@bp.doc(
+    summary="Check one person by IIN or document number: ok, violation or not_found",
+    description="A document number held by more than one person is never resolved by "
+    "guessing: 409 `ambiguous_document`; check by IIN, or add `document_country`.",
+)
 def check(data: dict[str, Any]) -> Any:
     with transaction() as session:
         result = checks.run_check(
-            session, principal(), data.get("iin"), data.get("document_number"), data["location"]
+            session,
+            principal(),
+            data.get("iin"),
+            data.get("document_number"),
+            data["location"],
+            document_country=data.get("document_country"),
         )
         subject = result.person["id"] if result.person else None
         record_access(session, "person.check", [subject])

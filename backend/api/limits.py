@@ -32,6 +32,15 @@ def batch_limit() -> str:
     return str(current_app.extensions["qonys.settings"].batch_rate_limit)
 
 
+def signin_limit() -> str:
+    return str(current_app.extensions["qonys.settings"].signin_rate_limit)
+
+
+def client_address() -> str:
+    """Sign-in attempts count per address: the account's own lock-out counts per user."""
+    return "signin:" + (request.remote_addr or "unknown")
+
+
 def device_over_limit(token_id: int) -> bool:
     """Count one request of a device; True when it is over its limit (never raises)."""
     settings = current_app.extensions["qonys.settings"]

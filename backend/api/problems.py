@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import redis
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Response, g, json, redirect, request, url_for
+from sqlalchemy import exc as sqlalchemy_exc
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
@@ -19,6 +21,7 @@ from backend.errors import FieldError, QonysError, flatten_messages
 log = logging.getLogger("qonys.api")
 
 PROBLEM_MIME = "application/problem+json"
+RETRY_AFTER_S = 5  # what a client is told to wait during a database or Redis outage
 
 
 def problem(
@@ -85,6 +88,22 @@ def install(app: APIFlask) -> None:
     @app.errorhandler(QonysError)
     def _domain_error(error: QonysError) -> Response:
         return problem(error.status, error.detail, error.title, error.errors)
+
+    @app.errorhandler(sqlalchemy_exc.OperationalError)
+    @app.errorhandler(sqlalchemy_exc.InterfaceError)
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _unavailable(error: Exception) -> Response:
+        # A database or Redis that cannot be reached is an outage, not a bug: the client
+        # may retry; nothing was half-written (the transaction did not commit).
+        log.warning(
+            "dependency unavailable: %s", str(error).splitlines()[0] if str(error) else error
+        )
+        return problem(
+            503,
+            "a service Qonys depends on is unavailable; retry after the seconds in Retry-After",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

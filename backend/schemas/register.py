@@ -223,12 +223,21 @@ class TerminationNoticeOut(Schema):
 class CheckIn(Schema):
     iin = Str(validate=TWELVE_DIGITS)
     document_number = Str(validate=Length(min=1, max=32))
+    document_country = Str(
+        validate=iso_alpha3,
+        metadata={
+            "description": "the document's issuing country (ISO alpha-3), when a "
+            "number is held by more than one person"
+        },
+    )
     location = Nested(LocationIn, required=True)
 
     @validates_schema
     def _who(self, data: dict[str, Any], **_: object) -> None:
         if bool(data.get("iin")) == bool(data.get("document_number")):
             raise ValidationError("give exactly one of iin or document_number", "iin")
+        if data.get("document_country") and not data.get("document_number"):
+            raise ValidationError("goes with document_number", "document_country")
 
 
 class CheckPersonOut(Schema):

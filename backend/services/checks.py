@@ -16,7 +16,7 @@ from sqlalchemy import RowMapping, insert, text
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.errors import Forbidden, Invalid
+from backend.errors import Conflict, Forbidden, Invalid
 from backend.models import OfficerCheck
 from backend.models.permit import permit_in_force
 from backend.models.registries import PERMIT_CATEGORIES
@@ -38,8 +38,9 @@ WITH here AS (
     SELECT region_kato FROM region_parts
     WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) LIMIT 1
 ), p AS (
-    SELECT id, iin, surname, given_name, birth_date, citizenship, category FROM persons
-    WHERE {match} ORDER BY created_at DESC LIMIT 1
+    SELECT id, iin, surname, given_name, birth_date, citizenship, category,
+           count(*) OVER () AS matches
+    FROM persons WHERE {match} ORDER BY created_at DESC LIMIT 1
 )
 SELECT (SELECT region_kato FROM here) AS region, p.*,
     (SELECT json_agg(json_build_object(
@@ -55,7 +56,18 @@ SELECT (SELECT region_kato FROM here) AS region, p.*,
 FROM (SELECT 1) AS one LEFT JOIN p ON true
 """
 LOOKUP_BY_IIN = text(_LOOKUP.format(match="iin = :key"))
-LOOKUP_BY_DOCUMENT = text(_LOOKUP.format(match="document_number = :key"))
+LOOKUP_BY_DOCUMENT = text(
+    _LOOKUP.format(
+        match="document_number = :key"
+        " AND (CAST(:country AS varchar) IS NULL OR citizenship = :country)"
+    )
+)
+
+
+class AmbiguousDocument(Conflict):
+    """A document number that matches more than one person."""
+
+    title = "Refused: ambiguous_document"
 
 
 @dataclass(frozen=True)
@@ -142,17 +154,29 @@ def run_check(
     document_number: str | None,
     location: dict[str, float],
     today: date | None = None,
+    document_country: str | None = None,
 ) -> CheckResult:
     """Check a person on the spot and store the check with its place and time."""
     today = today or clock.today()
     row = (
         session.execute(
             LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT,
-            {"key": iin or document_number, "lon": location["lon"], "lat": location["lat"]},
+            {
+                "key": iin or document_number,
+                "country": document_country,
+                "lon": location["lon"],
+                "lat": location["lat"],
+            },
         )
         .mappings()
         .one()
     )
+    if (row["matches"] or 0) > 1:
+        # Two persons hold this number (documents of different countries): never pick one.
+        raise AmbiguousDocument(
+            f"document number {document_number} belongs to {row['matches']} persons: "
+            "check by IIN, or give the issuing country (document_country)"
+        )
     region = row["region"]
     if region is None:
         raise Invalid("location", "is outside Kazakhstan")

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from backend import clock
 from backend.api.context import database, session_principal, settings
+from backend.api.limits import client_address, limiter, signin_limit
 from backend.errors import Invalid
 from backend.models import User
 from backend.services import accounts, audit
@@ -26,6 +27,7 @@ def _home_for(role: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(signin_limit, key_func=client_address, methods=["POST"])
 def login() -> Any:
     form = LoginForm()
     error, step_user, needs_totp = None, None, False
@@ -72,6 +74,7 @@ def _next_or(endpoint: str) -> str:
 
 
 @bp.route("/login/totp", methods=["GET", "POST"])
+@limiter.limit(signin_limit, key_func=client_address, methods=["POST"])
 def totp() -> Any:
     user_id = session.get("pending_user")
     if user_id is None:

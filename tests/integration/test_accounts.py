@@ -256,3 +256,17 @@ def test_an_admin_revokes_a_token_and_disables_an_account_from_the_page(
     fresh = client.application.test_client()
     assert fresh.get("/api/v1/alerts", headers=victim).status_code == 401
     assert _sign_in(fresh, "timur").status_code == 401
+
+
+def test_sign_in_attempts_are_limited_per_address(client: Any, db: Any) -> None:
+    """Guessing across many accounts from one address: 429 with Retry-After after 20."""
+    for n in range(20):
+        assert _sign_in(client, f"nobody{n}", "wrong password!").status_code in (200, 401)
+    over = _sign_in(client, "nobody-else", "wrong password!")
+    assert over.status_code == 429 and over.mimetype == "application/problem+json"
+    assert int(over.headers["Retry-After"]) > 0
+    with db.engine.connect() as conn:
+        assert (
+            conn.scalar(text("SELECT count(*) FROM audit_log WHERE actor = 'user:nobody-else'"))
+            == 0
+        )  # refused before it reached the accounts

@@ -189,6 +189,9 @@ def test_late_notice_raises_an_alert_for_its_region(
         == 403
     )
     analyst = token("analyst")
+    # Alerts name persons: an analyst states the purpose (and is refused without one).
+    assert client.get("/api/v1/alerts", headers=analyst).status_code == 403
+    analyst = {**analyst, "X-Purpose": "case A-1"}
     alert_id = client.get("/api/v1/alerts", headers=analyst).get_json()["items"][0]["id"]
     resolved = client.post(
         f"/api/v1/alerts/{alert_id}/resolution", json={"reason": "проверено"}, headers=analyst

@@ -20,6 +20,7 @@ from backend import dbroles, stack
 from backend.cli import migrate
 from backend.db import Database
 from backend.jobs import audit as audit_jobs
+from backend.services import audit_chain
 from backend.settings import PROJECT_ROOT
 from tests import helpers as h
 
@@ -130,3 +131,45 @@ def test_a_superuser_rewrite_is_found_and_named(migrated: Any) -> None:
 def test_the_nightly_check_passes_on_an_intact_trail(db: Any, app: Any) -> None:
     assert audit_jobs.seal_audit() >= 0
     assert audit_jobs.verify_audit() > 0  # the test database's trail is intact
+
+
+def test_the_owner_with_triggers_off_is_caught_too(migrated: Any, db: Any) -> None:
+    """The tables' owner (who can switch the triggers off) rewrites and removes rows; all
+    in one transaction that is rolled back, so the test database's trail stays intact."""
+    with db.engine.begin() as conn:  # as the app: a few rows to work on
+        for n in range(12):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (actor, role, action, purpose)"
+                    " VALUES ('token:9', 'analyst', 'person.read', :p)"
+                ),
+                {"p": f"case {n}"},
+            )
+    owner = Database(migrated.database_url, pool_size=1)
+    try:
+        with owner.transaction() as session:
+            session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+            # Settled: written long ago (sealing leaves the last minute alone).
+            unsealed = "id > coalesce((SELECT max(last_id) FROM audit_seals), 0)"
+            session.execute(
+                text(f"UPDATE audit_log SET at = at - interval '1 hour' WHERE {unsealed}")
+            )
+            session.execute(
+                text(f"UPDATE audit_log a SET row_hash = audit_row_hash(a) WHERE {unsealed}")
+            )
+            assert audit_chain.seal_all(session) > 0
+            assert audit_chain.verify(session)[1] == []
+            victim = session.scalar(text("SELECT max(id) - 3 FROM audit_log"))
+            session.execute(
+                text("UPDATE audit_log SET purpose = 'nothing' WHERE id = :v"), {"v": victim}
+            )
+            _checked, breaks = audit_chain.verify(session)
+            assert str(breaks[0]) == f"row {victim}: its content does not match its hash (changed)"
+            session.execute(text("DELETE FROM audit_log WHERE id = :v"), {"v": victim})
+            _checked, breaks = audit_chain.verify(session)
+            assert breaks and "1 removed in that range" in str(breaks[0])
+            session.rollback()
+    finally:
+        owner.dispose()
+    result = h.qonys("audit", "verify", env={"DATABASE_URL": migrated.database_url})
+    assert result.returncode == 0 and "audit trail intact" in result.stdout

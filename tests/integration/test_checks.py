@@ -106,3 +106,28 @@ def test_check_abroad_is_422(client: Any, token: Any) -> None:
         headers=token("officer"),
     )
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "location"
+
+
+def test_a_document_number_held_twice_is_never_guessed(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    """Two passports of two countries with the same number: the check asks, never picks."""
+    uzbek = f.person(client, admin, document={"type": "passport", "number": "AA1234567"})
+    tajik = f.person(
+        client, admin, citizenship="TJK", document={"type": "passport", "number": "AA1234567"}
+    )
+    for person in (uzbek, tajik):
+        f.registration(client, admin, person["id"])
+    officer = token("officer")
+    resp = client.post(
+        "/api/v1/checks",
+        json={"document_number": "AA1234567", "location": f.ASTANA},
+        headers=officer,
+    )
+    assert resp.status_code == 409 and resp.get_json()["title"] == "Refused: ambiguous_document"
+    assert "IIN" in resp.get_json()["detail"]
+    with db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM officer_checks")) == 0
+    chosen = _check(client, officer, document_number="AA1234567", document_country="TJK")
+    assert chosen["person"]["id"] == tajik["id"]
+    assert _check(client, officer, iin=uzbek["iin"])["person"]["id"] == uzbek["id"]

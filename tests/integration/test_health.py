@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -69,3 +70,20 @@ def test_health_reports_unreachable_database(migrated: Any) -> None:
     assert resp.status_code == 503
     assert resp.get_json()["database"] == "down"
     assert resp.get_json()["queue"] == "ok"
+
+
+def test_a_database_outage_answers_503_with_retry_after(migrated: Any) -> None:
+    """Nobody listens on the database port: 503 problem+json, never a 500."""
+    down = replace(
+        migrated, database_url="postgresql://qonys:qonys@127.0.0.1:9/qonys", app_database_url=None
+    )
+    app = create_app(down)
+    try:
+        resp = app.test_client().get(
+            "/api/v1/persons", headers={"Authorization": "Bearer qny_whatever"}
+        )
+    finally:
+        app.extensions["qonys.db"].dispose()
+    assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
+    assert resp.headers["Retry-After"] == "5"
+    assert "unavailable" in resp.get_json()["detail"]

@@ -241,7 +241,7 @@ def test_confirmed_left_settlement_alert_breaches(
     device = token("device", person_id=person["id"])
     _forty_hours_in_almaty(client, device)
     alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
-    analyst = token("analyst")
+    analyst = {**token("analyst"), "X-Purpose": "case S-1"}
     items = client.get("/api/v1/alerts?kind=left_settlement_region", headers=analyst).get_json()[
         "items"
     ]
@@ -586,7 +586,8 @@ def test_no_settlement_alerts_without_an_obligation(
     _forty_hours_in_almaty(client, device)
     alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
     items = client.get(
-        "/api/v1/alerts?kind=left_settlement_region", headers=token("analyst")
+        "/api/v1/alerts?kind=left_settlement_region",
+        headers={**token("analyst"), "X-Purpose": "case S-2"},
     ).get_json()["items"]
     assert items == []
 
@@ -761,7 +762,10 @@ def test_a_kandas_on_general_terms_has_no_obligation_and_no_support(
     device = token("device", person_id=person["id"])
     _forty_hours_in_almaty(client, device)
     alert_rules.evaluate_dirty(db, app.extensions["qonys.settings"])
-    alerts = client.get("/api/v1/alerts?kind=left_settlement_region", headers=token("analyst"))
+    alerts = client.get(
+        "/api/v1/alerts?kind=left_settlement_region",
+        headers={**token("analyst"), "X-Purpose": "case S-3"},
+    )
     assert alerts.get_json()["items"] == []
     # A family already admitted under the quota cannot opt out while its obligation runs.
     admitted = _kandas(client, admin)
