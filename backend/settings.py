@@ -44,6 +44,14 @@ class Settings:
     near_max_radius_m: int = 5000
     # Movement traces (issue: traces at national scale).
     trace_retention_days: int = 90
+    # Retention of the other personal data (days; backend/services/retention.py):
+    # daily presence outlives the points so that last year's indicators can be read.
+    presence_retention_days: int = 400
+    alert_retention_days: int = 365
+    check_location_retention_days: int = 365
+    idempotency_retention_days: int = 7
+    upload_retention_days: int = 30
+    map_retention_days: int = 90
     trace_future_skew_s: int = 300
     trace_max_accuracy_m: float = 100_000.0
     # Fixes less precise than this are kept, flagged, and ignored by region alerts.

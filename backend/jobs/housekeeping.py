@@ -6,6 +6,7 @@ import redis
 from rq import get_current_job
 
 from backend.jobs.base import fail_abandoned, job_database, job_settings
+from backend.services import retention
 
 
 def fail_abandoned_jobs() -> int:
@@ -13,3 +14,9 @@ def fail_abandoned_jobs() -> int:
     job = get_current_job()
     connection = job.connection if job else redis.Redis.from_url(job_settings().redis_url)
     return fail_abandoned(job_database(), connection, job_settings().queue_name)
+
+
+def enforce_retention() -> dict[str, int]:
+    """Every kind of personal data past its period goes (daily)."""
+    with job_database().transaction() as session:
+        return retention.enforce(session, job_settings())

@@ -24,6 +24,7 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.settlement.fulfil_obligations", 3600),
     ("backend.jobs.settlement.pay_subsidies", 3600),
     ("backend.jobs.housekeeping.fail_abandoned_jobs", 300),
+    ("backend.jobs.housekeeping.enforce_retention", 3600),
     ("backend.jobs.audit.seal_audit", 300),
     ("backend.jobs.audit.verify_audit", 86400),
 )

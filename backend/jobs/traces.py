@@ -15,10 +15,8 @@ def maintain_partitions() -> dict[str, object]:
     )
     dropped = trace_storage.drop_expired(engine, settings.trace_retention_days)
     compacted = trace_storage.compact_closed(engine)
-    refusals = trace_storage.drop_expired_refusals(engine, settings.trace_retention_days)
     return {
         "created": created,
         "dropped": dropped,
         "compacted": compacted,
-        "refusals_dropped": refusals,
     }

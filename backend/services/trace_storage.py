@@ -140,18 +140,6 @@ def drop_expired(engine: Engine, retention_days: int, today: date | None = None)
     return dropped
 
 
-def drop_expired_refusals(engine: Engine, retention_days: int) -> int:
-    """Refused phone input holds locations too: it goes with the same retention."""
-    with engine.begin() as conn:
-        result = conn.execute(
-            text(
-                "DELETE FROM trace_refusals WHERE received_at < now() - make_interval(days => :d)"
-            ),
-            {"d": retention_days},
-        )
-    return int(result.rowcount or 0)
-
-
 def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) -> list[str]:
     """CLUSTER closed day partitions by (person, time), oldest first, a few per run.
 

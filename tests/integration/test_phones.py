@@ -26,9 +26,8 @@ from sqlalchemy import text
 
 from backend.app import create_app
 from backend.cli import gunicorn_command
-from backend.services import alert_rules
+from backend.services import alert_rules, retention
 from backend.services.tokens import TOKEN_CACHE
-from backend.services.trace_storage import drop_expired_refusals
 from backend.settings import Settings
 from tests import factories as f
 from tests import helpers as h
@@ -394,7 +393,9 @@ def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, mig
     assert secret not in written and secret[4:] not in written
 
 
-def test_refused_input_goes_with_the_trace_retention(client: Any, monitored: dict, db: Any) -> None:
+def test_refused_input_goes_with_the_trace_retention(
+    client: Any, monitored: dict, db: Any, migrated: Any
+) -> None:
     bad = phones.traccar_android_legacy(monitored["secret"], NOW, lat=95)
     assert phones.send(client, bad).status_code == 200
     assert phones.send(client, bad).status_code == 200
@@ -405,7 +406,8 @@ def test_refused_input_goes_with_the_trace_retention(client: Any, monitored: dic
                 " WHERE id = (SELECT min(id) FROM trace_refusals)"
             )
         )
-    assert drop_expired_refusals(db.engine, 90) == 1
+    with db.transaction() as session:
+        assert retention.enforce(session, migrated)["refused phone requests"] == 1
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM trace_refusals")).scalar_one() == 1
 
