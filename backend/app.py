@@ -29,6 +29,7 @@ from backend.api import (
     traces,
 )
 from backend.api.context import assign_request_id
+from backend.api.contract import spec_processor
 from backend.api.limits import limiter
 from backend.db import Database
 from backend.dbroles import app_url
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False
         app.json.ensure_ascii = False
+    # Every error is a problem+json, on every route: the spec says so (backend/api/contract.py).
+    app.spec_processor(spec_processor)
     app.extensions["qonys.settings"] = settings
     # As the runtime role: neither owner nor superuser (backend/dbroles.py).
     app.extensions["qonys.db"] = Database(app_url(settings))

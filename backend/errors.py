@@ -20,10 +20,116 @@ class FieldError:
     message: str
 
 
+# Every kind of problem the API answers (RFC 9457): its machine code (the ``type`` URI's
+# fragment and the ``code`` member), HTTP status, human title and what to do about it.
+# Documented at /api/problems, each under its code.
+PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "bad_request": (
+        400,
+        "Bad request",
+        "The body is not valid JSON or not what the endpoint reads.",
+    ),
+    "unauthorized": (401, "Not signed in", "Send a bearer token, or sign in with a browser."),
+    "forbidden": (
+        403,
+        "Not allowed",
+        "Your role or region may not do this, or a purpose (X-Purpose) is missing.",
+    ),
+    "not_found": (
+        404,
+        "Not found",
+        "No such resource, or not yours: the two are never told apart.",
+    ),
+    "method_not_allowed": (
+        405,
+        "Method not allowed",
+        "This resource does not take that HTTP method.",
+    ),
+    "conflict": (409, "Conflict", "The request contradicts the register's current state."),
+    "too_large": (
+        413,
+        "Request too large",
+        "The body is over the size limit; send less at a time.",
+    ),
+    "invalid": (
+        422,
+        "Invalid value",
+        "A field's value is well-formed but not acceptable; `errors` names the field.",
+    ),
+    "precondition_required": (
+        428,
+        "Precondition required",
+        "The write needs a header it did not carry.",
+    ),
+    "rate_limited": (429, "Too many requests", "Wait the seconds in Retry-After, then retry."),
+    "internal": (500, "Internal error", "A fault on our side, logged with the request id."),
+    "unavailable": (
+        503,
+        "Service unavailable",
+        "A service Qonys depends on is down; retry after Retry-After.",
+    ),
+    "too_many_points": (
+        413,
+        "Too many points",
+        "A batch holds at most the configured number of points; split it.",
+    ),
+    "ambiguous_document": (
+        409,
+        "Document number held by several persons",
+        "Check by IIN, or give the issuing country (document_country).",
+    ),
+    "region_not_designated": (
+        409,
+        "Region not designated for settlement",
+        "Interregional resettlement goes only to designated regions (DOMAIN rule 1).",
+    ),
+    "infrastructure_missing": (
+        409,
+        "Settlement lacks the required infrastructure",
+        "Infrastructure first (rule 5): school, kindergarten, clinic, housing, utilities, "
+        "transport.",
+    ),
+    "settlement_not_listed": (
+        409,
+        "Settlement not on the year's list",
+        "Only listed settlements are places of arrival (rule 4).",
+    ),
+    "quota_not_set": (409, "No quota set", "The region has no quota for the year (rule 3)."),
+    "quota_exhausted": (
+        409,
+        "Quota exhausted",
+        "The category's quota has no room for the whole family (rule 3).",
+    ),
+    "obligation_active": (
+        409,
+        "An obligation is running",
+        "One family, one running obligation (rule 6).",
+    ),
+    "general_terms": (
+        409,
+        "Residence on general terms",
+        "The family chose permanent residence without quota or support (rule 6).",
+    ),
+}
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
+
+
 class QonysError(Exception):
     status = 400
-    title = "Bad request"
-    type = "about:blank"
+    code = "bad_request"
 
     def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)
@@ -35,7 +141,7 @@ class Invalid(QonysError):
     """A value is well-formed but not acceptable (422), naming the field."""
 
     status = 422
-    title = "Invalid value"
+    code = "invalid"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", [FieldError(field, message)])
@@ -46,22 +152,22 @@ class NotFound(QonysError):
     """Not found, or not yours: the two are never told apart."""
 
     status = 404
-    title = "Not found"
+    code = "not_found"
 
 
 class Conflict(QonysError):
     status = 409
-    title = "Conflict"
+    code = "conflict"
 
 
 class Forbidden(QonysError):
     status = 403
-    title = "Forbidden"
+    code = "forbidden"
 
 
 class Unauthorized(QonysError):
     status = 401
-    title = "Unauthorized"
+    code = "unauthorized"
 
 
 def flatten_messages(detail: Any, prefix: str = "") -> list[FieldError]:
@@ -86,4 +192,4 @@ class Unavailable(QonysError):
     """A service the request needs (the job queue) is down; the caller may retry."""
 
     status = 503
-    title = "Service unavailable"
+    code = "unavailable"

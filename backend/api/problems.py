@@ -10,13 +10,13 @@ from typing import Any
 import redis
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Response, g, json, redirect, request, url_for
+from flask import Response, g, json, redirect, render_template, request, url_for
 from sqlalchemy import exc as sqlalchemy_exc
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
 
-from backend.errors import FieldError, QonysError, flatten_messages
+from backend.errors import PROBLEMS, STATUS_CODES, FieldError, QonysError, flatten_messages
 
 log = logging.getLogger("qonys.api")
 
@@ -24,18 +24,25 @@ PROBLEM_MIME = "application/problem+json"
 RETRY_AFTER_S = 5  # what a client is told to wait during a database or Redis outage
 
 
+PROBLEM_DOCS = "/api/problems"
+
+
 def problem(
     status: int,
     detail: str,
-    title: str | None = None,
+    code: str | None = None,
     errors: list[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    """RFC 9457: ``type`` names the kind of problem (a URI documented at /api/problems),
+    ``title`` says it in words, ``code`` carries it for machines."""
+    code = code if code in PROBLEMS else STATUS_CODES.get(status, "internal")
     body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
+        "type": f"{PROBLEM_DOCS}#{code}",
+        "title": PROBLEMS[code][1] if code in PROBLEMS else HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
+        "code": code,
     }
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
@@ -70,6 +77,12 @@ def _wants_a_page() -> bool:
 
 
 def install(app: APIFlask) -> None:
+    @app.get(PROBLEM_DOCS)
+    @app.doc(hide=True)
+    def _problem_types() -> str:
+        """What each problem ``type`` means (the URIs the problems point at)."""
+        return render_template("web/problems.html", problems=PROBLEMS)
+
     @app.error_processor
     def _http_error(error: HTTPError) -> ResponseBase:
         if error.status_code == 401 and _wants_a_page():
@@ -87,7 +100,7 @@ def install(app: APIFlask) -> None:
 
     @app.errorhandler(QonysError)
     def _domain_error(error: QonysError) -> Response:
-        return problem(error.status, error.detail, error.title, error.errors)
+        return problem(error.status, error.detail, error.code, error.errors)
 
     @app.errorhandler(sqlalchemy_exc.OperationalError)
     @app.errorhandler(sqlalchemy_exc.InterfaceError)

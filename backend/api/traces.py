@@ -39,7 +39,7 @@ bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces
 
 class TooManyPoints(QonysError):
     status = 413
-    title = "Too many points"
+    code = "too_many_points"
 
 
 def _kick_alerts() -> None:

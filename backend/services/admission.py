@@ -42,7 +42,7 @@ class Refused(Conflict):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
-        self.title = f"Refused: {reason}"
+        self.code = reason
 
 
 def _support(

@@ -67,7 +67,7 @@ LOOKUP_BY_DOCUMENT = text(
 class AmbiguousDocument(Conflict):
     """A document number that matches more than one person."""
 
-    title = "Refused: ambiguous_document"
+    code = "ambiguous_document"
 
 
 @dataclass(frozen=True)

@@ -318,3 +318,31 @@ def test_rejected_write_keeps_earlier_data(client: Any, ctx: dict, db: Any) -> N
     assert resp.status_code == 422
     after = client.get(f"/api/v1/persons/{ctx['person']['id']}", headers=ctx["admin"]).get_json()
     assert before == after
+
+
+def test_problem_types_are_uris_documented_with_human_titles(
+    client: Any, admin: Any, token: Any
+) -> None:
+    """RFC 9457: ``type`` points at the page that documents it, ``title`` is for people,
+    ``code`` for programs (it was about:blank with machine codes in the title)."""
+    page = client.get("/api/problems").get_data(as_text=True)
+    answers = [
+        client.get("/api/v1/persons/999999", headers={**admin, "X-Purpose": "case 1"}),
+        client.post("/api/v1/persons", json={"surname": ""}, headers=admin),
+        client.get("/api/v1/persons"),
+        client.get("/api/v1/zones", headers=token("officer")),
+    ]
+    for resp in answers:
+        body = resp.get_json()
+        assert resp.mimetype == "application/problem+json"
+        code = body["code"]
+        assert body["type"] == f"/api/problems#{code}"
+        assert f'<tr id="{code}">' in page
+        assert " " in body["title"] or body["title"].istitle()  # words, not a code
+        assert "_" not in body["title"]
+    assert [r.get_json()["code"] for r in answers] == [
+        "not_found",
+        "invalid",
+        "unauthorized",
+        "forbidden",
+    ]

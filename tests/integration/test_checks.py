@@ -124,7 +124,7 @@ def test_a_document_number_held_twice_is_never_guessed(
         json={"document_number": "AA1234567", "location": f.ASTANA},
         headers=officer,
     )
-    assert resp.status_code == 409 and resp.get_json()["title"] == "Refused: ambiguous_document"
+    assert resp.status_code == 409 and resp.get_json()["code"] == "ambiguous_document"
     assert "IIN" in resp.get_json()["detail"]
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM officer_checks")) == 0

@@ -152,7 +152,8 @@ def test_refusals_carry_the_reason(
         family = 11
     resp = _apply(client, admin, person["id"], settlement, family)
     assert resp.status_code == 409
-    assert resp.get_json()["title"] == f"Refused: {reason}"
+    assert resp.get_json()["code"] == reason
+    assert resp.get_json()["type"] == f"/api/problems#{reason}"
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM settlement_applications")).scalar() == 0
 
@@ -573,7 +574,7 @@ def test_one_family_one_obligation(client: Any, admin: Any, pavlodar: dict, db: 
             {"y": YEAR + 1, "s": pavlodar["kato"], "r": PAVLODAR_REGION},
         )
     again = _apply(client, admin, person["id"], pavlodar["kato"], family=2, year=YEAR + 1)
-    assert again.status_code == 409 and again.get_json()["title"] == "Refused: obligation_active"
+    assert again.status_code == 409 and again.get_json()["code"] == "obligation_active"
 
 
 def test_no_settlement_alerts_without_an_obligation(
@@ -607,7 +608,7 @@ def test_infrastructure_first_refuses_admission_and_zones_it_d(
         )
     refused = _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"])
     assert refused.status_code == 409
-    assert refused.get_json()["title"] == "Refused: infrastructure_missing"
+    assert refused.get_json()["code"] == "infrastructure_missing"
     zones = client.get(
         f"/api/v1/zones?level=settlement&region_kato={PAVLODAR_REGION}&year={YEAR}",
         headers=token("analyst"),
@@ -633,7 +634,7 @@ def test_kandas_quota_full_while_resettler_places_remain(
         == 201
     )
     full = _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=1)
-    assert full.get_json()["title"] == "Refused: quota_exhausted"
+    assert full.get_json()["code"] == "quota_exhausted"
     resettler = _kandas(client, admin, category="resettler")
     assert _apply(client, admin, resettler["id"], pavlodar["kato"], family=2).status_code == 201
     quota = client.get(f"/api/v1/quotas/{YEAR}/{PAVLODAR_REGION}", headers=admin).get_json()
@@ -683,7 +684,7 @@ def test_an_intra_regional_admission_in_almaty_city(
     outsider = _kandas(client, admin, category="resettler")
     f.registration(client, admin, outsider["id"], kind="permanent", valid_to=None)  # Astana
     refused = _apply(client, admin, outsider["id"], almaty, family=1)
-    assert refused.get_json()["title"] == "Refused: region_not_designated"
+    assert refused.get_json()["code"] == "region_not_designated"
 
 
 def _set_policy(client: Any, admin: Any, name: str, value: Any, since: date) -> None:
@@ -757,7 +758,7 @@ def test_a_kandas_on_general_terms_has_no_obligation_and_no_support(
     chosen = client.post(f"/api/v1/kandas/{person['id']}/general-terms", json={}, headers=admin)
     assert chosen.status_code == 200 and chosen.get_json()["general_terms_on"]
     refused = _apply(client, admin, person["id"], pavlodar["kato"], family=2)
-    assert refused.status_code == 409 and refused.get_json()["title"] == "Refused: general_terms"
+    assert refused.status_code == 409 and refused.get_json()["code"] == "general_terms"
     # No obligation: a trip away raises no settlement alert.
     device = token("device", person_id=person["id"])
     _forty_hours_in_almaty(client, device)
@@ -771,7 +772,7 @@ def test_a_kandas_on_general_terms_has_no_obligation_and_no_support(
     admitted = _kandas(client, admin)
     assert _apply(client, admin, admitted["id"], pavlodar["kato"], family=2).status_code == 201
     late = client.post(f"/api/v1/kandas/{admitted['id']}/general-terms", json={}, headers=admin)
-    assert late.status_code == 409 and late.get_json()["title"] == "Refused: obligation_active"
+    assert late.status_code == 409 and late.get_json()["code"] == "obligation_active"
     resettler = _kandas(client, admin, category="resettler")
     wrong = client.post(f"/api/v1/kandas/{resettler['id']}/general-terms", json={}, headers=admin)
     assert wrong.status_code == 422
