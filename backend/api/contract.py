@@ -43,11 +43,19 @@ def problems_everywhere(spec: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPError", "ValidationError"):
         schemas.pop(name, None)
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for item in spec.get("paths", {}).values():
+    for path, item in spec.get("paths", {}).items():
         for verb, operation in item.items():
             if verb not in VERBS:
                 continue
             responses = operation.setdefault("responses", {})
+            if path.startswith("/maps/"):
+                # A page (the stored maps): HTML for people; a browser without a session
+                # is sent to sign in.
+                responses["200"] = {
+                    "description": "The page",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+                responses["302"] = {"description": "A browser without a session: to /login"}
             for status in ERROR_STATUSES:
                 description = responses.get(status, {}).get("description") or next(
                     (title for code, (s, title, _a) in PROBLEMS.items() if str(s) == status),

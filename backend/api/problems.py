@@ -71,6 +71,8 @@ def _wants_a_page() -> bool:
     return (
         not request.path.startswith("/api/")
         and "Authorization" not in request.headers
+        # Browsers name text/html; a client that takes anything (*/*) is a script.
+        and "text/html" in request.headers.get("Accept", "")
         and request.accept_mimetypes.accept_html
         and request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"]
     )
