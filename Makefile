@@ -27,10 +27,13 @@ test: $(VENV)/.installed browser
 	$(BIN)/qonys services
 	$(BIN)/pytest
 
-# Debian's Chromium for the map's end-to-end test (never a downloaded browser build).
+# Debian's Chromium for the pages' end-to-end tests (never a downloaded browser build), and
+# GDAL's ogrinfo, which reads /ogc as QGIS does.
 browser:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@command -v ogrinfo >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy

@@ -93,6 +93,16 @@ def _support(
     return items
 
 
+def _running_until(session: Session, person_id: int) -> date | None:
+    """The end of the family's obligation still running (active or suspected), if any."""
+    return session.scalar(
+        select(SettlementObligation.ends_on).where(
+            SettlementObligation.person_id == person_id,
+            SettlementObligation.status.in_(OPEN_OBLIGATION_STATUSES),
+        )
+    )
+
+
 def designated(session: Session, settlement: Settlement, on: date) -> bool:
     """Whether the settlement lies in an area designated on ``on`` (rule 1): its whole
     region, or the district it lies in as a designated part of the region."""
@@ -172,12 +182,7 @@ def admit(session: Session, data: dict[str, Any], on: date | None = None) -> Set
     )
     if already:
         raise Conflict(f"person {person.id} was already admitted in {year}")
-    running = session.scalar(
-        select(SettlementObligation.ends_on).where(
-            SettlementObligation.person_id == person.id,
-            SettlementObligation.status.in_(OPEN_OBLIGATION_STATUSES),
-        )
-    )
+    running = _running_until(session, person.id)
     if running is not None:
         # One family, one obligation: support is never paid twice (rule 6).
         raise Refused(
@@ -242,12 +247,7 @@ def choose_general_terms(session: Session, person_id: int, on: date | None = Non
         raise Invalid("person_id", f"person {person_id} does not exist")
     if person.category != "kandas":
         raise Invalid("person_id", f"a {person.category} has no kandas route to opt out of")
-    running = session.scalar(
-        select(SettlementObligation.ends_on).where(
-            SettlementObligation.person_id == person.id,
-            SettlementObligation.status.in_(OPEN_OBLIGATION_STATUSES),
-        )
-    )
+    running = _running_until(session, person.id)
     if running is not None:
         raise Refused(
             "obligation_active",

@@ -1,20 +1,16 @@
 """Open the generated map in headless Chromium with the network cut off."""
 
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
-from backend.settings import PROJECT_ROOT
+from tests.e2e.offline import ARTIFACTS, CHROMIUM, offline_page
 from tests.integration.test_maps import _world, build
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "artifacts"
 
 
 @pytest.fixture
@@ -31,27 +27,8 @@ def test_map_draws_offline(client: Any, app: Any, token: Any, db: Any, server: s
     _world(db)
     analyst = token("analyst")
     build(client, app, analyst)
-    outside: list[str] = []
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 900}, extra_http_headers=analyst
-        ).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        def cut(route: Any) -> None:
-            if route.request.url.startswith(server):
-                route.continue_()
-            else:  # the network is cut: anything not ours fails
-                outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", cut)
+    with offline_page(server, analyst) as seen:
+        page = seen.page
         page.goto(f"{server}/maps/kandas-settlement")
         page.wait_for_selector("path.leaflet-interactive")
         page.wait_for_timeout(500)
@@ -70,5 +47,4 @@ def test_map_draws_offline(client: Any, app: Any, token: Any, db: Any, server: s
         page.click("#qonys-lang button[data-lang=en]")
         assert "Settlement zones" in page.locator("#qonys-legend").inner_text()
         page.screenshot(path=str(ARTIFACTS / "kandas-settlement-map-en.png"))
-        browser.close()
-    assert outside == [] and errors == []
+    assert seen.outside == [] and seen.errors == []

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import text
 
 from tests import helpers as h
-from tests.e2e.test_map_browser import ARTIFACTS, CHROMIUM, server  # noqa: F401 (fixture)
+from tests.e2e.offline import ARTIFACTS, CHROMIUM, offline_page
+from tests.e2e.test_map_browser import server  # noqa: F401 (fixture)
 from tests.integration.test_monitoring import _world
 
 pytestmark = pytest.mark.e2e
@@ -36,32 +37,8 @@ def test_monitoring_map_offline_with_filters_and_a_track(
     analyst = token("analyst")
     assert client.post("/api/v1/maps/monitoring", json={}, headers=analyst).status_code == 202
     h.run_jobs(app)
-    outside: list[str] = []
-    errors: list[str] = []
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 900}, extra_http_headers=analyst
-        ).new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        # The console reports the deliberate 403 (a track asked without a purpose) only.
-        page.on(
-            "console",
-            lambda m: m.type == "error" and "403" not in m.text and errors.append(m.text),
-        )
-
-        def cut(route: Any) -> None:
-            if route.request.url.startswith(server):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", cut)
+    with offline_page(server, analyst, console_ignores="403") as seen:
+        page = seen.page
         page.goto(f"{server}/maps/monitoring")
         page.wait_for_selector("path.leaflet-interactive")
         page.wait_for_timeout(300)
@@ -105,8 +82,7 @@ def test_monitoring_map_offline_with_filters_and_a_track(
         assert "Көші-қон мониторингі" in page.locator("#qonys-title").inner_text()
         assert "lang=kk" in page.url
         page.screenshot(path=str(ARTIFACTS / "monitoring-map-filtered-kk.png"))
-        browser.close()
-    assert outside == [] and errors == []
+    assert seen.outside == [] and seen.errors == []
     with db.engine.connect() as conn:
         read = conn.execute(
             text(
@@ -129,28 +105,8 @@ def test_dashboard_offline_and_printable(
 ) -> None:
     _world(client, admin, db)
     analyst = token("analyst")
-    outside: list[str] = []
-    errors: list[str] = []
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 900}, extra_http_headers=analyst
-        ).new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-
-        def cut(route: Any) -> None:
-            if route.request.url.startswith(server):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", cut)
+    with offline_page(server, analyst) as seen:
+        page = seen.page
         page.goto(f"{server}/dashboard?year=2026")
         rows = page.locator("#indicators tbody tr")
         assert rows.count() == 9  # four computed, five of table 1 from external sources
@@ -170,8 +126,7 @@ def test_dashboard_offline_and_printable(
         assert page.locator("select[name=region_kato]").input_value() == "710000000"
         pdf = page.pdf(prefer_css_page_size=True, print_background=True)
         (ARTIFACTS / "dashboard.pdf").write_bytes(pdf)
-        browser.close()
-    assert outside == [] and errors == []
+    assert seen.outside == [] and seen.errors == []
     # A4 landscape: 842 × 595 points.
     box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert box and round(float(box.group(1))) == 842 and round(float(box.group(2))) == 595
@@ -180,24 +135,8 @@ def test_dashboard_offline_and_printable(
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 def test_api_docs_render_offline(server: str) -> None:  # noqa: F811
     """/api/docs shows every operation, with the network cut (it said "Unable to render")."""
-    outside: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        def cut(route: Any) -> None:
-            if route.request.url.startswith(server):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", cut)
+    with offline_page(server) as seen:
+        page = seen.page
         page.goto(f"{server}/api/docs")
         page.wait_for_selector(".opblock", timeout=15000)
         spec = requests.get(f"{server}/api/v1/openapi.json", timeout=10).json()
@@ -212,5 +151,4 @@ def test_api_docs_render_offline(server: str) -> None:  # noqa: F811
         assert "Unable to render" not in page.content()
         assert page.locator(".opblock-summary-path", has_text="/api/v1/checks").count() >= 1
         page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
-        browser.close()
-    assert outside == [] and errors == []
+    assert seen.outside == [] and seen.errors == []

@@ -4,6 +4,9 @@ running server, with a bearer token as QGIS would send it."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,3 +110,49 @@ def test_owslib_reads_the_collections(
     assert page["numberReturned"] == 6 and page["numberMatched"] == 20
     cell = api.collection_items("density")["features"][0]
     assert api.collection_item("density", cell["id"])["properties"]["persons"] == 6
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL (gdal-bin) is not installed")
+def test_gdal_reads_the_layers_as_qgis_does(
+    client: Any, admin: Any, token: Any, db: Any, live: str
+) -> None:
+    """QGIS adds OGC API – Features layers through GDAL's OAPIF driver: the same here, with
+    the bearer token as an HTTP header (QGIS: an "API header" authentication)."""
+    _world(client, admin, db)
+    env = {
+        **os.environ,
+        "GDAL_HTTP_HEADERS": f"Authorization: {token('analyst')['Authorization']}",
+    }
+    layers = subprocess.run(
+        ["ogrinfo", "-ro", f"OAPIF:{live}/ogc/"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    for name in (
+        "regions",
+        "districts",
+        "settlements (title: Settlements with zones) (Point)",
+        "density (title: Registered persons per hexagon) (Polygon)",
+    ):
+        assert name in layers, layers
+    regions = subprocess.run(
+        ["ogrinfo", "-ro", "-so", f"OAPIF:{live}/ogc/", "regions"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "Feature Count: 20" in regions
+    cells = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-q", f"OAPIF:{live}/ogc/", "density"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "persons (Integer" in cells or "persons = 6" in cells, cells[:500]

@@ -370,8 +370,26 @@ def test_quota_fill_and_external_indicators(
 ) -> None:
     for _ in range(2):
         _apply(client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=2)
+    # Last year: its own quota and list, one family of three admitted under it.
+    last = YEAR - 1
+    client.put(
+        f"/api/v1/quotas/{last}/{PAVLODAR_REGION}",
+        json={"kandas": 4, "resettlers": 2},
+        headers=admin,
+    )
+    client.put(
+        f"/api/v1/settlement-lists/{last}/{PAVLODAR_REGION}",
+        json={"settlements": [pavlodar["kato"]]},
+        headers=admin,
+    )
+    earlier = _apply(
+        client, admin, _kandas(client, admin)["id"], pavlodar["kato"], family=3, year=last
+    )
+    assert earlier.status_code == 201, earlier.get_json()
     items = _indicators(client, token, YEAR)
     assert items["quota_fill"]["numerator"] == 4 and items["quota_fill"]["denominator"] == 15
+    before = _indicators(client, token, last)["quota_fill"]
+    assert (before["numerator"], before["denominator"], before["value"]) == (3, 6, 0.5)
     computed = {n for n, i in items.items() if i["computed"]}
     assert computed == {
         "internal_mobility_share",
