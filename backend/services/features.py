@@ -134,50 +134,35 @@ def _sql_page(
     return list(rows), matched
 
 
-def regions(session: Session, bbox: Any, limit: int, offset: int, fid: str | None) -> Page:
-    rows, matched = _sql_page(
-        session,
-        "SELECT kato, name_ru, name_kk, name_en, ST_SimplifyPreserveTopology(geom, 0.005) AS geom"
-        " FROM regions",
-        bbox,
-        limit,
-        offset,
-        fid,
-    )
-    return Page(
-        [
-            _feature(
-                r.kato,
-                json.loads(r.geojson),
-                {"kato": r.kato, "name_ru": r.name_ru, "name_kk": r.name_kk, "name_en": r.name_en},
-            )
-            for r in rows
-        ],
-        matched,
-    )
+def _table(
+    columns: tuple[str, ...], table: str, tolerance: float
+) -> Callable[[Session, Any, int, int, str | None], Page]:
+    """A collection read from a table keyed by KATO: its columns as properties, its
+    geometry simplified by ``tolerance`` degrees."""
+
+    def read(session: Session, bbox: Any, limit: int, offset: int, fid: str | None) -> Page:
+        rows, matched = _sql_page(
+            session,
+            f"SELECT {', '.join(columns)}, ST_SimplifyPreserveTopology(geom, {tolerance})"
+            f" AS geom FROM {table}",
+            bbox,
+            limit,
+            offset,
+            fid,
+        )
+        return Page(
+            [
+                _feature(r.kato, json.loads(r.geojson), {c: getattr(r, c) for c in columns})
+                for r in rows
+            ],
+            matched,
+        )
+
+    return read
 
 
-def districts(session: Session, bbox: Any, limit: int, offset: int, fid: str | None) -> Page:
-    rows, matched = _sql_page(
-        session,
-        "SELECT kato, name, region_kato, ST_SimplifyPreserveTopology(geom, 0.002) AS geom"
-        " FROM districts",
-        bbox,
-        limit,
-        offset,
-        fid,
-    )
-    return Page(
-        [
-            _feature(
-                r.kato,
-                json.loads(r.geojson),
-                {"kato": r.kato, "name": r.name, "region_kato": r.region_kato},
-            )
-            for r in rows
-        ],
-        matched,
-    )
+regions = _table(("kato", "name_ru", "name_kk", "name_en"), "regions", 0.005)
+districts = _table(("kato", "name", "region_kato"), "districts", 0.002)
 
 
 def _inside(lon: float, lat: float, bbox: Any) -> bool:

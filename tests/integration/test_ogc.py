@@ -123,14 +123,18 @@ def test_gdal_reads_the_layers_as_qgis_does(
         **os.environ,
         "GDAL_HTTP_HEADERS": f"Authorization: {token('analyst')['Authorization']}",
     }
-    layers = subprocess.run(
-        ["ogrinfo", "-ro", f"OAPIF:{live}/ogc/"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    ).stdout
+
+    def ogrinfo(*args: str) -> str:
+        return subprocess.run(
+            ["ogrinfo", "-ro", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        ).stdout
+
+    layers = ogrinfo(f"OAPIF:{live}/ogc/")
     for name in (
         "regions",
         "districts",
@@ -138,21 +142,6 @@ def test_gdal_reads_the_layers_as_qgis_does(
         "density (title: Registered persons per hexagon) (Polygon)",
     ):
         assert name in layers, layers
-    regions = subprocess.run(
-        ["ogrinfo", "-ro", "-so", f"OAPIF:{live}/ogc/", "regions"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert "Feature Count: 20" in regions
-    cells = subprocess.run(
-        ["ogrinfo", "-ro", "-al", "-q", f"OAPIF:{live}/ogc/", "density"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    ).stdout
+    assert "Feature Count: 20" in ogrinfo("-so", f"OAPIF:{live}/ogc/", "regions")
+    cells = ogrinfo("-al", "-q", f"OAPIF:{live}/ogc/", "density")
     assert "persons (Integer" in cells or "persons = 6" in cells, cells[:500]
