@@ -120,6 +120,14 @@ def install(app: APIFlask) -> None:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(error: RecursionError) -> Response:
+        # JSON nested thousands deep exhausts the parser: the client's body, not our bug.
+        if request.is_json or request.content_length:
+            return problem(400, "malformed request: the JSON body is nested too deeply")
+        log.exception("unhandled error")
+        return problem(500, "an internal error occurred; it has been logged")
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):

@@ -54,11 +54,15 @@ class PeriodQuery(Schema):
 
     @validates_schema
     def _order(self, data: dict[str, Any], **_: object) -> None:
+        for key in ("from_", "to"):
+            name = "from" if key == "from_" else key
+            if data[key].tzinfo is None:
+                raise ValidationError("must carry a UTC offset", name)
+            if not 2000 <= data[key].year <= 2100:
+                # (year 1 at +05:00 is before year 1 in UTC: Python cannot even hold it)
+                raise ValidationError("must be a time in 2000-2100", name)
         if data["to"] <= data["from_"]:
             raise ValidationError("must be after from", "to")
-        for key in ("from_", "to"):
-            if data[key].tzinfo is None:
-                raise ValidationError("must carry a UTC offset", "from" if key == "from_" else key)
 
 
 class AlertQuery(Schema):

@@ -91,7 +91,16 @@ def region(session: Session, kato: str) -> Region:
     return found
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a quota or a list may be set for
+
+
+def check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise Invalid("year", f"must be {FIRST_YEAR}-{LAST_YEAR}")
+
+
 def quota_fill(session: Session, year: int, region_kato: str) -> QuotaFill:
+    check_year(year)
     region(session, region_kato)
     return quota_fills(session, year, region_kato)[region_kato]
 
@@ -100,6 +109,7 @@ def set_quota(
     session: Session, year: int, region_kato: str, kandas: int, resettlers: int
 ) -> QuotaFill:
     # Any region may set a quota: intra-regional resettlement needs no designation (rule 2).
+    check_year(year)
     region(session, region_kato)
     quota = session.get(Quota, (year, region_kato), with_for_update=True)
     current = quota_fill(session, year, region_kato)
@@ -149,6 +159,7 @@ def set_settlement_list(
     session: Session, year: int, region_kato: str, settlements: list[str]
 ) -> SettlementList:
     """Replace the region's list for the year; every settlement must lie in the region."""
+    check_year(year)
     region(session, region_kato)  # any region may publish a list (rule 2)
     unique = sorted(set(settlements))
     known = dict(
@@ -175,6 +186,7 @@ def set_settlement_list(
 
 
 def settlement_list(session: Session, year: int, region_kato: str) -> SettlementList:
+    check_year(year)
     region(session, region_kato)
     rows = session.execute(
         select(SettlementListEntry.settlement_kato, SettlementListEntry.published_at)
