@@ -73,6 +73,33 @@ INDICATORS = {
     "foreign_students_share": _l("Foreign students' share"),
     "investment_visas": _l("Investment visas issued"),
 }
+_EXTERNAL = _l("Table 1 of the Concept; not in the register: an external source reports it.")
+# What each indicator counts, in the reader's language (the API gives the English text
+# with this occurrence's figures).
+DEFINITIONS = {
+    "internal_mobility_share": _l(
+        "Share of interregional arrivals (a new permanent registration in another region "
+        "than the previous one) that go to the northern and eastern regions; citizens' "
+        "moves only. For one region: its arrivals among all the country's."
+    ),
+    "monitoring_coverage": _l(
+        "Share of household labour immigrants with a permit in force whose phone reported "
+        "within the coverage window; a phone that never reports does not count."
+    ),
+    "retention_3y": _l(
+        "Share of kandas and resettlers (every family member) admitted into the northern "
+        "and centre-east macroregion at least 3 years before who still live in it."
+    ),
+    "quota_fill": _l(
+        "People admitted (family members) against the year's regional quotas for kandas "
+        "and resettlers."
+    ),
+    "external_migration_balance": _EXTERNAL,
+    "qualified_arrivals_share": _EXTERNAL,
+    "kazakh_card_holders": _EXTERNAL,
+    "foreign_students_share": _EXTERNAL,
+    "investment_visas": _EXTERNAL,
+}
 # Indicators counted in people or thousands, not shares.
 COUNTED = ("external_migration_balance", "kazakh_card_holders", "investment_visas")
 

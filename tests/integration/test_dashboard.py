@@ -42,6 +42,10 @@ def test_dashboard_shows_every_indicator_with_its_figures(
     assert '<td class="num">2</td>' in alerts
     assert "/maps/monitoring" in html and "/maps/kandas-settlement" in html
     assert "size: A4 landscape" in html
+    # Definitions in the reader's language (Russian by default; English on ?lang=en).
+    assert "Доля межрегиональных прибытий" in html
+    english = client.get("/dashboard?year=2026&lang=en", headers=token("analyst"))
+    assert "Share of interregional arrivals" in english.get_data(as_text=True)
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM audit_log WHERE action = 'dashboard.read'"))
 
