@@ -130,6 +130,7 @@ STATUS_CODES = {
 class QonysError(Exception):
     status = 400
     code = "bad_request"
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)
@@ -193,3 +194,14 @@ class Unavailable(QonysError):
 
     status = 503
     code = "unavailable"
+
+
+class TooMany(QonysError):
+    """Over a cap; ``Retry-After`` says when the caller may go on."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}

@@ -74,6 +74,9 @@ class Settings:
     # Sign-in attempts per client address (password and TOTP forms), beside each
     # account's own lock-out: guessing across many accounts from one place is slowed too.
     signin_rate_limit: str = "20/minute"
+    # Persons one caller may read through GET /persons under one purpose (a case
+    # reference) per day: paging through the register needs many purposes, each audited.
+    person_listing_cap: str = "1000/day"
     # Days an enrolled device token stays valid unless given; 0 = no expiry.
     device_token_days: int = 365
     # Public address the phones reach the API at (for enrolment QR codes).
@@ -125,7 +128,12 @@ class Settings:
         for name in ("night_start_hour", "night_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 found.append((name, "must be an hour 0-23"))
-        for name in ("device_rate_limit", "batch_rate_limit", "signin_rate_limit"):
+        for name in (
+            "device_rate_limit",
+            "batch_rate_limit",
+            "signin_rate_limit",
+            "person_listing_cap",
+        ):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

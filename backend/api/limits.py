@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from flask import current_app, request
 from flask_limiter import Limiter
@@ -39,6 +40,22 @@ def signin_limit() -> str:
 def client_address() -> str:
     """Sign-in attempts count per address: the account's own lock-out counts per user."""
     return "signin:" + (request.remote_addr or "unknown")
+
+
+def listing_over_cap(actor: str, purpose: str | None, rows: int) -> int | None:
+    """Count ``rows`` persons read by ``actor`` under ``purpose`` against the daily cap;
+    over it, the seconds until the cap resets (a store outage lets the read through, as
+    for devices), else None."""
+    settings = current_app.extensions["qonys.settings"]
+    item, keys = parse(settings.person_listing_cap), ("persons", actor, purpose or "-")
+    try:
+        if limiter.limiter.hit(item, *keys, cost=max(rows, 1)):
+            return None
+        reset = limiter.limiter.get_window_stats(item, *keys).reset_time
+    except Exception:
+        log.warning("rate limit store unavailable", exc_info=True)
+        return None
+    return max(int(reset - time.time()), 1)
 
 
 def device_over_limit(token_id: int) -> bool:

@@ -7,8 +7,10 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from backend import schemas as s
-from backend.api.context import auth, purpose, record_access, transaction
+from backend.api.context import auth, principal, purpose, record_access, settings, transaction
 from backend.api.idempotent import idempotent
+from backend.api.limits import listing_over_cap
+from backend.errors import TooMany
 from backend.services import events, persons, registrations
 
 bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
@@ -43,14 +45,27 @@ def get_person(person_id: int) -> Any:
 @bp.auth_required(auth, roles=["admin", "analyst"])
 @bp.input(s.PersonQuery, location="query", arg_name="query")
 @bp.output(s.PersonPage)
-@bp.doc(summary="Find persons by IIN, or page through the register")
+@bp.doc(
+    summary="Find persons by IIN, or page through the register",
+    description="Keyset-paged. The persons one caller reads under one purpose are capped "
+    "per day (`QONYS_PERSON_LISTING_CAP`, 1000/day): beyond it 429 with Retry-After. Every "
+    "page is audited, a row per person, with the purpose.",
+)
 def list_persons(query: dict[str, Any]) -> Any:
     why = purpose()
+    who = principal()
     with transaction() as session:
         found, cursor = persons.list_persons(
             session, query.get("iin"), query["limit"], query.get("cursor")
         )
-        record_access(session, "person.read", [p.id for p in found], why)
+        wait = listing_over_cap(who.actor, why, len(found))
+        if wait is not None:
+            raise TooMany(
+                f"the cap of persons read under purpose {why!r} is reached "
+                f"({settings().person_listing_cap}); state the case this read is for",
+                wait,
+            )
+        record_access(session, "person.read", [p.id for p in found] or [None], why)
         return {"items": found, "next_cursor": cursor}
 
 

@@ -102,7 +102,7 @@ def install(app: APIFlask) -> None:
 
     @app.errorhandler(QonysError)
     def _domain_error(error: QonysError) -> Response:
-        return problem(error.status, error.detail, error.code, error.errors)
+        return problem(error.status, error.detail, error.code, error.errors, headers=error.headers)
 
     @app.errorhandler(sqlalchemy_exc.OperationalError)
     @app.errorhandler(sqlalchemy_exc.InterfaceError)

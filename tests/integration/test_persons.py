@@ -1,9 +1,11 @@
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import pytest
 
+from backend.app import create_app
 from backend.identifiers import iin_birth_date, iin_problem, iin_sex
 from tests import factories as f
 
@@ -115,3 +117,27 @@ def test_paging_with_cursor(client: Any, admin: Any) -> None:
 
 def test_unknown_person_is_404(client: Any, admin: Any) -> None:
     assert client.get("/api/v1/persons/999999", headers=admin).status_code == 404
+
+
+def test_paging_through_the_register_is_capped_per_purpose_per_day(
+    migrated: Any, token: Any
+) -> None:
+    """An analyst cannot sweep the register under one purpose: 429 past the cap (here 3
+    persons a day), with Retry-After; another case (purpose) is counted apart."""
+    capped = create_app(replace(migrated, person_listing_cap="3/day"))
+    try:
+        client = capped.test_client()
+        admin = token("admin")
+        for _ in range(5):
+            f.person(client, admin)
+        analyst = {**token("analyst"), "X-Purpose": "case P-1"}
+        first = client.get("/api/v1/persons?limit=2", headers=analyst)
+        assert first.status_code == 200 and len(first.get_json()["items"]) == 2
+        cursor = first.get_json()["next_cursor"]
+        second = client.get(f"/api/v1/persons?limit=2&cursor={cursor}", headers=analyst)
+        assert second.status_code == 429 and second.get_json()["code"] == "rate_limited"
+        assert int(second.headers["Retry-After"]) > 0
+        other = client.get("/api/v1/persons?limit=2", headers={**analyst, "X-Purpose": "case P-2"})
+        assert other.status_code == 200
+    finally:
+        capped.extensions["qonys.db"].dispose()
