@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 LANGUAGES = ("ru", "kk", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -281,3 +283,6 @@ MONITORING_TEXTS: dict[str, dict[str, str]] = {
 }
 # Sequential blues for counts (light → dark), and verdict colours for checks.
 DENSITY_COLORS = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c")
+
+# The maps' shared script: language choice, texts, HTML escaping (templates/helpers.js).
+HELPERS_JS = (Path(__file__).parent / "templates" / "helpers.js").read_text("utf-8")

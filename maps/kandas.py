@@ -23,7 +23,7 @@ from folium.plugins import FastMarkerCluster
 from folium.utilities import JsCode
 from jinja2 import Template
 
-from maps.i18n import TEXTS, ZONE_COLORS
+from maps.i18n import HELPERS_JS, TEXTS, ZONE_COLORS
 from maps.offline import localize_cluster, localize_map
 
 COMPONENTS = ("labour_demand", "quota_headroom", "infrastructure", "population_trend")
@@ -135,6 +135,7 @@ class QonysPanel(MacroElement):
     def __init__(self, payload: dict[str, Any], demo: bool) -> None:
         MacroElement.__init__(self)  # explicit: mypy exempts untyped branca calls by name
         self._name = "QonysPanel"
+        self.helpers = HELPERS_JS
         self.payload = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace(
             "</", "<\\/"
         )

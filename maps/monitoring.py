@@ -22,7 +22,7 @@ from branca.element import MacroElement
 from folium.utilities import JsCode
 from jinja2 import Template
 
-from maps.i18n import DENSITY_COLORS, MONITORING_TEXTS
+from maps.i18n import DENSITY_COLORS, HELPERS_JS, MONITORING_TEXTS
 from maps.offline import localize_map
 
 CHECK_COLORS = ("#1a9850", "#fee08b", "#d73027")  # few, some, many violations
@@ -62,6 +62,7 @@ class MonitoringPanel(MacroElement):
     def __init__(self, payload: dict[str, Any]) -> None:
         MacroElement.__init__(self)  # explicit: mypy exempts untyped branca calls by name
         self._name = "MonitoringPanel"
+        self.helpers = HELPERS_JS
         self.payload = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace(
             "</", "<\\/"
         )

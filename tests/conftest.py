@@ -26,6 +26,7 @@ from backend.services.tokens import TOKEN_CACHE, create_token
 from backend.settings import PROJECT_ROOT, Settings
 from gis.reference import load_reference
 from tests import factories as f
+from tests import helpers as h
 
 # Loaded once per run (reference geography, the policy parameters seeded by a migration)
 # or never emptied (the append-only audit log); every other table of the models is
@@ -112,6 +113,12 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     TOKEN_CACHE.clear()
     yield
     r.flushdb()
+
+
+@pytest.fixture
+def server(app: Any) -> Iterator[str]:
+    """The app served over real HTTP (browsers, OWSLib, GDAL)."""
+    yield from h.serve(app)
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from rq import SimpleWorker
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from backend.demo.traces import route as demo_route
 
@@ -78,3 +81,12 @@ def send_points(client: Any, headers: dict[str, str], points: list[dict[str, Any
     for i in range(0, len(points), 5000):
         resp = client.post("/api/v1/traces", json={"points": points[i : i + 5000]}, headers=headers)
         assert resp.status_code == 202 and not resp.get_json()["rejected"], resp.get_json()
+
+
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` on a free local port in a thread; yields its base URL, then stops it."""
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()

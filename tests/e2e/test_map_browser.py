@@ -1,25 +1,14 @@
 """Open the generated map in headless Chromium with the network cut off."""
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.e2e.offline import ARTIFACTS, CHROMIUM, offline_page
 from tests.integration.test_maps import _world, build
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def server(app: Any) -> Any:
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")

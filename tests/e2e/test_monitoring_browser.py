@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from tests import helpers as h
 from tests.e2e.offline import ARTIFACTS, CHROMIUM, offline_page
-from tests.e2e.test_map_browser import server  # noqa: F401 (fixture)
 from tests.integration.test_monitoring import _world
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +25,7 @@ def test_monitoring_map_offline_with_filters_and_a_track(
     admin: Any,
     token: Any,
     db: Any,
-    server: str,  # noqa: F811
+    server: str,
 ) -> None:
     people = _world(client, admin, db)
     walker = people["astana"][0]
@@ -101,7 +100,7 @@ def test_dashboard_offline_and_printable(
     admin: Any,
     token: Any,
     db: Any,
-    server: str,  # noqa: F811
+    server: str,
 ) -> None:
     _world(client, admin, db)
     analyst = token("analyst")
@@ -133,7 +132,7 @@ def test_dashboard_offline_and_printable(
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-def test_api_docs_render_offline(server: str) -> None:  # noqa: F811
+def test_api_docs_render_offline(server: str) -> None:
     """/api/docs shows every operation, with the network cut (it said "Unable to render")."""
     with offline_page(server) as seen:
         page = seen.page

@@ -8,7 +8,6 @@ violation counted as a failure, and screenshots saved in ``artifacts/``.
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -19,13 +18,13 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from backend import clock
 from backend.app import create_app
 from backend.services import accounts
 from backend.settings import PROJECT_ROOT
 from tests import factories as f
+from tests import helpers as h
 from tests.integration.test_maps import _world, build
 
 pytestmark = [
@@ -40,19 +39,6 @@ ARTIFACTS = PROJECT_ROOT / "artifacts"
 PASSWORD = "correct horse battery"
 ALMATY = {"latitude": 43.2567, "longitude": 76.9286}
 ALMATY_KATO = "750000000"
-
-
-def _serve(app: Any) -> Iterator[str]:
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-
-
-@pytest.fixture
-def server(app: Any) -> Iterator[str]:
-    yield from _serve(app)
 
 
 @pytest.fixture
@@ -196,7 +182,7 @@ def test_a_form_without_its_csrf_token_is_refused(db: Any, server: str, browser:
 def test_an_idle_session_expires(db: Any, browser: Any, migrated: Any) -> None:
     quick = create_app(replace(migrated, session_idle_minutes=0.05))  # three seconds
     _user(db, "erlan", "officer")
-    for server in _serve(quick):
+    for server in h.serve(quick):
         watch = Watch()
         page = _page(browser, server, watch)
         _sign_in(page, server, "erlan")

@@ -7,26 +7,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from owslib.ogcapi.features import Features
-from werkzeug.serving import make_server
 
 from tests.integration.test_monitoring import _world
 
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
-
-
-@pytest.fixture
-def live(app: Any) -> Any:
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
 
 
 def _rels(body: dict) -> dict[str, list[str]]:
@@ -97,10 +86,10 @@ def test_required_members_over_plain_http(client: Any, admin: Any, token: Any, d
 
 
 def test_owslib_reads_the_collections(
-    client: Any, admin: Any, token: Any, db: Any, live: str
+    client: Any, admin: Any, token: Any, db: Any, server: str
 ) -> None:
     _world(client, admin, db)
-    api = Features(f"{live}/ogc/", headers=token("analyst"))
+    api = Features(f"{server}/ogc/", headers=token("analyst"))
     assert CORE in api.conformance()["conformsTo"]
     assert api.feature_collections() == ["regions", "districts", "settlements", "density"]
     assert api.collection("regions")["title"] == "Regions"
@@ -114,7 +103,7 @@ def test_owslib_reads_the_collections(
 
 @pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL (gdal-bin) is not installed")
 def test_gdal_reads_the_layers_as_qgis_does(
-    client: Any, admin: Any, token: Any, db: Any, live: str
+    client: Any, admin: Any, token: Any, db: Any, server: str
 ) -> None:
     """QGIS adds OGC API – Features layers through GDAL's OAPIF driver: the same here, with
     the bearer token as an HTTP header (QGIS: an "API header" authentication)."""
@@ -134,7 +123,7 @@ def test_gdal_reads_the_layers_as_qgis_does(
             check=True,
         ).stdout
 
-    layers = ogrinfo(f"OAPIF:{live}/ogc/")
+    layers = ogrinfo(f"OAPIF:{server}/ogc/")
     for name in (
         "regions",
         "districts",
@@ -142,6 +131,6 @@ def test_gdal_reads_the_layers_as_qgis_does(
         "density (title: Registered persons per hexagon) (Polygon)",
     ):
         assert name in layers, layers
-    assert "Feature Count: 20" in ogrinfo("-so", f"OAPIF:{live}/ogc/", "regions")
-    cells = ogrinfo("-al", "-q", f"OAPIF:{live}/ogc/", "density")
+    assert "Feature Count: 20" in ogrinfo("-so", f"OAPIF:{server}/ogc/", "regions")
+    cells = ogrinfo("-al", "-q", f"OAPIF:{server}/ogc/", "density")
     assert "persons (Integer" in cells or "persons = 6" in cells, cells[:500]
