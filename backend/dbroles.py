@@ -14,13 +14,12 @@ generated into the data folder (mode 0600), and the app connects as it from then
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, text
 
+from backend.localsecrets import existing_secret, generated_secret
 from backend.settings import Settings
 
 RUNTIME_ROLE = "qonys_app"
@@ -56,10 +55,10 @@ def runtime_url(owner_url: str, data_dir: Path, explicit: str | None) -> str | N
     on the owner's database, else None (no ``qonys db upgrade`` has set it up yet)."""
     if explicit:
         return explicit
-    path = password_file(data_dir)
-    if not path.exists():
+    password = existing_secret(password_file(data_dir))
+    if password is None:
         return None
-    return _with_credentials(owner_url, RUNTIME_ROLE, path.read_text("utf-8").strip())
+    return _with_credentials(owner_url, RUNTIME_ROLE, password)
 
 
 def app_url(settings: Settings) -> str:
@@ -69,18 +68,6 @@ def app_url(settings: Settings) -> str:
         runtime_url(settings.database_url, settings.data_dir, settings.app_database_url)
         or settings.database_url
     )
-
-
-def _generated_password(data_dir: Path) -> str:
-    path = password_file(data_dir)
-    if path.exists():
-        return path.read_text("utf-8").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(secret + "\n")
-    return secret
 
 
 def ensure_runtime_role(conn: Connection, data_dir: Path, explicit: str | None) -> str:
@@ -96,7 +83,7 @@ def ensure_runtime_role(conn: Connection, data_dir: Path, explicit: str | None) 
             )
     else:
         role = RUNTIME_ROLE
-        password = _generated_password(data_dir)
+        password = generated_secret(password_file(data_dir))
         exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
         verb = "ALTER" if exists else "CREATE"
         attributes = (

@@ -21,12 +21,29 @@ DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 
 
-def default_database_url() -> str:
-    return f"postgresql://qonys:qonys@127.0.0.1:{DEFAULT_PG_PORT}/qonys"
+# The project's own services keep generated passwords here (``qonys services``, mode 0600).
+DB_PASSWORD_FILE = "db-password"
+REDIS_PASSWORD_FILE = "redis-password"
 
 
-def default_redis_url() -> str:
-    return f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+def _password_in(data_dir: Path, name: str) -> str:
+    try:
+        return (data_dir / name).read_text("utf-8").strip()
+    except (FileNotFoundError, PermissionError):
+        return ""
+
+
+def default_database_url(data_dir: Path | None = None) -> str:
+    """The project's own PostgreSQL, as its owner role, with the generated password."""
+    password = _password_in(data_dir or PROJECT_ROOT / ".data", DB_PASSWORD_FILE)
+    return f"postgresql://qonys:{password}@127.0.0.1:{DEFAULT_PG_PORT}/qonys"
+
+
+def default_redis_url(data_dir: Path | None = None) -> str:
+    """The project's own Redis, with its generated ``requirepass``."""
+    password = _password_in(data_dir or PROJECT_ROOT / ".data", REDIS_PASSWORD_FILE)
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}127.0.0.1:{DEFAULT_REDIS_PORT}/0"
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,9 @@ class Settings:
     session_cookie_secure: bool = False
     # Signs session cookies; generated into data_dir/secret_key when not given.
     secret_key: str | None = None
+    # The account `qonys up` runs the API and worker as when started by root (created
+    # when missing); `root` keeps root, which is not recommended.
+    run_as: str = "qonys"
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -174,6 +194,12 @@ class Settings:
         for name, value in overrides.items():
             values[name] = value
             sources[name] = "given"
+        # Without URLs, the project's own services with the passwords of *this* data folder.
+        data_dir = values.get("data_dir", base.data_dir)
+        if "database_url" not in values:
+            values["database_url"] = default_database_url(data_dir)
+        if "redis_url" not in values:
+            values["redis_url"] = default_redis_url(data_dir)
         return replace(base, **values), sources
 
 

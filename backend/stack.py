@@ -5,6 +5,11 @@ When ``DATABASE_URL``/``REDIS_URL`` are set they are used as they are. Otherwise
 PostgreSQL cluster and a Redis server owned by the project are started under the data
 folder, on their own ports, so they never collide with a system instance. Every step
 is safe to run twice.
+
+Neither is open to other local users: PostgreSQL has no ``trust`` line (its superuser
+only through the cluster owner's own socket, by peer, every other role by scram-sha-256
+with a password generated into the data folder), and Redis asks for a generated
+``requirepass`` and listens on loopback only. The passwords are files of mode 0600.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import time
@@ -22,7 +28,15 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import redis
 
-from backend.settings import DEFAULT_PG_PORT, DEFAULT_REDIS_PORT
+from backend.localsecrets import generated_secret
+from backend.settings import (
+    DB_PASSWORD_FILE,
+    DEFAULT_PG_PORT,
+    DEFAULT_REDIS_PORT,
+    REDIS_PASSWORD_FILE,
+    default_database_url,
+    default_redis_url,
+)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 APT_PACKAGES = ("postgresql-15-postgis-3", "postgresql-15", "redis-server")
@@ -113,7 +127,7 @@ def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
                     "-E",
                     "UTF8",
                     "--locale=C.UTF-8",
-                    "--auth-local=trust",
+                    "--auth-local=peer",
                     "--auth-host=scram-sha-256",
                 ]
             ),
@@ -122,6 +136,8 @@ def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
         )
     sockdir.mkdir(parents=True, exist_ok=True)
     shutil.chown(sockdir, owner, owner)
+    sockdir.chmod(0o700)
+    changed = _write_access_rules(pgdata, owner)
     if not logfile.exists():
         logfile.touch()
     shutil.chown(logfile, owner, owner)
@@ -130,6 +146,13 @@ def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
         capture_output=True,
     )
     if status.returncode == 0:
+        if changed:
+            _log("access rules rewritten (no trust lines): reloading PostgreSQL")
+            subprocess.run(
+                _as_postgres([str(PG_BIN / "pg_ctl"), "reload", "-D", str(pgdata)]),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         return
     opts = f"-p {port} -k {sockdir} " + " ".join(f"-c {k}={v}" for k, v in PG_TUNING.items())
     _log(f"starting PostgreSQL on 127.0.0.1:{port}")
@@ -152,6 +175,32 @@ def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
     )
 
 
+def _write_access_rules(pgdata: Path, owner: str) -> bool:
+    """Who may connect how (pg_hba.conf, pg_ident.conf); True when they changed.
+
+    The superuser ``postgres`` only from the cluster owner's OS account on the local
+    socket (peer); every other role by scram-sha-256, locally and over loopback. Clusters
+    initialised by an earlier version with trust lines are corrected here.
+    """
+    hba = (
+        "# Written by `qonys services`: no trust lines.\n"
+        "local all postgres peer map=owner\n"
+        "local all all scram-sha-256\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n"
+        "host all all ::1/128 scram-sha-256\n"
+    )
+    ident = f"# Written by `qonys services`.\nowner {owner} postgres\n"
+    changed = False
+    for name, content in (("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+        path = pgdata / name
+        if path.read_text("utf-8") != content:
+            path.write_text(content, "utf-8")
+            shutil.chown(path, owner, owner)
+            path.chmod(0o600)
+            changed = True
+    return changed
+
+
 def _psql(sockdir: Path, port: int, sql: str, db: str = "postgres") -> str:
     out = subprocess.run(
         _as_postgres(
@@ -168,11 +217,10 @@ def _psql(sockdir: Path, port: int, sql: str, db: str = "postgres") -> str:
                 "-tAq",
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-c",
-                sql,
             ]
         ),
         check=True,
+        input=sql,  # on stdin, so a password in it never shows in the process list
         capture_output=True,
         text=True,
     )
@@ -180,10 +228,16 @@ def _psql(sockdir: Path, port: int, sql: str, db: str = "postgres") -> str:
 
 
 def bootstrap_databases(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
-    """Create the ``qonys`` role, the app and test databases and PostGIS in each."""
+    """Create the ``qonys`` role, the app and test databases and PostGIS in each.
+
+    The role's password is generated into the data folder the first time and set again
+    on every start (a cluster from an earlier version had the well-known ``qonys``).
+    """
     _pg, sockdir, _log_file = _pg_dirs(data_dir)
+    password = generated_secret(data_dir / DB_PASSWORD_FILE)
     if not _psql(sockdir, port, "SELECT 1 FROM pg_roles WHERE rolname='qonys'"):
-        _psql(sockdir, port, "CREATE ROLE qonys LOGIN PASSWORD 'qonys'")
+        _psql(sockdir, port, "CREATE ROLE qonys LOGIN")
+    _psql(sockdir, port, f"ALTER ROLE qonys LOGIN PASSWORD '{password}'")
     # The owner creates the app's runtime role on `qonys db upgrade` (backend/dbroles.py);
     # it is never a superuser.
     _psql(sockdir, port, "ALTER ROLE qonys CREATEROLE NOSUPERUSER")
@@ -195,33 +249,30 @@ def bootstrap_databases(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
 
 
 def start_redis(data_dir: Path, port: int = DEFAULT_REDIS_PORT) -> None:
-    """Start the project's own Redis unless one already answers on its port."""
-    url = f"redis://127.0.0.1:{port}/0"
+    """Start the project's own Redis, with its password, unless it already answers."""
+    password = generated_secret(data_dir / REDIS_PASSWORD_FILE)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    if redis_ok(f"redis://127.0.0.1:{port}/0"):
+        # Ours from an earlier version, open to anyone local: close it now. (Checked
+        # first: redis-py ignores a password the server does not ask for.)
+        _log("Redis had no password: setting the generated requirepass")
+        redis.Redis.from_url(f"redis://127.0.0.1:{port}/0").config_set("requirepass", password)
+        return
     if redis_ok(url):
         return
     rdir = data_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
+    # The password goes in a 0600 file, never on a command line others can read.
+    conf = rdir / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(
+            f"port {port}\nbind 127.0.0.1 -::1\nprotected-mode yes\n"
+            f"requirepass {password}\ndir {rdir}\ndaemonize yes\n"
+            f"pidfile {rdir / 'redis.pid'}\nlogfile {rdir / 'redis.log'}\nappendonly yes\n"
+        )
     _log(f"starting Redis on 127.0.0.1:{port}")
-    subprocess.run(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(rdir),
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            str(rdir / "redis.pid"),
-            "--logfile",
-            str(rdir / "redis.log"),
-            "--appendonly",
-            "yes",
-        ],
-        check=True,
-    )
+    subprocess.run(["redis-server", str(conf)], check=True)
     for _ in range(50):
         if redis_ok(url):
             return
@@ -278,7 +329,7 @@ def ensure_services(data_dir: Path, need_test_db: bool = True) -> Endpoints:
     else:
         start_postgres(data_dir)
         bootstrap_databases(data_dir)
-        db_url = f"postgresql://qonys:qonys@127.0.0.1:{DEFAULT_PG_PORT}/qonys"
+        db_url = default_database_url(data_dir)
     test_url = test_database_url(db_url)
     if need_test_db and os.environ.get("DATABASE_URL"):
         _ensure_external_database(test_url)
@@ -287,7 +338,7 @@ def ensure_services(data_dir: Path, need_test_db: bool = True) -> Endpoints:
             raise StackError(f"REDIS_URL {redis_url} does not answer PING")
     else:
         start_redis(data_dir)
-        redis_url = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+        redis_url = default_redis_url(data_dir)
     return Endpoints(db_url, test_url, redis_url)
 
 
@@ -299,6 +350,19 @@ def stop_services(data_dir: Path) -> None:
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"]),
             capture_output=True,
         )
-    r = redis.Redis.from_url(f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0")
+    r = redis.Redis.from_url(default_redis_url(data_dir))
     with contextlib.suppress(redis.RedisError):
         r.shutdown(nosave=False)
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***`` (logs, terminals)."""
+    return re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", text)
+
+
+def without_password(url: str) -> str:
+    """``url`` with no password (the host, port and database still say where)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -90,3 +91,12 @@ def serve(app: Any) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{srv.server_port}"
     srv.shutdown()
+
+
+def wait_for(condition: Any, timeout: float = 30.0, every: float = 0.2) -> None:
+    """Poll ``condition()`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {condition}")
+        time.sleep(every)

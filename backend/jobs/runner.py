@@ -1,11 +1,24 @@
-"""The worker process: an RQ worker plus a small scheduler for periodic jobs."""
+"""The worker process: an RQ worker plus a scheduler thread for the periodic jobs.
+
+Neither dies of a Redis outage. RQ's worker quits its loop on some Redis errors, so it
+is started again with backoff in the same process until a signal asks it to stop. The
+scheduler thread survives every error and holds a Redis lock that expires on its own
+(``LOCK_TTL_S``) when its process dies, SIGKILL included: one scheduler at a time among
+all workers, and never an orphan holding the lock. (RQ's own scheduler, a separate
+process for delayed jobs, is not started: Qonys enqueues nothing for later.)
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import socket
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from rq import Queue, Worker
@@ -15,7 +28,7 @@ from backend.settings import Settings
 log = logging.getLogger("qonys.worker")
 
 # (dotted job function, interval in seconds). Each job is idempotent, so a second
-# worker enqueueing the same slot does no harm.
+# enqueue of the same slot does no harm.
 PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.permits.expire_permits", 3600),
     ("backend.jobs.traces.maintain_partitions", 3600),
@@ -29,33 +42,145 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.audit.verify_audit", 86400),
 )
 
+LOCK_KEY = "qonys:scheduler:lock"
+# When each periodic job was last enqueued (epoch seconds), kept in Redis so that a
+# restarted worker, or another one taking over the lock, does not run everything again.
+LAST_KEY = "qonys:scheduler:last"
+LOCK_TTL_S = 90
+MAX_BACKOFF_S = 30.0
 
-def _schedule_forever(queue: Queue, stop: threading.Event) -> None:
-    last: dict[str, float] = {}
-    while not stop.is_set():
-        now = time.time()
+# Take the lock when free, or keep it when ours; False when another scheduler holds it.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class PeriodicScheduler:
+    """Enqueues each periodic job when its interval has passed, while it holds the lock."""
+
+    def __init__(self, connection: redis.Redis[bytes], queue_name: str) -> None:
+        self.connection = connection
+        self._claim = connection.register_script(_CLAIM)
+        self._release = connection.register_script(_RELEASE)
+        self.queue = Queue(queue_name, connection=connection)
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    def tick(self, now: float | None = None) -> list[str]:
+        """One round: claim or refresh the lock, enqueue what is due; the jobs enqueued."""
+        if not self._claim(keys=[LOCK_KEY], args=[self.name, LOCK_TTL_S]):
+            if not self._holder_died():
+                return []
+            if not self._claim(keys=[LOCK_KEY], args=[self.name, LOCK_TTL_S]):
+                return []
+        now = time.time() if now is None else now
+        last = {k.decode(): float(v) for k, v in self.connection.hgetall(LAST_KEY).items()}
+        enqueued = []
         for func, interval in PERIODIC:
-            if now - last.get(func, 0) >= interval:
-                slot = datetime.now(UTC).strftime("%Y%m%d%H%M")
-                queue.enqueue(func, job_id=f"periodic-{func.rsplit('.', 1)[-1]}-{slot}")
-                last[func] = now
-        stop.wait(30)
+            if now - last.get(func, 0.0) >= interval:
+                slot = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d%H%M")
+                self.queue.enqueue(func, job_id=f"periodic-{func.rsplit('.', 1)[-1]}-{slot}")
+                self.connection.hset(LAST_KEY, func, now)
+                enqueued.append(func)
+        return enqueued
+
+    def _holder_died(self) -> bool:
+        """Free the lock at once when its holder was a process on this machine that is
+        gone (SIGKILLed, say); one elsewhere is waited out by the lock's expiry."""
+        holder = (self.connection.get(LOCK_KEY) or b"").decode()
+        host, _, rest = holder.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            return False
+        log.warning("periodic scheduler: the lock's holder (pid %s) is gone; taking over", pid)
+        self._release(keys=[LOCK_KEY], args=[holder])
+        return True
+
+    def release(self) -> None:
+        self._release(keys=[LOCK_KEY], args=[self.name])
 
 
-def run_worker(settings: Settings, burst: bool = False) -> None:
-    # The worker gets a connection of its own: RQ raises its socket timeout above the
-    # blocking dequeue's, which must not be shared with the scheduler thread's pool.
-    conn = redis.Redis.from_url(settings.redis_url)
-    worker = Worker([Queue(settings.queue_name, connection=conn)], connection=conn)
-    stop = threading.Event()
-    if not burst:
-        scheduler_queue = Queue(
-            settings.queue_name, connection=redis.Redis.from_url(settings.redis_url)
-        )
-        threading.Thread(
-            target=_schedule_forever, args=(scheduler_queue, stop), daemon=True
-        ).start()
+def _alive(pid: int) -> bool:
     try:
-        worker.work(burst=burst, with_scheduler=not burst)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def schedule_forever(scheduler: PeriodicScheduler, stop: threading.Event, every_s: float) -> None:
+    """Tick until ``stop``; an error is logged and retried with backoff, never fatal."""
+    backoff = 1.0
+    while not stop.is_set():
+        try:
+            scheduler.tick()
+        except Exception as exc:
+            # Redis down, a job function that does not import: the thread must live on.
+            log.warning("periodic scheduler: %s; trying again in %.0f s", exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            continue
+        backoff = 1.0
+        stop.wait(every_s)
+    with contextlib.suppress(redis.RedisError):  # else the lock expires by itself
+        scheduler.release()
+
+
+def run_worker(settings: Settings, burst: bool = False, tick_s: float = 30.0) -> None:
+    """Work the queue until SIGTERM/SIGINT; a Redis outage only pauses it."""
+    stop = threading.Event()
+    scheduler_stop = threading.Event()
+    thread = None
+    if not burst:
+        scheduler = PeriodicScheduler(redis.Redis.from_url(settings.redis_url), settings.queue_name)
+        thread = threading.Thread(
+            target=schedule_forever,
+            args=(scheduler, scheduler_stop, tick_s),
+            daemon=True,
+            name="qonys-scheduler",
+        )
+        thread.start()
+    backoff = 1.0
+    try:
+        while not stop.is_set():
+            worker = None
+            started = time.monotonic()
+            try:
+                # A connection of its own: RQ raises its socket timeout above the
+                # blocking dequeue's, which must not be shared with the scheduler's.
+                conn = redis.Redis.from_url(settings.redis_url)
+                worker = Worker([Queue(settings.queue_name, connection=conn)], connection=conn)
+                worker.work(burst=burst, with_scheduler=False)
+            except redis.RedisError as exc:
+                log.warning("worker: Redis is unreachable (%s)", exc)
+            if burst or (worker is not None and worker._shutdown_requested_date is not None):
+                break
+            # RQ left its loop on an error; our handlers take the signals while we wait.
+            _stop_on_signals(stop)
+            if time.monotonic() - started > 60:
+                backoff = 1.0  # it had been working: this is a new outage
+            log.warning("worker: starting again in %.0f s", backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
     finally:
+        scheduler_stop.set()
+        if thread is not None:
+            thread.join(timeout=5)  # releases the lock (else it expires by itself)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(*_: Any) -> None:
         stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)

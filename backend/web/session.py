@@ -8,8 +8,6 @@ writes made with a bearer token do not (no cookie, nothing to forge).
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from backend import clock
 from backend.api.context import database
+from backend.localsecrets import generated_secret
 from backend.models import User
 from backend.services.accounts import principal_of
 from backend.settings import Settings
@@ -48,13 +47,7 @@ def secret_key(settings: Settings) -> str:
     """The configured key, else one generated once into the data directory (mode 600)."""
     if settings.secret_key:
         return settings.secret_key
-    path = Path(settings.data_dir) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return generated_secret(Path(settings.data_dir) / "secret_key", nbytes=32)
 
 
 def begin() -> None:
