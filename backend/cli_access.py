@@ -54,10 +54,14 @@ def token_create(
 ) -> None:
 
     database = _database(_settings())
+    operator = _operator()
     try:
         with database.transaction() as session:
             secret, row = create_token(
                 session, role, employer_bin, person_id, region_kato, label, expires_days
+            )
+            audit.record(
+                session, operator, "tokens.create", [person_id], f"token {row.id} ({role})"
             )
     except QonysError as exc:
         raise click.ClickException(exc.detail) from exc

@@ -156,6 +156,15 @@ class NotFound(QonysError):
     code = "not_found"
 
 
+class OutOfScope(NotFound):
+    """A person outside the caller's region scope: answered exactly as not found (so ids
+    cannot be walked for who is registered where), but audited as a refusal."""
+
+    def __init__(self, detail: str, person_id: int) -> None:
+        super().__init__(detail)
+        self.person_id = person_id
+
+
 class Conflict(QonysError):
     status = 409
     code = "conflict"

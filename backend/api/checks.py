@@ -21,7 +21,10 @@ bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers"
 @bp.doc(
     summary="Check one person by IIN or document number: ok, violation or not_found",
     description="A document number held by more than one person is never resolved by "
-    "guessing: 409 `ambiguous_document`; check by IIN, or add `document_country`.",
+    "guessing: 409 `ambiguous_document`; check by IIN, or add `document_country`. An "
+    "officer bound to a region sees the details (person, registration, permit) only of "
+    "persons the register places in that region, or nowhere; for others the verdict and "
+    "reasons come with `outside_scope: true` and no details.",
 )
 def check(data: dict[str, Any]) -> Any:
     with transaction() as session:
@@ -33,8 +36,7 @@ def check(data: dict[str, Any]) -> Any:
             data["location"],
             document_country=data.get("document_country"),
         )
-        subject = result.person["id"] if result.person else None
-        record_access(session, "person.check", [subject])
+        record_access(session, "person.check", [result.person_id])
         return result
 
 

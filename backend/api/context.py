@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,8 @@ class TokenOrSessionAuth(HTTPTokenAuth):
 auth = TokenOrSessionAuth(
     scheme="Bearer", description="Token from `qonys token create`, or a signed-in session"
 )
+
+log = logging.getLogger("qonys.api")
 
 _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
@@ -127,3 +130,41 @@ def record_access(
 ) -> None:
     """Audit what the caller of this request did to whom, and why, in its transaction."""
     audit.record(session, principal(), action, subjects, why, request_id(), client_request_id())
+
+
+# Who a refused request came from when no token or session was accepted.
+ANONYMOUS = Principal(token_id=0, role="anonymous", name="anonymous")
+
+
+def record_refusal(kind: str, subjects: Sequence[int | None] | None = None) -> None:
+    """Audit a refused request (``kind``: ``auth_failed``, ``refused``, ``out_of_scope``)
+    in a transaction of its own: the request's own rolls back with the refusal.
+
+    The action names the endpoint asked for; the subject is the person in the path when
+    there is one. An audit row that cannot be written is logged, never raised: the
+    refusal still goes out.
+    """
+    try:
+        # A role refusal (403) comes before Flask-HTTPAuth records the caller: ask again.
+        bearer = request.headers.get("Authorization", "")
+        presented = bearer[7:].strip() if bearer.lower().startswith("bearer ") else ""
+        who = (
+            auth.current_user
+            or (verify_secret(presented) if presented else None)
+            or session_principal()
+            or ANONYMOUS
+        )
+    except Exception:  # a database that cannot be asked: the refusal is still recorded
+        who = ANONYMOUS
+    if subjects is None:
+        person = (request.view_args or {}).get("person_id")
+        subjects = [person if isinstance(person, int) else None]
+    declared = request.headers.get("X-Purpose", "").strip()[:200] or None
+    action = f"{kind}:{request.endpoint or request.path}"[:64]
+    try:
+        with database().transaction() as session:
+            audit.record(
+                session, who, action, subjects, declared, request_id(), client_request_id()
+            )
+    except Exception:
+        log.warning("could not audit the refused request %s", action, exc_info=True)

@@ -9,6 +9,7 @@ the spec once, when it is built, so that clients and contract tests see the trut
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backend.errors import PROBLEMS
@@ -68,6 +69,72 @@ def problems_everywhere(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+# OpenAPI links: what a client does next with what an operation created (its id in the
+# answer), so that clients and the stateful contract run can follow them. One link per
+# target and status (schemathesis 3 names its stateful rules by target and status, so a
+# second link into the same target would silently replace the first).
+# (source path, verb, status, target path, target verb, {parameter: runtime expression})
+_PERSON = {"person_id": "$response.body#/id"}
+_PERMIT = {"permit_id": "$response.body#/id"}
+_TOKEN = {"token_id": "$response.body#/token_id"}
+_SAME_PATH = {"year": "$request.path.year", "region_kato": "$request.path.region_kato"}
+_QUOTA = "/api/v1/quotas/{year}/{region_kato}"
+_LIST = "/api/v1/settlement-lists/{year}/{region_kato}"
+LINKS: tuple[tuple[str, str, str, str, str, dict[str, str]], ...] = (
+    ("/api/v1/persons", "post", "201", "/api/v1/persons/{person_id}", "get", _PERSON),
+    ("/api/v1/persons", "post", "201", "/api/v1/persons/{person_id}/last-position", "get", _PERSON),
+    ("/api/v1/persons", "post", "201", "/api/v1/preselection/{person_id}", "get", _PERSON),
+    ("/api/v1/persons", "post", "201", "/api/v1/kandas/{person_id}/obligation", "get", _PERSON),
+    ("/api/v1/persons", "post", "201", "/api/v1/kandas/{person_id}/general-terms", "post", _PERSON),
+    ("/api/v1/permits", "post", "201", "/api/v1/permits/{permit_id}/extensions", "post", _PERMIT),
+    ("/api/v1/permits", "post", "201", "/api/v1/permits/{permit_id}/revocation", "post", _PERMIT),
+    ("/api/v1/devices", "post", "201", "/api/v1/devices/{token_id}/refusals", "get", _TOKEN),
+    ("/api/v1/devices", "post", "201", "/api/v1/tokens/{token_id}", "delete", _TOKEN),
+    (
+        "/api/v1/employers",
+        "post",
+        "201",
+        "/api/v1/employers/{bin_}/permits",
+        "get",
+        {"bin_": "$response.body#/bin"},
+    ),
+    (
+        "/api/v1/maps/monitoring",
+        "post",
+        "202",
+        "/api/v1/jobs/{job_id}",
+        "get",
+        {"job_id": "$response.body#/job_id"},
+    ),
+    (_QUOTA, "put", "200", _QUOTA, "get", _SAME_PATH),
+    (_LIST, "put", "200", _LIST, "get", _SAME_PATH),
+)
+
+
+def links_declared(spec: dict[str, Any]) -> dict[str, Any]:
+    paths = spec.get("paths", {})
+    for source, verb, status, target, target_verb, parameters in LINKS:
+        operation = paths.get(source, {}).get(verb)
+        if operation is None or target_verb not in paths.get(target, {}):
+            continue  # a route that is not served here
+        response = operation.get("responses", {}).get(status)
+        if response is None:
+            continue
+        name = re.sub(
+            r"[^A-Za-z0-9._-]",
+            "",
+            f"{target_verb}{target.removeprefix('/api/v1')}".replace("/", "_"),
+        )
+        response.setdefault("links", {})[name] = {
+            "operationRef": "#/paths/"
+            + target.replace("~", "~0").replace("/", "~1")
+            + "/"
+            + target_verb,
+            "parameters": parameters,
+        }
+    return spec
+
+
 def spec_processor(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     """APIFlask's hook (it also passes YAML text, which this app never asks for)."""
-    return problems_everywhere(spec) if isinstance(spec, dict) else spec
+    return links_declared(problems_everywhere(spec)) if isinstance(spec, dict) else spec

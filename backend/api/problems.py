@@ -16,7 +16,15 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
 
-from backend.errors import PROBLEMS, STATUS_CODES, FieldError, QonysError, flatten_messages
+from backend.api.context import record_refusal
+from backend.errors import (
+    PROBLEMS,
+    STATUS_CODES,
+    FieldError,
+    OutOfScope,
+    QonysError,
+    flatten_messages,
+)
 
 log = logging.getLogger("qonys.api")
 
@@ -78,6 +86,14 @@ def _wants_a_page() -> bool:
     )
 
 
+def _audit_refusal(status: int) -> None:
+    """Failed authentication and refused access are audited (issue 12)."""
+    if status == 401:
+        record_refusal("auth_failed")
+    elif status == 403:
+        record_refusal("refused")
+
+
 def install(app: APIFlask) -> None:
     @app.get(PROBLEM_DOCS)
     @app.doc(hide=True)
@@ -90,6 +106,7 @@ def install(app: APIFlask) -> None:
         if error.status_code == 401 and _wants_a_page():
             # A person in a browser, not a script: to the sign-in page, and back after.
             return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
+        _audit_refusal(error.status_code)
         errors = flatten_messages(error.detail) if error.detail else []
         if error.status_code == 422 and errors:
             detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
@@ -102,6 +119,9 @@ def install(app: APIFlask) -> None:
 
     @app.errorhandler(QonysError)
     def _domain_error(error: QonysError) -> Response:
+        _audit_refusal(error.status)
+        if isinstance(error, OutOfScope):
+            record_refusal("out_of_scope", [error.person_id])
         return problem(error.status, error.detail, error.code, error.errors, headers=error.headers)
 
     @app.errorhandler(sqlalchemy_exc.OperationalError)

@@ -275,6 +275,12 @@ class CheckOut(Schema):
     person = Nested(CheckPersonOut, allow_none=True)
     registration = Nested(CheckRegistrationOut, allow_none=True)
     permit = Nested(CheckPermitOut, allow_none=True)
+    outside_scope = Boolean(
+        metadata={
+            "description": "The register places the person outside the officer's region: "
+            "the details are withheld"
+        }
+    )
 
 
 class NearQuery(Schema):

@@ -15,10 +15,11 @@ from sqlalchemy import case, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from backend.clock import now
-from backend.errors import Conflict, Forbidden, NotFound
+from backend.errors import Conflict, NotFound, OutOfScope
 from backend.models import Alert
 from backend.models.registries import URGENT_ALERT_KINDS
 from backend.services.pagination import decode_ranked_cursor, encode_ranked_cursor
+from backend.services.scope import in_scope, scope_clause
 from backend.services.tokens import Principal
 
 EVAL_LOCK_CLASS = 42
@@ -70,10 +71,9 @@ def list_alerts(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Alert], str | None]:
-    if principal.region_kato:
-        if region_kato and region_kato != principal.region_kato:
-            raise Forbidden("this officer token is limited to another region")
-        region_kato = principal.region_kato
+    # An officer bound to a region sees the alerts about the persons in their scope
+    # (backend.services.scope), wherever the alert arose; ``region_kato`` narrows further.
+    scope = scope_clause(principal, "alerts.person_id")
     # Urgent kinds first, then by id: the keyset is (rank, id).
     rank = case((Alert.kind.in_(URGENT_ALERT_KINDS), 0), else_=1)
     after_rank, after_id = decode_ranked_cursor(cursor)
@@ -83,6 +83,8 @@ def list_alerts(
         .order_by(rank, Alert.id)
         .limit(limit)
     )
+    if scope is not None:
+        query = query.where(scope)
     if kind:
         query = query.where(Alert.kind == kind)
     if region_kato:
@@ -104,8 +106,10 @@ def resolve_alert(
     :func:`backend.services.events.alert_resolved`.
     """
     alert = session.get(Alert, alert_id, with_for_update=True)
-    if alert is None or (principal.region_kato and alert.region_kato != principal.region_kato):
+    if alert is None:
         raise NotFound(f"alert {alert_id} not found")
+    if not in_scope(session, principal, alert.person_id):
+        raise OutOfScope(f"alert {alert_id} not found", alert.person_id)
     if alert.status != "open":
         raise Conflict(f"alert {alert_id} is already closed")
     alert.status = "closed"

@@ -20,6 +20,7 @@ from backend.errors import Conflict, Forbidden, Invalid
 from backend.models import OfficerCheck
 from backend.models.permit import permit_in_force
 from backend.models.registries import PERMIT_CATEGORIES
+from backend.services.scope import places_in_scope
 from backend.services.tokens import Principal
 from gis.convert import point_element
 
@@ -102,6 +103,11 @@ class CheckResult:
     person: RowMapping | None
     registration: _Registration | None
     permit: _Permit | None
+    # Who was checked, for the audit trail, even when the details are withheld.
+    person_id: int | None = None
+    # The register places the person outside the officer's region: the verdict and its
+    # reasons are given, the person's details are that region's officers' to see.
+    outside_scope: bool = False
 
 
 def _dates(item: dict[str, Any]) -> dict[str, Any]:
@@ -184,12 +190,15 @@ def run_check(
         raise Forbidden("this officer token is limited to another region")
     person = registration = permit = None
     reasons: list[str] = []
+    outside = False
     if row["id"] is not None:
         person = row
         registrations = [_Registration(**r) for r in _parse(row["registrations"])]
+        permits = [_Permit(**p) for p in _parse(row["permits"])]
+        outside = not places_in_scope(principal.region_kato, registrations, permits, today)
         reasons = _registration_reasons(registrations, today)
         if row["category"] in PERMIT_CATEGORIES:
-            permit = _deciding_permit([_Permit(**p) for p in _parse(row["permits"])], today)
+            permit = _deciding_permit(permits, today)
             reasons += _permit_reasons(permit, region, today)
             if permit is not None and permit.valid_to < today:
                 permit = replace(permit, status="expired")
@@ -210,4 +219,10 @@ def run_check(
         )
         .returning(OfficerCheck.id)
     ).scalar_one()
-    return CheckResult(check_id, checked_at, verdict, reasons, region, person, registration, permit)
+    if outside:
+        return CheckResult(
+            check_id, checked_at, verdict, reasons, region, None, None, None, row["id"], True
+        )
+    return CheckResult(
+        check_id, checked_at, verdict, reasons, region, person, registration, permit, row["id"]
+    )

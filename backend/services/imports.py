@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from backend.errors import Invalid, QonysError, flatten_messages
 from backend.models import ImportFile, Permit, Person, Registration
 from backend.schemas import PermitIn, PersonIn, RegistrationIn
-from backend.services import events, permits, persons, registrations
+from backend.services import audit, events, permits, persons, registrations
+from backend.services.tokens import Principal
 from backend.settings import Settings
 
 KINDS = ("persons", "registrations", "permits")
@@ -108,7 +109,7 @@ def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _import_person(session: Session, row: dict[str, str], key: str, _: Settings) -> None:
+def _import_person(session: Session, row: dict[str, str], key: str, _: Settings) -> int:
     payload: dict[str, Any] = {k: row[k] for k in REQUIRED["persons"] if row.get(k)}
     if row.get("iin"):
         payload["iin"] = row["iin"]
@@ -122,9 +123,10 @@ def _import_person(session: Session, row: dict[str, str], key: str, _: Settings)
         raise _Duplicate
     person = persons.create_person(session, data)
     person.source_key = key
+    return person.id
 
 
-def _import_registration(session: Session, row: dict[str, str], key: str, _: Settings) -> None:
+def _import_registration(session: Session, row: dict[str, str], key: str, _: Settings) -> int:
     payload: dict[str, Any] = {
         k: row[k]
         for k in ("kind", "address", "settlement_kato", "valid_from", "valid_to")
@@ -137,21 +139,23 @@ def _import_registration(session: Session, row: dict[str, str], key: str, _: Set
         session, _load(RegistrationIn(), payload), source_key=key
     )
     events.registration_recorded(session, registration)
+    return registration.person_id
 
 
-def _import_permit(session: Session, row: dict[str, str], key: str, settings: Settings) -> None:
+def _import_permit(session: Session, row: dict[str, str], key: str, settings: Settings) -> int:
     payload: dict[str, Any] = {
         k: row[k] for k in ("employer_bin", "region_kato", "valid_from", "valid_to") if row.get(k)
     }
     payload["person_id"] = _person_id(session, row["person_iin"])
     permits.create_permit(session, _load(PermitIn(), payload), source_key=key)
+    return int(payload["person_id"])
 
 
 class _Duplicate(Exception):
     """The row is already in the register."""
 
 
-WRITERS: dict[str, Callable[[Session, dict[str, str], str, Settings], None]] = {
+WRITERS: dict[str, Callable[[Session, dict[str, str], str, Settings], int]] = {
     "persons": _import_person,
     "registrations": _import_registration,
     "permits": _import_permit,
@@ -179,6 +183,10 @@ def run_import(
     report: dict[str, Any] = {"kind": kind, "total": len(rows), "accepted": 0, "duplicates": 0}
     rejected: list[dict[str, Any]] = []
     rejected_count = 0
+    # Each row written is audited under the uploader's token, with the person it
+    # concerns, in the transaction that writes it.
+    uploader = Principal(token_id=upload.token_id, role="admin")
+    written: list[int] = []
     for index, raw in enumerate(rows, start=2):  # row 1 is the header
         row = _clean(raw)
         key = _row_key(kind, row)
@@ -190,7 +198,7 @@ def run_import(
             if missing:
                 raise Invalid(missing[0], "is required")
             with session.begin_nested():
-                WRITERS[kind](session, row, key, settings)
+                written.append(WRITERS[kind](session, row, key, settings))
             report["accepted"] += 1
         except _Duplicate:
             report["duplicates"] += 1
@@ -201,8 +209,11 @@ def run_import(
                 message = exc.errors[0].message if exc.errors else exc.detail
                 rejected.append({"row": index, "field": field, "reason": message})
         if index % COMMIT_EVERY == 0:
+            audit.record(session, uploader, f"import.{kind}", written, f"import {upload_id}")
+            written = []
             session.commit()
             progress(int(100 * (index - 1) / max(len(rows), 1)))
+    audit.record(session, uploader, f"import.{kind}", written, f"import {upload_id}")
     report["rejected_count"] = rejected_count
     report["rejected"] = rejected
     return report

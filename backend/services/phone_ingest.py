@@ -227,6 +227,7 @@ def _store(
         person=device.person_id,
         action=f"traces.ingest.{client}",
         request_id=request_id,
+        max_speed=settings.trace_max_speed_mps,
     )
 
     def write() -> int:

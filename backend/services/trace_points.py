@@ -28,8 +28,12 @@ FLAG_NO_TIMESTAMP = "no_timestamp"
 FLAG_POOR_ACCURACY = "poor_accuracy"
 FLAG_MOCK = "mock_location"
 FLAG_DROPPED_FIELD = "implausible_field_dropped"
+# Farther from the last plausible position than anyone could have moved (set on storing).
+FLAG_IMPLAUSIBLE_JUMP = "implausible_jump"
+# Metres of GPS error allowed on top of the fastest movement before a fix is a jump.
+JUMP_MARGIN_M = 1000
 # Points with these flags neither open nor close region alerts.
-UNRELIABLE_FLAGS = (FLAG_POOR_ACCURACY, FLAG_MOCK)
+UNRELIABLE_FLAGS = (FLAG_POOR_ACCURACY, FLAG_MOCK, FLAG_IMPLAUSIBLE_JUMP)
 
 
 @dataclass(slots=True)

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 from backend.errors import NotFound
 from backend.models import Person
 from backend.services import trace_storage
-from backend.services.trace_points import Point, PointError, check_point, fast_batch_point
+from backend.services.trace_points import (
+    FLAG_IMPLAUSIBLE_JUMP,
+    JUMP_MARGIN_M,
+    Point,
+    PointError,
+    check_point,
+    fast_batch_point,
+)
 from backend.settings import Settings
 from gis.pgcopy import copy_csv
 
@@ -57,7 +64,22 @@ def move_sql(source_rows: str, extra: str = "") -> str:
     ``extra`` adds CTEs that must happen in the same statement (audit, last contact).
     """
     return f"""
-    WITH src ({_COLUMNS}) AS ({source_rows}), ins AS (
+    WITH given ({_COLUMNS}) AS ({source_rows}), src AS (
+        -- A fix farther from the person's last plausible position than they could have
+        -- moved since (at :max_speed, with a margin for GPS error) is flagged: it opens
+        -- and closes no region alert, and does not become the last position.
+        SELECT g.person_id, g.recorded_at, g.lon, g.lat, g.accuracy_m, g.speed_mps,
+               g.bearing_deg, g.altitude_m, g.battery_pct, g.attributes,
+               CASE WHEN l.recorded_at < g.recorded_at
+                     AND ST_DistanceSphere(l.geom, ST_SetSRID(ST_MakePoint(g.lon, g.lat), 4326))
+                         > CAST(:max_speed AS float8)
+                           * extract(epoch FROM g.recorded_at - l.recorded_at)
+                           + {JUMP_MARGIN_M} + coalesce(g.accuracy_m, 0)
+                           + coalesce(l.accuracy_m, 0)
+                    THEN array_append(coalesce(g.flags, '{{}}'), '{FLAG_IMPLAUSIBLE_JUMP}')
+                    ELSE g.flags END
+        FROM given g LEFT JOIN trace_last_positions l ON l.person_id = g.person_id
+    ), ins AS (
         INSERT INTO trace_points (person_id, recorded_at, geom, accuracy_m, speed_mps,
                                   bearing_deg, altitude_m, battery_pct, source, attributes,
                                   flags)
@@ -65,11 +87,12 @@ def move_sql(source_rows: str, extra: str = "") -> str:
                speed_mps, bearing_deg, altitude_m, battery_pct, :source, attributes, flags
         FROM src
         ON CONFLICT DO NOTHING
-        RETURNING person_id, recorded_at, geom, accuracy_m
+        RETURNING person_id, recorded_at, geom, accuracy_m, flags
     ), newest AS (
         INSERT INTO trace_last_positions (person_id, recorded_at, geom, accuracy_m)
         SELECT DISTINCT ON (person_id) person_id, recorded_at, geom, accuracy_m
-        FROM ins ORDER BY person_id, recorded_at DESC
+        FROM ins WHERE flags IS NULL OR NOT '{FLAG_IMPLAUSIBLE_JUMP}' = ANY(flags)
+        ORDER BY person_id, recorded_at DESC
         ON CONFLICT (person_id) DO UPDATE SET recorded_at = EXCLUDED.recorded_at,
             geom = EXCLUDED.geom, accuracy_m = EXCLUDED.accuracy_m
         WHERE EXCLUDED.recorded_at > trace_last_positions.recorded_at
@@ -112,19 +135,19 @@ def with_partitions(bind: Any, days: set[date], write: Any) -> Any:
         return write()
 
 
-def store_points(session: Session, points: list[Point], source: str) -> int:
+def store_points(session: Session, points: list[Point], source: str, max_speed_mps: float) -> int:
     """Write valid points in one COPY and one statement; returns how many were new."""
     if not points:
         return 0
 
     def write() -> int:
         with session.begin_nested():
-            return _copy_and_move(session, points, source)
+            return _copy_and_move(session, points, source, max_speed_mps)
 
     return int(with_partitions(session.get_bind(), {p.t.date() for p in points}, write))
 
 
-def _copy_and_move(session: Session, points: list[Point], source: str) -> int:
+def _copy_and_move(session: Session, points: list[Point], source: str, max_speed_mps: float) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf)
     for p in points:
@@ -148,7 +171,8 @@ def _copy_and_move(session: Session, points: list[Point], source: str) -> int:
     # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
     connection.execute(text(_STAGE_DDL))
     copy_csv(connection, "COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
-    return int(session.execute(_MOVE, {"source": source}).scalar_one())
+    params = {"source": source, "max_speed": max_speed_mps}
+    return int(session.execute(_MOVE, params).scalar_one())
 
 
 def ingest(
@@ -195,7 +219,9 @@ def ingest(
                 result.rejected.append({"index": index, "reason": "person_id is unknown"})
         good = [(i, p) for i, p in good if p.person_id in known]
     result.persons = {p.person_id for _, p in good}
-    result.accepted = store_points(session, [p for _, p in good], source)
+    result.accepted = store_points(
+        session, [p for _, p in good], source, settings.trace_max_speed_mps
+    )
     result.duplicates = len(good) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     return result

@@ -158,8 +158,7 @@ def officer() -> Any:
             except QonysError as exc:
                 error = _message(exc)
             else:
-                subject = result.person["id"] if result.person else None
-                record_access(db, "person.check", [subject])
+                record_access(db, "person.check", [result.person_id])
         if _posted("near") and near_form.validate():
             near = registrations.registrations_near(
                 db,
