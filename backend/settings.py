@@ -87,6 +87,8 @@ class Settings:
     # Rate limits (flask-limiter notation) per device token on the phone endpoints, where
     # overflow is recorded and answered 2xx, and per token on the batch API (429).
     device_rate_limit: str = "120/minute"
+    # Every other API request, per token (per address without one).
+    api_rate_limit: str = "1200/minute"
     batch_rate_limit: str = "120/minute"
     # Sign-in attempts per client address (password and TOTP forms), beside each
     # account's own lock-out: guessing across many accounts from one place is slowed too.
@@ -149,6 +151,7 @@ class Settings:
             if not 0 <= getattr(self, name) <= 23:
                 found.append((name, "must be an hour 0-23"))
         for name in (
+            "api_rate_limit",
             "device_rate_limit",
             "batch_rate_limit",
             "signin_rate_limit",

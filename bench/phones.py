@@ -172,6 +172,7 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
             create_token(session, "device", person_id=p, label="bench phone")[0] for p in api_ids
         ]
     os.environ["QONYS_DEVICE_RATE_LIMIT"] = "1000000/minute"  # measure the limiter, not hit it
+    os.environ["QONYS_API_RATE_LIMIT"] = "1000000/minute"
     port = _free_port()
     api = _start_api(url, port, workers, threads)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)

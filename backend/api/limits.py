@@ -26,7 +26,27 @@ def _client_key() -> str:
     return "ip:" + (request.remote_addr or "unknown")
 
 
-limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
+def api_limit() -> str:
+    return str(current_app.extensions["qonys.settings"].api_rate_limit)
+
+
+# The phones' endpoints never answer 429 (they count devices themselves, above); pages and
+# the health check are not the API.
+_NOT_LIMITED = ("/api/v1/traces/osmand", "/api/v1/traces/owntracks")
+
+
+def _exempt() -> bool:
+    return not request.path.startswith("/api/") or request.path.startswith(_NOT_LIMITED)
+
+
+# Every API route: a limit per token (per address without one), 429 with Retry-After.
+limiter = Limiter(
+    key_func=_client_key,
+    strategy="fixed-window",
+    swallow_errors=True,
+    default_limits=[api_limit],
+    default_limits_exempt_when=_exempt,
+)
 
 
 def batch_limit() -> str:

@@ -214,6 +214,7 @@ def drill(monitored: dict, migrated: Settings, tmp_path: Path) -> Iterator[dict[
         "REDIS_URL": own.url,
         "QONYS_QUEUE_NAME": QUEUE,
         "QONYS_BATCH_RATE_LIMIT": "100000/minute",
+        "QONYS_API_RATE_LIMIT": "100000/minute",
     }
     qonys = [sys.executable, "-m", "backend.cli"]
     supervisor = supervise.Supervisor(

@@ -302,6 +302,28 @@ def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     app.extensions["qonys.db"].dispose()
 
 
+def test_every_api_route_is_limited_per_token_but_never_a_phone(
+    migrated: Any, monitored: dict, token: Any
+) -> None:
+    app = create_app(replace(migrated, api_rate_limit="3/minute"))
+    limited = app.test_client()
+    analyst = {**token("analyst"), "X-Purpose": "case R-1"}
+    codes = [limited.get("/api/v1/alerts", headers=analyst) for _ in range(4)]
+    assert [r.status_code for r in codes] == [200, 200, 200, 429]
+    assert codes[3].mimetype == "application/problem+json"
+    assert codes[3].get_json()["code"] == "rate_limited"
+    assert int(codes[3].headers["Retry-After"]) > 0
+    # Another token has its own count; a phone is never limited this way.
+    other = {**token("analyst"), "X-Purpose": "case R-2"}
+    assert limited.get("/api/v1/alerts", headers=other).status_code == 200
+    for minute in range(5):
+        request = phones.osmand_template(monitored["secret"], NOW - timedelta(minutes=minute))
+        assert phones.send(limited, request).status_code == 200
+    # Pages and the health check are not the API.
+    assert all(limited.get("/health").status_code in (200, 503) for _ in range(5))
+    app.extensions["qonys.db"].dispose()
+
+
 def test_enrol_prints_qr_codes_then_the_token(
     client: Any, monitored: dict, tmp_path: Path, migrated: Any
 ) -> None:
