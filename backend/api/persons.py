@@ -49,7 +49,9 @@ def get_person(person_id: int) -> Any:
     summary="Find persons by IIN, or page through the register",
     description="Keyset-paged. The persons one caller reads under one purpose are capped "
     "per day (`QONYS_PERSON_LISTING_CAP`, 1000/day): beyond it 429 with Retry-After. Every "
-    "page is audited, a row per person, with the purpose.",
+    "page is audited, a row per person, with the purpose (action `person.search` for an "
+    "IIN, `person.list` for a page of the register; a search finding nobody, one row "
+    "without a subject).",
 )
 def list_persons(query: dict[str, Any]) -> Any:
     why = purpose()
@@ -65,7 +67,9 @@ def list_persons(query: dict[str, Any]) -> Any:
                 f"({settings().person_listing_cap}); state the case this read is for",
                 wait,
             )
-        record_access(session, "person.read", [p.id for p in found] or [None], why)
+        # The filter is in the action: a search by IIN, or a page of the register.
+        action = "person.search" if query.get("iin") else "person.list"
+        record_access(session, action, [p.id for p in found] or [None], why)
         return {"items": found, "next_cursor": cursor}
 
 

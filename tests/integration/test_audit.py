@@ -84,3 +84,26 @@ def test_audit_log_is_append_only(
         owner.dispose()
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_log")).scalar_one() > 0
+
+
+def test_searches_and_pages_are_audited_with_their_filter_even_when_empty(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    person = f.person(client, admin, iin=f.valid_iin())
+    analyst = {**token("analyst"), "X-Purpose": "case 2026/90"}
+    nobody = client.get(f"/api/v1/persons?iin={f.valid_iin()}", headers=analyst)
+    assert nobody.status_code == 200 and nobody.get_json()["items"] == []
+    found = client.get(f"/api/v1/persons?iin={person['iin']}", headers=analyst)
+    page = client.get("/api/v1/persons?limit=5", headers=analyst)
+    rows = [
+        [
+            (r.action, r.subject_person_id, r.purpose)
+            for r in _audit_rows(db, resp.headers["X-Request-Id"])
+        ]
+        for resp in (nobody, found, page)
+    ]
+    assert rows == [
+        [("person.search", None, "case 2026/90")],
+        [("person.search", person["id"], "case 2026/90")],
+        [("person.list", person["id"], "case 2026/90")],
+    ]
