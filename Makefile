@@ -30,6 +30,7 @@ test: $(VENV)/.installed browser
 	$(BIN)/mypy
 	$(BIN)/qonys services
 	$(BIN)/pytest
+	$(BIN)/python -m tests.citus_suites
 
 # Debian's Chromium for the pages' end-to-end tests (never a downloaded browser build), and
 # GDAL's ogrinfo, which reads /ogc as QGIS does.

@@ -14,7 +14,7 @@ import click
 from alembic import command
 from alembic.config import Config
 
-from backend import clock, dbroles, stack, supervise
+from backend import citus, clock, dbroles, stack, supervise
 from backend.cli_access import device, token, traces, user
 from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
@@ -44,13 +44,29 @@ for group in (token, device, traces, user, policy_group):
 
 @main.command(help="Make sure PostGIS and Redis are reachable; start project-owned ones if not.")
 @click.option("--stop", is_flag=True, help="Stop the project-owned PostgreSQL and Redis.")
-def services(stop: bool) -> None:
+@click.option(
+    "--citus",
+    "citus_workers",
+    type=int,
+    default=0,
+    help="Also a Citus cluster: a coordinator and this many workers (built when missing).",
+)
+def services(stop: bool, citus_workers: int) -> None:
     settings = _settings()
     if stop:
         stack.stop_services(settings.data_dir)
+        citus.stop_cluster(settings.data_dir)
         click.echo("stopped")
         return
     _ensure_services()
+    if citus_workers:
+        try:
+            cluster = citus.start_cluster(settings.data_dir, citus_workers)
+        except citus.CitusError as exc:
+            raise click.ClickException(str(exc)) from exc
+        ports = ", ".join(str(p) for p in cluster.worker_ports)
+        click.echo(f"CITUS_DATABASE_URL={stack.masked(cluster.url)}  (workers on {ports})")
+        click.echo(f"CITUS_TEST_DATABASE_URL={stack.masked(cluster.test_url)}")
 
 
 def _ensure_services() -> stack.Endpoints:

@@ -106,7 +106,9 @@ def _pg_dirs(data_dir: Path) -> tuple[Path, Path, Path]:
     return data_dir / "pg", data_dir / "pg-run", data_dir / "pg.log"
 
 
-def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
+def start_postgres(
+    data_dir: Path, port: int = DEFAULT_PG_PORT, extra_settings: dict[str, str] | None = None
+) -> None:
     """initdb (first time) and start the project's own cluster; no-op when it runs."""
     pgdata, sockdir, logfile = _pg_dirs(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +156,8 @@ def start_postgres(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
                 stdout=subprocess.DEVNULL,
             )
         return
-    opts = f"-p {port} -k {sockdir} " + " ".join(f"-c {k}={v}" for k, v in PG_TUNING.items())
+    settings = {**PG_TUNING, **(extra_settings or {})}
+    opts = f"-p {port} -k {sockdir} " + " ".join(f"-c {k}={v}" for k, v in settings.items())
     _log(f"starting PostgreSQL on 127.0.0.1:{port}")
     subprocess.run(
         _as_postgres(
@@ -219,33 +222,45 @@ def _psql(sockdir: Path, port: int, sql: str, db: str = "postgres") -> str:
                 "ON_ERROR_STOP=1",
             ]
         ),
-        check=True,
         input=sql,  # on stdin, so a password in it never shows in the process list
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise StackError(f"psql on port {port} ({db}): {out.stderr.strip()[:500]}")
     return out.stdout.strip()
 
 
-def bootstrap_databases(data_dir: Path, port: int = DEFAULT_PG_PORT) -> None:
+def bootstrap_databases(
+    data_dir: Path,
+    port: int = DEFAULT_PG_PORT,
+    names: tuple[str, ...] = DB_NAMES,
+    extensions: tuple[str, ...] = ("postgis",),
+    password_dir: Path | None = None,
+) -> None:
     """Create the ``qonys`` role, the app and test databases and PostGIS in each.
 
     The role's password is generated into the data folder the first time and set again
     on every start (a cluster from an earlier version had the well-known ``qonys``).
     """
     _pg, sockdir, _log_file = _pg_dirs(data_dir)
-    password = generated_secret(data_dir / DB_PASSWORD_FILE)
+    password = generated_secret((password_dir or data_dir) / DB_PASSWORD_FILE)
     if not _psql(sockdir, port, "SELECT 1 FROM pg_roles WHERE rolname='qonys'"):
         _psql(sockdir, port, "CREATE ROLE qonys LOGIN")
     _psql(sockdir, port, f"ALTER ROLE qonys LOGIN PASSWORD '{password}'")
     # The owner creates the app's runtime role on `qonys db upgrade` (backend/dbroles.py);
     # it is never a superuser.
     _psql(sockdir, port, "ALTER ROLE qonys CREATEROLE NOSUPERUSER")
-    for name in DB_NAMES:
+    for name in names:
         if not _psql(sockdir, port, f"SELECT 1 FROM pg_database WHERE datname='{name}'"):
             _log(f"creating database {name}")
             _psql(sockdir, port, f"CREATE DATABASE {name} OWNER qonys")
-        _psql(sockdir, port, "CREATE EXTENSION IF NOT EXISTS postgis", db=name)
+        for extension in extensions:
+            # Only when missing: a Citus worker refuses even IF NOT EXISTS once joined.
+            if not _psql(
+                sockdir, port, f"SELECT 1 FROM pg_extension WHERE extname='{extension}'", db=name
+            ):
+                _psql(sockdir, port, f"CREATE EXTENSION {extension}", db=name)
 
 
 def start_redis(data_dir: Path, port: int = DEFAULT_REDIS_PORT) -> None:
@@ -340,6 +355,40 @@ def ensure_services(data_dir: Path, need_test_db: bool = True) -> Endpoints:
         start_redis(data_dir)
         redis_url = default_redis_url(data_dir)
     return Endpoints(db_url, test_url, redis_url)
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the cluster under ``data_dir`` when it runs."""
+    pgdata, _sock, _logf = _pg_dirs(data_dir)
+    if (pgdata / "PG_VERSION").exists():
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"]),
+            capture_output=True,
+        )
+
+
+def restart_upgraded_cluster(data_dir: Path) -> None:
+    """Restart the project's cluster when Debian upgraded PostgreSQL's binaries under it
+    (installing ``postgresql-server-dev-15`` does): it keeps running the old ones."""
+    pgdata, _sockdir, _logf = _pg_dirs(data_dir)
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    pid = pid_file.read_text().split("\n", 1)[0].strip()
+    exe = Path(f"/proc/{pid}/exe")
+    try:
+        stale = "(deleted)" in os.readlink(exe)
+    except OSError:
+        return
+    if stale:
+        _log("PostgreSQL was upgraded under the running cluster: restarting it")
+        subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "restart"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def stop_services(data_dir: Path) -> None:

@@ -51,10 +51,18 @@ def endpoints() -> Any:
     return stack.ensure_services(data_dir)
 
 
+def _test_database(endpoints: Any) -> str:
+    """The database the suite may wipe: a Citus coordinator's when run as `make test`'s
+    Citus pass (``QONYS_TESTS_ON_CITUS``, tests/citus_suites.py), else the plain one."""
+    if os.environ.get("QONYS_TESTS_ON_CITUS"):
+        return os.environ["CITUS_DATABASE_URL"]
+    return str(endpoints.test_database_url)
+
+
 @pytest.fixture(scope="session")
 def settings(endpoints: Any) -> Settings:
     s = Settings.from_env(
-        database_url=endpoints.test_database_url,
+        database_url=_test_database(endpoints),
         redis_url=_test_redis_url(endpoints.redis_url),
         queue_name="qonys-test",
         testing=True,

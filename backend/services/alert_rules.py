@@ -278,7 +278,11 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
     opened = session.execute(
         text(
             """
-            WITH monitored AS (
+            -- The last positions are read on their own (on Citus they are distributed,
+            -- the tokens and alerts are not: a distributed read, then a local join).
+            WITH last AS MATERIALIZED (
+                SELECT person_id, recorded_at FROM trace_last_positions
+            ), monitored AS (
                 SELECT t.person_id, min(t.created_at) AS since,
                        max(t.last_seen_at) AS contact FROM api_tokens t
                 JOIN persons p ON p.id = t.person_id
@@ -289,7 +293,7 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
                 SELECT m.person_id, GREATEST(l.recorded_at, m.contact) AS last_seen,
                        (SELECT r.region_kato FROM registrations r WHERE r.person_id = m.person_id
                           AND r.ended_on IS NULL ORDER BY r.kind DESC LIMIT 1) AS region
-                FROM monitored m LEFT JOIN trace_last_positions l ON l.person_id = m.person_id
+                FROM monitored m LEFT JOIN last l ON l.person_id = m.person_id
                 WHERE COALESCE(GREATEST(l.recorded_at, m.contact), m.since) < :cutoff
             )
             INSERT INTO alerts (person_id, kind, region_kato, details)
@@ -297,18 +301,21 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
                    jsonb_build_object('last_seen', last_seen, 'working_days', CAST(:n AS int))
             FROM quiet
             ON CONFLICT (person_id, kind) WHERE status = 'open' DO NOTHING
+            RETURNING person_id
             """
         ),
         {"cutoff": cutoff, "n": days},
-    )
+    ).all()  # the rows really inserted (Citus counts the rows it sent as affected)
     closed = session.execute(
         text(
             """
+            WITH heard AS MATERIALIZED (
+                SELECT person_id FROM trace_last_positions WHERE recorded_at >= :cutoff
+            )
             UPDATE alerts a SET status = 'closed', closed_at = now(),
                 close_reason = 'the device reported again'
             WHERE a.kind = 'silent_device' AND a.status = 'open' AND (
-                EXISTS (SELECT 1 FROM trace_last_positions l
-                        WHERE l.person_id = a.person_id AND l.recorded_at >= :cutoff)
+                a.person_id IN (SELECT person_id FROM heard)
                 OR EXISTS (SELECT 1 FROM api_tokens t
                            WHERE t.person_id = a.person_id AND t.role = 'device'
                              AND t.last_seen_at >= :cutoff))
@@ -316,7 +323,7 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
         ),
         {"cutoff": cutoff},
     )
-    return {"opened": rowcount(opened), "closed": rowcount(closed)}
+    return {"opened": len(opened), "closed": rowcount(closed)}
 
 
 def late_termination_notice(

@@ -117,22 +117,30 @@ def keep_daily_presence(conn: Connection, partition: str) -> int:
     return result.rowcount or 0
 
 
+def on_citus(conn: Connection) -> bool:
+    """True on a Citus coordinator."""
+    return bool(conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")))
+
+
 def drop_expired(engine: Engine, retention_days: int, today: date | None = None) -> list[str]:
     """Drop whole partitions older than the retention period, keeping daily presence first.
 
     ``DETACH … CONCURRENTLY`` lets ingestion into current partitions go on meanwhile.
+    Citus has no concurrent detach: there the partition (and its shards) is detached in
+    a short lock that ingestion waits out.
     """
     today = today or clock.utc_day()
     cutoff = today - timedelta(days=retention_days)
     with engine.connect() as conn:
         old = sorted((d, n) for d, n in existing_partitions(conn).items() if d < cutoff)
+        concurrently = "" if on_citus(conn) else " CONCURRENTLY"
     dropped = []
     for day, name in old:
         with engine.begin() as conn:
             keep_daily_presence(conn, name)
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name} CONCURRENTLY"))
+            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}{concurrently}"))
             conn.execute(text(f"DROP TABLE {name}"))
         with _known_lock:
             _known.discard(day)

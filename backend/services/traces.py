@@ -97,9 +97,9 @@ def move_sql(source_rows: str, extra: str = "") -> str:
             geom = EXCLUDED.geom, accuracy_m = EXCLUDED.accuracy_m
         WHERE EXCLUDED.recorded_at > trace_last_positions.recorded_at
     ), dirty AS (
-        INSERT INTO alert_dirty (person_id)
-        SELECT DISTINCT person_id FROM ins
-        ON CONFLICT (person_id) DO UPDATE SET marked_at = clock_timestamp()
+        INSERT INTO alert_dirty (person_id, marked_at)
+        SELECT person_id, clock_timestamp() FROM (SELECT DISTINCT person_id FROM ins) d
+        ON CONFLICT (person_id) DO UPDATE SET marked_at = EXCLUDED.marked_at
     ){extra}
     SELECT count(*) FROM ins
     """

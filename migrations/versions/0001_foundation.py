@@ -14,7 +14,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    # Only when missing: on Citus even IF NOT EXISTS is sent on to the workers, where the
+    # owner (not a superuser, not the extension's owner) may not touch it.
+    op.execute(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis')"
+        " THEN CREATE EXTENSION postgis; END IF; END $$"
+    )
     op.execute(
         """
         CREATE TABLE regions (

@@ -16,6 +16,9 @@ from backend.services import alert_rules, policy, residence, trace_storage
 from tests import factories as f
 from tests import helpers as h
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ASTANA = (51.16, 71.47)
 AKMOLA = (51.60, 70.90)  # outside Astana city, in Akmola region

@@ -1,9 +1,13 @@
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from tests import factories as f
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 
 def _check(client: Any, officer: Any, **body: Any) -> dict:

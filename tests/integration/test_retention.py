@@ -13,6 +13,9 @@ from backend.jobs.housekeeping import enforce_retention
 from backend.services import retention
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 OLD = "now() - interval '3 years'"
 FRESH = "now() - interval '1 hour'"
 

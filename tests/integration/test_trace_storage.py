@@ -4,10 +4,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from backend.services import trace_storage
 from tests import factories as f
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 
 def test_partitions_are_prepared_ahead(db: Any, migrated: Any) -> None:

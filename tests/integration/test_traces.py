@@ -11,6 +11,9 @@ from sqlalchemy import text
 
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

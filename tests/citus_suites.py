@@ -1,0 +1,47 @@
+"""`make test`'s second pass: the traces, alerts, track, check and retention suites (the
+tests marked ``citus``) again, on a real Citus cluster (a coordinator and two workers).
+
+The database is ``CITUS_DATABASE_URL`` when given (a coordinator's database the suites
+may wipe: never a deployment's own); else, when the vendored Citus source is beside the checkout
+(``../shared/vendor``), `qonys services --citus 2` builds (once, cached under the data
+folder) and starts one here. Otherwise the pass is skipped, saying why in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from backend import citus, stack
+from backend.settings import PROJECT_ROOT
+
+
+def main() -> int:
+    url = os.environ.get("CITUS_DATABASE_URL")
+    if not url:
+        if not citus.source_available():
+            print(
+                "citus suites skipped: no CITUS_DATABASE_URL and no Citus source at "
+                f"{citus.vendor_dir()}",
+                flush=True,
+            )
+            return 0
+        data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+        try:
+            url = citus.start_cluster(data_dir, workers=2).test_url
+        except (citus.CitusError, stack.StackError) as exc:
+            print(f"citus suites: the cluster could not be started: {exc}", flush=True)
+            return 1
+    print(f"citus suites on {stack.masked(url)}", flush=True)
+    env = dict(os.environ, QONYS_TESTS_ON_CITUS="1", CITUS_DATABASE_URL=url)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "citus", "-p", "no:cacheprovider", *sys.argv[1:]],
+        env=env,
+        cwd=PROJECT_ROOT,
+    ).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
