@@ -45,9 +45,10 @@ INSTALLED_LIBRARY = Path("/usr/lib/postgresql/15/lib/citus.so")
 BASE_PORT = 54340
 SHARD_COUNT = 32
 DATABASE = "qonys"
-# The suites' own database on the cluster (they wipe it), beside the app's.
+# The suites' own database on the cluster (they wipe it) and the benchmarks'.
 TEST_DATABASE = "qonys_test"
-DATABASES = (DATABASE, TEST_DATABASE)
+BENCH_DATABASE = "qonys_bench"
+DATABASES = (DATABASE, TEST_DATABASE, BENCH_DATABASE)
 
 
 class CitusError(RuntimeError):
