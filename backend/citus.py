@@ -155,6 +155,17 @@ def start_cluster(data_dir: Path, workers: int, base_port: int = BASE_PORT) -> C
             node, port, names=DATABASES, extensions=("citus", "postgis"), password_dir=data_dir
         )
         stack._psql(node / "pg-run", port, f"ALTER ROLE postgres PASSWORD '{superuser}'")
+        # The runtime role exists on every node before its login is recorded (a fresh
+        # cluster's `qonys db upgrade` then finds it; rights come with the migrations).
+        if not stack._psql(
+            node / "pg-run", port, f"SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME}'"
+        ):
+            stack._psql(
+                node / "pg-run",
+                port,
+                f"CREATE ROLE {RUNTIME} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                f"PASSWORD '{runtime}'",
+            )
         for database in DATABASES:
             for role, secret in (("postgres", superuser), ("qonys", password), (RUNTIME, runtime)):
                 authorize(node / "pg-run", port, role, secret, database)

@@ -30,6 +30,7 @@ from backend.cli import gunicorn_command
 from backend.services.tokens import create_token
 from bench.common import bench_database_url, describe, percentile, redis_url
 from bench.gen_register import generate, prepare
+from bench.profile import profiled, summarise
 
 RAW_CHECK = """
 WITH p AS (SELECT id, category FROM persons WHERE iin = %(iin)s),
@@ -166,6 +167,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the API with py-spy during the 4-client run"
+    )
     args = parser.parse_args()
     rng = random.Random(11)
     url = bench_database_url()
@@ -188,7 +192,12 @@ def main() -> None:
     try:
         _http_run(port, token, bodies[:200], args.clients)  # warm-up
         seq_t, seq_lat, _ = _http_run(port, token, bodies, 1)
-        par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
+        if args.profile:
+            with profiled(api.pid, max(5, int(seq_t / args.clients) + 2)) as samples:
+                par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
+            profile_text = summarise(samples)
+        else:
+            par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
     finally:
         api.terminate()
         api.wait()
@@ -216,6 +225,9 @@ def main() -> None:
         f"ratio API/(raw SQL + writes) throughput: 1 client {wr_seq_t / seq_t:.2f}, "
         f"{args.clients} clients {wr_par_t / par_t:.2f}"
     )
+    if args.profile:
+        print(f"\nprofile of the API during the {args.clients}-client run (py-spy):")
+        print(profile_text)
     print(
         f"ratio API/raw SQL lookup throughput: 1 client {sql_seq_t / seq_t:.2f}, "
         f"{args.clients} clients {sql_par_t / par_t:.2f}; "
