@@ -93,21 +93,11 @@ def create_app(settings: Settings | None = None) -> APIFlask:
 
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.redis_url,
-        RATELIMIT_HEADERS_ENABLED=True,
+        # No X-RateLimit-* on every answer: a 429 says Retry-After (backend/api/problems.py).
+        RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_KEY_PREFIX=f"qonys-{settings.queue_name}",
     )
-
-    # Registered before the limiter, so it runs after the limiter's header hook (Flask
-    # runs these in reverse): flask-limiter puts Retry-After (its window's reset) on every
-    # limited answer; only a 429 keeps it, and an outage's 503 says its own.
-    @app.after_request
-    def _retry_after(resp: Response) -> Response:
-        if resp.status_code == 503 and "Retry-After" in resp.headers:
-            resp.headers["Retry-After"] = str(problems.RETRY_AFTER_S)
-        elif resp.status_code != 429:
-            resp.headers.pop("Retry-After", None)
-        return resp
 
     limiter.init_app(app)
     problems.install(app)

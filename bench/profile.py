@@ -13,6 +13,7 @@ import collections
 import contextlib
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +39,8 @@ LAYERS = (
 @contextlib.contextmanager
 def profiled(pid: int, seconds: int, out: Path | None = None) -> Iterator[Path]:
     """Sample ``pid`` and its children for ``seconds`` (py-spy, collapsed stacks)."""
-    spy = shutil.which("py-spy")
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when not on PATH
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise RuntimeError("py-spy is not installed (it is in the dev extras)")
     path = out or Path(tempfile.mkstemp(suffix=".txt", prefix="qonys-profile-")[1])
@@ -79,8 +81,14 @@ def summarise(path: Path, top: int = 12) -> str:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        # Idle gunicorn threads waiting for a connection are not work.
-        if any("wait (threading.py" in f or "select (selectors.py" in f for f in frames[-3:]):
+        # Idle threads are not work: gunicorn's waiting for connections, its thread pool's
+        # waiting for a request, and each worker's token-revocation listener (Redis
+        # pub/sub, blocked in a read or its keep-alive ping).
+        if (
+            any("wait (threading.py" in f or "select (selectors.py" in f for f in frames[-3:])
+            or frames[-1].startswith("_worker (concurrent/futures/thread.py")
+            or any("TokenCache._listen" in f for f in frames)
+        ):
             continue
         total += count
         leaves[frames[-1]] += count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
 
 from backend.api.context import record_refusal
+from backend.api.limits import limiter
 from backend.errors import (
     PROBLEMS,
     STATUS_CODES,
@@ -86,6 +88,14 @@ def _wants_a_page() -> bool:
     )
 
 
+def _retry_after_limit() -> dict[str, str]:
+    """Seconds until the exceeded limit's window resets (the limiter adds no headers:
+    reading the window for every answer cost a Redis round trip per request)."""
+    current = limiter.current_limit
+    wait = int(current.reset_at - time.time()) if current else 60
+    return {"Retry-After": str(max(wait, 1))}
+
+
 def _audit_refusal(status: int) -> None:
     """Failed authentication and refused access are audited (issue 12)."""
     if status == 401:
@@ -115,6 +125,8 @@ def install(app: APIFlask) -> None:
         else:
             detail = _DETAILS.get(error.status_code) or error.message or ""
         headers = dict(Headers(error.headers).items()) if error.headers else None
+        if error.status_code == 429 and not (headers and "Retry-After" in headers):
+            headers = {**(headers or {}), **_retry_after_limit()}
         return problem(error.status_code, detail, errors=errors, headers=headers)
 
     @app.errorhandler(QonysError)
@@ -152,7 +164,7 @@ def install(app: APIFlask) -> None:
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             code = error.code or 500
-            headers = dict(error.get_headers()) if code == 429 else None
+            headers = _retry_after_limit() if code == 429 else None
             return problem(code, _DETAILS.get(code, error.description or ""), headers=headers)
         log.exception("unhandled error")
         return problem(500, "an internal error occurred; it has been logged")
