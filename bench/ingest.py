@@ -31,6 +31,7 @@ from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url
 from bench.gen_register import generate, prepare
 from bench.phones import run
+from bench.profile import profiled, summarise
 
 
 def _batches(
@@ -131,6 +132,9 @@ def main() -> None:
         "--single", action="store_true", help="one point per request, per phone protocol"
     )
     parser.add_argument("--requests", type=int, default=4000, help="with --single")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the API with py-spy (batches of 1,000)"
+    )
     args = parser.parse_args()
     if args.single:
         run(
@@ -176,7 +180,12 @@ def main() -> None:
             offset = i * args.points * 2
             api_batches = _batches(api_ids, args.points, size, base, offset)
             copy_batches = _batches(copy_ids, args.points, size, base, offset)
-            api_s, accepted = _http(port, tokens, api_batches, args.clients)
+            if args.profile and size == 1000:
+                with profiled(api.pid, 8) as samples:
+                    api_s, accepted = _http(port, tokens, api_batches, args.clients)
+                profile_text = summarise(samples)
+            else:
+                api_s, accepted = _http(port, tokens, api_batches, args.clients)
             copy_s, copied = _copy(url, copy_batches, args.clients)
             rows.append((size, accepted / api_s, copied / copy_s, len(api_batches) / api_s))
     finally:
@@ -189,6 +198,8 @@ def main() -> None:
     evaluated = alert_rules.evaluate_dirty(database, Settings.from_env(database_url=url))
     eval_s = time.perf_counter() - started
 
+    if args.profile:
+        print(f"profile of the API taking batches of 1,000 (py-spy):\n{profile_text}\n")
     print(
         f"trace_points now holds {stored:,} rows; {args.clients} concurrent clients, {args.devices} devices"
     )

@@ -36,7 +36,13 @@ _NOT_LIMITED = ("/api/v1/traces/osmand", "/api/v1/traces/owntracks")
 
 
 def _exempt() -> bool:
-    return not request.path.startswith("/api/") or request.path.startswith(_NOT_LIMITED)
+    # The batch trace API counts against its own limit (batch_limit) only: one Redis
+    # round trip per batch, not two.
+    return (
+        not request.path.startswith("/api/")
+        or request.path.startswith(_NOT_LIMITED)
+        or request.path == "/api/v1/traces"
+    )
 
 
 # Every API route: a limit per token (per address without one), 429 with Retry-After.
