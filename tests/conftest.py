@@ -7,6 +7,7 @@ as ``qonys services``); the test database is migrated from empty to head once pe
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import redis
 from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from backend import stack
 from backend.app import create_app
@@ -108,10 +110,23 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     settings: Settings = request.getfixturevalue("migrated")
 
     database = Database(settings.database_url, pool_size=1)
-    with database.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(register_tables())} RESTART IDENTITY CASCADE"))
-        # Policy values a test added go; the ones the migration seeded stay.
-        conn.execute(text("DELETE FROM policy_parameters WHERE set_by NOT LIKE 'migration %'"))
+    for attempt in range(5):
+        try:
+            with database.engine.begin() as conn:
+                conn.execute(
+                    text(f"TRUNCATE {', '.join(register_tables())} RESTART IDENTITY CASCADE")
+                )
+                # Policy values a test added go; the ones the migration seeded stay.
+                conn.execute(
+                    text("DELETE FROM policy_parameters WHERE set_by NOT LIKE 'migration %'")
+                )
+            break
+        except OperationalError as exc:
+            # A worker a test killed can leave its server session finishing a statement
+            # for a moment; TRUNCATE then loses a deadlock against it. Again, shortly.
+            if getattr(exc.orig, "pgcode", None) != "40P01" or attempt == 4:
+                raise
+            time.sleep(0.5)
     database.dispose()
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()
