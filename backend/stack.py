@@ -393,12 +393,7 @@ def restart_upgraded_cluster(data_dir: Path) -> None:
 
 def stop_services(data_dir: Path) -> None:
     """Stop the project-owned PostgreSQL and Redis (never external ones)."""
-    pgdata, _sock, _logf = _pg_dirs(data_dir)
-    if (pgdata / "PG_VERSION").exists():
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"]),
-            capture_output=True,
-        )
+    stop_postgres(data_dir)
     r = redis.Redis.from_url(default_redis_url(data_dir))
     with contextlib.suppress(redis.RedisError):
         r.shutdown(nosave=False)

@@ -57,6 +57,31 @@ def _person_rows(
     return buf
 
 
+def copy_persons(
+    database: Database,
+    count: int,
+    first: int,
+    rng: random.Random,
+    serials: dict[tuple[date, str], int],
+) -> None:
+    """``count`` generated persons with valid, unique IINs, in one COPY and commit."""
+    rows = _person_rows(count, first, rng, serials)
+    raw = database.engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            cur.copy_expert(
+                "COPY persons (iin, surname, given_name, birth_date, sex, citizenship,"
+                " category, document_type, document_number) FROM STDIN",
+                rows,
+            )
+        raw.commit()
+    except Exception:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+
+
 def generate(database: Database, persons: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with database.engine.begin() as conn:
@@ -71,21 +96,7 @@ def generate(database: Database, persons: int, seed: int = 7) -> None:
     serials: dict[tuple[date, str], int] = {}
     with click.progressbar(range(0, persons, CHUNK), label="persons (COPY)") as bar:
         for offset in bar:
-            rows = _person_rows(min(CHUNK, persons - offset), offset, rng, serials)
-            raw = database.engine.raw_connection()
-            try:
-                with raw.cursor() as cur:
-                    cur.copy_expert(
-                        "COPY persons (iin, surname, given_name, birth_date, sex, citizenship,"
-                        " category, document_type, document_number) FROM STDIN",
-                        rows,
-                    )
-                raw.commit()
-            except Exception:
-                raw.rollback()
-                raise
-            finally:
-                raw.close()
+            copy_persons(database, min(CHUNK, persons - offset), offset, rng, serials)
     with database.engine.begin() as conn:
         conn.execute(text("ALTER TABLE registrations SET LOGGED"))
         print("registrations (INSERT … SELECT)", flush=True)

@@ -31,7 +31,7 @@ from backend.services.trace_points import Point
 from backend.services.tracks import _fixes
 from backend.settings import PROJECT_ROOT, Settings
 from bench.common import bench_database_url, describe, percentile
-from bench.gen_register import _person_rows, prepare
+from bench.gen_register import copy_persons, prepare
 
 PER_DAY = 144
 BATCH = 5000
@@ -56,18 +56,7 @@ def _persons(database: Database, count: int) -> list[int]:
         conn.execute(
             text("TRUNCATE persons, trace_points, trace_last_positions, alert_dirty CASCADE")
         )
-    rows = _person_rows(count, 0, random.Random(7), {})
-    raw = database.engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.copy_expert(
-                "COPY persons (iin, surname, given_name, birth_date, sex, citizenship,"
-                " category, document_type, document_number) FROM STDIN",
-                rows,
-            )
-        raw.commit()
-    finally:
-        raw.close()
+    copy_persons(database, count, 0, random.Random(7), {})
     with database.engine.connect() as conn:
         return list(conn.scalars(text("SELECT id FROM persons ORDER BY id")))
 
@@ -149,7 +138,7 @@ def main() -> None:
     for name, r in results.items():
         print(
             f"{name:18} ingest {r['points']:,} points at {r['points_per_s']:9,.0f}/s"
-            f"   30-day track ({args.days * PER_DAY} fixes) {describe(r['track'])}"
+            f"   {args.days}-day track ({args.days * PER_DAY} fixes) {describe(r['track'])}"
         )
     single, dist = results["single PostgreSQL"], results["Citus 1+2"]
     print(
