@@ -20,8 +20,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
-
 from backend import dbroles, stack
 from backend.dbroles import RUNTIME_ROLE as RUNTIME
 from backend.localsecrets import generated_secret
@@ -207,14 +205,3 @@ def stop_cluster(data_dir: Path) -> None:
         return
     for node in sorted(root.iterdir()):
         stack.stop_postgres(node)
-
-
-def is_citus(url: str) -> bool:
-    """True when ``url`` is a Citus coordinator (the extension is in its database)."""
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
-            return cur.fetchone() is not None
-    finally:
-        conn.close()
