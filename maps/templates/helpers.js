@@ -1,5 +1,5 @@
 // Shared by the maps' panels: the page's language (?lang=, Russian by default), the
-// texts in it, and escaping for anything put into HTML.
+// texts in it (qT, qApplyLang), and escaping for anything put into HTML.
 QONYS.lang = (new URLSearchParams(window.location.search).get("lang") || "ru");
 if (!QONYS.texts[QONYS.lang]) { QONYS.lang = "ru"; }
 function qT(key, vars) {
@@ -9,3 +9,14 @@ function qT(key, vars) {
 }
 function qEsc(s) { return String(s).replace(/[&<>"]/g, function (c) {
   return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
+// The chosen language on the page: its lang attribute, every data-i18n text, the
+// highlighted language button.
+function qApplyLang() {
+  document.documentElement.lang = QONYS.lang;
+  document.querySelectorAll("[data-i18n]").forEach(function (el) {
+    el.textContent = qT(el.getAttribute("data-i18n"));
+  });
+  document.querySelectorAll("#qonys-lang button").forEach(function (b) {
+    b.classList.toggle("active", b.getAttribute("data-lang") === QONYS.lang);
+  });
+}
