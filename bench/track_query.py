@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from sqlalchemy import text
 
+from backend.cli import serve_workers
 from backend.services import trace_storage
 from backend.services.tokens import create_token
 from backend.services.tracks import _fixes
@@ -117,7 +118,7 @@ def main() -> None:
     with database.transaction() as session:
         token, _ = create_token(session, "analyst", label="bench")
     port = _free_port()
-    api = _start_api(url, port, 2)
+    api = _start_api(url, port, serve_workers())
     http_ms = []
     try:
         for pid in sample[: max(5, args.queries // 2)]:

@@ -8,7 +8,14 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend import schemas as s
-from backend.api.context import auth, principal, record_access, transaction
+from backend.api.context import (
+    audit_context,
+    auth,
+    database,
+    principal,
+    record_access,
+    transaction,
+)
 from backend.services import checks, registrations
 
 bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers")
@@ -27,17 +34,16 @@ bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers"
     "reasons come with `outside_scope: true` and no details.",
 )
 def check(data: dict[str, Any]) -> Any:
-    with transaction() as session:
-        result = checks.run_check(
-            session,
-            principal(),
+    # Autocommit: a read, then one statement storing the check with its audit row.
+    with database().autocommit.connect() as conn:
+        return checks.run_check(
+            conn,
+            audit_context(),
             data.get("iin"),
             data.get("document_number"),
             data["location"],
             document_country=data.get("document_country"),
         )
-        record_access(session, "person.check", [result.person_id])
-        return result
 
 
 @bp.get("/registrations/near")

@@ -125,11 +125,25 @@ def purpose(required_for: tuple[str, ...] = ("analyst",)) -> str | None:
     return value
 
 
+def audit_context(why: str | None = None) -> audit.Context:
+    """This request's caller, stated purpose and ids, for the audit rows it writes."""
+    return audit.Context(principal(), why, request_id(), client_request_id())
+
+
 def record_access(
     session: Session, action: str, subjects: Sequence[int | None], why: str | None = None
 ) -> None:
     """Audit what the caller of this request did to whom, and why, in its transaction."""
-    audit.record(session, principal(), action, subjects, why, request_id(), client_request_id())
+    context = audit_context(why)
+    audit.record(
+        session,
+        context.principal,
+        action,
+        subjects,
+        why,
+        context.request_id,
+        context.client_request_id,
+    )
 
 
 # Who a refused request came from when no token or session was accepted.

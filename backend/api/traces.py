@@ -254,7 +254,7 @@ def _period(query: dict[str, Any]) -> tuple[datetime, datetime]:
 
 @bp.get("/persons/<id:person_id>/track")
 @bp.auth_required(auth, roles=["analyst"])
-@bp.input(s.PeriodQuery, location="query", arg_name="query")
+@bp.input(s.TrackQuery, location="query", arg_name="query")
 @bp.doc(
     summary="A person's track as GeoJSON: points, a LineString per day, stays and trips",
     description="Only with `X-Purpose` (a case reference); every read is audited.",
@@ -264,11 +264,12 @@ def track(person_id: int, query: dict[str, Any]) -> Any:
     start, end = _period(query)
     with transaction() as session:
         persons.get_person(session, person_id)
-        collection = tracks.track_geojson(session, person_id, start, end, settings())
+        collection = tracks.track_geojson(
+            session, person_id, start, end, settings(), query["simplify"]
+        )
         record_access(session, "traces.track", [person_id], why)
-    return current_app.response_class(
-        current_app.json.dumps(collection), mimetype="application/geo+json"
-    )
+    # GeoJSON text assembled by PostgreSQL: passed through, never parsed again.
+    return current_app.response_class(collection, mimetype="application/geo+json")
 
 
 @bp.get("/persons/<id:person_id>/stays")

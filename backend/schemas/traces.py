@@ -65,6 +65,17 @@ class PeriodQuery(Schema):
             raise ValidationError("must be after from", "to")
 
 
+class TrackQuery(PeriodQuery):
+    simplify = Float(
+        load_default=None,
+        validate=Range(min=1, max=5000),
+        metadata={
+            "description": "Tolerance in metres: each day's line, and the points shown, "
+            "keep only the fixes needed to stay within it (stays and trips use every fix)"
+        },
+    )
+
+
 class AlertQuery(Schema):
     kind = Str(validate=OneOf(ALERT_KINDS))
     region_kato = Str(validate=KATO)

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from backend.models import AuditEntry
 from backend.services.tokens import Principal
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acts, why, and under which request: what every audit row of a request shares."""
+
+    principal: Principal
+    purpose: str | None = None
+    request_id: str | None = None
+    client_request_id: str | None = None
+
+    def row(self, action: str, subject_person_id: int | None) -> dict[str, Any]:
+        """The audit row of ``action`` on one person (None: on nobody in particular)."""
+        return {
+            "actor": self.principal.actor,
+            "role": self.principal.role,
+            "action": action,
+            "subject_person_id": subject_person_id,
+            "purpose": self.purpose,
+            "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
+        }
 
 
 def record(
@@ -21,17 +45,7 @@ def record(
     client_request_id: str | None = None,
 ) -> None:
     """Append one audit row per subject person, in one statement."""
-    rows = [
-        {
-            "actor": principal.actor,
-            "role": principal.role,
-            "action": action,
-            "subject_person_id": pid,
-            "purpose": purpose,
-            "request_id": request_id,
-            "client_request_id": client_request_id,
-        }
-        for pid in subject_person_ids
-    ]
+    context = Context(principal, purpose, request_id, client_request_id)
+    rows = [context.row(action, pid) for pid in subject_person_ids]
     if rows:
         session.execute(insert(AuditEntry), rows)

@@ -1,8 +1,10 @@
 """The field officer's on-the-spot check: one verdict with machine-readable reasons.
 
-Checks are the hottest read path in the system, so everything the verdict needs — the
-region of the check's location, the person, current registrations and permits — comes
-back from one SQL statement; the rules themselves stay here in Python.
+Checks are the hottest path in the system, so a check costs two round trips and no
+transaction of its own: everything the verdict needs — the region of the check's
+location, the person, current registrations and permits — comes back from one SQL
+statement (the rules themselves stay here in Python), then the stored check and its
+audit row are written by one statement, atomically.
 """
 
 from __future__ import annotations
@@ -12,17 +14,15 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, text
+from sqlalchemy import Connection, RowMapping, text
 from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Conflict, Forbidden, Invalid
-from backend.models import OfficerCheck
 from backend.models.permit import permit_in_force
 from backend.models.registries import PERMIT_CATEGORIES
+from backend.services import audit
 from backend.services.scope import places_in_scope
-from backend.services.tokens import Principal
-from gis.convert import point_element
 
 # Reason codes, in the order an officer should act on them.
 NO_REGISTRATION = "no_registration"
@@ -63,6 +63,29 @@ LOOKUP_BY_DOCUMENT = text(
         " AND (CAST(:country AS varchar) IS NULL OR citizenship = :country)"
     )
 )
+
+
+# The check and the audit row of reading the person, in one statement.
+STORE = text(
+    """
+WITH c AS (
+    INSERT INTO officer_checks
+        (token_id, person_id, query_kind, verdict, reasons, region_kato, geom, checked_at)
+    VALUES (:token_id, :subject_person_id, :query_kind, :verdict,
+            CAST(:reasons AS varchar[]), :region,
+            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :checked_at)
+    RETURNING id
+), a AS (
+    INSERT INTO audit_log
+        (actor, role, action, subject_person_id, purpose, request_id, client_request_id)
+    VALUES (:actor, :role, :action, :subject_person_id, :purpose,
+            CAST(:request_id AS uuid), :client_request_id)
+)
+SELECT id FROM c
+"""
+)
+# What the audit log calls a check.
+ACTION = "person.check"
 
 
 class AmbiguousDocument(Conflict):
@@ -154,18 +177,22 @@ def _permit_reasons(permit: _Permit | None, check_region: str, today: date) -> l
 
 
 def run_check(
-    session: Session,
-    principal: Principal,
+    db: Session | Connection,
+    who: audit.Context,
     iin: str | None,
     document_number: str | None,
     location: dict[str, float],
     today: date | None = None,
     document_country: str | None = None,
 ) -> CheckResult:
-    """Check a person on the spot and store the check with its place and time."""
+    """Check a person on the spot; store the check with its place and time and audit it.
+
+    ``db`` may be in autocommit: the lookup only reads, and the writes are one statement.
+    """
+    principal = who.principal
     today = today or clock.today()
     row = (
-        session.execute(
+        db.execute(
             LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT,
             {
                 "key": iin or document_number,
@@ -205,19 +232,19 @@ def run_check(
         registration = registrations[0] if registrations else None
     verdict = "not_found" if person is None else "violation" if reasons else "ok"
     checked_at = clock.now()
-    check_id = session.execute(
-        insert(OfficerCheck)
-        .values(
-            token_id=principal.token_id,
-            person_id=row["id"],
-            query_kind="iin" if iin else "document",
-            verdict=verdict,
-            reasons=reasons,
-            region_kato=region,
-            geom=point_element(location["lon"], location["lat"]),
-            checked_at=checked_at,
-        )
-        .returning(OfficerCheck.id)
+    check_id = db.execute(
+        STORE,
+        {
+            **who.row(ACTION, row["id"]),
+            "token_id": principal.token_id,
+            "query_kind": "iin" if iin else "document",
+            "verdict": verdict,
+            "reasons": reasons,
+            "region": region,
+            "lon": location["lon"],
+            "lat": location["lat"],
+            "checked_at": checked_at,
+        },
     ).scalar_one()
     if outside:
         return CheckResult(

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from backend.api.context import database, record_access, session_principal
+from backend.api.context import audit_context, database, record_access, session_principal
 from backend.errors import NotFound, QonysError
 from backend.models import Job, Permit, TerminationNotice, User
 from backend.services import (
@@ -150,15 +150,13 @@ def officer() -> Any:
             try:
                 result = checks.run_check(
                     db,
-                    who,
+                    audit_context(),
                     key if is_iin else None,
                     None if is_iin else key,
                     {"lat": float(form.lat.data or 0), "lon": float(form.lon.data or 0)},
                 )
             except QonysError as exc:
                 error = _message(exc)
-            else:
-                record_access(db, "person.check", [result.person_id])
         if _posted("near") and near_form.validate():
             near = registrations.registrations_near(
                 db,

@@ -88,6 +88,45 @@ def test_check_is_stored_with_place_and_time(client: Any, admin: Any, token: Any
     assert row[5].date() >= date.today() - timedelta(days=1)
 
 
+def test_a_check_and_its_audit_row_are_written_together_or_not_at_all(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    """One statement stores the check and the audit row of reading the person: both carry
+    the request's id; a refused check (abroad, another region) leaves neither."""
+    person = f.person(client, admin)
+    officer = token("officer", region_kato=f.ASTANA_KATO)
+    resp = client.post(
+        "/api/v1/checks",
+        json={"iin": person["iin"], "location": f.ASTANA},
+        headers={**officer, "X-Request-Id": "officer-app-17"},
+    )
+    assert resp.status_code == 200
+    rid, check_id = resp.headers["X-Request-Id"], resp.get_json()["check_id"]
+    for location in (f.BISHKEK, f.ALMATY):  # 422, then 403
+        refused = client.post(
+            "/api/v1/checks", json={"iin": person["iin"], "location": location}, headers=officer
+        )
+        assert refused.status_code in (403, 422)
+    with db.engine.connect() as conn:
+        audit = conn.execute(
+            text(
+                "SELECT subject_person_id, role, client_request_id, id FROM audit_log"
+                " WHERE action = 'person.check' AND request_id = CAST(:r AS uuid)"
+            ),
+            {"r": rid},
+        ).all()
+        checks = conn.execute(
+            text("SELECT id FROM officer_checks WHERE person_id = :p"), {"p": person["id"]}
+        ).scalars()
+        # (the audit log is append-only: earlier tests' rows are still there)
+        later = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'person.check' AND id > :i"),
+            {"i": audit[0].id if audit else 0},
+        ).scalar_one()
+    assert [tuple(a)[:3] for a in audit] == [(person["id"], "officer", "officer-app-17")]
+    assert list(checks) == [check_id] and later == 0
+
+
 def test_region_limited_officer(client: Any, admin: Any, token: Any) -> None:
     person = f.person(client, admin)
     officer = token("officer", region_kato=f.ASTANA_KATO)

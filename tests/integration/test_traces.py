@@ -271,6 +271,58 @@ def test_track_geojson_needs_purpose_and_is_audited(
     assert purposes == ["case 2026/5"]
 
 
+def test_track_features_and_a_simplified_track(client: Any, monitored: dict, token: Any) -> None:
+    """Every fix as a point with its time and accuracy, one line per UTC day; with
+    ``simplify`` a walk keeps its ends and its one real turn, and the stays and the trip
+    between them (found from every fix) are the same."""
+    start = (NOW - timedelta(days=1)).replace(hour=6, minute=0, second=0)
+    points = []
+    for i in range(140):  # 40 min still, 30 fixes north, 30 east (~110 m apart), 40 still
+        north, east = min(max(i - 39, 0), 30), min(max(i - 69, 0), 30)
+        points.append(
+            {
+                "t": iso(start + timedelta(minutes=i)),
+                "lat": round(51.10 + north * 0.001, 6),
+                "lon": round(71.40 + east * 0.0016, 6),
+                "accuracy_m": 5 + i % 3,
+            }
+        )
+    resp = client.post("/api/v1/traces", json={"points": points}, headers=monitored["headers"])
+    assert resp.status_code in (200, 201, 202), resp.get_json()
+    pid = monitored["person"]["id"]
+    span = f"from={iso(start - timedelta(hours=1)).replace('+', '%2B')}&to={iso(NOW).replace('+', '%2B')}"
+    headers = {**token("analyst"), "X-Purpose": "case 2026/7"}
+    full = client.get(f"/api/v1/persons/{pid}/track?{span}", headers=headers).get_json()
+    shown = [x for x in full["features"] if x["properties"]["kind"] == "point"]
+    assert [x["properties"]["t"] for x in shown] == [
+        (start + timedelta(minutes=i)).isoformat() for i in range(140)
+    ]
+    assert shown[31]["geometry"]["coordinates"] == [points[31]["lon"], points[31]["lat"]]
+    assert [x["properties"]["accuracy_m"] for x in shown[:3]] == [5, 6, 7]
+    days = [x for x in full["features"] if x["properties"]["kind"] == "day"]
+    assert [d["properties"]["points"] for d in days] == [140]
+    assert len(days[0]["geometry"]["coordinates"]) == 140
+
+    slim = client.get(f"/api/v1/persons/{pid}/track?{span}&simplify=20", headers=headers)
+    assert slim.status_code == 200 and slim.mimetype == "application/geo+json"
+    body = slim.get_json()
+    kept = [x["properties"]["t"] for x in body["features"] if x["properties"]["kind"] == "point"]
+    assert kept == [shown[i]["properties"]["t"] for i in (0, 69, 139)]
+    line = next(x for x in body["features"] if x["properties"]["kind"] == "day")
+    assert line["geometry"]["coordinates"] == [
+        shown[i]["geometry"]["coordinates"] for i in (0, 69, 139)
+    ]
+    assert body["properties"]["simplify_m"] == 20
+
+    def others(collection: dict) -> list:
+        return [x for x in collection["features"] if x["properties"]["kind"] in ("stay", "trip")]
+
+    assert [x["properties"]["kind"] for x in others(full)] == ["stay", "stay", "trip"]
+    assert others(body) == others(full)
+    bad = client.get(f"/api/v1/persons/{pid}/track?{span}&simplify=0", headers=headers)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "simplify"
+
+
 def test_track_period_is_bounded(client: Any, monitored: dict, token: Any) -> None:
     pid = monitored["person"]["id"]
     url = f"/api/v1/persons/{pid}/track?from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z"
