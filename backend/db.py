@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -64,6 +64,14 @@ class Database:
         self.engine.dispose()
         if self._autocommit is not None:
             self._autocommit.dispose()
+
+
+def one_connection_per_node(conn: Session | Connection) -> None:
+    """For the rest of this transaction, one connection per Citus node: what Citus asks
+    of a transaction that reads the distributed tables in parallel and then changes a
+    reference table they point at (employers, the geography). A placeholder setting,
+    without effect, on a plain PostgreSQL."""
+    conn.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, text
 
+from backend.db import one_connection_per_node
 from backend.localsecrets import existing_secret, generated_secret
 from backend.settings import Settings
 
@@ -122,6 +123,8 @@ def grant_rights(conn: Connection, role: str, owner: str) -> None:
         # the other way round.
         f"GRANT {role} TO {owner}",
     ]
+    # On Citus the grants reach distributed and reference tables alike, in one transaction.
+    one_connection_per_node(conn)
     for statement in statements:
         conn.execute(text(statement))
     for table in RUNTIME_OWNED:

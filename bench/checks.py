@@ -129,7 +129,7 @@ def _http_run(
 RAW_WRITES = """
 WITH c AS (
     INSERT INTO officer_checks (token_id, person_id, query_kind, verdict, reasons, region_kato, geom)
-    VALUES (0, %(pid)s, 'iin', 'ok', '{}', %(region)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+    VALUES (0, coalesce(%(pid)s, 0), 'iin', 'ok', '{}', %(region)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
     RETURNING id)
 INSERT INTO audit_log (actor, role, action, subject_person_id) SELECT 'bench', 'officer', 'bench', %(pid)s FROM c
 """

@@ -1,5 +1,7 @@
-"""`make test`'s second pass: the traces, alerts, track, check and retention suites (the
-tests marked ``citus``) again, on a real Citus cluster (a coordinator and two workers).
+"""`make test`'s second pass: the suites marked ``citus`` — traces, alerts, tracks,
+checks, retention and the register's (persons, permits, settlement, indicators, imports,
+monitoring, maps, audit...) — again, on a real Citus cluster (a coordinator and two
+workers) where the register and the traces are distributed by person.
 
 The database is ``CITUS_DATABASE_URL`` when given (a coordinator's database the suites
 may wipe: never a deployment's own); else, when the vendored Citus source is beside the checkout

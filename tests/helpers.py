@@ -12,11 +12,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from backend.demo.traces import route as demo_route
+
+# Tests of the single-node planner's choices: on Citus every shard holds 1/32 of a test's
+# rows, too few for an index to be worth it (the Citus pass is tests/citus_suites.py).
+single_node_plan = pytest.mark.skipif(
+    bool(os.environ.get("QONYS_TESTS_ON_CITUS")),
+    reason="a plan of one node: Citus shards hold too few test rows for the index",
+)
 
 
 def run_jobs(app: Any) -> None:

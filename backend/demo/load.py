@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from backend.db import Database
+from backend.db import Database, one_connection_per_node
 from backend.demo.monitoring import build_monitoring_map, load_preselection
 from backend.demo.register import Progress, demo_tokens, demo_users, load_register
 from backend.demo.settlement import load_settlement
@@ -50,6 +50,8 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     summary: dict[str, Any] = {}
     for step in STEPS:
         with database.transaction() as session:
+            # (a step reads the register, then adds employers and geography it needs)
+            one_connection_per_node(session)
             summary.update(step(session, settings, rng, progress))
     summary["alerts evaluated for persons"] = alert_rules.evaluate_dirty(database, settings)
     with database.transaction() as session:

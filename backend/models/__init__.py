@@ -5,7 +5,7 @@ from backend.models.base import Base
 from backend.models.geography import District, Region, RegionPart, Settlement
 from backend.models.operations import IdempotentResponse, ImportFile, Job, OfficerCheck
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
-from backend.models.person import IinSerial, Person
+from backend.models.person import IinSerial, Person, RegisterKey
 from backend.models.policy import PolicyParameter, Preselection
 from backend.models.registration import Registration
 from backend.models.settlement import (
@@ -49,6 +49,7 @@ __all__ = [
     "Quota",
     "Region",
     "RegionPart",
+    "RegisterKey",
     "Registration",
     "Settlement",
     "SettlementApplication",

@@ -19,7 +19,8 @@ class OfficerCheck(Base):
     __tablename__ = "officer_checks"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     token_id: Mapped[int] = mapped_column(Integer)
-    person_id: Mapped[int | None] = mapped_column(BigInteger)
+    # 0 when the check found nobody (NOBODY): every check has a shard (migration 0016).
+    person_id: Mapped[int] = mapped_column(BigInteger)
     query_kind: Mapped[str] = mapped_column(String(16))
     verdict: Mapped[str] = mapped_column(String(16))
     reasons: Mapped[list[str]] = mapped_column(ARRAY(String(64)))

@@ -45,8 +45,8 @@ def permit_was_in_force_sql(alias: str, day: str = ":today") -> str:
     return (
         f"({alias}.valid_from <= {day} AND {alias}.valid_to >= {day} AND ("
         f"{alias}.status IN ('active', 'expired') OR ({alias}.status = 'terminated' AND "
-        f"EXISTS (SELECT 1 FROM termination_notices n WHERE n.permit_id = {alias}.id "
-        f"AND n.last_working_day >= {day}))))"
+        f"EXISTS (SELECT 1 FROM termination_notices n WHERE n.person_id = {alias}.person_id "
+        f"AND n.permit_id = {alias}.id AND n.last_working_day >= {day}))))"
     )
 
 
@@ -86,6 +86,8 @@ class Permit(Base):
 class PermitExtension(Base):
     __tablename__ = "permit_extensions"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The holder: the row lives on the person's shard (migration 0016).
+    person_id: Mapped[int] = mapped_column(BigInteger)
     permit_id: Mapped[int] = mapped_column(ForeignKey("permits.id", ondelete="CASCADE"))
     previous_valid_to: Mapped[date] = mapped_column(Date)
     new_valid_to: Mapped[date] = mapped_column(Date)
@@ -97,6 +99,7 @@ class TerminationNotice(Base):
 
     __tablename__ = "termination_notices"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger)
     permit_id: Mapped[int] = mapped_column(
         ForeignKey("permits.id", ondelete="CASCADE"), unique=True
     )

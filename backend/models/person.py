@@ -44,6 +44,17 @@ class Person(Base):
     permits: Mapped[list[Permit]] = relationship(order_by="Permit.valid_to.desc()", viewonly=True)
 
 
+class RegisterKey(Base):
+    """A key unique across the whole register (an IIN, an imported person row's source
+    key), claimed for one person: unique whichever node holds the person (migration 0016,
+    backend/services/register_keys.py)."""
+
+    __tablename__ = "register_keys"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class IinSerial(Base):
     """Next free serial per (birth date, century/sex digit) for generated IINs."""
 

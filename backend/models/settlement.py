@@ -117,6 +117,8 @@ class SettlementObligation(Base):
 class SupportPayment(Base):
     __tablename__ = "support_payments"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The obligation's person: the row lives on the person's shard (migration 0016).
+    person_id: Mapped[int] = mapped_column(BigInteger)
     obligation_id: Mapped[int] = mapped_column(
         ForeignKey("settlement_obligations.id", ondelete="CASCADE")
     )

@@ -226,6 +226,7 @@ def admit(session: Session, data: dict[str, Any], on: date | None = None) -> Set
         session.add(
             SupportPayment(
                 obligation_id=obligation.id,
+                person_id=obligation.person_id,
                 item=item["item"],
                 amount_mrp=item.get("amount_mrp"),
                 mrp_year=item.get("mrp_year"),

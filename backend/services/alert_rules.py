@@ -278,22 +278,29 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
     opened = session.execute(
         text(
             """
-            -- The last positions are read on their own (on Citus they are distributed,
-            -- the tokens and alerts are not: a distributed read, then a local join).
-            WITH last AS MATERIALIZED (
-                SELECT person_id, recorded_at FROM trace_last_positions
-            ), monitored AS (
+            -- Each part read on its own and joined by person: on Citus the tokens stay on
+            -- the coordinator, persons, registrations and positions are distributed.
+            WITH monitored AS MATERIALIZED (
                 SELECT t.person_id, min(t.created_at) AS since,
                        max(t.last_seen_at) AS contact FROM api_tokens t
-                JOIN persons p ON p.id = t.person_id
-                WHERE t.role = 'device' AND t.revoked_at IS NULL
+                WHERE t.role = 'device' AND t.revoked_at IS NULL AND t.person_id IS NOT NULL
                   AND (t.expires_at IS NULL OR t.expires_at > now())
                 GROUP BY t.person_id
+            ), known AS MATERIALIZED (
+                -- the region of the temporary registration (the stay), else the permanent one
+                SELECT DISTINCT ON (p.id) p.id AS person_id, r.region_kato
+                FROM persons p
+                LEFT JOIN registrations r ON r.person_id = p.id AND r.ended_on IS NULL
+                WHERE p.id IN (SELECT person_id FROM monitored)
+                ORDER BY p.id, r.kind DESC
+            ), last AS MATERIALIZED (
+                SELECT person_id, recorded_at FROM trace_last_positions
+                WHERE person_id IN (SELECT person_id FROM monitored)
             ), quiet AS (
                 SELECT m.person_id, GREATEST(l.recorded_at, m.contact) AS last_seen,
-                       (SELECT r.region_kato FROM registrations r WHERE r.person_id = m.person_id
-                          AND r.ended_on IS NULL ORDER BY r.kind DESC LIMIT 1) AS region
-                FROM monitored m LEFT JOIN last l ON l.person_id = m.person_id
+                       k.region_kato AS region
+                FROM monitored m JOIN known k ON k.person_id = m.person_id
+                LEFT JOIN last l ON l.person_id = m.person_id
                 WHERE COALESCE(GREATEST(l.recorded_at, m.contact), m.since) < :cutoff
             )
             INSERT INTO alerts (person_id, kind, region_kato, details)
@@ -309,16 +316,17 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
     closed = session.execute(
         text(
             """
-            WITH heard AS MATERIALIZED (
+            WITH fixed AS MATERIALIZED (
                 SELECT person_id FROM trace_last_positions WHERE recorded_at >= :cutoff
+            ), contacted AS MATERIALIZED (
+                SELECT person_id FROM api_tokens
+                WHERE role = 'device' AND last_seen_at >= :cutoff AND person_id IS NOT NULL
             )
             UPDATE alerts a SET status = 'closed', closed_at = now(),
                 close_reason = 'the device reported again'
             WHERE a.kind = 'silent_device' AND a.status = 'open' AND (
-                a.person_id IN (SELECT person_id FROM heard)
-                OR EXISTS (SELECT 1 FROM api_tokens t
-                           WHERE t.person_id = a.person_id AND t.role = 'device'
-                             AND t.last_seen_at >= :cutoff))
+                a.person_id IN (SELECT person_id FROM fixed)
+                OR a.person_id IN (SELECT person_id FROM contacted))
             """
         ),
         {"cutoff": cutoff},

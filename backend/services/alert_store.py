@@ -105,7 +105,11 @@ def resolve_alert(
     What a confirmation leads to (a breached settlement obligation) follows in
     :func:`backend.services.events.alert_resolved`.
     """
-    alert = session.get(Alert, alert_id, with_for_update=True)
+    # Locked by person and id: on Citus a row lock must name the person's shard.
+    holder = session.scalar(select(Alert.person_id).where(Alert.id == alert_id))
+    alert = session.scalars(
+        select(Alert).where(Alert.person_id == holder, Alert.id == alert_id).with_for_update()
+    ).one_or_none()
     if alert is None:
         raise NotFound(f"alert {alert_id} not found")
     if not in_scope(session, principal, alert.person_id):

@@ -34,26 +34,32 @@ PERMIT_TERMINATED = "permit_terminated"
 PERMIT_REVOKED = "permit_revoked"
 OUTSIDE_PERMIT_REGION = "outside_permit_region"
 
+# Each part is read on its own and put together at the end: on Citus the person's rows
+# are on the person's shard, found by the person's id, and the geography is replicated.
 _LOOKUP = """
-WITH here AS (
+WITH here AS MATERIALIZED (
     SELECT region_kato FROM region_parts
     WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) LIMIT 1
-), p AS (
+), p AS MATERIALIZED (
     SELECT id, iin, surname, given_name, birth_date, citizenship, category,
            count(*) OVER () AS matches
     FROM persons WHERE {match} ORDER BY created_at DESC LIMIT 1
+), regs AS MATERIALIZED (
+    SELECT kind, address, region_kato, settlement_kato, valid_from, valid_to
+    FROM registrations WHERE person_id IN (SELECT id FROM p) AND ended_on IS NULL
+), perms AS MATERIALIZED (
+    SELECT number, status, region_kato, valid_from, valid_to, employer_bin
+    FROM permits WHERE person_id IN (SELECT id FROM p)
 )
 SELECT (SELECT region_kato FROM here) AS region, p.*,
     (SELECT json_agg(json_build_object(
-            'kind', r.kind, 'address', r.address, 'region_kato', r.region_kato,
-            'settlement_kato', r.settlement_kato, 'valid_from', r.valid_from,
-            'valid_to', r.valid_to) ORDER BY r.valid_from DESC)
-     FROM registrations r WHERE r.person_id = p.id AND r.ended_on IS NULL) AS registrations,
+            'kind', kind, 'address', address, 'region_kato', region_kato,
+            'settlement_kato', settlement_kato, 'valid_from', valid_from,
+            'valid_to', valid_to) ORDER BY valid_from DESC) FROM regs) AS registrations,
     (SELECT json_agg(json_build_object(
-            'number', m.number, 'status', m.status, 'region_kato', m.region_kato,
-            'valid_from', m.valid_from, 'valid_to', m.valid_to,
-            'employer_bin', m.employer_bin) ORDER BY m.valid_to DESC)
-     FROM permits m WHERE m.person_id = p.id) AS permits
+            'number', number, 'status', status, 'region_kato', region_kato,
+            'valid_from', valid_from, 'valid_to', valid_to,
+            'employer_bin', employer_bin) ORDER BY valid_to DESC) FROM perms) AS permits
 FROM (SELECT 1) AS one LEFT JOIN p ON true
 """
 LOOKUP_BY_IIN = text(_LOOKUP.format(match="iin = :key"))
@@ -71,7 +77,7 @@ STORE = text(
 WITH c AS (
     INSERT INTO officer_checks
         (token_id, person_id, query_kind, verdict, reasons, region_kato, geom, checked_at)
-    VALUES (:token_id, :subject_person_id, :query_kind, :verdict,
+    VALUES (:token_id, :check_person_id, :query_kind, :verdict,
             CAST(:reasons AS varchar[]), :region,
             ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :checked_at)
     RETURNING id
@@ -86,6 +92,8 @@ SELECT id FROM c
 )
 # What the audit log calls a check.
 ACTION = "person.check"
+# The person id a check that found nobody is stored with (every check row has a shard).
+NOBODY = 0
 
 
 class AmbiguousDocument(Conflict):
@@ -236,6 +244,7 @@ def run_check(
         STORE,
         {
             **who.row(ACTION, row["id"]),
+            "check_person_id": NOBODY if row["id"] is None else row["id"],
             "token_id": principal.token_id,
             "query_kind": "iin" if iin else "document",
             "verdict": verdict,

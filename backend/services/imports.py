@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from backend.errors import Invalid, QonysError, flatten_messages
 from backend.models import ImportFile, Permit, Person, Registration
 from backend.schemas import PermitIn, PersonIn, RegistrationIn
-from backend.services import audit, events, permits, persons, registrations
+from backend.services import audit, events, permits, persons, register_keys, registrations
 from backend.services.tokens import Principal
 from backend.settings import Settings
 
@@ -123,6 +123,9 @@ def _import_person(session: Session, row: dict[str, str], key: str, _: Settings)
         raise _Duplicate
     person = persons.create_person(session, data)
     person.source_key = key
+    register_keys.claim(
+        session, register_keys.source_key(key), person.id, "this row is being imported already"
+    )
     return person.id
 
 

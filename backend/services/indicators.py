@@ -113,7 +113,16 @@ def series(
     """The indicators of several years (a dashboard's trend) in one query per indicator."""
     rows = _years(session, years)
     years_sql, year_params = _years_sql(rows)
-    params = {**year_params, "region": region_kato, "now_day": clock.today()}
+    today = clock.today()
+    params = {
+        **year_params,
+        "region": region_kato,
+        "now_day": today,
+        "first": min(r["start"] for r in rows),
+        "last": max(r["as_of"] for r in rows),
+        # the recent window of the year still running, if asked for (heartbeats count)
+        "recent_now": next((r["recent"] for r in rows if r["as_of"] == today.isoformat()), None),
+    }
     # Interregional moves of the year: a new permanent registration in another region than
     # the one it replaced. Kandas and resettlers, whom the register follows far more closely
     # than the population at large, are left out so they do not inflate the share. With a
@@ -123,20 +132,24 @@ def series(
         for r in session.execute(
             text(
                 f"""
-                WITH y AS ({years_sql})
-                SELECT y.year, count(r.id) AS arrivals,
-                       count(r.id) FILTER (WHERE CASE WHEN CAST(:region AS varchar) IS NULL
+                WITH y AS ({years_sql}), moves AS MATERIALIZED (
+                    -- (each person's moves on their own shard, then counted per year)
+                    SELECT r.region_kato, r.valid_from FROM registrations r
+                    JOIN persons who ON who.id = r.person_id
+                         AND who.category NOT IN ('kandas', 'resettler')
+                    WHERE r.kind = 'permanent'
+                      AND r.valid_from BETWEEN CAST(:first AS date) AND CAST(:last AS date)
+                      AND EXISTS (SELECT 1 FROM registrations p
+                                  WHERE p.person_id = r.person_id AND p.kind = 'permanent'
+                                    AND p.id <> r.id AND p.ended_on = r.valid_from
+                                    AND p.region_kato <> r.region_kato)
+                )
+                SELECT y.year, count(r.valid_from) AS arrivals,
+                       count(r.valid_from) FILTER (WHERE CASE WHEN CAST(:region AS varchar) IS NULL
                                                  THEN r.region_kato = ANY(y.ne)
                                                  ELSE r.region_kato = :region END) AS arrived
                 FROM y
-                LEFT JOIN registrations r ON r.kind = 'permanent'
-                     AND r.valid_from BETWEEN y.start AND y.as_of
-                     AND EXISTS (SELECT 1 FROM persons who WHERE who.id = r.person_id
-                                 AND who.category NOT IN ('kandas', 'resettler'))
-                     AND EXISTS (SELECT 1 FROM registrations p
-                                 WHERE p.person_id = r.person_id AND p.kind = 'permanent'
-                                   AND p.id <> r.id AND p.ended_on = r.valid_from
-                                   AND p.region_kato <> r.region_kato)
+                LEFT JOIN moves r ON r.valid_from BETWEEN y.start AND y.as_of
                 GROUP BY y.year
                 """
             ),
@@ -148,9 +161,25 @@ def series(
         for r in session.execute(
             text(
                 f"""
-                WITH y AS ({years_sql}), household AS (
-                    SELECT DISTINCT y.year, y.as_of, y.recent, y.recent_at, y.until_at,
-                           m.person_id
+                WITH y AS ({years_sql}), contacted AS MATERIALIZED (
+                    -- devices heard from lately (tokens stay on a Citus coordinator)
+                    SELECT person_id FROM api_tokens
+                    WHERE role = 'device' AND person_id IS NOT NULL
+                      AND last_seen_at >= CAST(:recent_now AS date)
+                ), household AS MATERIALIZED (
+                    -- each person's permits, points and presence on their own shard
+                    SELECT DISTINCT y.year, m.person_id, (
+                        EXISTS (
+                            SELECT 1 FROM trace_points tp WHERE tp.person_id = m.person_id
+                              AND tp.recorded_at >= y.recent_at
+                              AND tp.recorded_at < y.until_at)
+                        OR EXISTS (
+                            SELECT 1 FROM daily_presence d
+                            WHERE d.person_id = m.person_id
+                              AND d.day BETWEEN y.recent AND y.as_of)
+                        OR (y.as_of = :now_day
+                            AND m.person_id IN (SELECT person_id FROM contacted))
+                    ) AS reported
                     FROM y
                     JOIN permits m ON {permit_was_in_force_sql("m", "y.as_of")}
                     JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
@@ -159,16 +188,7 @@ def series(
                       AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
                 )
                 SELECT y.year, count(h.person_id) AS total,
-                       count(h.person_id) FILTER (WHERE EXISTS (
-                           SELECT 1 FROM trace_points tp WHERE tp.person_id = h.person_id
-                             AND tp.recorded_at >= h.recent_at AND tp.recorded_at < h.until_at)
-                         OR EXISTS (
-                           SELECT 1 FROM daily_presence d
-                           WHERE d.person_id = h.person_id AND d.day BETWEEN h.recent AND h.as_of)
-                         OR (h.as_of = :now_day AND EXISTS (
-                           SELECT 1 FROM api_tokens t
-                           WHERE t.role = 'device' AND t.person_id = h.person_id
-                             AND t.last_seen_at >= h.recent))) AS covered
+                       count(h.person_id) FILTER (WHERE h.reported) AS covered
                 FROM y LEFT JOIN household h ON h.year = y.year
                 GROUP BY y.year
                 """
@@ -202,11 +222,16 @@ def _year_indicators(
                        ELSE NOT (o.status = 'breached' AND o.breach_detected_on <= :end)
                    END), 0) AS staying
             FROM settlement_obligations o
-            LEFT JOIN LATERAL (
-                SELECT g.region_kato FROM registrations g
-                WHERE g.person_id = o.person_id AND g.kind = 'permanent'
-                  AND g.valid_from <= :end AND (g.ended_on IS NULL OR g.ended_on > :end)
-                ORDER BY g.valid_from DESC LIMIT 1) home ON true
+            -- the permanent registration in force at the end, on the person's shard
+            LEFT JOIN (
+                SELECT DISTINCT ON (g.person_id) g.person_id, g.region_kato
+                FROM registrations g
+                WHERE g.kind = 'permanent' AND g.valid_from <= :end
+                  AND (g.ended_on IS NULL OR g.ended_on > :end)
+                  AND g.person_id IN (
+                      SELECT person_id FROM settlement_obligations
+                      WHERE starts_on <= CAST(:end AS date) - interval '3 years')
+                ORDER BY g.person_id, g.valid_from DESC) home ON home.person_id = o.person_id
             WHERE o.starts_on <= CAST(:end AS date) - interval '3 years'
               AND o.region_kato = ANY(:macro)
               AND (CAST(:region AS varchar) IS NULL OR o.region_kato = :region)

@@ -45,12 +45,17 @@ class ObligationState:
         return self.obligation if self.obligation.breach_detected_on is not None else None
 
 
-def current_obligation(session: Session, person_id: int) -> SettlementObligation:
-    obligation = session.scalars(
+def current_obligation(
+    session: Session, person_id: int, lock: bool = False
+) -> SettlementObligation:
+    query = (
         select(SettlementObligation)
         .where(SettlementObligation.person_id == person_id)
         .order_by(SettlementObligation.starts_on.desc(), SettlementObligation.id.desc())
-    ).first()
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    obligation = session.scalars(query).first()
     if obligation is None:
         raise NotFound(f"no settlement obligation for person {person_id}")
     return obligation
@@ -149,6 +154,7 @@ def pay_due_subsidies(
             session.add(
                 SupportPayment(
                     obligation_id=obligation.id,
+                    person_id=obligation.person_id,
                     item="housing_subsidy",
                     amount_mrp=rate,
                     mrp_year=year,
@@ -196,8 +202,7 @@ def decide(
     is enough, and clears a waiting confirmation. Due = the support actually paid up to
     the day the departure was detected.
     """
-    obligation = current_obligation(session, person_id)
-    session.refresh(obligation, with_for_update=True)
+    obligation = current_obligation(session, person_id, lock=True)
     if obligation.status != "suspected":
         raise Conflict("there is no suspected departure to decide on")
     if decision == "confirm" and obligation.confirmation_by is None:

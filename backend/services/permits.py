@@ -76,8 +76,22 @@ def create_permit(session: Session, data: dict[str, Any], source_key: str | None
     return permit
 
 
+def find_permit(session: Session, permit_id: int, lock: bool = False) -> Permit | None:
+    """The permit, locked when asked. The lock names the holder too: on Citus a row lock
+    must say which person's shard holds the row."""
+    if not lock:
+        return session.get(Permit, permit_id)
+    holder = session.scalar(select(Permit.person_id).where(Permit.id == permit_id))
+    if holder is None:
+        return None
+    query = select(Permit).where(Permit.person_id == holder, Permit.id == permit_id)
+    return session.scalars(
+        query.with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
+
+
 def get_permit(session: Session, permit_id: int, lock: bool = False) -> Permit:
-    permit = session.get(Permit, permit_id, with_for_update=lock)
+    permit = find_permit(session, permit_id, lock)
     if permit is None:
         raise NotFound(f"permit {permit_id} not found")
     return permit
@@ -93,7 +107,10 @@ def extend_permit(session: Session, permit_id: int, new_valid_to: date) -> Permi
     check_validity(session, permit.valid_to + timedelta(days=1), new_valid_to)
     session.add(
         PermitExtension(
-            permit_id=permit.id, previous_valid_to=permit.valid_to, new_valid_to=new_valid_to
+            permit_id=permit.id,
+            person_id=permit.person_id,
+            previous_valid_to=permit.valid_to,
+            new_valid_to=new_valid_to,
         )
     )
     permit.valid_to = new_valid_to
@@ -151,7 +168,7 @@ def file_termination_notice(
     Another employer's permit is reported as not found, never as forbidden.
     """
     today = today or clock.today()
-    permit = session.get(Permit, data["permit_id"], with_for_update=True)
+    permit = find_permit(session, data["permit_id"], lock=True)
     if permit is None or permit.employer_bin != employer_bin:
         raise NotFound(f"permit {data['permit_id']} not found")
     if permit.status in ("terminated", "revoked"):
@@ -169,6 +186,7 @@ def file_termination_notice(
     )
     notice = TerminationNotice(
         permit=permit,
+        person_id=permit.person_id,
         employer_bin=employer_bin,
         last_working_day=last_day,
         reason=data["reason"].strip(),

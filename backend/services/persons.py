@@ -13,6 +13,7 @@ from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import century_sex_digit, iin_birth_date, iin_problem, iin_sex, make_iin
 from backend.models import Person
+from backend.services import register_keys
 from backend.services.pagination import decode_cursor, next_cursor
 
 CITIZEN_COUNTRY = "KAZ"
@@ -90,12 +91,14 @@ def create_person(session: Session, data: dict[str, Any], is_demo: bool = False)
         document_number=document.get("number"),
         is_demo=is_demo,
     )
+    taken = f"a person with IIN {iin} already exists"
     try:
         with session.begin_nested():
             session.add(person)
             session.flush()
+            register_keys.claim(session, register_keys.iin_key(iin), person.id, taken)
     except IntegrityError as exc:
-        raise Conflict(f"a person with IIN {iin} already exists") from exc
+        raise Conflict(taken) from exc
     return person
 
 

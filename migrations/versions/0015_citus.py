@@ -9,9 +9,8 @@ replicated to every node. On a plain PostgreSQL nothing changes.
   dropped by the same maintenance and retention jobs), ``trace_last_positions``,
   ``daily_presence`` and ``alert_dirty``.
 - The register itself (persons, registrations, permits, alerts, checks, obligations)
-  stays on the coordinator: Citus turns the tables that reference the geography into
-  "Citus local tables". Distributing them needs every unique key to carry the person id
-  (the IIN's uniqueness included), a change of its own.
+  stays on the coordinator here, as "Citus local tables"; 0017 distributes it into the
+  same shard group, once 0016 has given every unique key a shard.
 
 The last positions lose their foreign key to persons (a distributed table may only
 reference reference tables); retention deletes both.

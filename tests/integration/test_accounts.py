@@ -18,6 +18,9 @@ from backend.errors import Conflict, Invalid
 from backend.services import accounts
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 PASSWORD = "correct horse battery"
 
 

@@ -7,6 +7,9 @@ from sqlalchemy.exc import DBAPIError
 from backend.db import Database
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 
 def _audit_rows(db: Any, request_id: str) -> list[Any]:
     with db.engine.connect() as conn:

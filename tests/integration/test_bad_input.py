@@ -8,6 +8,9 @@ from sqlalchemy import text
 
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 SQL_TRICKS = ["'; DROP TABLE persons; --", '" OR 1=1 --', "Robert'); DELETE FROM audit_log;--"]
 
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from tests.integration.test_monitoring import _world
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 
 def test_dashboard_shows_every_indicator_with_its_figures(

@@ -2,10 +2,14 @@ import io
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from tests import factories as f
 from tests import helpers as h
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 
 def _import(client: Any, app: Any, admin: Any, kind: str, csv_text: str) -> dict:

@@ -10,12 +10,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from backend.app import create_app
 from backend.jobs.base import DEAD_JOB_MESSAGE, fail_abandoned, report, tracked
 from backend.models import Job
 from tests import helpers as h
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 
 @tracked

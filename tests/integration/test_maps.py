@@ -5,10 +5,14 @@ import re
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from backend.demo.settlement import DEMO_INDICATOR_SOURCE
 from tests import helpers as h
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 
 def _world(db: Any) -> None:

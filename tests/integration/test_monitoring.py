@@ -6,12 +6,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from backend.services import monitoring
 from backend.services.monitoring import Filters
 from tests import factories as f
 from tests import helpers as h
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 K, CELL = 5, 20_000.0
 TODAY = date.today()

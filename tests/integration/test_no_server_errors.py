@@ -9,6 +9,9 @@ import pytest
 
 from tests.fixtures import phones
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),

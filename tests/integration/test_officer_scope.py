@@ -14,6 +14,9 @@ from backend.services import alert_store
 from tests import factories as f
 from tests import helpers as h
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 

@@ -15,6 +15,9 @@ from owslib.ogcapi.features import Features
 
 from tests.integration.test_monitoring import _world
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 
 

@@ -8,6 +8,9 @@ from backend.jobs.permits import expire_permits
 from backend.services import policy
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 
 def _holder(client: Any, admin: Any, bin_: str | None, **permit: Any) -> tuple[dict, dict]:
     person = f.person(client, admin)

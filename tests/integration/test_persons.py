@@ -9,6 +9,9 @@ from backend.app import create_app
 from backend.identifiers import iin_birth_date, iin_problem, iin_sex
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 CITIZEN = {
     "surname": "Абенов",
     "given_name": "Ержан",

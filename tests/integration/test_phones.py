@@ -33,6 +33,9 @@ from tests import factories as f
 from tests import helpers as h
 from tests.fixtures import phones
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -94,6 +97,8 @@ def test_a_traccar_queue_drains_whatever_it_holds(
 ) -> None:
     """Like Traccar Client: send one by one, stop at the first non-2xx. Nothing stops it."""
     token = monitored["secret"]
+    # The clock now, not the module's: "10 min fast" must still be ahead when this runs.
+    NOW = datetime.now(UTC).replace(microsecond=0)
     queue = [
         ("good", phones.traccar_android_legacy(token, NOW - timedelta(minutes=50))),
         ("clock 10 min fast", phones.traccar_android_legacy(token, NOW + timedelta(minutes=10))),

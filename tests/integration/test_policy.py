@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from backend.services import policy
 from tests import helpers as h
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
 
 NEXT_YEAR = date(date.today().year + 1, 1, 1)
 

@@ -9,6 +9,9 @@ from sqlalchemy import text
 
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 # Seeded weights: language 0.3, questionnaire 0.2, interview 0.5; threshold 60.
 CASES = [
     # (language, questionnaire, interview, checks) → score, decision, reasons

@@ -10,6 +10,9 @@ import pytest
 
 from tests import factories as f
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 ROLES = ("admin", "analyst", "officer", "employer", "device")
 BIN = "{bin}"
 MATRIX: list[tuple[str, str, set[str]]] = [

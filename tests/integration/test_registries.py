@@ -9,11 +9,19 @@ from sqlalchemy import text
 
 from backend.models.registries import DATABASE_CHECKS
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 
 def _check_values(db: Any, constraint: str) -> list[str]:
     with db.engine.connect() as conn:
+        # (a Citus coordinator also holds its shard of each reference table, whose CHECK has
+        # the same name, the table's name plus a suffix: the table's own comes first)
         check = conn.execute(
-            text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :c"),
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :c"
+                " ORDER BY length(conrelid::regclass::text) LIMIT 1"
+            ),
             {"c": constraint},
         ).scalar_one()
     return sorted(part.split("'")[1] for part in check.split("ARRAY[")[1].split(","))

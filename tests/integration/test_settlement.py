@@ -16,6 +16,9 @@ from backend.services import admission, alert_rules, obligations
 from tests import factories as f
 from tests import helpers as h
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 YEAR = date.today().year
 PAVLODAR_REGION = "550000000"
 
