@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -64,6 +64,26 @@ class Database:
         self.engine.dispose()
         if self._autocommit is not None:
             self._autocommit.dispose()
+
+
+Model = TypeVar("Model")
+
+
+def locked_by_person(session: Session, model: type[Model], row_id: int) -> Model | None:
+    """Row ``row_id`` of ``model`` (a table with ``id`` and ``person_id``), locked FOR
+    UPDATE and read afresh. The lock names the row's person too: on Citus a row lock
+    must say which person's shard holds the row."""
+    table: Any = model
+    holder = session.scalar(select(table.person_id).where(table.id == row_id))
+    if holder is None:
+        return None
+    locked: Model | None = session.scalars(
+        select(table)
+        .where(table.person_id == holder, table.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    return locked
 
 
 def one_connection_per_node(conn: Session | Connection) -> None:

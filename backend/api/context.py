@@ -134,16 +134,7 @@ def record_access(
     session: Session, action: str, subjects: Sequence[int | None], why: str | None = None
 ) -> None:
     """Audit what the caller of this request did to whom, and why, in its transaction."""
-    context = audit_context(why)
-    audit.record(
-        session,
-        context.principal,
-        action,
-        subjects,
-        why,
-        context.request_id,
-        context.client_request_id,
-    )
+    audit.record(session, principal(), action, subjects, why, request_id(), client_request_id())
 
 
 # Who a refused request came from when no token or session was accepted.

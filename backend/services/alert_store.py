@@ -15,6 +15,7 @@ from sqlalchemy import case, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.db import locked_by_person
 from backend.errors import Conflict, NotFound, OutOfScope
 from backend.models import Alert
 from backend.models.registries import URGENT_ALERT_KINDS
@@ -105,11 +106,7 @@ def resolve_alert(
     What a confirmation leads to (a breached settlement obligation) follows in
     :func:`backend.services.events.alert_resolved`.
     """
-    # Locked by person and id: on Citus a row lock must name the person's shard.
-    holder = session.scalar(select(Alert.person_id).where(Alert.id == alert_id))
-    alert = session.scalars(
-        select(Alert).where(Alert.person_id == holder, Alert.id == alert_id).with_for_update()
-    ).one_or_none()
+    alert = locked_by_person(session, Alert, alert_id)
     if alert is None:
         raise NotFound(f"alert {alert_id} not found")
     if not in_scope(session, principal, alert.person_id):

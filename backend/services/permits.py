@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from backend import clock
 from backend.clock import add_months
-from backend.db import rowcount
+from backend.db import locked_by_person, rowcount
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import bin_problem, iin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
@@ -77,17 +77,10 @@ def create_permit(session: Session, data: dict[str, Any], source_key: str | None
 
 
 def find_permit(session: Session, permit_id: int, lock: bool = False) -> Permit | None:
-    """The permit, locked when asked. The lock names the holder too: on Citus a row lock
-    must say which person's shard holds the row."""
-    if not lock:
-        return session.get(Permit, permit_id)
-    holder = session.scalar(select(Permit.person_id).where(Permit.id == permit_id))
-    if holder is None:
-        return None
-    query = select(Permit).where(Permit.person_id == holder, Permit.id == permit_id)
-    return session.scalars(
-        query.with_for_update().execution_options(populate_existing=True)
-    ).one_or_none()
+    """The permit, locked when asked (by holder and id: see ``db.locked_by_person``)."""
+    if lock:
+        return locked_by_person(session, Permit, permit_id)
+    return session.get(Permit, permit_id)
 
 
 def get_permit(session: Session, permit_id: int, lock: bool = False) -> Permit:

@@ -28,12 +28,12 @@ def _fixes(session: Session, person_id: int, start: datetime, end: datetime) -> 
     ).all()
 
 
-def _stays(rows: Sequence[Row[Any]], settings: Settings) -> tuple[list[Fix], list[Any], list[Any]]:
-    fixes = [Fix(r.recorded_at, r.lat, r.lon) for r in rows]
+def _stays(fixes: list[Fix], settings: Settings) -> tuple[list[Any], list[Any]]:
+    """The stays in time-ordered fixes and the trips between them."""
     stays = detect_stays(
         fixes, settings.stay_radius_m, timedelta(minutes=settings.stay_min_minutes)
     )
-    return fixes, stays, trips_between(fixes, stays)
+    return stays, trips_between(fixes, stays)
 
 
 # Metres to degrees of latitude: the simplification tolerance is given in metres.
@@ -137,11 +137,8 @@ def track_geojson(
         Fix(datetime.fromtimestamp(t, UTC), lat, lon)
         for t, lat, lon in zip(row.times or (), row.lat or (), row.lon or (), strict=True)
     ]
-    stays = detect_stays(
-        fixes, settings.stay_radius_m, timedelta(minutes=settings.stay_min_minutes)
-    )
     features = [part for part in (row.points, row.days) if part]
-    extra = _stay_features(stays, trips_between(fixes, stays))
+    extra = _stay_features(*_stays(fixes, settings))
     if extra:
         features.append(json.dumps(extra)[1:-1])
     properties = {"person_id": person_id, "from": start.isoformat(), "to": end.isoformat()}
@@ -159,7 +156,8 @@ def track_geojson(
 def stays_and_trips(
     session: Session, person_id: int, start: datetime, end: datetime, settings: Settings
 ) -> dict[str, Any]:
-    _f, stays, trips = _stays(_fixes(session, person_id, start, end), settings)
+    rows = _fixes(session, person_id, start, end)
+    stays, trips = _stays([Fix(r.recorded_at, r.lat, r.lon) for r in rows], settings)
     return {
         "stays": [
             {
