@@ -43,8 +43,10 @@ def register_tables() -> list[str]:
 
 
 def _test_redis_url(url: str) -> str:
+    """Redis database 15, or ``QONYS_TEST_REDIS_DB``: two runs on one machine, each with
+    its own ``TEST_DATABASE_URL``, then never flush each other's queue."""
     base = url.rsplit("/", 1)[0] if url.count("/") >= 3 else url
-    return f"{base}/15"
+    return f"{base}/{os.environ.get('QONYS_TEST_REDIS_DB', '15')}"
 
 
 @pytest.fixture(scope="session")
