@@ -1,4 +1,4 @@
-"""Issue 21 (house): reserved in the chain so that work on each issue can add its
+"""Issue 28 (evidence): reserved in the chain so that work on each issue can add its
 schema without two heads; it changes nothing until that work fills it in.
 
 Revision ID: 0025
