@@ -1,9 +1,11 @@
 """A real Citus cluster on this machine: a coordinator and N workers, each its own
 PostgreSQL 15 cluster with PostGIS and Citus, on its own port, joined by ``citus_add_node``.
 
-Citus is not in Debian's archive: it is built once from the vendored source
-(``../shared/vendor/citus-13.2.2.tar.gz`` with its one-line patch, see that folder's
-README), installed into a staging tree cached under the data folder, and copied into
+Citus is not in Debian's archive, and its source is a third-party release that stays out
+of this repository: ``QONYS_CITUS_SOURCE`` names a folder holding the release tarball
+(``citus-13.2.2.tar.gz``, the v13.2.2 tag of citusdata/citus) and any ``*.patch`` to apply
+to it (Debian's PostgreSQL 15.20 needs one, see the README). It is built once, into a
+staging tree cached under the data folder by the tarball's hash, and copied into
 PostgreSQL's directories whenever they lack it (a fresh machine, or after a package
 upgrade). Installing the build dependencies upgrades Debian's PostgreSQL server package,
 so clusters already running are restarted on the new binaries.
@@ -14,6 +16,7 @@ loopback with scram-sha-256; the passwords they use are in ``pg_dist_authinfo``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -23,7 +26,7 @@ from pathlib import Path
 from backend import dbroles, stack
 from backend.dbroles import RUNTIME_ROLE as RUNTIME
 from backend.localsecrets import generated_secret
-from backend.settings import DB_PASSWORD_FILE, PROJECT_ROOT
+from backend.settings import DB_PASSWORD_FILE
 
 CITUS_VERSION = "13.2.2"
 BUILD_PACKAGES = (
@@ -41,7 +44,12 @@ BUILD_PACKAGES = (
 )
 INSTALLED_LIBRARY = Path("/usr/lib/postgresql/15/lib/citus.so")
 BASE_PORT = 54340
-SHARD_COUNT = 32
+SOURCE_SETTING = "QONYS_CITUS_SOURCE"
+TARBALL = f"citus-{CITUS_VERSION}.tar.gz"
+# Shards per distributed table in the suites' database: few, so that emptying and
+# migrating it stays quick, yet more than one per worker. Other databases keep Citus's
+# default (citus.shard_count, 32), which the migrations use.
+TEST_SHARD_COUNT = 4
 DATABASE = "qonys"
 # The suites' own database on the cluster (they wipe it) and the benchmarks'.
 TEST_DATABASE = "qonys_test"
@@ -57,12 +65,30 @@ def _log(msg: str) -> None:
     print(f"[qonys citus] {msg}", flush=True)
 
 
-def vendor_dir() -> Path:
-    return Path(os.environ.get("QONYS_VENDOR_DIR", PROJECT_ROOT.parent / "shared" / "vendor"))
+WHERE_TO_GET = (
+    f"set {SOURCE_SETTING} to a folder holding {TARBALL} (the v{CITUS_VERSION} source release "
+    "of citusdata/citus) and, for Debian's PostgreSQL 15.20, its pg15 patch (README, "
+    "'The register and its traces on Citus')"
+)
+
+
+def source_dir() -> Path | None:
+    """The folder ``QONYS_CITUS_SOURCE`` names, or None when unset."""
+    value = os.environ.get(SOURCE_SETTING, "").strip()
+    return Path(value).expanduser().resolve() if value else None
 
 
 def source_available() -> bool:
-    return (vendor_dir() / f"citus-{CITUS_VERSION}.tar.gz").exists()
+    folder = source_dir()
+    return folder is not None and (folder / TARBALL).is_file()
+
+
+def missing_source_message() -> str:
+    """One line: what is missing and what to set."""
+    folder = source_dir()
+    if folder is None:
+        return f"no Citus source: {WHERE_TO_GET}"
+    return f"no {TARBALL} in {SOURCE_SETTING}={folder}: {WHERE_TO_GET}"
 
 
 def installed() -> bool:
@@ -75,7 +101,9 @@ def ensure_installed(data_dir: Path) -> None:
         return
     if os.geteuid() != 0:
         raise CitusError("installing Citus into PostgreSQL's directories needs root")
-    stage = data_dir / f"citus-{CITUS_VERSION}-stage"
+    if not source_available():
+        raise CitusError(missing_source_message())
+    stage = data_dir / f"citus-{CITUS_VERSION}-{_source_hash()}-stage"
     if not (stage / INSTALLED_LIBRARY.relative_to("/")).exists():
         _build(data_dir, stage)
     _log(f"installing Citus {CITUS_VERSION} from {stage}")
@@ -83,11 +111,21 @@ def ensure_installed(data_dir: Path) -> None:
     stack.restart_upgraded_cluster(data_dir)
 
 
+def _source_hash() -> str:
+    """The build cache's key: the tarball and the patches, hashed together."""
+    folder = source_dir()
+    assert folder is not None
+    digest = hashlib.sha256()
+    for path in (folder / TARBALL, *sorted(folder.glob("*.patch"))):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _build(data_dir: Path, stage: Path) -> None:
-    tarball = vendor_dir() / f"citus-{CITUS_VERSION}.tar.gz"
-    patch = vendor_dir() / f"citus-{CITUS_VERSION}-pg15-minor.patch"
-    if not tarball.exists():
-        raise CitusError(f"no Citus source at {tarball} (../shared/vendor beside the checkout)")
+    folder = source_dir()
+    assert folder is not None
+    tarball = folder / TARBALL
+    patches = sorted(folder.glob("*.patch"))
     missing = [p for p in BUILD_PACKAGES if not _package_installed(p)]
     if missing:
         _log(f"installing the build dependencies: {' '.join(missing)}")
@@ -105,7 +143,7 @@ def _build(data_dir: Path, stage: Path) -> None:
     _log(f"building Citus {CITUS_VERSION} (about 2 minutes; log in {log})")
     with log.open("w") as out:
         for step in (
-            ["patch", "-p1", "-i", str(patch)],
+            *(["patch", "-p1", "-i", str(patch)] for patch in patches),
             ["./configure", "--without-libcurl"],
             ["make", f"-j{os.cpu_count() or 2}"],
             ["make", "install", f"DESTDIR={stage}"],
@@ -168,6 +206,11 @@ def start_cluster(data_dir: Path, workers: int, base_port: int = BASE_PORT) -> C
             for role, secret in (("postgres", superuser), ("qonys", password), (RUNTIME, runtime)):
                 authorize(node / "pg-run", port, role, secret, database)
     coordinator = node_dir(data_dir, "coordinator") / "pg-run"
+    stack._psql(
+        coordinator,
+        ports[0],
+        f"ALTER DATABASE {TEST_DATABASE} SET citus.shard_count = {TEST_SHARD_COUNT}",
+    )
     for database in DATABASES:
         stack._psql(
             coordinator,

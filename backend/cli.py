@@ -24,7 +24,7 @@ from backend.db import Database
 from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
 from backend.services import audit_chain
-from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var
+from backend.settings import DB_PASSWORD_FILE, PROJECT_ROOT, Settings, SettingsError, env_var
 from backend.web.session import secret_key
 from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
@@ -60,13 +60,22 @@ def services(stop: bool, citus_workers: int) -> None:
         return
     _ensure_services()
     if citus_workers:
+        if not citus.installed() and not citus.source_available():
+            raise click.ClickException(citus.missing_source_message())
         try:
             cluster = citus.start_cluster(settings.data_dir, citus_workers)
         except citus.CitusError as exc:
             raise click.ClickException(str(exc)) from exc
         ports = ", ".join(str(p) for p in cluster.worker_ports)
+        password_file = settings.data_dir / DB_PASSWORD_FILE
         click.echo(f"CITUS_DATABASE_URL={stack.masked(cluster.url)}  (workers on {ports})")
         click.echo(f"CITUS_TEST_DATABASE_URL={stack.masked(cluster.test_url)}")
+        click.echo(
+            "To run Qonys on the coordinator (*** is the password in "
+            f"{password_file}):\n"
+            f"  export DATABASE_URL={stack.masked(cluster.url)}\n"
+            "  qonys db upgrade && qonys gis load-reference && qonys serve"
+        )
 
 
 def _ensure_services() -> stack.Endpoints:

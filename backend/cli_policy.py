@@ -35,7 +35,7 @@ def show(name: str | None, day: datetime | None) -> None:
                 origin = "" if row is None else f"  from {row.effective_from}, {row.source}"
                 click.echo(f"{item} = {shown} {spec.unit}{origin}")
                 if name:
-                    click.echo(f"  {spec.description} (DOMAIN {spec.rule})")
+                    click.echo(f"  {spec.description} (docs/domain.md {spec.rule})")
                     for entry in policy.history(session, item):
                         click.echo(
                             f"  {entry.effective_from}  {json.dumps(entry.value)}  {entry.source}"

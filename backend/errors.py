@@ -81,7 +81,7 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "region_not_designated": (
         409,
         "Region not designated for settlement",
-        "Interregional resettlement goes only to designated regions (DOMAIN rule 1).",
+        "Interregional resettlement goes only to designated regions (docs/domain.md rule 1).",
     ),
     "infrastructure_missing": (
         409,

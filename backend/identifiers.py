@@ -1,4 +1,4 @@
-"""IIN and BIN: 12-digit identifiers with a mod-11 check digit (DOMAIN.md "Identifiers")."""
+"""IIN and BIN: 12-digit identifiers with a mod-11 check digit (docs/domain.md, Identifiers)."""
 
 from __future__ import annotations
 

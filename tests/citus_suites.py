@@ -4,9 +4,10 @@ monitoring, maps, audit...) — again, on a real Citus cluster (a coordinator an
 workers) where the register and the traces are distributed by person.
 
 The database is ``CITUS_DATABASE_URL`` when given (a coordinator's database the suites
-may wipe: never a deployment's own); else, when the vendored Citus source is beside the checkout
-(``../shared/vendor``), `qonys services --citus 2` builds (once, cached under the data
-folder) and starts one here. Otherwise the pass is skipped, saying why in one line.
+may wipe: never a deployment's own); else, when Citus is installed or its source release is
+where ``QONYS_CITUS_SOURCE`` says (backend/citus.py), `qonys services --citus 2` builds
+(once, cached under the data folder) and starts one here. Otherwise the pass is skipped,
+saying in one line what to get and which setting to set.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from backend.settings import PROJECT_ROOT
 def main() -> int:
     url = os.environ.get("CITUS_DATABASE_URL")
     if not url:
-        if not citus.source_available():
+        if not citus.installed() and not citus.source_available():
             print(
-                "citus suites skipped: no CITUS_DATABASE_URL and no Citus source at "
-                f"{citus.vendor_dir()}",
+                f"citus suites skipped (or set CITUS_DATABASE_URL to a coordinator): "
+                f"{citus.missing_source_message()}",
                 flush=True,
             )
             return 0

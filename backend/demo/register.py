@@ -155,7 +155,7 @@ def load_register(
                     if citizenship == "KAZ"
                     else today + timedelta(days=160 - i * 20),
                     # Foreigners arrived the day they registered; every third host
-                    # notified a week late (DOMAIN rule 8: a late_registration flag).
+                    # notified a week late (docs/domain.md rule 8: a late_registration flag).
                     **(
                         {}
                         if citizenship == "KAZ"

@@ -30,7 +30,7 @@ class Person(Base):
     document_number: Mapped[str | None] = mapped_column(String(32))
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     # A kandas who chose permanent residence on general terms: no quota, no support, no
-    # obligation and no settlement alerts (seed 003, DOMAIN rule 6).
+    # obligation and no settlement alerts (seed 003, docs/domain.md rule 6).
     general_terms_on: Mapped[date | None] = mapped_column(Date)
     source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -25,7 +25,7 @@ class Registration(Base):
     # Set when a newer registration of the same kind replaced this one.
     ended_on: Mapped[date | None] = mapped_column(Date)
     # A foreigner's arrival, who notified, and whether the notice came after the deadline
-    # in force on the arrival day (DOMAIN rule 8).
+    # in force on the arrival day (docs/domain.md rule 8).
     arrived_on: Mapped[date | None] = mapped_column(Date)
     notified_by: Mapped[str | None] = mapped_column(String(8))
     late_registration: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -63,7 +63,7 @@ JOB_STATUSES = ("queued", "started", "finished", "failed")
 
 # Registry -> (table, CHECK constraint) holding the same set in the database.
 # Where a policy parameter's value comes from: a seed document, or an assumption from
-# public reporting (DOMAIN: "A rule marked assumption ...").
+# public reporting (docs/domain.md: "A rule marked assumption ...").
 POLICY_SOURCES = ("seed", "assumption")
 # Who notified a foreigner's registration (rule 8): the host, or the person online.
 NOTIFIERS = ("host", "self")

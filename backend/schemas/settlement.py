@@ -186,7 +186,7 @@ class PolicyValueOut(Schema):
 
 class PolicyParameterOut(Schema):
     name = Str()
-    rule = Str(metadata={"description": "where DOMAIN.md states the rule"})
+    rule = Str(metadata={"description": "where docs/domain.md states the rule"})
     unit = Str()
     description = Str()
     on = Date(metadata={"description": "the day the value below is in force on"})

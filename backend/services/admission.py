@@ -49,7 +49,7 @@ def _support(
     session: Session, data: dict[str, Any], on: date, family_size: int
 ) -> list[dict[str, Any]]:
     """Support items paid at admission, in MRP and in tenge, by the amounts in force on the
-    admission day (DOMAIN rule 6)."""
+    admission day (docs/domain.md rule 6)."""
     mrp_year, mrp_kzt = mrp_for(session, on)
     support = data.get("support") or {}
     items: list[dict[str, Any]] = []

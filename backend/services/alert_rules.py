@@ -254,7 +254,7 @@ def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> 
 
 
 def working_days_back(now: datetime, days: int) -> datetime:
-    """The moment ``days`` working days before ``now`` (DOMAIN rule 11).
+    """The moment ``days`` working days before ``now`` (docs/domain.md rule 11).
 
     Weekends and Kazakhstan's public holidays are not working days (``clock``).
     """

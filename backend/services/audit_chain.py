@@ -1,4 +1,4 @@
-"""Sealing and verifying the audit trail (DOMAIN: "an append-only audit log").
+"""Sealing and verifying the audit trail (docs/domain.md: "an append-only audit log").
 
 Each row carries ``row_hash``, set by the database on insert (migration 0014). A seal
 covers the rows written since the previous seal and holds sha256(previous digest || their

@@ -285,7 +285,7 @@ def _year_indicators(
             places,
             None,
             "People admitted (family members) against the year's regional quotas for kandas "
-            "and resettlers (DOMAIN rule 3).",
+            "and resettlers (docs/domain.md rule 3).",
             source="Register: quotas and admissions",
         ),
     ]

@@ -1,7 +1,7 @@
 """The family's 5-year obligation: support as paid, a suspected departure, the decision.
 
 Leaving before the end means returning the support actually received up to that day
-(DOMAIN rule 6). Support is a ledger of payments as they are made: relocation once at
+(docs/domain.md rule 6). Support is a ledger of payments as they are made: relocation once at
 admission, the housing subsidy month by month (:func:`pay_due_subsidies`, run by a daily
 job), never all twelve months up front. Evidence of a departure (see
 :mod:`backend.services.events`) makes the obligation *suspected*; an official's decision

@@ -3,7 +3,7 @@
 Every computation asks for the value in force on the day it concerns — the admission
 day for support amounts, a permit's first day for its validity bounds, the end of the
 indicator's year for its target — so a change announced for next year leaves today's
-figures alone, and a figure for a past day uses the value then in force (DOMAIN: "Legal
+figures alone, and a figure for a past day uses the value then in force (docs/domain.md: "Legal
 numbers change by year"). Each value says whether it comes from a seed document or is an
 assumption from public reporting. The values themselves live in ``policy_parameters``;
 this module only knows their names, kinds and meaning.
@@ -90,7 +90,7 @@ def _boolean(value: Any) -> str | None:
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    rule: str  # where DOMAIN.md states it
+    rule: str  # where docs/domain.md states it
     unit: str
     description: str
     check: Callable[[Any], str | None]

@@ -1,4 +1,4 @@
-"""Residence-permit pre-selection (DOMAIN rule 13, seed 003).
+"""Residence-permit pre-selection (docs/domain.md rule 13, seed 003).
 
 The applicant's state-language test, questionnaire and interview are scored 0-100 and
 weighed by ``preselection_weights``; the weighted score passes at

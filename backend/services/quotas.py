@@ -1,7 +1,7 @@
 """Regional quotas and yearly settlement lists — and the one definition of quota fill.
 
 A quota counts people (family members), per category: ``kandas`` and ``resettlers``
-(DOMAIN rule 2). Fill is the sum of admitted family sizes of the year; headroom is what
+(docs/domain.md rule 2). Fill is the sum of admitted family sizes of the year; headroom is what
 is left. Admission, zoning, indicators and the map all read :func:`quota_fills`.
 """
 

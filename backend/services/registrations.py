@@ -43,7 +43,7 @@ def resolve_place(
 
 def registration_deadline(session: Session, arrived_on: date, notified_by: str) -> date:
     """The last day a foreigner's registration may be notified, by the rules in force on
-    the arrival day (DOMAIN rule 8, an assumption): the host within N working days; a
+    the arrival day (docs/domain.md rule 8, an assumption): the host within N working days; a
     visa-free immigrant online within N calendar days, once that rule is in force."""
     if notified_by == "self":
         days = policy.optional(session, "registration_self_days", arrived_on)

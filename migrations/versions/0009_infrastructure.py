@@ -1,4 +1,4 @@
-"""Kindergartens and utilities join the infrastructure a settlement needs (DOMAIN rule 5).
+"""Kindergartens and utilities join the infrastructure a settlement needs (docs/domain.md rule 5).
 
 Unknown stays unknown (NULL): a settlement whose kindergartens were never reported is
 "no data" for that item, not lacking it.

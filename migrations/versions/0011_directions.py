@@ -1,4 +1,4 @@
-"""Two directions of resettlement (DOMAIN rule 2): to a designated region, or within one.
+"""Two directions of resettlement (docs/domain.md rule 2): to a designated region, or within one.
 
 Revision ID: 0011
 Revises: 0010

@@ -1,4 +1,4 @@
-"""Legal numbers as dated data (DOMAIN rules 1-11): policy parameters with the day they
+"""Legal numbers as dated data (docs/domain.md rules 1-11): policy parameters with the day they
 take effect, replacing settings defaults, code literals and the MRP table; foreigner
 registration deadlines (rule 8); kandas who take permanent residence on general terms
 (rule 6); a breach confirmed by two administrators (rule 6, separation of duties).
@@ -60,20 +60,20 @@ SEED_002 = "seed 002, Concept of migration policy 2023-2027, table 1"
 ROWS: list[tuple[str, str, object, str, str]] = [
     ("designated_areas", START, DESIGNATED, "seed", "seed 003; seed 004 p. 4"),
     ("obligation_years", START, 5, "seed", "seed 003"),
-    ("obligation_applies_to_resettlers", START, True, "assumption", "DOMAIN rule 6"),
-    ("relocation_mrp_per_member", START, 70, "assumption", "DOMAIN rule 6"),
-    ("housing_subsidy_mrp_min", START, 15, "assumption", "DOMAIN rule 6"),
-    ("housing_subsidy_mrp_max", START, 30, "assumption", "DOMAIN rule 6"),
-    ("housing_subsidy_months", START, 12, "assumption", "DOMAIN rule 6"),
+    ("obligation_applies_to_resettlers", START, True, "assumption", "docs/domain.md rule 6"),
+    ("relocation_mrp_per_member", START, 70, "assumption", "docs/domain.md rule 6"),
+    ("housing_subsidy_mrp_min", START, 15, "assumption", "docs/domain.md rule 6"),
+    ("housing_subsidy_mrp_max", START, 30, "assumption", "docs/domain.md rule 6"),
+    ("housing_subsidy_months", START, 12, "assumption", "docs/domain.md rule 6"),
     ("mobility_certificate_share", START, 0.5, "assumption", "seed 000; seed 002 init. 23"),
     ("list_deadline", START, "12-15", "seed", "seed 004 p. 7-8"),
-    ("permit_min_months", START, 1, "assumption", "DOMAIN rule 9"),
-    ("permit_max_months", START, 12, "assumption", "DOMAIN rule 9"),
-    ("permit_tax_mrp_per_month", START, 2, "assumption", "DOMAIN rule 9"),
-    ("termination_notice_days", START, 10, "assumption", "DOMAIN rule 10"),
-    ("registration_host_working_days", START, 3, "assumption", "DOMAIN rule 8"),
-    ("registration_self_days", "2026-07-01", 30, "assumption", "DOMAIN rule 8"),
-    ("silent_device_working_days", START, 3, "assumption", "DOMAIN rule 11"),
+    ("permit_min_months", START, 1, "assumption", "docs/domain.md rule 9"),
+    ("permit_max_months", START, 12, "assumption", "docs/domain.md rule 9"),
+    ("permit_tax_mrp_per_month", START, 2, "assumption", "docs/domain.md rule 9"),
+    ("termination_notice_days", START, 10, "assumption", "docs/domain.md rule 10"),
+    ("registration_host_working_days", START, 3, "assumption", "docs/domain.md rule 8"),
+    ("registration_self_days", "2026-07-01", 30, "assumption", "docs/domain.md rule 8"),
+    ("silent_device_working_days", START, 3, "assumption", "docs/domain.md rule 11"),
     (
         "zone_weights",
         START,

@@ -1,4 +1,4 @@
-"""Ministry monitoring: residence-permit pre-selection (DOMAIN rule 13) with its weights
+"""Ministry monitoring: residence-permit pre-selection (docs/domain.md rule 13) with its weights
 and threshold as dated policy parameters; the hexagon cell of a point, for density grids
 computed in the database.
 

@@ -28,7 +28,6 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-SHARD_COUNT = 32
 REFERENCE = ("regions", "districts", "settlements", "region_parts", "policy_parameters")
 CO_LOCATED = ("trace_last_positions", "daily_presence", "alert_dirty")
 
@@ -61,10 +60,9 @@ def upgrade() -> None:
     )
     for table in ("trace_points", *CO_LOCATED):
         _own(table)
-    op.execute(
-        f"SELECT create_distributed_table('trace_points', 'person_id', "
-        f"shard_count => {SHARD_COUNT})"
-    )
+    # As many shards as the database's ``citus.shard_count`` (Citus's default 32; the
+    # test database of ``qonys services --citus`` sets fewer, see backend/citus.py).
+    op.execute("SELECT create_distributed_table('trace_points', 'person_id')")
     for table in CO_LOCATED:
         op.execute(
             f"SELECT create_distributed_table('{table}', 'person_id', "

@@ -149,7 +149,8 @@ def upgrade() -> None:
             f"SELECT create_distributed_table('{table}', 'person_id', "
             "colocate_with => 'trace_points')"
         )
-    op.execute("SELECT create_distributed_table('register_keys', 'key', shard_count => 32)")
+    # citus.shard_count of the database, as for the traces (0015).
+    op.execute("SELECT create_distributed_table('register_keys', 'key')")
     for table, name, definition in UNIQUE:
         if definition:
             op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE {definition}")

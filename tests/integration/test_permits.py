@@ -164,7 +164,7 @@ def test_late_notice_is_flagged(client: Any, admin: Any, token: Any, db: Any) ->
     )
     with db.transaction() as session:
         days = policy.integer(session, "termination_notice_days")
-    assert days == 10  # the assumption of DOMAIN rule 10, seeded by migration 0012
+    assert days == 10  # the assumption of docs/domain.md rule 10, seeded by migration 0012
     last_day = date.today() - timedelta(days=days + 1)
     resp = client.post(
         f"/api/v1/employers/{bin_}/termination-notices",

@@ -34,7 +34,7 @@ def test_every_parameter_is_in_force_with_its_source(client: Any, token: Any) ->
         assert (item["value"] is None) == (item["name"] == "target_retention_3y"), item["name"]
         assert item["rule"] and item["history"], item["name"]
         assert {v["source"] for v in item["history"]} <= {"seed", "assumption"}, item["name"]
-    # Seeds and assumptions are told apart (DOMAIN: "A rule marked assumption ...").
+    # Seeds and assumptions are told apart (docs/domain.md: "A rule marked assumption ...").
     assert items["obligation_years"]["value"] == 5 and items["obligation_years"]["source"] == "seed"
     assert items["relocation_mrp_per_member"]["source"] == "assumption"
     assert items["designated_areas"]["source"] == "seed"

@@ -1,4 +1,4 @@
-"""Residence-permit pre-selection (DOMAIN rule 13): weighted parts, threshold, reasons."""
+"""Residence-permit pre-selection (docs/domain.md rule 13): weighted parts, threshold, reasons."""
 
 from __future__ import annotations
 

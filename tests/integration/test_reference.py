@@ -44,7 +44,7 @@ def test_twenty_valid_regions_with_designations(db: Any, migrated: Any) -> None:
                 "  FROM policy_parameters WHERE name = 'designated_areas')) FROM regions"
             )
         ).one()
-        # The eight regions of seed 003 (DOMAIN rule 1), designated by policy data.
+        # The eight regions of seed 003 (docs/domain.md rule 1), designated by policy data.
         assert tuple(rows) == (20, True, True, 8)
         parts = conn.execute(
             text("SELECT count(DISTINCT region_kato), count(*) FROM region_parts")

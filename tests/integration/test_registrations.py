@@ -181,7 +181,7 @@ def test_registration_deadline_rules_that_are_not_in_force_are_refused(
         "location": f.ASTANA,
         "valid_from": "2026-03-01",
     }
-    # Online self-registration starts on 1 July 2026 (DOMAIN rule 8).
+    # Online self-registration starts on 1 July 2026 (docs/domain.md rule 8).
     early = client.post(
         "/api/v1/registrations",
         json={**body, "arrived_on": "2026-03-01", "notified_by": "self"},
