@@ -25,6 +25,7 @@ from backend.db import Database
 from backend.models import Base
 from backend.services.phone_ingest import WINDOWS
 from backend.services.tokens import TOKEN_CACHE, create_token
+from backend.services.trace_storage import existing_partitions, forget_known_partitions
 from backend.settings import PROJECT_ROOT, Settings
 from gis.reference import load_reference
 from tests import factories as f
@@ -103,25 +104,79 @@ def db(app: Any) -> Any:
     return app.extensions["qonys.db"]
 
 
+# Partitions of trace_points a run may keep beyond those it started with: tests that
+# post points across weeks create a partition per day, and every TRUNCATE then visits
+# each of them (and each of its shards on Citus). Past this many they are dropped.
+SPARE_PARTITIONS = 16
+
+
+def _written_tables(conn: Any, tables: list[str]) -> list[str]:
+    """The tables a test left rows in, or whose id sequence it advanced: only these need
+    emptying (a TRUNCATE of every table, on Citus of every shard, dominated the suite)."""
+    probe = " UNION ALL ".join(
+        f"SELECT '{table}' WHERE EXISTS (SELECT 1 FROM {table})" for table in tables
+    )
+    written = set(conn.execute(text(probe)).scalars())
+    advanced = conn.execute(
+        text(
+            """
+            SELECT DISTINCT t.relname FROM pg_depend d
+            JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+            JOIN pg_class t ON t.oid = d.refobjid
+            JOIN pg_sequences q ON q.schemaname = 'public' AND q.sequencename = s.relname
+            WHERE d.deptype IN ('a', 'i') AND q.last_value IS NOT NULL
+            """
+        )
+    ).scalars()
+    written.update(name for name in advanced if name in tables)
+    return sorted(written)
+
+
+def _drop_spare_partitions(conn: Any, baseline: frozenset[str]) -> bool:
+    extra = sorted(set(existing_partitions(conn).values()) - baseline)
+    if len(extra) <= SPARE_PARTITIONS:
+        return False
+    for name in extra:
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    return True
+
+
+@pytest.fixture(scope="session")
+def _baseline_partitions(migrated: Settings) -> frozenset[str]:
+    database = Database(migrated.database_url, pool_size=1)
+    with database.engine.connect() as conn:
+        names = frozenset(existing_partitions(conn).values())
+    database.dispose()
+    return names
+
+
 @pytest.fixture(autouse=True)
 def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Empty the register (never the append-only audit log) and the test queue."""
+    """Empty what the previous test wrote (never the append-only audit log) and the test
+    queue; a run of tests leaves no pile of day partitions behind."""
     if "app" not in request.fixturenames and "migrated" not in request.fixturenames:
         yield
         return
     settings: Settings = request.getfixturevalue("migrated")
+    baseline: frozenset[str] = request.getfixturevalue("_baseline_partitions")
 
     database = Database(settings.database_url, pool_size=1)
     for attempt in range(5):
         try:
+            # Probed in a transaction of its own: on Citus, a TRUNCATE after reading a
+            # reference table in the same transaction must run over one connection a node.
             with database.engine.begin() as conn:
-                conn.execute(
-                    text(f"TRUNCATE {', '.join(register_tables())} RESTART IDENTITY CASCADE")
-                )
+                dirty = _written_tables(conn, register_tables())
+            with database.engine.begin() as conn:
+                if dirty:
+                    conn.execute(text(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE"))
                 # Policy values a test added go; the ones the migration seeded stay.
                 conn.execute(
                     text("DELETE FROM policy_parameters WHERE set_by NOT LIKE 'migration %'")
                 )
+            with database.engine.begin() as conn:
+                if _drop_spare_partitions(conn, baseline):
+                    forget_known_partitions()
             break
         except OperationalError as exc:
             # A worker a test killed can leave its server session finishing a statement

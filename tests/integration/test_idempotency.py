@@ -6,8 +6,8 @@ import pytest
 
 from tests import helpers as h
 
-# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
-pytestmark = pytest.mark.citus
+# On Citus (tests/citus_suites.py) only the tests marked below: the rest exercise
+# nothing that differs between the engines.
 
 FOREIGNER = {
     "surname": "Саидов",
@@ -49,6 +49,7 @@ def test_same_key_other_body_is_422(client: Any, admin: Any, db: Any) -> None:
     assert h.count(db, "persons") == 1
 
 
+@pytest.mark.citus
 def test_concurrent_retries_write_once(app: Any, admin: Any, db: Any) -> None:
     def post(_: int) -> tuple[int, str]:
         resp = app.test_client().post(

@@ -33,8 +33,8 @@ from tests import factories as f
 from tests import helpers as h
 from tests.fixtures import phones
 
-# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
-pytestmark = pytest.mark.citus
+# On Citus (tests/citus_suites.py) only the tests marked below: the rest exercise
+# nothing that differs between the engines.
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -72,6 +72,7 @@ CLIENTS = {
 }
 
 
+@pytest.mark.citus
 @pytest.mark.parametrize("name", sorted(CLIENTS))
 def test_each_client_as_it_really_sends(client: Any, monitored: dict, db: Any, name: str) -> None:
     build, source, accuracy, speed, battery = CLIENTS[name]
@@ -137,6 +138,7 @@ def test_a_traccar_queue_drains_whatever_it_holds(
     assert listed[0]["refusals"] == 2 and listed[0]["last_seen_at"] is not None
 
 
+@pytest.mark.citus
 def test_a_heartbeat_counts_as_contact_against_silent_device(
     client: Any, monitored: dict, db: Any
 ) -> None:
@@ -228,6 +230,7 @@ def test_owntracks_encrypted_payloads(client: Any, admin: Any, monitored: dict, 
     assert page["count"] == 1 and "no key" in page["items"][0]["reason"]
 
 
+@pytest.mark.citus
 def test_sos_and_fake_gps_raise_alerts_sos_first(client: Any, monitored: dict, token: Any) -> None:
     secret, t = monitored["secret"], NOW - timedelta(minutes=1)
     assert (
@@ -420,6 +423,7 @@ def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, mig
     assert secret not in written and secret[4:] not in written
 
 
+@pytest.mark.citus
 def test_refused_input_goes_with_the_trace_retention(
     client: Any, monitored: dict, db: Any, migrated: Any
 ) -> None:
