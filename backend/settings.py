@@ -8,10 +8,12 @@ designated regions, targets) are policy parameters with the day they take effect
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from limits import parse_many
 
@@ -238,3 +240,16 @@ def _convert(var: str, raw: str, default: object) -> Any:
         return raw
     except ValueError as exc:
         raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from exc
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***`` (logs, terminals)."""
+    return re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", text)
+
+
+def without_password(url: str) -> str:
+    """``url`` with no password (the host, port and database still say where)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))

@@ -26,11 +26,11 @@ from typing import Any
 import psycopg2
 from sqlalchemy import text
 
-from backend.cli import SERVE_THREADS, gunicorn_command, serve_workers
 from backend.services.tokens import create_token
 from bench.common import bench_database_url, describe, percentile, redis_url
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
+from ops.cli import SERVE_THREADS, gunicorn_command, serve_workers
 
 RAW_CHECK = """
 WITH p AS (SELECT id, category FROM persons WHERE iin = %(iin)s),

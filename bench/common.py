@@ -6,8 +6,8 @@ import os
 import statistics
 from pathlib import Path
 
-from backend import stack
 from backend.settings import PROJECT_ROOT
+from ops import stack
 
 
 def bench_database_url() -> str:

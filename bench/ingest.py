@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
-from backend.cli import SERVE_THREADS, serve_workers
 from backend.services import alert_rules, trace_storage
 from backend.services.tokens import create_token
 from backend.settings import Settings
@@ -32,6 +31,7 @@ from bench.common import bench_database_url
 from bench.gen_register import generate, prepare
 from bench.phones import run
 from bench.profile import profiled, summarise
+from ops.cli import SERVE_THREADS, serve_workers
 
 
 def _batches(

@@ -29,12 +29,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
-from backend.cli import SERVE_THREADS, serve_workers
 from backend.services import trace_storage
 from backend.services.tokens import create_token
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url
 from bench.gen_register import generate, prepare
+from ops.cli import SERVE_THREADS, serve_workers
 
 Build = Callable[[str, datetime, int], tuple[str, str, dict[str, str], bytes]]
 

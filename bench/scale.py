@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from backend import citus, stack
 from backend.db import Database
 from backend.services import trace_storage, traces
 from backend.services.trace_points import Point
@@ -32,6 +31,7 @@ from backend.services.tracks import _fixes
 from backend.settings import PROJECT_ROOT, Settings
 from bench.common import bench_database_url, describe, percentile
 from bench.gen_register import copy_persons, prepare
+from ops import citus, stack
 
 PER_DAY = 144
 BATCH = 5000

@@ -20,13 +20,13 @@ from datetime import UTC, datetime, timedelta
 import click
 from sqlalchemy import text
 
-from backend.cli import serve_workers
 from backend.services import trace_storage
 from backend.services.tokens import create_token
 from backend.services.tracks import _fixes
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url, describe
 from bench.gen_register import generate, prepare
+from ops.cli import serve_workers
 
 PER_DAY = 144  # one fix every 10 minutes
 FIRST_PERSON = 1000

@@ -5,7 +5,7 @@ workers) where the register and the traces are distributed by person.
 
 The database is ``CITUS_DATABASE_URL`` when given (a coordinator's database the suites
 may wipe: never a deployment's own); else, when Citus is installed or its source release is
-where ``QONYS_CITUS_SOURCE`` says (backend/citus.py), `qonys services --citus 2` builds
+where ``QONYS_CITUS_SOURCE`` says (ops/citus.py), `qonys services --citus 2` builds
 (once, cached under the data folder) and starts one here. Otherwise the pass is skipped,
 saying in one line what to get and which setting to set.
 """
@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend import citus, stack
 from backend.settings import PROJECT_ROOT
+from ops import citus, stack
 
 
 def main() -> int:

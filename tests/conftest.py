@@ -1,24 +1,25 @@
 """Shared fixtures. Integration tests run against a real PostGIS and Redis.
 
-The services are made reachable by the project's own ``backend.stack`` (the same code
+The services are made reachable by the project's own ``ops.stack`` (the same code
 as ``qonys services``); the test database is migrated from empty to head once per run.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 import redis
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from backend import stack
 from backend.app import create_app
 from backend.cli import alembic_config, migrate
 from backend.db import Database
@@ -28,6 +29,7 @@ from backend.services.tokens import TOKEN_CACHE, create_token
 from backend.services.trace_storage import existing_partitions, forget_known_partitions
 from backend.settings import PROJECT_ROOT, Settings
 from gis.reference import load_reference
+from ops import stack
 from tests import factories as f
 from tests import helpers as h
 
@@ -78,8 +80,32 @@ def settings(endpoints: Any) -> Settings:
     return s
 
 
+# Held for the whole run on the test database: a second run against the same database
+# (and Redis database) waits for the first instead of wiping its tables under it.
+RUN_LOCK = 7_424_999
+
+
 @pytest.fixture(scope="session")
-def migrated(settings: Settings) -> Settings:
+def _run_lock(settings: Settings) -> Iterator[None]:
+    conn = psycopg2.connect(settings.database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,))
+        row = cur.fetchone()
+        if not (row and row[0]):
+            print(
+                f"\nanother test run is using {stack.masked(settings.database_url)}: waiting for it "
+                "(a run of its own needs TEST_DATABASE_URL and QONYS_TEST_REDIS_DB)",
+                file=sys.stderr,
+                flush=True,
+            )
+            cur.execute("SELECT pg_advisory_lock(%s)", (RUN_LOCK,))
+    yield
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings, _run_lock: None) -> Settings:
     """The test database rebuilt from empty to head, with reference geography; the app
     then connects as the runtime role, as in production."""
     cfg = alembic_config(settings.database_url)

@@ -8,16 +8,19 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from rq import SimpleWorker
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from backend.demo.traces import route as demo_route
+from ops.cli import main as cli_main
 
 # Tests of the single-node planner's choices: on Citus every shard holds 1/32 of a test's
 # rows, too few for an index to be worth it (the Citus pass is tests/citus_suites.py).
@@ -45,17 +48,19 @@ def worker_process(redis_url: str, queue_name: str, env: dict[str, str] | None =
 
 
 def qonys(
-    *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: int = 600
+    *args: str, env: dict[str, str] | None = None, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``qonys`` command as an operator would; ``env`` adds to this environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=check,
-    )
+    """Run a ``qonys`` command as an operator would, in this process (click's runner:
+    the same command objects, arguments and exit codes, without a Python start-up each);
+    ``env`` adds to the environment for the call."""
+    result = CliRunner().invoke(cli_main, list(args), env=env, catch_exceptions=True)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    done = subprocess.CompletedProcess(["qonys", *args], result.exit_code, result.stdout, stderr)
+    if check:
+        done.check_returncode()
+    return done
 
 
 def free_port() -> int:

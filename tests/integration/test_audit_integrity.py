@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from backend import dbroles, stack
+from backend import dbroles
 from backend.cli import migrate
 from backend.db import Database
 from backend.jobs import audit as audit_jobs
 from backend.services import audit_chain
 from backend.settings import PROJECT_ROOT
+from ops import stack
 from tests import helpers as h
 
 TAMPER_DB = "qonys_tamper"

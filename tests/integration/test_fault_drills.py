@@ -38,10 +38,11 @@ import requests
 from rq.job import Job as RqJob
 from sqlalchemy import text
 
-from backend import dbroles, stack, supervise
-from backend.cli import control_socket, runtime_account
+from backend import dbroles
 from backend.jobs import runner
 from backend.settings import PROJECT_ROOT, Settings
+from ops import stack, supervise
+from ops.cli import control_socket, runtime_account
 from tests import helpers as h
 
 pytestmark = pytest.mark.slow
@@ -216,7 +217,7 @@ def drill(monitored: dict, migrated: Settings, tmp_path: Path) -> Iterator[dict[
         "QONYS_BATCH_RATE_LIMIT": "100000/minute",
         "QONYS_API_RATE_LIMIT": "100000/minute",
     }
-    qonys = [sys.executable, "-m", "backend.cli"]
+    qonys = [sys.executable, "-m", "ops.cli"]
     supervisor = supervise.Supervisor(
         [
             ("API", [*qonys, "serve", "--port", str(port), "--workers", "1", "--threads", "4"]),
@@ -342,7 +343,7 @@ def test_outages_and_a_killed_worker_lose_nothing_acknowledged(
 
 
 def test_each_gunicorn_instance_has_its_own_control_socket(migrated: Settings) -> None:
-    qonys = [sys.executable, "-m", "backend.cli"]
+    qonys = [sys.executable, "-m", "ops.cli"]
     ports = [h.free_port(), h.free_port()]
     procs = [
         subprocess.Popen(
@@ -406,7 +407,7 @@ def test_up_runs_the_api_and_worker_as_an_unprivileged_account(migrated: Setting
         "DATABASE_URL": stack.without_password(migrated.database_url),
         "QONYS_QUEUE_NAME": QUEUE,
     }
-    qonys = [sys.executable, "-m", "backend.cli"]
+    qonys = [sys.executable, "-m", "ops.cli"]
     supervisor = supervise.Supervisor(
         [
             ("API", [*qonys, "serve", "--port", str(port), "--workers", "1"]),

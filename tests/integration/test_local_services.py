@@ -18,8 +18,8 @@ import psycopg2
 import pytest
 import redis
 
-from backend import stack
 from backend.settings import DB_PASSWORD_FILE, REDIS_PASSWORD_FILE
+from ops import stack
 from tests import helpers as h
 
 pytestmark = pytest.mark.skipif(

@@ -25,10 +25,10 @@ from PIL import Image
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.cli import gunicorn_command
 from backend.services import alert_rules, retention
 from backend.services.tokens import TOKEN_CACHE
 from backend.settings import Settings
+from ops.cli import gunicorn_command
 from tests import factories as f
 from tests import helpers as h
 from tests.fixtures import phones

@@ -23,10 +23,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend import dbroles, stack
+from backend import dbroles
 from backend.dbroles import RUNTIME_ROLE as RUNTIME
 from backend.localsecrets import generated_secret
 from backend.settings import DB_PASSWORD_FILE
+from ops import stack
 
 CITUS_VERSION = "13.2.2"
 BUILD_PACKAGES = (

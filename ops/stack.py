@@ -1,4 +1,4 @@
-"""Make sure a PostGIS and a Redis are reachable, starting project-owned ones if needed.
+"""Operations: make sure a PostGIS and a Redis are reachable, starting project-owned ones if needed.
 
 When ``DATABASE_URL``/``REDIS_URL`` are set they are used as they are. Otherwise Debian's
 ``postgresql-15-postgis-3`` and ``redis-server`` are installed when missing and a
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import time
@@ -36,6 +35,12 @@ from backend.settings import (
     REDIS_PASSWORD_FILE,
     default_database_url,
     default_redis_url,
+)
+from backend.settings import (
+    masked as masked,
+)
+from backend.settings import (
+    without_password as without_password,
 )
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -397,16 +402,3 @@ def stop_services(data_dir: Path) -> None:
     r = redis.Redis.from_url(default_redis_url(data_dir))
     with contextlib.suppress(redis.RedisError):
         r.shutdown(nosave=False)
-
-
-def masked(text: str) -> str:
-    """``text`` with the password of any URL in it replaced by ``***`` (logs, terminals)."""
-    return re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", text)
-
-
-def without_password(url: str) -> str:
-    """``url`` with no password (the host, port and database still say where)."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))

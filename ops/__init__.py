@@ -1,0 +1,1 @@
+"""Operations: installing, starting and supervising the services Qonys runs on."""
