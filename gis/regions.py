@@ -102,4 +102,3 @@ REGIONS: tuple[RegionName, ...] = (
 )
 
 BY_SOURCE = {r.source: r for r in REGIONS}
-BY_KATO = {r.kato: r for r in REGIONS}

@@ -59,8 +59,6 @@ DIRECTIONS = ("interregional", "intra_regional")
 # An employer is a firm (identified by BIN) or a household, a private person (IIN).
 EMPLOYER_KINDS = ("firm", "household")
 
-JOB_STATUSES = ("queued", "started", "finished", "failed")
-
 # Registry -> (table, CHECK constraint) holding the same set in the database.
 # Where a policy parameter's value comes from: a seed document, or an assumption from
 # public reporting (docs/domain.md: "A rule marked assumption ...").

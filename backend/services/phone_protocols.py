@@ -247,13 +247,6 @@ def decrypt_owntracks(data: Any, secret: str | None) -> Any:
         ) from exc
 
 
-def encrypt_owntracks(message: Mapping[str, Any], secret: str, nonce: bytes | None = None) -> str:
-    """As the OwnTracks apps encrypt a message (used by enrolment checks and tests)."""
-    box = SecretBox(owntracks_key(secret))
-    sealed = box.encrypt(json.dumps(message).encode("utf-8"), nonce)
-    return base64.b64encode(bytes(sealed)).decode("ascii")
-
-
 def from_owntracks(
     message: Any, person_id: int, received: datetime, key: str | None, identity: Mapping[str, str]
 ) -> list[Parsed]:
