@@ -108,7 +108,11 @@ def device() -> None:
     pass
 
 
-@device.command("enrol", help="A device token and QR codes for Traccar Client and OwnTracks.")
+@device.command(
+    "enrol",
+    help="A device token, QR codes for Traccar Client and OwnTracks, and the URLs to paste into "
+    "OsmAnd and GPSLogger.",
+)
 @click.option("--person", "person_id", type=int, required=True, help="Person id of the phone.")
 @click.option("--expires", "expires_days", type=int, help="Days the token stays valid.")
 @click.option("--encrypt", is_flag=True, help="Give OwnTracks a payload encryption key.")
@@ -133,7 +137,9 @@ def device_enrol(
         raise click.ClickException(exc.detail) from exc
     paths = devices.write_qr_codes(enrolment, out_dir or settings.data_dir / "devices")
     click.echo(f"device token {enrolment.token_id} for person {person_id}", err=True)
-    click.echo(f"OsmAnd URL: {enrolment.osmand_template}", err=True)
+    for link in enrolment.links:
+        if not link.as_qr:
+            click.echo(f"{link.label}: {link.value}", err=True)
     for path in paths:
         click.echo(str(path))
     click.echo(enrolment.token)

@@ -15,6 +15,8 @@ from flask import current_app, request
 from flask_limiter import Limiter
 from limits import parse
 
+from backend.services import phone_apps
+
 log = logging.getLogger("qonys.limits")
 
 
@@ -30,9 +32,10 @@ def api_limit() -> str:
     return str(current_app.extensions["qonys.settings"].api_rate_limit)
 
 
-# The phones' endpoints never answer 429 (they count devices themselves, above); pages and
-# the health check are not the API.
-_NOT_LIMITED = ("/api/v1/traces/osmand", "/api/v1/traces/owntracks")
+# The phones' endpoints never answer 429 (they count devices themselves, below): the
+# registry of phone apps says which paths are theirs. Pages and the health check are
+# not the API.
+_NOT_LIMITED = phone_apps.unlimited_paths()
 
 
 def _exempt() -> bool:

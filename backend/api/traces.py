@@ -1,16 +1,14 @@
-"""Movement traces: our batch API, OsmAnd/Traccar Client, OwnTracks; reading tracks."""
+"""Movement traces: our batch API, the phone apps of the registry (services/phone_apps:
+Traccar Client, OsmAnd, OwnTracks, GPSLogger); reading tracks."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import current_app, request
 
 from backend import schemas as s
 from backend.api.context import (
@@ -28,11 +26,9 @@ from backend.api.idempotent import idempotent
 from backend.api.limits import batch_limit, device_over_limit, limiter
 from backend.errors import Invalid, OutOfScope, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
-from backend.services import devices, persons, phone_ingest, scope, traces, tracks
-from backend.services import phone_protocols as protocols
-from backend.services.phone_protocols import traccar_json_device_id
+from backend.services import devices, persons, phone_apps, phone_ingest, scope, traces, tracks
 from backend.services.tokens import Principal
-from backend.services.trace_points import PointError, point_from_batch
+from backend.services.trace_points import point_from_batch
 
 bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces")
 
@@ -97,28 +93,6 @@ def post_traces(json_data: Any) -> Any:
     return result, 202
 
 
-OSMAND_DOC = """Traccar Client and OsmAnd (query string or form), and Traccar Client 9.x JSON.
-
-The device token travels in `id` (or `deviceid`; `device_id` in Traccar Client's JSON
-body). A known device is always answered 200, even when a point is refused: the apps
-retry a refused point for ever. Refusals are kept for administrators
-(`GET /api/v1/devices/{token_id}/refusals`). Unknown or revoked token: 401.
-
-Units: Traccar Client sends `speed` in knots and `accuracy` in metres. OsmAnd's template
-(`...?id=TOKEN&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}&bearing={6}`)
-has no `accuracy`; its `hdop` is the accuracy in metres and its speed is in m/s — `hdop`
-without `accuracy` marks an OsmAnd request. A request without lat/lon is a heartbeat.
-"""
-
-
-def _json_body() -> tuple[Any, bool]:
-    """The parsed JSON body and whether it parsed (deep nesting does not crash us)."""
-    try:
-        return json.loads(request.get_data(cache=True) or b"null"), True
-    except (ValueError, RecursionError):
-        return None, False
-
-
 def _raw_excerpt(secret: str | None) -> str:
     """What was sent, for the refusal record, with the token cut out."""
     body = request.get_data(cache=True)[: settings().refusal_raw_max_chars * 2]
@@ -143,89 +117,49 @@ def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | 
         _kick_alerts()
 
 
-@bp.route("/traces/osmand", methods=["GET", "POST"])
-@bp.doc(
-    summary="Traccar Client / OsmAnd protocol; a known device always gets 200",
-    description=OSMAND_DOC,
-)
-def osmand() -> Any:
-    received = datetime.now(UTC)
-    as_json = request.mimetype == "application/json"
-    params = {k: v for k, v in request.values.items()}
-    if as_json:
-        root, parsed_ok = _json_body()
-        secret = traccar_json_device_id(root) or params.get("id")
-    else:
-        secret = params.get("id") or params.get("deviceid")
-    who = _device(secret)
-    if request.method not in ("GET", "POST"):  # HEAD: answered, never stored
-        return Response(status=200)
-    if as_json:
-        parsed: list[Any] = (
-            protocols.from_traccar_json(root, who.device_person, received)
-            if parsed_ok and isinstance(root, dict)
-            else [PointError("the body is not a Traccar Client JSON object")]
-        )
-        client = "traccar_json"
-    else:
-        parsed = [protocols.from_osmand_params(params, who.device_person, received)]
-        client = "osmand" if protocols.is_osmand_app(params) else "traccar"
-    _phone_answer(who, parsed, client, secret)
-    return Response(status=200)
+def _phone_request() -> phone_apps.PhoneRequest:
+    return phone_apps.PhoneRequest(
+        method=request.method,
+        mimetype=request.mimetype,
+        args=request.args.to_dict(),
+        form=request.form.to_dict(),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.get_data(cache=True),
+    )
 
 
-def _owntracks_secret() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
+def _phone_view(app: phone_apps.PhoneApp) -> Any:
+    """The route of one phone app: read the request as the app sends it, check its device
+    token (unknown or revoked: 401), then store (a known device always gets the app's 2xx
+    answer; refusals are recorded). HEAD is answered and never stored."""
 
-
-def _owntracks_identity() -> dict[str, str]:
-    """The app's user and device names (X-Limit-U / X-Limit-D, or ?u=&d=), kept per point."""
-    found = {
-        "user": request.headers.get("X-Limit-U") or request.args.get("u"),
-        "device": request.headers.get("X-Limit-D") or request.args.get("d"),
-    }
-    return {k: v[:64] for k, v in found.items() if v}  # cleaned with the other attributes
-
-
-@bp.post("/traces/owntracks")
-@bp.doc(
-    summary="OwnTracks HTTP mode; a known device always gets 200 []",
-    description="HTTP Basic password (or bearer) is the device token. `_type: location` is "
-    "stored (vel in km/h, tst in epoch seconds); `_type: encrypted` is opened with the "
-    "device's key (libsodium secretbox) when one is set, else refused and recorded; other "
-    "types and empty bodies are acknowledged. X-Limit-U / X-Limit-D are kept as the "
-    "point's user and device names.",
-)
-def owntracks() -> Any:
-    secret = _owntracks_secret()
-    who = _device(secret)
-    answer = current_app.response_class("[]", status=200, mimetype="application/json")
-    if not request.get_data(cache=True).strip():
-        return answer  # the apps post zero-length bodies (e.g. a deleted friend)
-    message, parsed_ok = _json_body()
-    if not parsed_ok:
-        parsed: list[Any] = [PointError("the body is not JSON")]
-    else:
+    def view() -> Any:
+        received = datetime.now(UTC)
+        reading = app.read(_phone_request())
+        who = _device(reading.secret)
+        status, body, mimetype = app.answer
+        answer = current_app.response_class(body, status=status, mimetype=mimetype)
+        if request.method == "HEAD":
+            return answer
         key = None
-        if isinstance(message, dict) and message.get("_type") == "encrypted":
+        if reading.needs_key:
             with transaction() as session:
                 key = devices.owntracks_key_of(session, who.token_id)
-        parsed = protocols.from_owntracks(
-            message, who.device_person, datetime.now(UTC), key, _owntracks_identity()
-        )
-    if parsed:
-        _phone_answer(who, parsed, "owntracks", secret)
-    return answer
+        parsed = reading.parse(who.device_person, received, key)
+        if parsed:
+            _phone_answer(who, parsed, reading.client, reading.secret)
+        return answer
+
+    view.__name__ = app.name
+    view.__doc__ = app.summary
+    return bp.doc(summary=app.summary, description=app.description)(view)
+
+
+# One route per phone app of the registry (services/phone_apps).
+for _app in phone_apps.APPS:
+    bp.add_url_rule(
+        _app.path.removeprefix("/api/v1"), view_func=_phone_view(_app), methods=list(_app.methods)
+    )
 
 
 @bp.get("/persons/<id:person_id>/last-position")

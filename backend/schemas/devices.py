@@ -42,6 +42,9 @@ class DeviceEnrolOut(Schema):
     traccar_client_uri = Str(attribute="traccar_uri")
     owntracks_uri = Str()
     osmand_template = Str()
+    gpslogger_url = Str(
+        metadata={"description": "GPSLogger's Custom URL, written with its placeholders"}
+    )
     owntracks_encrypted = Boolean(attribute="encrypted")
 
 

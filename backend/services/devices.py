@@ -1,21 +1,17 @@
 """Enrolling a monitored person's phone: a device token and QR codes that configure the app.
 
-The token is what the phone presents (OsmAnd's ``id``, Traccar Client's device
-identifier, OwnTracks' HTTP password). The QR codes carry the apps' own configuration
-links: Traccar Client's ``org.traccar.client://`` URI and OwnTracks'
-``owntracks:///config?inline=<base64 JSON>``, so an officer sets a phone up by scanning.
+The token is what the phone presents (OsmAnd's and GPSLogger's ``id``, Traccar Client's
+device identifier, OwnTracks' HTTP password). Each app of the registry
+(``services/phone_apps``) says how a phone is set up: a configuration link shown as a
+QR code (Traccar Client, OwnTracks), or a URL to paste (OsmAnd, GPSLogger).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode
 
 import segno
 from sqlalchemy import func, select
@@ -23,60 +19,9 @@ from sqlalchemy.orm import Session
 
 from backend.errors import NotFound
 from backend.models import ApiToken, Person, TraceRefusal
+from backend.services import phone_apps
+from backend.services.phone_apps import SetupLink
 from backend.services.tokens import create_token
-
-OSMAND_PATH = "/api/v1/traces/osmand"
-OWNTRACKS_PATH = "/api/v1/traces/owntracks"
-# Traccar Client settings in its configuration link: report every 10 minutes.
-TRACCAR_INTERVAL_S = 600
-
-
-def osmand_template(public_url: str, token: str) -> str:
-    """The URL to paste into OsmAnd's online tracking (its placeholders, not ours)."""
-    return (
-        f"{public_url.rstrip('/')}{OSMAND_PATH}?id={token}&lat={{0}}&lon={{1}}"
-        "&timestamp={2}&hdop={3}&altitude={4}&speed={5}&bearing={6}"
-    )
-
-
-def traccar_uri(public_url: str, token: str) -> str:
-    """Traccar Client's configuration link (server URL, device identifier, interval)."""
-    query = urlencode(
-        {
-            "url": public_url.rstrip("/") + OSMAND_PATH,
-            "id": token,
-            "interval": TRACCAR_INTERVAL_S,
-            "accuracy": "high",
-            "service": "true",
-        }
-    )
-    return f"org.traccar.client://config?{query}"
-
-
-def owntracks_config(
-    public_url: str, token: str, person_id: int, key: str | None
-) -> dict[str, Any]:
-    """OwnTracks configuration: HTTP mode, our endpoint, Basic user and the token as password."""
-    config: dict[str, Any] = {
-        "_type": "configuration",
-        "mode": 3,
-        "url": public_url.rstrip("/") + OWNTRACKS_PATH,
-        "auth": True,
-        "username": f"person-{person_id}",
-        "password": token,
-        "deviceId": "phone",
-        "tid": "QN",
-        "monitoring": 1,
-        "locatorInterval": TRACCAR_INTERVAL_S,
-    }
-    if key:
-        config["encryptionKey"] = key
-    return config
-
-
-def owntracks_uri(config: dict[str, Any]) -> str:
-    inline = base64.b64encode(json.dumps(config, separators=(",", ":")).encode()).decode()
-    return f"owntracks:///config?inline={quote(inline, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -85,10 +30,27 @@ class Enrolment:
     token_id: int
     person_id: int
     expires_at: datetime | None
-    traccar_uri: str
-    owntracks_uri: str
-    osmand_template: str
+    links: tuple[SetupLink, ...]
     encrypted: bool
+
+    def link(self, app: str) -> str:
+        return next(item.value for item in self.links if item.app == app)
+
+    @property
+    def traccar_uri(self) -> str:
+        return self.link("traccar")
+
+    @property
+    def owntracks_uri(self) -> str:
+        return self.link("owntracks")
+
+    @property
+    def osmand_template(self) -> str:
+        return self.link("osmand")
+
+    @property
+    def gpslogger_url(self) -> str:
+        return self.link("gpslogger")
 
 
 def enrol(
@@ -116,19 +78,19 @@ def enrol(
         token_id=row.id,
         person_id=person_id,
         expires_at=row.expires_at,
-        traccar_uri=traccar_uri(public_url, secret),
-        owntracks_uri=owntracks_uri(owntracks_config(public_url, secret, person_id, key)),
-        osmand_template=osmand_template(public_url, secret),
+        links=phone_apps.setup_links(public_url, secret, person_id, key),
         encrypted=key is not None,
     )
 
 
 def write_qr_codes(enrolment: Enrolment, directory: Path) -> list[Path]:
-    """PNG and SVG QR codes for Traccar Client and OwnTracks, side by side (mode 0600)."""
+    """PNG and SVG QR codes of the apps' configuration links, side by side (mode 0600)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for app, uri in (("traccar", enrolment.traccar_uri), ("owntracks", enrolment.owntracks_uri)):
-        code = segno.make(uri, error="m")
+    for link in enrolment.links:
+        if not link.as_qr:
+            continue
+        app, code = link.app, segno.make(link.value, error="m")
         for ext in ("png", "svg"):
             path = directory / f"device-{enrolment.token_id}-{app}.{ext}"
             code.save(str(path), scale=6 if ext == "png" else 4, border=4)

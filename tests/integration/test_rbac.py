@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from backend.services import phone_apps
 from tests import factories as f
 
 # Not in the Citus pass: authorization runs before any statement that differs
@@ -66,8 +67,9 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("DELETE", "/api/v1/tokens/999999", {"admin"}),
     ("GET", "/api/v1/devices/999999/refusals", {"admin"}),
 ]
-# Device protocols authenticate with the token inside the request, not with a role check.
-DEVICE_PROTOCOLS = {"/api/v1/traces/osmand", "/api/v1/traces/owntracks"}
+# Device protocols authenticate with the token inside the request, not with a role check:
+# the paths of the phone apps' registry.
+DEVICE_PROTOCOLS = {app.path for app in phone_apps.APPS}
 
 
 @pytest.fixture
