@@ -21,6 +21,7 @@ from backend.services import (
     traces,
 )
 from backend.services import phone_protocols as protocols
+from backend.services.phone_apps import gpslogger
 from backend.services.tokens import verify_token
 from backend.services.trace_points import point_from_batch
 from backend.settings import Settings
@@ -132,9 +133,16 @@ def demo_phone(database: Database, settings: Settings, secret: str) -> dict[str,
         ("traccar", {}),  # a heartbeat without a fix: counts as contact
         ("traccar", fix(10, alarm="sos")),
     ]
+    # GPSLogger's Custom URL as the app fills it (placeholders %LAT, %TIME, %SPD m/s ...).
+    gps_time = (now - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    gps_fix = {"lat": "51.1286", "lon": "71.4311", "time": gps_time, "acc": "6.0", "spd": "0.8"}
     stored = refused = 0
-    for client, params in requests:
-        parsed = [protocols.from_osmand_params(params, pid, now)]
+    for client, params in [*requests, ("gpslogger", gps_fix)]:
+        parsed = (
+            [gpslogger.from_gpslogger(params, pid, now)]
+            if client == "gpslogger"
+            else [protocols.from_osmand_params(params, pid, now)]
+        )
         raw = f"demo {params}"
         outcome = phone_ingest.ingest_phone(
             database, device, parsed, client, settings, str(uuid.uuid4()), raw.__str__
