@@ -103,7 +103,8 @@ def build_monitoring_map(
     ``cell_m``, ``date``, ``sources``, ``regions`` (kato, names, geometry, registered,
     permits, alerts by kind, centre), ``density`` and ``checks`` (GeoJSON geometry and
     counts per cell), ``suppressed`` and ``checks_suppressed`` (cells, count),
-    ``alerts_by_kind``, ``region_names`` (every region, for the filter), ``categories``.
+    ``alerts_by_kind``, ``region_names`` (every region, for the filter), ``categories``,
+    ``labels`` (language → ``kind_*``/``cat_*`` → words, from the catalogues).
     """
     texts = MONITORING_TEXTS["ru"]
     regions = payload["regions"]
@@ -134,7 +135,10 @@ def build_monitoring_map(
         )
     }
     panel_data |= {
-        "texts": MONITORING_TEXTS,
+        "texts": {
+            lang: {**texts, **payload.get("labels", {}).get(lang, {})}
+            for lang, texts in MONITORING_TEXTS.items()
+        },
         "regionBreaks": region_breaks,
         "cellBreaks": cell_breaks,
         "colors": DENSITY_COLORS,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import NotFound
-from backend.models import MapArtifact
+from backend.models import MapArtifact, labels
 from backend.models.registries import CATEGORIES
 from backend.services.monitoring import Filters, Monitoring, monitoring
 from backend.services.quotas import quota_fills
@@ -201,6 +201,7 @@ def monitoring_payload(session: Session, figures: Monitoring) -> dict[str, Any]:
         "alerts_by_kind": figures.alerts_by_kind,
         "region_names": names,
         "categories": list(CATEGORIES),
+        "labels": labels.map_labels(),
     }
 
 
