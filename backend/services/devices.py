@@ -9,13 +9,14 @@ links: Traccar Client's ``org.traccar.client://`` URI and OwnTracks'
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import segno
 from sqlalchemy import func, select
@@ -158,3 +159,23 @@ def owntracks_key_of(session: Session, token_id: int) -> str | None:
 
 def refusal_count(session: Session, token_id: int) -> int:
     return int(session.scalar(select(func.count()).where(TraceRefusal.token_id == token_id)) or 0)
+
+
+def loopback_url(public_url: str) -> bool:
+    """Whether ``public_url`` names this machine only (127.0.0.0/8, ::1, localhost): a
+    phone given such a URL would send its points to itself."""
+    host = (urlsplit(public_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def qr_data_uris(enrolment: Enrolment) -> dict[str, str]:
+    """The two apps' QR codes as SVG data URIs, for a page to show (never stored)."""
+    return {
+        app: segno.make(uri, error="m").svg_data_uri(scale=4, border=4)
+        for app, uri in (("traccar", enrolment.traccar_uri), ("owntracks", enrolment.owntracks_uri))
+    }

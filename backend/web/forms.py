@@ -8,11 +8,12 @@ from wtforms import (
     BooleanField,
     DateField,
     FloatField,
+    IntegerField,
     PasswordField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Regexp
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
@@ -72,3 +73,13 @@ class ResolveForm(FlaskForm):  # type: ignore[misc]
 
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=1, max=500)])
     confirmed = BooleanField(_l("Confirm the finding"))
+
+
+class EnrolForm(FlaskForm):  # type: ignore[misc]
+    """A phone for a person: a device token and the apps' QR codes."""
+
+    person_id = IntegerField(
+        _l("Person id"), validators=[DataRequired(), NumberRange(min=1, max=2**62)]
+    )
+    days = IntegerField(_l("Valid for, days"), validators=[Optional(), NumberRange(1, 3650)])
+    loopback_ok = BooleanField(_l("This is a test on this machine: enrol anyway"))

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from flask import (
     Blueprint,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -27,9 +26,8 @@ from sqlalchemy import select
 
 from backend.api.context import audit_context, database, record_access, session_principal
 from backend.errors import NotFound, QonysError
-from backend.models import Job, Permit, TerminationNotice, User
+from backend.models import Job, Permit, TerminationNotice
 from backend.services import (
-    accounts,
     alert_store,
     checks,
     events,
@@ -38,13 +36,11 @@ from backend.services import (
     policy,
     registrations,
     scope,
-    tokens,
 )
 from backend.services.tokens import Principal
 from backend.web import messages, words
 from backend.web.forms import (
     CheckForm,
-    EmptyForm,
     NearForm,
     NoticeForm,
     PersonLookupForm,
@@ -97,8 +93,6 @@ def home() -> Any:
     purpose_form, lookup = PurposeForm(), PersonLookupForm()
     found: list[Any] = []
     lookup_error = None
-    if who.role == "admin" and request.method == "POST":
-        _admin_action(who)
     if _posted("purpose") and purpose_form.validate():
         # Kept for the session until changed: every personal read below carries it.
         session["purpose"] = (purpose_form.purpose.data or "").strip()
@@ -131,13 +125,10 @@ def home() -> Any:
                 .limit(10)
             )
         )
-        admin = who.role == "admin"
         return render_template(
             "web/home.html",
             alerts=alerts,
             jobs=jobs,
-            users=list(db.scalars(select(User).order_by(User.username))) if admin else [],
-            tokens=tokens.list_tokens(db) if admin else [],
             purpose_form=purpose_form,
             lookup=lookup,
             lookup_error=lookup_error,
@@ -258,22 +249,3 @@ def holder(permit_id: int) -> Any:
         return render_template(
             "web/holder.html", permit=permit, person=person, regions=words.region_names(db)
         )
-
-
-def _admin_action(who: Principal) -> None:
-    """Revoke a token or disable an account from the home page (admins only)."""
-    form = EmptyForm()
-    if not form.validate():
-        return
-    with database().transaction() as db:
-        if _posted("revoke-token"):
-            row = tokens.revoke_token(db, tokens.find_token(db, request.form.get("token_id", "")))
-            record_access(db, "tokens.revoke", [row.person_id])
-            digest = row.token_hash
-        elif _posted("disable-user"):
-            accounts.disable_user(db, request.form.get("username", ""))
-            record_access(db, "users.disable", [None], request.form.get("username"))
-            return
-        else:
-            return
-    tokens.announce_revocation(current_app.extensions["qonys.redis"], digest)

@@ -89,6 +89,7 @@ def region_names(session: Session) -> dict[str, str]:
 # links a role would be refused.
 _PAGES = (
     ("web.home", _l("Home"), "/", ("admin", "analyst", "officer", "employer")),
+    ("admin.admin", _l("Administration"), "/admin", ("admin",)),
     ("dashboard.dashboard", _l("Dashboard"), "/dashboard", ("admin", "analyst")),
     (
         "monitoring_pages.monitoring_page",
@@ -131,3 +132,10 @@ def moment(value: datetime | None) -> str:
     local = value.astimezone(clock.LOCAL_TZ).replace(tzinfo=None)
     pattern = "medium" if lang() == "en" else "dd.MM.yyyy HH:mm"
     return str(format_datetime(local, pattern, rebase=False))
+
+
+TOKEN_STATES = {
+    "active": _l("active"),
+    "expired": _l("expired"),
+    "revoked": _l("revoked"),
+}

@@ -176,3 +176,27 @@ def test_the_lookup_takes_an_iin_a_document_or_an_id_as_typed(
         "/?lang=en", data={"csrf_token": _csrf(home), "form": "lookup", "key": "ZZ 000"}
     ).get_data(as_text=True)
     assert 'id="key-error"' in nobody and 'value="ZZ 000"' in nobody
+
+
+def test_an_admin_enrols_a_phone_from_the_browser_and_is_warned_of_a_loopback_url(
+    db: Any, client: Any, admin: Any
+) -> None:
+    person = f.person(client, admin)
+    page_client = client.application.test_client()
+    _signed_in(db, page_client, "adil", "admin")
+    page = page_client.get("/admin?lang=ru").get_data(as_text=True)
+    assert 'id="loopback-warning"' in page  # the test app's public URL is 127.0.0.1
+    roles = re.findall(
+        r'<tr data-token="\d+" data-state="\w+">\s*<td>\d+</td><td>([^<]+)</td>', page
+    )
+    assert "администратор" in roles and "admin" not in roles
+    enrol = {"csrf_token": _csrf(page), "form": "enrol", "person_id": str(person["id"])}
+    refused = page_client.post("/admin", data=enrol).get_data(as_text=True)
+    assert 'id="loopback_ok-error"' in refused and 'id="enrolled"' not in refused
+    done = page_client.post("/admin", data={**enrol, "loopback_ok": "y"}).get_data(as_text=True)
+    assert 'id="enrolled"' in done and done.count('src="data:image/svg+xml') == 2
+    assert "Traccar Client" in done and "OwnTracks" in done
+    unknown = page_client.post(
+        "/admin", data={**enrol, "person_id": "999999999", "loopback_ok": "y"}
+    ).get_data(as_text=True)
+    assert 'id="person_id-error"' in unknown
