@@ -52,6 +52,7 @@ def install(app: Flask, settings: Settings) -> None:
     app.jinja_env.filters["since"] = words.since
     app.jinja_env.filters["local_day"] = words.day
     app.jinja_env.filters["local_datetime"] = words.moment
+    app.jinja_env.filters["country"] = words.country
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pycountry
 from flask_babel import format_date, format_datetime, format_timedelta, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -115,11 +116,13 @@ def since(moment: datetime | None) -> str:
     return str(format_timedelta(clock.now() - moment, threshold=1.1))
 
 
-def day(value: date | datetime | None) -> str:
+def day(value: date | datetime | str | None) -> str:
     """A date as its reader writes it: 04.12.2026 in Russian and Kazakh, Dec 4, 2026 in
     English (Babel's locale data); a moment is first taken to Kazakhstan's local day."""
-    if value is None:
+    if not value:
         return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
     if isinstance(value, datetime):
         value = clock.today(value)
     return str(format_date(value, "medium" if lang() == "en" else "dd.MM.yyyy"))
@@ -139,3 +142,13 @@ TOKEN_STATES = {
     "expired": _l("expired"),
     "revoked": _l("revoked"),
 }
+
+
+def country(code: str | None) -> str:
+    """An ISO 3166 alpha-3 citizenship code as the country's name in the reader's
+    language (Babel's territory names), the code kept beside it."""
+    if not code:
+        return ""
+    found = pycountry.countries.get(alpha_3=code.upper())
+    name = get_locale().territories.get(found.alpha_2) if found and get_locale() else None
+    return f"{name} ({code})" if name else code
