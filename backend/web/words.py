@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pycountry
-from flask_babel import format_date, format_datetime, format_timedelta, get_locale
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_timedelta,
+    get_locale,
+)
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -152,3 +158,41 @@ def country(code: str | None) -> str:
     found = pycountry.countries.get(alpha_3=code.upper())
     name = get_locale().territories.get(found.alpha_2) if found and get_locale() else None
     return f"{name} ({code})" if name else code
+
+
+def share(value: float | None) -> str:
+    """A share as a percentage the reader's way: 15,0 % in Russian, 15.0 % in English."""
+    if value is None:
+        return "—"
+    return f"{format_decimal(value * 100, '#,##0.0')} %"
+
+
+def number(value: float | None) -> str:
+    """A count with the reader's digit grouping (12 345 in Russian, 12,345 in English)."""
+    return "—" if value is None else str(format_decimal(value, "#,##0.##"))
+
+
+def figure(value: float | None, counted: bool) -> str:
+    return number(value) if counted else share(value)
+
+
+# Where each indicator comes from, in the reader's language (the API gives the English).
+SOURCES = {
+    "Concept of migration policy 2023-2027, table 1 (seed 002)": _l(
+        "Concept of migration policy of the Republic of Kazakhstan for 2023-2027, table 1"
+    ),
+    "Register: quotas and admissions": _l("Register: quotas and admissions"),
+}
+ON_TRACK = _l("on track")
+BEHIND = _l("behind the target")
+NO_TARGET = _l("no target this year")
+NO_DATA = _l("no data yet")
+
+
+def standing(value: float | None, target: float | None) -> tuple[str, object]:
+    """The value against the year's target: (css class, words)."""
+    if target is None:
+        return "none", NO_TARGET
+    if value is None:
+        return "none", NO_DATA
+    return ("ok", ON_TRACK) if value >= target else ("behind", BEHIND)
