@@ -135,6 +135,15 @@ def device_enrol(
             audit.record(session, operator, "devices.enrol", [person_id], "cli enrolment")
     except QonysError as exc:
         raise click.ClickException(exc.detail) from exc
+    if devices.loopback_url(settings.public_url):
+        click.secho(
+            f"WARNING: the QR codes point at {settings.public_url}, this machine only: a real "
+            "phone would send its points to itself. Set QONYS_PUBLIC_URL to the address "
+            "phones reach (for example https://qonys.example.kz) and enrol again.",
+            fg="red",
+            bold=True,
+            err=True,
+        )
     paths = devices.write_qr_codes(enrolment, out_dir or settings.data_dir / "devices")
     click.echo(f"device token {enrolment.token_id} for person {person_id}", err=True)
     for link in enrolment.links:

@@ -131,9 +131,10 @@ TEXTS: dict[str, dict[str, str]] = {
 
 ZONE_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fdae61", "D": "#9e9e9e"}
 
-# The monitoring map's texts, with the codes it shows as words (alert kinds, categories,
-# check verdicts). The pages use the same words through Flask-Babel; a stored map is built
-# in a background job without a request, so it carries all three languages itself.
+# The monitoring map's own texts. The words for registry codes (alert kinds ``kind_*``,
+# categories ``cat_*``) come from the Babel catalogues, as on the pages: the caller
+# passes them in the payload's ``labels`` (backend.models.labels.map_labels). A stored
+# map is built in a background job without a request, so it carries all three languages.
 MONITORING_TEXTS: dict[str, dict[str, str]] = {
     "ru": {
         "title": "Мониторинг миграции",
@@ -164,24 +165,6 @@ MONITORING_TEXTS: dict[str, dict[str, str]] = {
         "none": "нет",
         "note": "Данные на {date}. Источники: {sources}.",
         "k_note": "Ячейки, где меньше {k} человек, не показываются: по ним нельзя узнать человека.",
-        "kind_sos": "SOS — просьба о помощи",
-        "kind_left_permit_region": "Вне региона разрешения",
-        "kind_left_settlement_region": "Покинул регион расселения",
-        "kind_permit_expired_present": "Остаётся после окончания разрешения",
-        "kind_silent_device": "Телефон молчит",
-        "kind_residence_mismatch": "Ночует не по адресу регистрации",
-        "kind_late_termination_notice": "Поздно уведомил работодатель",
-        "kind_mock_location": "Поддельное местоположение",
-        "cat_citizen": "граждане",
-        "cat_resettler": "переселенцы",
-        "cat_kandas": "кандасы",
-        "cat_labour_immigrant": "трудовые иммигранты",
-        "cat_foreign_worker": "иностранные работники",
-        "cat_temporary_resident": "временно проживающие",
-        "cat_permanent_resident": "постоянно проживающие",
-        "cat_refugee": "беженцы",
-        "cat_asylum_seeker": "ищущие убежища",
-        "cat_stateless": "лица без гражданства",
     },
     "kk": {
         "title": "Көші-қон мониторингі",
@@ -212,24 +195,6 @@ MONITORING_TEXTS: dict[str, dict[str, str]] = {
         "none": "жоқ",
         "note": "Деректер {date} күнгі. Дереккөздер: {sources}.",
         "k_note": "{k} адамнан аз ұяшықтар көрсетілмейді: олар бойынша адамды тануға болмайды.",
-        "kind_sos": "SOS — көмек сұрау",
-        "kind_left_permit_region": "Рұқсат өңірінен тыс",
-        "kind_left_settlement_region": "Қоныстану өңірінен кетті",
-        "kind_permit_expired_present": "Рұқсат біткеннен кейін қалып отыр",
-        "kind_silent_device": "Телефон үнсіз",
-        "kind_residence_mismatch": "Тіркелген мекенжайда түнемейді",
-        "kind_late_termination_notice": "Жұмыс беруші кеш хабарлады",
-        "kind_mock_location": "Жалған орналасу",
-        "cat_citizen": "азаматтар",
-        "cat_resettler": "қоныс аударушылар",
-        "cat_kandas": "қандастар",
-        "cat_labour_immigrant": "еңбек иммигранттары",
-        "cat_foreign_worker": "шетелдік жұмысшылар",
-        "cat_temporary_resident": "уақытша тұратындар",
-        "cat_permanent_resident": "тұрақты тұратындар",
-        "cat_refugee": "босқындар",
-        "cat_asylum_seeker": "баспана іздеушілер",
-        "cat_stateless": "азаматтығы жоқ адамдар",
     },
     "en": {
         "title": "Migration monitoring",
@@ -261,24 +226,6 @@ MONITORING_TEXTS: dict[str, dict[str, str]] = {
         "none": "none",
         "note": "Data as of {date}. Sources: {sources}.",
         "k_note": "Cells with fewer than {k} persons are not shown: they could identify a person.",
-        "kind_sos": "SOS — a call for help",
-        "kind_left_permit_region": "Outside the permit region",
-        "kind_left_settlement_region": "Left the settlement region",
-        "kind_permit_expired_present": "Present after the permit ended",
-        "kind_silent_device": "Phone silent",
-        "kind_residence_mismatch": "Spends nights away from the registered address",
-        "kind_late_termination_notice": "Late notice from the employer",
-        "kind_mock_location": "Fake location on the phone",
-        "cat_citizen": "citizens",
-        "cat_resettler": "resettlers",
-        "cat_kandas": "kandas",
-        "cat_labour_immigrant": "labour immigrants",
-        "cat_foreign_worker": "foreign workers",
-        "cat_temporary_resident": "temporary residents",
-        "cat_permanent_resident": "permanent residents",
-        "cat_refugee": "refugees",
-        "cat_asylum_seeker": "asylum seekers",
-        "cat_stateless": "stateless persons",
     },
 }
 # Sequential blues for counts (light → dark), and verdict colours for checks.

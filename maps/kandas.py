@@ -22,6 +22,7 @@ from branca.element import MacroElement
 from folium.plugins import FastMarkerCluster
 from folium.utilities import JsCode
 from jinja2 import Template
+from shapely.geometry import shape
 
 from maps.i18n import HELPERS_JS, TEXTS, ZONE_COLORS
 from maps.offline import localize_cluster, localize_map
@@ -124,7 +125,16 @@ def _payload(data: MapData, top_n: int) -> dict[str, Any]:
             for s in data.settlements
         ],
         "top": [data.settlements.index(s) for s in ranked[:top_n]],
+        # Where the ranked rows fly to, and where each region's name is written.
+        "topAt": [[round(s.lat, 5), round(s.lon, 5)] for s in ranked[:top_n]],
+        "regionAt": {r.kato: _label_point(r.geometry) for r in data.regions},
     }
+
+
+def _label_point(geometry: dict[str, Any]) -> list[float]:
+    """A point inside the region (not its centroid, which may fall outside) for its name."""
+    point = shape(geometry).representative_point()
+    return [round(point.y, 4), round(point.x, 4)]
 
 
 class QonysPanel(MacroElement):
@@ -171,7 +181,8 @@ function (row) {
   var marker = L.circleMarker(new L.LatLng(row[0], row[1]),
     {radius: 6, color: "#333", weight: 1, fillColor: color, fillOpacity: 0.9});
   marker.bindPopup(function () { return qonysSettlementPopup(s); });
-  marker.bindTooltip(function () { return s.n + " — " + s.z + " (" + s.s + ")"; });
+  // The name is written beside the point once zoomed in (the map's qonys-near class).
+  marker.bindTooltip(qEsc(s.n), {permanent: true, direction: "right", className: "qonys-slabel"});
   return marker;
 }
 """

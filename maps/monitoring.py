@@ -13,7 +13,7 @@ Nothing is loaded from the internet.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,30 @@ BIND_ALERTS = JsCode(
 )
 
 
+KAZAKHSTAN = [[40.5, 46.5], [55.5, 87.4]]
+
+
+def _coordinates(geometry: Any) -> Iterator[list[float]]:
+    """Every [lon, lat] of a GeoJSON geometry, at any nesting depth."""
+    if isinstance(geometry, dict):
+        yield from _coordinates(geometry.get("coordinates", []))
+    elif geometry and isinstance(geometry[0], int | float):
+        yield geometry
+    else:
+        for part in geometry:
+            yield from _coordinates(part)
+
+
+def _view(regions: list[dict[str, Any]], region_kato: str | None) -> list[list[float]]:
+    """The bounds to open on: the filtered region's, else the whole country."""
+    chosen = next((r for r in regions if region_kato and r["kato"] == region_kato), None)
+    points = list(_coordinates(chosen["geometry"])) if chosen else []
+    if not points:
+        return KAZAKHSTAN
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+
+
 def build_monitoring_map(
     payload: dict[str, Any],
     asset_base: str = "/static/maps",
@@ -103,7 +127,8 @@ def build_monitoring_map(
     ``cell_m``, ``date``, ``sources``, ``regions`` (kato, names, geometry, registered,
     permits, alerts by kind, centre), ``density`` and ``checks`` (GeoJSON geometry and
     counts per cell), ``suppressed`` and ``checks_suppressed`` (cells, count),
-    ``alerts_by_kind``, ``region_names`` (every region, for the filter), ``categories``.
+    ``alerts_by_kind``, ``region_names`` (every region, for the filter), ``categories``,
+    ``labels`` (language → ``kind_*``/``cat_*`` → words, from the catalogues).
     """
     texts = MONITORING_TEXTS["ru"]
     regions = payload["regions"]
@@ -134,7 +159,10 @@ def build_monitoring_map(
         )
     }
     panel_data |= {
-        "texts": MONITORING_TEXTS,
+        "texts": {
+            lang: {**texts, **payload.get("labels", {}).get(lang, {})}
+            for lang, texts in MONITORING_TEXTS.items()
+        },
         "regionBreaks": region_breaks,
         "cellBreaks": cell_breaks,
         "colors": DENSITY_COLORS,
@@ -240,7 +268,7 @@ def build_monitoring_map(
         on_each_feature=BIND_ALERTS,
     ).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.fit_bounds([[40.5, 46.5], [55.5, 87.4]])
+    fmap.fit_bounds(_view(regions, payload["filters"].get("region_kato")))
     progress(85)
     html = fmap.get_root().render()
     progress(95)

@@ -155,17 +155,44 @@ def up(port: int) -> None:
         env=env,
         cwd=PROJECT_ROOT,
     )
-    click.echo(
-        f"\nQonys is running:\n  API      http://127.0.0.1:{port}/health\n"
-        f"  API docs http://127.0.0.1:{port}/api/docs\n"
-        f"  database {stack.masked(ep.database_url)}\n  queue    {stack.masked(ep.redis_url)}\n"
-        f"  API and worker run as {account.name if account else 'you'}, restarted when they exit\n"
-        f"  demo tokens in {settings.data_dir / 'demo-tokens.txt'}\nCtrl-C stops.\n"
-    )
+    click.echo(up_banner(f"http://127.0.0.1:{port}", ep, settings, account))
     # Ctrl-C, or SIGTERM from a supervisor of ours, stops both children cleanly.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: supervisor.stop.set())
     supervisor.run()
+
+
+def up_banner(
+    base: str, ep: stack.Endpoints, settings: Settings, account: supervise.Account | None
+) -> str:
+    """What ``make run`` prints once everything is up: every page, where the demo
+    accounts and tokens are, and what Ctrl-C leaves running."""
+    pages = (
+        ("sign in", "/login"),
+        ("home (alerts, person lookup)", "/"),
+        ("field officer", "/officer"),
+        ("employer", "/employer"),
+        ("administration", "/admin"),
+        ("dashboard", "/dashboard"),
+        ("monitoring map", "/maps/monitoring"),
+        ("settlement map", "/maps/kandas-settlement"),
+        ("OGC API", "/ogc/"),
+        ("API docs", "/api/docs"),
+        ("health", "/health"),
+    )
+    lines = [f"  {name:<29}{base}{path}" for name, path in pages]
+    return (
+        "\nQonys is running:\n"
+        + "\n".join(lines)
+        + f"\n  demo browser accounts in     {settings.data_dir / 'demo-users.txt'}"
+        + f"\n  demo API tokens in           {settings.data_dir / 'demo-tokens.txt'}"
+        + f"\n  database {stack.masked(ep.database_url)}\n  queue    {stack.masked(ep.redis_url)}"
+        + f"\n  API and worker run as {account.name if account else 'you'},"
+        + " restarted when they exit"
+        + "\nCtrl-C stops the API and the worker only. The project's PostgreSQL and Redis"
+        + "\n(under .data/) keep running in the background for the next start; stop them with"
+        + "\n  .venv/bin/qonys services --stop\n"
+    )
 
 
 def runtime_account(settings: Settings) -> supervise.Account | None:

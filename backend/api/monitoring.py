@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import request
+from flask import render_template, request
 from flask_wtf.csrf import generate_csrf
 
 from backend import schemas as s
@@ -48,11 +48,28 @@ def start_monitoring_map(data: dict[str, Any]) -> Any:
 @pages.doc(summary="The monitoring map built with these filters, else the latest (HTML)")
 def monitoring_page(query: dict[str, Any]) -> Any:
     asked = any(query.get(k) for k in ("date_from", "date_to", "category", "region_kato"))
+    who = principal()
     with transaction() as session:
-        artifact = maps.latest(session, "monitoring", _filters(query).as_json() if asked else None)
+        artifact = maps.monitoring_view(
+            session, _filters(query).as_json() if asked else None, who.user_id, who.token_id
+        )
         html = artifact.html
+        # What the map shows and when it was built, with the pages' navigation: drawn per
+        # request in the reader's language (the stored map is language-free).
+        banner = render_template(
+            "web/_map_banner.html",
+            built=artifact.created_at,
+            filters=artifact.params.get("filters") or {},
+            newer=maps.newer_alerts(session, artifact),
+            region=maps.region_label(
+                session,
+                (artifact.params.get("filters") or {}).get("region_kato"),
+                query.get("lang"),
+            ),
+        )
     # The page's form starts a new map with the session: it carries this session's token.
     html = html.replace(b"__QONYS_CSRF__", generate_csrf().encode())
+    html = html.replace(b"<body>", b"<body>" + banner.encode("utf-8"), 1)
     return map_response(html, "gzip" in request.headers.get("Accept-Encoding", ""))
 
 

@@ -11,7 +11,16 @@ from typing import Any
 import redis
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Response, g, json, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    g,
+    has_request_context,
+    json,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import exc as sqlalchemy_exc
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
@@ -45,8 +54,15 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """RFC 9457: ``type`` names the kind of problem (a URI documented at /api/problems),
-    ``title`` says it in words, ``code`` carries it for machines."""
+    ``title`` says it in words, ``code`` carries it for machines.
+
+    A person in a browser gets the same answer as a page in their language with a way
+    back (:func:`_error_page`); API clients always get the JSON."""
     code = code if code in PROBLEMS else STATUS_CODES.get(status, "internal")
+    if status in PAGE_STATUSES and has_request_context() and _wants_a_page():
+        page = _error_page(status, headers)
+        if page is not None:
+            return page
     body: dict[str, Any] = {
         "type": f"{PROBLEM_DOCS}#{code}",
         "title": PROBLEMS[code][1] if code in PROBLEMS else HTTPStatus(status).phrase,
@@ -74,6 +90,25 @@ _DETAILS = {
     413: "request body too large",
     429: "too many requests: retry after the number of seconds in Retry-After",
 }
+
+
+# Answers a browser gets as a page; others (400 CSRF, 409, 422) belong beside a form field.
+PAGE_STATUSES = (401, 403, 404, 405, 500, 503)
+
+
+def _error_page(status: int, headers: Mapping[str, str] | None) -> Response | None:
+    """The error as an HTML page (templates/web/error.html), or None when the page itself
+    cannot be drawn (the database behind the signed-in account is down): then the JSON."""
+    try:
+        html = render_template("web/error.html", status=status)
+    except Exception:
+        log.warning("error page for %s not drawn; answering problem+json", status)
+        return None
+    resp = Response(html, status=status, mimetype="text/html")
+    for key, value in (headers or {}).items():
+        if key.lower() != "content-type":
+            resp.headers[key] = value
+    return resp
 
 
 def _wants_a_page() -> bool:

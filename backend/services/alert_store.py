@@ -118,3 +118,18 @@ def resolve_alert(
     alert.close_reason = f"{principal.actor}: {'confirmed' if confirmed else 'closed'}: {reason}"
     session.flush()
     return alert
+
+
+def person_alerts(session: Session, principal: Principal, person_id: int) -> list[Alert]:
+    """A person's alerts, open and urgent first, then the latest: the card's work list."""
+    if not in_scope(session, principal, person_id):
+        raise OutOfScope(f"person {person_id} not found", person_id)
+    rank = case((Alert.kind.in_(URGENT_ALERT_KINDS), 0), else_=1)
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.person_id == person_id)
+            .order_by(Alert.status.desc(), rank, Alert.opened_at.desc())
+            .limit(50)
+        )
+    )

@@ -8,10 +8,12 @@ QR code (Traccar Client, OwnTracks), or a URL to paste (OsmAnd, GPSLogger).
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import segno
 from sqlalchemy import func, select
@@ -120,3 +122,24 @@ def owntracks_key_of(session: Session, token_id: int) -> str | None:
 
 def refusal_count(session: Session, token_id: int) -> int:
     return int(session.scalar(select(func.count()).where(TraceRefusal.token_id == token_id)) or 0)
+
+
+def loopback_url(public_url: str) -> bool:
+    """Whether ``public_url`` names this machine only (127.0.0.0/8, ::1, localhost): a
+    phone given such a URL would send its points to itself."""
+    host = (urlsplit(public_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def qr_data_uris(enrolment: Enrolment) -> dict[str, str]:
+    """The apps' QR codes as SVG data URIs, for a page to show (never stored)."""
+    return {
+        link.app: segno.make(link.value, error="m").svg_data_uri(scale=4, border=4)
+        for link in enrolment.links
+        if link.as_qr
+    }

@@ -7,12 +7,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import NotFound
-from backend.models import MapArtifact
+from backend.models import Alert, Job, MapArtifact, labels
 from backend.models.registries import CATEGORIES
 from backend.services.monitoring import Filters, Monitoring, monitoring
 from backend.services.quotas import quota_fills
@@ -201,6 +201,7 @@ def monitoring_payload(session: Session, figures: Monitoring) -> dict[str, Any]:
         "alerts_by_kind": figures.alerts_by_kind,
         "region_names": names,
         "categories": list(CATEGORIES),
+        "labels": labels.map_labels(),
     }
 
 
@@ -234,3 +235,44 @@ def latest(
     if artifact is None:
         raise NotFound(f"no {kind} map has been built yet: POST /api/v1/maps/{kind}")
     return artifact
+
+
+def monitoring_view(
+    session: Session, filters: dict[str, Any] | None, user_id: int | None, token_id: int | None
+) -> MapArtifact:
+    """The monitoring map a person opens: with ``filters``, the newest built with exactly
+    those; without, the newest this person built, else the newest national one (no
+    category or region). Another person's filtered map never replaces one's own view."""
+    if filters is not None:
+        return latest(session, "monitoring", filters)
+    owner = Job.owner_user_id == user_id if user_id else Job.owner_token_id == token_id
+    mine = session.scalars(
+        select(MapArtifact)
+        .join(Job, Job.id == MapArtifact.job_id)
+        .where(MapArtifact.kind == "monitoring", owner)
+        .order_by(MapArtifact.id.desc())
+        .limit(1)
+    ).first()
+    if mine is not None:
+        return mine
+    return latest(session, "monitoring", {"category": None, "region_kato": None})
+
+
+def newer_alerts(session: Session, artifact: MapArtifact) -> int:
+    """Open alerts raised after the map was built (in its region, if it has one)."""
+    region = (artifact.params.get("filters") or {}).get("region_kato")
+    query = select(func.count()).where(
+        Alert.status == "open", Alert.opened_at > artifact.created_at
+    )
+    if region:
+        query = query.where(Alert.region_kato == region)
+    return int(session.scalar(query) or 0)
+
+
+def region_label(session: Session, kato: str | None, lang: str | None) -> str | None:
+    """A region's name in ``lang`` (Russian by default), or None without a region."""
+    if not kato:
+        return None
+    column = {"kk": "name_kk", "en": "name_en"}.get(lang or "ru", "name_ru")
+    name = session.scalar(text(f"SELECT {column} FROM regions WHERE kato = :k"), {"k": kato})
+    return str(name) if name else kato

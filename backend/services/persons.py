@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -127,3 +127,19 @@ def list_persons(
         query = query.where(Person.iin == iin)
     people = list(session.scalars(query))
     return people, next_cursor([p.id for p in people], limit)
+
+
+def find_person(session: Session, typed: str) -> list[Person]:
+    """The persons a staff member means by ``typed``: an IIN, a document number or a
+    person id, as typed (spaces anywhere, any letter case). Several when a document
+    number is held by persons of different countries; empty when nobody matches."""
+    key = "".join(typed.split()).upper()
+    if not key:
+        return []
+    match = [Person.document_number == key]
+    if key.isdigit():
+        match.append(Person.iin == key)
+        if len(key) < 12:
+            match.append(Person.id == int(key))
+    found = session.scalars(select(Person.id).where(or_(*match)).order_by(Person.id).limit(5))
+    return [get_person(session, person_id) for person_id in found]

@@ -77,4 +77,5 @@ def dashboard() -> Any:
         fills=fills,
         alerts=alerts,
         as_of=min(clock.today(), clock.today().replace(year=year, month=12, day=31)),
+        now=clock.now(),
     )

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, FloatField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Regexp
+from wtforms import (
+    BooleanField,
+    DateField,
+    FloatField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
@@ -31,7 +39,11 @@ class PurposeForm(FlaskForm):  # type: ignore[misc]
 
 
 class PersonLookupForm(FlaskForm):  # type: ignore[misc]
-    iin = StringField(_l("IIN"), validators=[DataRequired(), Regexp(r"^\d{12}$")])
+    """An IIN, a document number or a person id, as typed (spaces and case do not matter)."""
+
+    key = StringField(
+        _l("IIN, document number or person id"), validators=[DataRequired(), Length(max=40)]
+    )
 
 
 class CheckForm(FlaskForm):  # type: ignore[misc]
@@ -54,3 +66,20 @@ class NoticeForm(FlaskForm):  # type: ignore[misc]
 
 class EmptyForm(FlaskForm):  # type: ignore[misc]
     """A form with nothing but its CSRF token (sign-out, buttons)."""
+
+
+class ResolveForm(FlaskForm):  # type: ignore[misc]
+    """Closing an alert from its person's card: the API's rules (a reason of 1-500)."""
+
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=1, max=500)])
+    confirmed = BooleanField(_l("Confirm the finding"))
+
+
+class EnrolForm(FlaskForm):  # type: ignore[misc]
+    """A phone for a person: a device token and the apps' QR codes."""
+
+    person_id = IntegerField(
+        _l("Person id"), validators=[DataRequired(), NumberRange(min=1, max=2**62)]
+    )
+    days = IntegerField(_l("Valid for, days"), validators=[Optional(), NumberRange(1, 3650)])
+    loopback_ok = BooleanField(_l("This is a test on this machine: enrol anyway"))

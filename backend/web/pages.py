@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from flask import (
     Blueprint,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -27,9 +26,8 @@ from sqlalchemy import select
 
 from backend.api.context import audit_context, database, record_access, session_principal
 from backend.errors import NotFound, QonysError
-from backend.models import Job, Permit, TerminationNotice, User
+from backend.models import Job, Permit, TerminationNotice
 from backend.services import (
-    accounts,
     alert_store,
     checks,
     events,
@@ -37,13 +35,12 @@ from backend.services import (
     persons,
     policy,
     registrations,
-    tokens,
+    scope,
 )
 from backend.services.tokens import Principal
-from backend.web import words
+from backend.web import messages, words
 from backend.web.forms import (
     CheckForm,
-    EmptyForm,
     NearForm,
     NoticeForm,
     PersonLookupForm,
@@ -94,23 +91,30 @@ def home() -> Any:
     if who.role in ("officer", "employer"):
         return redirect(url_for(f"web.{who.role}"))
     purpose_form, lookup = PurposeForm(), PersonLookupForm()
-    person, lookup_error = None, None
-    if who.role == "admin" and request.method == "POST":
-        _admin_action(who)
+    found: list[Any] = []
+    lookup_error = None
     if _posted("purpose") and purpose_form.validate():
         # Kept for the session until changed: every personal read below carries it.
         session["purpose"] = (purpose_form.purpose.data or "").strip()
     with database().transaction() as db:
-        if _posted("lookup") and lookup.validate():
-            if not session.get("purpose"):
+        if _posted("lookup"):
+            if not lookup.validate():
+                lookup_error = str(lookup.key.errors[0])
+            elif not session.get("purpose"):
                 lookup_error = _("State the case reference first: it is recorded as the purpose.")
             else:
-                found, _cursor = persons.list_persons(db, lookup.iin.data, 1, None)
-                person = persons.get_person(db, found[0].id) if found else None
-                lookup_error = None if person else _("No person with this IIN.")
+                found = [
+                    p
+                    for p in persons.find_person(db, lookup.key.data or "")
+                    if scope.in_scope(db, who, p.id)
+                ]
                 record_access(
-                    db, "person.read", [person.id if person else None], session["purpose"]
+                    db, "person.find", [p.id for p in found] or [None], session["purpose"]
                 )
+                if len(found) == 1:
+                    return redirect(url_for("cards.person_card", person_id=found[0].id))
+                if not found:
+                    lookup_error = _("Nobody in the register has this IIN, document number or id.")
         alerts, _next = alert_store.list_alerts(db, who, None, None, "open", 50, None)
         record_access(db, "alerts.list", sorted({a.person_id for a in alerts}) or [None])
         jobs = list(
@@ -121,17 +125,14 @@ def home() -> Any:
                 .limit(10)
             )
         )
-        admin = who.role == "admin"
         return render_template(
             "web/home.html",
             alerts=alerts,
             jobs=jobs,
-            users=list(db.scalars(select(User).order_by(User.username))) if admin else [],
-            tokens=tokens.list_tokens(db) if admin else [],
             purpose_form=purpose_form,
             lookup=lookup,
             lookup_error=lookup_error,
-            person=person,
+            found=found,
             purpose=session.get("purpose"),
             regions=words.region_names(db),
         )
@@ -185,26 +186,33 @@ def employer() -> Any:
     who = _me()
     bin_ = who.employer_bin or ""
     form = NoticeForm()
-    filed, error = None, None
+    filed = None
+    # Refusals beside their fields (WTForms' own and the service's), what was typed kept.
+    errors: dict[str, str] = {}
+    chosen = request.form.get("permit_id", "") if _posted("notice") else ""
     with database().transaction() as db:
-        if _posted("notice") and form.validate():
-            try:
-                permit_id = int(request.form.get("permit_id", "0"))
-                notice, permit = permits.file_termination_notice(
-                    db,
-                    bin_,
-                    {
-                        "permit_id": permit_id,
-                        "last_working_day": form.last_working_day.data,
-                        "reason": form.reason.data,
-                    },
-                )
-            except (QonysError, ValueError) as exc:
-                error = _message(exc) if isinstance(exc, QonysError) else _("Choose a permit.")
-            else:
-                events.termination_notice_filed(db, notice, permit)
-                record_access(db, "permit.terminate", [permit.person_id], form.reason.data)
-                filed = notice
+        if _posted("notice"):
+            valid = form.validate()
+            errors.update({name: str(msgs[0]) for name, msgs in form.errors.items() if msgs})
+            if not chosen.isdigit():
+                errors["permit_id"] = _("Choose one of your permit holders.")
+            elif valid:
+                try:
+                    notice, permit = permits.file_termination_notice(
+                        db,
+                        bin_,
+                        {
+                            "permit_id": int(chosen),
+                            "last_working_day": form.last_working_day.data,
+                            "reason": form.reason.data,
+                        },
+                    )
+                except QonysError as exc:
+                    errors.update(messages.field_errors(exc, "permit_id"))
+                else:
+                    events.termination_notice_filed(db, notice, permit)
+                    record_access(db, "permit.terminate", [permit.person_id], form.reason.data)
+                    filed = notice
         holders, _cursor = permits.employer_permits(db, bin_, 500, None)
         notices = list(
             db.scalars(
@@ -220,7 +228,8 @@ def employer() -> Any:
             holders=holders,
             notices=notices,
             filed=filed,
-            error=error,
+            errors=errors,
+            chosen="" if filed else chosen,
             deadline_days=policy.integer(db, "termination_notice_days"),
             regions=words.region_names(db),
         )
@@ -240,22 +249,3 @@ def holder(permit_id: int) -> Any:
         return render_template(
             "web/holder.html", permit=permit, person=person, regions=words.region_names(db)
         )
-
-
-def _admin_action(who: Principal) -> None:
-    """Revoke a token or disable an account from the home page (admins only)."""
-    form = EmptyForm()
-    if not form.validate():
-        return
-    with database().transaction() as db:
-        if _posted("revoke-token"):
-            row = tokens.revoke_token(db, tokens.find_token(db, request.form.get("token_id", "")))
-            record_access(db, "tokens.revoke", [row.person_id])
-            digest = row.token_hash
-        elif _posted("disable-user"):
-            accounts.disable_user(db, request.form.get("username", ""))
-            record_access(db, "users.disable", [None], request.form.get("username"))
-            return
-        else:
-            return
-    tokens.announce_revocation(current_app.extensions["qonys.redis"], digest)

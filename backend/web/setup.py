@@ -16,7 +16,7 @@ from backend.api.csp import content_policy, inline_script_hashes
 from backend.api.problems import problem
 from backend.errors import FieldError
 from backend.settings import PROJECT_ROOT, Settings
-from backend.web import auth, dashboard, pages, words
+from backend.web import admin, auth, cards, dashboard, pages, words
 from backend.web import session as web_session
 
 TRANSLATIONS = PROJECT_ROOT / "backend" / "translations"
@@ -49,9 +49,15 @@ def install(app: Flask, settings: Settings) -> None:
     )
     # Moments are shown as Kazakhstan's local date, the same "today" the rules use.
     app.jinja_env.filters["local_date"] = lambda moment: clock.today(moment) if moment else ""
+    app.jinja_env.filters["since"] = words.since
+    app.jinja_env.filters["local_day"] = words.day
+    app.jinja_env.filters["local_datetime"] = words.moment
+    app.jinja_env.filters["country"] = words.country
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(cards.bp)
+    app.register_blueprint(admin.bp)
 
     @app.errorhandler(CSRFError)
     def _csrf_refused(error: CSRFError) -> Response:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from flask_babel import get_locale
+from datetime import date, datetime
+
+import pycountry
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_timedelta,
+    get_locale,
+)
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.models import Region
+from backend import clock
+from backend.models import Region, labels
 
 LANGUAGES = (("ru", "Русский"), ("kk", "Қазақша"), ("en", "English"))
 
-VERDICTS = {
-    "ok": _l("No violation"),
-    "violation": _l("Violation"),
-    "not_found": _l("Not in the register"),
-}
+VERDICTS = {code: _l(label) for code, label in labels.CHECK_VERDICTS.items()}
 REASONS = {
     "no_registration": _l("Not registered at any place of stay"),
     "registration_expired": _l("The registration has expired"),
@@ -26,40 +32,11 @@ REASONS = {
     "permit_revoked": _l("The permit was revoked"),
     "outside_permit_region": _l("Working outside the region of the permit"),
 }
-ROLES = {
-    "admin": _l("administrator"),
-    "analyst": _l("analyst"),
-    "officer": _l("field officer"),
-    "employer": _l("employer"),
-}
-CATEGORIES = {
-    "citizen": _l("citizen"),
-    "resettler": _l("resettler"),
-    "kandas": _l("kandas"),
-    "labour_immigrant": _l("labour immigrant"),
-    "foreign_worker": _l("foreign worker"),
-    "temporary_resident": _l("temporary resident"),
-    "permanent_resident": _l("permanent resident"),
-    "refugee": _l("refugee"),
-    "asylum_seeker": _l("asylum seeker"),
-    "stateless": _l("stateless person"),
-}
-PERMIT_STATUSES = {
-    "active": _l("in force"),
-    "expired": _l("expired"),
-    "terminated": _l("ended by the employer"),
-    "revoked": _l("revoked"),
-}
-ALERT_KINDS = {
-    "left_permit_region": _l("Outside the permit region"),
-    "left_settlement_region": _l("Left the settlement region"),
-    "permit_expired_present": _l("Present after the permit ended"),
-    "silent_device": _l("Phone silent"),
-    "residence_mismatch": _l("Spends nights away from the registered address"),
-    "late_termination_notice": _l("Late notice from the employer"),
-    "mock_location": _l("Fake location on the phone"),
-    "sos": _l("SOS from the phone"),
-}
+ROLES = {code: _l(label) for code, label in labels.ROLES.items()}
+CATEGORIES = {code: _l(label) for code, label in labels.CATEGORIES.items()}
+PERMIT_STATUSES = {code: _l(label) for code, label in labels.PERMIT_STATUSES.items()}
+ALERT_STATUSES = {code: _l(label) for code, label in labels.ALERT_STATUSES.items()}
+ALERT_KINDS = {code: _l(label) for code, label in labels.ALERT_KINDS.items()}
 
 
 INDICATORS = {
@@ -112,3 +89,110 @@ def region_names(session: Session) -> dict[str, str]:
     """KATO → region name in the page's language."""
     column = {"kk": Region.name_kk, "en": Region.name_en}.get(lang(), Region.name_ru)
     return {kato: name for kato, name in session.execute(select(Region.kato, column))}
+
+
+# The pages every role may open, in the order of the bar on top of each page:
+# (endpoint, label, path, roles). The API's own guards still decide; this only hides
+# links a role would be refused.
+_PAGES = (
+    ("web.home", _l("Home"), "/", ("admin", "analyst", "officer", "employer")),
+    ("admin.admin", _l("Administration"), "/admin", ("admin",)),
+    ("dashboard.dashboard", _l("Dashboard"), "/dashboard", ("admin", "analyst")),
+    (
+        "monitoring_pages.monitoring_page",
+        _l("Monitoring map"),
+        "/maps/monitoring",
+        ("admin", "analyst"),
+    ),
+    ("map_pages.map_page", _l("Settlement map"), "/maps/kandas-settlement", ("admin", "analyst")),
+    ("openapi.docs", _l("API docs"), "/api/docs", ("admin", "analyst", "officer", "employer")),
+    ("ogc.landing", _l("OGC"), "/ogc/", ("admin", "analyst")),
+)
+
+
+def navigation(role: str) -> list[tuple[str, object, str]]:
+    """The bar's links for ``role``: (endpoint, label, path)."""
+    return [(e, label, path) for e, label, path, roles in _PAGES if role in roles]
+
+
+def since(moment: datetime | None) -> str:
+    """How long ago, in the reader's language ("5 minutes", "2 hours")."""
+    if moment is None:
+        return ""
+    return str(format_timedelta(clock.now() - moment, threshold=1.1))
+
+
+def day(value: date | datetime | str | None) -> str:
+    """A date as its reader writes it: 04.12.2026 in Russian and Kazakh, Dec 4, 2026 in
+    English (Babel's locale data); a moment is first taken to Kazakhstan's local day."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = clock.today(value)
+    return str(format_date(value, "medium" if lang() == "en" else "dd.MM.yyyy"))
+
+
+def moment(value: datetime | None) -> str:
+    """A moment in Kazakhstan's local time, written the reader's way."""
+    if value is None:
+        return ""
+    local = value.astimezone(clock.LOCAL_TZ).replace(tzinfo=None)
+    pattern = "medium" if lang() == "en" else "dd.MM.yyyy HH:mm"
+    return str(format_datetime(local, pattern, rebase=False))
+
+
+TOKEN_STATES = {
+    "active": _l("active"),
+    "expired": _l("expired"),
+    "revoked": _l("revoked"),
+}
+
+
+def country(code: str | None) -> str:
+    """An ISO 3166 alpha-3 citizenship code as the country's name in the reader's
+    language (Babel's territory names), the code kept beside it."""
+    if not code:
+        return ""
+    found = pycountry.countries.get(alpha_3=code.upper())
+    name = get_locale().territories.get(found.alpha_2) if found and get_locale() else None
+    return f"{name} ({code})" if name else code
+
+
+def share(value: float | None) -> str:
+    """A share as a percentage the reader's way: 15,0 % in Russian, 15.0 % in English."""
+    if value is None:
+        return "—"
+    return f"{format_decimal(value * 100, '#,##0.0')} %"
+
+
+def number(value: float | None) -> str:
+    """A count with the reader's digit grouping (12 345 in Russian, 12,345 in English)."""
+    return "—" if value is None else str(format_decimal(value, "#,##0.##"))
+
+
+def figure(value: float | None, counted: bool) -> str:
+    return number(value) if counted else share(value)
+
+
+# Where each indicator comes from, in the reader's language (the API gives the English).
+SOURCES = {
+    "Concept of migration policy 2023-2027, table 1 (seed 002)": _l(
+        "Concept of migration policy of the Republic of Kazakhstan for 2023-2027, table 1"
+    ),
+    "Register: quotas and admissions": _l("Register: quotas and admissions"),
+}
+ON_TRACK = _l("on track")
+BEHIND = _l("behind the target")
+NO_TARGET = _l("no target this year")
+NO_DATA = _l("no data yet")
+
+
+def standing(value: float | None, target: float | None) -> tuple[str, object]:
+    """The value against the year's target: (css class, words)."""
+    if target is None:
+        return "none", NO_TARGET
+    if value is None:
+        return "none", NO_DATA
+    return ("ok", ON_TRACK) if value >= target else ("behind", BEHIND)

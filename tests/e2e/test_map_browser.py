@@ -33,6 +33,24 @@ def test_map_draws_offline(client: Any, app: Any, token: Any, db: Any, server: s
         assert quota["kandas"]["limit"] == 100 and quota["resettlers"]["limit"] == 50
         shown = page.evaluate("qQuota(QONYS.quotas['550000000'])")
         assert "Квота кандасов" in shown and "Квота переселенцев" in shown
+        # Region names written on the map in the reader's language.
+        labels = page.locator(".qonys-rlabel").all_inner_texts()
+        assert len(labels) >= 14 and any("область" in name for name in labels)
+        # A ranked row flies to its settlement and opens its card; the table collapses.
+        first = page.evaluate("QONYS.settlements[QONYS.top[0]].n")
+        assert not page.locator("#qonys-top-table").is_visible()  # closed on 1400 px
+        page.click("#qonys-top button.toggle")
+        page.locator("#qonys-top-table tr.row").first.click()
+        page.wait_for_selector(".leaflet-popup-content")
+        assert first in page.locator(".leaflet-popup-content").inner_text()
+        assert page.evaluate("qMap.getZoom()") >= 10
+        page.wait_for_timeout(300)
+        assert page.locator(".qonys-slabel").first.is_visible()  # settlement names up close
+        page.screenshot(path=str(ARTIFACTS / "kandas-settlement-map-flown.png"))
+        page.click("#qonys-top button.toggle")
+        assert not page.locator("#qonys-top-table").is_visible()
+        page.click("#qonys-lang button[data-lang=kk]")
+        assert any("облысы" in n for n in page.locator(".qonys-rlabel").all_inner_texts())
         page.click("#qonys-lang button[data-lang=en]")
         assert "Settlement zones" in page.locator("#qonys-legend").inner_text()
         page.screenshot(path=str(ARTIFACTS / "kandas-settlement-map-en.png"))

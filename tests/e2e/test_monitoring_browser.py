@@ -109,13 +109,19 @@ def test_dashboard_offline_and_printable(
         page.goto(f"{server}/dashboard?year=2026")
         rows = page.locator("#indicators tbody tr")
         assert rows.count() == 9  # four computed, five of table 1 from external sources
-        assert page.locator("#indicators svg polyline").count() == 4
+        assert page.locator("#indicators svg polyline:not(.target-line)").count() == 4
         assert page.locator("#indicators svg circle.value").count() >= 1  # years with data
         # Table-1 targets 2023-2026 of mobility and coverage (retention has one for 2027).
         assert page.locator("#indicators svg rect.target").count() == 8
         assert page.locator("#open-alerts tr").first.get_attribute("data-kind") == "sos"
         assert "Показатели миграционной политики" in page.locator("h1").inner_text()
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        page.goto(f"{server}/dashboard?year=2026&lang=kk")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-kk.png"), full_page=True)
+        page.emulate_media(media="print")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-print.png"), full_page=True)
+        page.emulate_media(media="screen")
+        page.goto(f"{server}/dashboard?year=2026&lang=ru")
         # Filters: another year and a region, in the page's state (its address).
         page.select_option("select[name=year]", "2025")
         page.select_option("select[name=region_kato]", "710000000")

@@ -249,14 +249,18 @@ def test_an_admin_revokes_a_token_and_disables_an_account_from_the_page(
             "code": pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").now(),
         },
     )
-    home = client.get("/").get_data(as_text=True)
+    home = client.get("/admin").get_data(as_text=True)
     assert "timur" in home
     with db.engine.connect() as conn:
         token_id = conn.execute(text("SELECT max(id) FROM api_tokens")).scalar_one()
-    client.post(
-        "/", data={"csrf_token": _csrf(home), "form": "revoke-token", "token_id": str(token_id)}
-    )
-    client.post("/", data={"csrf_token": _csrf(home), "form": "disable-user", "username": "timur"})
+    revoke = {"csrf_token": _csrf(home), "form": "revoke-token", "token_id": str(token_id)}
+    asked = client.post("/admin", data=revoke).get_data(as_text=True)
+    assert 'id="confirm"' in asked  # asked first: nothing revoked yet
+    assert client.application.test_client().get("/api/v1/alerts", headers=victim).status_code == 200
+    said = client.post("/admin", data={**revoke, "confirm": "yes"}).get_data(as_text=True)
+    assert 'id="result"' in said
+    disable = {"csrf_token": _csrf(home), "form": "disable-user", "username": "timur"}
+    client.post("/admin", data={**disable, "confirm": "yes"})
     fresh = client.application.test_client()
     assert fresh.get("/api/v1/alerts", headers=victim).status_code == 401
     assert _sign_in(fresh, "timur").status_code == 401

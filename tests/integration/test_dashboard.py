@@ -36,9 +36,9 @@ def test_dashboard_shows_every_indicator_with_its_figures(
             "kazakh_card_holders",
             "investment_visas",
         ):
-            assert f"{item['target'] * 100:.1f} %" in cells
+            assert f"{item['target'] * 100:.1f} %".replace(".", ",") in cells  # Russian
     # Monitoring coverage 2026: table-1 target 75 %.
-    assert "75.0 %" in re.search(r'id="ind-monitoring_coverage".*?</tr>', html, re.S).group(0)
+    assert "75,0 %" in re.search(r'id="ind-monitoring_coverage".*?</tr>', html, re.S).group(0)
     quota = re.search(r'<table id="quota-fill">(.*?)</table>', html, re.S).group(1)
     assert "0 / 7" in quota and "0 / 3" in quota
     alerts = re.search(r'<table id="open-alerts">(.*?)</table>', html, re.S).group(1)
@@ -50,6 +50,12 @@ def test_dashboard_shows_every_indicator_with_its_figures(
     assert "Доля межрегиональных прибытий" in html
     english = client.get("/dashboard?year=2026&lang=en", headers=token("analyst"))
     assert "Share of interregional arrivals" in english.get_data(as_text=True)
+    assert "75.0 %" in english.get_data(as_text=True)
+    # The year's standing in words beside the colour, sources in the reader's language.
+    coverage = re.search(r'id="ind-monitoring_coverage".*?</tr>', html, re.S).group(0)
+    assert "отстаёт от цели" in coverage or "в графике" in coverage
+    assert "seed 002" not in html and "Концепция миграционной политики" in html
+    assert 'class="target-line"' in html and ">2024</text>" in html  # axes and target line
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM audit_log WHERE action = 'dashboard.read'"))
 

@@ -169,3 +169,34 @@ def test_the_job_builds_the_map_and_the_page_serves_it(
     assert (
         client.post("/api/v1/maps/monitoring", json={}, headers=token("officer")).status_code == 403
     )
+
+
+def test_each_person_keeps_their_own_map_and_a_region_map_opens_on_its_region(
+    client: Any, admin: Any, db: Any, token: Any, app: Any
+) -> None:
+    """One analyst's Almaty map never becomes another's "monitoring map"; the page says
+    when its map was built and when newer alerts call for a rebuild."""
+    people = _world(client, admin, db)
+    first, second, third = token("analyst"), token("analyst"), token("admin")
+    client.post("/api/v1/maps/monitoring", json={}, headers=first)
+    h.run_jobs(app)
+    client.post("/api/v1/maps/monitoring", json={"region_kato": "750000000"}, headers=second)
+    h.run_jobs(app)
+    own = client.get("/maps/monitoring?lang=ru", headers=first).get_data(as_text=True)
+    theirs = client.get("/maps/monitoring?lang=ru", headers=second).get_data(as_text=True)
+    national = client.get("/maps/monitoring?lang=ru", headers=third).get_data(as_text=True)
+    assert '"region_kato":null' in own and '"region_kato":"750000000"' in theirs
+    assert '"region_kato":null' in national  # nobody's filtered map: the national one
+    country = "[[40.5, 46.5], [55.5, 87.4]]"
+    assert country in own and country not in theirs  # the Almaty map opens on Almaty
+    assert 'id="qonys-map-banner"' in own and "Построена" in own and "Алматы" in theirs
+    assert 'class="newer"' not in own
+    with db.transaction() as session:
+        session.execute(
+            text(
+                "INSERT INTO alerts (person_id, kind, region_kato) VALUES (:p, 'sos', '710000000')"
+            ),
+            {"p": people["kandas"][0]},
+        )
+    later = client.get("/maps/monitoring?lang=kk", headers=first).get_data(as_text=True)
+    assert 'class="newer"' in later
