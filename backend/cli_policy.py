@@ -19,7 +19,11 @@ def policy_group() -> None:
     pass
 
 
-@policy_group.command("show", help="Every parameter (or NAME) in force on a day, with its history.")
+@policy_group.command(
+    "show",
+    help="Every parameter (or NAME) in force on a day with its kind of source (seed, statute, "
+    "assumption) and citation, its history, and the open admin alerts of missing values.",
+)
 @click.argument("name", required=False)
 @click.option("--on", "day", type=click.DateTime(["%Y-%m-%d"]), help="Day (default today).")
 def show(name: str | None, day: datetime | None) -> None:
@@ -32,7 +36,11 @@ def show(name: str | None, day: datetime | None) -> None:
                 spec = policy.spec(item)
                 row = policy.in_force(session, item, on)
                 shown = "(not in force)" if row is None else json.dumps(row.value)
-                origin = "" if row is None else f"  from {row.effective_from}, {row.source}"
+                origin = (
+                    ""
+                    if row is None
+                    else f"  from {row.effective_from}, {row.source}: {row.reference or '-'}"
+                )
                 click.echo(f"{item} = {shown} {spec.unit}{origin}")
                 if name:
                     click.echo(f"  {spec.description} (docs/domain.md {spec.rule})")
@@ -41,6 +49,11 @@ def show(name: str | None, day: datetime | None) -> None:
                             f"  {entry.effective_from}  {json.dumps(entry.value)}  {entry.source}"
                             f"  {entry.reference or ''}  set by {entry.set_by}"
                         )
+            for gap in policy.open_gaps(session):
+                click.echo(
+                    f"ALERT: no value of {gap.name} in force on {gap.day} "
+                    f"(job {gap.job}, since {gap.first_seen:%Y-%m-%d %H:%M})"
+                )
     except QonysError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -4,8 +4,9 @@ The API and the worker connect as the runtime role: neither owner nor superuser,
 read and write the register but only INSERT and SELECT the audit trail, so the app
 cannot rewrite it (no UPDATE, DELETE, TRUNCATE, and not the owner who could disable the
 triggers). It owns the movement-trace table family only, because PostgreSQL lets only a
-partitioned table's owner create, detach and drop its daily partitions, which the app
-does at run time.
+partitioned table's owner detach and drop its daily partitions, which the app does at run
+time. It has no CREATE on schema ``public``: new partitions come from the owner's
+SECURITY DEFINER function ``qonys_create_trace_partition`` (migration 0025).
 
 ``QONYS_APP_DATABASE_URL`` names the runtime connection of a deployment. Without it,
 ``qonys db upgrade`` (run by the owner) creates the role ``qonys_app`` with a password
@@ -109,7 +110,11 @@ def grant_rights(conn: Connection, role: str, owner: str) -> None:
     database = conn.scalar(text("SELECT current_database()"))
     statements = [
         f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {role}',
-        f"GRANT USAGE, CREATE ON SCHEMA public TO {role}",
+        # No CREATE on public: the one thing it makes at run time, a day's trace
+        # partition, it makes through the owner's function (migration 0025).
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"REVOKE CREATE ON SCHEMA public FROM {role}",
+        f"GRANT EXECUTE ON FUNCTION qonys_create_trace_partition(date) TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public"
@@ -128,12 +133,18 @@ def grant_rights(conn: Connection, role: str, owner: str) -> None:
     for statement in statements:
         conn.execute(text(statement))
     for table in RUNTIME_OWNED:
-        family = conn.scalars(
+        family = conn.execute(
             text(
-                "SELECT c.relname FROM pg_class c WHERE c.relname = :t OR c.oid IN ("
+                "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
+                " WHERE c.relname = :t OR c.oid IN ("
                 " SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass))"
             ),
             {"t": table},
         ).all()
-        for name in family:
-            conn.execute(text(f"ALTER TABLE {name} OWNER TO {role}"))
+        moved = [n for n, owner in family if owner != role]
+        if moved:
+            # A new owner needs CREATE on the schema: held only inside this transaction.
+            conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
+            for name in moved:
+                conn.execute(text(f"ALTER TABLE {name} OWNER TO {role}"))
+            conn.execute(text(f"REVOKE CREATE ON SCHEMA public FROM {role}"))

@@ -110,6 +110,24 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         "Residence on general terms",
         "The family chose permanent residence without quota or support (rule 6).",
     ),
+    # Issue 24: the law of the right year and seed 004's intra-regional resettlement.
+    "policy_value_missing": (
+        409,
+        "Policy value missing for the day",
+        "The computation needs a parameter with no value in force on its day; an "
+        "administrator sets it with its source (`qonys policy set`).",
+    ),
+    "rule_not_in_force": (
+        409,
+        "Rule not in force on that day",
+        "The rule applies from a later day (seed 003: from 2026).",
+    ),
+    "not_intra_regional": (
+        409,
+        "Not an intra-regional resettlement",
+        "Seed 004 p. 2(7): from a low-potential village to a town of the same region, with "
+        "housing and a job recorded; a move within one settlement is none.",
+    ),
 }
 STATUS_CODES = {
     400: "bad_request",

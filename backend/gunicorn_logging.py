@@ -2,26 +2,19 @@
 
 Phones carry their device token in the URL (OsmAnd's ``id``, ``deviceid``), and scripts
 in the Authorization header. This logger class cuts both out of every access-log atom,
-whatever the protocol, so a log file never holds a credential.
+whatever the protocol and however percent-encoded (backend/redaction.py), so a log
+file never holds a credential.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from gunicorn.glogging import Logger
 
-_SECRET_PARAM = re.compile(
-    r"(?i)((?:^|[?&;\s])(?:id|i|deviceid|device_id|token|password)=)[^&;\s\"]*"
-)
-_TOKEN = re.compile(r"qny_[A-Za-z0-9_\-]+")
+from backend.redaction import redact
+
 _SECRET_HEADERS = ("{authorization}i", "{cookie}i", "{proxy-authorization}i")
-
-
-def redact(value: str) -> str:
-    """A log text with token-bearing parameters and anything token-shaped cut out."""
-    return _TOKEN.sub("qny_***", _SECRET_PARAM.sub(r"\1***", value))
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints

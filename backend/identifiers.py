@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 _W1 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
@@ -69,6 +70,17 @@ def century_sex_digit(birth_date: date, sex: str) -> int:
     raise ValueError("birth year outside 1800-2099")
 
 
+# The serials (digits 8-11) the register gives the IINs it generates for foreigners
+# without one: never issued by the state's own IIN registry, which uses 0001-8999, so a
+# generated IIN never passes for a real one (issue 22).
+GENERATED_SERIALS = range(9000, 10000)
+
+
+def is_generated_iin(iin: str) -> bool:
+    """Whether an IIN's serial lies in the range of generated IINs."""
+    return len(iin) == 12 and iin.isdigit() and int(iin[7:11]) in GENERATED_SERIALS
+
+
 def make_iin(birth_date: date, sex: str, serial: int) -> str | None:
     """IIN for a birth date, sex and 4-digit serial; None when no check digit exists."""
     head = f"{birth_date:%y%m%d}{century_sex_digit(birth_date, sex)}{serial:04d}"
@@ -91,3 +103,37 @@ def make_bin(yymm: str, kind: int, serial: int) -> str | None:
     head = f"{yymm}{kind}0{serial:05d}"
     digit = check_digit(head)
     return None if digit is None else head + str(digit)
+
+
+# Cyrillic letters a document number is often typed with instead of their Latin
+# look-alikes (a phone keyboard left in Russian): А В Е К М Н О Р С Т Х У.
+_LOOK_ALIKES = str.maketrans("АВЕКМНОРСТХУ", "ABEKMHOPCTXY")
+_SEPARATORS = str.maketrans("", "", " \t\u00a0-‐‑‒–—_./")
+
+
+def document_key(number: str | None) -> str | None:
+    """A document number as the register compares it: upper case, no spaces, hyphens,
+    dots or slashes, Cyrillic look-alike letters read as Latin (``fa 123-4567``,
+    ``FA1234567`` and Cyrillic ``FА1234567`` are one number). None for nothing."""
+    if number is None:
+        return None
+    key = number.upper().translate(_SEPARATORS).translate(_LOOK_ALIKES)
+    return key or None
+
+
+def iin_typed(value: str) -> str:
+    """An IIN as typed (spaces, hyphens) reduced to its digits when it is one."""
+    return value.translate(_SEPARATORS)
+
+
+# The shapes of document numbers a country's documents carry, where they are known:
+# Kazakhstan's passports (a letter and 8 digits) and identity cards (9 digits).
+DOCUMENT_NUMBER_SHAPES = {"KAZ": re.compile(r"^(N\d{8}|\d{9})$")}
+_ANY_DOCUMENT_NUMBER = re.compile(r"^.+$")
+
+
+def document_number_valid(key: str, country: str | None = None) -> bool:
+    """Whether a normalised document number can be one of ``country``'s documents (of a
+    country whose shapes are not listed: any number that is not empty)."""
+    shape = DOCUMENT_NUMBER_SHAPES.get(country or "", _ANY_DOCUMENT_NUMBER)
+    return bool(shape.match(key))

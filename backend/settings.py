@@ -79,6 +79,9 @@ class Settings:
     # Phones: a clock this far ahead is flagged; beyond the tolerance the point is refused.
     trace_clock_skew_flag_s: int = 60
     trace_clock_skew_tolerance_s: int = 3600
+    # Evidence: a fix whose device time is further than this before the server received
+    # it is ``backfilled``; region dwell that could cost money is measured on live fixes.
+    trace_live_tolerance_s: int = 900
     # Phones: how much of a refused request is kept for the administrators to read.
     refusal_raw_max_chars: int = 2000
     # Phones: device uploads are audited, and last contact written, once per window.
@@ -95,6 +98,9 @@ class Settings:
     # Sign-in attempts per client address (password and TOTP forms), beside each
     # account's own lock-out: guessing across many accounts from one place is slowed too.
     signin_rate_limit: str = "20/minute"
+    # Requests refused for want of a valid token or session, per client address; over it
+    # the answer is 429 (guessing tokens is slowed, and its audit rows stay few).
+    auth_failure_limit: str = "100/minute"
     # Persons one caller may read through GET /persons under one purpose (a case
     # reference) per day: paging through the register needs many purposes, each audited.
     person_listing_cap: str = "1000/day"
@@ -129,12 +135,49 @@ class Settings:
     login_max_failures: int = 5
     login_lock_minutes: int = 15
     session_cookie_secure: bool = False
+    # Verifiable credentials (issue 25): the signing keys' folder (default
+    # data_dir/credential_keys, files mode 0600), or the keys themselves as a secret (a
+    # JSON list of private JWKs, QONYS_CREDENTIAL_KEYS); a retired key still verifies
+    # for this many days; the issuer named in every credential.
+    credential_keys_dir: Path | None = None
+    credential_keys: str | None = None
+    credential_key_grace_days: int = 1100
+    credential_issuer: str = "KZ-MIGRATION"
+    # The public page that verifies a credential's QR code, per client address.
+    verify_rate_limit: str = "60/minute"
     # Signs session cookies; generated into data_dir/secret_key when not given.
     secret_key: str | None = None
     # The account `qonys up` runs the API and worker as when started by root (created
     # when missing); `root` keeps root, which is not recommended.
     run_as: str = "qonys"
+    # Telling people (issue 26; backend/services/outbox.py): the mail server as
+    # smtp://user:password@host:port (STARTTLS when offered) and the sender; an HTTP SMS
+    # gateway's URL, its Authorization header and its body ($phone, $text, $message_id).
+    smtp_url: str | None = None
+    mail_from: str = "qonys@localhost"
+    sms_gateway_url: str | None = None
+    sms_gateway_auth: str | None = None
+    sms_body_template: str = '{"recipient": "$phone", "text": "$text", "id": "$message_id"}'
+    # Delivery: tries before a message is dead; the wait after try n is
+    # backoff * 4^(n-1) seconds, at most the cap; a try not finished after the lease
+    # (a worker killed mid-delivery) is tried again with the same idempotency key.
+    outbox_max_attempts: int = 8
+    outbox_backoff_s: float = 5.0
+    outbox_backoff_max_s: float = 6 * 3600.0
+    outbox_lease_s: float = 120.0
+    outbox_timeout_s: float = 10.0
+    outbox_retention_days: int = 90
+    # Contacts of hosts and foreigners are kept this long after consent at most.
+    contact_retention_days: int = 365
+    # Employers hear of a permit expiring this many days ahead.
+    notify_permit_expiry_days: int = 5
     testing: bool = False
+
+    @property
+    def user_queue_name(self) -> str:
+        """Users' jobs (maps, imports) wait here, worked before the system's queue: never
+        behind alert evaluation (issue 27)."""
+        return f"{self.queue_name}-user"
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -157,6 +200,8 @@ class Settings:
             "device_rate_limit",
             "batch_rate_limit",
             "signin_rate_limit",
+            "auth_failure_limit",
+            "verify_rate_limit",
             "person_listing_cap",
         ):
             try:
@@ -169,6 +214,12 @@ class Settings:
             ("postgresql://", "postgresql+psycopg2://")
         ):
             found.append(("app_database_url", "must be a postgresql:// URL"))
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            found.append(("smtp_url", "must be an smtp://user:password@host:port URL"))
+        if self.sms_gateway_url and not self.sms_gateway_url.startswith(("http://", "https://")):
+            found.append(("sms_gateway_url", "must be an http(s):// URL"))
+        if self.outbox_max_attempts < 1:
+            found.append(("outbox_max_attempts", "must be at least 1"))
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             found.append(("redis_url", "must be a redis:// URL"))
         return found

@@ -184,7 +184,7 @@ def main() -> None:
     if have < args.persons:
         generate(database, args.persons)
     with database.transaction() as session:
-        token, _row = create_token(session, "officer", label="bench")
+        token, _row = create_token(session, "officer", label="bench", owner="bench")
         persons = session.execute(text("SELECT count(*) FROM persons")).scalar_one()
     bodies = _sample(database, args.requests, rng)
     # One in twenty asks for an IIN nobody holds.

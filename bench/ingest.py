@@ -170,7 +170,9 @@ def main() -> None:
     tokens = {}
     with database.transaction() as session:
         for pid in api_ids:
-            tokens[pid], _ = create_token(session, "device", person_id=pid, label="bench")
+            tokens[pid], _ = create_token(
+                session, "device", person_id=pid, label="bench", owner="bench"
+            )
     port = _free_port()
     api = _start_api(url, port, args.workers)
     rows = []

@@ -195,7 +195,7 @@ def main() -> None:
     base_dash_s, _ = timed(lambda: baseline_dashboard(database, years))
     app = create_app(settings)
     with database.transaction() as session:
-        secret, _row = create_token(session, "analyst", label="bench")
+        secret, _row = create_token(session, "analyst", label="bench", owner="bench")
     client = app.test_client()
     headers = {"Authorization": f"Bearer {secret}"}
     page_s, page = timed(lambda: client.get(f"/dashboard?year={this_year}", headers=headers))

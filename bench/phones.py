@@ -169,7 +169,8 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
     api_ids, copy_ids = list(ids[:devices]), list(ids[devices:])
     with database.transaction() as session:
         tokens = [
-            create_token(session, "device", person_id=p, label="bench phone")[0] for p in api_ids
+            create_token(session, "device", person_id=p, label="bench phone", owner="bench")[0]
+            for p in api_ids
         ]
     os.environ["QONYS_DEVICE_RATE_LIMIT"] = "1000000/minute"  # measure the limiter, not hit it
     os.environ["QONYS_API_RATE_LIMIT"] = "1000000/minute"

@@ -116,7 +116,7 @@ def main() -> None:
             counts.append(len(_fixes(session, pid, start, end)))
             sql_ms.append((time.perf_counter() - t0) * 1000)
     with database.transaction() as session:
-        token, _ = create_token(session, "analyst", label="bench")
+        token, _ = create_token(session, "analyst", label="bench", owner="bench")
     port = _free_port()
     api = _start_api(url, port, serve_workers())
     http_ms = []

@@ -1,8 +1,10 @@
 """Import settlement reference indicators from CSV keyed by KATO.
 
 Columns: ``kato, labour_demand, school, clinic, housing, transport, population_trend``
-and optionally ``kindergarten``, ``utilities`` (empty or absent = not known), ``as_of``
-(ISO date) and ``source``. Booleans accept 1/0, true/false,
+and optionally ``kindergarten``, ``utilities``, ``urban`` (a town rather than a village)
+and ``low_potential`` (a village of low economic potential: seed 004 p. 2(7), where an
+intra-regional move may start) — empty or absent = not known — ``as_of`` (ISO date) and
+``source``. Booleans accept 1/0, true/false,
 yes/no, да/нет, иә/жоқ. Every row is checked before anything is written.
 """
 
@@ -76,6 +78,8 @@ def read_indicators(path: Path, default_source: str, today: date) -> list[dict[s
                     "has_transport": _bool(raw["transport"], n, "transport"),
                     "has_kindergarten": _maybe_bool(raw.get("kindergarten"), n, "kindergarten"),
                     "has_utilities": _maybe_bool(raw.get("utilities"), n, "utilities"),
+                    "is_urban": _maybe_bool(raw.get("urban"), n, "urban"),
+                    "low_potential": _maybe_bool(raw.get("low_potential"), n, "low_potential"),
                     "population_trend": _float(raw["population_trend"], n, "population_trend"),
                     "as_of": date.fromisoformat(raw["as_of"]) if raw.get("as_of") else today,
                     "source": (raw.get("source") or default_source).strip()[:200],
@@ -88,6 +92,8 @@ def read_indicators(path: Path, default_source: str, today: date) -> list[dict[s
 def upsert_indicators(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
+    # Rows built without the seed-004 columns (the demo's) leave them unknown.
+    rows = [{"is_urban": None, "low_potential": None, **r} for r in rows]
     known = set(conn.execute(text("SELECT kato FROM settlements")).scalars())
     unknown = [r["kato"] for r in rows if r["kato"] not in known]
     if unknown:
@@ -97,10 +103,10 @@ def upsert_indicators(conn: Connection, rows: list[dict[str, Any]]) -> int:
             """
             INSERT INTO settlement_indicators (settlement_kato, labour_demand, has_school,
                 has_clinic, has_housing, has_transport, has_kindergarten, has_utilities,
-                population_trend, as_of, source, is_demo)
+                population_trend, as_of, source, is_demo, is_urban, low_potential)
             VALUES (:kato, :labour_demand, :has_school, :has_clinic, :has_housing,
                     :has_transport, :has_kindergarten, :has_utilities, :population_trend,
-                    :as_of, :source, :is_demo)
+                    :as_of, :source, :is_demo, :is_urban, :low_potential)
             ON CONFLICT (settlement_kato) DO UPDATE SET
                 labour_demand = EXCLUDED.labour_demand, has_school = EXCLUDED.has_school,
                 has_clinic = EXCLUDED.has_clinic, has_housing = EXCLUDED.has_housing,
@@ -108,7 +114,8 @@ def upsert_indicators(conn: Connection, rows: list[dict[str, Any]]) -> int:
                 has_kindergarten = EXCLUDED.has_kindergarten,
                 has_utilities = EXCLUDED.has_utilities,
                 population_trend = EXCLUDED.population_trend, as_of = EXCLUDED.as_of,
-                source = EXCLUDED.source, is_demo = EXCLUDED.is_demo
+                source = EXCLUDED.source, is_demo = EXCLUDED.is_demo,
+                is_urban = EXCLUDED.is_urban, low_potential = EXCLUDED.low_potential
             """
         ),
         rows,

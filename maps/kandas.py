@@ -202,7 +202,9 @@ def build_map(
     )
     localize_map(fmap, asset_base)
     if data.tiles_url:
-        folium.TileLayer(data.tiles_url, name="Base", attr="Base map", show=False).add_to(fmap)
+        folium.TileLayer(
+            data.tiles_url, name="Base map", attr="Base map (QONYS_MAP_TILES_URL)"
+        ).add_to(fmap)
     QonysPanel(_payload(data, top_n), data.demo).add_to(fmap)
     progress(20)
     folium.GeoJson(

@@ -78,11 +78,11 @@ BIND_REGION = JsCode(
 )
 BIND_CELL = JsCode(
     "function (feature, layer) {"
-    " layer.bindTooltip(function () { return qT('cell', {n: feature.properties.n}); }); }"
+    " layer.bindTooltip(function () { return qEsc(qT('cell', {n: feature.properties.n})); }); }"
 )
 BIND_CHECK = JsCode(
     "function (feature, layer) {"
-    " layer.bindTooltip(function () { return qT('check_cell', feature.properties); }); }"
+    " layer.bindTooltip(function () { return qEsc(qT('check_cell', feature.properties)); }); }"
 )
 BIND_ALERTS = JsCode(
     "function (feature, layer) {"
@@ -142,7 +142,9 @@ def build_monitoring_map(
     )
     localize_map(fmap, asset_base)
     if tiles_url:
-        folium.TileLayer(tiles_url, name="Base", attr="Base map", show=False).add_to(fmap)
+        folium.TileLayer(tiles_url, name="Base map", attr="Base map (QONYS_MAP_TILES_URL)").add_to(
+            fmap
+        )
     panel_data = {
         key: payload[key]
         for key in (

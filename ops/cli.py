@@ -71,21 +71,27 @@ def _ensure_services() -> stack.Endpoints:
     return ep
 
 
-# Chosen from bench.phones on 2 cores (4 keep-alive clients, one point per request):
-# 1 worker x 4 threads 380 req/s, 2 x 2 280, 2 x 4 304, 4 x 2 190. PostgreSQL and Redis
-# share the machine, so one worker per two cores leaves them a core; threads cover the
-# database and Redis waits.
+# From bench.phones on 2 cores (4 keep-alive clients, one point per request):
+# 1 worker x 4 threads 380 req/s, 2 x 2 280, 2 x 4 304, 4 x 2 190. At least two workers
+# all the same: with one, its death was a 7-s outage of the API (issue 27); with two the
+# other takes every new connection at once (tests/integration/test_fault_drills.py).
+# Threads cover the database and Redis waits.
 SERVE_THREADS = 4
 
 
 def serve_workers() -> int:
-    return max(1, (os.cpu_count() or 2) // 2)
+    return max(2, (os.cpu_count() or 2) // 2)
 
 
 @main.command(help="Run the API with gunicorn.")
 @click.option("--port", default=8000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--workers", type=int, default=serve_workers, help="Default: one per two CPU cores.")
+@click.option(
+    "--workers",
+    type=int,
+    default=serve_workers,
+    help="Default: one per two CPU cores, at least two.",
+)
 @click.option("--threads", type=int, default=SERVE_THREADS, show_default=True)
 def serve(port: int, host: str, workers: int, threads: int) -> None:
     _settings()  # a setting that cannot work stops here, before any worker starts

@@ -6,10 +6,12 @@ as ``qonys services``); the test database is migrated from empty to head once pe
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,10 @@ def settings(endpoints: Any) -> Settings:
         redis_url=_test_redis_url(endpoints.redis_url),
         queue_name="qonys-test",
         testing=True,
+        # Schemathesis resends every operation without credentials and wants 401 each
+        # time; the per-address budget of failed authentication has its own tests
+        # (test_trust_limits.py, with the default budget).
+        auth_failure_limit="1000000/minute",
     )
     # Jobs read their settings from the environment, as a worker process would.
     os.environ["DATABASE_URL"] = s.database_url
@@ -223,8 +229,15 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 def server(app: Any) -> Iterator[str]:
-    """The app served over real HTTP (browsers, OWSLib, GDAL)."""
-    yield from h.serve(app)
+    """The app served over real HTTP (browsers, OWSLib, GDAL), its public URL the served one
+    (OGC links are built from the configured public URL, never the Host header)."""
+    configured = app.extensions["qonys.settings"]
+    for url in h.serve(app):
+        app.extensions["qonys.settings"] = replace(configured, public_url=url)
+        try:
+            yield url
+        finally:
+            app.extensions["qonys.settings"] = configured
 
 
 @pytest.fixture
@@ -236,7 +249,11 @@ def client(app: Any) -> Any:
 def token(db: Any) -> Any:
     """Factory: ``token("officer", region_kato=...)`` → request headers for a fresh token."""
 
+    made = itertools.count(1)
+
     def make(role: str, **scope: Any) -> dict[str, str]:
+        # Each fixture token stands for a person of its own unless the test names one.
+        scope.setdefault("owner", f"test:person{next(made)}")
         with db.transaction() as session:
             secret, _row = create_token(session, role, **scope)
         return {"Authorization": f"Bearer {secret}"}
@@ -246,7 +263,8 @@ def token(db: Any) -> Any:
 
 @pytest.fixture
 def admin(token: Any) -> dict[str, str]:
-    return token("admin")
+    """An administrator's headers, with a purpose: admins read persons only with one."""
+    return {**token("admin"), "X-Purpose": "tests"}
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from backend.demo.traces import route as demo_route
+from backend.services import trace_storage, traces
+from backend.services.trace_points import point_from_batch
 from ops.cli import main as cli_main
 
 # Tests of the single-node planner's choices: on Citus every shard holds 1/32 of a test's
@@ -31,9 +34,9 @@ single_node_plan = pytest.mark.skipif(
 
 
 def run_jobs(app: Any) -> None:
-    """Work off everything queued, in this process, as a worker would."""
-    queue = app.extensions["qonys.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    """Work off everything queued (users' queue first), in this process, as a worker would."""
+    queues = [app.extensions["qonys.user_queue"], app.extensions["qonys.queue"]]
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
 
 
 def worker_process(redis_url: str, queue_name: str, env: dict[str, str] | None = None) -> Any:
@@ -95,6 +98,22 @@ def send_points(client: Any, headers: dict[str, str], points: list[dict[str, Any
     for i in range(0, len(points), 5000):
         resp = client.post("/api/v1/traces", json={"points": points[i : i + 5000]}, headers=headers)
         assert resp.status_code == 202 and not resp.get_json()["rejected"], resp.get_json()
+
+
+def receive_live(app: Any, person_id: int, points: list[dict[str, Any]]) -> None:
+    """Store batch points as if the server had received each one at its own time: a phone
+    reporting live, which the batch API (received now) cannot simulate."""
+    settings = app.extensions["qonys.settings"]
+    build = partial(point_from_batch, person_id=person_id)
+    database = app.extensions["qonys.db"]
+    # Partitions first: creating one waits for a transaction that has written the parent.
+    days = {datetime.fromisoformat(raw["t"]).astimezone(UTC).date() for raw in points}
+    trace_storage.ensure_partitions_for(database.engine, days)
+    with database.transaction() as session:
+        for raw in points:
+            at = datetime.fromisoformat(raw["t"])
+            result = traces.ingest(session, [raw], build, "batch", settings, now=at)
+            assert result.accepted == 1, result.rejected
 
 
 def serve(app: Any) -> Iterator[str]:

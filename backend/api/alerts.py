@@ -20,11 +20,11 @@ bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
 @bp.doc(
     summary="Alerts by kind, region and status; officers see their region only",
     description="Alerts name a person and may carry where they stay at night: analysts "
-    "send `X-Purpose` (a case reference), recorded with every page read.",
+    "and administrators send `X-Purpose` (a case reference), recorded with every page read.",
 )
 def list_alerts(query: dict[str, Any]) -> Any:
     who = principal()
-    why = purpose(required_for=("analyst",))
+    why = purpose()
     with transaction() as session:
         items, cursor = alert_store.list_alerts(
             session,

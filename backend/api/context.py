@@ -57,6 +57,24 @@ def _verify(secret: str) -> Principal | None:
     return verify_secret(secret) if secret else session_principal()
 
 
+def bearer_secret() -> str:
+    """The token of an ``Authorization: Bearer`` header, read as Flask-HTTPAuth reads it
+    (scheme in any case, any run of spaces); "" for any other or no header."""
+    parts = request.headers.get("Authorization", "").split(None, 1)
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        return parts[1].strip()
+    return ""
+
+
+def bearer_principal() -> Principal | None:
+    """The verified token this request presents, once per request (None without one)."""
+    if "bearer_principal" not in g:
+        secret = bearer_secret()
+        g.bearer_principal = verify_secret(secret) if secret else None
+    found: Principal | None = g.bearer_principal
+    return found
+
+
 def _roles(principal: Principal) -> list[str]:
     return [principal.role]
 
@@ -89,6 +107,12 @@ def principal() -> Principal:
     return user
 
 
+def acting_person() -> str:
+    """The person behind this request (:attr:`Principal.person`): the account a session
+    signed in as, or the owner of the token. Separation-of-duties checks compare this."""
+    return principal().person
+
+
 def request_id() -> str:
     rid: str = g.request_id
     return rid
@@ -107,7 +131,12 @@ def client_request_id() -> str | None:
     return found
 
 
-def purpose(required_for: tuple[str, ...] = ("analyst",)) -> str | None:
+# Who must state a purpose to read a person's data: analysts, and administrators too —
+# their wider rights are no reason to read without a case (issue 28, F16).
+PURPOSE_ROLES = ("analyst", "admin")
+
+
+def purpose(required_for: tuple[str, ...] = PURPOSE_ROLES) -> str | None:
     """The ``X-Purpose`` case reference; mandatory for the roles given.
 
     A browser session states it once on a page; it is kept for the session (until
@@ -151,14 +180,7 @@ def record_refusal(kind: str, subjects: Sequence[int | None] | None = None) -> N
     """
     try:
         # A role refusal (403) comes before Flask-HTTPAuth records the caller: ask again.
-        bearer = request.headers.get("Authorization", "")
-        presented = bearer[7:].strip() if bearer.lower().startswith("bearer ") else ""
-        who = (
-            auth.current_user
-            or (verify_secret(presented) if presented else None)
-            or session_principal()
-            or ANONYMOUS
-        )
+        who = auth.current_user or bearer_principal() or session_principal() or ANONYMOUS
     except Exception:  # a database that cannot be asked: the refusal is still recorded
         who = ANONYMOUS
     if subjects is None:

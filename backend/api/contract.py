@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from backend.errors import PROBLEMS
+from backend.schemas.outbox import webhook_docs
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -137,4 +138,7 @@ def links_declared(spec: dict[str, Any]) -> dict[str, Any]:
 
 def spec_processor(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     """APIFlask's hook (it also passes YAML text, which this app never asks for)."""
-    return links_declared(problems_everywhere(spec)) if isinstance(spec, dict) else spec
+    if not isinstance(spec, dict):
+        return spec
+    spec["x-webhooks"] = webhook_docs()  # the events other systems subscribe to (issue 26)
+    return links_declared(problems_everywhere(spec))

@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import re
+from urllib.parse import urlsplit
 
 from flask import Response
 
@@ -20,14 +21,16 @@ def inline_script_hashes(html: bytes) -> list[str]:
     ]
 
 
-def content_policy(script_sources: list[str]) -> str:
-    """The policy in force on every page; only ``script-src`` varies (nonce, hashes)."""
+def content_policy(script_sources: list[str], image_sources: tuple[str, ...] = ()) -> str:
+    """The policy in force on every page; only ``script-src`` varies (nonce, hashes), and
+    a map's ``img-src`` names the internal tile server when one is set."""
     scripts = " ".join(["'self'", *dict.fromkeys(script_sources)])
+    images = " ".join(["'self'", "data:", *image_sources])
     return (
         "default-src 'self'; "
         f"script-src {scripts}; "
         "style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; "
+        f"img-src {images}; "
         "connect-src 'self'; "
         "font-src 'self'; "
         "object-src 'none'; "
@@ -37,14 +40,25 @@ def content_policy(script_sources: list[str]) -> str:
     )
 
 
-def map_response(html: bytes, compress: bool) -> Response:
+def tile_origin(tiles_url: str | None) -> tuple[str, ...]:
+    """The origin of an internal base map's tile URL (``QONYS_MAP_TILES_URL``), which a
+    map page may load images from; none when the maps have no base map."""
+    if not tiles_url:
+        return ()
+    parts = urlsplit(tiles_url.replace("{s}", "a"))
+    return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme and parts.netloc else ()
+
+
+def map_response(html: bytes, compress: bool, tiles_url: str | None = None) -> Response:
     """A stored map page: gzipped when the browser takes it, its inline scripts (built
-    offline by Folium) allowed by their hashes."""
+    offline by Folium) allowed by their hashes, its base map's tiles by their origin."""
     if compress:
         resp = Response(gzip.compress(html, 6), mimetype="text/html")
         resp.headers["Content-Encoding"] = "gzip"
         resp.headers["Vary"] = "Accept-Encoding"
     else:
         resp = Response(html, mimetype="text/html")
-    resp.headers["Content-Security-Policy"] = content_policy(inline_script_hashes(html))
+    resp.headers["Content-Security-Policy"] = content_policy(
+        inline_script_hashes(html), tile_origin(tiles_url)
+    )
     return resp

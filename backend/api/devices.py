@@ -8,7 +8,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend import schemas as s
-from backend.api.context import auth, record_access, settings, transaction
+from backend.api.context import auth, principal, record_access, settings, transaction
 from backend.services import devices, tokens
 
 bp = APIBlueprint("devices", __name__, url_prefix="/api/v1", tag="People and devices")
@@ -28,7 +28,12 @@ def enrol(data: dict[str, Any]) -> Any:
     days = data.get("expires_days", config.device_token_days or None)
     with transaction() as session:
         enrolment = devices.enrol(
-            session, data["person_id"], config.public_url, days, data["encrypt"]
+            session,
+            data["person_id"],
+            config.public_url,
+            days,
+            data["encrypt"],
+            owner=principal().person,
         )
         record_access(session, "devices.enrol", [data["person_id"]])
     return enrolment, 201

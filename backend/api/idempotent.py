@@ -30,7 +30,11 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             return resp, status
 
         fingerprint = request_hash(request.method, request.path, request.get_data())
-        body, status = run_once(database(), principal().token_id, key, fingerprint, write)
+        who = principal()
+        # Keyed by who asks: every browser session has token id 0, so sessions by account.
+        caller = f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
+        route = f"{request.method} {request.endpoint}"[:200]
+        body, status = run_once(database(), caller, route, key, fingerprint, write)
         return body, status, {"Idempotency-Key": key}
 
     return wrapper

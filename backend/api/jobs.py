@@ -56,7 +56,7 @@ def launch(
         )
         record_access(session, f"job.{kind}", [None])
     try:
-        current_app.extensions["qonys.queue"].enqueue(
+        current_app.extensions["qonys.user_queue"].enqueue(
             func, job_id, *args, job_id=job_id, job_timeout=timeout
         )
     except redis.RedisError as exc:

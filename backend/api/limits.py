@@ -7,7 +7,6 @@ otherwise retry the same point for ever) and the overflow is recorded as a refus
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
@@ -15,16 +14,20 @@ from flask import current_app, request
 from flask_limiter import Limiter
 from limits import parse
 
-from backend.services import phone_apps
+from backend import outages
+from backend.api.context import bearer_principal, bearer_secret, session_principal
+from backend.services import auth_failures, phone_apps
 
 log = logging.getLogger("qonys.limits")
 
 
 def _client_key() -> str:
-    """The caller's token (hashed) when it sent one, else its address."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "token:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
+    """The verified principal: its token id, or the account of a browser session; the
+    client's address when neither verifies. Never the header as written: ``bearer t``,
+    ``BEARER t`` and ``Bearer  t`` are one token, and made-up tokens share one address."""
+    who = bearer_principal() if bearer_secret() else session_principal()
+    if who is not None:
+        return f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
     return "ip:" + (request.remote_addr or "unknown")
 
 
@@ -81,9 +84,10 @@ def listing_over_cap(actor: str, purpose: str | None, rows: int) -> int | None:
         if limiter.limiter.hit(item, *keys, cost=max(rows, 1)):
             return None
         reset = limiter.limiter.get_window_stats(item, *keys).reset_time
-    except Exception:
-        log.warning("rate limit store unavailable", exc_info=True)
+    except Exception as exc:
+        outages.REDIS.failed(exc)
         return None
+    outages.REDIS.ok()
     return max(int(reset - time.time()), 1)
 
 
@@ -91,7 +95,29 @@ def device_over_limit(token_id: int) -> bool:
     """Count one request of a device; True when it is over its limit (never raises)."""
     settings = current_app.extensions["qonys.settings"]
     try:
-        return not limiter.limiter.hit(parse(settings.device_rate_limit), "device", str(token_id))
-    except Exception:  # no Redis: let the point through rather than lose it
-        log.warning("rate limit store unavailable", exc_info=True)
+        over = not limiter.limiter.hit(parse(settings.device_rate_limit), "device", str(token_id))
+    except Exception as exc:  # no Redis: let the point through rather than lose it
+        outages.REDIS.failed(exc)  # one log line per outage, not one per request
         return False
+    outages.REDIS.ok()
+    return over
+
+
+def unauthenticated_failure() -> tuple[bool, int | None]:
+    """Count a request refused for want of a valid token or session against its address.
+
+    Returns whether it is the first of this address in the minute (the one audited row
+    by row), and the seconds to wait when the address is over ``auth_failure_limit``.
+    """
+    settings = current_app.extensions["qonys.settings"]
+    address = request.remote_addr or "unknown"
+    try:
+        seen = auth_failures.count(current_app.extensions["qonys.redis"], address)
+        item = parse(settings.auth_failure_limit)
+        if limiter.limiter.hit(item, "authfail", address):
+            return seen == 1, None
+        reset = limiter.limiter.get_window_stats(item, "authfail", address).reset_time
+    except Exception:  # no Redis: audit every failure, as before, and let it through
+        log.warning("rate limit store unavailable", exc_info=True)
+        return True, None
+    return seen == 1, max(int(reset - time.time()), 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 
 from backend import schemas as s
@@ -70,7 +70,11 @@ def monitoring_page(query: dict[str, Any]) -> Any:
     # The page's form starts a new map with the session: it carries this session's token.
     html = html.replace(b"__QONYS_CSRF__", generate_csrf().encode())
     html = html.replace(b"<body>", b"<body>" + banner.encode("utf-8"), 1)
-    return map_response(html, "gzip" in request.headers.get("Accept-Encoding", ""))
+    return map_response(
+        html,
+        "gzip" in request.headers.get("Accept-Encoding", ""),
+        current_app.extensions["qonys.settings"].map_tiles_url,
+    )
 
 
 @bp.post("/preselection")

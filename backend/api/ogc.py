@@ -47,7 +47,10 @@ def _html_wanted() -> bool:
 
 
 def _url(endpoint: str, **values: Any) -> str:
-    return url_for(endpoint, _external=True, **values)
+    """An absolute link from the configured public URL (``QONYS_PUBLIC_URL``), never from
+    the request's ``Host`` header, which any client may set (issue 28, F16)."""
+    path = url_for(endpoint, **values)[len(request.script_root) :]
+    return settings().public_url.rstrip("/") + path
 
 
 def _answer(body: dict[str, Any], media: str, title: str) -> Response:

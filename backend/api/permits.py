@@ -44,6 +44,7 @@ def create_employer(data: dict[str, Any]) -> Any:
 def create_permit(data: dict[str, Any]) -> Any:
     with transaction() as session:
         permit = permits.create_permit(session, data)
+        events.permit_issued(session, permit)
         record_access(session, "permit.create", [permit.person_id])
         return permit
 
@@ -70,6 +71,7 @@ def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
 def revoke_permit(permit_id: int, data: dict[str, Any]) -> Any:
     with transaction() as session:
         permit = permits.revoke_permit(session, permit_id)
+        events.permit_revoked(session, permit)
         record_access(session, "permit.revoke", [permit.person_id], data["reason"])
         return permit
 

@@ -25,8 +25,11 @@ bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
 def create_person(data: dict[str, Any]) -> Any:
     with transaction() as session:
         person = persons.create_person(session, data)
+        events.person_registered(session, person)
         record_access(session, "person.create", [person.id])
-        return persons.get_person(session, person.id)
+        card = persons.get_person(session, person.id)
+        card.duplicate_candidates = person.duplicate_candidates
+        return card
 
 
 @bp.get("/persons/<id:person_id>")

@@ -26,8 +26,9 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
 
+from backend import outages
 from backend.api.context import record_refusal
-from backend.api.limits import limiter
+from backend.api.limits import limiter, unauthenticated_failure
 from backend.errors import (
     PROBLEMS,
     STATUS_CODES,
@@ -131,12 +132,19 @@ def _retry_after_limit() -> dict[str, str]:
     return {"Retry-After": str(max(wait, 1))}
 
 
-def _audit_refusal(status: int) -> None:
-    """Failed authentication and refused access are audited (issue 12)."""
+def _refusal(status: int) -> Response | None:
+    """Audit a refused request (issue 12). Failed authentication counts per address: the
+    first of a minute is audited row by row, the rest by the minute's count
+    (:mod:`backend.services.auth_failures`); over the address's budget the answer is 429."""
     if status == 401:
-        record_refusal("auth_failed")
+        first, wait = unauthenticated_failure()
+        if wait is not None:
+            return problem(429, _DETAILS[429], headers={"Retry-After": str(wait)})
+        if first:
+            record_refusal("auth_failed")
     elif status == 403:
         record_refusal("refused")
+    return None
 
 
 def install(app: APIFlask) -> None:
@@ -151,7 +159,9 @@ def install(app: APIFlask) -> None:
         if error.status_code == 401 and _wants_a_page():
             # A person in a browser, not a script: to the sign-in page, and back after.
             return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
-        _audit_refusal(error.status_code)
+        over = _refusal(error.status_code)
+        if over is not None:
+            return over
         errors = flatten_messages(error.detail) if error.detail else []
         if error.status_code == 422 and errors:
             detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
@@ -166,26 +176,36 @@ def install(app: APIFlask) -> None:
 
     @app.errorhandler(QonysError)
     def _domain_error(error: QonysError) -> Response:
-        _audit_refusal(error.status)
+        over = _refusal(error.status)
+        if over is not None:
+            return over
         if isinstance(error, OutOfScope):
             record_refusal("out_of_scope", [error.person_id])
         return problem(error.status, error.detail, error.code, error.errors, headers=error.headers)
 
     @app.errorhandler(sqlalchemy_exc.OperationalError)
     @app.errorhandler(sqlalchemy_exc.InterfaceError)
+    @app.errorhandler(sqlalchemy_exc.TimeoutError)  # every pooled connection waiting on it
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
     def _unavailable(error: Exception) -> Response:
         # A database or Redis that cannot be reached is an outage, not a bug: the client
         # may retry; nothing was half-written (the transaction did not commit).
-        log.warning(
-            "dependency unavailable: %s", str(error).splitlines()[0] if str(error) else error
-        )
+        # One log line per outage and a count, not a line per request (backend/outages.py).
+        is_redis = isinstance(error, redis.RedisError)
+        (outages.REDIS if is_redis else outages.DATABASE).failed(error)
         return problem(
             503,
             "a service Qonys depends on is unavailable; retry after the seconds in Retry-After",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+
+    @app.after_request
+    def _database_back(resp: ResponseBase) -> ResponseBase:
+        # An API answer below 500 went through the database: an outage there is over.
+        if outages.DATABASE.down and resp.status_code < 500 and request.path.startswith("/api/v1"):
+            outages.DATABASE.ok()
+        return resp
 
     @app.errorhandler(RecursionError)
     def _too_deep(error: RecursionError) -> Response:

@@ -5,16 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import request, send_from_directory
+from flask import Response, current_app, render_template, request, send_from_directory
+from flask_babel import force_locale
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from backend import clock
 from backend import schemas as s
-from backend.api.context import auth, principal, purpose, record_access, transaction
+from backend.api.context import (
+    acting_person,
+    auth,
+    purpose,
+    record_access,
+    transaction,
+)
 from backend.api.csp import map_response
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
-from backend.services import admission, indicators, maps, obligations, policy, quotas, zones
+from backend.services import (
+    admission,
+    claims,
+    eligibility,
+    indicators,
+    maps,
+    obligations,
+    policy,
+    quotas,
+    zones,
+)
 from maps.offline import asset_dirs
 
 bp = APIBlueprint("settlement", __name__, url_prefix="/api/v1", tag="Settlement")
@@ -28,8 +45,15 @@ pages = APIBlueprint("map_pages", __name__, tag="Settlement")
 @bp.doc(summary="Set a region's yearly quota of kandas and resettlers (people)")
 def put_quota(year: int, region_kato: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        view = quotas.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
-        record_access(session, "quota.set", [None], f"{year}/{region_kato}")
+        through = data.get("through_year")
+        if through is None:
+            view = quotas.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
+        else:
+            view = quotas.set_quota_period(
+                session, year, through, region_kato, data["kandas"], data["resettlers"]
+            )
+        period = f"{year}" if through is None else f"{year}-{through}"
+        record_access(session, "quota.set", [None], f"{period}/{region_kato}")
         return view
 
 
@@ -72,12 +96,16 @@ def get_list(year: int, region_kato: str) -> Any:
     summary="Admit a kandas or resettler family within list and quota; starts the 5-year stay",
     description="409 with a machine-readable reason in `title` when refused: "
     "region_not_designated, infrastructure_missing, settlement_not_listed, quota_not_set, "
-    "quota_exhausted, obligation_active, general_terms.",
+    "quota_exhausted, obligation_active, general_terms, not_intra_regional. The rules are "
+    "those in force on `admitted_on` (a record entered late; audited), else today; an "
+    "admission before 2026 records support and starts no obligation (`unbound`).",
 )
 def apply(data: dict[str, Any]) -> Any:
     with transaction() as session:
         obligation = admission.admit(session, data)
-        record_access(session, "settlement.admit", [obligation.person_id])
+        late = data.get("admitted_on")
+        note = None if late is None else f"entered late: admitted on {late}"
+        record_access(session, "settlement.admit", [obligation.person_id], note)
         return obligations.state(session, obligation)
 
 
@@ -98,9 +126,9 @@ def general_terms(person_id: int, data: dict[str, Any]) -> Any:
 
 
 @bp.get("/kandas/<id:person_id>/obligation")
-@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.auth_required(auth, roles=["admin", "analyst", "settlement_official"])
 @bp.output(s.ObligationOut)
-@bp.doc(summary="The family's 5-year obligation: status, support received, amount due")
+@bp.doc(summary="The family's obligation: social contract, support received, and any claim")
 def get_obligation(person_id: int) -> Any:
     why = purpose()
     with transaction() as session:
@@ -110,24 +138,53 @@ def get_obligation(person_id: int) -> Any:
 
 
 @bp.post("/kandas/<id:person_id>/obligation/decision")
-@bp.auth_required(auth, roles=["admin"])
+@bp.auth_required(auth, roles=["settlement_official"])
 @bp.input(s.DecisionIn, arg_name="data")
 @bp.output(s.ObligationOut)
 @bp.doc(
-    summary="Confirm or dismiss a suspected early departure, with a reason (administrators)",
-    description="A breach takes two different administrators: the first `confirm` is "
-    "recorded (`breach.confirmation_by`) and the status stays `suspected`; a second "
-    "administrator's `confirm` makes it `breached` with the amount due. One `dismiss` is "
-    "enough. The same administrator confirming twice gets 409.",
+    summary="A settlement official moves a repayment claim on, with a reason",
+    description="States: suspected → claim_issued → paid | contested | withdrawn. `issue` "
+    "takes two different settlement officials: the first is recorded "
+    "(`claim.first_official`) and the status stays `suspected`; the second issues the claim "
+    "with its lines (support paid up to the departure day). The same official issuing "
+    "twice gets 409. Administrators manage accounts; they do not decide claims.",
 )
 def decide(person_id: int, data: dict[str, Any]) -> Any:
-    who = principal()
+    # Four eyes are two people: the person behind the request, not the credential.
+    who = acting_person()
     with transaction() as session:
-        obligation = obligations.decide(
-            session, person_id, data["decision"], data["reason"], who.actor
-        )
-        record_access(session, f"settlement.breach.{data['decision']}", [person_id], data["reason"])
+        obligation = obligations.decide(session, person_id, data["decision"], data["reason"], who)
+        record_access(session, f"settlement.claim.{data['decision']}", [person_id], data["reason"])
         return obligations.state(session, obligation)
+
+
+@bp.get("/kandas/<id:person_id>/obligation/claim")
+@bp.auth_required(auth, roles=["settlement_official", "admin"])
+@bp.input(s.ClaimDocumentQuery, location="query", arg_name="query")
+@bp.doc(summary="The issued claim as a printable document (HTML), in Russian or Kazakh")
+def claim_document(person_id: int, query: dict[str, Any]) -> Any:
+    with transaction() as session:
+        obligation = obligations.current_obligation(session, person_id)
+        claim = claims.document(session, obligation)
+        record_access(session, "settlement.claim.print", [person_id], query["lang"])
+        with force_locale(query["lang"]):
+            html = render_template("web/claim.html", claim=claim, lang=query["lang"])
+    return Response(html, mimetype="text/html")
+
+
+@bp.get("/kandas/<id:person_id>/eligibility")
+@bp.auth_required(auth, roles=["admin", "analyst", "settlement_official"])
+@bp.output(s.EligibilityOut)
+@bp.doc(
+    summary="Rule 12: from when permanent residence in the settlement region makes the "
+    "family eligible for residence or citizenship",
+)
+def get_eligibility(person_id: int) -> Any:
+    why = purpose()
+    with transaction() as session:
+        found = eligibility.eligibility(session, person_id)
+        record_access(session, "settlement.eligibility.read", [person_id], why)
+        return found
 
 
 @bp.get("/zones")
@@ -181,7 +238,11 @@ def start_map(data: dict[str, Any]) -> Any:
 def map_page() -> Any:
     with transaction() as session:
         html = maps.latest(session).html
-    return map_response(html, "gzip" in request.headers.get("Accept-Encoding", ""))
+    return map_response(
+        html,
+        "gzip" in request.headers.get("Accept-Encoding", ""),
+        current_app.extensions["qonys.settings"].map_tiles_url,
+    )
 
 
 @pages.get("/static/maps/<package>/<path:filename>")

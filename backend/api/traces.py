@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import redis
 from apiflask import APIBlueprint
 from flask import current_app, request
 
+from backend import outages
 from backend import schemas as s
 from backend.api.context import (
     auth,
@@ -26,6 +28,7 @@ from backend.api.idempotent import idempotent
 from backend.api.limits import batch_limit, device_over_limit, limiter
 from backend.errors import Invalid, OutOfScope, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
+from backend.redaction import redact
 from backend.services import devices, persons, phone_apps, phone_ingest, scope, traces, tracks
 from backend.services.tokens import Principal
 from backend.services.trace_points import point_from_batch
@@ -43,8 +46,10 @@ def _kick_alerts() -> None:
         alert_jobs.kick(
             current_app.extensions["qonys.redis"], current_app.extensions["qonys.queue"]
         )
-    except Exception:  # the sweep evaluates whatever a missed kick leaves behind
-        current_app.logger.warning("could not enqueue alert evaluation", exc_info=True)
+    except redis.RedisError as exc:  # the sweep evaluates what a missed kick leaves behind
+        outages.REDIS.failed(exc)
+        return
+    outages.REDIS.ok()
 
 
 def _device(secret: str | None) -> Principal:
@@ -96,7 +101,9 @@ def post_traces(json_data: Any) -> Any:
 def _raw_excerpt(secret: str | None) -> str:
     """What was sent, for the refusal record, with the token cut out."""
     body = request.get_data(cache=True)[: settings().refusal_raw_max_chars * 2]
-    text_ = f"{request.method} {request.full_path}\n{body.decode('utf-8', 'replace')}"
+    # Decoded before matching: ``?i%64=qny%5F…`` is the token too (backend/redaction.py).
+    line = redact(f"{request.method} {request.full_path}")
+    text_ = f"{line}\n{redact(body.decode('utf-8', 'replace'))}"
     return text_.replace(secret, "***") if secret else text_
 
 
@@ -170,10 +177,11 @@ def last_position(person_id: int) -> Any:
     why = purpose()
     who = principal()
     with transaction() as session:
-        persons.get_person(session, person_id)
         if not scope.in_scope(session, who, person_id):
-            # Registered or permitted in another region: theirs to look for.
-            raise OutOfScope(f"no position known for person {person_id}", person_id)
+            # Registered or permitted in another region (or nowhere): theirs to look for,
+            # answered word for word as a person who does not exist.
+            raise OutOfScope(f"person {person_id} not found", person_id)
+        persons.get_person(session, person_id)
         result = traces.last_position(session, person_id)
         record_access(session, "traces.last_position", [person_id], why)
         return result
@@ -194,7 +202,7 @@ def _period(query: dict[str, Any]) -> tuple[datetime, datetime]:
     description="Only with `X-Purpose` (a case reference); every read is audited.",
 )
 def track(person_id: int, query: dict[str, Any]) -> Any:
-    why = purpose(required_for=("analyst",))
+    why = purpose()
     start, end = _period(query)
     with transaction() as session:
         persons.get_person(session, person_id)
@@ -211,7 +219,7 @@ def track(person_id: int, query: dict[str, Any]) -> Any:
 @bp.input(s.PeriodQuery, location="query", arg_name="query")
 @bp.doc(summary="Stays and the trips between them for a person and period (X-Purpose)")
 def stays(person_id: int, query: dict[str, Any]) -> Any:
-    why = purpose(required_for=("analyst",))
+    why = purpose()
     start, end = _period(query)
     with transaction() as session:
         persons.get_person(session, person_id)

@@ -18,10 +18,11 @@ from backend.demo.monitoring import build_monitoring_map, load_preselection
 from backend.demo.register import Progress, demo_tokens, demo_users, load_register
 from backend.demo.settlement import load_settlement
 from backend.demo.traces import demo_phone, load_traces
-from backend.models import ApiToken
+from backend.models import ApiToken, Permit
 from backend.services import (
     alert_rules,
     residence,
+    status_lists,
 )
 from backend.services.maps import build_and_store
 from backend.settings import Settings
@@ -59,6 +60,12 @@ def load_demo(database: Database, settings: Settings, progress: Progress) -> dic
     residence.sweep_residence(database, settings)
     with database.transaction() as session:  # after the alerts, which it shows
         summary.update(build_monitoring_map(session, settings))
+    with database.transaction() as session:  # the permits' revocation, for /verify
+        published = status_lists.publish(session, settings)
+        summary["status lists"] = ", ".join(f"{p.name} {p.compressed_bytes} B" for p in published)
+        first = session.scalar(select(Permit.id).order_by(Permit.id).limit(1))
+        if first is not None:
+            summary["a permit as a credential"] = f"/api/v1/permits/{first}/credential (/verify)"
     with database.transaction() as session:
         tokens = demo_tokens(session, settings)
         summary["demo tokens"] = f"{len(tokens)} in {settings.data_dir / 'demo-tokens.txt'}"

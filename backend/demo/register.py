@@ -147,7 +147,12 @@ def load_register(
                 session,
                 {
                     "person_id": person.id,
-                    "kind": "permanent" if citizenship == "KAZ" else "temporary",
+                    # Kandas and resettlers arriving for admission stay temporarily first:
+                    # a permanent registration in the same settlement would make their
+                    # admission a move within one settlement (refused, seed 004 p. 2(7)).
+                    "kind": "permanent"
+                    if citizenship == "KAZ" and kind not in ("kandas", "resettler")
+                    else "temporary",
                     "address": f"ДЕМО: {HOME_TOWNS[region]}, ул. Примерная, {10 + i}",
                     "settlement_kato": settlement,
                     "valid_from": today - timedelta(days=200),
@@ -185,6 +190,24 @@ def load_register(
                     },
                 )
             created += 1
+    # Who is who (issue 22): a kandas from China entered twice, as his Kazakh papers
+    # write him and as his Chinese passport does: the second opens a duplicate review.
+    for spelled in (
+        {"surname_cyrillic": "Жанұзақов", "given_name_cyrillic": "Айдос"},
+        {"surname_latin": "Zhanuzakefu", "given_name_latin": "Aiduosi"},
+    ):
+        persons.create_person(
+            session,
+            {
+                **spelled,
+                "birth_date": date(1990, 1, 15),
+                "sex": "M",
+                "citizenship": "CHN",
+                "category": "kandas",
+            },
+            is_demo=True,
+        )
+        created += 1
     permits.expire_permits(session)
     return {"persons": created, "employers": len(bins)}
 
@@ -208,7 +231,9 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
     }
     for label, (role, scope) in wanted.items():
         if label not in existing:
-            secret, _row = create_token(session, role, label=f"demo {label}", **scope)
+            secret, _row = create_token(
+                session, role, label=f"demo {label}", owner=f"demo:{label}", **scope
+            )
             existing[label] = secret
     # The phones belong to household workers (a permit in force without an employer):
     # the people the monitoring-coverage indicator counts.
@@ -225,12 +250,19 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
     )
     device_person = session.scalar(household.limit(1))
     if "device" not in existing and device_person is not None:
-        secret, _row = create_token(session, "device", person_id=device_person, label="demo device")
+        secret, _row = create_token(
+            session, "device", person_id=device_person, label="demo device", owner="demo:device"
+        )
         existing["device"] = secret
     phone_person = session.scalar(household.offset(1).limit(1))
     if "phone" not in existing and phone_person is not None:
         enrolment = devices.enrol(
-            session, phone_person, settings.public_url, settings.device_token_days or None, True
+            session,
+            phone_person,
+            settings.public_url,
+            settings.device_token_days or None,
+            True,
+            owner="demo:device",
         )
         devices.write_qr_codes(enrolment, settings.data_dir / "devices")
         existing["phone"] = enrolment.token

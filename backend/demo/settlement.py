@@ -88,9 +88,12 @@ def load_settlement(
             ),
             {"y": year, "k": settlement_kato},
         )
-        support: dict[str, Any] = {"housing_subsidy_mrp_per_month": 15 + 5 * (i % 4)}
-        if i % 2 == 0:
-            support |= {"housing_cost_kzt": 18_000_000 + 1_000_000 * i, "job_employer_bin": bins[1]}
+        # A mobility certificate replaces the housing subsidy (seed 000): one or the other.
+        support: dict[str, Any] = (
+            {"housing_cost_kzt": 18_000_000 + 1_000_000 * i, "job_employer_bin": bins[1]}
+            if i % 2 == 0
+            else {"housing_subsidy_mrp_per_month": 15 + 5 * (i % 4), "housing_subsidy_months": 12}
+        )
         try:
             admission.admit(
                 session,

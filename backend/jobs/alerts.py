@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from rq import get_current_job
+from rq import Queue, get_current_job
 
 from backend.jobs.base import job_database, job_settings
 from backend.services import alert_rules, residence
@@ -16,21 +16,39 @@ KICK_KEY = "qonys:alerts:kick"
 KICK_TTL_S = 120
 
 
+# One slice of alert evaluation; then the job re-enqueues itself behind what is waiting,
+# so that steady phone traffic (which marks persons every second) never holds the
+# worker: periodic jobs and users' maps and imports get their turn between slices.
+SLICE_S = 10.0
+
+
 def evaluate_dirty() -> int:
-    """Evaluate every person whose traces changed since their last evaluation.
+    """Evaluate persons whose traces changed, for one slice, then make way.
 
     The kick key is released first: a batch arriving while this job runs enqueues the
     next evaluation, while batches arriving before it started are covered by this one.
+    Marks left when the slice ends are taken by the next job, enqueued at the back.
     """
     job = get_current_job()
     if job is not None:
         job.connection.delete(KICK_KEY)
-    return alert_rules.evaluate_dirty(job_database(), job_settings())
+    done, more = alert_rules.evaluate_slice(job_database(), job_settings(), SLICE_S)
+    if more:
+        _continue_later()
+    return done
+
+
+def _continue_later() -> None:
+    job = get_current_job()
+    if job is not None:
+        kick(job.connection, Queue(job.origin, connection=job.connection))
 
 
 def sweep() -> dict[str, Any]:
-    """The scheduled sweep: leftovers of ingestion, then silent devices."""
-    evaluated = alert_rules.evaluate_dirty(job_database(), job_settings())
+    """The scheduled sweep: a slice of ingestion's leftovers, then silent devices."""
+    evaluated, more = alert_rules.evaluate_slice(job_database(), job_settings(), SLICE_S)
+    if more:
+        _continue_later()
     with job_database().transaction() as session:
         silent = alert_rules.sweep_silent_devices(session)
     return {"evaluated": evaluated, "silent_device": silent}
@@ -43,8 +61,8 @@ def residence_sweep() -> int:
 
 class KickDebounce:
     """Phones send one point per request: a process that kicked within the last second
-    does not ask Redis again. The evaluation job drains every mark it finds until none is
-    left, so a skipped kick only waits for the next one (or the 5-minute sweep)."""
+    does not ask Redis again. An evaluation job that finds marks left after its slice
+    enqueues the next, so a skipped kick only waits for the next one (or the sweep)."""
 
     def __init__(self, seconds: float = 1.0) -> None:
         self.seconds = seconds

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from backend.jobs.base import job_database
-from backend.services import audit_chain
+import redis
+
+from backend.jobs.base import job_database, job_settings
+from backend.services import audit_chain, auth_failures
 
 log = logging.getLogger("qonys.audit")
 
@@ -25,3 +27,12 @@ def verify_audit() -> int:
             log.critical("audit trail broken: %s", found)
         raise RuntimeError(f"audit trail broken at {breaks[0]} ({len(breaks)} breaks)")
     return checked
+
+
+def flush_auth_failures() -> int:
+    """Unauthenticated failures of each finished minute: one audit row per address."""
+    conn = redis.Redis.from_url(job_settings().redis_url)
+    with job_database().transaction() as session:
+        minutes = auth_failures.flush(session, conn)
+    auth_failures.forget(conn, minutes)
+    return len(minutes)

@@ -83,7 +83,7 @@ DEAD_JOB_MESSAGE = "the worker stopped during the job; start it again"
 def fail_abandoned(
     database: Database,
     connection: Any,
-    queue_name: str,
+    queue_name: str | tuple[str, ...],
     grace: timedelta = timedelta(minutes=2),
     now: datetime | None = None,
 ) -> int:
@@ -94,7 +94,8 @@ def fail_abandoned(
     client polling the status sees the end.
     """
     now = now or datetime.now(UTC)
-    StartedJobRegistry(queue_name, connection=connection).cleanup(timestamp=now.timestamp())
+    for name in (queue_name,) if isinstance(queue_name, str) else queue_name:
+        StartedJobRegistry(name, connection=connection).cleanup(timestamp=now.timestamp())
     cutoff = now - grace
     with database.transaction() as session:
         rows = session.scalars(

@@ -13,7 +13,9 @@ def fail_abandoned_jobs() -> int:
     """Mark failed the rows of jobs whose worker died mid-way (RQ saw its heartbeat stop)."""
     job = get_current_job()
     connection = job.connection if job else redis.Redis.from_url(job_settings().redis_url)
-    return fail_abandoned(job_database(), connection, job_settings().queue_name)
+    settings = job_settings()
+    names = (settings.user_queue_name, settings.queue_name)
+    return fail_abandoned(job_database(), connection, names)
 
 
 def enforce_retention() -> dict[str, int]:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from backend.jobs.base import job_database
+from backend.jobs.base import job_database, job_settings
+from backend.jobs.outbox import dispatch
+from backend.services import events, notify
 from backend.services.permits import expire_permits as expire
 
 
 def expire_permits() -> int:
     """Mark permits whose validity has passed as expired; safe to run any number of times."""
     with job_database().transaction() as session:
-        return expire(session)
+        expired = expire(session)
+        events.permits_expired(session, expired)
+    if expired:
+        dispatch()  # their webhooks now, not at the next periodic dispatch
+    return len(expired)
+
+
+def remind_permit_expiry() -> int:
+    """Tell employers of permits ending in ``notify_permit_expiry_days`` (once each)."""
+    with job_database().transaction() as session:
+        told = notify.permit_expiry_reminders(session, job_settings().notify_permit_expiry_days)
+    if told:
+        dispatch()
+    return told

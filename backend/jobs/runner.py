@@ -11,6 +11,9 @@ process for delayed jobs, is not started: Qonys enqueues nothing for later.)
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import json
 import logging
 import os
 import signal
@@ -22,7 +25,14 @@ from typing import Any
 
 import redis
 from rq import Queue, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RqJob
+from rq.job import JobStatus
 
+# Imported here, before RQ forks a work horse per job: each horse then starts with the
+# delivery code loaded instead of importing it (seconds on a busy machine) for every
+# message (bench/outbox.py).
+from backend.jobs import outbox as _outbox  # noqa: F401
 from backend.settings import Settings
 
 log = logging.getLogger("qonys.worker")
@@ -39,9 +49,21 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.housekeeping.fail_abandoned_jobs", 300),
     ("backend.jobs.housekeeping.enforce_retention", 3600),
     ("backend.jobs.audit.seal_audit", 300),
+    ("backend.jobs.audit.flush_auth_failures", 60),
     ("backend.jobs.audit.verify_audit", 86400),
+    ("backend.jobs.credentials.publish_status_lists", 30),
+    # The outbox (issue 26): what is due (retries, digests, anything Redis missed), the
+    # employers' permit reminders, the analysts' scheduled reports.
+    ("backend.jobs.outbox.dispatch", 30),
+    ("backend.jobs.permits.remind_permit_expiry", 3600),
+    ("backend.jobs.reports.send_scheduled_reports", 3600),
 )
 
+# The last job enqueued for each periodic function, with its retry count and when its
+# failure was first seen: a job that failed (in an outage, say) is tried again with
+# backoff within its period, not a whole period later.
+JOBS_KEY = "qonys:scheduler:jobs"
+RETRY_FIRST_S = 15.0
 LOCK_KEY = "qonys:scheduler:lock"
 # When each periodic job was last enqueued (epoch seconds), kept in Redis so that a
 # restarted worker, or another one taking over the lock, does not run everything again.
@@ -64,11 +86,49 @@ return 0
 """
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+class QonysWorker(Worker):
+    """RQ's worker whose work horse dies with it.
+
+    RQ forks a work horse per job into its own process group; a SIGKILLed worker left
+    it running beside the next worker's copy of the same job (issue 27). On Linux the
+    horse asks the kernel for SIGKILL when its parent dies, and ends at once if the
+    parent is already gone.
+    """
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        self._parent_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
+    def setup_work_horse_signals(self) -> None:
+        super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
+        die_with_parent(getattr(self, "_parent_pid", None))
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """In a child process: be SIGKILLed when the parent dies (Linux ``prctl``)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the supervisor's group kill remains
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died between the fork and the prctl
+
+
 class PeriodicScheduler:
     """Enqueues each periodic job when its interval has passed, while it holds the lock."""
 
-    def __init__(self, connection: redis.Redis[bytes], queue_name: str) -> None:
+    def __init__(
+        self,
+        connection: redis.Redis[bytes],
+        queue_name: str,
+        periodic: tuple[tuple[str, int], ...] = PERIODIC,
+    ) -> None:
         self.connection = connection
+        self.periodic = periodic
         self._claim = connection.register_script(_CLAIM)
         self._release = connection.register_script(_RELEASE)
         self.queue = Queue(queue_name, connection=connection)
@@ -83,14 +143,45 @@ class PeriodicScheduler:
                 return []
         now = time.time() if now is None else now
         last = {k.decode(): float(v) for k, v in self.connection.hgetall(LAST_KEY).items()}
+        jobs = {k.decode(): json.loads(v) for k, v in self.connection.hgetall(JOBS_KEY).items()}
         enqueued = []
-        for func, interval in PERIODIC:
-            if now - last.get(func, 0.0) >= interval:
+        for func, interval in self.periodic:
+            since = now - last.get(func, 0.0)
+            if since >= interval:
                 slot = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d%H%M")
-                self.queue.enqueue(func, job_id=f"periodic-{func.rsplit('.', 1)[-1]}-{slot}")
+                self._enqueue(func, f"periodic-{func.rsplit('.', 1)[-1]}-{slot}", 0)
                 self.connection.hset(LAST_KEY, func, now)
                 enqueued.append(func)
+            elif func in jobs and self._retry_due(func, jobs[func], interval - since, now):
+                enqueued.append(func)
         return enqueued
+
+    def _enqueue(self, func: str, job_id: str, attempt: int) -> None:
+        self.queue.enqueue(func, job_id=job_id)
+        self.connection.hset(JOBS_KEY, func, json.dumps({"id": job_id, "attempt": attempt}))
+
+    def _retry_due(self, func: str, last: dict[str, Any], left_s: float, now: float) -> bool:
+        """Enqueue ``func`` again when its last job failed and its backoff has passed
+        (15 s, 30 s, 60 s, …), unless its next regular run comes first."""
+        try:
+            status = RqJob.fetch(last["id"], connection=self.connection).get_status()
+        except NoSuchJobError:
+            return False
+        if status != JobStatus.FAILED:
+            return False
+        seen = last.get("failed_seen")
+        if seen is None:
+            last["failed_seen"] = now
+            self.connection.hset(JOBS_KEY, func, json.dumps(last))
+            seen = now
+        wait = RETRY_FIRST_S * 2 ** last["attempt"]
+        if now - seen < wait or left_s < wait:
+            return False
+        attempt = last["attempt"] + 1
+        base = last["id"].split("-retry")[0]
+        log.warning("periodic job %s failed; retry %d within its period", func, attempt)
+        self._enqueue(func, f"{base}-retry{attempt}", attempt)
+        return True
 
     def _holder_died(self) -> bool:
         """Free the lock at once when its holder was a process on this machine that is
@@ -159,7 +250,12 @@ def run_worker(settings: Settings, burst: bool = False, tick_s: float = 30.0) ->
                 # A connection of its own: RQ raises its socket timeout above the
                 # blocking dequeue's, which must not be shared with the scheduler's.
                 conn = redis.Redis.from_url(settings.redis_url)
-                worker = Worker([Queue(settings.queue_name, connection=conn)], connection=conn)
+                # Users' jobs first: they never wait behind alert evaluation.
+                queues = [
+                    Queue(name, connection=conn)
+                    for name in (settings.user_queue_name, settings.queue_name)
+                ]
+                worker = QonysWorker(queues, connection=conn)
                 worker.work(burst=burst, with_scheduler=False)
             except redis.RedisError as exc:
                 log.warning("worker: Redis is unreachable (%s)", exc)

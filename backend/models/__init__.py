@@ -1,11 +1,18 @@
 """SQLAlchemy models, one module per aggregate. The schema itself lives in migrations/."""
 
-from backend.models.access import ApiToken, AuditEntry, User
+from backend.models.access import ApiToken, AuditEntry, SigninThrottle, User
 from backend.models.base import Base
 from backend.models.geography import District, Region, RegionPart, Settlement
-from backend.models.operations import IdempotentResponse, ImportFile, Job, OfficerCheck
+from backend.models.operations import (
+    CredentialStatusList,
+    IdempotentResponse,
+    ImportFile,
+    Job,
+    OfficerCheck,
+)
+from backend.models.outbox import OutboxMessage, PersonContact, WebhookSubscription
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
-from backend.models.person import IinSerial, Person, RegisterKey
+from backend.models.person import DuplicateReview, IinSerial, Person, PersonMerge, RegisterKey
 from backend.models.policy import PolicyParameter, Preselection
 from backend.models.registration import Registration
 from backend.models.settlement import (
@@ -32,8 +39,10 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Base",
+    "CredentialStatusList",
     "DailyPresence",
     "District",
+    "DuplicateReview",
     "Employer",
     "IdempotentResponse",
     "IinSerial",
@@ -41,9 +50,12 @@ __all__ = [
     "Job",
     "MapArtifact",
     "OfficerCheck",
+    "OutboxMessage",
     "Permit",
     "PermitExtension",
     "Person",
+    "PersonContact",
+    "PersonMerge",
     "PolicyParameter",
     "Preselection",
     "Quota",
@@ -56,10 +68,12 @@ __all__ = [
     "SettlementIndicators",
     "SettlementListEntry",
     "SettlementObligation",
+    "SigninThrottle",
     "SupportPayment",
     "TerminationNotice",
     "TraceLastPosition",
     "TracePoint",
     "TraceRefusal",
     "User",
+    "WebhookSubscription",
 ]

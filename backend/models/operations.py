@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, DateTime, Integer, SmallInteger, String, func
+from sqlalchemy import BigInteger, DateTime, Integer, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,11 @@ class OfficerCheck(Base):
     region_kato: Mapped[str | None] = mapped_column(String(9))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A check queued offline on the phone (migration 0022): the phone's time and verdict,
+    # and the outbox item's key.
+    device_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    offline_verdict: Mapped[str | None] = mapped_column(String(32))
+    client_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Job(Base):
@@ -50,7 +55,9 @@ class IdempotentResponse(Base):
     """The first response to a write sent with an ``Idempotency-Key``."""
 
     __tablename__ = "idempotent_responses"
-    token_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Who sent it (``user:<id>`` or ``token:<id>``) and to which route (method endpoint).
+    caller: Mapped[str] = mapped_column(String(40), primary_key=True)
+    route: Mapped[str] = mapped_column(String(200), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(SmallInteger)
@@ -68,3 +75,16 @@ class ImportFile(Base):
     content: Mapped[bytes] = mapped_column(BYTEA)
     token_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CredentialStatusList(Base):
+    """The latest signed token of one status list (migration 0022), republished by a job
+    when the permits' or registrations' statuses change."""
+
+    __tablename__ = "credential_status_lists"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)
+    lst: Mapped[str] = mapped_column(Text)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    compressed_bytes: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

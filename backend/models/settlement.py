@@ -64,6 +64,10 @@ class SettlementIndicators(Base):
     as_of: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(200))
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seed 004 p. 2(7): intra-regional resettlement runs from a village (not urban) of low
+    # economic potential to a town. None: not known.
+    is_urban: Mapped[bool | None] = mapped_column(Boolean)
+    low_potential: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SettlementApplication(Base):
@@ -80,6 +84,12 @@ class SettlementApplication(Base):
     status: Mapped[str] = mapped_column(String(16), default="admitted")
     direction: Mapped[str] = mapped_column(String(16), default="interregional")
     origin_region_kato: Mapped[str | None] = mapped_column(String(9))
+    # The day of admission when recorded late (else the day it was accepted).
+    admitted_on: Mapped[date | None] = mapped_column(Date)
+    # An intra-regional move (seed 004 p. 2(7)): from where, the housing and the job.
+    origin_settlement_kato: Mapped[str | None] = mapped_column(String(9))
+    housing: Mapped[str | None] = mapped_column(Text)
+    job: Mapped[str | None] = mapped_column(Text)
     accepted_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -112,6 +122,17 @@ class SettlementObligation(Base):
     # The housing-subsidy plan: paid month by month while the obligation is active.
     subsidy_mrp_per_month: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     subsidy_months: Mapped[int | None] = mapped_column(SmallInteger)
+    # The social contract (seed 003), the basis of any repayment.
+    contract_number: Mapped[str | None] = mapped_column(String(40))
+    contract_signed_on: Mapped[date | None] = mapped_column(Date)
+    contract_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    support_promised: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The repayment claim: departure dated by evidence, the computed lines, the issuer.
+    claim_status: Mapped[str | None] = mapped_column(String(16))
+    departed_on: Mapped[date | None] = mapped_column(Date)
+    claim_lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    claim_issued_by: Mapped[str | None] = mapped_column(String(64))
+    claim_issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SupportPayment(Base):

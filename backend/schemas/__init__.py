@@ -3,6 +3,7 @@ OpenAPI document is generated from them; bulk import validates rows with the sam
 """
 
 from backend.schemas.common import *  # noqa: F403
+from backend.schemas.credentials import *  # noqa: F403
 from backend.schemas.devices import *  # noqa: F403
 from backend.schemas.register import *  # noqa: F403
 from backend.schemas.settlement import *  # noqa: F403

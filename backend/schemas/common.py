@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pycountry
@@ -35,6 +36,11 @@ class GeoPoint(Field[Any]):
 
 # Largest id PostgreSQL's bigint holds; larger ones are invalid, never a 500.
 ID = Range(min=1, max=2**63 - 1)
+# Days a period of the register can name: far from ``date.min``/``date.max``, so that
+# date arithmetic (a default 30 days before) never overflows.
+PERIOD_DAY = Range(
+    min=date(1900, 1, 1), max=date(2200, 12, 31), error="must be between 1900 and 2200"
+)
 KATO = Regexp(r"^[0-9]{9}$", error="must be a 9-digit KATO code")
 TWELVE_DIGITS = Regexp(r"^[0-9]{12}$", error="must be exactly 12 digits")
 NAME = Length(min=1, max=100)

@@ -35,15 +35,67 @@ class DocumentOut(Schema):
     number = Str(attribute="document_number")
 
 
+MRZ = Str(
+    validate=Length(min=60, max=100),
+    metadata={
+        "description": "a passport's (TD3, 2 lines of 44) or ID card's (TD1, 3 lines of 30) "
+        "machine-readable zone, lines separated by a newline; every check digit is verified"
+    },
+)
+
+
 class PersonIn(Schema):
+    """A person as registered. The names: ``surname``/``given_name`` as entered, and the
+    spellings documents carry (Cyrillic as on a Kazakh document, Latin as in a passport);
+    either script may be missing, and an ``mrz`` fills what the body leaves out."""
+
     iin = Str(validate=TWELVE_DIGITS, metadata={"description": "omit for a foreigner"})
-    surname = Str(required=True, validate=NAME)
-    given_name = Str(required=True, validate=NAME)
-    birth_date = Date(required=True)
-    sex = Str(required=True, validate=OneOf(SEXES))
-    citizenship = Str(required=True, validate=iso_alpha3)
+    surname = Str(validate=NAME, metadata={"description": "required unless a script's is given"})
+    given_name = Str(validate=NAME)
+    surname_cyrillic = Str(validate=NAME, allow_none=True)
+    given_name_cyrillic = Str(validate=NAME, allow_none=True)
+    patronymic_cyrillic = Str(validate=NAME, allow_none=True)
+    surname_latin = Str(validate=NAME, allow_none=True)
+    given_name_latin = Str(validate=NAME, allow_none=True)
+    birth_date = Date(metadata={"description": "required unless an mrz gives it"})
+    sex = Str(validate=OneOf(SEXES))
+    citizenship = Str(validate=iso_alpha3)
     category = Str(required=True, validate=OneOf(CATEGORIES))
     document = Nested(DocumentIn)
+    mrz = MRZ
+
+
+class MatchIn(PersonIn):
+    """A person to look for: the fields of creation, none required but a birth date."""
+
+    category = Str(validate=OneOf(CATEGORIES))
+
+
+class MatchItemOut(Schema):
+    person_id = Integer()
+    score = Float(metadata={"description": "0 to 1"})
+    reasons = List(Str(), metadata={"description": "what agreed"})
+
+
+class MatchOut(Schema):
+    items = List(Nested(MatchItemOut))
+
+
+class MrzIn(Schema):
+    mrz = Str(required=True, validate=Length(min=60, max=100))
+
+
+class MrzOut(Schema):
+    format = Str(metadata={"enum": ["TD3", "TD1"]})
+    document = Nested(DocumentIn)
+    issuing_country = Str()
+    citizenship = Str()
+    surname_latin = Str()
+    given_name_latin = Str()
+    birth_date = Date()
+    sex = Str(allow_none=True)
+    expiry_date = Str(metadata={"description": "YYMMDD as in the zone"})
+    iin = Str(allow_none=True)
 
 
 class PersonQuery(Schema):
@@ -131,15 +183,31 @@ class PersonOut(Schema):
     sex = Str()
     citizenship = Str()
     category = Str()
+    surname_cyrillic = Str(allow_none=True)
+    given_name_cyrillic = Str(allow_none=True)
+    patronymic_cyrillic = Str(allow_none=True)
+    surname_latin = Str(allow_none=True)
+    given_name_latin = Str(allow_none=True)
     document = Nested(DocumentOut, allow_none=True)
     is_demo = Boolean()
     registrations = List(Nested(PersonRegistrationOut), attribute="current_registrations")
     permits = List(Nested(PersonPermitOut))
+    merged_into = Integer(
+        allow_none=True,
+        metadata={"description": "set when the id asked for was merged into this person"},
+    )
+    requested_id = Integer(allow_none=True, attribute="answered_for")
+    duplicate_candidates = List(
+        Nested(MatchItemOut),
+        metadata={"description": "on creation: likely duplicates, each opening a review item"},
+    )
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         # The document is the person's own two columns, or nothing.
         if attr == "document":
             return obj if obj.document_number else None
+        if attr == "merged_into":
+            return obj.id if obj.answered_for else None
         return super().get_attribute(obj, attr, default)
 
 
@@ -221,7 +289,7 @@ class TerminationNoticeOut(Schema):
 
 
 class CheckIn(Schema):
-    iin = Str(validate=TWELVE_DIGITS)
+    iin = Str(validate=TWELVE_DIGITS, metadata={"description": "a wrong check digit is a 422"})
     document_number = Str(validate=Length(min=1, max=32))
     document_country = Str(
         validate=iso_alpha3,
@@ -271,6 +339,10 @@ class CheckOut(Schema):
     checked_at = DateTime()
     verdict = Str(metadata={"enum": list(CHECK_VERDICTS)})
     reasons = List(Str())
+    warnings = List(
+        Str(),
+        metadata={"description": "late_registration: notified after its deadline (rule 8)"},
+    )
     region_kato = Str(allow_none=True)
     person = Nested(CheckPersonOut, allow_none=True)
     registration = Nested(CheckRegistrationOut, allow_none=True)
@@ -279,6 +351,13 @@ class CheckOut(Schema):
         metadata={
             "description": "The register places the person outside the officer's region: "
             "the details are withheld"
+        }
+    )
+    searched = Str(
+        metadata={
+            "description": "the IIN or document number as the register compared it "
+            "(case, spaces, hyphens and Cyrillic look-alike letters folded): on not_found, "
+            "what to check against the document"
         }
     )
 

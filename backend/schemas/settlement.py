@@ -21,7 +21,7 @@ from marshmallow.fields import (
 from marshmallow.validate import Length, OneOf, Range
 
 from backend.models.registries import CATEGORIES, POLICY_SOURCES
-from backend.schemas.common import ID, KATO, TEXT, TWELVE_DIGITS, Str
+from backend.schemas.common import ID, KATO, PERIOD_DAY, TEXT, TWELVE_DIGITS, Str
 
 YEAR = Range(2000, 2100)
 
@@ -29,6 +29,10 @@ YEAR = Range(2000, 2100)
 class QuotaIn(Schema):
     kandas = Integer(required=True, validate=Range(0, 1_000_000))
     resettlers = Integer(required=True, validate=Range(0, 1_000_000))
+    through_year = Integer(
+        validate=YEAR,
+        metadata={"description": "a medium-term quota (seed 004 p. 4): each year up to this"},
+    )
 
 
 class QuotaPairOut(Schema):
@@ -63,8 +67,19 @@ class SettlementListOut(Schema):
 
 class SupportIn(Schema):
     housing_subsidy_mrp_per_month = Float(validate=Range(0, 1000), allow_nan=False)
+    housing_subsidy_months = Integer(
+        validate=Range(1, 60),
+        metadata={"description": "months granted, up to housing_subsidy_months in force"},
+    )
     housing_cost_kzt = Float(validate=Range(0, 10**10), allow_nan=False)
     job_employer_bin = Str(validate=TWELVE_DIGITS)
+
+
+class ContractIn(Schema):
+    """The social contract signed at admission (seed 003)."""
+
+    number = Str(validate=Length(1, 40))
+    signed_on = Date()
 
 
 class ApplicationIn(Schema):
@@ -73,6 +88,12 @@ class ApplicationIn(Schema):
     settlement_kato = Str(required=True, validate=KATO)
     year = Integer(validate=YEAR)
     support = Nested(SupportIn)
+    admitted_on = Date(
+        metadata={"description": "the admission day of a record entered late (audited)"}
+    )
+    contract = Nested(ContractIn)
+    housing = Str(validate=TEXT, metadata={"description": "intra-regional: the housing given"})
+    job = Str(validate=TEXT, metadata={"description": "intra-regional: the permanent job"})
 
 
 class SupportItemOut(Schema):
@@ -97,6 +118,24 @@ class BreachOut(Schema):
     confirmation_reason = Str(allow_none=True)
 
 
+class ContractOut(Schema):
+    number = Str(attribute="contract_number", allow_none=True)
+    signed_on = Date(attribute="contract_signed_on", allow_none=True)
+    terms = Dict(attribute="contract_terms", allow_none=True)
+    support_promised = Dict(allow_none=True)
+
+
+class ClaimOut(Schema):
+    status = Str(attribute="claim_status")
+    departed_on = Date(allow_none=True)
+    evidence = Dict(attribute="breach_evidence", allow_none=True)
+    lines = List(Dict(), attribute="claim_lines", allow_none=True)
+    amount_kzt = Float(attribute="amount_due_kzt", allow_none=True)
+    first_official = Str(attribute="confirmation_by", allow_none=True)
+    issued_by = Str(attribute="claim_issued_by", allow_none=True)
+    issued_at = DateTime(attribute="claim_issued_at", allow_none=True)
+
+
 class ObligationOut(Schema):
     """A family's obligation, shaped from an ``ObligationState``."""
 
@@ -112,11 +151,28 @@ class ObligationOut(Schema):
     amount_due_kzt = Float(attribute="obligation.amount_due_kzt", allow_none=True)
     if_left_today_kzt = Float(allow_none=True)
     breach = Nested(BreachOut, allow_none=True)
+    contract = Nested(ContractOut)
+    claim = Nested(ClaimOut, allow_none=True)
 
 
 class DecisionIn(Schema):
-    decision = Str(required=True, validate=OneOf(["confirm", "dismiss"]))
+    decision = Str(
+        required=True,
+        validate=OneOf(["issue", "withdraw", "paid", "contested", "confirm", "dismiss"]),
+        metadata={"description": "confirm = issue, dismiss = withdraw (first version's words)"},
+    )
     reason = Str(required=True, validate=TEXT)
+
+
+class ClaimDocumentQuery(Schema):
+    lang = Str(load_default="ru", validate=OneOf(["ru", "kk"]))
+
+
+class EligibilityOut(Schema):
+    eligible_from = Date(allow_none=True)
+    years_counted = Float()
+    interruptions = List(Dict())
+    rule = Dict()
 
 
 class ZoneQuery(Schema):
@@ -167,6 +223,10 @@ class IndicatorOut(Schema):
     definition = Str()
     source = Str()
     computed = Boolean(metadata={"description": "false: an external source reports it"})
+    breakdown = Dict(
+        allow_none=True,
+        metadata={"description": "per person category: numerator and denominator"},
+    )
 
 
 class IndicatorPage(Schema):
@@ -255,8 +315,13 @@ class PreselectionPage(Schema):
 
 
 class MonitoringMapIn(Schema):
-    date_from = Date(metadata={"description": "first day of the period (default 30 days ago)"})
-    date_to = Date(metadata={"description": "last day of the period (default today)"})
+    date_from = Date(
+        validate=PERIOD_DAY,
+        metadata={"description": "first day of the period (default 30 days ago)"},
+    )
+    date_to = Date(
+        validate=PERIOD_DAY, metadata={"description": "last day of the period (default today)"}
+    )
     category = Str(validate=OneOf(CATEGORIES), allow_none=True)
     region_kato = Str(validate=KATO, allow_none=True)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import select, text
@@ -20,7 +21,7 @@ from backend import clock
 from backend.db import Database, rowcount
 from backend.models import Permit, Person, TerminationNotice
 from backend.models.registries import PERMIT_CATEGORIES, SETTLER_CATEGORIES
-from backend.services import policy
+from backend.services import alert_evidence, notify, policy
 from backend.services.alert_store import close_alert, lock_person, open_alert
 from backend.services.obligations import settlement_region
 from backend.services.trace_points import UNRELIABLE_FLAGS
@@ -82,7 +83,7 @@ def raise_device_signal(
 
 
 def _outside_stats(
-    session: Session, person_id: int, region: str, since: datetime
+    session: Session, person_id: int, region: str, since: datetime, live_tolerance: timedelta
 ) -> dict[str, Any] | None:
     """When the person was last inside ``region``, since when outside, and the last fix.
 
@@ -95,9 +96,9 @@ def _outside_stats(
     """
     row = session.execute(
         text(
-            """
+            f"""
             WITH reliable AS (
-                SELECT recorded_at, geom FROM trace_points
+                SELECT recorded_at, received_at, source, geom FROM trace_points
                 WHERE person_id = :p AND recorded_at >= :since
                   AND (flags IS NULL OR NOT flags && CAST(:unreliable AS text[]))
             ), buckets AS (
@@ -110,15 +111,23 @@ def _outside_stats(
                 WHERE EXISTS (SELECT 1 FROM region_parts rp
                               WHERE rp.region_kato = :region AND ST_Intersects(rp.geom, b.geom))
                 ORDER BY recorded_at DESC LIMIT 1
+            ), outside AS (
+                SELECT recorded_at, received_at, source FROM reliable
+                WHERE recorded_at > COALESCE((SELECT t FROM last_in), '-infinity')
             )
             SELECT (SELECT t FROM last_in) AS last_inside,
-                   (SELECT min(recorded_at) FROM reliable
-                     WHERE recorded_at > COALESCE((SELECT t FROM last_in), '-infinity'))
-                       AS outside_since,
-                   (SELECT max(recorded_at) FROM reliable) AS last_point
+                   (SELECT min(recorded_at) FROM outside) AS outside_since,
+                   (SELECT max(recorded_at) FROM reliable) AS last_point, e.*
+            FROM ({alert_evidence.OUTSIDE_EVIDENCE_SQL}) e
             """
         ),
-        {"p": person_id, "region": region, "since": since, "unreliable": list(UNRELIABLE_FLAGS)},
+        {
+            "p": person_id,
+            "region": region,
+            "since": since,
+            "unreliable": list(UNRELIABLE_FLAGS),
+            "live_tolerance": live_tolerance,
+        },
     ).one()
     if row.last_point is None:
         return None
@@ -126,14 +135,24 @@ def _outside_stats(
         "last_inside": row.last_inside,
         "outside_since": row.outside_since,
         "last_point": row.last_point,
+        "evidence": row,
     }
 
 
 def _evaluate_region(
-    session: Session, person_id: int, kind: str, region: str, settings: Settings, now: datetime
+    session: Session,
+    person_id: int,
+    kind: str,
+    region: str,
+    settings: Settings,
+    now: datetime,
+    dwell_hours: float | None = None,
 ) -> None:
-    dwell = timedelta(hours=settings.alert_dwell_hours)
-    stats = _outside_stats(session, person_id, region, now - max(dwell * 2, timedelta(days=3)))
+    hours = settings.alert_dwell_hours if dwell_hours is None else dwell_hours
+    dwell = timedelta(hours=hours)
+    live_tolerance = timedelta(seconds=settings.trace_live_tolerance_s)
+    since = now - max(dwell * 2, timedelta(days=3))
+    stats = _outside_stats(session, person_id, region, since, live_tolerance)
     if stats is None:
         return
     if stats["outside_since"] is None:
@@ -148,9 +167,38 @@ def _evaluate_region(
                 "region_kato": region,
                 "outside_since": stats["outside_since"],
                 "last_point_at": stats["last_point"],
-                "dwell_hours": settings.alert_dwell_hours,
+                "dwell_hours": hours,
+                "evidence": alert_evidence.region_evidence(
+                    stats["evidence"],
+                    stats["outside_since"],
+                    stats["last_point"],
+                    dwell,
+                    live_tolerance,
+                ),
             },
         )
+
+
+def _temporary_registration_where_phone_is(
+    session: Session, person_id: int, today: date
+) -> int | None:
+    """A temporary registration in force today in the region of the last position: a
+    lawful stay away (rule 6: a trip, not a departure)."""
+    found: int | None = session.scalar(
+        text(
+            """
+            SELECT r.id FROM registrations r
+            JOIN trace_last_positions l ON l.person_id = r.person_id
+            JOIN region_parts rp ON rp.region_kato = r.region_kato
+                AND ST_Intersects(rp.geom, l.geom)
+            WHERE r.person_id = :p AND r.kind = 'temporary' AND r.ended_on IS NULL
+              AND r.valid_from <= :d AND (r.valid_to IS NULL OR r.valid_to >= :d)
+            LIMIT 1
+            """
+        ),
+        {"p": person_id, "d": today},
+    )
+    return found
 
 
 def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> None:
@@ -219,13 +267,40 @@ def evaluate_person(
         _evaluate_permit_expiry(session, person, today)
     if person.category in SETTLER_CATEGORIES:
         region = settlement_region(session, person.id)
-        if region:
-            _evaluate_region(session, person.id, "left_settlement_region", region, settings, now)
+        kind = "left_settlement_region"
+        if region and _temporary_registration_where_phone_is(session, person.id, today):
+            close_alert(session, person.id, kind, "a temporary registration is in force there")
+        elif region:
+            # The dwell is a dated policy parameter (an assumption), not a server setting.
+            hours = policy.integer(session, "left_region_dwell_hours", today)
+            _evaluate_region(session, person.id, kind, region, settings, now, hours)
     close_alert(session, person.id, "silent_device", "the device reported again")
 
 
 def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> int:
-    """Evaluate every person marked since their last evaluation; returns how many."""
+    """Evaluate every person marked since their last evaluation; returns how many.
+
+    Runs until nothing is left: for a demo or a test. Jobs use :func:`evaluate_slice`,
+    which phones refilling the marks every second cannot keep busy for ever.
+    """
+    done, more = 0, True
+    while more:
+        count, more = evaluate_slice(database, settings, None, batch)
+        done += count
+    return done
+
+
+def evaluate_slice(
+    database: Database, settings: Settings, budget_s: float | None, batch: int = 200
+) -> tuple[int, bool]:
+    """Evaluate marked persons, oldest mark first, until ``budget_s`` has passed.
+
+    Returns how many were evaluated and whether marks remain that this slice left for
+    the next (its budget ran out). A person whose evaluation fails is skipped for the
+    rest of the slice and does not count as left over: it waits for the next kick or
+    the sweep rather than making every slice re-enqueue the next.
+    """
+    deadline = None if budget_s is None else monotonic() + budget_s
     done = 0
     failed: set[int] = set()
     while True:
@@ -238,8 +313,11 @@ def evaluate_dirty(database: Database, settings: Settings, batch: int = 200) -> 
                 {"failed": list(failed), "n": batch},
             ).all()
         if not rows:
-            return done
+            return done, False
         for person_id, marked_at in rows:
+            # At least one person per slice, so that a slice always makes progress.
+            if deadline is not None and done and monotonic() >= deadline:
+                return done, True
             try:
                 with database.transaction() as session:
                     evaluate_person(session, person_id, settings)
@@ -308,11 +386,13 @@ def sweep_silent_devices(session: Session, now: datetime | None = None) -> dict[
                    jsonb_build_object('last_seen', last_seen, 'working_days', CAST(:n AS int))
             FROM quiet
             ON CONFLICT (person_id, kind) WHERE status = 'open' DO NOTHING
-            RETURNING person_id
+            RETURNING id, person_id, region_kato
             """
         ),
         {"cutoff": cutoff, "n": days},
     ).all()  # the rows really inserted (Citus counts the rows it sent as affected)
+    for alert in opened:
+        notify.alert_opened(session, alert.id, alert.person_id, "silent_device", alert.region_kato)
     closed = session.execute(
         text(
             """

@@ -19,6 +19,7 @@ from backend.db import locked_by_person
 from backend.errors import Conflict, NotFound, OutOfScope
 from backend.models import Alert
 from backend.models.registries import URGENT_ALERT_KINDS
+from backend.services import notify
 from backend.services.pagination import decode_ranked_cursor, encode_ranked_cursor
 from backend.services.scope import in_scope, scope_clause
 from backend.services.tokens import Principal
@@ -30,17 +31,20 @@ def open_alert(
     session: Session, person_id: int, kind: str, region_kato: str | None, details: dict[str, Any]
 ) -> None:
     """Open the alert, or refresh the details of the one already open."""
-    session.execute(
+    row = session.execute(
         text(
             """
             INSERT INTO alerts (person_id, kind, region_kato, details)
             VALUES (:p, :k, :r, CAST(:d AS jsonb))
             ON CONFLICT (person_id, kind) WHERE status = 'open'
             DO UPDATE SET details = EXCLUDED.details, region_kato = EXCLUDED.region_kato
+            RETURNING id, xmax = 0 AS opened
             """
         ),
         {"p": person_id, "k": kind, "r": region_kato, "d": json.dumps(details, default=str)},
-    )
+    ).one()
+    if row.opened:  # a new alert, not the refresh of one open: who must hear of it
+        notify.alert_opened(session, row.id, person_id, kind, region_kato)
 
 
 def close_alert(session: Session, person_id: int, kind: str, reason: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Conflict, Forbidden, Invalid
+from backend.identifiers import document_key, document_number_valid, iin_problem
 from backend.models.permit import permit_in_force
 from backend.models.registries import PERMIT_CATEGORIES
 from backend.services import audit
@@ -33,6 +34,9 @@ PERMIT_EXPIRED = "permit_expired"
 PERMIT_TERMINATED = "permit_terminated"
 PERMIT_REVOKED = "permit_revoked"
 OUTSIDE_PERMIT_REGION = "outside_permit_region"
+# Warnings: shown beside the verdict, never changing it (rule 8: a registration notified
+# after its deadline is recorded, not a present violation).
+LATE_REGISTRATION = "late_registration"
 
 # Each part is read on its own and put together at the end: on Citus the person's rows
 # are on the person's shard, found by the person's id, and the geography is replicated.
@@ -40,12 +44,19 @@ _LOOKUP = """
 WITH here AS MATERIALIZED (
     SELECT region_kato FROM region_parts
     WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) LIMIT 1
+), held AS MATERIALIZED (
+    SELECT id, iin, surname, given_name, birth_date, citizenship, category, merged_into,
+           document_number, created_at
+    FROM persons WHERE {match}
 ), p AS MATERIALIZED (
-    SELECT id, iin, surname, given_name, birth_date, citizenship, category,
-           count(*) OVER () AS matches
-    FROM persons WHERE {match} ORDER BY created_at DESC LIMIT 1
+    -- A person merged into another holds the same numbers: one person, not two.
+    SELECT id, iin, surname, given_name, birth_date, citizenship, category, merged_into,
+           document_number,
+           (SELECT count(DISTINCT coalesce(merged_into, id)) FROM held) AS matches
+    FROM held ORDER BY merged_into NULLS FIRST, created_at DESC LIMIT 1
 ), regs AS MATERIALIZED (
-    SELECT kind, address, region_kato, settlement_kato, valid_from, valid_to
+    SELECT kind, address, region_kato, settlement_kato, valid_from, valid_to,
+           late_registration
     FROM registrations WHERE person_id IN (SELECT id FROM p) AND ended_on IS NULL
 ), perms AS MATERIALIZED (
     SELECT number, status, region_kato, valid_from, valid_to, employer_bin
@@ -55,7 +66,8 @@ SELECT (SELECT region_kato FROM here) AS region, p.*,
     (SELECT json_agg(json_build_object(
             'kind', kind, 'address', address, 'region_kato', region_kato,
             'settlement_kato', settlement_kato, 'valid_from', valid_from,
-            'valid_to', valid_to) ORDER BY valid_from DESC) FROM regs) AS registrations,
+            'valid_to', valid_to, 'late_registration', late_registration)
+            ORDER BY valid_from DESC) FROM regs) AS registrations,
     (SELECT json_agg(json_build_object(
             'number', number, 'status', status, 'region_kato', region_kato,
             'valid_from', valid_from, 'valid_to', valid_to,
@@ -63,12 +75,16 @@ SELECT (SELECT region_kato FROM here) AS region, p.*,
 FROM (SELECT 1) AS one LEFT JOIN p ON true
 """
 LOOKUP_BY_IIN = text(_LOOKUP.format(match="iin = :key"))
+# By the number as compared (backend.identifiers.document_key): as an officer types it.
 LOOKUP_BY_DOCUMENT = text(
     _LOOKUP.format(
-        match="document_number = :key"
+        match="document_key = :key"
         " AND (CAST(:country AS varchar) IS NULL OR citizenship = :country)"
     )
 )
+LOOKUP_BY_ID = text(_LOOKUP.format(match="id = :key"))
+IIN_CHECK_DIGIT_WRONG = "the IIN check digit is wrong"
+DOCUMENT_NUMBER_NOT_VALID = "the number is not valid for this document type"
 
 
 # The check and the audit row of reading the person, in one statement.
@@ -110,6 +126,7 @@ class _Registration:
     settlement_kato: str | None
     valid_from: date
     valid_to: date | None
+    late_registration: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,9 @@ class CheckResult:
     # The register places the person outside the officer's region: the verdict and its
     # reasons are given, the person's details are that region's officers' to see.
     outside_scope: bool = False
+    # The number as the register compared it (normalised): what "not found" was for.
+    searched: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _dates(item: dict[str, Any]) -> dict[str, Any]:
@@ -199,23 +219,16 @@ def run_check(
     """
     principal = who.principal
     today = today or clock.today()
-    row = (
-        db.execute(
-            LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT,
-            {
-                "key": iin or document_number,
-                "country": document_country,
-                "lon": location["lon"],
-                "lat": location["lat"],
-            },
-        )
-        .mappings()
-        .one()
-    )
+    key = searched_key(iin, document_number, document_country)
+    where = {"lon": location["lon"], "lat": location["lat"], "country": document_country}
+    lookup = LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT
+    row = db.execute(lookup, {**where, "key": key}).mappings().one()
+    if row["merged_into"] is not None and (row["matches"] or 0) <= 1:
+        row = db.execute(LOOKUP_BY_ID, {**where, "key": row["merged_into"]}).mappings().one()
     if (row["matches"] or 0) > 1:
         # Two persons hold this number (documents of different countries): never pick one.
         raise AmbiguousDocument(
-            f"document number {document_number} belongs to {row['matches']} persons: "
+            f"document number {key} belongs to {row['matches']} persons: "
             "check by IIN, or give the issuing country (document_country)"
         )
     region = row["region"]
@@ -225,6 +238,7 @@ def run_check(
         raise Forbidden("this officer token is limited to another region")
     person = registration = permit = None
     reasons: list[str] = []
+    warnings: tuple[str, ...] = ()
     outside = False
     if row["id"] is not None:
         person = row
@@ -238,6 +252,8 @@ def run_check(
             if permit is not None and permit.valid_to < today:
                 permit = replace(permit, status="expired")
         registration = registrations[0] if registrations else None
+        if any(r.late_registration for r in registrations):
+            warnings = (LATE_REGISTRATION,)
     verdict = "not_found" if person is None else "violation" if reasons else "ok"
     checked_at = clock.now()
     check_id = db.execute(
@@ -257,8 +273,45 @@ def run_check(
     ).scalar_one()
     if outside:
         return CheckResult(
-            check_id, checked_at, verdict, reasons, region, None, None, None, row["id"], True
+            check_id,
+            checked_at,
+            verdict,
+            reasons,
+            region,
+            None,
+            None,
+            None,
+            row["id"],
+            True,
+            key,
+            warnings,
         )
     return CheckResult(
-        check_id, checked_at, verdict, reasons, region, person, registration, permit, row["id"]
+        check_id,
+        checked_at,
+        verdict,
+        reasons,
+        region,
+        person,
+        registration,
+        permit,
+        row["id"],
+        searched=key,
+        warnings=warnings,
     )
+
+
+def searched_key(iin: str | None, document_number: str | None, country: str | None) -> str:
+    """The IIN or document number as the register compares it; an IIN whose check digit
+    is wrong, or a number that no document of its country can carry, is a 422 that says
+    so (a mistyped number must never read as "not in the register")."""
+    if iin:
+        problem = iin_problem(iin)
+        if problem:
+            message = IIN_CHECK_DIGIT_WRONG if "check digit" in problem else f"the IIN {problem}"
+            raise Invalid("iin", message)
+        return iin
+    key = document_key(document_number) or ""
+    if not document_number_valid(key, country):
+        raise Invalid("document_number", DOCUMENT_NUMBER_NOT_VALID)
+    return key

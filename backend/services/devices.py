@@ -61,8 +61,12 @@ def enrol(
     public_url: str,
     expires_days: int | None,
     encrypt: bool = False,
+    *,
+    owner: str,
 ) -> Enrolment:
-    """A device token for the person's phone, and the links that configure the apps."""
+    """A device token for the person's phone, and the links that configure the apps.
+
+    ``owner`` is the person who enrolled it (:attr:`Principal.person`)."""
     if session.get(Person, person_id) is None:
         raise NotFound(f"person {person_id} not found")
     secret, row = create_token(
@@ -71,6 +75,7 @@ def enrol(
         person_id=person_id,
         label=f"phone of person {person_id}",
         expires_days=expires_days,
+        owner=owner,
     )
     key = secrets.token_urlsafe(24) if encrypt else None
     row.owntracks_key = key

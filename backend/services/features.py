@@ -9,6 +9,7 @@ bounding box, a limit and an offset, with the number matched.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -48,9 +49,12 @@ COLLECTIONS = {
         Collection(
             "density",
             "Registered persons per hexagon",
-            "Persons registered in the period per hexagon (Web Mercator); a cell with fewer "
-            "than k persons is left out, so that no cell identifies a person. `datetime` "
-            "selects the period (default: the last 30 days).",
+            "Persons registered in one ISO week per hexagon (Web Mercator); a cell with "
+            "fewer than k persons is left out, so that no cell identifies a person. Counts "
+            "are published for whole, finished ISO weeks only, so that two answers cannot be "
+            "subtracted to show a cell under k: `datetime` picks the week holding its end "
+            "(a week still running gives the last finished one); `period_start` and "
+            "`period_end` say which week was counted.",
             temporal=True,
         ),
     )
@@ -74,7 +78,9 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
         parts = tuple(float(p) for p in raw.split(","))
     except ValueError:
         raise Invalid("bbox", "must be four numbers: minlon,minlat,maxlon,maxlat") from None
-    if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
+    if len(parts) != 4 or not all(math.isfinite(p) for p in parts):
+        raise Invalid("bbox", "must be four finite numbers: minlon,minlat,maxlon,maxlat")
+    if parts[0] > parts[2] or parts[1] > parts[3]:
         raise Invalid("bbox", "must be four numbers: minlon,minlat,maxlon,maxlat")
     return parts[0], parts[1], parts[2], parts[3]
 
@@ -217,6 +223,7 @@ def density(
 ) -> Page:
     filters = monitoring.Filters.of(period[0], period[1])
     cells, _hidden = monitoring.density(session, filters, k, cell_m)
+    published = monitoring.density_period(filters)
     features = []
     for cell in cells:
         ring = cell.geometry["coordinates"][0]
@@ -234,8 +241,8 @@ def density(
                 cell.geometry,
                 {
                     "persons": cell.count,
-                    "period_start": filters.date_from.isoformat(),
-                    "period_end": filters.date_to.isoformat(),
+                    "period_start": published[0].isoformat(),
+                    "period_end": published[1].isoformat(),
                 },
             )
         )

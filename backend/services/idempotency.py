@@ -30,10 +30,17 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 def run_once(
-    database: Database, token_id: int, key: str, fingerprint: str, write: Callable[[], Response]
+    database: Database,
+    caller: str,
+    route: str,
+    key: str,
+    fingerprint: str,
+    write: Callable[[], Response],
 ) -> Response:
-    """Run ``write`` at most once per (token, key).
+    """Run ``write`` at most once per (caller, route, key).
 
+    ``caller`` is who asks (``user:<id>`` for a browser session, ``token:<id>``): another
+    caller sending the same key gets nothing of the first; ``route`` the endpoint.
     A session-level advisory lock serializes concurrent requests carrying the same key,
     so a retry that races the original waits for it and then replays its response.
     Only successful (2xx) responses are kept; a failed write may be retried.
@@ -41,7 +48,7 @@ def run_once(
     if not key or len(key) > 200:
         raise Invalid("Idempotency-Key", "must be 1-200 characters")
     lock_id = int.from_bytes(
-        hashlib.sha256(f"{token_id}:{key}".encode()).digest()[:8], "big", signed=True
+        hashlib.sha256(f"{caller}\n{route}\n{key}".encode()).digest()[:8], "big", signed=True
     )
     with database.engine.connect() as lock_conn:
         lock_conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
@@ -49,7 +56,9 @@ def run_once(
             with database.transaction() as session:
                 stored = session.scalars(
                     select(IdempotentResponse).where(
-                        IdempotentResponse.token_id == token_id, IdempotentResponse.key == key
+                        IdempotentResponse.caller == caller,
+                        IdempotentResponse.route == route,
+                        IdempotentResponse.key == key,
                     )
                 ).first()
                 if stored is not None:
@@ -64,7 +73,8 @@ def run_once(
                     session.execute(
                         insert(IdempotentResponse)
                         .values(
-                            token_id=token_id,
+                            caller=caller,
+                            route=route,
                             key=key,
                             request_hash=fingerprint,
                             status=status,

@@ -3,7 +3,8 @@
 Each row is validated by the same schema and written by the same service as its API
 endpoint, inside a savepoint: a rejected row leaves nothing behind, and the report names
 the row, the field and the reason. Every accepted row carries a ``source_key`` (a hash of
-its normalized content), so importing the same file again adds nothing twice.
+its normalized content), so importing the same file again adds nothing twice. Cells a
+spreadsheet would run as a formula (``=HYPERLINK(…)``) are listed in ``formula_cells``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from backend.csvsafe import formula_like
 from backend.errors import Invalid, QonysError, flatten_messages
+from backend.identifiers import iin_typed
 from backend.models import ImportFile, Permit, Person, Registration
 from backend.schemas import PermitIn, PersonIn, RegistrationIn
 from backend.services import audit, events, permits, persons, register_keys, registrations
+from backend.services.matching import Candidate
 from backend.services.tokens import Principal
 from backend.settings import Settings
 
@@ -57,6 +61,9 @@ REQUIRED = {
     "permits": {"person_iin", "region_kato", "valid_from", "valid_to"},
 }
 MAX_LISTED_REJECTIONS = 1000
+# What a row's writer returns: the person it concerns, and a new person's likely
+# duplicates in the register.
+Written = tuple[int, list[Candidate]]
 COMMIT_EVERY = 500
 
 
@@ -94,6 +101,7 @@ def _clean(row: dict[str, str | None]) -> dict[str, str]:
 
 
 def _person_id(session: Session, iin: str) -> int:
+    iin = iin_typed(iin)
     pid = session.scalar(select(Person.id).where(Person.iin == iin))
     if pid is None:
         raise Invalid("person_iin", f"no person with IIN {iin}")
@@ -109,7 +117,7 @@ def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _import_person(session: Session, row: dict[str, str], key: str, _: Settings) -> int:
+def _import_person(session: Session, row: dict[str, str], key: str, _: Settings) -> Written:
     payload: dict[str, Any] = {k: row[k] for k in REQUIRED["persons"] if row.get(k)}
     if row.get("iin"):
         payload["iin"] = row["iin"]
@@ -123,13 +131,14 @@ def _import_person(session: Session, row: dict[str, str], key: str, _: Settings)
         raise _Duplicate
     person = persons.create_person(session, data)
     person.source_key = key
+    events.person_registered(session, person)
     register_keys.claim(
         session, register_keys.source_key(key), person.id, "this row is being imported already"
     )
-    return person.id
+    return person.id, person.duplicate_candidates
 
 
-def _import_registration(session: Session, row: dict[str, str], key: str, _: Settings) -> int:
+def _import_registration(session: Session, row: dict[str, str], key: str, _: Settings) -> Written:
     payload: dict[str, Any] = {
         k: row[k]
         for k in ("kind", "address", "settlement_kato", "valid_from", "valid_to")
@@ -142,23 +151,24 @@ def _import_registration(session: Session, row: dict[str, str], key: str, _: Set
         session, _load(RegistrationIn(), payload), source_key=key
     )
     events.registration_recorded(session, registration)
-    return registration.person_id
+    return registration.person_id, []
 
 
-def _import_permit(session: Session, row: dict[str, str], key: str, settings: Settings) -> int:
+def _import_permit(session: Session, row: dict[str, str], key: str, settings: Settings) -> Written:
     payload: dict[str, Any] = {
         k: row[k] for k in ("employer_bin", "region_kato", "valid_from", "valid_to") if row.get(k)
     }
     payload["person_id"] = _person_id(session, row["person_iin"])
-    permits.create_permit(session, _load(PermitIn(), payload), source_key=key)
-    return int(payload["person_id"])
+    permit = permits.create_permit(session, _load(PermitIn(), payload), source_key=key)
+    events.permit_issued(session, permit)
+    return int(payload["person_id"]), []
 
 
 class _Duplicate(Exception):
     """The row is already in the register."""
 
 
-WRITERS: dict[str, Callable[[Session, dict[str, str], str, Settings], int]] = {
+WRITERS: dict[str, Callable[[Session, dict[str, str], str, Settings], Written]] = {
     "persons": _import_person,
     "registrations": _import_registration,
     "permits": _import_permit,
@@ -184,14 +194,18 @@ def run_import(
     rows = list(csv.DictReader(io.StringIO(upload.content.decode("utf-8-sig"))))
     model = KEYED[kind]
     report: dict[str, Any] = {"kind": kind, "total": len(rows), "accepted": 0, "duplicates": 0}
+    # Rows written as new persons who are likely already in the register (issue 22).
+    likely: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     rejected_count = 0
     # Each row written is audited under the uploader's token, with the person it
     # concerns, in the transaction that writes it.
     uploader = Principal(token_id=upload.token_id, role="admin")
     written: list[int] = []
+    flagged: list[dict[str, Any]] = []
     for index, raw in enumerate(rows, start=2):  # row 1 is the header
         row = _clean(raw)
+        flagged.extend(_formula_cells(index, row, len(flagged)))
         key = _row_key(kind, row)
         if session.scalar(select(exists().where(model.source_key == key))):
             report["duplicates"] += 1
@@ -201,8 +215,20 @@ def run_import(
             if missing:
                 raise Invalid(missing[0], "is required")
             with session.begin_nested():
-                written.append(WRITERS[kind](session, row, key, settings))
+                person_id, candidates = WRITERS[kind](session, row, key, settings)
+            written.append(person_id)
             report["accepted"] += 1
+            if candidates:
+                likely.append(
+                    {
+                        "row": index,
+                        "person_id": person_id,
+                        "candidates": [
+                            {"person_id": c.person_id, "score": c.score, "reasons": c.reasons}
+                            for c in candidates
+                        ],
+                    }
+                )
         except _Duplicate:
             report["duplicates"] += 1
         except QonysError as exc:
@@ -219,4 +245,23 @@ def run_import(
     audit.record(session, uploader, f"import.{kind}", written, f"import {upload_id}")
     report["rejected_count"] = rejected_count
     report["rejected"] = rejected
+    report["formula_cells"] = flagged
+    if kind == "persons":
+        report["likely_duplicates"] = likely[:MAX_LISTED_REJECTIONS]
     return report
+
+
+def _formula_cells(index: int, row: dict[str, Any], listed: int) -> list[dict[str, Any]]:
+    """Cells a spreadsheet would run as a formula: kept as typed, flagged for a human
+    (and neutralised by any export, backend/csvsafe.py)."""
+    if listed >= MAX_LISTED_REJECTIONS:
+        return []
+    return [
+        {
+            "row": index,
+            "field": field,
+            "reason": f"begins with {value[:1]!r}: a spreadsheet formula",
+        }
+        for field, value in row.items()
+        if formula_like(value)
+    ]

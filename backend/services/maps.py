@@ -171,7 +171,7 @@ def monitoring_payload(session: Session, figures: Monitoring) -> dict[str, Any]:
         "date": figures.data_date.isoformat(),
         "sources": [
             REGIONS_ATTRIBUTION,
-            "Register: registrations, permits, alerts and officers' checks",
+            "src_register",  # a text of the map's own, in the reader's language
         ],
         "regions": [
             {

@@ -2,7 +2,8 @@
 
 - registrations and permits in force per region (the choropleth);
 - a density grid of hexagons (``qonys_hex_cell`` → ``ST_Hexagon``, Web Mercator) of the
-  persons registered in the period, each cell with fewer than k persons suppressed;
+  persons registered in one fixed ISO week (never arbitrary days: see
+  :func:`density_period`), each cell with fewer than k persons suppressed;
 - open alerts by kind and region, ``sos`` first;
 - field officers' checks per cell with their verdicts (cells with fewer than k checks
   suppressed too: a lone check would point at one person).
@@ -120,6 +121,7 @@ class Monitoring:
             "regions": len(self.regions),
             "registered": sum(r.registered for r in self.regions),
             "permits": sum(r.permits for r in self.regions),
+            "density_period": [d.isoformat() for d in density_period(self.filters, self.data_date)],
             "density_cells": len(self.density),
             "density_suppressed": asdict(self.density_suppressed),
             "check_cells": len(self.checks),
@@ -200,10 +202,30 @@ def _cells(rows: list[Any], k: int) -> tuple[list[Cell], Suppressed]:
     )
 
 
+def density_period(filters: Filters, today: date | None = None) -> tuple[date, date]:
+    """The one fixed period density is published for: an ISO week, Monday to Sunday.
+
+    k-suppression per answer is undone by subtraction: the counts for one day and for
+    the next, or for a period and the same period a day longer, differ by the persons
+    of the difference, which may be one. So density is never counted for the days asked,
+    but for the ISO week holding ``date_to`` — once that week is over; for a week still
+    running, the last whole week before it (a running week's count would grow between
+    two questions, person by person). Weeks do not overlap, so no two answers nest.
+    """
+    today = today or clock.today()
+    monday = filters.date_to - timedelta(days=filters.date_to.weekday())
+    this_monday = today - timedelta(days=today.weekday())
+    if monday >= this_monday:
+        monday = this_monday - timedelta(days=7)
+    return monday, monday + timedelta(days=6)
+
+
 def density(
     session: Session, filters: Filters, k: int, cell_m: float
 ) -> tuple[list[Cell], Suppressed]:
-    """Persons registered in the period per hexagon; cells under k persons suppressed."""
+    """Persons registered in the published ISO week (:func:`density_period`) per hexagon;
+    cells under k persons suppressed."""
+    start, end = density_period(filters)
     rows = session.execute(
         text(
             f"""
@@ -216,7 +238,7 @@ def density(
             ORDER BY n DESC, i, j
             """
         ),
-        {**filters.params(), "s": cell_m, "d": GEOJSON_DIGITS},
+        {**filters.params(), "start": start, "end": end, "s": cell_m, "d": GEOJSON_DIGITS},
     ).all()
     return _cells(list(rows), k)
 

@@ -1,11 +1,17 @@
-"""The family's 5-year obligation: support as paid, a suspected departure, the decision.
+"""The family's 5-year obligation: support as paid, a suspected departure, the claim.
 
 Leaving before the end means returning the support actually received up to that day
-(docs/domain.md rule 6). Support is a ledger of payments as they are made: relocation once at
-admission, the housing subsidy month by month (:func:`pay_due_subsidies`, run by a daily
-job), never all twelve months up front. Evidence of a departure (see
-:mod:`backend.services.events`) makes the obligation *suspected*; an official's decision
-makes it *breached*, with the amount due, or dismisses it.
+(docs/domain.md rule 6; seed 003 «обязана вернуть государству всю помощь»). Support is a ledger of
+payments as they are made: relocation once at admission, the housing subsidy month by
+month for the months granted (:func:`pay_due_subsidies`, run by a daily job).
+
+Evidence of a departure (see :mod:`backend.services.events`) dates it — the first day of
+a permanent registration elsewhere, or of a confirmed absence — and makes the obligation
+*suspected*. The repayment is then a claim under the social contract: its lines are the
+support paid up to the departure day; two different ``settlement_official`` accounts
+issue it; it ends paid, contested or withdrawn::
+
+    suspected → claim_issued → paid | contested | withdrawn
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from backend.db import rowcount
 from backend.errors import Conflict, Invalid, NotFound
 from backend.models import SettlementApplication, SettlementObligation, SupportPayment
 from backend.services import policy
+from backend.services.alert_evidence import rests_on_live_fixes
+from backend.services.tokens import Principal
 
 CENT = Decimal("0.01")
 
@@ -43,6 +51,14 @@ class ObligationState:
     @property
     def breach(self) -> SettlementObligation | None:
         return self.obligation if self.obligation.breach_detected_on is not None else None
+
+    @property
+    def contract(self) -> SettlementObligation:
+        return self.obligation
+
+    @property
+    def claim(self) -> SettlementObligation | None:
+        return self.obligation if self.obligation.claim_status is not None else None
 
 
 def current_obligation(
@@ -94,10 +110,10 @@ def paid_up_to(session: Session, obligation: SettlementObligation, day: date) ->
 
 
 def mrp_for(session: Session, day: date) -> tuple[int, Decimal]:
-    """The MRP in force on ``day`` and the year it was set for."""
+    """The MRP of ``day``'s year; a year without one refuses (never last year's)."""
     row = policy.in_force(session, "mrp", day)
     if row is None:
-        raise Invalid("year", f"no MRP value is in force on {day}")
+        raise policy.MissingValue("mrp", day)
     return row.effective_from.year, Decimal(str(row.value))
 
 
@@ -122,13 +138,14 @@ def pay_due_subsidies(
 ) -> int:
     """Book every housing-subsidy month that has fallen due by ``on``; returns how many.
 
-    Month k (0-based) falls due on the admission day plus k months. Only an active
-    obligation is paid: a suspected or breached one stops receiving. Idempotent: a
-    unique index on (obligation, item, installment) keeps each month booked once.
+    Month k (0-based) falls due on the admission day plus k months, for the months
+    granted. Only an active (or unbound: admitted before the stay applied) obligation is
+    paid: a suspected or breached one stops receiving. Idempotent: a unique index on
+    (obligation, item, installment) keeps each month booked once.
     """
     on = on or clock.today()
     query = select(SettlementObligation).where(
-        SettlementObligation.status == "active",
+        SettlementObligation.status.in_(("active", "unbound")),
         SettlementObligation.subsidy_months > 0,
     )
     if obligation_id is not None:
@@ -146,11 +163,18 @@ def pay_due_subsidies(
         rate = Decimal(obligation.subsidy_mrp_per_month or 0)
         for k in range(obligation.subsidy_months or 0):
             due = add_months(obligation.starts_on, k)
-            if due > on or due >= obligation.ends_on:
+            if due > on or (obligation.status == "active" and due >= obligation.ends_on):
                 break
             if k + 1 in done:
                 continue
-            year, mrp_kzt = mrp_for(session, due)
+            try:
+                year, mrp_kzt = mrp_for(session, due)
+            except policy.MissingValue as missing:
+                if obligation_id is not None:
+                    raise
+                # The daily job pays every other family and tells the administrators.
+                policy.record_gap(session, missing, "pay_subsidies")
+                break
             session.add(
                 SupportPayment(
                     obligation_id=obligation.id,
@@ -170,20 +194,37 @@ def pay_due_subsidies(
 
 
 def suspect_breach(
-    session: Session, person_id: int, evidence: dict[str, Any], on: date | None = None
+    session: Session,
+    person_id: int,
+    evidence: dict[str, Any],
+    departed_on: date,
 ) -> SettlementObligation | None:
-    """Evidence of a departure before the end: the obligation is suspected, nothing is due yet.
+    """Evidence of a departure on ``departed_on`` before the end: the obligation is
+    suspected and a claim awaits the officials; nothing is due yet.
 
-    The subsidy stops while it is suspected; the amount is fixed by the decision.
+    The subsidy stops while it is suspected. The rule is the one in force on the
+    departure day; a departure before the stay began or after it ended is none.
     """
-    on = on or clock.today()
     obligation = active_obligation(session, person_id, lock=True)
-    if obligation is None or on >= obligation.ends_on or not owes_stay(session, obligation, on):
+    if obligation is not None:
+        # Evidence dated before the admission (a registration backdated on entry) shows
+        # the family away from the first day of the stay, not earlier.
+        departed_on = max(departed_on, obligation.starts_on)
+    if (
+        obligation is None
+        or not obligation.starts_on <= departed_on < obligation.ends_on
+        or not owes_stay(session, obligation, departed_on)
+    ):
         return None
     obligation.status = "suspected"
-    obligation.breach_detected_on = on
+    obligation.claim_status = "suspected"
+    obligation.departed_on = departed_on
+    obligation.breach_detected_on = clock.today()
     obligation.breach_evidence = evidence
     obligation.amount_due_kzt = None
+    obligation.claim_lines = None
+    obligation.claim_issued_by = None
+    obligation.claim_issued_at = None
     obligation.decision = None
     obligation.confirmation_by = None
     obligation.confirmation_reason = None
@@ -192,41 +233,109 @@ def suspect_breach(
     return obligation
 
 
-def decide(
-    session: Session, person_id: int, decision: str, reason: str, actor: str
-) -> SettlementObligation:
-    """Administrators confirm a suspected departure (the amount becomes due) or dismiss it.
+def official_of(who: Principal) -> str:
+    """The person behind a caller, for four-eyes checks: a token counts as its owner, a
+    session as its account (:attr:`Principal.person`, the one home of that rule), so one
+    official with two tokens, or a token and a session, is one official."""
+    return who.person
 
-    Confirming takes two different administrators (separation of duties): the first
-    confirmation is recorded and waits; the second one makes the breach. One dismissal
-    is enough, and clears a waiting confirmation. Due = the support actually paid up to
-    the day the departure was detected.
+
+def same_official(first: str, second: str) -> bool:
+    """Whether two recorded officials are one person (the one place four eyes compare)."""
+    return first == second
+
+
+def claim_lines(
+    session: Session, obligation: SettlementObligation, departed_on: date
+) -> list[dict[str, Any]]:
+    """The claim, line by line: each support payment made under the contract up to the
+    departure day, as paid (MRP of its year and tenge)."""
+    paid = session.scalars(
+        select(SupportPayment)
+        .where(
+            SupportPayment.obligation_id == obligation.id,
+            SupportPayment.paid_on <= departed_on,
+        )
+        .order_by(SupportPayment.paid_on, SupportPayment.id)
+    )
+    return [
+        {
+            "item": p.item,
+            "paid_on": p.paid_on.isoformat(),
+            "amount_mrp": None if p.amount_mrp is None else str(p.amount_mrp),
+            "mrp_year": p.mrp_year,
+            "amount_kzt": str(Decimal(p.amount_kzt).quantize(CENT)),
+            "installment": p.installment,
+        }
+        for p in paid
+    ]
+
+
+# Decision -> (claim states it applies to, resulting claim state). ``confirm`` and
+# ``dismiss`` are the words of the first API version.
+CLAIM_MOVES = {
+    "issue": (("suspected",), "claim_issued"),
+    "confirm": (("suspected",), "claim_issued"),
+    "withdraw": (("suspected", "claim_issued", "contested"), "withdrawn"),
+    "dismiss": (("suspected", "claim_issued", "contested"), "withdrawn"),
+    "paid": (("claim_issued", "contested"), "paid"),
+    "contested": (("claim_issued",), "contested"),
+}
+
+
+def decide(
+    session: Session, person_id: int, decision: str, reason: str, official: str
+) -> SettlementObligation:
+    """A settlement official moves the claim on (see :data:`CLAIM_MOVES`).
+
+    Issuing takes two different officials (four eyes): the first ``issue`` is recorded
+    and waits; a second official's makes the claim, its lines computed from the support
+    paid up to the departure day. A withdrawal returns the family to its running stay.
     """
+    if decision not in CLAIM_MOVES:
+        raise Invalid("decision", f"must be one of {', '.join(CLAIM_MOVES)}")
     obligation = current_obligation(session, person_id, lock=True)
-    if obligation.status != "suspected":
-        raise Conflict("there is no suspected departure to decide on")
-    if decision == "confirm" and obligation.confirmation_by is None:
-        obligation.confirmation_by = actor
-        obligation.confirmation_reason = reason
-        obligation.confirmation_at = clock.now()
-        session.flush()
-        return obligation
-    if decision == "confirm" and obligation.confirmation_by == actor:
-        raise Conflict("a second administrator must confirm the breach, not the first one again")
-    obligation.decision = "confirmed" if decision == "confirm" else "dismissed"
-    obligation.decision_reason = reason
-    obligation.decided_by = actor
-    obligation.decided_at = clock.now()
-    if decision == "confirm":
+    allowed, result = CLAIM_MOVES[decision]
+    if obligation.claim_status not in allowed:
+        raise Conflict(
+            f"a claim in state {obligation.claim_status or 'none'} cannot be {decision}: "
+            f"only from {', '.join(allowed)}"
+        )
+    if result == "claim_issued":
+        evidence = obligation.breach_evidence or {}
+        if evidence.get("source") == "alert" and not rests_on_live_fixes(evidence.get("details")):
+            raise Conflict(
+                "the suspected departure rests on backfilled fixes only: no claim can rest on it"
+            )
+        if obligation.confirmation_by is None:
+            obligation.confirmation_by = official
+            obligation.confirmation_reason = reason
+            obligation.confirmation_at = clock.now()
+            session.flush()
+            return obligation
+        if same_official(obligation.confirmation_by, official):
+            raise Conflict("a second settlement official must issue the claim, not the first again")
+        departed = obligation.departed_on or obligation.breach_detected_on or clock.today()
+        lines = claim_lines(session, obligation, departed)
+        obligation.claim_lines = lines
+        obligation.amount_due_kzt = sum(
+            (Decimal(line["amount_kzt"]) for line in lines), Decimal(0)
+        ).quantize(CENT)
+        obligation.claim_issued_by = official
+        obligation.claim_issued_at = clock.now()
         obligation.status = "breached"
-        detected = obligation.breach_detected_on or clock.today()
-        obligation.amount_due_kzt = paid_up_to(session, obligation, detected)
-    else:
-        obligation.status = "active"
+    elif result == "withdrawn":
+        obligation.status = "active" if clock.today() < obligation.ends_on else "fulfilled"
         obligation.amount_due_kzt = None
-        obligation.confirmation_by = None
-        obligation.confirmation_reason = None
-        obligation.confirmation_at = None
+    obligation.claim_status = result
+    obligation.decision = (
+        "confirmed"
+        if result == "claim_issued"
+        else ("dismissed" if result == "withdrawn" else obligation.decision)
+    )
+    obligation.decision_reason = reason
+    obligation.decided_by = official
+    obligation.decided_at = clock.now()
     session.flush()
     return obligation
 

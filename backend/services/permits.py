@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from backend import clock
 from backend.clock import add_months
-from backend.db import locked_by_person, rowcount
+from backend.db import locked_by_person
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import bin_problem, iin_problem
 from backend.models import Employer, Permit, PermitExtension, Person, Region, TerminationNotice
@@ -121,15 +121,17 @@ def revoke_permit(session: Session, permit_id: int) -> Permit:
     return permit
 
 
-def expire_permits(session: Session, today: date | None = None) -> int:
-    """Mark active permits whose validity has passed as expired (set-based)."""
+def expire_permits(session: Session, today: date | None = None) -> list[int]:
+    """Mark active permits whose validity has passed as expired (set-based); their ids."""
     today = today or clock.today()
-    result = session.execute(
-        update(Permit)
-        .where(Permit.status == "active", Permit.valid_to < today)
-        .values(status="expired", status_changed_at=func.now())
+    return list(
+        session.scalars(
+            update(Permit)
+            .where(Permit.status == "active", Permit.valid_to < today)
+            .values(status="expired", status_changed_at=func.now())
+            .returning(Permit.id)
+        )
     )
-    return rowcount(result)
 
 
 def employer_permits(

@@ -11,9 +11,19 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
-from backend.identifiers import century_sex_digit, iin_birth_date, iin_problem, iin_sex, make_iin
+from backend.identifiers import (
+    GENERATED_SERIALS,
+    century_sex_digit,
+    document_key,
+    iin_birth_date,
+    iin_problem,
+    iin_sex,
+    make_iin,
+)
 from backend.models import Person
-from backend.services import register_keys
+from backend.services import duplicates, register_keys
+from backend.services.mrz_intake import read_mrz
+from backend.services.names import has_cyrillic, name_key
 from backend.services.pagination import decode_cursor, next_cursor
 
 CITIZEN_COUNTRY = "KAZ"
@@ -31,7 +41,7 @@ def allocate_iin(session: Session, birth_date: date, sex: str) -> str:
     except ValueError as exc:
         raise Invalid("birth_date", str(exc)) from exc
     while True:
-        serial = session.execute(
+        counter = session.execute(
             text(
                 """
                 INSERT INTO iin_serials (birth_date, century_sex, next_serial)
@@ -43,7 +53,8 @@ def allocate_iin(session: Session, birth_date: date, sex: str) -> str:
             ),
             {"bd": birth_date, "cs": digit},
         ).scalar_one()
-        if serial > 9999:
+        serial = GENERATED_SERIALS.start + counter - 1
+        if serial not in GENERATED_SERIALS:
             raise Conflict(f"no IIN serials left for birth date {birth_date.isoformat()}")
         iin = make_iin(birth_date, sex, serial)
         if iin and not session.scalar(select(exists().where(Person.iin == iin))):
@@ -60,8 +71,45 @@ def validate_iin(iin: str, birth_date: date, sex: str) -> None:
         raise Invalid("iin", f"encodes sex {iin_sex(iin)}, not {sex}")
 
 
+def with_mrz(data: dict[str, Any]) -> dict[str, Any]:
+    """The person body with what its ``mrz`` says filled in where the body is silent."""
+    if not data.get("mrz"):
+        return data
+    read = read_mrz(data["mrz"])
+    filled = dict(data)
+    for name in ("surname_latin", "given_name_latin", "birth_date", "sex", "citizenship"):
+        if not filled.get(name) and read.get(name):
+            filled[name] = read[name]
+    if not filled.get("document"):
+        filled["document"] = read["document"]
+    if not filled.get("iin") and read["iin"] and read["citizenship"] == CITIZEN_COUNTRY:
+        filled["iin"] = read["iin"]
+    return filled
+
+
+def with_names(data: dict[str, Any]) -> dict[str, Any]:
+    """The names in both fields: ``surname``/``given_name`` from a script's when absent,
+    and each script's from ``surname``/``given_name`` when written in it."""
+    filled = dict(data)
+    for part in ("surname", "given_name"):
+        typed = (filled.get(part) or "").strip()
+        script = "cyrillic" if has_cyrillic(typed) else "latin"
+        if typed and not filled.get(f"{part}_{script}"):
+            filled[f"{part}_{script}"] = typed
+        if not typed:
+            typed = filled.get(f"{part}_cyrillic") or filled.get(f"{part}_latin") or ""
+            if not typed.strip():
+                raise Invalid(part, "is required (or its Cyrillic or Latin spelling, or mrz)")
+            filled[part] = typed.strip()
+    for name in ("birth_date", "sex", "citizenship", "category"):
+        if not filled.get(name):
+            raise Invalid(name, "is required")
+    return filled
+
+
 def create_person(session: Session, data: dict[str, Any], is_demo: bool = False) -> Person:
     """Register a person; a foreigner without an IIN gets one allocated."""
+    data = with_names(with_mrz(data))
     birth_date: date = data["birth_date"]
     if birth_date > clock.today():
         raise Invalid("birth_date", "is in the future")
@@ -83,12 +131,19 @@ def create_person(session: Session, data: dict[str, Any], is_demo: bool = False)
         iin_generated=generated,
         surname=data["surname"].strip(),
         given_name=data["given_name"].strip(),
+        surname_cyrillic=_clean(data.get("surname_cyrillic")),
+        given_name_cyrillic=_clean(data.get("given_name_cyrillic")),
+        patronymic_cyrillic=_clean(data.get("patronymic_cyrillic")),
+        surname_latin=_clean(data.get("surname_latin")),
+        given_name_latin=_clean(data.get("given_name_latin")),
+        name_key=name_key(data.get("surname_cyrillic"), data.get("surname_latin"), data["surname"]),
         birth_date=birth_date,
         sex=data["sex"],
         citizenship=data["citizenship"],
         category=data["category"],
         document_type=document.get("type"),
         document_number=document.get("number"),
+        document_key=document_key(document.get("number")),
         is_demo=is_demo,
     )
     taken = f"a person with IIN {iin} already exists"
@@ -99,14 +154,31 @@ def create_person(session: Session, data: dict[str, Any], is_demo: bool = False)
             register_keys.claim(session, register_keys.iin_key(iin), person.id, taken)
     except IntegrityError as exc:
         raise Conflict(taken) from exc
+    # Still created, but scored against the register: each likely duplicate is named in
+    # the answer and opens a review item (issue 22).
+    person.duplicate_candidates = duplicates.screen(session, person, data)
     return person
+
+
+def _clean(value: str | None) -> str | None:
+    return value.strip() or None if value else None
 
 
 CARD = (selectinload(Person.current_registrations), selectinload(Person.permits))
 
 
 def get_person(session: Session, person_id: int) -> Person:
-    """The person with the card's registrations and permits loaded."""
+    """The person with the card's registrations and permits loaded; for a person merged
+    into another, the survivor, with ``merged_into`` (and ``requested_id``) set."""
+    person = _card(session, person_id)
+    if person.merged_into is None:
+        return person
+    survivor = _card(session, person.merged_into)
+    survivor.answered_for = person.id
+    return survivor
+
+
+def _card(session: Session, person_id: int) -> Person:
     person = session.scalars(
         select(Person)
         .where(Person.id == person_id)
@@ -136,7 +208,7 @@ def find_person(session: Session, typed: str) -> list[Person]:
     key = "".join(typed.split()).upper()
     if not key:
         return []
-    match = [Person.document_number == key]
+    match = [Person.document_key == document_key(typed)]
     if key.isdigit():
         match.append(Person.iin == key)
         if len(key) < 12:

@@ -26,7 +26,7 @@ from backend.services import alert_rules
 from backend.services.phone_protocols import Parsed
 from backend.services.tokens import Principal
 from backend.services.trace_points import FLAG_MOCK, Point, PointError, settle_phone_point
-from backend.services.traces import move_sql, with_partitions
+from backend.services.traces import move_sql, receipt, with_partitions
 from backend.settings import Settings
 
 _ROW = (
@@ -187,7 +187,9 @@ def ingest_phone(
     with database.autocommit.connect() as conn:
         if points:
             try:
-                outcome.stored = _store(conn, device, points, client, settings, request_id, touch)
+                outcome.stored = _store(
+                    conn, device, points, client, settings, request_id, touch, now
+                )
                 outcome.duplicates = len(points) - outcome.stored
             except PointError as exc:
                 outcome.refused.extend(str(exc) for _ in points)
@@ -217,6 +219,7 @@ def _store(
     settings: Settings,
     request_id: str,
     touch: bool,
+    now: datetime,
 ) -> int:
     audit = WINDOWS.due("audit", device.token_id, settings.device_audit_window_s)
     params = _params(points)
@@ -228,6 +231,7 @@ def _store(
         action=f"traces.ingest.{client}",
         request_id=request_id,
         max_speed=settings.trace_max_speed_mps,
+        **receipt(now, settings.trace_live_tolerance_s),
     )
 
     def write() -> int:

@@ -4,28 +4,36 @@ Every computation asks for the value in force on the day it concerns — the adm
 day for support amounts, a permit's first day for its validity bounds, the end of the
 indicator's year for its target — so a change announced for next year leaves today's
 figures alone, and a figure for a past day uses the value then in force (docs/domain.md: "Legal
-numbers change by year"). Each value says whether it comes from a seed document or is an
-assumption from public reporting. The values themselves live in ``policy_parameters``;
-this module only knows their names, kinds and meaning.
+numbers change by year"). Each value says where it comes from: a seed document and point
+(``seed``), an act outside the seeds that it cites (``statute``: the MRP of each year's
+budget law) or our own reasoned ``assumption``. The values themselves live in
+``policy_parameters``; this module only knows their names, kinds and meaning.
+
+A *yearly* parameter (the MRP, the table-1 targets) holds only in the year its value was
+set for: a computation for a year with no value refuses with :class:`MissingValue`
+naming the parameter and the day, never reusing last year's.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.errors import Invalid, NotFound
+from backend.errors import Conflict, Invalid, NotFound
 from backend.models import PolicyParameter
 from backend.models.registries import POLICY_SOURCES
 from gis.zones import COMPONENTS, ZoneRules
+
+log = logging.getLogger(__name__)
 
 # The scored parts of a residence-permit pre-selection (seed 003); the security checks are
 # not scored: failing them refuses whatever the score.
@@ -87,6 +95,26 @@ def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+class MissingValue(Conflict):
+    """A computation needs a parameter that has no value in force on its day."""
+
+    code = "policy_value_missing"
+
+    def __init__(self, name: str, day: date) -> None:
+        super().__init__(
+            f"no value of policy parameter {name} is in force on {day}: "
+            f"set it with `qonys policy set {name} VALUE --from ...` citing its source"
+        )
+        self.name = name
+        self.day = day
+
+
+class NotInForce(Conflict):
+    """The rule a request asks for applies only from a later day (seed 003: 2026)."""
+
+    code = "rule_not_in_force"
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -94,10 +122,18 @@ class Parameter:
     unit: str
     description: str
     check: Callable[[Any], str | None]
+    yearly: bool = False  # a value holds only in the calendar year it was set for
 
 
-def _p(name: str, rule: str, unit: str, description: str, check: Callable[[Any], Any]) -> Parameter:
-    return Parameter(name, rule, unit, description, check)
+def _p(
+    name: str,
+    rule: str,
+    unit: str,
+    description: str,
+    check: Callable[[Any], Any],
+    yearly: bool = False,
+) -> Parameter:
+    return Parameter(name, rule, unit, description, check, yearly)
 
 
 SHARE = _range(0, 1)
@@ -110,8 +146,9 @@ PARAMETERS: dict[str, Parameter] = {
             "mrp",
             "rules 6, 9",
             "KZT",
-            "Monthly calculation index (МРП) of the year.",
+            "Monthly calculation index (МРП) of the year, set by that year's budget law.",
             _range(1, None),
+            yearly=True,
         ),
         _p(
             "designated_areas",
@@ -156,14 +193,16 @@ PARAMETERS: dict[str, Parameter] = {
             "housing_subsidy_months",
             "rule 6",
             "months",
-            "Months the housing subsidy is paid.",
+            "Most months a housing subsidy may be granted for («до»); the months granted "
+            "are recorded on the admission.",
             _range(0, 60, True),
         ),
         _p(
             "mobility_certificate_share",
             "rule 6",
             "share",
-            "Mobility certificate as a share of the housing cost, with a confirmed job.",
+            "Mobility certificate as a share of the housing cost, with a confirmed job, "
+            "instead of the housing subsidy (seed 000 «взамен выдаваемого жилья»).",
             SHARE,
         ),
         _p(
@@ -175,13 +214,6 @@ PARAMETERS: dict[str, Parameter] = {
         ),
         _p("permit_min_months", "rule 9", "months", "Shortest permit.", _range(1, 120, True)),
         _p("permit_max_months", "rule 9", "months", "Longest permit.", _range(1, 120, True)),
-        _p(
-            "permit_tax_mrp_per_month",
-            "rule 9",
-            "MRP/month",
-            "Fixed income tax a permit holder pays in advance each month.",
-            _range(0, 100),
-        ),
         _p(
             "termination_notice_days",
             "rule 10",
@@ -209,6 +241,22 @@ PARAMETERS: dict[str, Parameter] = {
             "working days",
             "Working days without a location before a device counts as silent.",
             _range(1, 60, True),
+        ),
+        _p(
+            "left_region_dwell_hours",
+            "rule 11",
+            "hours",
+            "Hours a settler's phone must stay outside the settlement region (and outside any "
+            "temporary registration in force) before left_settlement_region opens.",
+            _range(1, 24 * 30, True),
+        ),
+        _p(
+            "eligibility_residence_years",
+            "rule 12",
+            "years",
+            "Years of uninterrupted permanent residence in the settlement region before "
+            "residence or citizenship eligibility (seed 000; no number in the seeds).",
+            _range(0, 30, True),
         ),
         _p("zone_weights", "zones", "weights", "Weights of the zone score components.", _weights),
         _p("zone_a_min", "zones", "score", "Lowest score of zone A.", _range(0, 100)),
@@ -275,13 +323,44 @@ PARAMETERS: dict[str, Parameter] = {
             "thousand people",
             "Table 1 no. 1.",
             TARGET,
+            yearly=True,
         ),
-        _p("target_qualified_arrivals_share", "rule 7", "share", "Table 1 no. 2.", SHARE),
-        _p("target_internal_mobility_share", "rule 7", "share", "Table 1 no. 3.", SHARE),
-        _p("target_kazakh_card_holders", "rule 7", "people", "Table 1 no. 4.", _range(0, None)),
-        _p("target_foreign_students_share", "rule 7", "share", "Table 1 no. 5.", SHARE),
-        _p("target_investment_visas", "rule 7", "people", "Table 1 no. 6.", _range(0, None)),
-        _p("target_monitoring_coverage", "rule 7", "share", "Table 1 no. 7.", SHARE),
+        _p(
+            "target_qualified_arrivals_share",
+            "rule 7",
+            "share",
+            "Table 1 no. 2.",
+            SHARE,
+            yearly=True,
+        ),
+        _p(
+            "target_internal_mobility_share",
+            "rule 7",
+            "share",
+            "Table 1 no. 3.",
+            SHARE,
+            yearly=True,
+        ),
+        _p(
+            "target_kazakh_card_holders",
+            "rule 7",
+            "people",
+            "Table 1 no. 4.",
+            _range(0, None),
+            yearly=True,
+        ),
+        _p(
+            "target_foreign_students_share", "rule 7", "share", "Table 1 no. 5.", SHARE, yearly=True
+        ),
+        _p(
+            "target_investment_visas",
+            "rule 7",
+            "people",
+            "Table 1 no. 6.",
+            _range(0, None),
+            yearly=True,
+        ),
+        _p("target_monitoring_coverage", "rule 7", "share", "Table 1 no. 7.", SHARE, yearly=True),
     )
 }
 # Parameters whose values must keep an order with another one in force the same day.
@@ -290,6 +369,35 @@ ORDERED = (
     ("housing_subsidy_mrp_min", "housing_subsidy_mrp_max"),
     ("zone_b_min", "zone_a_min"),
 )
+
+
+def record_gap(session: Session, missing: MissingValue, job: str) -> None:
+    """A daily job could not compute for want of a value: an alert for administrators
+    (``qonys policy show`` lists the open ones; setting the value resolves them)."""
+    session.execute(
+        text(
+            """
+            INSERT INTO policy_gaps (name, day, job) VALUES (:n, :d, :j)
+            ON CONFLICT (name, day, job) DO UPDATE SET last_seen = now(), resolved_at = NULL
+            """
+        ),
+        {"n": missing.name, "d": missing.day, "j": job},
+    )
+    log.error("policy value missing: %s on %s (job %s)", missing.name, missing.day, job)
+
+
+def open_gaps(session: Session) -> list[Any]:
+    """The admin alerts still open: parameters some computation lacked, and for which day."""
+    return list(
+        session.execute(
+            text(
+                """
+                SELECT g.name, g.day, g.job, g.first_seen, g.last_seen FROM policy_gaps g
+                WHERE g.resolved_at IS NULL ORDER BY g.first_seen
+                """
+            )
+        )
+    )
 
 
 def spec(name: str) -> Parameter:
@@ -307,24 +415,23 @@ def day_for_year(year: int) -> date:
 
 
 def in_force(session: Session, name: str, day: date | None = None) -> PolicyParameter | None:
-    """The row of ``name`` in force on ``day`` (today when not given), if any."""
-    return session.scalars(
-        select(PolicyParameter)
-        .where(
-            PolicyParameter.name == name, PolicyParameter.effective_from <= (day or clock.today())
-        )
-        .order_by(PolicyParameter.effective_from.desc())
-        .limit(1)
-    ).first()
+    """The row of ``name`` in force on ``day`` (today when not given), if any; a yearly
+    parameter's row only within the year it was set for."""
+    on = day or clock.today()
+    query = select(PolicyParameter).where(
+        PolicyParameter.name == name, PolicyParameter.effective_from <= on
+    )
+    known = PARAMETERS.get(name)
+    if known is not None and known.yearly:
+        query = query.where(PolicyParameter.effective_from >= date(on.year, 1, 1))
+    return session.scalars(query.order_by(PolicyParameter.effective_from.desc()).limit(1)).first()
 
 
 def value(session: Session, name: str, day: date | None = None) -> Any:
-    """The value in force on ``day``; a parameter with none in force is a setup error."""
+    """The value in force on ``day``; none in force refuses with :class:`MissingValue`."""
     row = in_force(session, name, day)
     if row is None:
-        raise Invalid(
-            name, f"no value of policy parameter {name} is in force on {day or clock.today()}"
-        )
+        raise MissingValue(name, day or clock.today())
     return row.value
 
 
@@ -392,6 +499,10 @@ def set_value(
     parameter = spec(name)
     if source not in POLICY_SOURCES:
         raise Invalid("source", f"must be one of {', '.join(POLICY_SOURCES)}")
+    if source in ("seed", "statute") and not (reference or "").strip():
+        raise Invalid(
+            "reference", f"a {source} value cites its source (document and point, or the act)"
+        )
     problem = parameter.check(new)
     if problem:
         raise Invalid("value", f"{name} {problem}")
@@ -415,6 +526,14 @@ def set_value(
     row.set_by = actor
     row.set_at = clock.now()
     session.flush()
+    # A value now in force for a day a job lacked closes that admin alert.
+    session.execute(
+        text(
+            "UPDATE policy_gaps SET resolved_at = now() WHERE name = :n AND resolved_at IS NULL"
+            " AND day >= :d AND (NOT :yearly OR extract(year FROM day) = :y)"
+        ),
+        {"n": name, "d": effective_from, "yearly": parameter.yearly, "y": effective_from.year},
+    )
     return row, before
 
 

@@ -3,12 +3,15 @@
 The applicant's state-language test, questionnaire and interview are scored 0-100 and
 weighed by ``preselection_weights``; the weighted score passes at
 ``preselection_threshold`` or above (both dated policy parameters, in force on the day of
-the decision). Failing the security checks refuses whatever the score. The decision is
+the decision). Pre-selection exists from 2026 (seed 003 «С 2026 года»): before the day
+its weights take effect it is refused as a rule not in force. Failing the security checks
+refuses whatever the score. The decision is
 stored with the parts, the weights and threshold used, and its reasons.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -23,12 +26,18 @@ from backend.services import policy
 POINT = Decimal("0.01")
 
 
-def decide(session: Session, data: dict[str, Any], actor: str) -> Preselection:
+def decide(
+    session: Session, data: dict[str, Any], actor: str, on: date | None = None
+) -> Preselection:
     person = session.get(Person, data["person_id"])
     if person is None:
         raise Invalid("person_id", f"person {data['person_id']} does not exist")
-    today = clock.today()
-    weights = policy.value(session, "preselection_weights", today)
+    today = on or clock.today()
+    weights = policy.optional(session, "preselection_weights", today)
+    if weights is None:
+        raise policy.NotInForce(
+            f"residence-permit pre-selection is not in force on {today} (seed 003: from 2026)"
+        )
     threshold = policy.number(session, "preselection_threshold", today)
     parts = {
         "language": data["language_score"],

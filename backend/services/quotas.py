@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from backend import clock
@@ -126,6 +126,24 @@ def set_quota(
     return quota_fill(session, year, region_kato)
 
 
+def set_quota_period(
+    session: Session,
+    year: int,
+    through_year: int,
+    region_kato: str,
+    kandas: int,
+    resettlers: int,
+) -> QuotaFill:
+    """A quota «на среднесрочный период» (seed 004 p. 4): the same yearly quota for each
+    year from ``year`` through ``through_year``, set in one act; returns the first year."""
+    if not year <= through_year <= year + 4:
+        raise Invalid("through_year", f"must be {year}-{year + 4} (a medium-term period)")
+    check_year(through_year)
+    for each in range(through_year, year - 1, -1):
+        first = set_quota(session, each, region_kato, kandas, resettlers)
+    return first
+
+
 def lock_quota(session: Session, year: int, region_kato: str) -> Quota | None:
     """Lock the quota row: concurrent admissions into the region queue up here."""
     return session.scalars(
@@ -172,6 +190,13 @@ def set_settlement_list(
             raise Invalid("settlements", f"unknown settlement {kato}")
         if known[kato] != region_kato:
             raise Invalid("settlements", f"settlement {kato} is in region {known[kato]}")
+    # A list re-saved after its publication keeps the day it was first published (seed 004
+    # p. 7: fixed by 15 December); a correction does not make it late.
+    first = session.scalar(
+        select(func.min(SettlementListEntry.published_at)).where(
+            SettlementListEntry.year == year, SettlementListEntry.region_kato == region_kato
+        )
+    )
     session.execute(
         delete(SettlementListEntry).where(
             SettlementListEntry.year == year, SettlementListEntry.region_kato == region_kato
@@ -180,7 +205,15 @@ def set_settlement_list(
     if unique:
         session.execute(
             insert(SettlementListEntry),
-            [{"year": year, "region_kato": region_kato, "settlement_kato": k} for k in unique],
+            [
+                {
+                    "year": year,
+                    "region_kato": region_kato,
+                    "settlement_kato": k,
+                    "published_at": first or clock.now(),
+                }
+                for k in unique
+            ],
         )
     return settlement_list(session, year, region_kato)
 
@@ -197,6 +230,6 @@ def settlement_list(session: Session, year: int, region_kato: str) -> Settlement
         year=year,
         region_kato=region_kato,
         settlements=[r.settlement_kato for r in rows],
-        published_at=max((r.published_at for r in rows), default=None),
+        published_at=min((r.published_at for r in rows), default=None),
         deadline=list_deadline(session, year),
     )

@@ -65,6 +65,16 @@ RULES = (
         "DELETE FROM import_files WHERE created_at < :before",
     ),
     Rule(
+        "contacts of hosts and foreigners",
+        "contact_retention_days",
+        "DELETE FROM person_contacts WHERE consent_at < :before",
+    ),
+    Rule(
+        "sent or abandoned messages (their recipients' addresses)",
+        "outbox_retention_days",
+        "DELETE FROM outbox WHERE status <> 'pending' AND created_at < :before",
+    ),
+    Rule(
         "stored maps (the newest of each kind stays)",
         "map_retention_days",
         """

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.errors import Invalid, NotFound
-from backend.models import ApiToken, TraceRefusal
+from backend.models import ApiToken, TraceRefusal, User
 from backend.models.registries import ROLES
 
 TOKEN_PREFIX = "qny_"
@@ -41,6 +41,8 @@ class Principal:
     expires_at: datetime | None = None
     # Set when the caller signed in with a browser rather than presenting a token.
     user_id: int | None = None
+    # The person a token belongs to (``api_tokens.owner``).
+    owner: str | None = None
 
     @property
     def device_person(self) -> int:
@@ -53,9 +55,29 @@ class Principal:
     def actor(self) -> str:
         return self.name or f"token:{self.token_id}"
 
+    @property
+    def person(self) -> str:
+        """The person behind the request: what separation-of-duties checks compare.
+
+        A token counts as its owner, a browser session and an operator at the command
+        line as their account or login, so one person with two tokens, or a token and a
+        session, is one person. The one home of this rule: four-eyes checks call it.
+        """
+        if self.owner:
+            return self.owner
+        return self.name or f"token:{self.token_id}"
+
 
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def owner_of_account(session: Session, username: str) -> str:
+    """The owner recorded for a token that ``--owner USERNAME`` gives to an account."""
+    name = username.strip()
+    if session.scalar(select(User.id).where(User.username == name)) is None:
+        raise Invalid("owner", f"no account named {name!r}")
+    return f"user:{name}"
 
 
 def create_token(
@@ -66,8 +88,16 @@ def create_token(
     region_kato: str | None = None,
     label: str | None = None,
     expires_days: int | None = None,
+    *,
+    owner: str,
 ) -> tuple[str, ApiToken]:
-    """Create a token and return its secret (shown once) and the stored row."""
+    """Create a token and return its secret (shown once) and the stored row.
+
+    ``owner`` is the person it belongs to: ``user:<username>`` (see
+    :func:`owner_of_account`) or the operator who made it (their ``actor``).
+    """
+    if not owner or len(owner) > 64:
+        raise Invalid("owner", "every token belongs to a named person")
     if role not in ROLES:
         raise Invalid("role", f"must be one of {', '.join(ROLES)}")
     if role == "employer" and not employer_bin:
@@ -87,6 +117,7 @@ def create_token(
         region_kato=region_kato,
         label=label,
         expires_at=datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None,
+        owner=owner,
     )
     session.add(row)
     session.flush()
@@ -111,6 +142,7 @@ def verify_token(conn: Session | Connection, secret: str) -> Principal | None:
             ApiToken.person_id,
             ApiToken.region_kato,
             ApiToken.expires_at,
+            ApiToken.owner,
         ).where(
             ApiToken.token_hash == digest,
             ApiToken.revoked_at.is_(None),
@@ -126,6 +158,7 @@ def verify_token(conn: Session | Connection, secret: str) -> Principal | None:
         row.person_id,
         row.region_kato,
         expires_at=row.expires_at,
+        owner=row.owner,
     )
 
 

@@ -21,6 +21,9 @@ KNOTS_TO_MPS = 0.514444
 KMH_TO_MPS = 1 / 3.6
 # Plausible bounds of the optional fields; outside them a phone's value is dropped.
 ALTITUDE_RANGE_M = (-1000.0, 20000.0)
+# Below this a value is stored as 0: PostgreSQL's ``real`` refuses what underflows it.
+REAL_TINY = 1e-30
+_REAL_FIELDS = ("accuracy_m", "speed_mps", "bearing_deg", "altitude_m", "battery_pct")
 
 # Why a stored point deserves caution; kept in ``trace_points.flags``.
 FLAG_CLOCK_SKEW = "clock_skew"
@@ -30,6 +33,9 @@ FLAG_MOCK = "mock_location"
 FLAG_DROPPED_FIELD = "implausible_field_dropped"
 # Farther from the last plausible position than anyone could have moved (set on storing).
 FLAG_IMPLAUSIBLE_JUMP = "implausible_jump"
+# Received later than its device time by more than the live tolerance (set on storing):
+# it may open an alert for a human to look at, never alone be evidence of a departure.
+FLAG_BACKFILLED = "backfilled"
 # Metres of GPS error allowed on top of the fastest movement before a fix is a jump.
 JUMP_MARGIN_M = 1000
 # Points with these flags neither open nor close region alerts.
@@ -60,7 +66,12 @@ def parse_time(value: Any) -> datetime:
     """ISO 8601 with offset, or epoch seconds / milliseconds."""
     if isinstance(value, bool):
         raise PointError("t must be a time")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError as exc:  # hundreds of digits: no time a phone could mean
+            raise PointError("t is out of range") from exc
+    if isinstance(value, float):
         if not math.isfinite(value) or value < 0:
             raise PointError("t must be a time")
         seconds = value / 1000 if value > 1e11 else value
@@ -89,10 +100,15 @@ def number(raw: Mapping[str, Any], key: str, required: bool = False) -> float | 
     """A finite number from a JSON value or a query-string text; None when absent."""
     value = raw.get(key)
     kind = type(value)
-    if kind is float or kind is int:  # the common case, kept cheap: this runs per field
+    if kind is float:  # the common case, kept cheap: this runs per field
         if value != value or value in (math.inf, -math.inf):
             raise PointError(f"{key} must be finite")
-        return float(cast(float, value))
+        return cast(float, value)
+    if kind is int:
+        try:
+            return float(cast(int, value))
+        except OverflowError as exc:  # an integer of hundreds of digits
+            raise PointError(f"{key} is out of range") from exc
     if value is None or value == "":
         if required:
             raise PointError(f"{key} is required")
@@ -136,6 +152,7 @@ def check_point(point: Point, now: datetime, settings: Settings) -> None:
     if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
         raise PointError(f"speed_mps must be between 0 and {settings.trace_max_speed_mps:g}")
     _flag_accuracy(point, settings)
+    _drop_implausible(point)
 
 
 def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
@@ -160,6 +177,16 @@ def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
     if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
         dropped = point.speed_mps >= 0  # -1 is "unknown", not implausible
         point.speed_mps = None
+    _flag_accuracy(point, settings)
+    if point.accuracy_m is not None and point.accuracy_m > settings.trace_max_accuracy_m:
+        point.accuracy_m, dropped = None, True  # flagged poor above; the value means nothing
+    _drop_implausible(point, dropped)
+
+
+def _drop_implausible(point: Point, dropped: bool = False) -> None:
+    """Bearing, altitude and battery outside what a phone can mean are dropped with a
+    flag, never the point; what remains fits the ``real`` columns (no overflow, tiny
+    values read as the zero they are, so PostgreSQL never refuses the statement)."""
     if point.bearing_deg is not None and not 0 <= point.bearing_deg <= 360:
         dropped = dropped or point.bearing_deg >= 0
         point.bearing_deg = None
@@ -168,10 +195,14 @@ def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
     ):
         point.altitude_m, dropped = None, True
     if point.battery_pct is not None and not 0 <= point.battery_pct <= 100:
+        dropped = dropped or point.battery_pct > 100  # below 0 is "unknown"
         point.battery_pct = None
+    for name in _REAL_FIELDS:
+        value = getattr(point, name)
+        if value is not None and -REAL_TINY < value < REAL_TINY:
+            setattr(point, name, 0.0)
     if dropped:
         point.flags.append(FLAG_DROPPED_FIELD)
-    _flag_accuracy(point, settings)
 
 
 _BATCH_OPTIONAL = ("accuracy_m", "speed_mps", "bearing_deg", "altitude_m", "battery_pct")
@@ -239,12 +270,22 @@ def fast_batch_point(
             continue
         if type(value) not in _NUMBER or value != value or value in (math.inf, -math.inf):
             return None
+        if type(value) is int and not -(2**53) < value < 2**53:
+            return None  # hundreds of digits overflow a float: the long way says so
         values[key] = float(value)
     accuracy, speed = values.get("accuracy_m"), values.get("speed_mps")
     if accuracy is not None and not 0 <= accuracy <= settings.trace_max_accuracy_m:
         return None
     if speed is not None and not 0 <= speed <= settings.trace_max_speed_mps:
         return None
+    bearing, altitude, battery = (values.get(k) for k in _BATCH_OPTIONAL[2:])
+    if (
+        (bearing is not None and not 0 <= bearing <= 360)
+        or (altitude is not None and not ALTITUDE_RANGE_M[0] <= altitude <= ALTITUDE_RANGE_M[1])
+        or (battery is not None and not 0 <= battery <= 100)
+        or any(v and -REAL_TINY < v < REAL_TINY for v in values.values())
+    ):
+        return None  # the long way drops the value with a flag
     point = Point(
         person_id,
         moment.astimezone(UTC),

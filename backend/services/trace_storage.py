@@ -42,30 +42,29 @@ def existing_partitions(conn: Connection) -> dict[date, str]:
 
 
 def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
-    """Create the daily partitions ``first``..``last`` (UTC days) that do not exist yet."""
+    """Create the daily partitions ``first``..``last`` (UTC days) that do not exist yet.
+
+    Safe under concurrency: the phone path hands in its autocommit engine, where a
+    transaction-level advisory lock would be released at the end of its own statement,
+    so the DDL runs in a real READ COMMITTED transaction that holds the lock until the
+    commit, and each ``CREATE`` says ``IF NOT EXISTS`` besides.
+    """
     created = []
-    with engine.begin() as conn:
+    with (
+        engine.connect() as plain,
+        plain.execution_options(isolation_level="READ COMMITTED").begin() as tx,
+    ):
+        conn = tx.connection
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         have = existing_partitions(conn)
         day = first
         while day <= last:
             if day not in have:
-                name = partition_name(day)
-                upper = day + timedelta(days=1)
-                conn.execute(
-                    text(
-                        f"CREATE TABLE {name} PARTITION OF trace_points FOR VALUES "
-                        f"FROM ('{day.isoformat()} 00:00+00') TO ('{upper.isoformat()} 00:00+00')"
-                    )
-                )
-                # Owned like the parent (the app's runtime role), whoever created it, so
-                # that the retention job running as that role can drop it.
-                owner = conn.scalar(
-                    text("SELECT tableowner FROM pg_tables WHERE tablename = 'trace_points'")
-                )
-                if owner and owner != conn.scalar(text("SELECT current_user")):
-                    conn.execute(text(f'ALTER TABLE {name} OWNER TO "{owner}"'))
-                created.append(name)
+                # The owner's function (migration 0025): the runtime role has no CREATE on
+                # the schema; the partition is owned like the parent, so retention can
+                # drop it.
+                conn.execute(text("SELECT qonys_create_trace_partition(:d)"), {"d": day})
+                created.append(partition_name(day))
             day += timedelta(days=1)
     with _known_lock:
         _known.update(_days(first, last))

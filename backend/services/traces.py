@@ -25,6 +25,7 @@ from backend.errors import NotFound
 from backend.models import Person
 from backend.services import trace_storage
 from backend.services.trace_points import (
+    FLAG_BACKFILLED,
     FLAG_IMPLAUSIBLE_JUMP,
     JUMP_MARGIN_M,
     Point,
@@ -64,7 +65,16 @@ def move_sql(source_rows: str, extra: str = "") -> str:
     ``extra`` adds CTEs that must happen in the same statement (audit, last contact).
     """
     return f"""
-    WITH given ({_COLUMNS}) AS ({source_rows}), src AS (
+    WITH given ({_COLUMNS}) AS ({source_rows}), marked AS (
+        -- A fix whose device time is older than the server's receive time by more than
+        -- the live tolerance arrived late: ``backfilled`` (see alert_evidence).
+        SELECT person_id, recorded_at, lon, lat, accuracy_m, speed_mps, bearing_deg,
+               altitude_m, battery_pct, attributes,
+               CASE WHEN recorded_at < CAST(:backfilled_before AS timestamptz)
+                    THEN array_append(coalesce(flags, '{{}}'), '{FLAG_BACKFILLED}')
+                    ELSE flags END AS flags
+        FROM given
+    ), src AS (
         -- A fix farther from the person's last plausible position than they could have
         -- moved since (at :max_speed, with a margin for GPS error) is flagged: it opens
         -- and closes no region alert, and does not become the last position.
@@ -78,12 +88,13 @@ def move_sql(source_rows: str, extra: str = "") -> str:
                            + coalesce(l.accuracy_m, 0)
                     THEN array_append(coalesce(g.flags, '{{}}'), '{FLAG_IMPLAUSIBLE_JUMP}')
                     ELSE g.flags END
-        FROM given g LEFT JOIN trace_last_positions l ON l.person_id = g.person_id
+        FROM marked g LEFT JOIN trace_last_positions l ON l.person_id = g.person_id
     ), ins AS (
-        INSERT INTO trace_points (person_id, recorded_at, geom, accuracy_m, speed_mps,
-                                  bearing_deg, altitude_m, battery_pct, source, attributes,
-                                  flags)
-        SELECT person_id, recorded_at, ST_SetSRID(ST_MakePoint(lon, lat), 4326), accuracy_m,
+        INSERT INTO trace_points (person_id, recorded_at, received_at, geom, accuracy_m,
+                                  speed_mps, bearing_deg, altitude_m, battery_pct, source,
+                                  attributes, flags)
+        SELECT person_id, recorded_at, CAST(:received_at AS timestamptz),
+               ST_SetSRID(ST_MakePoint(lon, lat), 4326), accuracy_m,
                speed_mps, bearing_deg, altitude_m, battery_pct, :source, attributes, flags
         FROM src
         ON CONFLICT DO NOTHING
@@ -135,19 +146,41 @@ def with_partitions(bind: Any, days: set[date], write: Any) -> Any:
         return write()
 
 
-def store_points(session: Session, points: list[Point], source: str, max_speed_mps: float) -> int:
-    """Write valid points in one COPY and one statement; returns how many were new."""
+def receipt(received_at: datetime | None, live_tolerance_s: float) -> dict[str, datetime]:
+    """The statement's receive-time parameters: when the server got the points, and the
+    device time before which a point counts as ``backfilled``."""
+    received_at = received_at or datetime.now(UTC)
+    return {
+        "received_at": received_at,
+        "backfilled_before": received_at - timedelta(seconds=live_tolerance_s),
+    }
+
+
+def store_points(
+    session: Session,
+    points: list[Point],
+    source: str,
+    max_speed_mps: float,
+    received_at: datetime | None = None,
+    live_tolerance_s: float = Settings.trace_live_tolerance_s,
+) -> int:
+    """Write valid points in one COPY and one statement; returns how many were new.
+
+    ``received_at`` is the server's receive time (now unless a caller replays one).
+    """
     if not points:
         return 0
+    params = {"source": source, "max_speed": max_speed_mps}
+    params.update(receipt(received_at, live_tolerance_s))
 
     def write() -> int:
         with session.begin_nested():
-            return _copy_and_move(session, points, source, max_speed_mps)
+            return _copy_and_move(session, points, params)
 
     return int(with_partitions(session.get_bind(), {p.t.date() for p in points}, write))
 
 
-def _copy_and_move(session: Session, points: list[Point], source: str, max_speed_mps: float) -> int:
+def _copy_and_move(session: Session, points: list[Point], params: dict[str, Any]) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf)
     for p in points:
@@ -171,7 +204,6 @@ def _copy_and_move(session: Session, points: list[Point], source: str, max_speed
     # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
     connection.execute(text(_STAGE_DDL))
     copy_csv(connection, "COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
-    params = {"source": source, "max_speed": max_speed_mps}
     return int(session.execute(_MOVE, params).scalar_one())
 
 
@@ -220,7 +252,12 @@ def ingest(
         good = [(i, p) for i, p in good if p.person_id in known]
     result.persons = {p.person_id for _, p in good}
     result.accepted = store_points(
-        session, [p for _, p in good], source, settings.trace_max_speed_mps
+        session,
+        [p for _, p in good],
+        source,
+        settings.trace_max_speed_mps,
+        received_at=now,
+        live_tolerance_s=settings.trace_live_tolerance_s,
     )
     result.duplicates = len(good) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])

@@ -18,7 +18,7 @@ from backend.errors import QonysError
 from backend.services import accounts, devices, tokens
 from backend.web import messages, words
 from backend.web.forms import EmptyForm, EnrolForm
-from backend.web.pages import _posted, roles
+from backend.web.pages import _me, _posted, roles
 
 bp = Blueprint("admin", __name__)
 
@@ -66,6 +66,7 @@ def admin() -> Any:
                         int(enrol_form.person_id.data or 0),
                         settings.public_url,
                         enrol_form.days.data or settings.device_token_days or None,
+                        owner=_me().person,
                     )
                 except QonysError as exc:
                     enrol_errors = messages.field_errors(exc, "person_id")

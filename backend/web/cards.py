@@ -85,9 +85,12 @@ def person_card(person_id: int) -> Any:
 def alert_rows() -> Any:
     """The home page's open alerts (its table body), polled every few seconds."""
     who = _me()
+    purpose = session.get("purpose")
+    if not purpose:  # alerts name persons: as on the API, only under a stated purpose
+        return render_template("web/_alert_rows.html", alerts=[], regions={})
     with database().transaction() as db:
         alerts, _next = alert_store.list_alerts(db, who, None, None, "open", ALERT_ROWS, None)
-        record_access(db, "alerts.list", sorted({a.person_id for a in alerts}) or [None])
+        record_access(db, "alerts.list", sorted({a.person_id for a in alerts}) or [None], purpose)
         return render_template(
             "web/_alert_rows.html", alerts=alerts, regions=words.region_names(db)
         )

@@ -13,7 +13,7 @@ from flask import Blueprint, render_template, request
 
 from backend import clock
 from backend.api.context import auth, record_access, transaction
-from backend.services import indicators, monitoring, quotas
+from backend.services import eligibility, indicators, monitoring, quotas
 from backend.web import words
 from backend.web.charts import trend
 
@@ -55,6 +55,9 @@ def dashboard() -> Any:
             (k, f) for k, f in quotas.quota_fills(session, year, region).items() if f.set
         )
         alerts = monitoring.by_kind(monitoring.open_alerts_now(session, region))
+        eligible = [
+            (y, eligibility.becoming_eligible(session, y)) for y in (this_year, this_year + 1)
+        ]
         record_access(session, "dashboard.read", [None], f"{year}/{region or 'all'}")
     rows = []
     for item in by_year[year].values():
@@ -76,6 +79,7 @@ def dashboard() -> Any:
         rows=rows,
         fills=fills,
         alerts=alerts,
+        eligible=eligible,
         as_of=min(clock.today(), clock.today().replace(year=year, month=12, day=31)),
         now=clock.now(),
     )

@@ -10,9 +10,11 @@ from wtforms import (
     FloatField,
     IntegerField,
     PasswordField,
+    SelectField,
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs predate it
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 
@@ -83,3 +85,37 @@ class EnrolForm(FlaskForm):  # type: ignore[misc]
     )
     days = IntegerField(_l("Valid for, days"), validators=[Optional(), NumberRange(1, 3650)])
     loopback_ok = BooleanField(_l("This is a test on this machine: enrol anyway"))
+
+
+class NotificationForm(FlaskForm):  # type: ignore[misc]
+    """Where and how an account hears of things (its own, or an admin's for it)."""
+
+    username = StringField(_l("Username"), validators=[Optional(), Length(max=64)])
+    email = StringField(_l("E-mail"), validators=[Optional(), Length(max=254)])
+    language = SelectField(
+        _l("Language"),
+        choices=[
+            SelectChoice("ru", "Русский"),
+            SelectChoice("kk", "Қазақша"),
+            SelectChoice("en", "English"),
+        ],
+    )
+    alert_delivery = SelectField(
+        _l("Alerts by e-mail"),
+        choices=[
+            SelectChoice("immediately", _l("immediately")),
+            SelectChoice("hourly", _l("hourly digest")),
+            SelectChoice("never", _l("never")),
+        ],
+    )
+    report_schedule = SelectField(
+        _l("Scheduled report"),
+        choices=[
+            SelectChoice("", _l("none")),
+            SelectChoice("weekly", _l("weekly")),
+            SelectChoice("monthly", _l("monthly")),
+        ],
+    )
+    report_region_kato = StringField(
+        _l("Region"), validators=[Optional(), Regexp(r"^\d{9}$", message=_l("Nine digits"))]
+    )

@@ -7,6 +7,7 @@ and audits the same way. Pages with personal data are never cached (see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -24,13 +25,16 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
+from backend import clock
 from backend.api.context import audit_context, database, record_access, session_principal
 from backend.errors import NotFound, QonysError
-from backend.models import Job, Permit, TerminationNotice
+from backend.identifiers import document_key, iin_problem, iin_typed
+from backend.models import Alert, Job, Permit, Person, Registration, TerminationNotice
 from backend.services import (
     alert_store,
     checks,
     events,
+    offline_checks,
     permits,
     persons,
     policy,
@@ -38,7 +42,7 @@ from backend.services import (
     scope,
 )
 from backend.services.tokens import Principal
-from backend.web import messages, words
+from backend.web import messages, offline, words
 from backend.web.forms import (
     CheckForm,
     NearForm,
@@ -84,6 +88,21 @@ def _message(exc: QonysError) -> str:
     return exc.errors[0].message if exc.errors else exc.detail
 
 
+def _lookup_message(message: str) -> str:
+    """A check's refusal of a mistyped number, in the reader's language."""
+    if message == checks.IIN_CHECK_DIGIT_WRONG:
+        return str(_("The IIN check digit is wrong."))
+    if message == checks.DOCUMENT_NUMBER_NOT_VALID:
+        return str(_("The number is not valid for this document type."))
+    return message
+
+
+def _mistyped_iin(typed: str) -> bool:
+    """Twelve digits as typed whose IIN check fails: said as such, never "not found"."""
+    digits = iin_typed(typed.strip())
+    return len(digits) == 12 and digits.isdigit() and iin_problem(digits) is not None
+
+
 @bp.route("/", methods=["GET", "POST"])
 @roles("admin", "analyst", "officer", "employer")
 def home() -> Any:
@@ -102,6 +121,8 @@ def home() -> Any:
                 lookup_error = str(lookup.key.errors[0])
             elif not session.get("purpose"):
                 lookup_error = _("State the case reference first: it is recorded as the purpose.")
+            elif _mistyped_iin(lookup.key.data or ""):
+                lookup_error = _("The IIN check digit is wrong.")
             else:
                 found = [
                     p
@@ -114,9 +135,21 @@ def home() -> Any:
                 if len(found) == 1:
                     return redirect(url_for("cards.person_card", person_id=found[0].id))
                 if not found:
-                    lookup_error = _("Nobody in the register has this IIN, document number or id.")
-        alerts, _next = alert_store.list_alerts(db, who, None, None, "open", 50, None)
-        record_access(db, "alerts.list", sorted({a.person_id for a in alerts}) or [None])
+                    lookup_error = _(
+                        "Not found — check the number: %(number)s",
+                        number=document_key(lookup.key.data) or "",
+                    )
+        # Open alerts name persons: as on the API, only under a stated purpose.
+        alerts: list[Alert] = []
+        alerts_need_purpose = not session.get("purpose")
+        if not alerts_need_purpose:
+            alerts, _next = alert_store.list_alerts(db, who, None, None, "open", 50, None)
+            record_access(
+                db,
+                "alerts.list",
+                sorted({a.person_id for a in alerts}) or [None],
+                session["purpose"],
+            )
         jobs = list(
             db.scalars(
                 select(Job)
@@ -128,6 +161,7 @@ def home() -> Any:
         return render_template(
             "web/home.html",
             alerts=alerts,
+            alerts_need_purpose=alerts_need_purpose,
             jobs=jobs,
             purpose_form=purpose_form,
             lookup=lookup,
@@ -144,20 +178,22 @@ def officer() -> Any:
     who = _me()
     form, near_form = CheckForm(), NearForm()
     result, near, error = None, None, None
+    near_extra: dict[int, dict[str, Any]] = {}
     with database().transaction() as db:
         if _posted("check") and form.validate():
             key = (form.who.data or "").strip()
-            is_iin = key.isdigit() and len(key) == 12
+            digits = iin_typed(key)
+            iin, document = offline_checks.split_who(digits if digits.isdigit() else key)
             try:
                 result = checks.run_check(
                     db,
                     audit_context(),
-                    key if is_iin else None,
-                    None if is_iin else key,
+                    iin,
+                    document,
                     {"lat": float(form.lat.data or 0), "lon": float(form.lon.data or 0)},
                 )
             except QonysError as exc:
-                error = _message(exc)
+                error = _lookup_message(_message(exc))
         if _posted("near") and near_form.validate():
             near = registrations.registrations_near(
                 db,
@@ -168,16 +204,43 @@ def officer() -> Any:
                 who.region_kato,
             )
             record_access(db, "registration.near", [r.person_id for r in near] or [None])
+            near_extra = _near_details(db, [r.id for r in near])
         return render_template(
             "web/officer.html",
             form=form,
             near_form=near_form,
             result=result,
             near=near,
+            near_extra=near_extra,
             error=error,
             radius=NEAR_RADIUS_M,
             regions=words.region_names(db),
+            regions_json=offline.region_names_json(),
+            reasons_json=json.dumps({k: str(v) for k, v in words.REASONS.items()}),
+            countries=_countries(result),
         )
+
+
+def _countries(result: checks.CheckResult | None) -> dict[str, str]:
+    """The checked person's citizenship in the page's language."""
+    if result is None or result.person is None:
+        return {}
+    code = str(result.person["citizenship"])
+    return {code: offline.country_name(code, words.lang())}
+
+
+def _near_details(db: Any, registration_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each row's status and the IIN its "check" button sends (one query)."""
+    today = clock.today()
+    rows = db.execute(
+        select(Registration.id, Registration.valid_to, Person.iin)
+        .join(Person, Person.id == Registration.person_id)
+        .where(Registration.id.in_(registration_ids))
+    )
+    return {
+        rid: {"valid_to": valid_to, "expired": bool(valid_to and valid_to < today), "iin": iin}
+        for rid, valid_to, iin in rows
+    }
 
 
 @bp.route("/employer", methods=["GET", "POST"])

@@ -16,7 +16,7 @@ from flask_login import LoginManager, UserMixin, logout_user
 from flask_wtf.csrf import CSRFProtect
 
 from backend import clock
-from backend.api.context import database
+from backend.api.context import bearer_principal, database
 from backend.localsecrets import generated_secret
 from backend.models import User
 from backend.services.accounts import principal_of
@@ -32,13 +32,22 @@ class SessionUser(UserMixin):  # type: ignore[misc]  # flask_login ships no type
         self.id = user.id
         self.username = user.username
         self.principal = principal_of(user)
+        self.session_version = user.session_version
+
+    def get_id(self) -> str:
+        """What the cookie holds: the account and its session version. Bumping the
+        version (:func:`backend.services.accounts.end_sessions`) ends every copy."""
+        return f"{self.id}.{self.session_version}"
 
 
 @login_manager.user_loader  # type: ignore[untyped-decorator]
-def _load(user_id: str) -> SessionUser | None:
+def _load(cookie_id: str) -> SessionUser | None:
+    user_id, _dot, version = cookie_id.partition(".")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
     with database().transaction() as db_session:
         user = db_session.get(User, int(user_id))
-        if user is None or user.disabled:
+        if user is None or user.disabled or user.session_version != int(version):
             return None
         return SessionUser(user)
 
@@ -90,7 +99,10 @@ def install(app: Flask, settings: Settings) -> None:
             session.clear()
             return
         session["seen"] = now
-        # A write made with the session cookie must carry the form's CSRF token; a script
-        # that sends its own bearer token is not riding on anybody's cookie.
-        if request.method not in SAFE_METHODS and "Authorization" not in request.headers:
+        # A write made with the session cookie must carry the form's CSRF token, whatever
+        # other headers come with it. Only an API call whose bearer token verifies is not
+        # riding on the cookie (the API then acts as the token, never as the session).
+        if request.method not in SAFE_METHODS and not (
+            request.path.startswith("/api/") and bearer_principal() is not None
+        ):
             csrf.protect()

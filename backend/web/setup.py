@@ -16,7 +16,7 @@ from backend.api.csp import content_policy, inline_script_hashes
 from backend.api.problems import problem
 from backend.errors import FieldError
 from backend.settings import PROJECT_ROOT, Settings
-from backend.web import admin, auth, cards, dashboard, pages, words
+from backend.web import admin, auth, cards, dashboard, notifications, offline, pages, words
 from backend.web import session as web_session
 
 TRANSLATIONS = PROJECT_ROOT / "backend" / "translations"
@@ -58,6 +58,8 @@ def install(app: Flask, settings: Settings) -> None:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(cards.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(offline.bp)
+    app.register_blueprint(notifications.bp)
 
     @app.errorhandler(CSRFError)
     def _csrf_refused(error: CSRFError) -> Response:

@@ -7,8 +7,8 @@ function qT(key, vars) {
   for (var v in (vars || {})) { s = s.split("{" + v + "}").join(vars[v]); }
   return s;
 }
-function qEsc(s) { return String(s).replace(/[&<>"]/g, function (c) {
-  return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
+function qEsc(s) { return String(s).replace(/[&<>"']/g, function (c) {
+  return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; }); }
 // The chosen language on the page: its lang attribute, every data-i18n text, the
 // highlighted language button.
 function qApplyLang() {

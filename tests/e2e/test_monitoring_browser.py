@@ -60,11 +60,16 @@ def test_monitoring_map_offline_with_filters_and_a_track(
         page.click("#qonys-track")
         # (waits by locator: the page's CSP forbids the eval that wait_for_function uses)
         expect(page.locator("#qonys-track-status")).to_contain_text("Трек недоступен")
+        assert "укажите основание" in page.locator("#qonys-track-status").inner_text()
         page.fill("input[name=purpose]", "case MON-1")
         page.click("#qonys-track")
         expect(page.locator("#qonys-track-status")).to_contain_text("Точек в треке")
         shown = page.locator("#qonys-track-status").inner_text()
-        assert shown == f"Точек в треке: {len(points)}"
+        assert shown.startswith(f"Точек в треке: {len(points)}, дней: ")
+        assert page.locator(".qonys-arrow").count() >= 1  # the direction of travel
+        page.click("#qonys-lang button[data-lang=kk]")  # the status follows the language
+        assert page.locator("#qonys-track-status").inner_text().startswith("Жолдағы нүктелер")
+        page.click("#qonys-lang button[data-lang=ru]")
         page.screenshot(path=str(ARTIFACTS / "monitoring-map-track.png"))
         # Filters through the page: a new map for labour immigrants, built by a job.
         page.select_option("select[name=category]", "labour_immigrant")

@@ -34,12 +34,21 @@ def test_demo_load_from_empty_then_again(migrated: Any, db: Any, tmp_path: Path)
     assert int(first["families admitted"]) > 0
     assert int(first["demo phone points stored"]) > 0
     assert (tmp_path / "demo-tokens.txt").exists()
+    assert "permits" in first["status lists"] and "/credential" in first["a permit as a credential"]
     with db.engine.connect() as conn:
         kinds = set(conn.execute(text("SELECT kind FROM alerts WHERE status = 'open'")).scalars())
         breached = conn.execute(
             text("SELECT count(*) FROM settlement_obligations WHERE status = 'suspected'")
         ).scalar_one()
         persons = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
+        # The kandas entered twice, in Cyrillic and in pinyin: one review item (issue 22).
+        reviewed = conn.execute(
+            text(
+                "SELECT count(*) FROM duplicate_reviews r JOIN persons p ON p.id = r.candidate_id"
+                " WHERE p.surname = 'Zhanuzakefu'"
+            )
+        ).scalar_one()
+    assert reviewed == 1
     # What the README tour shows: a region alert, an SOS from the phone, a departure.
     assert {"left_permit_region", "sos"} <= kinds
     assert breached == 1

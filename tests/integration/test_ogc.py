@@ -4,6 +4,7 @@ running server, with a bearer token as QGIS would send it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -137,3 +138,16 @@ def test_gdal_reads_the_layers_as_qgis_does(
     assert "Feature Count: 20" in ogrinfo("-so", f"OAPIF:{server}/ogc/", "regions")
     cells = ogrinfo("-al", "-q", f"OAPIF:{server}/ogc/", "density")
     assert "persons (Integer" in cells or "persons = 6" in cells, cells[:500]
+
+
+def test_links_come_from_the_public_url_not_the_host_header(
+    client: Any, token: Any, app: Any
+) -> None:
+    """Issue 28, F16: a forged ``Host`` is never reflected into the links a client follows."""
+    analyst = token("analyst")
+    public = app.extensions["qonys.settings"].public_url.rstrip("/")  # QONYS_PUBLIC_URL
+    for path in ("/ogc/", "/ogc/collections", "/ogc/collections/regions/items?limit=2"):
+        body = client.get(path, headers={**analyst, "Host": "evil.example"}).get_json()
+        hrefs = [link["href"] for link in body["links"]]
+        assert hrefs and all(href.startswith(public + "/ogc") for href in hrefs), hrefs
+        assert "evil.example" not in json.dumps(body)

@@ -126,7 +126,9 @@ def test_a_traccar_queue_drains_whatever_it_holds(
     rows = _rows(db, monitored["person"]["id"])
     assert len(rows) == 5
     flags = {tuple(r.flags or ()) for r in rows}
-    assert ("clock_skew",) in flags and ("poor_accuracy",) in flags and ("no_timestamp",) in flags
+    assert ("clock_skew",) in flags and ("no_timestamp",) in flags
+    # Queued 40-50 minutes: received later than the live tolerance, so backfilled too.
+    assert ("backfilled",) in flags and ("poor_accuracy", "backfilled") in flags
     token_id = _token_id(db, monitored["person"]["id"])
     page = client.get(f"/api/v1/devices/{token_id}/refusals", headers=admin).get_json()
     assert page["count"] == 2
@@ -487,3 +489,31 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
     stored = {r.recorded_at for r in _rows(db, monitored["person"]["id"])}
     assert killed >= 3  # each kill hit a live worker, which gunicorn then replaced
     assert len(acked) == 300 and set(acked) <= stored and len(stored) == 300
+
+
+def test_a_percent_encoded_token_is_redacted_in_the_log_and_the_refusals(
+    monitored: dict, tmp_path: Path, db: Any, migrated: Any
+) -> None:
+    """Issue 28, F15: ``?i%64=qny%5F…`` is ``?id=qny_…`` to the server; the access log and
+    ``trace_refusals.raw`` are matched after decoding, so neither keeps the token."""
+    secret = monitored["secret"]
+    every_byte = "".join(f"%{b:02X}" for b in secret.encode())
+    log = tmp_path / "access.log"
+    with _gunicorn(access_log=str(log)) as (base, _pid):
+        for query in (
+            f"i%64=qny%5F{secret[4:]}&lat=95&lon=71.4",  # a latitude off the map: refused
+            f"%69%64={every_byte}&lat=95&lon=71.4",
+            f"deviceid={secret.replace('_', '%255F')}&lat=95&lon=71.4",
+        ):
+            resp = requests.get(f"{base}/api/v1/traces/osmand?{query}", timeout=5)
+            assert resp.status_code in (200, 401)
+    written = log.read_text()
+    assert written.count("\n") >= 3
+    assert secret[4:] not in written and every_byte not in written
+    with db.engine.connect() as conn:
+        raws = conn.execute(
+            text("SELECT raw FROM trace_refusals WHERE person_id = :p"),
+            {"p": monitored["person"]["id"]},
+        ).scalars()
+        kept = list(raws)
+    assert len(kept) == 2 and all(secret[4:] not in raw and "%" not in raw for raw in kept)

@@ -33,7 +33,7 @@ def test_every_parameter_is_in_force_with_its_source(client: Any, token: Any) ->
         # Every value is in force today but the 97 % retention target, set for 2027.
         assert (item["value"] is None) == (item["name"] == "target_retention_3y"), item["name"]
         assert item["rule"] and item["history"], item["name"]
-        assert {v["source"] for v in item["history"]} <= {"seed", "assumption"}, item["name"]
+        assert {v["source"] for v in item["history"]} <= {"seed", "statute", "assumption"}
     # Seeds and assumptions are told apart (docs/domain.md: "A rule marked assumption ...").
     assert items["obligation_years"]["value"] == 5 and items["obligation_years"]["source"] == "seed"
     assert items["relocation_mrp_per_member"]["source"] == "assumption"
@@ -119,9 +119,12 @@ def test_bad_values_are_refused_naming_the_field(client: Any, admin: Any) -> Non
 
 def test_the_command_line_shows_and_sets_and_audits(db: Any) -> None:
     shown = h.qonys("policy", "show", check=True).stdout
-    assert "obligation_years = 5 years  from 2023-01-01, seed" in shown
+    assert "obligation_years = 5 years  from 2026-01-01, seed: seed 003" in shown
     one = h.qonys("policy", "show", "mrp", "--on", "2025-05-01", check=True).stdout
-    assert one.startswith("mrp = 3932 KZT  from 2025-01-01, assumption")
+    assert one.startswith(
+        "mrp = 3932 KZT  from 2025-01-01, statute: Закон РК «О республиканском бюджете на "
+        "2025-2027 годы»"
+    )
     assert "2026-01-01  4325" in one
     when = NEXT_YEAR.isoformat()
     h.qonys("policy", "set", "designated_areas", "550000000,590000000", "--from", when, check=True)

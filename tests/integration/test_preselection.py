@@ -93,7 +93,7 @@ def test_stored_readable_with_a_purpose_and_audited(
 def test_changed_weights_apply_from_their_day(client: Any, admin: Any) -> None:
     resp = client.put(
         "/api/v1/policy-parameters/preselection_threshold",
-        json={"value": 70, "effective_from": "2023-01-02"},
+        json={"value": 70, "effective_from": "2026-01-02"},
         headers=admin,
     )
     assert resp.status_code == 200
@@ -123,3 +123,19 @@ def test_bad_parts_name_the_field(client: Any, admin: Any, change: dict, field: 
     }
     resp = client.post("/api/v1/preselection", json=body, headers=admin)
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == field
+
+
+def test_admins_need_a_purpose_too(client: Any, admin: Any, token: Any) -> None:
+    """Issue 28, F16: an administrator reads pre-selection (and any person's data) only
+    with a case reference, like an analyst."""
+    person = f.person(client, admin, category="temporary_resident")
+    _post(client, admin, person["id"], (80, 70, 60, True))
+    bare = token("admin")  # no X-Purpose
+    for url in (
+        f"/api/v1/preselection/{person['id']}",
+        f"/api/v1/persons/{person['id']}",
+        "/api/v1/alerts",
+    ):
+        refused = client.get(url, headers=bare)
+        assert refused.status_code == 403 and "X-Purpose" in refused.get_json()["detail"], url
+        assert client.get(url, headers={**bare, "X-Purpose": "case RP-8"}).status_code == 200

@@ -14,7 +14,7 @@ from tests import factories as f
 # Not in the Citus pass: authorization runs before any statement that differs
 # between the engines.
 
-ROLES = ("admin", "analyst", "officer", "employer", "device")
+ROLES = ("admin", "analyst", "officer", "employer", "device", "settlement_official")
 BIN = "{bin}"
 MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/v1/persons", {"admin"}),
@@ -50,8 +50,10 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("PUT", "/api/v1/settlement-lists/2026/550000000", {"admin"}),
     ("GET", "/api/v1/settlement-lists/2026/550000000", {"admin", "analyst"}),
     ("POST", "/api/v1/kandas/applications", {"admin"}),
-    ("GET", "/api/v1/kandas/1/obligation", {"admin", "analyst"}),
-    ("POST", "/api/v1/kandas/1/obligation/decision", {"admin"}),
+    ("GET", "/api/v1/kandas/1/obligation", {"admin", "analyst", "settlement_official"}),
+    ("POST", "/api/v1/kandas/1/obligation/decision", {"settlement_official"}),
+    ("GET", "/api/v1/kandas/1/obligation/claim", {"admin", "settlement_official"}),
+    ("GET", "/api/v1/kandas/1/eligibility", {"admin", "analyst", "settlement_official"}),
     ("POST", "/api/v1/kandas/1/general-terms", {"admin"}),
     ("GET", "/api/v1/policy-parameters", {"admin", "analyst"}),
     ("GET", "/api/v1/policy-parameters/mrp", {"admin", "analyst"}),
@@ -66,10 +68,26 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/tokens", {"admin"}),
     ("DELETE", "/api/v1/tokens/999999", {"admin"}),
     ("GET", "/api/v1/devices/999999/refusals", {"admin"}),
+    ("POST", "/api/v1/persons/matches", {"admin", "analyst"}),
+    ("POST", "/api/v1/documents/mrz", {"admin", "analyst", "officer"}),
+    ("GET", "/api/v1/duplicates", {"admin"}),
+    ("POST", "/api/v1/duplicates/999999/decision", {"admin"}),
+    ("POST", "/api/v1/merges/999999/undo", {"admin"}),
+    # Credentials: an employer only for its own permits, a device for its own person (404
+    # for the others).
+    ("GET", "/api/v1/permits/1/credential", {"admin", "employer", "device"}),
+    ("GET", "/api/v1/permits/1/credential.png", {"admin", "employer", "device"}),
+    ("GET", "/api/v1/permits/1/credential/pdf", {"admin", "employer", "device"}),
+    ("GET", "/api/v1/registrations/1/credential", {"admin", "employer", "device"}),
+    ("GET", "/api/v1/registrations/1/credential.svg", {"admin", "employer", "device"}),
+    ("GET", "/api/v1/registrations/1/credential/pdf", {"admin", "employer", "device"}),
+    ("POST", "/api/v1/checks/outbox", {"officer"}),
 ]
 # Device protocols authenticate with the token inside the request, not with a role check:
 # the paths of the phone apps' registry.
 DEVICE_PROTOCOLS = {app.path for app in phone_apps.APPS}
+# Public on purpose: anyone verifying a credential reads the status lists (issue 25).
+PUBLIC = {"/api/v1/status-lists/<name>"}
 
 
 @pytest.fixture
@@ -82,6 +100,7 @@ def world(client: Any, admin: Any, token: Any) -> dict[str, Any]:
         "officer": token("officer"),
         "employer": token("employer", employer_bin=bin_),
         "device": token("device", person_id=person["id"]),
+        "settlement_official": token("settlement_official"),
     }
     return {"bin": bin_, "tokens": tokens}
 
@@ -128,7 +147,12 @@ def test_matrix_covers_every_api_route(app: Any) -> None:
             not rule.rule.startswith("/api/v1/")
             or rule.rule == "/api/v1/openapi.json"
             or rule.rule in DEVICE_PROTOCOLS
+            or rule.rule in PUBLIC
         ):
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (method, rule.rule) in covered, f"{method} {rule.rule} missing from MATRIX"
+
+
+def test_public_routes_answer_without_a_token(client: Any) -> None:
+    assert client.get("/api/v1/status-lists/permits").status_code == 200

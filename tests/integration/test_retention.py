@@ -48,6 +48,14 @@ def _seed(db: Any, person_id: int) -> None:
                     INSERT INTO map_artifacts (kind, html, bytes, gzip_bytes, data_date,
                                                params, created_at)
                     VALUES ('monitoring', 'x', 1, 1, current_date, '{{}}', {age});
+                    INSERT INTO person_contacts (person_id, relation, phone, purpose,
+                                                 consent_at, retain_until)
+                    VALUES (:p, 'host', '+77011234567', 'reminders', {age},
+                            CAST({age} AS date) + 365);
+                    INSERT INTO outbox (message_id, channel, event_type, recipient, payload,
+                                        status, created_at)
+                    VALUES (gen_random_uuid(), 'sms', 'test', '+77011234567', '{{}}',
+                            'delivered', {age});
                     """
                 ),
                 {"p": person_id},
@@ -72,6 +80,11 @@ def _seed(db: Any, person_id: int) -> None:
         ("idempotent responses", "SELECT count(*) FROM idempotent_responses"),
         ("uploaded files", "SELECT count(*) FROM import_files"),
         ("stored maps (the newest of each kind stays)", "SELECT count(*) FROM map_artifacts"),
+        ("contacts of hosts and foreigners", "SELECT count(*) FROM person_contacts"),
+        (
+            "sent or abandoned messages (their recipients' addresses)",
+            "SELECT count(*) FROM outbox",
+        ),
     ],
 )
 def test_each_kind_goes_after_its_period(

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from backend.services import trace_storage
 from tests import factories as f
+from tests.fixtures import phones
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
 pytestmark = pytest.mark.citus
@@ -138,3 +139,72 @@ def test_closed_partitions_are_clustered_once(db: Any, migrated: Any) -> None:
             )
         ).scalar()
     assert first_person_pages <= 2
+
+
+def _drop_partition(db: Any, day: Any) -> None:
+    name = trace_storage.partition_name(day)
+    with db.engine.begin() as conn:
+        if day in trace_storage.existing_partitions(conn):
+            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
+            conn.execute(text(f"DROP TABLE {name}"))
+    trace_storage.forget_known_partitions()
+
+
+def test_eight_phones_on_a_day_without_partition_all_get_200(
+    app: Any, db: Any, monitored: dict, token: Any, client: Any, admin: Any
+) -> None:
+    """Issue 27: two threads creating the same day's partition answered one phone 500.
+    Eight phones, each its own person, post single points for a day with no partition."""
+    moment = datetime.now(UTC) - timedelta(days=3)
+    _drop_partition(db, moment.date())
+    secrets = [monitored["secret"]]
+    for _ in range(7):
+        person = f.person(client, admin)
+        secrets.append(token("device", person_id=person["id"])["Authorization"].split()[1])
+    barrier = threading.Barrier(len(secrets))
+    statuses: list[int] = []
+
+    def phone(secret: str) -> None:
+        local = app.test_client()
+        barrier.wait()
+        statuses.append(
+            phones.send(local, phones.traccar_android_legacy(secret, moment)).status_code
+        )
+
+    threads = [threading.Thread(target=phone, args=(s,)) for s in secrets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 8
+    with db.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM trace_points WHERE recorded_at::date = :d"),
+            {"d": moment.date()},
+        ).scalar()
+        refused = conn.execute(text("SELECT count(*) FROM trace_refusals")).scalar()
+    assert (stored, refused) == (8, 0)
+
+
+def test_the_runtime_role_creates_nothing_in_public_but_its_partitions(db: Any) -> None:
+    """Issue 28, F16: the app's role has no CREATE on schema public; a day's partition
+    still comes (through the owner's function), owned like the parent, and droppable."""
+    day = datetime.now(UTC).date() + timedelta(days=400)
+    with db.engine.connect() as conn:
+        role = conn.scalar(text("SELECT current_user"))
+        assert role != "qonys"  # the runtime role, as in production
+        assert not conn.scalar(text("SELECT has_schema_privilege('public', 'CREATE')"))
+    with pytest.raises(Exception, match="permission denied"), db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE public.planted (i int)"))
+    assert trace_storage.create_partitions(db.engine, day, day) == [
+        trace_storage.partition_name(day)
+    ]
+    name = trace_storage.partition_name(day)
+    with db.engine.begin() as conn:
+        owner = conn.scalar(
+            text("SELECT tableowner FROM pg_tables WHERE tablename = :n"), {"n": name}
+        )
+        assert owner == role
+        conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
+        conn.execute(text(f"DROP TABLE {name}"))
+    trace_storage.forget_known_partitions()

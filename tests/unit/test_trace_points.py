@@ -40,7 +40,19 @@ CASES = [
     {"t": T, "lat": 51.16, "lon": 71.47, "person_id": 8},
     {"t": "not a time", "lat": 51.16, "lon": 71.47},
     ["not", "an", "object"],
+    # Issue 27/28: numbers the columns cannot hold, on the batch path.
+    {"t": T, "lat": 51.16, "lon": 71.47, "altitude_m": 1e300},
+    {"t": T, "lat": 51.16, "lon": 71.47, "altitude_m": -1e300},
+    {"t": T, "lat": 51.16, "lon": 71.47, "bearing_deg": 5e-324},
+    {"t": T, "lat": 51.16, "lon": 71.47, "battery_pct": 1e300},
+    {"t": T, "lat": 51.16, "lon": 71.47, "accuracy_m": 5e-324},
+    {"t": T, "lat": 51.16, "lon": 71.47, "speed_mps": 1e-40},
+    {"t": T, "lat": 10**400, "lon": 71.47},
+    {"t": 10**400, "lat": 51.16, "lon": 71.47},
+    {"t": T, "lat": 51.16, "lon": 71.47, "altitude_m": 10**400},
 ]
+EXTREMES = CASES[-9:]
+REAL_MAX = 3.4e38
 
 
 def _slow(raw: object) -> object:
@@ -136,3 +148,18 @@ def test_bearing_of_zero_is_kept() -> None:
         NOW,
     )
     assert isinstance(point, Point) and point.bearing_deg == 0.0
+
+
+@pytest.mark.parametrize("raw", EXTREMES, ids=[str(i) for i in range(len(EXTREMES))])
+def test_extreme_numbers_are_refused_or_fit_the_real_columns(raw: object) -> None:
+    """Never an exception other than PointError; what is kept, PostgreSQL's real holds."""
+    slow = _slow(raw)
+    if isinstance(slow, str):
+        assert slow.startswith("rejected: ")
+        return
+    assert isinstance(slow, Point)
+    for field in ("accuracy_m", "speed_mps", "bearing_deg", "altitude_m", "battery_pct"):
+        value = getattr(slow, field)
+        assert value is None or value == 0 or 1e-30 <= abs(value) <= REAL_MAX, (field, value)
+    if any(isinstance(v, float) and abs(v) > 1e6 for v in dict(raw).values()):  # type: ignore[call-overload]
+        assert "implausible_field_dropped" in slow.flags

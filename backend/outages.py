@@ -1,0 +1,87 @@
+"""Quiet logs in an outage: one line when a dependency goes down, one when it is back.
+
+During a Redis or PostgreSQL outage every request meets the same error; a traceback per
+request buried the log (12 MB in 40 s, issue 27). Each dependency has one
+:class:`Outage`: the first failure logs a line (without traceback), later ones only
+count, and the first success after them logs how many calls met the outage and for how
+long. While the outage lasts a reminder with the count is logged once a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger("qonys.outage")
+
+REMINDER_S = 60.0
+
+
+class Outage:
+    """The state of one dependency as this process sees it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.down = False
+        self.failures = 0  # calls that met the current outage
+        self.total = 0  # calls that met any outage since the process started
+        self._since = 0.0
+        self._reminded = 0.0
+        self._lock = threading.Lock()
+
+    def failed(self, error: BaseException) -> None:
+        """A call failed because the dependency is unreachable."""
+        now = time.monotonic()
+        with self._lock:
+            self.failures += 1
+            self.total += 1
+            if not self.down:
+                self.down, self._since, self._reminded = True, now, now
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                log.warning("%s unavailable: %s: %s", self.name, type(error).__name__, first)
+            elif now - self._reminded >= REMINDER_S:
+                self._reminded = now
+                log.warning(
+                    "%s still unavailable: %d calls failed in %.0f s",
+                    self.name,
+                    self.failures,
+                    now - self._since,
+                )
+
+    def ok(self) -> None:
+        """A call succeeded: if the dependency was down, it is back (one line)."""
+        if not self.down:  # the hot path: no lock
+            return
+        with self._lock:
+            if not self.down:
+                return
+            log.warning(
+                "%s back after %.0f s; %d calls failed meanwhile",
+                self.name,
+                time.monotonic() - self._since,
+                self.failures,
+            )
+            self.down, self.failures = False, 0
+
+
+REDIS = Outage("redis")
+DATABASE = Outage("database")
+
+
+class _CountRedisErrors(logging.Filter):
+    """flask-limiter logs a traceback for every request it could not count (its store is
+    our Redis): such a record becomes a count of the Redis outage instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            REDIS.failed(record.exc_info[1])
+            return False
+        return True
+
+
+def quiet_library_logs() -> None:
+    """Route the libraries' per-request outage tracebacks into the counters above."""
+    limiter_log = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, _CountRedisErrors) for f in limiter_log.filters):
+        limiter_log.addFilter(_CountRedisErrors())

@@ -1,0 +1,215 @@
+"""Issue 28 F6: each class of input that answered 500, now a 4xx naming the field — and
+a known phone still answered 2xx, with what it sent recorded as a refusal."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.fixtures import phones
+
+HUGE_INT = "9" * 5000  # over the interpreter's 4,300-digit limit
+LONG_INT = "7" * 400
+
+
+def _write_operations(client: Any) -> list[tuple[str, str]]:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    found = []
+    for path, item in spec["paths"].items():
+        if path.startswith("/api/v1/traces/"):  # the phones: answered 2xx, tested below
+            continue
+        for method in ("post", "put", "patch"):
+            if method in item:
+                concrete = path
+                for name in ("person_id", "permit_id", "token_id", "alert_id", "id"):
+                    concrete = concrete.replace("{" + name + "}", "1")
+                concrete = concrete.replace("{year}", "2026").replace("{region_kato}", "710000000")
+                concrete = concrete.replace("{bin_}", "220340001112").replace("{name}", "mrp")
+                found.append((method.upper(), concrete))
+    return found
+
+
+def test_an_integer_of_5000_digits_is_400_on_every_write(client: Any, admin: Any) -> None:
+    operations = _write_operations(client)
+    assert len(operations) >= 20
+    body = '{"value": ' + HUGE_INT + ', "points": [], "name": "x"}'
+    answers = {}
+    for method, path in operations:
+        resp = client.open(
+            path,
+            method=method,
+            data=body,
+            headers={
+                **admin,
+                "Content-Type": "application/json",
+                "X-Purpose": "fuzz",
+                "Idempotency-Key": f"k-{method}-{path}",
+            },
+        )
+        answers[(method, path)] = resp.status_code
+        assert resp.status_code < 500, (method, path, resp.get_data(as_text=True))
+    json_bodies = [k for k, v in answers.items() if v == 400]
+    assert len(json_bodies) >= 15, answers
+
+
+def test_the_integer_refusal_names_the_body(client: Any, admin: Any) -> None:
+    resp = client.post(
+        "/api/v1/persons",
+        data='{"surname": ' + HUGE_INT + "}",
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 400
+    assert "too many digits" in resp.get_json()["detail"]
+
+
+@pytest.mark.parametrize("value", [1e300, -1e300, 5e-324, -5e-324, 1e-40])
+@pytest.mark.parametrize(
+    "field", ["altitude_m", "bearing_deg", "battery_pct", "accuracy_m", "speed_mps"]
+)
+def test_extreme_floats_in_a_batch_point_never_lose_the_batch(
+    client: Any, monitored: dict, db: Any, field: str, value: float
+) -> None:
+    now = datetime.now(UTC)
+    good = {"t": now.replace(microsecond=1).isoformat(), "lat": 51.1, "lon": 71.4}
+    odd = {"t": now.replace(microsecond=2).isoformat(), "lat": 51.1, "lon": 71.4, field: value}
+    resp = client.post("/api/v1/traces", json={"points": [good, odd]}, headers=monitored["headers"])
+    assert resp.status_code == 202, resp.get_json()
+    body = resp.get_json()
+    # The good point is kept; the odd one is kept without the value, or reported.
+    assert body["accepted"] + len(body["rejected"]) == 2 and body["accepted"] >= 1
+    with db.engine.connect() as conn:
+        stored = conn.execute(
+            text(f"SELECT {field}, flags FROM trace_points WHERE recorded_at = :t"),
+            {"t": odd["t"]},
+        ).first()
+    if stored is not None:
+        kept, flags = stored
+        assert kept is None or abs(kept) < 1e6
+        if value > 1:  # a negative value is an app's "unknown": dropped, not flagged
+            assert kept is None and "implausible_field_dropped" in (flags or [])
+
+
+def test_an_altitude_of_1e300_in_the_fast_path_is_dropped_and_flagged(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    points = [{"t": datetime.now(UTC).isoformat(), "lat": 51.1, "lon": 71.4, "altitude_m": 1e300}]
+    resp = client.post("/api/v1/traces", json={"points": points}, headers=monitored["headers"])
+    assert resp.status_code == 202 and resp.get_json()["accepted"] == 1
+    with db.engine.connect() as conn:
+        altitude, flags = conn.execute(text("SELECT altitude_m, flags FROM trace_points")).one()
+    assert altitude is None and flags == ["implausible_field_dropped"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "hdop=1e300",
+        "accuracy=1e300",
+        "accuracy=5e-324",
+        "speed=1e300",
+        "altitude=-1e300",
+        "batt=5e-324",
+        f"bearing={LONG_INT}",
+        f"timestamp={LONG_INT}",
+        f"lat={LONG_INT}",
+    ],
+)
+def test_a_known_phone_gets_200_for_extreme_numbers(
+    client: Any, monitored: dict, db: Any, query: str
+) -> None:
+    key = query.split("=")[0]
+    base = {
+        "id": monitored["secret"],
+        "lat": "51.1605",
+        "lon": "71.4704",
+        "timestamp": str(int(datetime.now(UTC).timestamp())),
+    }
+    base[key] = query.split("=", 1)[1]
+    resp = client.get("/api/v1/traces/osmand", query_string=base)
+    assert resp.status_code == 200
+    with db.engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM trace_points")).scalar()
+        refused = conn.execute(text("SELECT count(*) FROM trace_refusals")).scalar()
+    assert stored + refused == 1
+
+
+def test_owntracks_tst_and_traccar_speed_of_400_digits_get_200(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    secret = monitored["secret"]
+    owntracks = json.dumps({"_type": "location", "lat": 51.16, "lon": 71.47, "tst": 0})
+    owntracks = owntracks.replace('"tst": 0', f'"tst": {LONG_INT}')
+    resp = client.post(
+        phones.OT_PATH,
+        data=owntracks,
+        headers={
+            "Authorization": phones._basic("u", secret),
+            "Content-Type": "application/json",
+        },
+    )
+    assert resp.status_code == 200
+    traccar = {
+        "device_id": secret,
+        "location": {
+            "timestamp": datetime.now(UTC).isoformat(),
+            "coords": {"latitude": 51.16, "longitude": 71.47, "speed": 0},
+        },
+    }
+    raw = json.dumps(traccar).replace('"speed": 0', f'"speed": {LONG_INT}')
+    resp = client.post(phones.PATH, data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200
+    with db.engine.connect() as conn:
+        refused = conn.execute(text("SELECT count(*) FROM trace_refusals")).scalar()
+        stored = conn.execute(text("SELECT count(*) FROM trace_points")).scalar()
+    assert refused + stored == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/jobs/ab%00cd", "job_id"),
+        ("/api/v1/quotas/2026/71000%000", "region_kato"),
+        ("/api/v1/settlement-lists/2026/71%0000000", "region_kato"),
+        ("/api/v1/employers/2203400%0001112/permits", "bin_"),
+        ("/api/v1/persons?surname=a%00b", "surname"),
+    ],
+)
+def test_a_nul_byte_in_a_path_or_query_is_422_naming_it(
+    client: Any, admin: Any, path: str, field: str
+) -> None:
+    resp = client.get(path, headers={**admin, "X-Purpose": "fuzz"})
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    assert resp.get_json()["errors"][0]["field"] == field
+
+
+def test_a_monitoring_map_for_year_one_is_422_naming_the_date(client: Any, token: Any) -> None:
+    analyst = {**token("analyst"), "X-Purpose": "fuzz"}
+    page = client.get("/maps/monitoring?date_to=0001-01-01", headers=analyst)
+    assert page.status_code == 422 and page.get_json()["errors"][0]["field"] == "date_to"
+    start = client.post(
+        "/api/v1/maps/monitoring", json={"date_from": "0001-01-01"}, headers=analyst
+    )
+    assert start.status_code == 422 and start.get_json()["errors"][0]["field"] == "date_from"
+
+
+@pytest.mark.parametrize("bbox", ["nan,nan,nan,nan", "0,0,inf,inf", "-inf,40,80,55"])
+def test_a_bbox_of_nan_or_infinity_is_422_naming_bbox(client: Any, token: Any, bbox: str) -> None:
+    resp = client.get(f"/ogc/collections/regions/items?bbox={bbox}", headers=token("analyst"))
+    assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "bbox"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_or_infinity_as_a_policy_value_is_400(client: Any, admin: Any, literal: str) -> None:
+    body = '{"value": ' + literal + ', "effective_from": "2026-01-01", "source": "assumption"}'
+    resp = client.put(
+        "/api/v1/policy-parameters/mrp",
+        data=body,
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert resp.get_json()["errors"][0]["field"] == "body"
+    assert literal.lstrip("-") in resp.get_json()["detail"]

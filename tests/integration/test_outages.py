@@ -1,0 +1,97 @@
+"""Outages answered as outages: a database that cannot be reached is 503, never a 401."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from rq import Queue
+from sqlalchemy import text
+
+from backend import outages
+from backend.api.limits import limiter
+from backend.db import Database
+from backend.jobs import alerts as alert_jobs
+from tests.fixtures import phones
+
+UNREACHABLE = "postgresql://qonys:x@127.0.0.1:9/qonys"  # the discard port: nothing listens
+
+
+@pytest.fixture
+def no_database(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    gone = Database(UNREACHABLE, pool_size=1)
+    monkeypatch.setitem(app.extensions, "qonys.db", gone)
+    yield gone
+    gone.dispose()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/persons", "/api/v1/alerts"])
+def test_bearer_token_with_database_unreachable_is_503(
+    client: Any, token: Any, no_database: Any, path: str
+) -> None:
+    headers = token("officer", region_kato="710000000")
+    resp = client.get(path, headers={**headers, "X-Purpose": "outage"})
+    assert resp.status_code == 503, resp.get_data(as_text=True)
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_phone_with_database_unreachable_is_503_not_401(
+    client: Any, monitored: dict, no_database: Any
+) -> None:
+    resp = phones.send(
+        client, phones.traccar_android_legacy(monitored["secret"], datetime.now(UTC))
+    )
+    assert resp.status_code == 503
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_batch_upload_and_owntracks_with_database_unreachable_are_503(
+    client: Any, monitored: dict, no_database: Any
+) -> None:
+    now = datetime.now(UTC)
+    batch = client.post(
+        "/api/v1/traces",
+        json={"points": [{"t": now.isoformat(), "lat": 51.1, "lon": 71.4}]},
+        headers=monitored["headers"],
+    )
+    owntracks = phones.send(client, phones.owntracks_ios(monitored["secret"], now))
+    assert (batch.status_code, owntracks.status_code) == (503, 503)
+    assert batch.headers["Retry-After"] and owntracks.headers["Retry-After"]
+
+
+@pytest.fixture
+def no_redis(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Redis unreachable for the limiter and the queue (nothing listens on port 9)."""
+    gone = redis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    monkeypatch.setattr(
+        limiter,
+        "_limiter",
+        FixedWindowRateLimiter(RedisStorage("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)),
+    )
+    monkeypatch.setitem(app.extensions, "qonys.redis", gone)
+    monkeypatch.setitem(app.extensions, "qonys.queue", Queue("qonys-test", connection=gone))
+    monkeypatch.setattr(alert_jobs.PHONE_KICKS, "seconds", 0.0)
+    return gone
+
+
+def test_a_redis_outage_logs_one_line_not_a_traceback_per_request(
+    client: Any, monitored: dict, db: Any, no_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    for i in range(20):
+        request = phones.traccar_android_legacy(monitored["secret"], start + timedelta(seconds=i))
+        assert phones.send(client, request).status_code == 200
+    assert outages.REDIS.down and outages.REDIS.failures >= 20
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+    assert "redis unavailable" in warnings[0].getMessage()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM trace_points")).scalar() == 20
+    outages.REDIS.ok()  # the next request that reaches Redis says it is back
+    assert [r.getMessage() for r in caplog.records][-1].startswith("redis back after")

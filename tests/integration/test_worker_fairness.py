@@ -1,0 +1,194 @@
+"""Issue 27: jobs that share the worker fairly, retry within their period after an
+outage, and die with a killed worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.job import Job as RqJob
+from rq.job import JobStatus
+from sqlalchemy import text
+
+from backend.jobs import alerts as alert_jobs
+from backend.jobs.runner import PeriodicScheduler
+from backend.services import alert_rules
+from tests import factories as f
+from tests import helpers as h
+from tests.fixtures import phones
+
+SEAL = "backend.jobs.audit.seal_audit"
+PID_KEY = "qonys:test:horse-pid"
+
+
+def linger_and_tell(redis_url: str) -> None:
+    """A job that says which process runs it, then takes its time."""
+    redis.Redis.from_url(redis_url).set(PID_KEY, os.getpid())
+    time.sleep(120)
+
+
+def _mark_dirty(db: Any, person_ids: list[int]) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO alert_dirty (person_id) SELECT unnest(CAST(:p AS bigint[]))"),
+            {"p": person_ids},
+        )
+
+
+def _persons(client: Any, admin: Any, n: int) -> list[int]:
+    return [f.person(client, admin)["id"] for _ in range(n)]
+
+
+def test_a_slice_stops_at_its_budget_and_says_more_is_left(
+    client: Any, admin: Any, db: Any, migrated: Any
+) -> None:
+    _mark_dirty(db, _persons(client, admin, 3))
+    done, more = alert_rules.evaluate_slice(db, migrated, budget_s=0.0)
+    assert (done, more) == (1, True)
+    done, more = alert_rules.evaluate_slice(db, migrated, budget_s=None)
+    assert (done, more) == (2, False)
+
+
+def test_alert_evaluation_reenqueues_itself_behind_a_waiting_periodic_job(
+    app: Any, client: Any, admin: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alert_jobs, "SLICE_S", 0.0)
+    _mark_dirty(db, _persons(client, admin, 3))
+    queue = app.extensions["qonys.queue"]
+    evaluation = queue.enqueue("backend.jobs.alerts.evaluate_dirty")
+    seal = queue.enqueue(SEAL)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True, max_jobs=1)
+    assert evaluation.get_status(refresh=True) == JobStatus.FINISHED
+    waiting = queue.job_ids
+    # One slice done; the rest waits behind the audit seal, not ahead of it.
+    assert waiting[0] == seal.id and len(waiting) == 2
+    assert RqJob.fetch(waiting[1], connection=queue.connection).func_name.endswith("evaluate_dirty")
+    h.run_jobs(app)
+    assert h.count(db, "alert_dirty") == 0
+
+
+def test_user_jobs_are_worked_before_alert_evaluation(
+    app: Any, client: Any, token: Any, db: Any, admin: Any
+) -> None:
+    _mark_dirty(db, _persons(client, admin, 1))
+    queue, users = app.extensions["qonys.queue"], app.extensions["qonys.user_queue"]
+    evaluation = queue.enqueue("backend.jobs.alerts.evaluate_dirty")
+    started = client.post("/api/v1/maps/kandas-settlement", json={}, headers=token("analyst"))
+    assert started.status_code == 202
+    job_id = started.get_json()["job_id"]
+    assert job_id in users.job_ids and job_id not in queue.job_ids
+    SimpleWorker([users, queue], connection=queue.connection).work(burst=True, max_jobs=1)
+    assert RqJob.fetch(job_id, connection=queue.connection).get_status() == JobStatus.FINISHED
+    assert evaluation.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def _worker(migrated: Any, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "worker", *args],
+        env={**os.environ, "QONYS_QUEUE_NAME": migrated.queue_name, **env},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_periodic_job_that_failed_in_an_outage_is_retried_within_its_period(
+    app: Any, migrated: Any
+) -> None:
+    queue = app.extensions["qonys.queue"]
+    scheduler = PeriodicScheduler(queue.connection, queue.name, periodic=((SEAL, 300),))
+    start = time.time()
+    assert scheduler.tick(now=start) == [SEAL]
+    first = queue.job_ids[0]
+    gone = "postgresql://qonys:x@127.0.0.1:9/qonys"  # nothing listens: the outage
+    outage = _worker(migrated, {"DATABASE_URL": gone, "QONYS_APP_DATABASE_URL": gone}, "--burst")
+    outage.wait(timeout=120)
+    assert RqJob.fetch(first, connection=queue.connection).get_status() == JobStatus.FAILED
+    assert scheduler.tick(now=start + 1) == []  # the failure is seen; its backoff starts
+    assert scheduler.tick(now=start + 20) == [SEAL]  # retried 20 s in, not 300 s
+    retry = queue.job_ids[0]
+    assert retry != first
+    _worker(migrated, {}, "--burst").wait(timeout=120)
+    assert RqJob.fetch(retry, connection=queue.connection).get_status() == JobStatus.FINISHED
+    assert scheduler.tick(now=start + 200) == []  # done: nothing more until its period
+
+
+def test_a_sigkilled_workers_running_job_dies_with_it(app: Any, migrated: Any) -> None:
+    queue = app.extensions["qonys.queue"]
+    conn = queue.connection
+    queue.enqueue("tests.integration.test_worker_fairness.linger_and_tell", migrated.redis_url)
+    worker = _worker(migrated, {}, "--burst")
+    try:
+        for _ in range(300):
+            if conn.get(PID_KEY):
+                break
+            time.sleep(0.1)
+        horse = int(conn.get(PID_KEY) or 0)
+        assert horse and horse != worker.pid
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its group
+        worker.wait(timeout=10)
+    for _ in range(100):
+        if not _alive(horse):
+            break
+        time.sleep(0.1)
+    assert not _alive(horse)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_periodic_jobs_run_while_phones_keep_sending(
+    app: Any, monitored: dict, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steady phone traffic keeps marking persons dirty and kicking evaluations; the
+    audit seal and the sweep the scheduler enqueued still run while the phones send."""
+    monkeypatch.setattr(alert_jobs, "SLICE_S", 0.05)
+    monkeypatch.setattr(alert_jobs.PHONE_KICKS, "seconds", 0.0)
+    queue = app.extensions["qonys.queue"]
+    stop, sent = threading.Event(), []
+
+    def phone() -> None:
+        local = app.test_client()
+        moment = datetime.now(UTC) - timedelta(hours=2)
+        while not stop.is_set() and len(sent) < 2000:
+            moment += timedelta(seconds=5)
+            request = phones.traccar_android_legacy(monitored["secret"], moment)
+            sent.append(phones.send(local, request).status_code)
+
+    thread = threading.Thread(target=phone)
+    thread.start()
+    try:
+        while not queue.job_ids and thread.is_alive():
+            time.sleep(0.05)  # the phones' first kick is in the queue
+        scheduler = PeriodicScheduler(
+            queue.connection, queue.name, periodic=((SEAL, 300), ("backend.jobs.alerts.sweep", 300))
+        )
+        scheduler.tick()
+        periodic = [j for j in queue.job_ids if j.startswith("periodic-")]
+        worker = SimpleWorker([queue], connection=queue.connection)
+        for _ in range(50):
+            worker.work(burst=True, max_jobs=1)
+            statuses = [RqJob.fetch(j, connection=queue.connection).get_status() for j in periodic]
+            if all(s == JobStatus.FINISHED for s in statuses):
+                break
+        phones_still_sending = thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert len(periodic) == 2 and statuses == [JobStatus.FINISHED] * 2
+    assert phones_still_sending and set(sent) == {200}

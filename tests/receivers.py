@@ -1,0 +1,170 @@
+"""Real local receivers for the outbox's channels: an HTTP endpoint that records what it
+is sent (webhooks, an SMS gateway) and an SMTP server (aiosmtpd) that keeps each mail."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.helpers import free_port
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+
+
+@dataclass
+class HttpReceiver:
+    """Answers ``status`` (a callable may decide per request); ``hold`` blocks each request
+    until set, to let a test kill the sender mid-request."""
+
+    url: str = ""
+    status: Any = 200
+    requests: list[Received] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    hold: threading.Event | None = None
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        code = self.status(len(self.requests)) if callable(self.status) else self.status
+        self.requests.append(Received(headers, body, code))
+        self.arrived.set()
+        if self.hold is not None:
+            self.hold.wait(60)
+        return int(code)
+
+    def accepted(self) -> list[Received]:
+        """Requests answered 2xx, one per ``webhook-id`` (what a receiver acts on)."""
+        seen: dict[str, Received] = {}
+        for r in self.requests:
+            if 200 <= r.answered < 300:
+                seen.setdefault(r.headers.get("webhook-id", str(id(r))), r)
+        return list(seen.values())
+
+
+@contextlib.contextmanager
+def http_receiver(**options: Any) -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver(**options)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            code = receiver.answer({k.lower(): v for k, v in self.headers.items()}, body)
+            with contextlib.suppress(OSError):  # the sender may be gone (killed)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        yield receiver
+    finally:
+        if receiver.hold is not None:
+            receiver.hold.set()
+        server.shutdown()
+        server.server_close()
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.logins: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = message_from_bytes(envelope.original_content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+
+@dataclass
+class SmtpServer:
+    url: str
+    mailbox: _Mailbox
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.mailbox.messages
+
+
+@contextlib.contextmanager
+def smtp_server(user: str = "qonys", password: str = "s3cret-pass") -> Iterator[SmtpServer]:
+    """A real SMTP server on a free port that asks for AUTH (plain text is allowed on
+    127.0.0.1: this one offers no STARTTLS, which the client then does not use)."""
+    mailbox = _Mailbox()
+
+    def authenticate(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        if ok:
+            mailbox.logins.append(user)
+        return AuthResult(success=ok)
+
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield SmtpServer(f"smtp://{user}:{password}@127.0.0.1:{controller.port}", mailbox)
+    finally:
+        controller.stop()
+
+
+@contextlib.contextmanager
+def smtp_starttls_server(cert: str, key: str) -> Iterator[SmtpServer]:
+    """A real SMTP server that offers STARTTLS and takes AUTH only over TLS."""
+    import ssl  # noqa: PLC0415  # only this receiver needs it
+
+    mailbox = _Mailbox()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = session.ssl is not None and isinstance(data, LoginPassword)
+        if ok:
+            mailbox.logins.append(data.login.decode())
+        return AuthResult(success=ok)
+
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        yield SmtpServer(f"smtp://clerk:pw@127.0.0.1:{controller.port}", mailbox)
+    finally:
+        controller.stop()
