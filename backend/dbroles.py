@@ -6,7 +6,8 @@ cannot rewrite it (no UPDATE, DELETE, TRUNCATE, and not the owner who could disa
 triggers). It owns the movement-trace table family only, because PostgreSQL lets only a
 partitioned table's owner detach and drop its daily partitions, which the app does at run
 time. It has no CREATE on schema ``public``: new partitions come from the owner's
-SECURITY DEFINER function ``qonys_create_trace_partition`` (migration 0025).
+SECURITY DEFINER function ``qonys_create_trace_partition`` (migration 0025). On Citus,
+whose workers make a partition's shards as the session's role, it keeps CREATE there.
 
 ``QONYS_APP_DATABASE_URL`` names the runtime connection of a deployment. Without it,
 ``qonys db upgrade`` (run by the owner) creates the role ``qonys_app`` with a password
@@ -108,12 +109,20 @@ def ensure_runtime_role(conn: Connection, data_dir: Path, explicit: str | None) 
 
 def grant_rights(conn: Connection, role: str, owner: str) -> None:
     database = conn.scalar(text("SELECT current_database()"))
+    citus = bool(conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")))
     statements = [
         f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {role}',
         # No CREATE on public: the one thing it makes at run time, a day's trace
         # partition, it makes through the owner's function (migration 0025).
         f"GRANT USAGE ON SCHEMA public TO {role}",
-        f"REVOKE CREATE ON SCHEMA public FROM {role}",
+        # Citus is the one exception: there the partition's shards are made on the
+        # workers as the session's role, so it keeps CREATE (backend/services/
+        # trace_storage.py, _create_directly).
+        (
+            f"GRANT CREATE ON SCHEMA public TO {role}"
+            if citus
+            else f"REVOKE CREATE ON SCHEMA public FROM {role}"
+        ),
         f"GRANT EXECUTE ON FUNCTION qonys_create_trace_partition(date) TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
@@ -147,4 +156,5 @@ def grant_rights(conn: Connection, role: str, owner: str) -> None:
             conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
             for name in moved:
                 conn.execute(text(f"ALTER TABLE {name} OWNER TO {role}"))
-            conn.execute(text(f"REVOKE CREATE ON SCHEMA public FROM {role}"))
+            if not citus:
+                conn.execute(text(f"REVOKE CREATE ON SCHEMA public FROM {role}"))

@@ -57,18 +57,40 @@ def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
         conn = tx.connection
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         have = existing_partitions(conn)
+        citus = on_citus(conn)
         day = first
         while day <= last:
             if day not in have:
-                # The owner's function (migration 0025): the runtime role has no CREATE on
-                # the schema; the partition is owned like the parent, so retention can
-                # drop it.
-                conn.execute(text("SELECT qonys_create_trace_partition(:d)"), {"d": day})
+                if citus:
+                    _create_directly(conn, day)
+                else:
+                    # The owner's function (migration 0025): the runtime role has no
+                    # CREATE on the schema; the partition is owned like the parent, so
+                    # retention can drop it.
+                    conn.execute(text("SELECT qonys_create_trace_partition(:d)"), {"d": day})
                 created.append(partition_name(day))
             day += timedelta(days=1)
     with _known_lock:
         _known.update(_days(first, last))
     return created
+
+
+def _create_directly(conn: Connection, day: date) -> None:
+    """Citus: a SECURITY DEFINER function cannot create a distributed table's partition
+    (Citus makes the shards on the workers as the session's role, which then lacks CREATE
+    there), so on Citus the runtime role keeps CREATE on ``public`` (backend/dbroles.py)
+    and makes the partition itself, then hands it to the parent's owner."""
+    name = partition_name(day)
+    upper = day + timedelta(days=1)
+    conn.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF trace_points FOR VALUES "
+            f"FROM ('{day.isoformat()} 00:00+00') TO ('{upper.isoformat()} 00:00+00')"
+        )
+    )
+    owner = conn.scalar(text("SELECT tableowner FROM pg_tables WHERE tablename = 'trace_points'"))
+    if owner and owner != conn.scalar(text("SELECT current_user")):
+        conn.execute(text(f'ALTER TABLE {name} OWNER TO "{owner}"'))
 
 
 def _days(first: date, last: date) -> list[date]:

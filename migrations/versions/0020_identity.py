@@ -12,7 +12,7 @@ a match blocks on, the duplicate review queue and the merges.
   audit log does: each pairs two persons, who may live on two nodes.
 
 Revision ID: 0020
-Revises: 0019
+Revises: 0018
 Create Date: 2026-12-04
 """
 
@@ -23,7 +23,7 @@ from backend.identifiers import document_key
 from backend.services.names import has_cyrillic, name_key
 
 revision = "0020"
-down_revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

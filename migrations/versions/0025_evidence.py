@@ -11,14 +11,14 @@ Fixes keep their receive time in ``trace_points.received_at`` (there since 0003)
 ``backfilled`` evidence needs no new column.
 
 Revision ID: 0025
-Revises: 0024
+Revises: 0023
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0025"
-down_revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

@@ -40,9 +40,10 @@ def _seed(db: Any, person_id: int) -> None:
                                                 reasons, region_kato, geom, checked_at)
                     VALUES (1, :p, 'iin', 'ok', '{{}}', '710000000',
                             ST_SetSRID(ST_MakePoint(71.4, 51.1), 4326), {age});
-                    INSERT INTO idempotent_responses (token_id, key, request_hash, status, body,
-                                                      created_at)
-                    VALUES (1, 'k' || md5(CAST({age} AS text)), 'h', 201, '{{}}', {age});
+                    INSERT INTO idempotent_responses (caller, route, key, request_hash, status,
+                                                      body, created_at)
+                    VALUES ('token:1', '/api/v1/persons', 'k' || md5(CAST({age} AS text)),
+                            'h', 201, '{{}}', {age});
                     INSERT INTO import_files (id, kind, sha256, content, token_id, created_at)
                     VALUES (gen_random_uuid(), 'persons', 's', 'iin,surname', 1, {age});
                     INSERT INTO map_artifacts (kind, html, bytes, gzip_bytes, data_date,
