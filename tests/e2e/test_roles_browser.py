@@ -114,6 +114,9 @@ def test_analyst_goes_from_an_sos_alert_to_the_card_and_resolves_it(
     page = _page(chromium, server, seen)
     _sign_in(page, server, "aset")
     page.goto(f"{server}/?lang=ru")
+    # The alerts name people: the case comes first, and is kept for the session.
+    page.fill("#purpose input[name=purpose]", "дело 2026/7")
+    page.click("#purpose button[type=submit]")
     first = page.locator("#alerts tbody tr").first
     assert "sos" in (first.get_attribute("class") or "") and first.locator("svg").count() == 1
     assert "SOS" in first.inner_text() and "назад" in first.inner_text()
@@ -121,8 +124,6 @@ def test_analyst_goes_from_an_sos_alert_to_the_card_and_resolves_it(
     _shot(page, "analyst-alerts-ru.png")
     first.locator("a").first.click()
     page.wait_for_url(f"**/people/{caller['id']}*")
-    page.fill("input[name=purpose]", "дело 2026/7")  # the card asks for the case first
-    page.click("#purpose button[type=submit]")
     expect(page.locator("h1")).to_have_text("Сапарова Айгүл")
     card = page.locator(".alert-item.sos")
     card.locator("button[type=submit]").click()  # no reason: refused beside the field

@@ -20,6 +20,16 @@ from tests import helpers as h
 pytestmark = pytest.mark.citus
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """NOW is read when each test starts, not when the module was imported: a point's
+    device time long before it reaches the server reads as backfilled."""
+    global NOW
+    NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
 ASTANA = (51.16, 71.47)
 AKMOLA = (51.60, 70.90)  # outside Astana city, in Akmola region
 

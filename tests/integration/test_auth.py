@@ -27,7 +27,7 @@ def test_wrong_role_is_403(client: Any, token: Any) -> None:
 
 def test_revoked_token_is_401_at_once(client: Any, token: Any, db: Any, app: Any) -> None:
     """Revocation goes through the service, which tells every process's token cache."""
-    headers = token("admin")
+    headers = {**token("admin"), "X-Purpose": "tests"}
     assert client.get("/api/v1/persons", headers=headers).status_code == 200  # now cached
     with db.transaction() as session:
         digest = revoke_token(session, find_token(session, headers["Authorization"][7:])).token_hash
@@ -51,7 +51,9 @@ def test_cli_prints_token_alone_on_last_line(migrated: Any, client: Any) -> None
     )
     secret = out.stdout.strip().splitlines()[-1]
     assert secret.startswith("qny_") and " " not in secret
-    resp = client.get("/api/v1/persons", headers={"Authorization": f"Bearer {secret}"})
+    resp = client.get(
+        "/api/v1/persons", headers={"Authorization": f"Bearer {secret}", "X-Purpose": "tests"}
+    )
     assert resp.status_code == 200
 
 

@@ -107,11 +107,11 @@ def test_one_backdated_batch_opens_an_alert_but_no_money_decision(
     assert refused.status_code == 409 and "backfilled" in refused.get_json()["detail"]
     assert _obligation(client, token, person_id)["status"] == "active"
     assert _settlement_alert(client, token)["status"] == "open"
-    # Two administrators cannot decide on a departure that was never suspected.
+    # Two settlement officials cannot issue a claim on a departure never suspected.
     decided = client.post(
         f"/api/v1/kandas/{person_id}/obligation/decision",
-        json={"decision": "confirm", "reason": "faked"},
-        headers=token("admin"),
+        json={"decision": "issue", "reason": "faked"},
+        headers=token("settlement_official"),
     )
     assert decided.status_code == 409
     # Closing it without confirming stays possible: the official looked and dismissed it.
@@ -151,7 +151,7 @@ def test_a_suspected_departure_resting_on_backfilled_fixes_cannot_be_confirmed(
     with db.transaction() as session:
         session.execute(
             text(
-                "UPDATE settlement_obligations SET status = 'suspected',"
+                "UPDATE settlement_obligations SET status = 'suspected', claim_status = 'suspected',"
                 " breach_detected_on = CURRENT_DATE, breach_evidence = CAST(:e AS jsonb)"
                 " WHERE person_id = :p"
             ),
@@ -160,8 +160,8 @@ def test_a_suspected_departure_resting_on_backfilled_fixes_cannot_be_confirmed(
     for _ in range(2):
         decided = client.post(
             f"/api/v1/kandas/{person_id}/obligation/decision",
-            json={"decision": "confirm", "reason": "faked"},
-            headers=token("admin"),
+            json={"decision": "issue", "reason": "faked"},
+            headers=token("settlement_official"),
         )
     assert decided.status_code == 409 and "backfilled" in decided.get_json()["detail"]
     assert _obligation(client, token, person_id)["status"] == "suspected"

@@ -21,6 +21,14 @@ NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
 @pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """NOW is read when each test starts, not when the module was imported: a point's
+    device time long before it reaches the server reads as backfilled."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+
+@pytest.fixture(autouse=True)
 def _since(db: Any) -> None:
     """The audit log is append-only and outlives each test: read this test's rows only."""
     global _FIRST

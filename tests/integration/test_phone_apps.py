@@ -16,6 +16,16 @@ from tests import helpers as h
 from tests.fixtures import phones
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """NOW is read when each test starts, not when the module was imported: a point's
+    device time long before it reaches the server reads as backfilled."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 PUBLIC = "https://qonys.example.kz"
 
 

@@ -82,6 +82,14 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/registrations/1/credential.svg", {"admin", "employer", "device"}),
     ("GET", "/api/v1/registrations/1/credential/pdf", {"admin", "employer", "device"}),
     ("POST", "/api/v1/checks/outbox", {"officer"}),
+    ("POST", "/api/v1/webhooks", {"admin"}),
+    ("GET", "/api/v1/webhooks", {"admin"}),
+    ("DELETE", "/api/v1/webhooks/00000000-0000-0000-0000-000000000000", {"admin"}),
+    ("GET", "/api/v1/outbox", {"admin"}),
+    ("POST", "/api/v1/outbox/999999/resend", {"admin"}),
+    ("POST", "/api/v1/persons/1/contacts", {"admin"}),
+    ("GET", "/api/v1/persons/1/contacts", {"admin"}),
+    ("DELETE", "/api/v1/persons/1/contacts/999999", {"admin"}),
 ]
 # Device protocols authenticate with the token inside the request, not with a role check:
 # the paths of the phone apps' registry.

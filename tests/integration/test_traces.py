@@ -17,6 +17,14 @@ pytestmark = pytest.mark.citus
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """NOW is read when each test starts, not when the module was imported: a point's
+    device time long before it reaches the server reads as backfilled."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def iso(t: datetime) -> str:
     return t.isoformat()
 

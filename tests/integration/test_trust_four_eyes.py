@@ -25,7 +25,7 @@ from tests import helpers as h
 
 YEAR = date.today().year
 PAVLODAR_REGION = "550000000"
-BODY = {"decision": "confirm", "reason": "moved away"}
+BODY = {"decision": "issue", "reason": "moved away"}
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def suspected(client: Any, admin: Any, db: Any) -> str:
             "person_id": person["id"],
             "family_size": 2,
             "settlement_kato": kato,
-            "support": {"housing_subsidy_mrp_per_month": 15},
+            "support": {"housing_subsidy_mrp_per_month": 15, "housing_subsidy_months": 12},
         },
         headers=admin,
     )
@@ -62,7 +62,7 @@ def suspected(client: Any, admin: Any, db: Any) -> str:
 def _tokens_of(db: Any, username: str, n: int) -> list[dict[str, str]]:
     with db.transaction() as session:
         owner = owner_of_account(session, username)
-        secrets = [create_token(session, "admin", owner=owner)[0] for _ in range(n)]
+        secrets = [create_token(session, "settlement_official", owner=owner)[0] for _ in range(n)]
     return [{"Authorization": f"Bearer {s}"} for s in secrets]
 
 
@@ -70,17 +70,17 @@ def test_two_tokens_of_one_person_are_one_pair_of_eyes(
     client: Any, db: Any, suspected: str
 ) -> None:
     with db.transaction() as session:
-        accounts.create_user(session, "aigul", "admin", "correct horse battery")
-        accounts.create_user(session, "berik", "admin", "correct horse battery")
+        accounts.create_user(session, "aigul", "settlement_official", "correct horse battery")
+        accounts.create_user(session, "berik", "settlement_official", "correct horse battery")
     first, second = _tokens_of(db, "aigul", 2)
     assert client.post(suspected, json=BODY, headers=first).get_json()["status"] == "suspected"
     again = client.post(suspected, json=BODY, headers=second)
-    assert again.status_code == 409 and "second administrator" in again.get_json()["detail"]
+    assert again.status_code == 409 and "second settlement official" in again.get_json()["detail"]
     (other,) = _tokens_of(db, "berik", 1)
     decided = client.post(suspected, json=BODY, headers=other).get_json()
     assert decided["status"] == "breached"
-    assert decided["breach"]["confirmation_by"] == "user:aigul"
-    assert decided["breach"]["decided_by"] == "user:berik"
+    assert decided["claim"]["first_official"] == "user:aigul"
+    assert decided["claim"]["issued_by"] == "user:berik"
 
 
 def test_a_token_and_a_session_of_one_account_are_one_person(db: Any) -> None:
@@ -108,9 +108,9 @@ def _qonys(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_tokens_belong_to_the_operator_or_the_named_account(
     migrated: Any, client: Any, db: Any, suspected: str
 ) -> None:
-    """The attack: one operator makes two admin tokens with `qonys token create` and
-    confirms the breach with each. Both are the operator's: the second confirm is 409."""
-    made = [_qonys("create", "--role", "admin") for _ in range(2)]
+    """The attack: one operator makes two settlement officials' tokens with `qonys token
+    create` and issues the claim with each. Both are the operator's: the second confirm is 409."""
+    made = [_qonys("create", "--role", "settlement_official") for _ in range(2)]
     assert all(m.returncode == 0 for m in made), made[0].stderr
     assert f"owned by cli:{getpass.getuser()}" in made[0].stderr
     first, second = ({"Authorization": f"Bearer {m.stdout.split()[-1]}"} for m in made)
@@ -119,8 +119,8 @@ def test_cli_tokens_belong_to_the_operator_or_the_named_account(
     unknown = _qonys("create", "--role", "admin", "--owner", "no-such-account")
     assert unknown.returncode != 0 and "no account named" in unknown.stderr
     with db.transaction() as session:
-        accounts.create_user(session, "yerlan", "admin", "correct horse battery")
-    named = _qonys("create", "--role", "admin", "--owner", "yerlan")
+        accounts.create_user(session, "yerlan", "settlement_official", "correct horse battery")
+    named = _qonys("create", "--role", "settlement_official", "--owner", "yerlan")
     assert named.returncode == 0 and "owned by user:yerlan" in named.stderr
     third = {"Authorization": f"Bearer {named.stdout.split()[-1]}"}
     assert client.post(suspected, json=BODY, headers=third).get_json()["status"] == "breached"
