@@ -148,9 +148,7 @@ def test_the_analyst_lookup_says_a_mistyped_iin(client: Any, admin: Any, db: Any
     def post(form: str, **data: str) -> str:
         token = _csrf(client.get("/", headers=ru).get_data(as_text=True))
         sent = {"csrf_token": token, "form": form, **data}
-        return client.post("/", data=sent, headers=ru, follow_redirects=True).get_data(
-            as_text=True
-        )
+        return client.post("/", data=sent, headers=ru, follow_redirects=True).get_data(as_text=True)
 
     post("purpose", purpose="case-22/lookup")
     iin = person["iin"]
