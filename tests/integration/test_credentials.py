@@ -117,8 +117,7 @@ def test_a_credential_verifies_with_only_the_published_keys(
     with db.engine.connect() as conn:
         issued = conn.execute(
             text(
-                "SELECT count(*) FROM audit_log"
-                " WHERE action = 'permit.credential' AND id > :since"
+                "SELECT count(*) FROM audit_log WHERE action = 'permit.credential' AND id > :since"
             ),
             {"since": since},
         ).scalar_one()
