@@ -312,7 +312,11 @@ def test_a_departure_is_dated_by_the_first_day_of_a_confirmed_absence(
             person_id=person["id"],
             kind="left_settlement_region",
             region_kato=PAVLODAR,
-            details={"outside_since": "2026-11-20T22:30:00+00:00"},
+            details={
+                "outside_since": "2026-11-20T22:30:00+00:00",
+                # Measured on live fixes: evidence that may cost the family money.
+                "evidence": {"rests_on": "live_fixes"},
+            },
         )
         session.add(alert)
         session.flush()

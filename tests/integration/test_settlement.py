@@ -893,7 +893,7 @@ def test_a_claim_takes_two_settlement_officials(
     claim = second.get_json()["claim"]
     assert second.get_json()["status"] == "breached" and claim["status"] == "claim_issued"
     assert claim["first_official"] != claim["issued_by"]
-    # Two tokens of one signed-in account are one official.
-    a = Principal(token_id=1, role="settlement_official", user_id=7)
-    b = Principal(token_id=2, role="settlement_official", user_id=7)
+    # A token owned by an account and that account's browser session are one official.
+    a = Principal(token_id=1, role="settlement_official", owner="user:saule")
+    b = Principal(token_id=0, role="settlement_official", name="user:saule", user_id=7)
     assert obligations.same_official(obligations.official_of(a), obligations.official_of(b))
