@@ -468,18 +468,79 @@ def test_the_permit_tax_parameter_is_gone(db: Any) -> None:
         ).first()
 
 
-def test_a_quota_covers_a_medium_term_period(client: Any, admin: Any) -> None:
-    """Seed 004 p. 4: quotas «на среднесрочный период или предстоящий год»."""
+def test_a_quota_covers_a_medium_term_period(client: Any, admin: Any, db: Any, token: Any) -> None:
+    """Seed 004 p. 4: quotas «на среднесрочный период или предстоящий год». One quota for
+    three years: its limits hold for the period and every year's admissions count."""
+    pavlodar = h.settlement_kato(db, "Pavlodar")
+    for year in (YEAR, YEAR + 1):
+        with db.transaction() as session:
+            session.execute(
+                text(
+                    "INSERT INTO settlement_lists (year, region_kato, settlement_kato)"
+                    " VALUES (:y, :r, :k) ON CONFLICT DO NOTHING"
+                ),
+                {"y": year, "r": PAVLODAR, "k": pavlodar},
+            )
     url = f"/api/v1/quotas/{YEAR}/{PAVLODAR}"
-    body = {"kandas": 30, "resettlers": 20, "through_year": YEAR + 2}
-    assert client.put(url, json=body, headers=admin).status_code == 200
+    body = {"kandas": 6, "resettlers": 20, "through_year": YEAR + 2}
+    set_ = client.put(url, json=body, headers=admin).get_json()
+    assert (set_["from_year"], set_["through_year"]) == (YEAR, YEAR + 2)
+    first = _kandas(client, admin)
+    assert _apply(client, admin, first["id"], pavlodar, year=YEAR).status_code == 201
+    analyst = token("analyst")
     for year in (YEAR, YEAR + 1, YEAR + 2):
-        got = client.get(f"/api/v1/quotas/{year}/{PAVLODAR}", headers=admin).get_json()
-        assert (got["kandas"], got["resettlers"], got["set"]) == (30, 20, True)
-    assert (
-        client.get(f"/api/v1/quotas/{YEAR + 3}/{PAVLODAR}", headers=admin).get_json()["set"]
-        is False
+        got = client.get(f"/api/v1/quotas/{year}/{PAVLODAR}", headers=analyst).get_json()
+        assert (got["kandas"], got["set"], got["fill"]["kandas"]) == (6, True, 4), year
+        assert (got["from_year"], got["through_year"]) == (YEAR, YEAR + 2)
+    # Next year's family of four finds 2 places left of the period's 6.
+    second = _kandas(client, admin)
+    full = _apply(client, admin, second["id"], pavlodar, year=YEAR + 1)
+    assert full.status_code == 409 and full.get_json()["code"] == "quota_exhausted"
+    assert f"{YEAR}-{YEAR + 2} kandas quota" in full.get_json()["detail"]
+    small = _apply(client, admin, second["id"], pavlodar, year=YEAR + 1, family_size=2)
+    assert small.status_code == 201, small.get_json()
+    got = client.get(f"/api/v1/quotas/{YEAR + 2}/{PAVLODAR}", headers=analyst).get_json()
+    assert got["fill"]["kandas"] == 6 and got["remaining"]["kandas"] == 0
+    # The period cannot shrink below what it admitted, nor another quota overlap it.
+    shrunk = client.put(url, json={**body, "kandas": 5}, headers=admin)
+    assert shrunk.status_code == 409 and f"in {YEAR}-{YEAR + 2}" in shrunk.get_json()["detail"]
+    inside = client.put(
+        f"/api/v1/quotas/{YEAR + 1}/{PAVLODAR}", json={"kandas": 9, "resettlers": 9}, headers=admin
     )
-    too_long = client.put(url, json={**body, "through_year": YEAR + 9}, headers=admin)
+    assert inside.status_code == 409 and f"{YEAR}-{YEAR + 2} quota" in inside.get_json()["detail"]
+    too_long = client.put(url, json={**body, "through_year": YEAR + 5}, headers=admin)
     assert too_long.status_code == 422
     assert too_long.get_json()["errors"][0]["field"] == "through_year"
+    # A one-year quota keeps working beside it.
+    after = client.get(f"/api/v1/quotas/{YEAR + 3}/{PAVLODAR}", headers=analyst).get_json()
+    assert after["set"] is False
+    one = client.put(
+        f"/api/v1/quotas/{YEAR + 3}/{PAVLODAR}", json={"kandas": 3, "resettlers": 1}, headers=admin
+    ).get_json()
+    assert (one["from_year"], one["through_year"], one["fill"]["kandas"]) == (
+        YEAR + 3,
+        YEAR + 3,
+        0,
+    )
+    # The commands and the analysts' dashboard say the period.
+    shown = h.qonys("quota", "show", str(YEAR + 1), "--region", PAVLODAR, check=True).stdout
+    assert f"{PAVLODAR}  {YEAR}-{YEAR + 2}  kandas 6/6, resettlers 0/20" in shown
+    made = h.qonys(
+        "quota",
+        "set",
+        PAVLODAR,
+        str(YEAR + 4),
+        "--through",
+        str(YEAR + 6),
+        "--kandas",
+        "40",
+        "--resettlers",
+        "10",
+        check=True,
+    ).stdout
+    assert f"{PAVLODAR}  {YEAR + 4}-{YEAR + 6}  kandas 0/40, resettlers 0/10" in made
+    overlap = h.qonys("quota", "set", PAVLODAR, str(YEAR + 5), "--kandas", "1", "--resettlers", "1")
+    assert overlap.returncode != 0 and "already covers" in overlap.stdout + overlap.stderr
+    page = client.get(f"/dashboard?year={YEAR + 1}", headers=analyst).get_data(as_text=True)
+    table = page[page.index('id="quota-fill"') :]
+    assert f"{YEAR}-{YEAR + 2}" in table[: table.index("</table>")]
