@@ -138,6 +138,46 @@ def test_a_household_employer_files_a_notice_on_the_employer_page(
     assert status == "terminated"
 
 
+def test_an_officer_sees_a_late_registration_as_a_warning_beside_the_verdict(
+    db: Any, client: Any, admin: Any
+) -> None:
+    """Issue 24: the late-registration flag shows on the officer's verdict, in words, as a
+    warning that leaves the verdict as it is."""
+    late = f.person(client, admin)
+    today = date.today()
+    f.registration(
+        client,
+        admin,
+        late["id"],
+        valid_from=(today - timedelta(days=20)).isoformat(),
+        arrived_on=(today - timedelta(days=20)).isoformat(),
+        notified_by="host",
+        notified_on=(today - timedelta(days=2)).isoformat(),
+    )
+    f.permit(client, admin, late["id"])
+    officer = client.application.test_client()
+    _signed_in(db, officer, "orazbek", "officer")
+    for lang, words in (
+        ("ru", "Предупреждение: Зарегистрирован с опозданием"),
+        ("kk", "Ескерту: Кешігіп тіркелген"),
+    ):
+        page = officer.get(f"/officer?lang={lang}").get_data(as_text=True)
+        verdict = officer.post(
+            f"/officer?lang={lang}",
+            data={
+                "csrf_token": _csrf(page),
+                "form": "check",
+                "who": late["iin"],
+                "lat": "51.128",
+                "lon": "71.43",
+            },
+        ).get_data(as_text=True)
+        section = verdict[verdict.index('<section class="verdict') :]
+        section = section[: section.index("</section>")]
+        assert 'class="verdict ok"' in section, section
+        assert 'data-warning="late_registration"' in section and words in section
+
+
 def test_an_alert_opens_the_person_under_the_case_reference_and_is_resolved_there(
     db: Any, client: Any, admin: Any
 ) -> None:
