@@ -81,24 +81,32 @@ def quota_fills(
     rows = session.execute(
         text(
             """
+            WITH fills AS MATERIALIZED (
+                -- Each region's admissions per year and category, from the years a
+                -- period covering :y may span (one aggregate, pushed down on Citus).
+                SELECT region_kato, year,
+                       sum(family_size) FILTER (WHERE category = 'kandas') AS kandas,
+                       sum(family_size) FILTER (WHERE category = 'resettler') AS resettlers
+                FROM settlement_applications
+                WHERE year BETWEEN :y - :span AND :y + :span
+                GROUP BY region_kato, year
+            )
             SELECT r.kato, q.year IS NOT NULL AS set, q.year AS from_year,
                    COALESCE(q.through_year, q.year) AS through_year,
                    COALESCE(q.kandas, 0) AS kandas, COALESCE(q.resettlers, 0) AS resettlers,
-                   COALESCE(sum(a.family_size) FILTER (WHERE a.category = 'kandas'), 0)
-                       AS kandas_fill,
-                   COALESCE(sum(a.family_size) FILTER (WHERE a.category = 'resettler'), 0)
-                       AS resettler_fill
+                   COALESCE(sum(a.kandas), 0) AS kandas_fill,
+                   COALESCE(sum(a.resettlers), 0) AS resettler_fill
             FROM regions r
             LEFT JOIN quotas q ON q.region_kato = r.kato AND q.year <= :y
                 AND COALESCE(q.through_year, q.year) >= :y
-            LEFT JOIN settlement_applications a ON a.region_kato = r.kato
+            LEFT JOIN fills a ON a.region_kato = r.kato
                 AND a.year BETWEEN COALESCE(q.year, :y)
                                AND COALESCE(q.through_year, q.year, :y)
             WHERE CAST(:region AS varchar) IS NULL OR r.kato = :region
             GROUP BY r.kato, q.year, q.through_year, q.kandas, q.resettlers
             """
         ),
-        {"y": year, "region": region_kato},
+        {"y": year, "region": region_kato, "span": LONGEST_PERIOD - 1},
     ).all()
     return {
         row.kato: QuotaFill(
