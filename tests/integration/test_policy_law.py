@@ -584,6 +584,9 @@ def test_a_quota_covers_a_medium_term_period(client: Any, admin: Any, db: Any, t
     # The commands and the analysts' dashboard say the period.
     shown = h.qonys("quota", "show", str(YEAR + 1), "--region", PAVLODAR, check=True).stdout
     assert f"{PAVLODAR}  {YEAR}-{YEAR + 2}  kandas 6/6, resettlers 0/20" in shown
+    every = h.qonys("quota", "show", str(YEAR + 1), check=True).stdout
+    assert f"{PAVLODAR}  {YEAR}-{YEAR + 2}  kandas 6/6" in every
+    assert f"{ATYRAU}  {YEAR + 1}  (no quota)" in every
     made = h.qonys(
         "quota",
         "set",
