@@ -18,7 +18,7 @@ from backend.cli_common import database as _database
 from backend.cli_common import progress as _progress
 from backend.cli_common import settings as _settings
 from backend.cli_credentials import credentials_group
-from backend.cli_policy import policy_group
+from backend.cli_policy import policy_group, quota_group
 from backend.db import Database
 from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
@@ -36,7 +36,7 @@ def main() -> None:
     pass
 
 
-for group in (token, device, traces, user, policy_group, credentials_group):
+for group in (token, device, traces, user, policy_group, quota_group, credentials_group):
     main.add_command(group)
 
 

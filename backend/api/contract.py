@@ -89,6 +89,14 @@ LINKS: tuple[tuple[str, str, str, str, str, dict[str, str]], ...] = (
     ("/api/v1/persons", "post", "201", "/api/v1/kandas/{person_id}/general-terms", "post", _PERSON),
     ("/api/v1/permits", "post", "201", "/api/v1/permits/{permit_id}/extensions", "post", _PERMIT),
     ("/api/v1/permits", "post", "201", "/api/v1/permits/{permit_id}/revocation", "post", _PERMIT),
+    (
+        "/api/v1/permits",
+        "post",
+        "201",
+        "/api/v1/permits/{permit_id}/household-employer",
+        "put",
+        _PERMIT,
+    ),
     ("/api/v1/devices", "post", "201", "/api/v1/devices/{token_id}/refusals", "get", _TOKEN),
     ("/api/v1/devices", "post", "201", "/api/v1/tokens/{token_id}", "delete", _TOKEN),
     (

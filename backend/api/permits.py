@@ -62,6 +62,22 @@ def extend_permit(permit_id: int, data: dict[str, Any]) -> Any:
         return permit
 
 
+@bp.put("/permits/<id:permit_id>/household-employer")
+@bp.auth_required(auth, roles=["admin"])
+@idempotent
+@bp.input(s.HouseholdEmployerIn, arg_name="data")
+@bp.output(s.PermitOut)
+@bp.doc(
+    summary="Name the household (a private person, by IIN) employing the holder of a permit "
+    "issued without an employer; it may then file the termination notice"
+)
+def household_employer(permit_id: int, data: dict[str, Any]) -> Any:
+    with transaction() as session:
+        permit = permits.name_household_employer(session, permit_id, data["iin"])
+        record_access(session, "permit.employer", [permit.person_id], data["iin"])
+        return permit
+
+
 @bp.post("/permits/<id:permit_id>/revocation")
 @bp.auth_required(auth, roles=["admin"])
 @idempotent

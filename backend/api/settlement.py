@@ -42,25 +42,31 @@ pages = APIBlueprint("map_pages", __name__, tag="Settlement")
 @bp.auth_required(auth, roles=["admin"])
 @bp.input(s.QuotaIn, arg_name="data")
 @bp.output(s.QuotaOut)
-@bp.doc(summary="Set a region's yearly quota of kandas and resettlers (people)")
+@bp.doc(
+    summary="Set a region's quota of kandas and resettlers (people) for a year, or with "
+    "through_year for a medium-term period counted as one (seed 004 p. 4)"
+)
 def put_quota(year: int, region_kato: str, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        through = data.get("through_year")
-        if through is None:
-            view = quotas.set_quota(session, year, region_kato, data["kandas"], data["resettlers"])
-        else:
-            view = quotas.set_quota_period(
-                session, year, through, region_kato, data["kandas"], data["resettlers"]
-            )
-        period = f"{year}" if through is None else f"{year}-{through}"
-        record_access(session, "quota.set", [None], f"{period}/{region_kato}")
+        view = quotas.set_quota(
+            session,
+            year,
+            region_kato,
+            data["kandas"],
+            data["resettlers"],
+            data.get("through_year"),
+        )
+        record_access(session, "quota.set", [None], f"{view.period}/{region_kato}")
         return view
 
 
 @bp.get("/quotas/<int:year>/<region_kato>")
 @bp.auth_required(auth, roles=["admin", "analyst"])
 @bp.output(s.QuotaOut)
-@bp.doc(summary="A region's quota with its fill")
+@bp.doc(
+    summary="The region's quota in force in the year (its period, if medium-term) with "
+    "the fill over that period"
+)
 def get_quota(year: int, region_kato: str) -> Any:
     with transaction() as session:
         return quotas.quota_fill(session, year, region_kato)

@@ -84,6 +84,38 @@ def _demo_bins() -> list[str]:
     return out
 
 
+def demo_household_iin() -> str:
+    """The demo household employer: a private person, by IIN (rule 9; issue 24)."""
+    serial = 4001
+    while (iin := make_iin(date(1968, 5, 14), "F", serial)) is None:
+        serial += 1
+    return iin
+
+
+def _name_demo_household(session: Session) -> None:
+    """A household permit issued without an employer gets its household named (issue 24),
+    so the household may file the termination notice: the last region's, leaving the
+    demo phones' holders as they were."""
+    iin = demo_household_iin()
+    if session.get(Employer, iin) is not None:
+        return
+    permits.create_employer(session, iin, "Ахметова Айгуль (ДЕМО)", is_demo=True, kind="household")
+    last = session.scalar(
+        select(Permit.id)
+        .join(Person, Person.id == Permit.person_id)
+        .where(
+            Person.is_demo.is_(True),
+            Person.category == "labour_immigrant",
+            Permit.employer_bin.is_(None),
+            Permit.in_force(clock.today()),
+        )
+        .order_by(Person.id.desc())
+        .limit(1)
+    )
+    if last is not None:
+        permits.name_household_employer(session, last, iin)
+
+
 def _citizen_iin(rng: random.Random, birth: date, sex: str) -> str:
     while True:
         iin = make_iin(birth, sex, rng.randint(1000, 8999))
@@ -97,6 +129,7 @@ def load_register(
     """Employers, ~80 persons across regions, their registrations and permits."""
     bins = _demo_bins()
     if session.scalar(select(exists().where(Person.is_demo.is_(True)))):
+        _name_demo_household(session)  # a demo loaded before the household was
         return {"persons": 0}
     for bin_, (_yymm, name) in zip(bins, DEMO_EMPLOYERS, strict=True):
         if session.get(Employer, bin_) is None:
@@ -209,7 +242,8 @@ def load_register(
         )
         created += 1
     permits.expire_permits(session)
-    return {"persons": created, "employers": len(bins)}
+    _name_demo_household(session)
+    return {"persons": created, "employers": len(bins) + 1}
 
 
 def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
@@ -228,6 +262,7 @@ def demo_tokens(session: Session, settings: Settings) -> dict[str, str]:
         "officer": ("officer", {}),
         "officer_astana": ("officer", {"region_kato": "710000000"}),
         "employer": ("employer", {"employer_bin": bins[0]}),
+        "household": ("employer", {"employer_bin": demo_household_iin()}),
     }
     for label, (role, scope) in wanted.items():
         if label not in existing:

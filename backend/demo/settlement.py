@@ -61,7 +61,9 @@ def load_settlement(
     designated = sorted({r for _k, r, d in settlements if d})
     for region in designated:
         small = region == "230000000"  # Atyrau: a nearly exhausted quota, for the map
-        quotas.set_quota(session, year, region, 6 if small else 400, 4 if small else 250)
+        # Pavlodar's quota covers a medium-term period of three years (seed 004 p. 4).
+        period = year + 2 if region == "550000000" else None
+        quotas.set_quota(session, year, region, 6 if small else 400, 4 if small else 250, period)
         members = [k for k, r, _d in settlements if r == region]
         listed = [k for i, k in enumerate(members) if i % 5 != 4]  # four in five are listed
         quotas.set_settlement_list(session, year, region, listed)

@@ -8,7 +8,7 @@ from typing import Any
 
 from rq import Queue, get_current_job
 
-from backend.jobs.base import job_database, job_settings
+from backend.jobs.base import alerts_policy_gaps, job_database, job_settings
 from backend.services import alert_rules, residence
 
 KICK_KEY = "qonys:alerts:kick"
@@ -44,6 +44,7 @@ def _continue_later() -> None:
         kick(job.connection, Queue(job.origin, connection=job.connection))
 
 
+@alerts_policy_gaps
 def sweep() -> dict[str, Any]:
     """The scheduled sweep: a slice of ingestion's leftovers, then silent devices."""
     evaluated, more = alert_rules.evaluate_slice(job_database(), job_settings(), SLICE_S)
@@ -54,6 +55,7 @@ def sweep() -> dict[str, Any]:
     return {"evaluated": evaluated, "silent_device": silent}
 
 
+@alerts_policy_gaps
 def residence_sweep() -> int:
     """Compare where monitored persons spend nights with their registered address."""
     return residence.sweep_residence(job_database(), job_settings())

@@ -20,6 +20,7 @@ from backend.db import Database
 from backend.dbroles import app_url
 from backend.errors import QonysError
 from backend.models import Job
+from backend.services import policy
 from backend.settings import Settings
 
 
@@ -74,6 +75,24 @@ def tracked(func: Callable[P, R]) -> Callable[P, R]:
             )
             raise
 
+    return run
+
+
+def alerts_policy_gaps(func: Callable[P, R]) -> Callable[P, R]:
+    """A scheduled job that needs a policy value with none in force for its day raises an
+    admin alert (``policy_gaps``, listed by ``qonys policy show``; issue 24) and then fails
+    as it would: it never computes with last year's value. Setting the value closes it."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except policy.MissingValue as missing:
+            with job_database().transaction() as session:
+                policy.record_gap(session, missing, func.__name__)
+            raise
+
+    run.alerts_policy_gaps = True  # type: ignore[attr-defined]
     return run
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from backend.jobs.base import job_database, job_settings
+from backend.jobs.base import alerts_policy_gaps, job_database, job_settings
 from backend.jobs.outbox import dispatch
 from backend.services import events, notify
 from backend.services.permits import expire_permits as expire
 
 
+@alerts_policy_gaps
 def expire_permits() -> int:
     """Mark permits whose validity has passed as expired; safe to run any number of times."""
     with job_database().transaction() as session:
@@ -18,6 +19,7 @@ def expire_permits() -> int:
     return len(expired)
 
 
+@alerts_policy_gaps
 def remind_permit_expiry() -> int:
     """Tell employers of permits ending in ``notify_permit_expiry_days`` (once each)."""
     with job_database().transaction() as session:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from backend import clock
-from backend.jobs.base import job_database
+from backend.jobs.base import alerts_policy_gaps, job_database
 from backend.jobs.outbox import dispatch
 from backend.services import reports
 
 
+@alerts_policy_gaps
 def send_scheduled_reports(now: datetime | None = None) -> int:
     """Queue every report due this week or month; each goes once per period."""
     now = now or clock.now()

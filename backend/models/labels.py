@@ -65,6 +65,7 @@ ROLES = {
     "officer": N_("field officer"),
     "employer": N_("employer"),
     "device": N_("phone"),
+    "settlement_official": N_("settlement official"),
 }
 
 # Registry → its labels: every code of each registry must have one.

@@ -28,13 +28,16 @@ from backend.models.base import Base
 
 
 class Quota(Base):
-    """Regional quota for admitting kandas and resettlers in a year (people)."""
+    """Regional quota for admitting kandas and resettlers (people) in a year, or over a
+    medium-term period from ``year`` through ``through_year`` (seed 004 p. 4)."""
 
     __tablename__ = "quotas"
     year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     region_kato: Mapped[str] = mapped_column(ForeignKey("regions.kato"), primary_key=True)
     kandas: Mapped[int] = mapped_column(Integer)
     resettlers: Mapped[int] = mapped_column(Integer)
+    # The period's last year; NULL is a one-year quota.
+    through_year: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

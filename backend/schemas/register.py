@@ -248,6 +248,14 @@ class PermitExtensionIn(Schema):
     valid_to = Date(required=True)
 
 
+class HouseholdEmployerIn(Schema):
+    iin = Str(
+        required=True,
+        validate=TWELVE_DIGITS,
+        metadata={"description": "the registered household employer's IIN"},
+    )
+
+
 class PermitRevocationIn(Schema):
     reason = Str(required=True, validate=TEXT)
 

@@ -31,7 +31,10 @@ class QuotaIn(Schema):
     resettlers = Integer(required=True, validate=Range(0, 1_000_000))
     through_year = Integer(
         validate=YEAR,
-        metadata={"description": "a medium-term quota (seed 004 p. 4): each year up to this"},
+        metadata={
+            "description": "a medium-term quota (seed 004 p. 4): the period's last year, at "
+            "most 4 after the first; the limits and the fill count the whole period"
+        },
     )
 
 
@@ -45,6 +48,12 @@ class QuotaOut(Schema):
 
     year = Integer()
     region_kato = Str()
+    from_year = Integer(
+        allow_none=True, metadata={"description": "first year of the quota's period"}
+    )
+    through_year = Integer(
+        allow_none=True, metadata={"description": "last year of the quota's period"}
+    )
     kandas = Integer(attribute="limits.kandas")
     resettlers = Integer(attribute="limits.resettlers")
     set = Boolean()

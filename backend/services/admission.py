@@ -262,13 +262,15 @@ def admit(session: Session, data: dict[str, Any], on: date | None = None) -> Set
     if quota is None:
         raise Refused("quota_not_set", f"no {year} quota is set for {place.name_ru}")
     limit = getattr(quota, QUOTA_COLUMN[person.category])
-    used = quota_fill(session, year, place.kato).fill[QUOTA_COLUMN[person.category]]
+    # A medium-term quota counts the admissions of its whole period (seed 004 p. 4).
+    fill = quota_fill(session, year, place.kato)
+    used = fill.fill[QUOTA_COLUMN[person.category]]
     family = data["family_size"]
     if used + family > limit:
         raise Refused(
             "quota_exhausted",
-            f"the {year} {person.category} quota of {place.name_ru} has {max(limit - used, 0)} "
-            f"places left, the family needs {family}",
+            f"the {fill.period} {person.category} quota of {place.name_ru} has "
+            f"{max(limit - used, 0)} places left, the family needs {family}",
         )
     already = session.scalar(
         select(func.count())

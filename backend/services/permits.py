@@ -111,6 +111,26 @@ def extend_permit(session: Session, permit_id: int, new_valid_to: date) -> Permi
     return permit
 
 
+def name_household_employer(session: Session, permit_id: int, iin: str) -> Permit:
+    """Record the household — a private person, by IIN — that employs the holder of a
+    permit issued without an employer (rule 9), so that it may file the notice of early
+    termination (rule 10) for the permit it now holds. A permit that names an employer
+    keeps it."""
+    permit = get_permit(session, permit_id, lock=True)
+    if permit.employer_bin is not None:
+        raise Conflict(f"permit {permit.number} already names employer {permit.employer_bin}")
+    if permit.status in ("terminated", "revoked"):
+        raise Conflict(f"permit {permit.number} is {permit.status}")
+    employer = session.get(Employer, iin)
+    if employer is None:
+        raise Invalid("iin", f"no household employer {iin} is registered")
+    if employer.kind != "household":
+        raise Invalid("iin", f"{iin} is a firm's BIN: a firm is named when the permit is issued")
+    permit.employer_bin = employer.bin
+    session.flush()
+    return permit
+
+
 def revoke_permit(session: Session, permit_id: int) -> Permit:
     permit = get_permit(session, permit_id, lock=True)
     if permit.status in ("revoked", "terminated"):

@@ -32,6 +32,12 @@ REASONS = {
     "permit_revoked": _l("The permit was revoked"),
     "outside_permit_region": _l("Working outside the region of the permit"),
 }
+# Beside the verdict, not changing it (backend/services/checks.py ``warnings``).
+WARNINGS = {
+    "late_registration": _l(
+        "Registered late: the notification came after the deadline in force on arrival"
+    ),
+}
 ROLES = {code: _l(label) for code, label in labels.ROLES.items()}
 CATEGORIES = {code: _l(label) for code, label in labels.CATEGORIES.items()}
 PERMIT_STATUSES = {code: _l(label) for code, label in labels.PERMIT_STATUSES.items()}

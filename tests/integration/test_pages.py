@@ -103,6 +103,81 @@ def test_an_employer_sees_a_refusal_beside_its_field_in_russian_and_keeps_the_ty
     assert 'id="permit_id-error"' in none_chosen
 
 
+def test_a_household_employer_files_a_notice_on_the_employer_page(
+    db: Any, client: Any, admin: Any
+) -> None:
+    """Issue 24: a household (a private person, by IIN) files the notice for a permit it
+    holds through the same page as a firm, and sees it filed."""
+    iin = f.valid_iin(date(1971, 4, 9), "F")
+    created = client.post(
+        "/api/v1/employers", json={"iin": iin, "name": "Ахметова А."}, headers=admin
+    )
+    assert created.get_json()["kind"] == "household"
+    worker = f.person(client, admin, surname="Токтаров")
+    permit = f.permit(client, admin, worker["id"], employer_bin=iin)
+    household = client.application.test_client()
+    _signed_in(db, household, "ahmetova", "employer", employer_bin=iin)
+    page = household.get("/employer").get_data(as_text=True)
+    assert "Токтаров" in page and f'<option value="{permit["id"]}"' in page
+    sent = household.post(
+        "/employer",
+        data={
+            "csrf_token": _csrf(page),
+            "form": "notice",
+            "permit_id": str(permit["id"]),
+            "last_working_day": date.today().isoformat(),
+            "reason": "Переезд семьи",
+        },
+    ).get_data(as_text=True)
+    assert "Уведомление подано." in sent and 'class="field-error"' not in sent
+    assert permit["number"] in sent[sent.index("<h2", sent.index("notice")) :]
+    with db.engine.connect() as conn:
+        status = conn.execute(
+            text("SELECT status FROM permits WHERE id = :i"), {"i": permit["id"]}
+        ).scalar_one()
+    assert status == "terminated"
+
+
+def test_an_officer_sees_a_late_registration_as_a_warning_beside_the_verdict(
+    db: Any, client: Any, admin: Any
+) -> None:
+    """Issue 24: the late-registration flag shows on the officer's verdict, in words, as a
+    warning that leaves the verdict as it is."""
+    late = f.person(client, admin)
+    today = date.today()
+    f.registration(
+        client,
+        admin,
+        late["id"],
+        valid_from=(today - timedelta(days=20)).isoformat(),
+        arrived_on=(today - timedelta(days=20)).isoformat(),
+        notified_by="host",
+        notified_on=(today - timedelta(days=2)).isoformat(),
+    )
+    f.permit(client, admin, late["id"])
+    officer = client.application.test_client()
+    _signed_in(db, officer, "orazbek", "officer")
+    for lang, words in (
+        ("ru", "Предупреждение: Зарегистрирован с опозданием"),
+        ("kk", "Ескерту: Кешігіп тіркелген"),
+    ):
+        page = officer.get(f"/officer?lang={lang}").get_data(as_text=True)
+        verdict = officer.post(
+            f"/officer?lang={lang}",
+            data={
+                "csrf_token": _csrf(page),
+                "form": "check",
+                "who": late["iin"],
+                "lat": "51.128",
+                "lon": "71.43",
+            },
+        ).get_data(as_text=True)
+        section = verdict[verdict.index('<section class="verdict') :]
+        section = section[: section.index("</section>")]
+        assert 'class="verdict ok"' in section, section
+        assert 'data-warning="late_registration"' in section and words in section
+
+
 def test_an_alert_opens_the_person_under_the_case_reference_and_is_resolved_there(
     db: Any, client: Any, admin: Any
 ) -> None:

@@ -243,3 +243,45 @@ def test_a_household_employer_by_iin_holds_permits_and_files_notices(
     firm = token("employer", employer_bin=f.employer(client, admin))
     stranger = client.get(f"/api/v1/employers/{household_iin}/permits", headers=firm)
     assert stranger.status_code == 404
+
+
+def test_a_household_permit_issued_without_an_employer_gets_its_household_and_a_notice(
+    client: Any, admin: Any, token: Any, db: Any
+) -> None:
+    """Issue 24: a household permit issued without an employer could never receive a
+    notice. The administrator names the household (by IIN) on it, audited; the household
+    then files the notice for the permit it holds."""
+    household_iin = f.valid_iin(date(1969, 11, 2), "M")
+    client.post(
+        "/api/v1/employers", json={"iin": household_iin, "name": "Серіков Б."}, headers=admin
+    )
+    worker = f.person(client, admin)
+    permit = f.permit(client, admin, worker["id"], employer_bin=None)
+    household = token("employer", employer_bin=household_iin)
+    notice = {
+        "permit_id": permit["id"],
+        "last_working_day": date.today().isoformat(),
+        "reason": "семья уехала",
+    }
+    url = f"/api/v1/employers/{household_iin}/termination-notices"
+    assert client.post(url, json=notice, headers=household).status_code == 404
+    named_url = f"/api/v1/permits/{permit['id']}/household-employer"
+    firm = f.employer(client, admin)
+    refused = client.put(named_url, json={"iin": firm}, headers=admin)
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "iin"
+    assert client.put(named_url, json={"iin": household_iin}, headers=household).status_code == 403
+    named = client.put(named_url, json={"iin": household_iin}, headers=admin)
+    assert named.status_code == 200 and named.get_json()["employer_bin"] == household_iin
+    again = client.put(named_url, json={"iin": household_iin}, headers=admin)
+    assert again.status_code == 409
+    filed = client.post(url, json=notice, headers=household)
+    assert filed.status_code == 201 and filed.get_json()["status"] == "terminated"
+    with db.engine.connect() as conn:
+        audited = conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'permit.employer'"
+                " AND subject_person_id = :p"
+            ),
+            {"p": worker["id"]},
+        ).scalar_one()
+    assert audited == 1

@@ -3,6 +3,7 @@ and its claim, evidence before a liability, and rule-12 eligibility (docs/policy
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from backend import clock
+from backend.jobs import runner
+from backend.jobs.base import alerts_policy_gaps, job_database
 from backend.services import alert_rules, eligibility, obligations, policy, preselection
 from tests import factories as f
 from tests import helpers as h
@@ -66,7 +69,15 @@ def test_a_2025_application_to_atyrau_is_refused_and_2026_accepted(
     person = _kandas(client, admin)
     late = _apply(client, admin, person["id"], atyrau, admitted_on="2025-06-01", year=2025)
     assert late.status_code == 409 and late.get_json()["code"] == "region_not_designated"
-    assert "2025-06-01" in late.get_json()["detail"]
+    assert "not designated on 2025-06-01" in late.get_json()["detail"]
+    # Refused: no place of the 2025 quota taken, no obligation, no support.
+    quota = client.get(f"/api/v1/quotas/2025/{ATYRAU}", headers=admin).get_json()
+    assert quota["fill"]["kandas"] == 0
+    no_obligation = client.get(f"/api/v1/kandas/{person['id']}/obligation", headers=admin)
+    assert no_obligation.status_code == 404
+    with db.transaction() as session:
+        six = policy.katos(session, "designated_areas", date(2025, 6, 1))
+    assert ATYRAU not in six and PAVLODAR in six
     now = _apply(client, admin, person["id"], atyrau, year=2026)
     assert now.status_code == 201, now.get_json()
     assert now.get_json()["status"] == "active"
@@ -175,6 +186,41 @@ def test_a_missing_mrp_refuses_and_the_daily_job_alerts(client: Any, admin: Any,
     assert "ALERT" not in h.qonys("policy", "show", check=True).stdout
 
 
+# The scheduled jobs that read policy values (backend/jobs/runner.py PERIODIC).
+POLICY_READING_JOBS = (
+    "backend.jobs.alerts.sweep",
+    "backend.jobs.alerts.residence_sweep",
+    "backend.jobs.permits.expire_permits",
+    "backend.jobs.permits.remind_permit_expiry",
+    "backend.jobs.reports.send_scheduled_reports",
+    "backend.jobs.settlement.fulfil_obligations",
+    "backend.jobs.settlement.pay_subsidies",
+)
+
+
+def test_every_daily_job_raises_an_admin_alert_for_a_missing_value(db: Any) -> None:
+    """A scheduled job lacking a value for its day records a ``policy_gaps`` alert, which
+    ``qonys policy show`` prints, and fails rather than reuse another year's value."""
+    scheduled = {dotted for dotted, _every in runner.PERIODIC}
+    for dotted in POLICY_READING_JOBS:
+        module, name = dotted.rsplit(".", 1)
+        assert dotted in scheduled, dotted
+        assert getattr(importlib.import_module(module), name).alerts_policy_gaps, dotted
+
+    @alerts_policy_gaps
+    def yearly_figures() -> None:
+        with job_database().transaction() as session:
+            policy.number(session, "target_monitoring_coverage", date(2031, 6, 1))
+
+    with pytest.raises(policy.MissingValue, match="2031-06-01"):
+        yearly_figures()
+    shown = h.qonys("policy", "show", check=True).stdout
+    assert (
+        "ALERT: no value of target_monitoring_coverage in force on 2031-06-01 "
+        "(job yearly_figures" in shown
+    )
+
+
 def test_the_certificate_replaces_the_subsidy_which_runs_for_the_months_granted(
     client: Any, admin: Any, db: Any
 ) -> None:
@@ -270,6 +316,12 @@ def test_case_a_leaves_for_almaty_on_2027_09_15_and_owes_the_claim(
     subsidy_2026 = 10 * 20 * MRP_2026  # March-December 2026
     subsidy_2027 = 2 * 20 * MRP_2027  # January-February 2027
     assert [line["item"] for line in claim["lines"]] == ["relocation"] + ["housing_subsidy"] * 12
+    # Each line as paid: the day, the MRP of its own year, the tenge.
+    lines = [(li["paid_on"], li["mrp_year"], li["amount_kzt"]) for li in claim["lines"]]
+    assert lines[0] == ("2026-03-01", 2026, "1211000.00")  # 280 MRP x 4 325
+    assert lines[1:11] == [(f"2026-{m:02d}-01", 2026, "86500.00") for m in range(3, 13)]
+    assert lines[11:] == [("2027-01-01", 2027, "90000.00"), ("2027-02-01", 2027, "90000.00")]
+    assert claim["departed_on"] == "2027-09-15"
     assert Decimal(str(claim["amount_kzt"])) == relocation + subsidy_2026 + subsidy_2027
     assert Decimal(str(claim["amount_kzt"])) == Decimal("2256000")
     ru = client.get(f"/api/v1/kandas/{person['id']}/obligation/claim?lang=ru", headers=official_1)
@@ -312,7 +364,11 @@ def test_a_departure_is_dated_by_the_first_day_of_a_confirmed_absence(
             person_id=person["id"],
             kind="left_settlement_region",
             region_kato=PAVLODAR,
-            details={"outside_since": "2026-11-20T22:30:00+00:00"},
+            details={
+                "outside_since": "2026-11-20T22:30:00+00:00",
+                # Measured on live fixes: evidence that may cost the family money.
+                "evidence": {"rests_on": "live_fixes"},
+            },
         )
         session.add(alert)
         session.flush()
@@ -396,7 +452,9 @@ def test_rule_12_eligibility_and_its_interruptions(
     assert broken["interruptions"][0]["reason"] == "permanent_registration_elsewhere"
 
 
-def test_the_dashboard_counts_who_becomes_eligible(client: Any, admin: Any, db: Any) -> None:
+def test_the_dashboard_counts_who_becomes_eligible(
+    client: Any, admin: Any, db: Any, token: Any
+) -> None:
     pavlodar = h.settlement_kato(db, "Pavlodar")
     _open(db, 2023, PAVLODAR, pavlodar)
     with db.transaction() as session:
@@ -409,6 +467,11 @@ def test_the_dashboard_counts_who_becomes_eligible(client: Any, admin: Any, db: 
     with db.transaction() as session:
         assert eligibility.becoming_eligible(session, 2026) == 1
         assert eligibility.becoming_eligible(session, 2027) == 0
+        counts = [(y, eligibility.becoming_eligible(session, y)) for y in (YEAR, YEAR + 1)]
+    # The analysts' dashboard shows this year's and next year's counts.
+    page = client.get("/dashboard", headers=token("analyst")).get_data(as_text=True)
+    for year, count in counts:
+        assert f'<tr data-year="{year}"><td>{year}</td><td class="num">{count}</td>' in page
 
 
 def test_a_resaved_list_keeps_its_first_publication(client: Any, admin: Any, db: Any) -> None:
@@ -464,18 +527,82 @@ def test_the_permit_tax_parameter_is_gone(db: Any) -> None:
         ).first()
 
 
-def test_a_quota_covers_a_medium_term_period(client: Any, admin: Any) -> None:
-    """Seed 004 p. 4: quotas «на среднесрочный период или предстоящий год»."""
+def test_a_quota_covers_a_medium_term_period(client: Any, admin: Any, db: Any, token: Any) -> None:
+    """Seed 004 p. 4: quotas «на среднесрочный период или предстоящий год». One quota for
+    three years: its limits hold for the period and every year's admissions count."""
+    pavlodar = h.settlement_kato(db, "Pavlodar")
+    for year in (YEAR, YEAR + 1):
+        with db.transaction() as session:
+            session.execute(
+                text(
+                    "INSERT INTO settlement_lists (year, region_kato, settlement_kato)"
+                    " VALUES (:y, :r, :k) ON CONFLICT DO NOTHING"
+                ),
+                {"y": year, "r": PAVLODAR, "k": pavlodar},
+            )
     url = f"/api/v1/quotas/{YEAR}/{PAVLODAR}"
-    body = {"kandas": 30, "resettlers": 20, "through_year": YEAR + 2}
-    assert client.put(url, json=body, headers=admin).status_code == 200
+    body = {"kandas": 6, "resettlers": 20, "through_year": YEAR + 2}
+    set_ = client.put(url, json=body, headers=admin).get_json()
+    assert (set_["from_year"], set_["through_year"]) == (YEAR, YEAR + 2)
+    first = _kandas(client, admin)
+    assert _apply(client, admin, first["id"], pavlodar, year=YEAR).status_code == 201
+    analyst = token("analyst")
     for year in (YEAR, YEAR + 1, YEAR + 2):
-        got = client.get(f"/api/v1/quotas/{year}/{PAVLODAR}", headers=admin).get_json()
-        assert (got["kandas"], got["resettlers"], got["set"]) == (30, 20, True)
-    assert (
-        client.get(f"/api/v1/quotas/{YEAR + 3}/{PAVLODAR}", headers=admin).get_json()["set"]
-        is False
+        got = client.get(f"/api/v1/quotas/{year}/{PAVLODAR}", headers=analyst).get_json()
+        assert (got["kandas"], got["set"], got["fill"]["kandas"]) == (6, True, 4), year
+        assert (got["from_year"], got["through_year"]) == (YEAR, YEAR + 2)
+    # Next year's family of four finds 2 places left of the period's 6.
+    second = _kandas(client, admin)
+    full = _apply(client, admin, second["id"], pavlodar, year=YEAR + 1)
+    assert full.status_code == 409 and full.get_json()["code"] == "quota_exhausted"
+    assert f"{YEAR}-{YEAR + 2} kandas quota" in full.get_json()["detail"]
+    small = _apply(client, admin, second["id"], pavlodar, year=YEAR + 1, family_size=2)
+    assert small.status_code == 201, small.get_json()
+    got = client.get(f"/api/v1/quotas/{YEAR + 2}/{PAVLODAR}", headers=analyst).get_json()
+    assert got["fill"]["kandas"] == 6 and got["remaining"]["kandas"] == 0
+    # The period cannot shrink below what it admitted, nor another quota overlap it.
+    shrunk = client.put(url, json={**body, "kandas": 5}, headers=admin)
+    assert shrunk.status_code == 409 and f"in {YEAR}-{YEAR + 2}" in shrunk.get_json()["detail"]
+    inside = client.put(
+        f"/api/v1/quotas/{YEAR + 1}/{PAVLODAR}", json={"kandas": 9, "resettlers": 9}, headers=admin
     )
-    too_long = client.put(url, json={**body, "through_year": YEAR + 9}, headers=admin)
+    assert inside.status_code == 409 and f"{YEAR}-{YEAR + 2} quota" in inside.get_json()["detail"]
+    too_long = client.put(url, json={**body, "through_year": YEAR + 5}, headers=admin)
     assert too_long.status_code == 422
     assert too_long.get_json()["errors"][0]["field"] == "through_year"
+    # A one-year quota keeps working beside it.
+    after = client.get(f"/api/v1/quotas/{YEAR + 3}/{PAVLODAR}", headers=analyst).get_json()
+    assert after["set"] is False
+    one = client.put(
+        f"/api/v1/quotas/{YEAR + 3}/{PAVLODAR}", json={"kandas": 3, "resettlers": 1}, headers=admin
+    ).get_json()
+    assert (one["from_year"], one["through_year"], one["fill"]["kandas"]) == (
+        YEAR + 3,
+        YEAR + 3,
+        0,
+    )
+    # The commands and the analysts' dashboard say the period.
+    shown = h.qonys("quota", "show", str(YEAR + 1), "--region", PAVLODAR, check=True).stdout
+    assert f"{PAVLODAR}  {YEAR}-{YEAR + 2}  kandas 6/6, resettlers 0/20" in shown
+    every = h.qonys("quota", "show", str(YEAR + 1), check=True).stdout
+    assert f"{PAVLODAR}  {YEAR}-{YEAR + 2}  kandas 6/6" in every
+    assert f"{ATYRAU}  {YEAR + 1}  (no quota)" in every
+    made = h.qonys(
+        "quota",
+        "set",
+        PAVLODAR,
+        str(YEAR + 4),
+        "--through",
+        str(YEAR + 6),
+        "--kandas",
+        "40",
+        "--resettlers",
+        "10",
+        check=True,
+    ).stdout
+    assert f"{PAVLODAR}  {YEAR + 4}-{YEAR + 6}  kandas 0/40, resettlers 0/10" in made
+    overlap = h.qonys("quota", "set", PAVLODAR, str(YEAR + 5), "--kandas", "1", "--resettlers", "1")
+    assert overlap.returncode != 0 and "already covers" in overlap.stdout + overlap.stderr
+    page = client.get(f"/dashboard?year={YEAR + 1}", headers=analyst).get_data(as_text=True)
+    table = page[page.index('id="quota-fill"') :]
+    assert f"{YEAR}-{YEAR + 2}" in table[: table.index("</table>")]

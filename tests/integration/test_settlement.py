@@ -344,6 +344,7 @@ def test_internal_mobility_from_registration_history(
         ("citizen", "almaty", "astana", date(y1, 7, 1)),
         ("citizen", "astana", "astana", date(y1, 8, 1)),  # same region: not a move between
         ("kandas", "astana", "pavlodar", date(y1, 9, 1)),  # counts, as a kandas
+        ("resettler", "almaty", "kostanay", date(y1, 10, 1)),  # and as a resettler
     ]
     for category, origin, arrival, day in moves:
         person = f.person(client, admin, citizenship="KAZ", category=category, iin=f.valid_iin())
@@ -362,13 +363,14 @@ def test_internal_mobility_from_registration_history(
     table_1 = {2023: 0.132, 2024: 0.137, 2025: 0.143, 2026: 0.150, 2027: 0.162}
     assert two_years_ago["value"] == 0.5 and two_years_ago["target"] == table_1.get(y2)
     last_year = _indicators(client, token, y1)["internal_mobility_share"]
-    assert (last_year["numerator"], last_year["denominator"], last_year["value"]) == (2, 5, 0.4)
+    assert (last_year["numerator"], last_year["denominator"], last_year["value"]) == (3, 6, 0.5)
     assert last_year["breakdown"] == {
         "citizen": {"numerator": 1, "denominator": 4},
         "kandas": {"numerator": 1, "denominator": 1},
+        "resettler": {"numerator": 1, "denominator": 1},
     }
     into_almaty = _indicators(client, token, y1, "750000000")["internal_mobility_share"]
-    assert (into_almaty["numerator"], into_almaty["denominator"]) == (1, 5)
+    assert (into_almaty["numerator"], into_almaty["denominator"]) == (1, 6)
     assert into_almaty["target"] is None  # the table-1 target is national
     into_pavlodar = _indicators(client, token, y2, PAVLODAR_REGION)["internal_mobility_share"]
     assert (into_pavlodar["numerator"], into_pavlodar["denominator"]) == (1, 2)
@@ -894,6 +896,6 @@ def test_a_claim_takes_two_settlement_officials(
     assert second.get_json()["status"] == "breached" and claim["status"] == "claim_issued"
     assert claim["first_official"] != claim["issued_by"]
     # A token owned by an account and that account's browser session are one official.
-    a = Principal(token_id=1, role="settlement_official", owner="user:aigerim")
-    b = Principal(token_id=0, role="settlement_official", user_id=7, name="user:aigerim")
+    a = Principal(token_id=1, role="settlement_official", owner="user:saule")
+    b = Principal(token_id=0, role="settlement_official", name="user:saule", user_id=7)
     assert obligations.same_official(obligations.official_of(a), obligations.official_of(b))
