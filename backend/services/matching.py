@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jellyfish
@@ -22,18 +23,27 @@ from backend.identifiers import document_key
 from backend.services import identity_rules as rules
 from backend.services.names import name_key, skeletons
 
+# Three blocks, each by its own index and each bounded, so that a match reads at most
+# a few hundred rows of the register however large it grows: the document key
+# (persons_document_key), the birth date and its day/month swap (persons_birth_date),
+# the surname's skeleton within the birth date window (persons_name_key_birth). UNION
+# drops a person two blocks bring.
+_COLUMNS = """id, iin, iin_generated, surname, given_name, surname_cyrillic, given_name_cyrillic,
+    surname_latin, given_name_latin, birth_date, sex, citizenship, document_key"""
 _BLOCK = text(
-    """
-    SELECT id, iin, iin_generated, surname, given_name, surname_cyrillic,
-           given_name_cyrillic, patronymic_cyrillic, surname_latin, given_name_latin,
-           birth_date, sex, citizenship, document_key
-    FROM persons
-    WHERE merged_into IS NULL AND id <> :exclude AND (
-        (CAST(:doc AS varchar) IS NOT NULL AND document_key = :doc)
-        OR birth_date = ANY(CAST(:dates AS date[]))
-        OR (name_key = ANY(CAST(:keys AS varchar[])) AND birth_date BETWEEN :lo AND :hi)
-    )
-    LIMIT :limit
+    f"""
+    (SELECT {_COLUMNS} FROM persons
+     WHERE document_key = :doc AND merged_into IS NULL AND id <> :exclude
+     LIMIT :doc_limit)
+    UNION
+    (SELECT {_COLUMNS} FROM persons
+     WHERE birth_date = ANY(CAST(:dates AS date[])) AND merged_into IS NULL AND id <> :exclude
+     LIMIT :limit)
+    UNION
+    (SELECT {_COLUMNS} FROM persons
+     WHERE name_key = ANY(CAST(:keys AS varchar[])) AND birth_date BETWEEN :lo AND :hi
+       AND merged_into IS NULL AND id <> :exclude
+     LIMIT :limit)
     """
 )
 _DECIDED_DIFFERENT = text(
@@ -87,23 +97,41 @@ def probe_of(data: dict[str, Any]) -> Probe:
     )
 
 
+@lru_cache(maxsize=65536)
+def _names(*values: str | None) -> frozenset[str]:
+    """The skeletons of a register row's spellings of one name (rows repeat names)."""
+    return frozenset(skeletons(*values))
+
+
 def _row_probe(row: Any) -> Probe:
-    return probe_of(
-        {
-            "surname": row.surname,
-            "given_name": row.given_name,
-            "surname_cyrillic": row.surname_cyrillic,
-            "given_name_cyrillic": row.given_name_cyrillic,
-            "surname_latin": row.surname_latin,
-            "given_name_latin": row.given_name_latin,
-            "birth_date": row.birth_date,
-            "sex": row.sex,
-            "citizenship": row.citizenship,
-            "document": {"number": row.document_key},
-            "iin": row.iin,
-            "iin_generated": row.iin_generated,
-        }
+    return Probe(
+        surnames=set(_names(row.surname, row.surname_cyrillic, row.surname_latin)),
+        given_names=set(_names(row.given_name, row.given_name_cyrillic, row.given_name_latin)),
+        birth_date=row.birth_date,
+        sex=row.sex,
+        citizenship=row.citizenship,
+        document_key=row.document_key,
+        iin=row.iin,
+        iin_generated=bool(row.iin_generated),
     )
+
+
+def person_data(person: Any) -> dict[str, Any]:
+    """A registered person as a match request describes them (their card's candidates)."""
+    return {
+        "surname": person.surname,
+        "given_name": person.given_name,
+        "surname_cyrillic": person.surname_cyrillic,
+        "given_name_cyrillic": person.given_name_cyrillic,
+        "surname_latin": person.surname_latin,
+        "given_name_latin": person.given_name_latin,
+        "birth_date": person.birth_date,
+        "sex": person.sex,
+        "citizenship": person.citizenship,
+        "document": {"number": person.document_number},
+        "iin": person.iin,
+        "iin_generated": person.iin_generated,
+    }
 
 
 def _swapped(day: date) -> date | None:
@@ -209,6 +237,7 @@ def candidates(
             "lo": day - window if day > date.min + window else date.min,
             "hi": day + window if day < date.max - window else date.max,
             "limit": rules.BLOCK_LIMIT,
+            "doc_limit": rules.DOCUMENT_BLOCK_LIMIT,
         },
     ).all()
     different: set[int] = set()
