@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from backend.identifiers import document_key
 from backend.services import identity_rules as rules
-from backend.services.names import name_key, skeletons
+from backend.services.names import has_cyrillic, name_key, skeletons
 
 # Three blocks, each by its own index and each bounded, so that a match reads at most
 # a few hundred rows of the register however large it grows: the document key
@@ -65,6 +65,13 @@ class Probe:
     iin: str | None = None
     iin_generated: bool = False
     name_keys: set[str] = field(default_factory=set)
+    # The scripts the names were given in ("cyrillic", "latin"): two records with no
+    # script in common agree across scripts, never "the same name".
+    scripts: frozenset[str] = frozenset()
+
+
+def _scripts(*values: str | None) -> frozenset[str]:
+    return frozenset("cyrillic" if has_cyrillic(v) else "latin" for v in values if v and v.strip())
 
 
 @dataclass
@@ -94,6 +101,7 @@ def probe_of(data: dict[str, Any]) -> Probe:
         iin=data.get("iin"),
         iin_generated=bool(data.get("iin_generated")),
         name_keys=keys - {""},
+        scripts=_scripts(*surname_fields, *given_fields),
     )
 
 
@@ -113,6 +121,14 @@ def _row_probe(row: Any) -> Probe:
         document_key=row.document_key,
         iin=row.iin,
         iin_generated=bool(row.iin_generated),
+        scripts=_scripts(
+            row.surname,
+            row.surname_cyrillic,
+            row.surname_latin,
+            row.given_name,
+            row.given_name_cyrillic,
+            row.given_name_latin,
+        ),
     )
 
 
@@ -182,12 +198,15 @@ def score(probe: Probe, other: Probe) -> tuple[float, list[str]]:
         surname = given = swapped
         reasons.append("names_in_other_order")
     parts["surname"], parts["given_name"] = surname, given
+    across = bool(probe.scripts and other.scripts and not probe.scripts & other.scripts)
     for part, value, alike in (
         ("surname", surname, surname_alike),
         ("given_name", given, given_alike),
     ):
-        if value >= rules.NAME_AGREES:
-            reasons.append(f"{part}_agrees_across_scripts" if value < 1 else f"{part}_same")
+        if value >= rules.NAME_AGREES and across:
+            reasons.append(f"{part}_agrees_across_scripts")
+        elif value >= rules.NAME_AGREES:
+            reasons.append(f"{part}_same" if value == 1 else f"{part}_similar")
         elif alike:
             reasons.append(f"{part}_sounds_alike")
     parts["birth_date"], birth_reason = _birth_date(probe.birth_date, other.birth_date)

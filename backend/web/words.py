@@ -36,9 +36,11 @@ REASONS = {
 MATCH_REASONS = {
     "surname_same": _l("Same surname"),
     "surname_agrees_across_scripts": _l("Surname agrees across scripts"),
+    "surname_similar": _l("Similar surname"),
     "surname_sounds_alike": _l("Surname sounds alike"),
     "given_name_same": _l("Same given name"),
     "given_name_agrees_across_scripts": _l("Given name agrees across scripts"),
+    "given_name_similar": _l("Similar given name"),
     "given_name_sounds_alike": _l("Given name sounds alike"),
     "names_in_other_order": _l("Names written in the other order"),
     "birth_date_exact": _l("Same birth date"),
