@@ -9,6 +9,7 @@ jellyfish for how they sound.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -25,8 +26,10 @@ from backend.services.names import has_cyrillic, name_key, skeletons
 
 # Three blocks, each by its own index and each bounded, so that a match reads at most
 # a few hundred rows of the register however large it grows: the document key
-# (persons_document_key), the birth date and its day/month swap (persons_birth_date),
-# the surname's skeleton within the birth date window (persons_name_key_birth). UNION
+# (persons_document_key), the birth date and its day/month swap for surnames beginning
+# with the letter of a name sought (persons_birth_initial: a surname spelled past its
+# key, or the names in the other order), the surname's skeleton within the birth date
+# window (persons_name_key_birth). UNION
 # drops a person two blocks bring.
 _COLUMNS = """id, iin, iin_generated, surname, given_name, surname_cyrillic, given_name_cyrillic,
     surname_latin, given_name_latin, birth_date, sex, citizenship, document_key"""
@@ -37,7 +40,9 @@ _BLOCK = text(
      LIMIT :doc_limit)
     UNION
     (SELECT {_COLUMNS} FROM persons
-     WHERE birth_date = ANY(CAST(:dates AS date[])) AND merged_into IS NULL AND id <> :exclude
+     WHERE birth_date = ANY(CAST(:dates AS date[]))
+       AND left(name_key, 1) = ANY(CAST(:initials AS varchar[]))
+       AND merged_into IS NULL AND id <> :exclude
      LIMIT :limit)
     UNION
     (SELECT {_COLUMNS} FROM persons
@@ -65,6 +70,9 @@ class Probe:
     iin: str | None = None
     iin_generated: bool = False
     name_keys: set[str] = field(default_factory=set)
+    # The first letters of the names' blocking keys (surname and given name): the birth
+    # date block reads only surnames that begin with one of them.
+    initials: set[str] = field(default_factory=set)
     # The scripts the names were given in ("cyrillic", "latin"): two records with no
     # script in common agree across scripts, never "the same name".
     scripts: frozenset[str] = frozenset()
@@ -72,6 +80,19 @@ class Probe:
 
 def _scripts(*values: str | None) -> frozenset[str]:
     return frozenset("cyrillic" if has_cyrillic(v) else "latin" for v in values if v and v.strip())
+
+
+def _alike_initials(initials: set[str]) -> set[str]:
+    """The initials with the consonants romanizations swap for them (pinyin writes р as
+    l, so Рахымжанов's surname may begin with r or l): the birth date block reads both."""
+    out = set(initials)
+    for initial in initials:
+        merged = initial.translate(rules.CONSONANT_MERGES)
+        if merged:
+            out |= {
+                c for c in string.ascii_lowercase if c.translate(rules.CONSONANT_MERGES) == merged
+            }
+    return out
 
 
 @dataclass
@@ -91,6 +112,7 @@ def probe_of(data: dict[str, Any]) -> Probe:
         data.get("given_name_latin"),
     )
     keys = {name_key(None, None, s) for s in surname_fields if s}
+    given_keys = {name_key(None, None, g) for g in given_fields if g}
     return Probe(
         surnames=skeletons(*surname_fields),
         given_names=skeletons(*given_fields),
@@ -101,6 +123,7 @@ def probe_of(data: dict[str, Any]) -> Probe:
         iin=data.get("iin"),
         iin_generated=bool(data.get("iin_generated")),
         name_keys=keys - {""},
+        initials=_alike_initials({k[:1] for k in keys | given_keys} - {""}),
         scripts=_scripts(*surname_fields, *given_fields),
     )
 
@@ -253,6 +276,7 @@ def candidates(
             "doc": probe.document_key,
             "dates": dates,
             "keys": sorted(probe.name_keys),
+            "initials": sorted(probe.initials),
             "lo": day - window if day > date.min + window else date.min,
             "hi": day + window if day < date.max - window else date.max,
             "limit": rules.BLOCK_LIMIT,
