@@ -93,7 +93,8 @@ def _start_api(
             if conn.getresponse().status == 200:
                 return proc
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # not up yet, or not healthy yet (503): ask again shortly
     proc.kill()
     raise RuntimeError("API did not start")
 

@@ -240,6 +240,22 @@ def test_each_spelling_finds_the_person(
     assert audited >= 1
 
 
+def test_names_in_the_other_order_and_a_pinyin_r_are_found(
+    client: Any, admin: Any, token: Any
+) -> None:
+    """The birth date block reads surnames by their initial: the given name's when a
+    passport writes the family name second, and l for р as Chinese pinyin does."""
+    person = _kazakh(client, admin, surname_cyrillic="Рахымжанов")
+    analyst = {**token("analyst"), "X-Purpose": "case-22/order"}
+    for names in (
+        {"surname": "AIDOS", "given_name": "RAKHYMZHANOV"},
+        {"surname": "Lakhymzhanofu", "given_name": "Aiduosi"},
+    ):
+        body = {**names, "birth_date": "1990-01-15", "sex": "M"}
+        items = client.post("/api/v1/persons/matches", json=body, headers=analyst).get_json()
+        assert items["items"][0]["person_id"] == person["id"], (names, items)
+
+
 def test_matches_need_a_purpose_and_a_role(client: Any, token: Any) -> None:
     body = {"surname": "Ivanov", "birth_date": "1990-01-15"}
     assert (
