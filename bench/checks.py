@@ -86,14 +86,15 @@ def _start_api(
         f"127.0.0.1:{port}", workers, threads, None, "--log-level", "warning"
     )
     proc = subprocess.Popen(command, env=env)
-    for _ in range(100):
+    for _ in range(600):  # a minute: a shared, loaded machine boots the app slowly
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", "/health")
             if conn.getresponse().status == 200:
                 return proc
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # not up yet, or not healthy yet (503): ask again shortly
     proc.kill()
     raise RuntimeError("API did not start")
 

@@ -161,7 +161,7 @@ def main() -> None:
     if have != args.persons:
         generate(database, args.persons)
     with database.transaction() as session:
-        token, _row = create_token(session, "admin", label="bench")
+        token, _row = create_token(session, "admin", label="bench", owner="bench")
     sample = _sample(database, args.requests, rng)
     matches = [("POST", "/api/v1/persons/matches", s["match"]) for s in sample]
     exact = [("GET", f"/api/v1/persons?iin={s['iin']}", None) for s in sample]

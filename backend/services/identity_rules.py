@@ -95,5 +95,7 @@ CANDIDATE_THRESHOLD = 0.60
 DUPLICATE_THRESHOLD = 0.85
 # At most this many candidates are scored and returned.
 MAX_CANDIDATES = 10
-# Rows one blocking key may bring back (a very common name on a common date).
-BLOCK_LIMIT = 500
+# Rows each block may bring back (a very common name on a common date): the birth date
+# and the surname's skeleton each, and the document number (held by a handful at most).
+BLOCK_LIMIT = 300
+DOCUMENT_BLOCK_LIMIT = 20

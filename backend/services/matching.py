@@ -9,8 +9,10 @@ jellyfish for how they sound.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jellyfish
@@ -20,20 +22,33 @@ from sqlalchemy.orm import Session
 
 from backend.identifiers import document_key
 from backend.services import identity_rules as rules
-from backend.services.names import name_key, skeletons
+from backend.services.names import has_cyrillic, name_key, skeletons
 
+# Three blocks, each by its own index and each bounded, so that a match reads at most
+# a few hundred rows of the register however large it grows: the document key
+# (persons_document_key), the birth date and its day/month swap for surnames beginning
+# with the letter of a name sought (persons_birth_initial: a surname spelled past its
+# key, or the names in the other order), the surname's skeleton within the birth date
+# window (persons_name_key_birth). UNION
+# drops a person two blocks bring.
+_COLUMNS = """id, iin, iin_generated, surname, given_name, surname_cyrillic, given_name_cyrillic,
+    surname_latin, given_name_latin, birth_date, sex, citizenship, document_key"""
 _BLOCK = text(
-    """
-    SELECT id, iin, iin_generated, surname, given_name, surname_cyrillic,
-           given_name_cyrillic, patronymic_cyrillic, surname_latin, given_name_latin,
-           birth_date, sex, citizenship, document_key
-    FROM persons
-    WHERE merged_into IS NULL AND id <> :exclude AND (
-        (CAST(:doc AS varchar) IS NOT NULL AND document_key = :doc)
-        OR birth_date = ANY(CAST(:dates AS date[]))
-        OR (name_key = ANY(CAST(:keys AS varchar[])) AND birth_date BETWEEN :lo AND :hi)
-    )
-    LIMIT :limit
+    f"""
+    (SELECT {_COLUMNS} FROM persons
+     WHERE document_key = :doc AND merged_into IS NULL AND id <> :exclude
+     LIMIT :doc_limit)
+    UNION
+    (SELECT {_COLUMNS} FROM persons
+     WHERE birth_date = ANY(CAST(:dates AS date[]))
+       AND left(name_key, 1) = ANY(CAST(:initials AS varchar[]))
+       AND merged_into IS NULL AND id <> :exclude
+     LIMIT :limit)
+    UNION
+    (SELECT {_COLUMNS} FROM persons
+     WHERE name_key = ANY(CAST(:keys AS varchar[])) AND birth_date BETWEEN :lo AND :hi
+       AND merged_into IS NULL AND id <> :exclude
+     LIMIT :limit)
     """
 )
 _DECIDED_DIFFERENT = text(
@@ -55,6 +70,29 @@ class Probe:
     iin: str | None = None
     iin_generated: bool = False
     name_keys: set[str] = field(default_factory=set)
+    # The first letters of the names' blocking keys (surname and given name): the birth
+    # date block reads only surnames that begin with one of them.
+    initials: set[str] = field(default_factory=set)
+    # The scripts the names were given in ("cyrillic", "latin"): two records with no
+    # script in common agree across scripts, never "the same name".
+    scripts: frozenset[str] = frozenset()
+
+
+def _scripts(*values: str | None) -> frozenset[str]:
+    return frozenset("cyrillic" if has_cyrillic(v) else "latin" for v in values if v and v.strip())
+
+
+def _alike_initials(initials: set[str]) -> set[str]:
+    """The initials with the consonants romanizations swap for them (pinyin writes р as
+    l, so Рахымжанов's surname may begin with r or l): the birth date block reads both."""
+    out = set(initials)
+    for initial in initials:
+        merged = initial.translate(rules.CONSONANT_MERGES)
+        if merged:
+            out |= {
+                c for c in string.ascii_lowercase if c.translate(rules.CONSONANT_MERGES) == merged
+            }
+    return out
 
 
 @dataclass
@@ -74,6 +112,7 @@ def probe_of(data: dict[str, Any]) -> Probe:
         data.get("given_name_latin"),
     )
     keys = {name_key(None, None, s) for s in surname_fields if s}
+    given_keys = {name_key(None, None, g) for g in given_fields if g}
     return Probe(
         surnames=skeletons(*surname_fields),
         given_names=skeletons(*given_fields),
@@ -84,26 +123,54 @@ def probe_of(data: dict[str, Any]) -> Probe:
         iin=data.get("iin"),
         iin_generated=bool(data.get("iin_generated")),
         name_keys=keys - {""},
+        initials=_alike_initials({k[:1] for k in keys | given_keys} - {""}),
+        scripts=_scripts(*surname_fields, *given_fields),
     )
+
+
+@lru_cache(maxsize=65536)
+def _names(*values: str | None) -> frozenset[str]:
+    """The skeletons of a register row's spellings of one name (rows repeat names)."""
+    return frozenset(skeletons(*values))
 
 
 def _row_probe(row: Any) -> Probe:
-    return probe_of(
-        {
-            "surname": row.surname,
-            "given_name": row.given_name,
-            "surname_cyrillic": row.surname_cyrillic,
-            "given_name_cyrillic": row.given_name_cyrillic,
-            "surname_latin": row.surname_latin,
-            "given_name_latin": row.given_name_latin,
-            "birth_date": row.birth_date,
-            "sex": row.sex,
-            "citizenship": row.citizenship,
-            "document": {"number": row.document_key},
-            "iin": row.iin,
-            "iin_generated": row.iin_generated,
-        }
+    return Probe(
+        surnames=set(_names(row.surname, row.surname_cyrillic, row.surname_latin)),
+        given_names=set(_names(row.given_name, row.given_name_cyrillic, row.given_name_latin)),
+        birth_date=row.birth_date,
+        sex=row.sex,
+        citizenship=row.citizenship,
+        document_key=row.document_key,
+        iin=row.iin,
+        iin_generated=bool(row.iin_generated),
+        scripts=_scripts(
+            row.surname,
+            row.surname_cyrillic,
+            row.surname_latin,
+            row.given_name,
+            row.given_name_cyrillic,
+            row.given_name_latin,
+        ),
     )
+
+
+def person_data(person: Any) -> dict[str, Any]:
+    """A registered person as a match request describes them (their card's candidates)."""
+    return {
+        "surname": person.surname,
+        "given_name": person.given_name,
+        "surname_cyrillic": person.surname_cyrillic,
+        "given_name_cyrillic": person.given_name_cyrillic,
+        "surname_latin": person.surname_latin,
+        "given_name_latin": person.given_name_latin,
+        "birth_date": person.birth_date,
+        "sex": person.sex,
+        "citizenship": person.citizenship,
+        "document": {"number": person.document_number},
+        "iin": person.iin,
+        "iin_generated": person.iin_generated,
+    }
 
 
 def _swapped(day: date) -> date | None:
@@ -154,12 +221,15 @@ def score(probe: Probe, other: Probe) -> tuple[float, list[str]]:
         surname = given = swapped
         reasons.append("names_in_other_order")
     parts["surname"], parts["given_name"] = surname, given
+    across = bool(probe.scripts and other.scripts and not probe.scripts & other.scripts)
     for part, value, alike in (
         ("surname", surname, surname_alike),
         ("given_name", given, given_alike),
     ):
-        if value >= rules.NAME_AGREES:
-            reasons.append(f"{part}_agrees_across_scripts" if value < 1 else f"{part}_same")
+        if value >= rules.NAME_AGREES and across:
+            reasons.append(f"{part}_agrees_across_scripts")
+        elif value >= rules.NAME_AGREES:
+            reasons.append(f"{part}_same" if value == 1 else f"{part}_similar")
         elif alike:
             reasons.append(f"{part}_sounds_alike")
     parts["birth_date"], birth_reason = _birth_date(probe.birth_date, other.birth_date)
@@ -206,9 +276,11 @@ def candidates(
             "doc": probe.document_key,
             "dates": dates,
             "keys": sorted(probe.name_keys),
+            "initials": sorted(probe.initials),
             "lo": day - window if day > date.min + window else date.min,
             "hi": day + window if day < date.max - window else date.max,
             "limit": rules.BLOCK_LIMIT,
+            "doc_limit": rules.DOCUMENT_BLOCK_LIMIT,
         },
     ).all()
     different: set[int] = set()

@@ -18,6 +18,7 @@ from backend.identifiers import (
     iin_birth_date,
     iin_problem,
     iin_sex,
+    iin_typed,
     make_iin,
 )
 from backend.models import Person
@@ -203,9 +204,9 @@ def list_persons(
 
 def find_person(session: Session, typed: str) -> list[Person]:
     """The persons a staff member means by ``typed``: an IIN, a document number or a
-    person id, as typed (spaces anywhere, any letter case). Several when a document
-    number is held by persons of different countries; empty when nobody matches."""
-    key = "".join(typed.split()).upper()
+    person id, as typed (spaces or hyphens anywhere, any letter case). Several when a
+    document number is held by persons of different countries; empty when nobody matches."""
+    key = iin_typed("".join(typed.split())).upper()
     if not key:
         return []
     match = [Person.document_key == document_key(typed)]

@@ -11,10 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from backend.api.context import database, record_access
 from backend.errors import QonysError
-from backend.services import alert_store, events, persons
+from backend.models import DuplicateReview, Person
+from backend.services import alert_store, events, matching, persons, scope
+from backend.services.tokens import Principal
 from backend.web import messages, words
 from backend.web.forms import PurposeForm, ResolveForm
 from backend.web.pages import _me, _posted, roles
@@ -66,6 +70,7 @@ def person_card(person_id: int) -> Any:
         alerts = alert_store.person_alerts(db, who, person_id)
         person = persons.get_person(db, person_id)
         record_access(db, "person.read", [person.id], purpose)
+        duplicates = _duplicates(db, who, person, purpose)
         return render_template(
             "web/person.html",
             person=person,
@@ -77,7 +82,43 @@ def person_card(person_id: int) -> Any:
             purpose_form=purpose_form,
             regions=words.region_names(db),
             typed=request.form if _posted("resolve") else {},
+            **duplicates,
         )
+
+
+def _duplicates(db: Session, who: Principal, person: Person, purpose: str) -> dict[str, Any]:
+    """Who else in the register may be this person: the open review items that name them
+    and the candidates the match scores now (the same rules as ``/persons/matches``;
+    pairs an admin decided ``different`` are left out), each under the reader's scope.
+    Reading the candidates is audited as a match, the review items as the queue."""
+    reviews = list(
+        db.scalars(
+            select(DuplicateReview)
+            .where(
+                DuplicateReview.status == "open",
+                or_(
+                    DuplicateReview.person_id == person.id,
+                    DuplicateReview.candidate_id == person.id,
+                ),
+            )
+            .order_by(DuplicateReview.score.desc(), DuplicateReview.id)
+        )
+    )
+    found = matching.candidates(db, matching.person_data(person), exclude=person.id)
+    others = {r.candidate_id if r.person_id == person.id else r.person_id for r in reviews}
+    visible = {pid for pid in others | {c.person_id for c in found} if scope.in_scope(db, who, pid)}
+    names = {p.id: p for p in db.scalars(select(Person).where(Person.id.in_(visible or {0})))}
+    review_rows: list[tuple[DuplicateReview, Person]] = []
+    for r in reviews:
+        other = r.candidate_id if r.person_id == person.id else r.person_id
+        if other in names:
+            review_rows.append((r, names[other]))
+    candidate_rows = [(c, names[c.person_id]) for c in found if c.person_id in names]
+    if review_rows:
+        record_access(db, "duplicates.list", sorted({p.id for _r, p in review_rows}), purpose)
+    if candidate_rows:
+        record_access(db, "person.match", [p.id for _c, p in candidate_rows], purpose)
+    return {"reviews": review_rows, "candidates": candidate_rows}
 
 
 @bp.get("/alerts/rows")

@@ -105,7 +105,7 @@ class NotificationForm(FlaskForm):  # type: ignore[misc]
         choices=[
             SelectChoice("immediately", _l("immediately")),
             SelectChoice("hourly", _l("hourly digest")),
-            SelectChoice("never", _l("never")),
+            SelectChoice("never", _l("not at all")),
         ],
     )
     report_schedule = SelectField(

@@ -38,6 +38,25 @@ WARNINGS = {
         "Registered late: the notification came after the deadline in force on arrival"
     ),
 }
+# What agreed between two records the match scores (backend/services/matching.py).
+MATCH_REASONS = {
+    "surname_same": _l("Same surname"),
+    "surname_agrees_across_scripts": _l("Surname agrees across scripts"),
+    "surname_similar": _l("Similar surname"),
+    "surname_sounds_alike": _l("Surname sounds alike"),
+    "given_name_same": _l("Same given name"),
+    "given_name_agrees_across_scripts": _l("Given name agrees across scripts"),
+    "given_name_similar": _l("Similar given name"),
+    "given_name_sounds_alike": _l("Given name sounds alike"),
+    "names_in_other_order": _l("Names written in the other order"),
+    "birth_date_exact": _l("Same birth date"),
+    "birth_date_day_month_swapped": _l("Birth date with day and month swapped"),
+    "birth_date_within_window": _l("Birth date a few days apart"),
+    "sex_same": _l("Same sex"),
+    "citizenship_same": _l("Same citizenship"),
+    "document_same": _l("Same document number"),
+    "different_real_iins": _l("Two different real IINs"),
+}
 ROLES = {code: _l(label) for code, label in labels.ROLES.items()}
 CATEGORIES = {code: _l(label) for code, label in labels.CATEGORIES.items()}
 PERMIT_STATUSES = {code: _l(label) for code, label in labels.PERMIT_STATUSES.items()}

@@ -131,28 +131,33 @@ def test_the_officer_page_takes_numbers_as_typed(client: Any, admin: Any, db: An
     assert "Неверная контрольная цифра ИИН" in check(wrong[:6] + " " + wrong[6:])
 
 
-def test_the_analyst_lookup_says_a_mistyped_iin(client: Any, admin: Any, db: Any) -> None:
-    person = f.person(client, admin, citizenship="KAZ", iin=f.valid_iin())
+def _analyst_signed_in(client: Any, db: Any, name: str = "jan") -> None:
+    """An analyst signed in on the pages (password, then a TOTP enrolled on the spot)."""
     with db.transaction() as session:
-        accounts.create_user(session, "jan", "analyst", PASSWORD)
+        accounts.create_user(session, name, "analyst", PASSWORD)
     login = client.get("/login").get_data(as_text=True)
-    client.post(
-        "/login", data={"csrf_token": _csrf(login), "username": "jan", "password": PASSWORD}
-    )
+    client.post("/login", data={"csrf_token": _csrf(login), "username": name, "password": PASSWORD})
     page = client.get("/login/totp").get_data(as_text=True)
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
     code = pyotp.TOTP(secret).now()
     client.post("/login/totp", data={"csrf_token": _csrf(page), "code": code})
+
+
+def test_the_analyst_lookup_says_a_mistyped_iin(client: Any, admin: Any, db: Any) -> None:
+    person = f.person(client, admin, citizenship="KAZ", iin=f.valid_iin())
+    _analyst_signed_in(client, db)
     ru = {"Accept-Language": "ru"}
 
     def post(form: str, **data: str) -> str:
         token = _csrf(client.get("/", headers=ru).get_data(as_text=True))
         sent = {"csrf_token": token, "form": form, **data}
-        return client.post("/", data=sent, headers=ru, follow_redirects=True).get_data(as_text=True)
+        resp = client.post("/", data=sent, headers=ru, follow_redirects=True)
+        return resp.get_data(as_text=True)
 
     post("purpose", purpose="case-22/lookup")
     iin = person["iin"]
     assert "Каримов" in post("lookup", key=f"{iin[:6]} {iin[6:]}")
+    assert "Каримов" in post("lookup", key=f"{iin[:6]}-{iin[6:]}")
     wrong = iin[:11] + str((int(iin[11]) + 1) % 10)
     assert "Неверная контрольная цифра ИИН" in post("lookup", key=wrong)
     other = f.valid_iin(date(1971, 2, 3))
@@ -223,6 +228,9 @@ def test_each_spelling_finds_the_person(
     items = resp.get_json()["items"]
     assert items[0]["person_id"] == person["id"], items
     assert items[0]["score"] >= 0.85 and "birth_date_exact" in items[0]["reasons"]
+    # Kazakh Cyrillic against a Latin spelling: never said to be "the same name".
+    across = family not in ("kazakh_cyrillic", "russian_cyrillic")
+    assert ("surname_agrees_across_scripts" in items[0]["reasons"]) is across, items[0]
     assert all(i["score"] < items[0]["score"] for i in items[1:])
     with db.engine.connect() as conn:
         audited = conn.execute(
@@ -230,6 +238,22 @@ def test_each_spelling_finds_the_person(
             {"p": "case-22/1"},
         ).scalar()
     assert audited >= 1
+
+
+def test_names_in_the_other_order_and_a_pinyin_r_are_found(
+    client: Any, admin: Any, token: Any
+) -> None:
+    """The birth date block reads surnames by their initial: the given name's when a
+    passport writes the family name second, and l for р as Chinese pinyin does."""
+    person = _kazakh(client, admin, surname_cyrillic="Рахымжанов")
+    analyst = {**token("analyst"), "X-Purpose": "case-22/order"}
+    for names in (
+        {"surname": "AIDOS", "given_name": "RAKHYMZHANOV"},
+        {"surname": "Lakhymzhanofu", "given_name": "Aiduosi"},
+    ):
+        body = {**names, "birth_date": "1990-01-15", "sex": "M"}
+        items = client.post("/api/v1/persons/matches", json=body, headers=analyst).get_json()
+        assert items["items"][0]["person_id"] == person["id"], (names, items)
 
 
 def test_matches_need_a_purpose_and_a_role(client: Any, token: Any) -> None:
@@ -475,3 +499,62 @@ def test_odd_identity_input_is_answered_never_a_500(
     assert resp.status_code in (200, 201, 400, 409, 422), resp.get_json()
     if resp.status_code >= 400:
         assert resp.get_json()["errors"] or resp.get_json()["detail"]
+
+
+def test_the_person_card_shows_both_scripts_and_duplicates(
+    client: Any, admin: Any, db: Any
+) -> None:
+    person = _kazakh(client, admin, surname_latin="Zhanuzakov", given_name_latin="Aidos")
+    twin = _kazakh(client, admin, given_name_cyrillic="Айбек", patronymic_cyrillic=None)
+    body = {"surname": "ZHANUZAKOV", "given_name": "AIDOS", "birth_date": "1990-01-15",
+            "sex": "M", "citizenship": "CHN", "category": "kandas"}  # fmt: skip
+    latin = f.created(client.post("/api/v1/persons", json=body, headers=admin))
+    assert [c["person_id"] for c in latin["duplicate_candidates"]] == [person["id"]]
+    _analyst_signed_in(client, db)
+    card = f"/people/{person['id']}"
+    # No personal data, nor candidates, before the case reference is stated.
+    first = client.get(card, headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "Zhanuzakov" not in first and "Возможные дубликаты" not in first
+    purpose = {"csrf_token": _csrf(first), "form": "purpose", "purpose": "case-22/card"}
+    client.post(card, data=purpose)
+
+    def read(lang: str) -> str:
+        resp = client.get(f"{card}?lang={lang}")
+        assert resp.status_code == 200
+        return resp.get_data(as_text=True)
+
+    ru = read("ru")
+    assert "Жанұзақов Айдос Серікұлы" in ru and "Zhanuzakov Aidos" in ru
+    assert "Кириллицей" in ru and "Латиницей" in ru and "Возможные дубликаты" in ru
+    assert "Ждут решения администратора" in ru
+    assert f'href="/people/{latin["id"]}' in ru and f'data-candidate="{latin["id"]}"' in ru
+    assert "Та же дата рождения" in ru and "Фамилия совпадает в разных алфавитах" not in ru
+    # The twin (another given name) is a weaker candidate, listed after.
+    assert ru.index(f'data-candidate="{latin["id"]}"') < ru.index(f'data-candidate="{twin["id"]}"')
+    kk = read("kk")
+    assert "Ықтимал қайталанулар" in kk and "Туған күні бірдей" in kk and "Кириллицамен" in kk
+    en = read("en")
+    assert "Possible duplicates" in en and "Same birth date" in en
+    with db.engine.connect() as conn:
+        audited = conn.execute(
+            text(
+                "SELECT action, subject_person_id FROM audit_log WHERE purpose = 'case-22/card'"
+                " AND action IN ('person.match', 'duplicates.list')"
+            )
+        ).all()
+    assert {("person.match", latin["id"]), ("duplicates.list", latin["id"])} <= set(audited)
+    # A pair an admin decided ``different`` leaves the card for good.
+    review = client.get("/api/v1/duplicates?status=open", headers=admin).get_json()["items"][0]
+    client.post(
+        f"/api/v1/duplicates/{review['id']}/decision",
+        json={"decision": "different", "reason": "two people, checked at the akimat"},
+        headers=admin,
+    )
+    after = read("ru")
+    assert f'data-candidate="{latin["id"]}"' not in after and "data-review=" not in after
+    assert f'data-candidate="{twin["id"]}"' in after
+    # The other's card: Latin names only, the Cyrillic said to be missing, and the man
+    # decided to be someone else left out.
+    other = client.get(f"/people/{latin['id']}?lang=ru")
+    assert "Не записано" in other.get_data(as_text=True)
+    assert f'data-candidate="{person["id"]}"' not in other.get_data(as_text=True)
