@@ -29,6 +29,7 @@ from gis.districts import import_districts as import_district_file
 from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from gis.reference import load_reference as load_reference_data
+from gis.settlement_names import NAMES_ATTRIBUTION
 
 
 @click.group(help="Qonys — the digital migration register back end.")
@@ -146,8 +147,11 @@ def load_reference() -> None:
     settings = _settings()
     database = _database(settings)
     counts = load_reference_data(database.engine)
-    click.echo(f"regions: {counts['regions']}, settlements: {counts['settlements']}")
-    click.echo(f"{REGIONS_ATTRIBUTION}\n{GEONAMES_ATTRIBUTION}")
+    click.echo(
+        f"regions: {counts['regions']}, settlements: {counts['settlements']}"
+        f" ({counts['settlement_names']} with Russian or Kazakh names)"
+    )
+    click.echo(f"{REGIONS_ATTRIBUTION}\n{GEONAMES_ATTRIBUTION}\n{NAMES_ATTRIBUTION}")
 
 
 @gis.command(

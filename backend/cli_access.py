@@ -9,11 +9,13 @@ from typing import Any
 
 import click
 import redis
+from sqlalchemy.orm import Session
 
 from backend.cli_common import database as _database
 from backend.cli_common import operator as _operator
 from backend.cli_common import settings as _settings
-from backend.errors import QonysError
+from backend.errors import NotFound, QonysError
+from backend.models import User
 from backend.models.registries import (
     ALERT_DELIVERIES,
     LANGUAGES,
@@ -218,6 +220,12 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
 @click.option("--email", help="Address notifications are sent to (personal data, audited).")
 @click.option("--language", type=click.Choice(LANGUAGES), default="ru", show_default=True)
+@click.option(
+    "--exist-ok",
+    is_flag=True,
+    help="An account of that name and role already there is left as it is (exit 0), so a"
+    " script may run twice; one of another role is still an error.",
+)
 def user_create(
     username: str,
     role: str,
@@ -226,11 +234,19 @@ def user_create(
     password_stdin: bool,
     email: str | None,
     language: str,
+    exist_ok: bool,
 ) -> None:
     password = sys.stdin.readline().rstrip("\n")
     operator = _operator()
     try:
         with _database(_settings()).transaction() as session:
+            if exist_ok and (existing := _existing_user(session, username)) is not None:
+                if existing.role != role:
+                    raise click.ClickException(
+                        f"user {username} already exists with role {existing.role}, not {role}"
+                    )
+                click.echo(f"user {username} ({role}) already exists: left as it is")
+                return
             account = accounts.create_user(
                 session, username, role, password, region_kato, employer_bin, email, language
             )
@@ -239,6 +255,13 @@ def user_create(
         raise click.ClickException(exc.detail) from exc
     second = "required at first sign-in" if role in TOTP_REQUIRED_ROLES else "optional"
     click.echo(f"user {account.username} ({role}) created; second factor {second}")
+
+
+def _existing_user(session: Session, username: str) -> User | None:
+    try:
+        return accounts.find_user(session, username)
+    except NotFound:
+        return None
 
 
 @user.command("list", help="Every account: role, scope, second factor, state.")

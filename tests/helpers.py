@@ -51,12 +51,12 @@ def worker_process(redis_url: str, queue_name: str, env: dict[str, str] | None =
 
 
 def qonys(
-    *args: str, env: dict[str, str] | None = None, check: bool = False
+    *args: str, env: dict[str, str] | None = None, check: bool = False, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run a ``qonys`` command as an operator would, in this process (click's runner:
     the same command objects, arguments and exit codes, without a Python start-up each);
-    ``env`` adds to the environment for the call."""
-    result = CliRunner().invoke(cli_main, list(args), env=env, catch_exceptions=True)
+    ``env`` adds to the environment for the call, ``input`` is its standard input."""
+    result = CliRunner().invoke(cli_main, list(args), env=env, catch_exceptions=True, input=input)
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(result.exception))

@@ -46,6 +46,9 @@ class Settlement(Base):
     kato: Mapped[str] = mapped_column(String(9), primary_key=True)
     region_kato: Mapped[str] = mapped_column(ForeignKey("regions.kato"))
     district_kato: Mapped[str | None] = mapped_column(String(9))
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))  # GeoNames Latin: the fallback
+    name_ru: Mapped[str | None] = mapped_column(String(200))
+    name_kk: Mapped[str | None] = mapped_column(String(200))
+    names_source: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(200))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)

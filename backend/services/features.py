@@ -193,6 +193,10 @@ def settlements(session: Session, bbox: Any, limit: int, offset: int, fid: str |
                 {
                     "kato": z.kato,
                     "name": z.name,
+                    # As regions have them; the GeoNames Latin name where none is known.
+                    "name_ru": z.extra["names"]["ru"],
+                    "name_kk": z.extra["names"]["kk"],
+                    "name_en": z.extra["names"]["en"],
                     "region_kato": z.extra["region_kato"],
                     "zone": z.zone,
                     "score": z.score,

@@ -19,6 +19,7 @@ from backend.services.quotas import quota_fills
 from backend.services.zones import LEVELS, rank_levels
 from backend.settings import Settings
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
+from gis.settlement_names import NAMES_ATTRIBUTION
 from maps.kandas import MapData, SettlementPoint, Unit, build_map
 from maps.monitoring import build_monitoring_map
 
@@ -91,6 +92,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
             z.caps,
             "not_listed" not in z.caps,
             z.rank,
+            z.extra["names"],
         )
         for z in ranked["settlement"]
     ]
@@ -100,6 +102,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
         .scalars()
         .all()
     )
+    named = session.scalar(text("SELECT count(names_source) > 0 FROM settlements"))
     as_of = session.scalar(text("SELECT max(as_of) FROM settlement_indicators")) or clock.today()
     return MapData(
         year=year,
@@ -110,6 +113,7 @@ def map_data(session: Session, settings: Settings, year: int | None = None) -> M
         sources=[
             REGIONS_ATTRIBUTION,
             GEONAMES_ATTRIBUTION,
+            *([NAMES_ATTRIBUTION] if named else []),
             *[f"Indicators: {s}" for s in indicator_sources],
         ],
         demo=demo,

@@ -36,7 +36,7 @@ def settlement_inputs(
     rows = session.execute(
         text(
             """
-            SELECT s.kato, s.name, s.region_kato, s.district_kato,
+            SELECT s.kato, s.name, s.name_ru, s.name_kk, s.region_kato, s.district_kato,
                    (s.region_kato = ANY(:areas) OR s.district_kato = ANY(:areas)) AS designated,
                    r.name_ru AS region_name,
                    ST_Y(s.geom) AS lat, ST_X(s.geom) AS lon,
@@ -76,6 +76,8 @@ def settlement_inputs(
                 "region_kato": r.region_kato,
                 "district_kato": r.district_kato,
                 "region_name": r.region_name,
+                # In the reader's language, the GeoNames Latin name where none is known.
+                "names": {"ru": r.name_ru or r.name, "kk": r.name_kk or r.name, "en": r.name},
                 "lat": r.lat,
                 "lon": r.lon,
                 "demo": bool(r.is_demo),

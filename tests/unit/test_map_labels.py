@@ -49,7 +49,9 @@ var L = new Proxy({
   circleMarker: function () {
     return {
       bindPopup: function (f) { recorded.popup = typeof f === "function" ? f() : f; },
-      bindTooltip: function (f) { recorded.tooltip = typeof f === "function" ? f() : f; }
+      bindTooltip: function (f) { recorded.tooltip = typeof f === "function" ? f() : f; },
+      // The language switch rewrites each settlement's label (qonysRender).
+      setTooltipContent: function (f) { recorded.tooltip = typeof f === "function" ? f() : f; }
     };
   }
 }, {get: function (t, k) { return k in t ? t[k] : thing(); }});
@@ -69,6 +71,7 @@ def _settlement(name: str) -> dict[str, Any]:
     return {
         "k": "751110000",
         "n": name,
+        "nm": {"ru": name},  # the Russian name, shown on this (Russian) page
         "r": "750000000",
         "z": "A",
         "s": 87.5,
