@@ -9,14 +9,14 @@ every romanization (backend/services/identity_rules.py), so its first letter sur
 them. One statement per ``op.execute``; an index on a distributed table is fine on Citus.
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

@@ -7,14 +7,14 @@ name was found: readers then see the Latin name. No package carries a real KATO 
 settlements, so the synthetic codes stay.
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0029"
-down_revision = "0025"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
