@@ -22,13 +22,13 @@ from backend.cli_policy import policy_group
 from backend.db import Database
 from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
-from backend.services import audit_chain
+from backend.services.access import audit_chain
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var, masked
 from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
-from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from gis.reference import load_reference as load_reference_data
+from gis.settlement_inputs import IndicatorFileError, read_indicators, upsert_indicators
 
 
 @click.group(help="Qonys — the digital migration register back end.")

@@ -11,7 +11,8 @@ from backend import clock
 from backend.cli_common import database, operator, settings
 from backend.errors import QonysError
 from backend.models.registries import POLICY_SOURCES
-from backend.services import audit, policy
+from backend.services import policy
+from backend.services.access import audit
 
 
 @click.group("policy", help="Policy parameters: legal numbers with the day they take effect.")

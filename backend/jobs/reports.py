@@ -7,7 +7,7 @@ from datetime import datetime
 from backend import clock
 from backend.jobs.base import job_database
 from backend.jobs.outbox import dispatch
-from backend.services import reports
+from backend.services.monitoring import reports
 
 
 def send_scheduled_reports(now: datetime | None = None) -> int:

@@ -14,7 +14,9 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from backend.api.context import database, record_access
 from backend.errors import QonysError
-from backend.services import alert_store, events, persons
+from backend.services import events
+from backend.services.register import persons
+from backend.services.tracking import alert_store
 from backend.web import messages, words
 from backend.web.forms import PurposeForm, ResolveForm
 from backend.web.pages import _me, _posted, roles

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from backend import clock
-from backend.services import alert_rules, eligibility, obligations, policy, preselection
+from backend.services import policy
+from backend.services.settlement import eligibility, obligations, preselection
+from backend.services.tracking import alert_rules
 from tests import factories as f
 from tests import helpers as h
 

@@ -1,0 +1,226 @@
+"""Is this the same person? Candidates from the register, scored and explained.
+
+Candidates come from PostgreSQL by indexed keys only (the document key, the birth date
+and its day/month swap, the surname's skeleton within the birth date window), so a
+match never reads the register; they are then scored here by the rules of
+:mod:`backend.services.identity.identity_rules`, with rapidfuzz for the distance of names and
+jellyfish for how they sound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import jellyfish
+from rapidfuzz import fuzz
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from backend.identifiers import document_key
+from backend.services.identity import identity_rules as rules
+from backend.services.identity.names import name_key, skeletons
+
+_BLOCK = text(
+    """
+    SELECT id, iin, iin_generated, surname, given_name, surname_cyrillic,
+           given_name_cyrillic, patronymic_cyrillic, surname_latin, given_name_latin,
+           birth_date, sex, citizenship, document_key
+    FROM persons
+    WHERE merged_into IS NULL AND id <> :exclude AND (
+        (CAST(:doc AS varchar) IS NOT NULL AND document_key = :doc)
+        OR birth_date = ANY(CAST(:dates AS date[]))
+        OR (name_key = ANY(CAST(:keys AS varchar[])) AND birth_date BETWEEN :lo AND :hi)
+    )
+    LIMIT :limit
+    """
+)
+_DECIDED_DIFFERENT = text(
+    "SELECT person_id, candidate_id FROM duplicate_reviews"
+    " WHERE status = 'different' AND (person_id = :id OR candidate_id = :id)"
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What is known of the person being looked for."""
+
+    surnames: set[str]
+    given_names: set[str]
+    birth_date: date
+    sex: str | None = None
+    citizenship: str | None = None
+    document_key: str | None = None
+    iin: str | None = None
+    iin_generated: bool = False
+    name_keys: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Candidate:
+    person_id: int
+    score: float
+    reasons: list[str]
+
+
+def probe_of(data: dict[str, Any]) -> Probe:
+    """A probe from a person body as the API takes it (creation or a match request)."""
+    document = data.get("document") or {}
+    surname_fields = (data.get("surname"), data.get("surname_cyrillic"), data.get("surname_latin"))
+    given_fields = (
+        data.get("given_name"),
+        data.get("given_name_cyrillic"),
+        data.get("given_name_latin"),
+    )
+    keys = {name_key(None, None, s) for s in surname_fields if s}
+    return Probe(
+        surnames=skeletons(*surname_fields),
+        given_names=skeletons(*given_fields),
+        birth_date=data["birth_date"],
+        sex=data.get("sex"),
+        citizenship=data.get("citizenship"),
+        document_key=document_key(document.get("number")),
+        iin=data.get("iin"),
+        iin_generated=bool(data.get("iin_generated")),
+        name_keys=keys - {""},
+    )
+
+
+def _row_probe(row: Any) -> Probe:
+    return probe_of(
+        {
+            "surname": row.surname,
+            "given_name": row.given_name,
+            "surname_cyrillic": row.surname_cyrillic,
+            "given_name_cyrillic": row.given_name_cyrillic,
+            "surname_latin": row.surname_latin,
+            "given_name_latin": row.given_name_latin,
+            "birth_date": row.birth_date,
+            "sex": row.sex,
+            "citizenship": row.citizenship,
+            "document": {"number": row.document_key},
+            "iin": row.iin,
+            "iin_generated": row.iin_generated,
+        }
+    )
+
+
+def _swapped(day: date) -> date | None:
+    try:
+        return day.replace(month=day.day, day=day.month) if day.day <= 12 else None
+    except ValueError:
+        return None
+
+
+def _name_similarity(ours: set[str], theirs: set[str]) -> tuple[float, bool]:
+    """The best similarity (0-1) of two sets of skeletons, and whether they sound alike."""
+    best, alike = 0.0, False
+    for a in ours:
+        for b in theirs:
+            best = max(best, fuzz.ratio(a, b) / 100, fuzz.token_sort_ratio(a, b) / 100)
+            alike = alike or jellyfish.metaphone(a) == jellyfish.metaphone(b)
+            consonants = a.translate(rules.CONSONANT_MERGES), b.translate(rules.CONSONANT_MERGES)
+            if min(map(len, consonants)) >= rules.CONSONANTS_AT_LEAST:
+                best = max(best, rules.CONSONANTS_WORTH * fuzz.ratio(*consonants) / 100)
+    return best, alike
+
+
+def _birth_date(a: date, b: date) -> tuple[float, str | None]:
+    if a == b:
+        return rules.BIRTH_DATE_SCORES["exact"], "birth_date_exact"
+    if _swapped(a) == b:
+        return rules.BIRTH_DATE_SCORES["day_month_swapped"], "birth_date_day_month_swapped"
+    if abs((a - b).days) <= rules.BIRTH_DATE_WINDOW_DAYS:
+        return rules.BIRTH_DATE_SCORES["window"], "birth_date_within_window"
+    return 0.0, None
+
+
+def score(probe: Probe, other: Probe) -> tuple[float, list[str]]:
+    """How likely two records are one person (0-1), and what agreed."""
+    both_real = not (probe.iin_generated or other.iin_generated)
+    if probe.iin and other.iin and probe.iin != other.iin and both_real:
+        return rules.DIFFERENT_REAL_IINS_SCORE, ["different_real_iins"]
+    parts: dict[str, float] = {}
+    reasons: list[str] = []
+    surname, surname_alike = _name_similarity(probe.surnames, other.surnames)
+    given, given_alike = _name_similarity(probe.given_names, other.given_names)
+    # Names written in the other order (family name first, as in Chinese passports).
+    swapped = min(
+        _name_similarity(probe.surnames, other.given_names)[0],
+        _name_similarity(probe.given_names, other.surnames)[0],
+    )
+    if swapped > min(surname, given):
+        surname = given = swapped
+        reasons.append("names_in_other_order")
+    parts["surname"], parts["given_name"] = surname, given
+    for part, value, alike in (
+        ("surname", surname, surname_alike),
+        ("given_name", given, given_alike),
+    ):
+        if value >= rules.NAME_AGREES:
+            reasons.append(f"{part}_agrees_across_scripts" if value < 1 else f"{part}_same")
+        elif alike:
+            reasons.append(f"{part}_sounds_alike")
+    parts["birth_date"], birth_reason = _birth_date(probe.birth_date, other.birth_date)
+    if birth_reason:
+        reasons.append(birth_reason)
+    if probe.sex and other.sex:
+        parts["sex"] = float(probe.sex == other.sex)
+        reasons += ["sex_same"] if probe.sex == other.sex else []
+    if probe.citizenship and other.citizenship:
+        parts["citizenship"] = float(probe.citizenship == other.citizenship)
+        reasons += ["citizenship_same"] if parts["citizenship"] else []
+    same_document = bool(probe.document_key and probe.document_key == other.document_key)
+    if probe.document_key and other.document_key:
+        parts["document"] = float(same_document)
+    total = sum(rules.WEIGHTS[k] * v for k, v in parts.items()) / sum(
+        rules.WEIGHTS[k] for k in parts
+    )
+    for part, floor in rules.NAME_FLOORS.items():
+        if parts[part] < floor:
+            total *= rules.NAME_DIFFERS_FACTOR
+    if not birth_reason and not same_document:
+        total *= rules.OTHER_BIRTH_DATE_FACTOR
+    if same_document and parts.get("citizenship", 1.0):
+        reasons.append("document_same")
+        total = max(total, rules.SAME_DOCUMENT_SCORE)
+    return round(total, 3), reasons
+
+
+def candidates(
+    session: Session,
+    data: dict[str, Any],
+    exclude: int = 0,
+    threshold: float = rules.CANDIDATE_THRESHOLD,
+) -> list[Candidate]:
+    """The register's persons who may be the one described by ``data``, best first."""
+    probe = probe_of(data)
+    day = probe.birth_date
+    window = timedelta(days=rules.BIRTH_DATE_WINDOW_DAYS)
+    dates = [day] + [d for d in (_swapped(day),) if d and d != day]
+    rows = session.execute(
+        _BLOCK,
+        {
+            "exclude": exclude,
+            "doc": probe.document_key,
+            "dates": dates,
+            "keys": sorted(probe.name_keys),
+            "lo": day - window if day > date.min + window else date.min,
+            "hi": day + window if day < date.max - window else date.max,
+            "limit": rules.BLOCK_LIMIT,
+        },
+    ).all()
+    different: set[int] = set()
+    if exclude:
+        for a, b in session.execute(_DECIDED_DIFFERENT, {"id": exclude}):
+            different.add(b if a == exclude else a)
+    found = []
+    for row in rows:
+        if row.id in different:
+            continue
+        value, reasons = score(probe, _row_probe(row))
+        if value >= threshold:
+            found.append(Candidate(row.id, value, reasons))
+    found.sort(key=lambda c: (-c.score, c.person_id))
+    return found[: rules.MAX_CANDIDATES]
