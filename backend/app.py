@@ -40,7 +40,7 @@ from backend.bodylimit import BodyLimit, refuse_if_too_large
 from backend.db import Database
 from backend.dbroles import app_url
 from backend.jobs.outbox import install_kick
-from backend.services.tokens import TOKEN_CACHE
+from backend.services.access.tokens import TOKEN_CACHE
 from backend.settings import Settings
 from backend.web import setup as web_setup
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from alembic import command
 from alembic.config import Config
+from gis.settlement_inputs import IndicatorFileError, read_indicators, upsert_indicators
 
 from backend import clock, dbroles
 from backend.cli_access import device, token, traces, user
@@ -22,11 +23,10 @@ from backend.cli_policy import policy_group, quota_group
 from backend.db import Database
 from backend.demo.load import load_demo
 from backend.jobs.runner import run_worker
-from backend.services import audit_chain
+from backend.services.access import audit_chain
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, env_var, masked
 from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
-from gis.indicators import IndicatorFileError, read_indicators, upsert_indicators
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from gis.reference import load_reference as load_reference_data
 from gis.settlement_names import NAMES_ATTRIBUTION

@@ -23,8 +23,8 @@ from backend.models.registries import (
     STAFF_ROLES,
     TOTP_REQUIRED_ROLES,
 )
-from backend.services import accounts, audit, devices
-from backend.services.tokens import (
+from backend.services.access import accounts, audit
+from backend.services.access.tokens import (
     announce_revocation,
     create_token,
     find_token,
@@ -32,8 +32,9 @@ from backend.services.tokens import (
     owner_of_account,
     revoke_token,
 )
-from backend.services.trace_points import point_from_batch
-from backend.services.traces import ingest
+from backend.services.tracking import devices
+from backend.services.tracking.trace_points import point_from_batch
+from backend.services.tracking.traces import ingest
 from gis.gpx import read_gpx
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from backend.db import Database
-from backend.services.tokens import Principal
+from backend.services.access.tokens import Principal
 from backend.settings import Settings, SettingsError
 
 

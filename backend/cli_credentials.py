@@ -8,7 +8,7 @@ import click
 
 from backend.cli_common import database as _database
 from backend.cli_common import settings as _settings
-from backend.services import credential_keys, status_lists
+from backend.services.credentials import credential_keys, status_lists
 
 
 @click.group("credentials", help="Verifiable credentials: signing keys, status lists.")

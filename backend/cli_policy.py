@@ -12,7 +12,9 @@ from backend import clock
 from backend.cli_common import database, operator, settings
 from backend.errors import QonysError
 from backend.models.registries import POLICY_SOURCES
-from backend.services import audit, policy, quotas
+from backend.services import policy
+from backend.services.access import audit
+from backend.services.settlement import quotas
 
 
 @click.group("policy", help="Policy parameters: legal numbers with the day they take effect.")

@@ -150,7 +150,7 @@ class Settings:
     # The account `qonys up` runs the API and worker as when started by root (created
     # when missing); `root` keeps root, which is not recommended.
     run_as: str = "qonys"
-    # Telling people (issue 26; backend/services/outbox.py): the mail server as
+    # Telling people (issue 26; backend/services/notify/outbox.py): the mail server as
     # smtp://user:password@host:port (STARTTLS when offered) and the sender; an HTTP SMS
     # gateway's URL, its Authorization header and its body ($phone, $text, $message_id).
     smtp_url: str | None = None

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg2
 from sqlalchemy import text
 
-from backend.services.tokens import create_token
+from backend.services.access.tokens import create_token
 from bench.common import bench_database_url, describe, percentile, redis_url
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from backend.services import credentials, status_lists
+from backend.services.credentials import credentials, status_lists
 from backend.settings import Settings
 
 DOCUMENTS = 1_000_000

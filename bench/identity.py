@@ -27,8 +27,8 @@ from sqlalchemy import text
 
 from backend.db import Database
 from backend.identifiers import document_key, make_iin
-from backend.services.names import name_key
-from backend.services.tokens import create_token
+from backend.services.access.tokens import create_token
+from backend.services.identity.names import name_key
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url, describe, percentile
 from bench.gen_register import prepare

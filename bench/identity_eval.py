@@ -10,7 +10,7 @@ China — sometimes with a typo, the day and month swapped or the birth date a f
 off. And near-misses that are two people: twins (one surname, one birth date, two given
 names), namesakes born on other days, other people born the same day, and two persons
 with one name and birth date but two real IINs. Each pair is scored by the rules of
-backend/services/identity_rules.py; a pair at or above ``DUPLICATE_THRESHOLD`` is
+backend/services/identity/identity_rules.py; a pair at or above ``DUPLICATE_THRESHOLD`` is
 called a duplicate. Prints precision, recall, and the worst false positive and negative.
 """
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from backend.services import identity_rules as rules
-from backend.services.matching import probe_of, score
-from backend.services.names import transliterate
+from backend.services.identity import identity_rules as rules
+from backend.services.identity.matching import probe_of, score
+from backend.services.identity.names import transliterate
 
 SURNAMES = (
     "Жанұзақов", "Сәрсенбаев", "Нұрланов", "Әбдірахманов", "Құдайбергенов", "Төлеуов",

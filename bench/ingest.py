@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
-from backend.services import alert_rules, trace_storage
-from backend.services.tokens import create_token
+from backend.services.access.tokens import create_token
+from backend.services.tracking import alert_rules, trace_storage
 from backend.settings import Settings
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url

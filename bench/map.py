@@ -22,7 +22,7 @@ from typing import Any
 import folium
 from sqlalchemy import text
 
-from backend.services.maps import DISTRICT_TOLERANCE, GEOJSON_DIGITS, map_data
+from backend.services.monitoring.maps import DISTRICT_TOLERANCE, GEOJSON_DIGITS, map_data
 from backend.settings import Settings
 from bench.common import bench_database_url
 from bench.gen_register import prepare

@@ -24,10 +24,11 @@ from sqlalchemy import text
 
 from backend import clock
 from backend.app import create_app
-from backend.services import indicators, monitoring, quotas
-from backend.services.maps import build_and_store_monitoring
-from backend.services.monitoring import Filters
-from backend.services.tokens import create_token
+from backend.services.access.tokens import create_token
+from backend.services.monitoring import indicators, monitoring
+from backend.services.monitoring.maps import build_and_store_monitoring
+from backend.services.monitoring.monitoring import Filters
+from backend.services.settlement import quotas
 from backend.settings import Settings
 from bench.common import bench_database_url, redis_url
 from bench.gen_register import generate, prepare

@@ -32,7 +32,9 @@ from sqlalchemy import text
 
 from backend.jobs import outbox as outbox_jobs
 from backend.schemas import PersonIn
-from backend.services import events, persons, webhooks
+from backend.services import events
+from backend.services.notify import webhooks
+from backend.services.register import persons
 from bench.common import bench_database_url, describe, percentile, redis_url
 from bench.gen_register import prepare
 

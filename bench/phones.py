@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from sqlalchemy import text
 
-from backend.services import trace_storage
-from backend.services.tokens import create_token
+from backend.services.access.tokens import create_token
+from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url
 from bench.gen_register import generate, prepare

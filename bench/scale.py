@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import text
 
 from backend.db import Database
-from backend.services import trace_storage, traces
-from backend.services.trace_points import Point
-from backend.services.tracks import _fixes
+from backend.services.tracking import trace_storage, traces
+from backend.services.tracking.trace_points import Point
+from backend.services.tracking.tracks import _fixes
 from backend.settings import PROJECT_ROOT, Settings
 from bench.common import bench_database_url, describe, percentile
 from bench.gen_register import copy_persons, prepare

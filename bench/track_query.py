@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 import click
 from sqlalchemy import text
 
-from backend.services import trace_storage
-from backend.services.tokens import create_token
-from backend.services.tracks import _fixes
+from backend.services.access.tokens import create_token
+from backend.services.tracking import trace_storage
+from backend.services.tracking.tracks import _fixes
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url, describe
 from bench.gen_register import generate, prepare

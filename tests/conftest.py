@@ -26,9 +26,9 @@ from backend.app import create_app
 from backend.cli import alembic_config, migrate
 from backend.db import Database
 from backend.models import Base
-from backend.services.phone_ingest import WINDOWS
-from backend.services.tokens import TOKEN_CACHE, create_token
-from backend.services.trace_storage import existing_partitions, forget_known_partitions
+from backend.services.access.tokens import TOKEN_CACHE, create_token
+from backend.services.tracking.phone_ingest import WINDOWS
+from backend.services.tracking.trace_storage import existing_partitions, forget_known_partitions
 from backend.settings import PROJECT_ROOT, Settings
 from gis.reference import load_reference
 from ops import stack

@@ -21,8 +21,8 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from backend.demo.traces import route as demo_route
-from backend.services import trace_storage, traces
-from backend.services.trace_points import point_from_batch
+from backend.services.tracking import trace_storage, traces
+from backend.services.tracking.trace_points import point_from_batch
 from ops.cli import main as cli_main
 
 # Tests of the single-node planner's choices: on Citus every shard holds 1/32 of a test's

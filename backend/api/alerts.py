@@ -8,7 +8,8 @@ from apiflask import APIBlueprint
 
 from backend import schemas as s
 from backend.api.context import auth, principal, purpose, record_access, transaction
-from backend.services import alert_store, events
+from backend.services import events
+from backend.services.tracking import alert_store
 
 bp = APIBlueprint("alerts", __name__, url_prefix="/api/v1", tag="Alerts")
 

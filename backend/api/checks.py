@@ -16,7 +16,7 @@ from backend.api.context import (
     record_access,
     transaction,
 )
-from backend.services import checks, registrations
+from backend.services.register import checks, registrations
 
 bp = APIBlueprint("checks", __name__, url_prefix="/api/v1", tag="Field officers")
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.errors import Forbidden
-from backend.services import audit
-from backend.services.tokens import Principal, verify_cached
+from backend.services.access import audit
+from backend.services.access.tokens import Principal, verify_cached
 from backend.settings import Settings
 
 

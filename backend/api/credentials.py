@@ -25,7 +25,8 @@ from backend.api.context import (
 )
 from backend.errors import NotFound
 from backend.models import Region
-from backend.services import credential_keys, credentials, offline_checks, status_lists
+from backend.services.credentials import credential_keys, credentials, status_lists
+from backend.services.register import offline_checks
 
 log = logging.getLogger("qonys.credentials")
 bp = APIBlueprint("credentials", __name__, tag="Credentials")

@@ -9,7 +9,8 @@ from flask import current_app
 
 from backend import schemas as s
 from backend.api.context import auth, principal, record_access, settings, transaction
-from backend.services import devices, tokens
+from backend.services.access import tokens
+from backend.services.tracking import devices
 
 bp = APIBlueprint("devices", __name__, url_prefix="/api/v1", tag="People and devices")
 

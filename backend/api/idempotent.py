@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response, request
 
 from backend.api.context import database, principal
-from backend.services.idempotency import request_hash, run_once
+from backend.services.access.idempotency import request_hash, run_once
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,8 +13,9 @@ from backend.api.context import auth, principal, purpose, record_access, transac
 from backend.errors import Invalid
 from backend.models.registries import DUPLICATE_DECISIONS, DUPLICATE_STATUSES
 from backend.schemas.common import TEXT, Str
-from backend.services import duplicates, matching, persons
-from backend.services.mrz_intake import read_mrz
+from backend.services.identity import duplicates, matching
+from backend.services.identity.mrz_intake import read_mrz
+from backend.services.register import persons
 
 bp = APIBlueprint("identity", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -70,7 +71,7 @@ class DecisionOut(Schema):
     description="Names are compared across Cyrillic and Latin (ICAO 9303, Kazakh Latin "
     "2021, BGN/PCGN and neighbours' romanizations), birth dates exactly, with day and month "
     "swapped or within a window, documents after normalisation. The rules are "
-    "backend/services/identity_rules.py. Sends X-Purpose; audited, a row per candidate.",
+    "backend/services/identity/identity_rules.py. Sends X-Purpose; audited, a row per candidate.",
 )
 def match_person(data: dict[str, Any]) -> Any:
     why = purpose(required_for=("analyst", "admin"))

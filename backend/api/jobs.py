@@ -24,7 +24,7 @@ from backend import schemas as s
 from backend.api.context import auth, principal, record_access, transaction
 from backend.errors import NotFound, Unavailable
 from backend.models import Job
-from backend.services.tokens import Principal
+from backend.services.access.tokens import Principal
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", tag="Jobs")
 

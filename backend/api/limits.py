@@ -16,7 +16,8 @@ from limits import parse
 
 from backend import outages
 from backend.api.context import bearer_principal, bearer_secret, session_principal
-from backend.services import auth_failures, phone_apps
+from backend.services.access import auth_failures
+from backend.services.tracking import phone_apps
 
 log = logging.getLogger("qonys.limits")
 

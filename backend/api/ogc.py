@@ -1,6 +1,6 @@
 """OGC API – Features, read-only, at ``/ogc`` (Part 1: Core, GeoJSON, HTML, OpenAPI 3.0).
 
-A thin implementation over :mod:`backend.services.features` rather than a mounted
+A thin implementation over :mod:`backend.services.monitoring.features` rather than a mounted
 pygeoapi: pygeoapi's PostgreSQL provider reads a table per collection and would need its
 own configuration, server and authentication, while the settlements' zones are computed
 (not stored) and the density cells must be k-suppressed per request. The responses carry
@@ -21,7 +21,7 @@ from flask import Response, render_template, request, url_for
 from backend import clock
 from backend.api.context import auth, record_access, settings, transaction
 from backend.errors import Invalid, NotFound
-from backend.services import features
+from backend.services.monitoring import features
 
 bp = APIBlueprint("ogc", __name__, url_prefix="/ogc", tag="OGC API - Features")
 GEOJSON = "application/geo+json"

@@ -14,7 +14,7 @@ from backend.api.context import auth, principal, purpose, record_access, setting
 from backend.models import WebhookSubscription
 from backend.models.registries import WEBHOOK_EVENTS
 from backend.schemas import outbox as so
-from backend.services import contacts, outbox, webhooks
+from backend.services.notify import contacts, outbox, webhooks
 
 bp = APIBlueprint("outbox", __name__, url_prefix="/api/v1", tag="Notifications")
 

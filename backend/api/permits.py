@@ -10,7 +10,8 @@ from backend import schemas as s
 from backend.api.context import auth, principal, record_access, transaction
 from backend.api.idempotent import idempotent
 from backend.errors import NotFound
-from backend.services import events, permits
+from backend.services import events
+from backend.services.register import permits
 
 bp = APIBlueprint("permits", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -43,8 +44,7 @@ def create_employer(data: dict[str, Any]) -> Any:
 @bp.doc(summary="Issue a labour-immigrant permit (patent) valid in one region for 1-12 months")
 def create_permit(data: dict[str, Any]) -> Any:
     with transaction() as session:
-        permit = permits.create_permit(session, data)
-        events.permit_issued(session, permit)
+        permit = events.issue_permit(session, data)
         record_access(session, "permit.create", [permit.person_id])
         return permit
 
@@ -86,8 +86,7 @@ def household_employer(permit_id: int, data: dict[str, Any]) -> Any:
 @bp.doc(summary="Revoke a permit")
 def revoke_permit(permit_id: int, data: dict[str, Any]) -> Any:
     with transaction() as session:
-        permit = permits.revoke_permit(session, permit_id)
-        events.permit_revoked(session, permit)
+        permit = events.revoke_permit(session, permit_id)
         record_access(session, "permit.revoke", [permit.person_id], data["reason"])
         return permit
 
@@ -114,7 +113,6 @@ def employer_permits(bin_: str, query: dict[str, Any]) -> Any:
 def termination_notice(bin_: str, data: dict[str, Any]) -> Any:
     _own_employer(bin_)
     with transaction() as session:
-        notice, permit = permits.file_termination_notice(session, bin_, data)
-        events.termination_notice_filed(session, notice, permit)
+        notice, permit = events.file_termination_notice(session, bin_, data)
         record_access(session, "permit.terminate", [permit.person_id], data["reason"])
         return notice

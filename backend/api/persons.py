@@ -11,7 +11,8 @@ from backend.api.context import auth, principal, purpose, record_access, setting
 from backend.api.idempotent import idempotent
 from backend.api.limits import listing_over_cap
 from backend.errors import TooMany
-from backend.services import events, persons, registrations
+from backend.services import events
+from backend.services.register import persons
 
 bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
 
@@ -24,8 +25,7 @@ bp = APIBlueprint("persons", __name__, url_prefix="/api/v1", tag="Registry")
 @bp.doc(summary="Register a person (an IIN is generated for a foreigner without one)")
 def create_person(data: dict[str, Any]) -> Any:
     with transaction() as session:
-        person = persons.create_person(session, data)
-        events.person_registered(session, person)
+        person = events.register_person(session, data)
         record_access(session, "person.create", [person.id])
         card = persons.get_person(session, person.id)
         card.duplicate_candidates = person.duplicate_candidates
@@ -84,7 +84,6 @@ def list_persons(query: dict[str, Any]) -> Any:
 @bp.doc(summary="Register a person at a place of stay; closes the current one of the same kind")
 def create_registration(data: dict[str, Any]) -> Any:
     with transaction() as session:
-        registration = registrations.create_registration(session, data)
-        events.registration_recorded(session, registration)
+        registration = events.record_registration(session, data)
         record_access(session, "registration.create", [registration.person_id])
         return registration

@@ -135,7 +135,7 @@ def _retry_after_limit() -> dict[str, str]:
 def _refusal(status: int) -> Response | None:
     """Audit a refused request (issue 12). Failed authentication counts per address: the
     first of a minute is audited row by row, the rest by the minute's count
-    (:mod:`backend.services.auth_failures`); over the address's budget the answer is 429."""
+    (:mod:`backend.services.access.auth_failures`); over the address's budget the answer is 429."""
     if status == 401:
         first, wait = unauthenticated_failure()
         if wait is not None:

@@ -14,6 +14,7 @@ from backend import schemas as s
 from backend.api.context import (
     acting_person,
     auth,
+    principal,
     purpose,
     record_access,
     transaction,
@@ -21,14 +22,14 @@ from backend.api.context import (
 from backend.api.csp import map_response
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
-from backend.services import (
+from backend.services import policy
+from backend.services.monitoring import indicators, maps
+from backend.services.settlement import (
     admission,
     claims,
     eligibility,
-    indicators,
-    maps,
     obligations,
-    policy,
+    preselection,
     quotas,
     zones,
 )
@@ -258,3 +259,36 @@ def map_assets(package: str, filename: str) -> Any:
     if folder is None:
         raise HTTPNotFound()
     return send_from_directory(folder, filename, max_age=86400)
+
+
+# Residence-permit pre-selection of kandas (seed 003).
+@bp.post("/preselection")
+@bp.auth_required(auth, roles=["admin"])
+@bp.input(s.PreselectionIn, arg_name="data")
+@bp.output(s.PreselectionOut, status_code=201)
+@bp.doc(
+    summary="Score a residence-permit applicant and store the decision with its reasons",
+    description="Weighted score of the state-language test, questionnaire and interview "
+    "(each 0-100) by the policy parameters `preselection_weights` and "
+    "`preselection_threshold` in force today; failing the security checks refuses "
+    "whatever the score. Reasons: `security_checks_failed`, `score_below_threshold`, "
+    "`score_at_or_above_threshold`.",
+)
+def post_preselection(data: dict[str, Any]) -> Any:
+    who = principal()
+    with transaction() as session:
+        row = preselection.decide(session, data, who.actor)
+        record_access(session, "preselection.decide", [row.person_id], row.decision)
+        return row
+
+
+@bp.get("/preselection/<id:person_id>")
+@bp.auth_required(auth, roles=["admin", "analyst"])
+@bp.output(s.PreselectionPage)
+@bp.doc(summary="An applicant's pre-selection decisions, newest first (with X-Purpose)")
+def get_preselection(person_id: int) -> Any:
+    why = purpose()
+    with transaction() as session:
+        items = preselection.latest(session, person_id)
+        record_access(session, "preselection.read", [person_id], why)
+        return {"items": items}

@@ -29,9 +29,11 @@ from backend.api.limits import batch_limit, device_over_limit, limiter
 from backend.errors import Invalid, OutOfScope, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
 from backend.redaction import redact
-from backend.services import devices, persons, phone_apps, phone_ingest, scope, traces, tracks
-from backend.services.tokens import Principal
-from backend.services.trace_points import point_from_batch
+from backend.services.access import scope
+from backend.services.access.tokens import Principal
+from backend.services.register import persons
+from backend.services.tracking import devices, phone_apps, phone_ingest, traces, tracks
+from backend.services.tracking.trace_points import point_from_batch
 
 bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces")
 

@@ -19,12 +19,9 @@ from backend.demo.register import Progress, demo_tokens, demo_users, load_regist
 from backend.demo.settlement import load_settlement
 from backend.demo.traces import demo_phone, load_traces
 from backend.models import ApiToken, Permit
-from backend.services import (
-    alert_rules,
-    residence,
-    status_lists,
-)
-from backend.services.maps import build_and_store
+from backend.services.credentials import status_lists
+from backend.services.monitoring.maps import build_and_store
+from backend.services.tracking import alert_rules, residence
 from backend.settings import Settings
 
 

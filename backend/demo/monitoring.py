@@ -8,9 +8,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.demo.register import Progress
-from backend.services import preselection
-from backend.services.maps import build_and_store_monitoring
-from backend.services.monitoring import Filters
+from backend.services.monitoring.maps import build_and_store_monitoring
+from backend.services.monitoring.monitoring import Filters
+from backend.services.settlement import preselection
 from backend.settings import Settings
 
 ACTOR = "demo"

@@ -15,15 +15,11 @@ from backend import clock
 from backend.clock import add_months
 from backend.identifiers import make_bin, make_iin
 from backend.models import Employer, Permit, Person, User
-from backend.services import (
-    accounts,
-    devices,
-    events,
-    permits,
-    persons,
-    registrations,
-)
-from backend.services.tokens import create_token, verify_token
+from backend.services import events
+from backend.services.access import accounts
+from backend.services.access.tokens import create_token, verify_token
+from backend.services.register import permits
+from backend.services.tracking import devices
 from backend.settings import Settings
 
 Progress = Callable[[Iterable[Any], str], Any]
@@ -162,7 +158,7 @@ def load_register(
                 citizenship = rng.choice(list(FOREIGN))
                 surnames, names = FOREIGN[citizenship]
                 surname, given, sex, iin = rng.choice(surnames), rng.choice(names), "M", None
-            person = persons.create_person(
+            person = events.register_person(
                 session,
                 {
                     "iin": iin,
@@ -176,7 +172,7 @@ def load_register(
                 },
                 is_demo=True,
             )
-            registration = registrations.create_registration(
+            events.record_registration(
                 session,
                 {
                     "person_id": person.id,
@@ -204,10 +200,9 @@ def load_register(
                     ),
                 },
             )
-            events.registration_recorded(session, registration)
             if kind in ("labour_immigrant", "foreign_worker"):
                 start = today - timedelta(days=60 + 40 * (i % 4))
-                permits.create_permit(
+                events.issue_permit(
                     session,
                     {
                         "person_id": person.id,
@@ -229,7 +224,7 @@ def load_register(
         {"surname_cyrillic": "Жанұзақов", "given_name_cyrillic": "Айдос"},
         {"surname_latin": "Zhanuzakefu", "given_name_latin": "Aiduosi"},
     ):
-        persons.create_person(
+        events.register_person(
             session,
             {
                 **spelled,

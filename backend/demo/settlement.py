@@ -10,15 +10,10 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.demo.register import Progress, _demo_bins, _settlement
-from backend.services import (
-    admission,
-    events,
-    policy,
-    quotas,
-    registrations,
-)
+from backend.services import events, policy
+from backend.services.settlement import admission, quotas
 from backend.settings import Settings
-from gis.indicators import upsert_indicators
+from gis.settlement_inputs import upsert_indicators
 
 DEMO_INDICATOR_SOURCE = "ДЕМО: сгенерированные показатели / DEMO: generated indicators"
 
@@ -115,7 +110,7 @@ def load_settlement(
         # The first admitted family has moved to Almaty for good: a permanent registration
         # there makes their obligation suspected, for an analyst to confirm or dismiss.
         almaty = _settlement(session, "750000000", "Almaty")
-        registration = registrations.create_registration(
+        events.record_registration(
             session,
             {
                 "person_id": first_admitted,
@@ -125,7 +120,6 @@ def load_settlement(
                 "valid_from": clock.today(),
             },
         )
-        events.registration_recorded(session, registration)
     # A kandas family that chose permanent residence on general terms: no quota, no
     # support, no obligation (seed 003).
     general = session.scalar(

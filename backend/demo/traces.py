@@ -15,15 +15,11 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.db import Database
 from backend.demo.register import Progress
-from backend.services import (
-    alert_rules,
-    phone_ingest,
-    traces,
-)
-from backend.services import phone_protocols as protocols
-from backend.services.phone_apps import gpslogger
-from backend.services.tokens import verify_token
-from backend.services.trace_points import point_from_batch
+from backend.services.access.tokens import verify_token
+from backend.services.tracking import alert_rules, phone_ingest, traces
+from backend.services.tracking import phone_protocols as protocols
+from backend.services.tracking.phone_apps import gpslogger
+from backend.services.tracking.trace_points import point_from_batch
 from backend.settings import Settings
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from rq import Queue, get_current_job
 
 from backend.jobs.base import alerts_policy_gaps, job_database, job_settings
-from backend.services import alert_rules, residence
+from backend.services.tracking import alert_rules, residence
 
 KICK_KEY = "qonys:alerts:kick"
 # If no worker picks the job up, let a later batch enqueue another after this long.

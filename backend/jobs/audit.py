@@ -7,7 +7,7 @@ import logging
 import redis
 
 from backend.jobs.base import job_database, job_settings
-from backend.services import audit_chain, auth_failures
+from backend.services.access import audit_chain, auth_failures
 
 log = logging.getLogger("qonys.audit")
 

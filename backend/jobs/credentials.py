@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.jobs.base import job_database, job_settings
-from backend.services import status_lists
+from backend.services.credentials import status_lists
 
 
 def publish_status_lists() -> dict[str, bool]:

@@ -7,8 +7,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from backend.jobs.base import finish, job_database, job_settings, report, tracked
-from backend.services.maps import build_and_store, build_and_store_monitoring
-from backend.services.monitoring import Filters
+from backend.services.monitoring.maps import build_and_store, build_and_store_monitoring
+from backend.services.monitoring.monitoring import Filters
 
 
 @tracked

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.jobs.base import job_database, job_settings
-from backend.services import outbox
-from backend.services.channels import SENDERS
+from backend.services.notify import outbox
+from backend.services.notify.channels import SENDERS
 
 log = logging.getLogger("qonys.outbox")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from backend.jobs.base import alerts_policy_gaps, job_database, job_settings
 from backend.jobs.outbox import dispatch
-from backend.services import events, notify
-from backend.services.permits import expire_permits as expire
+from backend.services import events
+from backend.services.notify import notify
+from backend.services.register.permits import expire_permits as expire
 
 
 @alerts_policy_gaps

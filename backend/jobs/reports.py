@@ -7,7 +7,7 @@ from datetime import datetime
 from backend import clock
 from backend.jobs.base import alerts_policy_gaps, job_database
 from backend.jobs.outbox import dispatch
-from backend.services import reports
+from backend.services.monitoring import reports
 
 
 @alerts_policy_gaps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.jobs.base import alerts_policy_gaps, job_database
-from backend.services.obligations import fulfil_finished, pay_due_subsidies
+from backend.services.settlement.obligations import fulfil_finished, pay_due_subsidies
 
 
 @alerts_policy_gaps

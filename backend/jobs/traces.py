@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.jobs.base import job_database, job_settings
-from backend.services import trace_storage
+from backend.services.tracking import trace_storage
 
 
 def maintain_partitions() -> dict[str, object]:

@@ -70,7 +70,7 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     # The last TOTP time step accepted: a code counts once.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
-    # Where and how notifications reach the account (issue 26, backend/services/notify.py).
+    # Where and how notifications reach the account (issue 26, backend/services/notify/notify.py).
     email: Mapped[str | None] = mapped_column(String(254))
     language: Mapped[str] = mapped_column(String(2), default="ru")
     alert_delivery: Mapped[str] = mapped_column(String(16), default="immediately")

@@ -40,7 +40,7 @@ class Person(Base):
     surname_latin: Mapped[str | None] = mapped_column(String(100))
     given_name_latin: Mapped[str | None] = mapped_column(String(100))
     # The document number as compared (backend.identifiers.document_key) and the
-    # surname's skeleton (backend.services.names.name_key): the keys a match blocks on.
+    # surname's skeleton (backend.services.identity.names.name_key): the keys a match blocks on.
     document_key: Mapped[str | None] = mapped_column(String(32))
     name_key: Mapped[str] = mapped_column(String(100), default="")
     # A duplicate merged into another person: reads answer with the survivor.
@@ -52,7 +52,7 @@ class Person(Base):
     source_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    # Set on a person just created: the likely duplicates found (services/duplicates.py).
+    # Set on a person just created: the likely duplicates found (services/identity/duplicates.py).
     duplicate_candidates: list[Any] = []
     # Set on a survivor read through the id of a person merged into it.
     answered_for: int | None = None
@@ -69,7 +69,7 @@ class Person(Base):
 class RegisterKey(Base):
     """A key unique across the whole register (an IIN, an imported person row's source
     key), claimed for one person: unique whichever node holds the person (migration 0016,
-    backend/services/register_keys.py)."""
+    backend/services/register/register_keys.py)."""
 
     __tablename__ = "register_keys"
     key: Mapped[str] = mapped_column(String(80), primary_key=True)

@@ -56,7 +56,6 @@ ALERT_STATUSES = ("open", "closed")
 OBLIGATION_STATUSES = ("active", "suspected", "breached", "fulfilled", "unbound")
 # Statuses of an obligation still running: one per family at a time.
 OPEN_OBLIGATION_STATUSES = ("active", "suspected")
-BREACH_DECISIONS = ("confirmed", "dismissed")
 # A repayment claim under the social contract: suspected on evidence of a departure,
 # issued by two settlement officials, then paid, contested or withdrawn.
 CLAIM_STATUSES = ("suspected", "claim_issued", "paid", "contested", "withdrawn")

@@ -1,9 +1,11 @@
-"""What follows from a register event — the one place to read it.
+"""The register's use cases, and what follows from each event — the one place to read it.
 
-A service records the event itself (a registration, a resolved alert, a termination
-notice); its caller — the API view, the import job, the demo — then calls the matching
-function here, in the same transaction. Nothing else reacts to these events, and no
-service imports another to cause a side effect.
+Each use case records its event and runs the event's consequences, in the caller's
+transaction: ``register_person``, ``record_registration``, ``issue_permit``,
+``revoke_permit``, ``file_termination_notice``. The API, the pages, the import job and the
+demo all call these, so none of them can forget a consequence. Events recorded elsewhere
+(a resolved alert, expired permits) call the matching consequence function below. Nothing
+else reacts to these events, and no service imports another to cause a side effect.
 
 =============================================  ============================================
 Event                                          Consequence
@@ -20,19 +22,61 @@ its deadline                                   permit's region
 =============================================  ============================================
 
 Every event also tells people and other systems, through the outbox, in the same
-transaction (:mod:`backend.services.notify` says who hears what). An alert's opening is
-told where alerts open, :func:`backend.services.alert_store.open_alert`.
+transaction (:mod:`backend.services.notify.notify` says who hears what). An alert's opening is
+told where alerts open, :func:`backend.services.tracking.alert_store.open_alert`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.models import Alert, Permit, Person, Registration, TerminationNotice
-from backend.services import alert_evidence, alert_rules, notify, obligations
+from backend.services.notify import notify
+from backend.services.register import permits, persons, registrations
+from backend.services.settlement import alert_evidence, obligations
+from backend.services.tracking import alert_rules
+
+
+def register_person(session: Session, data: dict[str, Any], is_demo: bool = False) -> Person:
+    """Register a person (scored against the register for duplicates) and tell who hears."""
+    person = persons.create_person(session, data, is_demo=is_demo)
+    person_registered(session, person)
+    return person
+
+
+def record_registration(
+    session: Session, data: dict[str, Any], source_key: str | None = None
+) -> Registration:
+    """Record a registration at a place of stay and run its consequences."""
+    registration = registrations.create_registration(session, data, source_key=source_key)
+    registration_recorded(session, registration)
+    return registration
+
+
+def issue_permit(session: Session, data: dict[str, Any], source_key: str | None = None) -> Permit:
+    """Issue a labour-immigrant permit and tell who hears."""
+    permit = permits.create_permit(session, data, source_key=source_key)
+    permit_issued(session, permit)
+    return permit
+
+
+def revoke_permit(session: Session, permit_id: int) -> Permit:
+    permit = permits.revoke_permit(session, permit_id)
+    permit_revoked(session, permit)
+    return permit
+
+
+def file_termination_notice(
+    session: Session, bin_: str, data: dict[str, Any]
+) -> tuple[TerminationNotice, Permit]:
+    """An employer's early-termination notice: ends the permit, flags a late notice."""
+    notice, permit = permits.file_termination_notice(session, bin_, data)
+    termination_notice_filed(session, notice, permit)
+    return notice, permit
 
 
 def person_registered(session: Session, person: Person) -> None:

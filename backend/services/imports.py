@@ -25,9 +25,11 @@ from backend.errors import Invalid, QonysError, flatten_messages
 from backend.identifiers import iin_typed
 from backend.models import ImportFile, Permit, Person, Registration
 from backend.schemas import PermitIn, PersonIn, RegistrationIn
-from backend.services import audit, events, permits, persons, register_keys, registrations
-from backend.services.matching import Candidate
-from backend.services.tokens import Principal
+from backend.services import events
+from backend.services.access import audit
+from backend.services.access.tokens import Principal
+from backend.services.identity.matching import Candidate
+from backend.services.register import register_keys
 from backend.settings import Settings
 
 KINDS = ("persons", "registrations", "permits")
@@ -129,9 +131,8 @@ def _import_person(session: Session, row: dict[str, str], key: str, _: Settings)
     data = _load(PersonIn(), payload)
     if data.get("iin") and session.scalar(select(exists().where(Person.iin == data["iin"]))):
         raise _Duplicate
-    person = persons.create_person(session, data)
+    person = events.register_person(session, data)
     person.source_key = key
-    events.person_registered(session, person)
     register_keys.claim(
         session, register_keys.source_key(key), person.id, "this row is being imported already"
     )
@@ -147,10 +148,9 @@ def _import_registration(session: Session, row: dict[str, str], key: str, _: Set
     if row.get("lat") or row.get("lon"):
         payload["location"] = {"lat": row.get("lat") or None, "lon": row.get("lon") or None}
     payload["person_id"] = _person_id(session, row["person_iin"])
-    registration = registrations.create_registration(
+    registration = events.record_registration(
         session, _load(RegistrationIn(), payload), source_key=key
     )
-    events.registration_recorded(session, registration)
     return registration.person_id, []
 
 
@@ -159,8 +159,7 @@ def _import_permit(session: Session, row: dict[str, str], key: str, settings: Se
         k: row[k] for k in ("employer_bin", "region_kato", "valid_from", "valid_to") if row.get(k)
     }
     payload["person_id"] = _person_id(session, row["person_iin"])
-    permit = permits.create_permit(session, _load(PermitIn(), payload), source_key=key)
-    events.permit_issued(session, permit)
+    events.issue_permit(session, _load(PermitIn(), payload), source_key=key)
     return int(payload["person_id"]), []
 
 

@@ -1,6 +1,6 @@
 """Retention of every kind of personal data, each with its own period (settings).
 
-Raw trace points go by whole daily partitions (:mod:`backend.services.trace_storage`);
+Raw trace points go by whole daily partitions (:mod:`backend.services.tracking.trace_storage`);
 everything else that names or places a person is deleted, or stripped of its location,
 here, by the daily maintenance job. What stays: the audit log (the record of who saw
 whose data, kept by law and append-only), and aggregates that identify nobody (the

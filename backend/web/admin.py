@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 
 from backend.api.context import database, record_access
 from backend.errors import QonysError
-from backend.services import accounts, devices, tokens
+from backend.services.access import accounts, tokens
+from backend.services.tracking import devices
 from backend.web import messages, words
 from backend.web.forms import EmptyForm, EnrolForm
 from backend.web.pages import _me, _posted, roles

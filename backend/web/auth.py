@@ -15,8 +15,8 @@ from backend.api.context import database, session_principal, settings
 from backend.api.limits import client_address, limiter, signin_limit
 from backend.errors import Invalid
 from backend.models import User
-from backend.services import accounts, audit, signin_throttle
-from backend.services.signin_throttle import Attempt
+from backend.services.access import accounts, audit, signin_throttle
+from backend.services.access.signin_throttle import Attempt
 from backend.web.forms import EmptyForm, LoginForm, TotpForm
 from backend.web.session import SessionUser, begin
 

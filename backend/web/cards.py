@@ -17,8 +17,12 @@ from sqlalchemy.orm import Session
 from backend.api.context import database, record_access
 from backend.errors import QonysError
 from backend.models import DuplicateReview, Person
-from backend.services import alert_store, events, matching, persons, scope
-from backend.services.tokens import Principal
+from backend.services import events
+from backend.services.access import scope
+from backend.services.access.tokens import Principal
+from backend.services.identity import matching
+from backend.services.register import persons
+from backend.services.tracking import alert_store
 from backend.web import messages, words
 from backend.web.forms import PurposeForm, ResolveForm
 from backend.web.pages import _me, _posted, roles

@@ -13,7 +13,8 @@ from flask import Blueprint, render_template, request
 
 from backend import clock
 from backend.api.context import auth, record_access, transaction
-from backend.services import eligibility, indicators, monitoring, quotas
+from backend.services.monitoring import indicators, monitoring
+from backend.services.settlement import eligibility, quotas
 from backend.web import words
 from backend.web.charts import trend
 

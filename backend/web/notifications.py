@@ -11,8 +11,9 @@ from flask_babel import gettext as _
 
 from backend.api.context import database, record_access, session_principal
 from backend.errors import QonysError
-from backend.services import accounts, outbox
-from backend.services.tokens import Principal
+from backend.services.access import accounts
+from backend.services.access.tokens import Principal
+from backend.services.notify import outbox
 from backend.web.forms import EmptyForm, NotificationForm
 from backend.web.pages import roles
 

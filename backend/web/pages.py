@@ -30,18 +30,11 @@ from backend.api.context import audit_context, database, record_access, session_
 from backend.errors import NotFound, QonysError
 from backend.identifiers import document_key, iin_problem, iin_typed
 from backend.models import Alert, Job, Permit, Person, Registration, TerminationNotice
-from backend.services import (
-    alert_store,
-    checks,
-    events,
-    offline_checks,
-    permits,
-    persons,
-    policy,
-    registrations,
-    scope,
-)
-from backend.services.tokens import Principal
+from backend.services import events, policy
+from backend.services.access import scope
+from backend.services.access.tokens import Principal
+from backend.services.register import checks, offline_checks, permits, persons, registrations
+from backend.services.tracking import alert_store
 from backend.web import messages, offline, words
 from backend.web.forms import (
     CheckForm,
@@ -261,7 +254,7 @@ def employer() -> Any:
                 errors["permit_id"] = _("Choose one of your permit holders.")
             elif valid:
                 try:
-                    notice, permit = permits.file_termination_notice(
+                    notice, permit = events.file_termination_notice(
                         db,
                         bin_,
                         {
@@ -273,7 +266,6 @@ def employer() -> Any:
                 except QonysError as exc:
                     errors.update(messages.field_errors(exc, "permit_id"))
                 else:
-                    events.termination_notice_filed(db, notice, permit)
                     record_access(db, "permit.terminate", [permit.person_id], form.reason.data)
                     filed = notice
         holders, _cursor = permits.employer_permits(db, bin_, 500, None)

@@ -19,7 +19,7 @@ from backend import clock
 from backend.api.context import bearer_principal, database
 from backend.localsecrets import generated_secret
 from backend.models import User
-from backend.services.accounts import principal_of
+from backend.services.access.accounts import principal_of
 from backend.settings import Settings
 
 login_manager = LoginManager()
@@ -36,7 +36,7 @@ class SessionUser(UserMixin):  # type: ignore[misc]  # flask_login ships no type
 
     def get_id(self) -> str:
         """What the cookie holds: the account and its session version. Bumping the
-        version (:func:`backend.services.accounts.end_sessions`) ends every copy."""
+        version (:func:`backend.services.access.accounts.end_sessions`) ends every copy."""
         return f"{self.id}.{self.session_version}"
 
 

@@ -32,13 +32,13 @@ REASONS = {
     "permit_revoked": _l("The permit was revoked"),
     "outside_permit_region": _l("Working outside the region of the permit"),
 }
-# Beside the verdict, not changing it (backend/services/checks.py ``warnings``).
+# Beside the verdict, not changing it (backend/services/register/checks.py ``warnings``).
 WARNINGS = {
     "late_registration": _l(
         "Registered late: the notification came after the deadline in force on arrival"
     ),
 }
-# What agreed between two records the match scores (backend/services/matching.py).
+# What agreed between two records the match scores (backend/services/identity/matching.py).
 MATCH_REASONS = {
     "surname_same": _l("Same surname"),
     "surname_agrees_across_scripts": _l("Surname agrees across scripts"),

@@ -4,7 +4,7 @@ a match blocks on, the duplicate review queue and the merges.
 - ``persons`` gains the names as documents carry them (Cyrillic surname, given name and
   patronymic; Latin surname and given name), ``document_key`` (the number as compared:
   case, spaces, hyphens and Cyrillic look-alikes folded, backend.identifiers), the
-  surname's skeleton ``name_key`` (backend.services.names) and ``merged_into``. Existing
+  surname's skeleton ``name_key`` (backend.services.identity.names) and ``merged_into``. Existing
   persons keep ``surname``/``given_name`` as they are; each is copied to the script it is
   written in. Indexes on the keys and the birth date let a match find candidates without
   reading the register.
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy import text
 
 from backend.identifiers import document_key
-from backend.services.names import has_cyrillic, name_key
+from backend.services.identity.names import has_cyrillic, name_key
 
 revision = "0020"
 down_revision = "0018"

@@ -5,7 +5,7 @@ swapped) to find those whose surname is spelled past its blocking key. At nation
 that is about a thousand persons a day; the block now reads only those whose surname
 skeleton (``name_key``) begins with the letter of a name sought, through an index on
 ``(birth_date, left(name_key, 1))``: the skeleton spells one sound with one letter in
-every romanization (backend/services/identity_rules.py), so its first letter survives
+every romanization (backend/services/identity/identity_rules.py), so its first letter survives
 them. One statement per ``op.execute``; an index on a distributed table is fine on Citus.
 
 Revision ID: 0028

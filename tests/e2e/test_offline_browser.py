@@ -23,7 +23,8 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.services import accounts, credentials, status_lists
+from backend.services.access import accounts
+from backend.services.credentials import credentials, status_lists
 from backend.settings import PROJECT_ROOT, Settings
 from tests import factories as f
 from tests import helpers as h

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from backend import clock
 from backend.app import create_app
-from backend.services import accounts
+from backend.services.access import accounts
 from backend.settings import PROJECT_ROOT
 from tests import factories as f
 from tests import helpers as h

@@ -18,7 +18,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import text
 
 from backend import clock
-from backend.services import accounts, alert_store
+from backend.services.access import accounts
+from backend.services.tracking import alert_store
 from tests import factories as f
 from tests import helpers as h
 from tests.e2e.offline import ARTIFACTS, CHROMIUM

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from backend import clock
 from backend.errors import Conflict, Invalid
-from backend.services import accounts
+from backend.services.access import accounts
 from tests import factories as f
 
 # On Citus (tests/citus_suites.py) only the tests marked below: the rest exercise

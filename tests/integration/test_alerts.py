@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from backend import clock
-from backend.services import alert_rules, policy, residence, trace_storage
+from backend.services import policy
+from backend.services.tracking import alert_rules, residence, trace_storage
 from tests import factories as f
 from tests import helpers as h
 

@@ -20,7 +20,7 @@ from backend import dbroles
 from backend.cli import migrate
 from backend.db import Database
 from backend.jobs import audit as audit_jobs
-from backend.services import audit_chain
+from backend.services.access import audit_chain
 from backend.settings import PROJECT_ROOT
 from ops import stack
 from tests import helpers as h

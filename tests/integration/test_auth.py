@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from backend.services.tokens import announce_revocation, find_token, revoke_token
+from backend.services.access.tokens import announce_revocation, find_token, revoke_token
 
 
 def test_no_token_is_401_problem(client: Any) -> None:

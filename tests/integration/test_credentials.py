@@ -23,7 +23,7 @@ from backend.app import create_app
 from backend.jobs import base as job_base
 from backend.jobs import runner
 from backend.jobs.credentials import publish_status_lists
-from backend.services import credential_keys, status_lists
+from backend.services.credentials import credential_keys, status_lists
 from backend.settings import Settings
 from tests import factories as f
 

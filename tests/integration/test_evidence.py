@@ -17,7 +17,8 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from backend.services import accounts, alert_rules
+from backend.services.access import accounts
+from backend.services.tracking import alert_rules
 from tests import factories as f
 from tests import helpers as h
 

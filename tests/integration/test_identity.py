@@ -12,7 +12,9 @@ from mrz.generator.td3 import TD3CodeGenerator
 from sqlalchemy import text
 
 from backend.identifiers import GENERATED_SERIALS, document_key, is_generated_iin
-from backend.services import accounts, imports, matching
+from backend.services import imports
+from backend.services.access import accounts
+from backend.services.identity import matching
 from tests import factories as f
 from tests import helpers as h
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.services import monitoring
-from backend.services.monitoring import Filters
+from backend.services.monitoring import monitoring
+from backend.services.monitoring.monitoring import Filters
 from tests import factories as f
 from tests import helpers as h
 

@@ -19,8 +19,10 @@ from backend import clock
 from backend.jobs import outbox as outbox_jobs
 from backend.jobs.base import job_settings
 from backend.models import OutboxMessage
-from backend.services import accounts, alert_store, notify, outbox
-from backend.services.channels import SENDERS
+from backend.services.access import accounts
+from backend.services.notify import notify, outbox
+from backend.services.notify.channels import SENDERS
+from backend.services.tracking import alert_store
 from tests import factories as f
 from tests import helpers as h
 from tests.receivers import http_receiver, smtp_server, smtp_starttls_server

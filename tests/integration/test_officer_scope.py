@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.services import alert_store
+from backend.services.tracking import alert_store
 from tests import factories as f
 from tests import helpers as h
 

@@ -20,8 +20,10 @@ from backend.app import create_app
 from backend.jobs import outbox as outbox_jobs
 from backend.models import OutboxMessage
 from backend.schemas import PersonIn
-from backend.services import events, outbox, persons
-from backend.services.channels import SENDERS
+from backend.services import events
+from backend.services.notify import outbox
+from backend.services.notify.channels import SENDERS
+from backend.services.register import persons
 from tests import factories as f
 from tests import helpers as h
 from tests.receivers import http_receiver

@@ -11,7 +11,8 @@ from typing import Any
 import pyotp
 from sqlalchemy import text
 
-from backend.services import accounts, alert_store
+from backend.services.access import accounts
+from backend.services.tracking import alert_store
 from tests import factories as f
 
 PASSWORD = "correct horse battery"

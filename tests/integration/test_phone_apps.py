@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.services import phone_apps
-from backend.services.phone_apps import gpslogger
+from backend.services.tracking import phone_apps
+from backend.services.tracking.phone_apps import gpslogger
 from tests import helpers as h
 from tests.fixtures import phones
 

@@ -25,8 +25,9 @@ from PIL import Image
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.services import alert_rules, retention
-from backend.services.tokens import TOKEN_CACHE
+from backend.services import retention
+from backend.services.access.tokens import TOKEN_CACHE
+from backend.services.tracking import alert_rules
 from backend.settings import Settings
 from ops.cli import gunicorn_command
 from tests import factories as f

@@ -14,7 +14,9 @@ from sqlalchemy import text
 from backend import clock
 from backend.jobs import runner
 from backend.jobs.base import alerts_policy_gaps, job_database
-from backend.services import alert_rules, eligibility, obligations, policy, preselection
+from backend.services import policy
+from backend.services.settlement import eligibility, obligations, preselection
+from backend.services.tracking import alert_rules
 from tests import factories as f
 from tests import helpers as h
 

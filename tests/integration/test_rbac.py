@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from backend.services import phone_apps
+from backend.services.tracking import phone_apps
 from tests import factories as f
 
 # Not in the Citus pass: authorization runs before any statement that differs

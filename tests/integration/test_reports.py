@@ -13,7 +13,7 @@ import pytest
 from backend import clock
 from backend.jobs.base import job_settings
 from backend.jobs.reports import send_scheduled_reports
-from backend.services import accounts
+from backend.services.access import accounts
 from tests import factories as f
 from tests import helpers as h
 from tests.receivers import smtp_server

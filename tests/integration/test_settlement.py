@@ -12,8 +12,10 @@ from sqlalchemy import text
 from backend import clock
 from backend.clock import add_months
 from backend.jobs.settlement import fulfil_obligations
-from backend.services import admission, alert_rules, obligations, policy
-from backend.services.tokens import Principal
+from backend.services import policy
+from backend.services.access.tokens import Principal
+from backend.services.settlement import admission, obligations
+from backend.services.tracking import alert_rules
 from tests import factories as f
 from tests import helpers as h
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.services import trace_storage
+from backend.services.tracking import trace_storage
 from tests import factories as f
 from tests.fixtures import phones
 

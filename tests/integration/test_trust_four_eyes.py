@@ -17,9 +17,9 @@ from sqlalchemy import create_engine, text
 from backend.cli import alembic_config, migrate
 from backend.db import sqlalchemy_url
 from backend.errors import Invalid
-from backend.services import accounts
-from backend.services.accounts import principal_of
-from backend.services.tokens import create_token, owner_of_account, verify_token
+from backend.services.access import accounts
+from backend.services.access.accounts import principal_of
+from backend.services.access.tokens import create_token, owner_of_account, verify_token
 from tests import factories as f
 from tests import helpers as h
 

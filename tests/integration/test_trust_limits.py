@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from backend import clock
 from backend.app import create_app
-from backend.services import auth_failures
+from backend.services.access import auth_failures
 from backend.settings import Settings
 
 

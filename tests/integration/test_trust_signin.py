@@ -16,8 +16,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from backend import clock
-from backend.services import accounts, signin_throttle
-from backend.services.signin_throttle import Attempt
+from backend.services.access import accounts, signin_throttle
+from backend.services.access.signin_throttle import Attempt
 from backend.web.auth import safe_next
 from tests import factories as f
 from tests.integration.test_accounts import PASSWORD, REFUSED, _csrf, _sign_in

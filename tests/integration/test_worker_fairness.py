@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from backend.jobs import alerts as alert_jobs
 from backend.jobs.runner import PeriodicScheduler
-from backend.services import alert_rules
+from backend.services.tracking import alert_rules
 from tests import factories as f
 from tests import helpers as h
 from tests.fixtures import phones

@@ -8,7 +8,7 @@ import pytest
 from backend.api.csp import content_policy, inline_script_hashes
 from backend.errors import Invalid
 from backend.models import User
-from backend.services import accounts
+from backend.services.access import accounts
 
 
 @pytest.mark.parametrize(

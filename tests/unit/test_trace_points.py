@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.services.phone_protocols import from_osmand_params, from_owntracks
-from backend.services.trace_points import (
+from backend.services.tracking.phone_protocols import from_osmand_params, from_owntracks
+from backend.services.tracking.trace_points import (
     Point,
     PointError,
     check_point,

@@ -1,0 +1,1 @@
+"""Signed credentials, their keys and the status lists that revoke them."""

@@ -1,0 +1,1 @@
+"""Who is who: names across scripts, MRZ, candidate matches, duplicates."""

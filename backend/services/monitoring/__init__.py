@@ -1,0 +1,1 @@
+"""What the ministry reads: indicators, maps, map features, reports."""

@@ -1,0 +1,1 @@
+"""Telling people: the outbox, its channels, messages, webhooks, contacts."""

@@ -1,0 +1,1 @@
+"""The register: persons, registrations, permits and the officer's checks."""

@@ -1,0 +1,1 @@
+"""Kandas and resettlers: quotas, zones, admissions, the obligation, claims."""

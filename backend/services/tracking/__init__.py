@@ -1,0 +1,1 @@
+"""Phones, their movement traces, and the alerts those traces raise."""

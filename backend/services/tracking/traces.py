@@ -1,0 +1,283 @@
+"""Ingesting movement traces: validate each point, store each (person, time) once.
+
+A batch is validated point by point in plain Python (it is the hot path: thousands of
+points per request), the good points are COPYed into a per-connection staging table and
+moved into the partitioned ``trace_points`` by one set-based statement that also keeps
+the last position and marks the persons for alert evaluation. Bad points are reported
+with their index and reason; the good ones in the same batch are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, bindparam, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.errors import NotFound
+from backend.models import Person
+from backend.services.tracking import trace_storage
+from backend.services.tracking.trace_points import (
+    FLAG_BACKFILLED,
+    FLAG_IMPLAUSIBLE_JUMP,
+    JUMP_MARGIN_M,
+    Point,
+    PointError,
+    check_point,
+    fast_batch_point,
+)
+from backend.settings import Settings
+from gis.pgcopy import copy_csv
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    persons: set[int] = field(default_factory=set)
+
+
+_COLUMNS = (
+    "person_id, recorded_at, lon, lat, accuracy_m, speed_mps, bearing_deg, altitude_m, "
+    "battery_pct, attributes, flags"
+)
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS trace_stage (
+    person_id bigint, recorded_at timestamptz, lon float8, lat float8, accuracy_m float8,
+    speed_mps float8, bearing_deg float8, altitude_m float8, battery_pct float8,
+    attributes jsonb, flags text[]
+) ON COMMIT DELETE ROWS
+"""
+
+
+def move_sql(source_rows: str, extra: str = "") -> str:
+    """One statement: insert new points, keep the last position, mark persons dirty.
+
+    ``source_rows`` is the staging table (batches) or a VALUES list (phone requests);
+    ``extra`` adds CTEs that must happen in the same statement (audit, last contact).
+    """
+    return f"""
+    WITH given ({_COLUMNS}) AS ({source_rows}), marked AS (
+        -- A fix whose device time is older than the server's receive time by more than
+        -- the live tolerance arrived late: ``backfilled`` (see alert_evidence).
+        SELECT person_id, recorded_at, lon, lat, accuracy_m, speed_mps, bearing_deg,
+               altitude_m, battery_pct, attributes,
+               CASE WHEN recorded_at < CAST(:backfilled_before AS timestamptz)
+                    THEN array_append(coalesce(flags, '{{}}'), '{FLAG_BACKFILLED}')
+                    ELSE flags END AS flags
+        FROM given
+    ), src AS (
+        -- A fix farther from the person's last plausible position than they could have
+        -- moved since (at :max_speed, with a margin for GPS error) is flagged: it opens
+        -- and closes no region alert, and does not become the last position.
+        SELECT g.person_id, g.recorded_at, g.lon, g.lat, g.accuracy_m, g.speed_mps,
+               g.bearing_deg, g.altitude_m, g.battery_pct, g.attributes,
+               CASE WHEN l.recorded_at < g.recorded_at
+                     AND ST_DistanceSphere(l.geom, ST_SetSRID(ST_MakePoint(g.lon, g.lat), 4326))
+                         > CAST(:max_speed AS float8)
+                           * extract(epoch FROM g.recorded_at - l.recorded_at)
+                           + {JUMP_MARGIN_M} + coalesce(g.accuracy_m, 0)
+                           + coalesce(l.accuracy_m, 0)
+                    THEN array_append(coalesce(g.flags, '{{}}'), '{FLAG_IMPLAUSIBLE_JUMP}')
+                    ELSE g.flags END
+        FROM marked g LEFT JOIN trace_last_positions l ON l.person_id = g.person_id
+    ), ins AS (
+        INSERT INTO trace_points (person_id, recorded_at, received_at, geom, accuracy_m,
+                                  speed_mps, bearing_deg, altitude_m, battery_pct, source,
+                                  attributes, flags)
+        SELECT person_id, recorded_at, CAST(:received_at AS timestamptz),
+               ST_SetSRID(ST_MakePoint(lon, lat), 4326), accuracy_m,
+               speed_mps, bearing_deg, altitude_m, battery_pct, :source, attributes, flags
+        FROM src
+        ON CONFLICT DO NOTHING
+        RETURNING person_id, recorded_at, geom, accuracy_m, flags
+    ), newest AS (
+        INSERT INTO trace_last_positions (person_id, recorded_at, geom, accuracy_m)
+        SELECT DISTINCT ON (person_id) person_id, recorded_at, geom, accuracy_m
+        FROM ins WHERE flags IS NULL OR NOT '{FLAG_IMPLAUSIBLE_JUMP}' = ANY(flags)
+        ORDER BY person_id, recorded_at DESC
+        ON CONFLICT (person_id) DO UPDATE SET recorded_at = EXCLUDED.recorded_at,
+            geom = EXCLUDED.geom, accuracy_m = EXCLUDED.accuracy_m
+        WHERE EXCLUDED.recorded_at > trace_last_positions.recorded_at
+    ), dirty AS (
+        INSERT INTO alert_dirty (person_id, marked_at)
+        SELECT person_id, clock_timestamp() FROM (SELECT DISTINCT person_id FROM ins) d
+        ON CONFLICT (person_id) DO UPDATE SET marked_at = EXCLUDED.marked_at
+    ){extra}
+    SELECT count(*) FROM ins
+    """
+
+
+_MOVE = text(move_sql(f"SELECT {_COLUMNS} FROM trace_stage"))
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _flags_literal(flags: list[str]) -> str | None:
+    return "{" + ",".join(flags) + "}" if flags else None
+
+
+def with_partitions(bind: Any, days: set[date], write: Any) -> Any:
+    """Run ``write()`` with the day partitions in place, re-creating any that vanished."""
+    trace_storage.ensure_partitions_for(bind, days)
+    try:
+        return write()
+    except IntegrityError as exc:
+        # A partition this process believed in was dropped or never made (e.g. after a
+        # restore): forget the cache, create what is missing and try once more.
+        if getattr(exc.orig, "pgcode", None) != "23514":
+            raise
+        trace_storage.forget_known_partitions()
+        trace_storage.ensure_partitions_for(bind, days)
+        return write()
+
+
+def receipt(received_at: datetime | None, live_tolerance_s: float) -> dict[str, datetime]:
+    """The statement's receive-time parameters: when the server got the points, and the
+    device time before which a point counts as ``backfilled``."""
+    received_at = received_at or datetime.now(UTC)
+    return {
+        "received_at": received_at,
+        "backfilled_before": received_at - timedelta(seconds=live_tolerance_s),
+    }
+
+
+def store_points(
+    session: Session,
+    points: list[Point],
+    source: str,
+    max_speed_mps: float,
+    received_at: datetime | None = None,
+    live_tolerance_s: float = Settings.trace_live_tolerance_s,
+) -> int:
+    """Write valid points in one COPY and one statement; returns how many were new.
+
+    ``received_at`` is the server's receive time (now unless a caller replays one).
+    """
+    if not points:
+        return 0
+    params = {"source": source, "max_speed": max_speed_mps}
+    params.update(receipt(received_at, live_tolerance_s))
+
+    def write() -> int:
+        with session.begin_nested():
+            return _copy_and_move(session, points, params)
+
+    return int(with_partitions(session.get_bind(), {p.t.date() for p in points}, write))
+
+
+def _copy_and_move(session: Session, points: list[Point], params: dict[str, Any]) -> int:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    for p in points:
+        writer.writerow(
+            (
+                p.person_id,
+                p.t_text or p.t.isoformat(),
+                p.lon,
+                p.lat,
+                _csv_value(p.accuracy_m),
+                _csv_value(p.speed_mps),
+                _csv_value(p.bearing_deg),
+                _csv_value(p.altitude_m),
+                _csv_value(p.battery_pct),
+                _csv_value(p.attributes),
+                _csv_value(_flags_literal(p.flags)),
+            )
+        )
+    buf.seek(0)
+    connection = session.connection()
+    # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
+    connection.execute(text(_STAGE_DDL))
+    copy_csv(connection, "COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
+    return int(session.execute(_MOVE, params).scalar_one())
+
+
+def ingest(
+    session: Session,
+    raws: Iterable[Any],
+    build: Any,
+    source: str,
+    settings: Settings,
+    now: datetime | None = None,
+    device_person: int | None = None,
+) -> IngestResult:
+    """Validate every raw point with ``build(raw) -> Point`` and store the good ones.
+
+    With ``device_person`` (our batch format from a device) clean points take the
+    inline fast path first.
+    """
+    now = now or datetime.now(UTC)
+    earliest = now - timedelta(days=settings.trace_retention_days)
+    latest = now + timedelta(seconds=settings.trace_future_skew_s)
+    result = IngestResult()
+    good: list[tuple[int, Point]] = []
+    for index, raw in enumerate(raws):
+        point = None
+        if device_person is not None:
+            point = fast_batch_point(raw, device_person, earliest, latest, settings)
+        if point is None:
+            try:
+                point = build(raw)
+                check_point(point, now, settings)
+            except PointError as exc:
+                result.rejected.append({"index": index, "reason": str(exc)})
+                continue
+        good.append((index, point))
+    persons = {p.person_id for _, p in good}
+    if persons:
+        known = set(
+            session.scalars(
+                select(Person.id).where(Person.id.in_(bindparam("ids", expanding=True))),
+                {"ids": list(persons)},
+            )
+        )
+        for index, p in good:
+            if p.person_id not in known:
+                result.rejected.append({"index": index, "reason": "person_id is unknown"})
+        good = [(i, p) for i, p in good if p.person_id in known]
+    result.persons = {p.person_id for _, p in good}
+    result.accepted = store_points(
+        session,
+        [p for _, p in good],
+        source,
+        settings.trace_max_speed_mps,
+        received_at=now,
+        live_tolerance_s=settings.trace_live_tolerance_s,
+    )
+    result.duplicates = len(good) - result.accepted
+    result.rejected.sort(key=lambda r: r["index"])
+    return result
+
+
+def last_position(session: Session, person_id: int) -> Row[Any]:
+    """The newest fix of a person, with the region it lies in."""
+    row = session.execute(
+        text(
+            """
+            SELECT l.person_id, l.recorded_at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon,
+                   l.accuracy_m,
+                   (SELECT region_kato FROM region_parts rp
+                     WHERE ST_Intersects(rp.geom, l.geom) LIMIT 1) AS region_kato
+            FROM trace_last_positions l WHERE l.person_id = :p
+            """
+        ),
+        {"p": person_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"no position known for person {person_id}")
+    return row
