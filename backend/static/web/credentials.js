@@ -140,6 +140,29 @@
     return minutes < 1 ? words.now : words.minutes.replace("%(n)s", String(minutes));
   }
 
+  // The page's QR inputs: an image file (#qr-file) and the camera (#camera into #video).
+  // ``onText`` gets the decoded text, or null when nothing could be read.
+  function wireScanner(onText) {
+    document.getElementById("qr-file").addEventListener("change", function (e) {
+      var file = e.target.files[0];
+      if (file) { decodeFile(file).then(onText, function () { onText(null); }); }
+    });
+    document.getElementById("camera").addEventListener("click", function () {
+      var video = document.getElementById("video");
+      navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
+        video.srcObject = stream; video.hidden = false; video.play();
+        (function tick() {
+          if (video.readyState >= 2) {
+            var text = decodeImage(video, video.videoWidth, video.videoHeight);
+            if (text) { stream.getTracks().forEach(function (t) { t.stop(); }); video.hidden = true; onText(text); return; }
+          }
+          requestAnimationFrame(tick);
+        })();
+      }, function () { onText(null); });
+    });
+  }
+
   global.QonysCredentials = { verdict: verdict, material: material, decodeFile: decodeFile,
-                              decodeImage: decodeImage, age: age, today: today };
+                              decodeImage: decodeImage, age: age, today: today,
+                              wireScanner: wireScanner };
 })(window);

@@ -182,23 +182,7 @@
     into.appendChild(line);
     if (!out.status_known) { var s = document.createElement("p"); s.textContent = W.statusUnknown; into.appendChild(s); }
   };
-  document.getElementById("qr-file").addEventListener("change", function (e) {
-    var file = e.target.files[0];
-    if (file) { C.decodeFile(file).then(showQr, function () { return showQr(null); }); }
-  });
-  document.getElementById("camera").addEventListener("click", function () {
-    var video = document.getElementById("video");
-    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
-      video.srcObject = stream; video.hidden = false; video.play();
-      (function tick() {
-        if (video.readyState >= 2) {
-          var text = C.decodeImage(video, video.videoWidth, video.videoHeight);
-          if (text) { stream.getTracks().forEach(function (t) { t.stop(); }); video.hidden = true; showQr(text); return; }
-        }
-        requestAnimationFrame(tick);
-      })();
-    }, function () { showQr(null); });
-  });
+  C.wireScanner(showQr);
 
   function load() {
     return C.material().then(function (m) { material = m; bar(); return m; });

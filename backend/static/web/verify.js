@@ -53,23 +53,7 @@
       return C.verdict(text, { jwks: m.jwks, lists: m.lists });
     }).then(function (out) { window.QonysShowVerdict(result, out); });
   }
-  document.getElementById("qr-file").addEventListener("change", function (e) {
-    var file = e.target.files[0];
-    if (file) { C.decodeFile(file).then(check, function () { check(null); }); }
-  });
-  document.getElementById("camera").addEventListener("click", function () {
-    var video = document.getElementById("video");
-    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
-      video.srcObject = stream; video.hidden = false; video.play();
-      (function tick() {
-        if (video.readyState >= 2) {
-          var text = C.decodeImage(video, video.videoWidth, video.videoHeight);
-          if (text) { stream.getTracks().forEach(function (t) { t.stop(); }); video.hidden = true; check(text); return; }
-        }
-        requestAnimationFrame(tick);
-      })();
-    }, function () { check(null); });
-  });
+  C.wireScanner(check);
   window.addEventListener("online", load);
   window.addEventListener("offline", load);
   load();
