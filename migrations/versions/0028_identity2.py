@@ -26,4 +26,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX persons_birth_initial")
+    op.execute("DROP INDEX IF EXISTS persons_birth_initial")
