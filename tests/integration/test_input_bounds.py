@@ -213,3 +213,30 @@ def test_nan_or_infinity_as_a_policy_value_is_400(client: Any, admin: Any, liter
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert resp.get_json()["errors"][0]["field"] == "body"
     assert literal.lstrip("-") in resp.get_json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["t", "lat", "lon", "altitude_m"])
+def test_a_400_digit_number_in_a_batch_point_is_no_server_error(
+    client: Any, monitored: dict, db: Any, field: str
+) -> None:
+    """Issue 28, F6 through HTTP: a 400-digit number where a point's time or coordinate
+    goes is refused with a problem naming it, or drops that point alone; never a 500."""
+    now = datetime.now(UTC)
+    good = {"t": now.replace(microsecond=3).isoformat(), "lat": 51.1, "lon": 71.4}
+    odd = {"t": now.replace(microsecond=4).isoformat(), "lat": 51.1, "lon": 71.4}
+    huge = "1" + "0" * 400
+    fields = [f"{json.dumps(k)}: {huge if k == field else json.dumps(v)}" for k, v in odd.items()]
+    if field not in odd:
+        fields.append(f"{json.dumps(field)}: {huge}")
+    body = '{"points": [' + json.dumps(good) + ", {" + ", ".join(fields) + "}]}"
+    resp = client.post(
+        "/api/v1/traces",
+        data=body,
+        headers={**monitored["headers"], "Content-Type": "application/json"},
+    )
+    assert resp.status_code in (202, 400, 422), resp.get_data()
+    answer = resp.get_json()
+    if resp.status_code == 202:
+        assert answer["accepted"] >= 1  # the good point is never lost with the odd one
+    else:
+        assert resp.mimetype == "application/problem+json" and "digits" in answer["detail"]
