@@ -13,7 +13,7 @@ from backend.api.context import auth, principal, purpose, record_access, transac
 from backend.errors import Invalid
 from backend.models.registries import DUPLICATE_DECISIONS, DUPLICATE_STATUSES
 from backend.schemas.common import TEXT, Str
-from backend.services import duplicates, matching, persons
+from backend.services import duplicates, events, matching, persons
 from backend.services.mrz_intake import read_mrz
 
 bp = APIBlueprint("identity", __name__, url_prefix="/api/v1", tag="Registry")
@@ -125,6 +125,8 @@ def decide_duplicate(review_id: int, data: dict[str, Any]) -> Any:
         review, merge = duplicates.decide(
             session, review_id, data["decision"], data["reason"], principal().actor
         )
+        if merge is not None:
+            events.duplicate_merged(session, merge)
         action = "person.merge" if merge else "duplicate.different"
         record_access(session, action, [review.person_id, review.candidate_id], data["reason"])
         return {"review": review, "merge": merge}

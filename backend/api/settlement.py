@@ -25,6 +25,7 @@ from backend.services import (
     admission,
     claims,
     eligibility,
+    events,
     indicators,
     maps,
     obligations,
@@ -154,6 +155,7 @@ def decide(person_id: int, data: dict[str, Any]) -> Any:
     who = acting_person()
     with transaction() as session:
         obligation = obligations.decide(session, person_id, data["decision"], data["reason"], who)
+        events.claim_decided(session, obligation)
         record_access(session, f"settlement.claim.{data['decision']}", [person_id], data["reason"])
         return obligations.state(session, obligation)
 

@@ -31,7 +31,15 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.models import Alert, Permit, Person, Registration, TerminationNotice
+from backend.models import (
+    Alert,
+    Permit,
+    Person,
+    PersonMerge,
+    Registration,
+    SettlementObligation,
+    TerminationNotice,
+)
 from backend.services import alert_evidence, alert_rules, notify, obligations
 
 
@@ -93,3 +101,11 @@ def alert_resolved(session: Session, alert: Alert, reason: str, confirmed: bool)
 def termination_notice_filed(session: Session, notice: TerminationNotice, permit: Permit) -> None:
     alert_rules.late_termination_notice(session, notice, permit, clock.today())
     notify.permit_ended(session, permit, late_notice=notice.late)
+
+
+def claim_decided(session: Session, obligation: SettlementObligation) -> None:
+    notify.claim_decided(session, obligation)
+
+
+def duplicate_merged(session: Session, merge: PersonMerge) -> None:
+    notify.duplicate_merged(session, merge.survivor_id, merge.merged_id, merge.id)

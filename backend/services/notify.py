@@ -3,20 +3,28 @@
 =====================  =========================================================
 Event                  Who is told
 =====================  =========================================================
-an alert opens         webhook ``alert.opened``; the region's officers by e-mail: an
+an alert opens         webhook ``alert.opened``; the region's officers by e-mail and
+                       by Web Push to each page they installed and allowed: an
                        ``sos`` at once, other kinds as each chose (immediately, in
                        an hourly digest, or never)
 an alert closes        webhook ``alert.closed``
 a person registered    webhook ``person.registered``
 a registration         webhook ``registration.recorded``; the person's and host's
                        contacts on file (e-mail, SMS)
+a deadline nears       the contacts given for an arrival not yet registered, the
+                       working day before the registration deadline (daily, once)
 a permit issued        webhook ``permit.issued``
 a notice filed         webhook ``permit.terminated``; the employer's accounts: notice
                        received, or filed late
 a permit revoked       webhook ``permit.terminated`` (status ``revoked``); the employer
 permits expired        webhook ``permit.expired`` each (the hourly job)
 a permit expiring      the employer, ``notify_permit_expiry_days`` ahead (daily, once)
-a departure suspected  webhook ``obligation.suspected``
+a departure suspected  webhook ``obligation.suspected``; the region's settlement
+                       officials by e-mail
+a claim issued         webhook ``claim.issued``
+a claim paid,          the region's settlement officials by e-mail
+contested
+duplicates merged      webhook ``duplicate.merged``
 =====================  =========================================================
 
 Each function is one or two set-based statements; payloads hold ids, states, dates and
@@ -36,6 +44,7 @@ from backend import clock
 from backend.models import Alert, Permit, Person, Registration, SettlementObligation
 from backend.models.registries import URGENT_ALERT_KINDS
 from backend.services import outbox
+from backend.services.registrations import registration_deadline
 
 _OFFICERS = text(
     """
@@ -50,6 +59,33 @@ _OFFICERS = text(
                 ELSE CAST(:next_hour AS timestamptz) END
       FROM users u
      WHERE u.role = 'officer' AND NOT u.disabled AND u.email IS NOT NULL
+       AND (u.region_kato = :region OR u.region_kato IS NULL)
+       AND (:urgent OR u.alert_delivery <> 'never')
+    RETURNING id, batch_key IS NULL AS now
+    """
+)
+
+
+# The same choice by Web Push, one row per subscribed browser; the region's name in the
+# officer's language rides in the payload (the sender has no database).
+_OFFICER_PUSH = text(
+    """
+    INSERT INTO outbox (message_id, channel, event_type, recipient, payload, batch_key,
+                        next_attempt_at)
+    SELECT gen_random_uuid(), 'push', 'alert.opened', s.endpoint,
+           jsonb_build_object('template', :template, 'language', u.language,
+                              'params', CAST(:params AS jsonb),
+                              'region', CASE u.language WHEN 'kk' THEN r.name_kk
+                                                        WHEN 'en' THEN r.name_en
+                                                        ELSE r.name_ru END),
+           CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN NULL
+                ELSE 'push:' || s.id || ':' || :hour END,
+           CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN now()
+                ELSE CAST(:next_hour AS timestamptz) END
+      FROM push_subscriptions s
+      JOIN users u ON u.id = s.user_id
+      LEFT JOIN regions r ON r.kato = CAST(:region AS varchar)
+     WHERE u.role = 'officer' AND NOT u.disabled
        AND (u.region_kato = :region OR u.region_kato IS NULL)
        AND (:urgent OR u.alert_delivery <> 'never')
     RETURNING id, batch_key IS NULL AS now
@@ -86,6 +122,18 @@ def alert_opened(
         },
     ).all()
     outbox.written(session, [r.id for r in rows if r.now])
+    pushed = session.execute(
+        _OFFICER_PUSH,
+        {
+            "template": "alert.sos" if urgent else "alert.opened",
+            "params": json.dumps({"kind": kind, "at": clock.local(now).strftime("%H:%M")}),
+            "urgent": urgent,
+            "hour": hour.isoformat(),
+            "next_hour": (hour + timedelta(hours=1)).isoformat(),
+            "region": region_kato,
+        },
+    ).all()
+    outbox.written(session, [r.id for r in pushed if r.now])
 
 
 def alert_closed(session: Session, alert: Alert) -> None:
@@ -276,7 +324,44 @@ def permit_expiry_reminders(session: Session, days: int, today: date | None = No
     return len(permits)
 
 
+_OFFICIALS = text(
+    """
+    INSERT INTO outbox (message_id, channel, event_type, recipient, payload)
+    SELECT gen_random_uuid(), 'email', :event, u.email,
+           jsonb_build_object('template', :template, 'language', u.language,
+                              'params', CAST(:params AS jsonb))
+      FROM users u
+     WHERE u.role = 'settlement_official' AND NOT u.disabled AND u.email IS NOT NULL
+       AND (u.region_kato = :region OR u.region_kato IS NULL)
+    RETURNING id
+    """
+)
+
+
+def _officials(
+    session: Session, region_kato: str, event: str, template: str, params: dict[str, Any]
+) -> None:
+    """E-mail the settlement officials of the obligation's region (and national ones)."""
+    ids = session.scalars(
+        _OFFICIALS,
+        {
+            "event": event,
+            "template": template,
+            "params": json.dumps(params, default=str),
+            "region": region_kato,
+        },
+    ).all()
+    outbox.written(session, list(ids))
+
+
 def obligation_suspected(session: Session, obligation: SettlementObligation) -> None:
+    _officials(
+        session,
+        obligation.region_kato,
+        "official.obligation.suspected",
+        "obligation.suspected",
+        {"obligation": obligation.id, "date": obligation.departed_on},
+    )
     outbox.add_webhooks(
         session,
         "obligation.suspected",
@@ -289,3 +374,91 @@ def obligation_suspected(session: Session, obligation: SettlementObligation) -> 
             ),
         },
     )
+
+
+def claim_decided(session: Session, obligation: SettlementObligation) -> None:
+    """A settlement official moved a claim on: issued (webhook ``claim.issued``), paid or
+    contested (the region's officials by e-mail)."""
+    state = obligation.claim_status
+    if state == "claim_issued":
+        outbox.add_webhooks(
+            session,
+            "claim.issued",
+            {
+                "obligation_id": obligation.id,
+                "person_id": obligation.person_id,
+                "status": state,
+                "amount_due_kzt": str(obligation.amount_due_kzt),
+                "issued_at": (
+                    obligation.claim_issued_at.isoformat() if obligation.claim_issued_at else None
+                ),
+            },
+        )
+    elif state in ("paid", "contested"):
+        _officials(
+            session,
+            obligation.region_kato,
+            f"official.claim.{state}",
+            f"claim.{state}",
+            {"obligation": obligation.id},
+        )
+
+
+def duplicate_merged(session: Session, survivor_id: int, merged_id: int, merge_id: int) -> None:
+    outbox.add_webhooks(
+        session,
+        "duplicate.merged",
+        {"merge_id": merge_id, "survivor_id": survivor_id, "merged_id": merged_id},
+    )
+
+
+_DEADLINES = text(
+    """
+    INSERT INTO outbox (message_id, channel, event_type, recipient, payload)
+    SELECT CAST(md5('registration.deadline:' || c.person_id || ':' || c.id || ':'
+                    || c.channel || ':' || c.arrived_on) AS uuid),
+           c.channel, 'registration.deadline', c.address,
+           jsonb_build_object('template', 'registration.deadline', 'language', c.language,
+                              'params', jsonb_build_object('date', CAST(:deadline AS text)))
+      FROM (SELECT id, person_id, arrived_on, language, 'email' AS channel, email AS address
+              FROM person_contacts
+             WHERE email IS NOT NULL AND arrived_on = :arrived AND retain_until >= :today
+            UNION ALL
+            SELECT id, person_id, arrived_on, language, 'sms', phone
+              FROM person_contacts
+             WHERE phone IS NOT NULL AND arrived_on = :arrived AND retain_until >= :today) c
+     WHERE NOT EXISTS (SELECT 1 FROM registrations r
+                        WHERE r.person_id = c.person_id AND r.valid_from >= c.arrived_on)
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def registration_deadline_reminders(
+    session: Session, days_ahead: int, today: date | None = None
+) -> int:
+    """Contacts given for an arrival with no registration since: told once, in their
+    language, ``days_ahead`` working days before the host's deadline
+    (:func:`backend.services.registrations.registration_deadline`, rule 8) or later while
+    it has not passed. The message id is derived from the case, so a rerun adds nothing.
+    """
+    today = today or clock.today()
+    arrivals = session.scalars(
+        text(
+            "SELECT DISTINCT arrived_on FROM person_contacts"
+            " WHERE arrived_on IS NOT NULL AND arrived_on <= :today AND arrived_on >= :since"
+        ),
+        {"today": today, "since": today - timedelta(days=30)},
+    ).all()
+    told = 0
+    for arrived in arrivals:
+        deadline = registration_deadline(session, arrived, "host")
+        if not (today <= deadline and clock.add_working_days(today, days_ahead) >= deadline):
+            continue
+        ids = session.scalars(
+            _DEADLINES, {"arrived": arrived, "deadline": deadline.isoformat(), "today": today}
+        ).all()
+        outbox.written(session, list(ids))
+        told += len(ids)
+    return told
