@@ -341,7 +341,8 @@ _OFFICIALS = text(
 def _officials(
     session: Session, region_kato: str, event: str, template: str, params: dict[str, Any]
 ) -> None:
-    """E-mail the settlement officials of the obligation's region (and national ones)."""
+    """E-mail the settlement officials: national accounts today (accounts.create_user
+    limits only officers to a region); one limited to a region would hear only its own."""
     ids = session.scalars(
         _OFFICIALS,
         {
