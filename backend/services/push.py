@@ -77,9 +77,13 @@ def _loopback(host: str | None) -> bool:
 
 
 def _check(settings: Settings, endpoint: str, p256dh: str, auth: str) -> None:
-    url = urlsplit(endpoint)
-    plain_ok = settings.push_allow_http and _loopback(url.hostname)
-    if not url.hostname or not (url.scheme == "https" or (url.scheme == "http" and plain_ok)):
+    try:
+        url = urlsplit(endpoint)
+        host = url.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise Invalid("endpoint", "must be the push service's https URL") from None
+    plain_ok = settings.push_allow_http and _loopback(host)
+    if not host or not (url.scheme == "https" or (url.scheme == "http" and plain_ok)):
         raise Invalid("endpoint", "must be the push service's https URL")
     for field, value, size in (("keys.p256dh", p256dh, 65), ("keys.auth", auth, 16)):
         try:

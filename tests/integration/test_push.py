@@ -25,7 +25,8 @@ from sqlalchemy import select, text
 
 from backend.jobs.base import job_settings
 from backend.models import OutboxMessage, PushSubscription
-from backend.services import accounts, alert_store, push
+from backend.services import accounts, alert_store, outbox, push
+from backend.services.channels import SENDERS
 from tests import factories as f
 from tests import helpers as h
 from tests.receivers import http_receiver
@@ -220,12 +221,19 @@ def test_subscriptions_are_validated_owned_and_withdrawn(
         ({"endpoint": endpoint, "keys": {**good, "p256dh": "A" * 87}}, "keys.p256dh"),
         ({"endpoint": endpoint, "keys": {**good, "auth": "!" * 22}}, "keys.auth"),
         ({"endpoint": endpoint}, "keys"),
+        ({"endpoint": endpoint, "keys": "p256dh"}, "keys"),
+        ({"endpoint": "https://[::1/x", "keys": good}, "endpoint"),
+        (
+            {"endpoint": "http://127.0.0.1:1/x", "keys": good, "expirationTime": "soon"},
+            "expirationTime",
+        ),
     ]
     for body, field in cases:
         resp = client.post("/api/v1/push-subscriptions", json=body, headers={"X-CSRFToken": csrf})
         assert resp.status_code == 422, (body, resp.get_json())
         assert resp.mimetype == "application/problem+json"
-        assert field in {e["field"] for e in resp.get_json()["errors"]}, resp.get_json()
+        named = [e["field"] for e in resp.get_json()["errors"]]
+        assert any(n == field or n.startswith(f"{field}.") for n in named), named
     # Without the CSRF token a session cannot subscribe; a token caller has no browser.
     assert (
         client.post(
@@ -253,3 +261,32 @@ def test_subscriptions_are_validated_owned_and_withdrawn(
         "/api/v1/push-subscriptions", json={"endpoint": endpoint}, headers={"X-CSRFToken": csrf}
     )
     assert again.status_code == 404
+
+
+def test_an_hourly_officer_gets_one_push_digest(
+    app: Any, client: Any, admin: Any, db: Any, pushing: Any
+) -> None:
+    person = f.person(client, admin)
+    csrf = _officer(
+        db, client, "hourly", region_kato=f.ASTANA_KATO, alert_delivery="hourly", language="en"
+    )
+    browser = Browser()
+    with http_receiver(status=201) as service:
+        assert _subscribe(client, csrf, service.url, browser).status_code == 201
+        with db.transaction() as session:
+            for kind in ("left_permit_region", "residence_mismatch"):
+                alert_store.open_alert(session, person["id"], kind, f.ASTANA_KATO, {})
+        h.run_jobs(app)
+        assert service.requests == []  # waiting for the hour
+        with db.transaction() as session:
+            rows = session.scalars(
+                select(OutboxMessage).where(OutboxMessage.channel == "push")
+            ).all()
+            next_hour, first = rows[0].next_attempt_at, rows[0].id
+        assert len(rows) == 2
+        assert outbox.deliver(db, job_settings(), first, SENDERS, next_hour) == "delivered"
+        [request] = service.requests
+    payload = browser.decrypt(request.body)
+    assert payload["kind"] == "digest" and payload["title"] == "New alerts in your region: 2"
+    assert "Outside the permit region" in payload["body"] and payload["region"]
+    assert request.headers["urgency"] == "normal"
