@@ -41,7 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.models import Alert, Permit, Person, Registration, SettlementObligation
+from backend.models import Alert, Permit, Person, Region, Registration, SettlementObligation
 from backend.models.registries import URGENT_ALERT_KINDS
 from backend.services import outbox
 from backend.services.registrations import registration_deadline
@@ -67,7 +67,8 @@ _OFFICERS = text(
 
 
 # The same choice by Web Push, one row per subscribed browser; the region's name in the
-# officer's language rides in the payload (the sender has no database).
+# officer's language rides in the payload (the sender has no database). The names are
+# read first: no join of the coordinator's tables with a reference table on Citus.
 _OFFICER_PUSH = text(
     """
     INSERT INTO outbox (message_id, channel, event_type, recipient, payload, batch_key,
@@ -75,22 +76,40 @@ _OFFICER_PUSH = text(
     SELECT gen_random_uuid(), 'push', 'alert.opened', s.endpoint,
            jsonb_build_object('template', :template, 'language', u.language,
                               'params', CAST(:params AS jsonb),
-                              'region', CASE u.language WHEN 'kk' THEN r.name_kk
-                                                        WHEN 'en' THEN r.name_en
-                                                        ELSE r.name_ru END),
+                              'region', CASE u.language WHEN 'kk' THEN CAST(:name_kk AS text)
+                                                        WHEN 'en' THEN CAST(:name_en AS text)
+                                                        ELSE CAST(:name_ru AS text) END),
            CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN NULL
                 ELSE 'push:' || s.id || ':' || :hour END,
            CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN now()
                 ELSE CAST(:next_hour AS timestamptz) END
       FROM push_subscriptions s
       JOIN users u ON u.id = s.user_id
-      LEFT JOIN regions r ON r.kato = CAST(:region AS varchar)
      WHERE u.role = 'officer' AND NOT u.disabled
        AND (u.region_kato = :region OR u.region_kato IS NULL)
        AND (:urgent OR u.alert_delivery <> 'never')
     RETURNING id, batch_key IS NULL AS now
     """
 )
+
+
+# KATO -> the region's names (reference data: read once per process, not per alert).
+_NAMES: dict[str, dict[str, str]] = {}
+
+
+def _region_names(session: Session, kato: str | None) -> dict[str, str | None]:
+    if kato is None:
+        return {"name_ru": None, "name_kk": None, "name_en": None}
+    if kato not in _NAMES:
+        region = session.get(Region, kato)
+        if region is None:
+            return {"name_ru": None, "name_kk": None, "name_en": None}
+        _NAMES[kato] = {
+            "name_ru": region.name_ru,
+            "name_kk": region.name_kk,
+            "name_en": region.name_en,
+        }
+    return dict(_NAMES[kato])
 
 
 def alert_opened(
@@ -125,6 +144,7 @@ def alert_opened(
     pushed = session.execute(
         _OFFICER_PUSH,
         {
+            **_region_names(session, region_kato),
             "template": "alert.sos" if urgent else "alert.opened",
             "params": json.dumps({"kind": kind, "at": clock.local(now).strftime("%H:%M")}),
             "urgent": urgent,
