@@ -234,7 +234,13 @@
       return reg.pushManager.getSubscription().then(function (sub) {
         if (sub && Notification.permission === "granted") {
           pushState("on", true);
-          return pushCall("POST", sub.toJSON());  // the server may have forgotten it
+          // Once a day the page tells the server again (it forgets a subscription the
+          // push service reported gone), not on every visit: each POST is audited.
+          var last = Number(localStorage.getItem("qonys-push-sent") || 0);
+          if (Date.now() - last < 86400000) { return null; }
+          return pushCall("POST", sub.toJSON()).then(function () {
+            localStorage.setItem("qonys-push-sent", String(Date.now()));
+          });
         }
         pushState(Notification.permission === "denied" ? "blocked" : "off", false);
       });
@@ -252,13 +258,17 @@
         });
       }).then(function (sub) {
         return pushCall("POST", sub.toJSON());
-      }).then(function () { pushState("on", true); }, function () { pushState("blocked", false); });
+      }).then(function () {
+        localStorage.setItem("qonys-push-sent", String(Date.now()));
+        pushState("on", true);
+      }, function () { pushState("blocked", false); });
     });
     document.getElementById("push-off").addEventListener("click", function () {
       navigator.serviceWorker.ready.then(function (reg) {
         return reg.pushManager.getSubscription();
       }).then(function (sub) {
         if (!sub) { return null; }
+        localStorage.removeItem("qonys-push-sent");
         return pushCall("DELETE", { endpoint: sub.endpoint }).then(function () { return sub.unsubscribe(); });
       }).then(function () { pushState("off", false); }, function () {});
     });
