@@ -46,45 +46,33 @@ from backend.models.registries import URGENT_ALERT_KINDS
 from backend.services import outbox
 from backend.services.registrations import registration_deadline
 
+# One statement for both channels: e-mail to each officer with an address, Web Push to
+# each browser an officer subscribed. The region's name in the officer's language rides
+# in a push payload (the sender has no database); the names come as parameters, so on
+# Citus the coordinator's users are not joined with the regions reference table.
 _OFFICERS = text(
     """
     INSERT INTO outbox (message_id, channel, event_type, recipient, payload, batch_key,
                         next_attempt_at)
-    SELECT gen_random_uuid(), 'email', 'alert.opened', u.email,
+    SELECT gen_random_uuid(), t.channel, 'alert.opened', t.recipient,
            jsonb_build_object('template', :template, 'language', u.language,
-                              'params', CAST(:params AS jsonb)),
+                              'params', CAST(:params AS jsonb))
+           || CASE WHEN t.channel = 'push' THEN jsonb_build_object('region',
+                   CASE u.language WHEN 'kk' THEN CAST(:name_kk AS text)
+                                   WHEN 'en' THEN CAST(:name_en AS text)
+                                   ELSE CAST(:name_ru AS text) END)
+                   ELSE '{}'::jsonb END,
            CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN NULL
-                ELSE 'digest:' || u.id || ':' || :hour END,
+                ELSE t.digest || ':' || :hour END,
            CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN now()
                 ELSE CAST(:next_hour AS timestamptz) END
       FROM users u
-     WHERE u.role = 'officer' AND NOT u.disabled AND u.email IS NOT NULL
-       AND (u.region_kato = :region OR u.region_kato IS NULL)
-       AND (:urgent OR u.alert_delivery <> 'never')
-    RETURNING id, batch_key IS NULL AS now
-    """
-)
-
-
-# The same choice by Web Push, one row per subscribed browser; the region's name in the
-# officer's language rides in the payload (the sender has no database). The names are
-# read first: no join of the coordinator's tables with a reference table on Citus.
-_OFFICER_PUSH = text(
-    """
-    INSERT INTO outbox (message_id, channel, event_type, recipient, payload, batch_key,
-                        next_attempt_at)
-    SELECT gen_random_uuid(), 'push', 'alert.opened', s.endpoint,
-           jsonb_build_object('template', :template, 'language', u.language,
-                              'params', CAST(:params AS jsonb),
-                              'region', CASE u.language WHEN 'kk' THEN CAST(:name_kk AS text)
-                                                        WHEN 'en' THEN CAST(:name_en AS text)
-                                                        ELSE CAST(:name_ru AS text) END),
-           CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN NULL
-                ELSE 'push:' || s.id || ':' || :hour END,
-           CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN now()
-                ELSE CAST(:next_hour AS timestamptz) END
-      FROM push_subscriptions s
-      JOIN users u ON u.id = s.user_id
+      JOIN (SELECT id AS user_id, 'email' AS channel, email AS recipient,
+                   'digest:' || id AS digest
+              FROM users WHERE email IS NOT NULL
+            UNION ALL
+            SELECT user_id, 'push', endpoint, 'push:' || id FROM push_subscriptions) t
+        ON t.user_id = u.id
      WHERE u.role = 'officer' AND NOT u.disabled
        AND (u.region_kato = :region OR u.region_kato IS NULL)
        AND (:urgent OR u.alert_delivery <> 'never')
@@ -132,18 +120,6 @@ def alert_opened(
     rows = session.execute(
         _OFFICERS,
         {
-            "template": "alert.sos" if urgent else "alert.opened",
-            "params": json.dumps({"kind": kind, "at": clock.local(now).strftime("%H:%M")}),
-            "urgent": urgent,
-            "hour": hour.isoformat(),
-            "next_hour": (hour + timedelta(hours=1)).isoformat(),
-            "region": region_kato,
-        },
-    ).all()
-    outbox.written(session, [r.id for r in rows if r.now])
-    pushed = session.execute(
-        _OFFICER_PUSH,
-        {
             **_region_names(session, region_kato),
             "template": "alert.sos" if urgent else "alert.opened",
             "params": json.dumps({"kind": kind, "at": clock.local(now).strftime("%H:%M")}),
@@ -153,7 +129,7 @@ def alert_opened(
             "region": region_kato,
         },
     ).all()
-    outbox.written(session, [r.id for r in pushed if r.now])
+    outbox.written(session, [r.id for r in rows if r.now])
 
 
 def alert_closed(session: Session, alert: Alert) -> None:
