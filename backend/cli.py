@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 from alembic import command
 from alembic.config import Config
-from gis.settlement_inputs import IndicatorFileError, read_indicators, upsert_indicators
 
 from backend import clock, dbroles
 from backend.cli_access import device, token, traces, user
@@ -29,6 +28,7 @@ from gis.districts import DistrictFileError
 from gis.districts import import_districts as import_district_file
 from gis.reference import GEONAMES_ATTRIBUTION, REGIONS_ATTRIBUTION
 from gis.reference import load_reference as load_reference_data
+from gis.settlement_inputs import IndicatorFileError, read_indicators, upsert_indicators
 from gis.settlement_names import NAMES_ATTRIBUTION
 
 

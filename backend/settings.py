@@ -171,6 +171,13 @@ class Settings:
     contact_retention_days: int = 365
     # Employers hear of a permit expiring this many days ahead.
     notify_permit_expiry_days: int = 5
+    # Web Push (backend/services/notify/push.py): the VAPID contact (``sub``, default the mail
+    # sender) and whether a plain-http endpoint on this machine is accepted (tests, a
+    # local push service); real push services are https.
+    push_contact: str | None = None
+    push_allow_http: bool = False
+    # Hosts and foreigners hear of the registration deadline this many working days ahead.
+    notify_registration_days: int = 1
     testing: bool = False
 
     @property

@@ -13,6 +13,7 @@ from backend.api.context import auth, principal, purpose, record_access, transac
 from backend.errors import Invalid
 from backend.models.registries import DUPLICATE_DECISIONS, DUPLICATE_STATUSES
 from backend.schemas.common import TEXT, Str
+from backend.services import events
 from backend.services.identity import duplicates, matching
 from backend.services.identity.mrz_intake import read_mrz
 from backend.services.register import persons
@@ -126,6 +127,8 @@ def decide_duplicate(review_id: int, data: dict[str, Any]) -> Any:
         review, merge = duplicates.decide(
             session, review_id, data["decision"], data["reason"], principal().actor
         )
+        if merge is not None:
+            events.duplicate_merged(session, merge)
         action = "person.merge" if merge else "duplicate.different"
         record_access(session, action, [review.person_id, review.candidate_id], data["reason"])
         return {"review": review, "merge": merge}

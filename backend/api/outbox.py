@@ -1,4 +1,5 @@
-"""Webhook subscriptions and the outbox, for administrators.
+"""Webhook subscriptions and the outbox, for administrators; officers' Web Push
+subscriptions.
 
 POST /webhooks answers the subscription's secret once; GET never shows it again. The
 outbox lists messages by status and sends a dead one again, with its idempotency key.
@@ -9,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
+from flask import request
 
 from backend.api.context import auth, principal, purpose, record_access, settings, transaction
+from backend.errors import Forbidden
 from backend.models import WebhookSubscription
 from backend.models.registries import WEBHOOK_EVENTS
 from backend.schemas import outbox as so
-from backend.services.notify import contacts, outbox, webhooks
+from backend.services.notify import contacts, outbox, push, webhooks
 
 bp = APIBlueprint("outbox", __name__, url_prefix="/api/v1", tag="Notifications")
 
@@ -137,4 +140,61 @@ def delete_contact(person_id: int, contact_id: int) -> Any:
     with transaction() as session:
         contacts.delete_contact(session, person_id, contact_id)
         record_access(session, "contact.delete", [person_id], f"contact {contact_id}")
+    return ""
+
+
+def _browser_user() -> int:
+    """Web Push reaches a browser: only a signed-in officer's session subscribes."""
+    user_id = principal().user_id
+    if user_id is None:
+        raise Forbidden("Web Push subscriptions belong to a browser session, not a token")
+    return user_id
+
+
+@bp.get("/push-subscriptions/key")
+@bp.auth_required(auth, roles=["officer"])
+@bp.output(so.PushKeyOut)
+@bp.doc(summary="The server's VAPID public key, the page's applicationServerKey")
+def push_key() -> Any:
+    return {"public_key": push.public_key(settings())}
+
+
+@bp.post("/push-subscriptions")
+@bp.auth_required(auth, roles=["officer"])
+@bp.input(so.PushSubscriptionIn, arg_name="data")
+@bp.output(so.PushSubscriptionOut, status_code=201)
+@bp.doc(
+    summary="Keep this browser's Web Push subscription for the signed-in officer",
+    description="The body is the browser's `PushSubscription.toJSON()`. The region's SOS "
+    "arrives at once, other alerts as chosen on `/notifications`; the payload holds the "
+    "kind, the region's name and a link, never a person or a place. A subscription the "
+    "push service reports gone (404/410) is forgotten. With a browser session the CSRF "
+    "token goes in `X-CSRFToken`; audited.",
+)
+def add_push_subscription(data: dict[str, Any]) -> Any:
+    user_id = _browser_user()
+    with transaction() as session:
+        row = push.subscribe(
+            session,
+            settings(),
+            user_id,
+            data["endpoint"],
+            data["keys"]["p256dh"],
+            data["keys"]["auth"],
+            request.headers.get("User-Agent"),
+        )
+        record_access(session, "push.subscribe", [None], f"subscription {row.id}")
+        return row
+
+
+@bp.delete("/push-subscriptions")
+@bp.auth_required(auth, roles=["officer"])
+@bp.input(so.PushSubscriptionDelete, arg_name="data")
+@bp.output({}, status_code=204)
+@bp.doc(summary="Stop Web Push to this browser (the officer's own subscription); audited")
+def delete_push_subscription(data: dict[str, Any]) -> Any:
+    user_id = _browser_user()
+    with transaction() as session:
+        push.unsubscribe(session, user_id, data["endpoint"])
+        record_access(session, "push.unsubscribe", [None], None)
     return ""

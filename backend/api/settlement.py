@@ -22,7 +22,7 @@ from backend.api.context import (
 from backend.api.csp import map_response
 from backend.api.idempotent import idempotent
 from backend.api.jobs import launch
-from backend.services import policy
+from backend.services import events, policy
 from backend.services.monitoring import indicators, maps
 from backend.services.settlement import (
     admission,
@@ -161,6 +161,7 @@ def decide(person_id: int, data: dict[str, Any]) -> Any:
     who = acting_person()
     with transaction() as session:
         obligation = obligations.decide(session, person_id, data["decision"], data["reason"], who)
+        events.claim_decided(session, obligation)
         record_access(session, f"settlement.claim.{data['decision']}", [person_id], data["reason"])
         return obligations.state(session, obligation)
 

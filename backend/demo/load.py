@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database, one_connection_per_node
 from backend.demo.monitoring import build_monitoring_map, load_preselection
+from backend.demo.notify import load_notifications
 from backend.demo.register import Progress, demo_tokens, demo_users, load_register
 from backend.demo.settlement import load_settlement
 from backend.demo.traces import demo_phone, load_traces
@@ -38,6 +39,7 @@ STEPS: tuple[Callable[[Session, Settings, random.Random, Progress], dict[str, in
     load_traces,
     load_settlement,
     load_preselection,
+    load_notifications,
     build_demo_map,
 )
 

@@ -1,4 +1,4 @@
-"""Scheduled permit housekeeping."""
+"""Scheduled permit housekeeping and reminders of deadlines."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def remind_permit_expiry() -> int:
     """Tell employers of permits ending in ``notify_permit_expiry_days`` (once each)."""
     with job_database().transaction() as session:
         told = notify.permit_expiry_reminders(session, job_settings().notify_permit_expiry_days)
+    if told:
+        dispatch()
+    return told
+
+
+def remind_registration_deadline() -> int:
+    """Tell the contacts given for an arrival not yet registered, the working day(s)
+    ``notify_registration_days`` before the registration deadline (once per case)."""
+    with job_database().transaction() as session:
+        told = notify.registration_deadline_reminders(
+            session, job_settings().notify_registration_days
+        )
     if told:
         dispatch()
     return told

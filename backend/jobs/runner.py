@@ -53,9 +53,11 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.audit.verify_audit", 86400),
     ("backend.jobs.credentials.publish_status_lists", 30),
     # The outbox (issue 26): what is due (retries, digests, anything Redis missed), the
-    # employers' permit reminders, the analysts' scheduled reports.
+    # employers' permit reminders, the hosts' and foreigners' registration deadlines, the
+    # analysts' scheduled reports.
     ("backend.jobs.outbox.dispatch", 30),
     ("backend.jobs.permits.remind_permit_expiry", 3600),
+    ("backend.jobs.permits.remind_registration_deadline", 3600),
     ("backend.jobs.reports.send_scheduled_reports", 3600),
 )
 

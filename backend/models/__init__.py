@@ -10,7 +10,12 @@ from backend.models.operations import (
     Job,
     OfficerCheck,
 )
-from backend.models.outbox import OutboxMessage, PersonContact, WebhookSubscription
+from backend.models.outbox import (
+    OutboxMessage,
+    PersonContact,
+    PushSubscription,
+    WebhookSubscription,
+)
 from backend.models.permit import Employer, Permit, PermitExtension, TerminationNotice
 from backend.models.person import DuplicateReview, IinSerial, Person, PersonMerge, RegisterKey
 from backend.models.policy import PolicyParameter, Preselection
@@ -58,6 +63,7 @@ __all__ = [
     "PersonMerge",
     "PolicyParameter",
     "Preselection",
+    "PushSubscription",
     "Quota",
     "Region",
     "RegionPart",

@@ -81,7 +81,7 @@ PRESELECTION_DECISIONS = ("pass", "fail")
 DUPLICATE_STATUSES = ("open", "same", "different", "undone")
 DUPLICATE_DECISIONS = ("same", "different")
 # The outbox (issue 26): channels, a message's states, and who chooses what.
-OUTBOX_CHANNELS = ("email", "sms", "webhook")
+OUTBOX_CHANNELS = ("email", "sms", "webhook", "push")
 OUTBOX_STATUSES = ("pending", "delivered", "dead", "cancelled")
 LANGUAGES = ("ru", "kk", "en")
 ALERT_DELIVERIES = ("immediately", "hourly", "never")
@@ -98,6 +98,7 @@ WEBHOOK_EVENTS = (
     "alert.closed",
     "obligation.suspected",
     "claim.issued",
+    "duplicate.merged",
 )
 
 DATABASE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -25,6 +25,39 @@ class ContactIn(Schema):
     language = Str(load_default="ru", validate=OneOf(LANGUAGES))
     purpose = Str(required=True, validate=Length(3, 500))
     consent = Boolean(required=True)
+    arrived_on = Date(
+        metadata={
+            "description": "a foreigner's arrival the contact is given for: reminded the "
+            "working day before the registration deadline, once, unless registered"
+        }
+    )
+
+
+class PushKeys(Schema):
+    p256dh = Str(required=True, validate=Length(80, 120))
+    auth = Str(required=True, validate=Length(16, 60))
+
+
+class PushSubscriptionIn(Schema):
+    """A browser's ``PushSubscription.toJSON()``."""
+
+    endpoint = Str(required=True, validate=Length(max=2000))
+    keys = Nested(PushKeys, required=True)
+    expirationTime = Integer(allow_none=True)  # the browser's own name
+
+
+class PushSubscriptionDelete(Schema):
+    endpoint = Str(required=True, validate=Length(max=2000))
+
+
+class PushSubscriptionOut(Schema):
+    id = Integer()
+    endpoint = String()
+    created_at = DateTime()
+
+
+class PushKeyOut(Schema):
+    public_key = String(metadata={"description": "the VAPID public key (applicationServerKey)"})
 
 
 class ContactOut(Schema):
@@ -37,6 +70,7 @@ class ContactOut(Schema):
     purpose = String()
     consent_at = DateTime()
     retain_until = Date()
+    arrived_on = Date(allow_none=True)
 
 
 class ContactList(Schema):
@@ -133,6 +167,20 @@ class ObligationData(Schema):
     detected_on = Date(allow_none=True)
 
 
+class ClaimData(Schema):
+    obligation_id = Integer()
+    person_id = Integer()
+    status = String()
+    amount_due_kzt = String(metadata={"description": "the claim's total in tenge, a decimal"})
+    issued_at = DateTime(allow_none=True)
+
+
+class MergeData(Schema):
+    merge_id = Integer()
+    survivor_id = Integer(metadata={"description": "the person that remains"})
+    merged_id = Integer(metadata={"description": "the id that now answers with the survivor"})
+
+
 EVENT_DATA: dict[str, type[Schema]] = {
     "person.registered": PersonRegisteredData,
     "registration.recorded": RegistrationRecordedData,
@@ -142,6 +190,8 @@ EVENT_DATA: dict[str, type[Schema]] = {
     "alert.opened": AlertData,
     "alert.closed": AlertData,
     "obligation.suspected": ObligationData,
+    "claim.issued": ClaimData,
+    "duplicate.merged": MergeData,
 }
 
 

@@ -34,7 +34,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.models import Alert, Permit, Person, Registration, TerminationNotice
+from backend.models import (
+    Alert,
+    Permit,
+    Person,
+    PersonMerge,
+    Registration,
+    SettlementObligation,
+    TerminationNotice,
+)
 from backend.services.notify import notify
 from backend.services.register import permits, persons, registrations
 from backend.services.settlement import alert_evidence, obligations
@@ -137,3 +145,11 @@ def alert_resolved(session: Session, alert: Alert, reason: str, confirmed: bool)
 def termination_notice_filed(session: Session, notice: TerminationNotice, permit: Permit) -> None:
     alert_rules.late_termination_notice(session, notice, permit, clock.today())
     notify.permit_ended(session, permit, late_notice=notice.late)
+
+
+def claim_decided(session: Session, obligation: SettlementObligation) -> None:
+    notify.claim_decided(session, obligation)
+
+
+def duplicate_merged(session: Session, merge: PersonMerge) -> None:
+    notify.duplicate_merged(session, merge.survivor_id, merge.merged_id, merge.id)

@@ -6,14 +6,14 @@ five years, and a region's periods never overlap (the service checks this while 
 the region's quota rows locked). Fill counts the admissions of every year of the period.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 

@@ -72,7 +72,17 @@ def test_demo_load_from_empty_then_again(migrated: Any, db: Any, tmp_path: Path)
     assert employer_permits > 0 and covered >= 1
     assert accounts == ["employer", "officer"]
     assert (tmp_path / "demo-users.txt").read_text().count("=") == 2
+    # Telling people: hosts' contacts given for a fresh arrival (the deadline reminder's
+    # cases), and the Web Push key the officer's page subscribes with (mode 0600).
+    assert first["hosts' contacts awaiting a registration"] == "3"
+    with db.engine.connect() as conn:
+        cases = conn.execute(
+            text("SELECT count(*) FROM person_contacts WHERE arrived_on IS NOT NULL")
+        ).scalar_one()
+    assert cases == 3
+    assert (tmp_path / "vapid_private.pem").stat().st_mode & 0o777 == 0o600
     again = _demo(migrated, tmp_path)
+    assert again["hosts' contacts awaiting a registration"] == "0"
     assert again["persons"] == "0" and again["trace points"] == "0"
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM persons")).scalar_one() == persons

@@ -1,5 +1,6 @@
 """How a claimed outbox message leaves: e-mail over SMTP, SMS through an HTTP gateway,
-webhooks signed as Standard Webhooks. Each raises on any failure (the outbox retries).
+webhooks signed as Standard Webhooks, Web Push to officers' installed pages. Each raises
+on any failure (the outbox retries).
 
 Every channel sends the row's ``message_id`` as its idempotency key, so a retry after a
 crash is recognisable by the receiver: the ``webhook-id`` header, the e-mail's
@@ -15,14 +16,17 @@ import ssl
 import string
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote_plus, unquote, urlsplit
 
 import requests
+from pywebpush import WebPushException, webpush
 from standardwebhooks import Webhook
 
 from backend import clock
-from backend.services.notify import messages
-from backend.services.notify.outbox import Claimed, Sender
+from backend.models.registries import URGENT_ALERT_KINDS
+from backend.services.notify import messages, push
+from backend.services.notify.outbox import Claimed, Gone, Sender
 from backend.settings import Settings
 
 
@@ -132,4 +136,57 @@ def send_webhook(settings: Settings, claimed: Claimed) -> None:
         raise RuntimeError(f"the receiver answered {resp.status_code}")
 
 
-SENDERS: dict[str, Sender] = {"email": send_email, "sms": send_sms, "webhook": send_webhook}
+# How long a push service keeps a message for an offline browser (an SOS is stale later).
+PUSH_TTL_S = 12 * 3600
+
+
+def push_payload(settings: Settings, claimed: Claimed) -> dict[str, Any]:
+    """What the officer's service worker receives: the kind, the region's name, a title,
+    a line and the link to sign in — no person, no coordinates, no IIN."""
+    text = _rendered(settings, claimed)
+    params = dict(claimed.payload.get("params", {}))
+    digest = len(claimed.batch) > 1 or claimed.payload.get("template") == "alert.digest"
+    return {
+        "kind": "digest" if digest else str(params.get("kind", claimed.event_type)),
+        "region": claimed.payload.get("region"),
+        "title": text.subject,
+        "body": text.lead,
+        "url": text.link,
+        "tag": claimed.message_id,
+    }
+
+
+def send_push(settings: Settings, claimed: Claimed) -> None:
+    """Encrypt (aes128gcm) and POST to the browser's push service with a VAPID JWT; a
+    404 or 410 means the subscription is gone (:class:`Gone`), anything else not 2xx is
+    retried. ``Topic`` is the message id: a retry replaces an undelivered copy."""
+    assert claimed.push_keys is not None
+    data = push_payload(settings, claimed)
+    urgent = data["kind"] in URGENT_ALERT_KINDS
+    try:
+        webpush(
+            {"endpoint": claimed.recipient, "keys": dict(claimed.push_keys)},
+            json.dumps(data, ensure_ascii=False),
+            vapid_private_key=push.vapid(settings),
+            vapid_claims={"sub": f"mailto:{settings.push_contact or settings.mail_from}"},
+            content_encoding="aes128gcm",
+            ttl=PUSH_TTL_S,
+            timeout=settings.outbox_timeout_s,
+            headers={
+                "Urgency": "high" if urgent else "normal",
+                "Topic": claimed.message_id.replace("-", ""),
+            },
+        )
+    except WebPushException as exc:
+        code = exc.response.status_code if exc.response is not None else None
+        if code in (404, 410):
+            raise Gone(f"the push service answered {code}") from exc
+        raise RuntimeError(f"the push service answered {code}") from exc
+
+
+SENDERS: dict[str, Sender] = {
+    "email": send_email,
+    "sms": send_sms,
+    "webhook": send_webhook,
+    "push": send_push,
+}

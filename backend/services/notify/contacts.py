@@ -33,6 +33,9 @@ def add_contact(
     if phone and not PHONE.match(phone):
         raise Invalid("phone", "must be in international form, e.g. +77011234567")
     now = clock.now()
+    arrived_on = data.get("arrived_on")
+    if arrived_on is not None and arrived_on > clock.today(now):
+        raise Invalid("arrived_on", "cannot be in the future")
     contact = PersonContact(
         person_id=person_id,
         relation=data["relation"],
@@ -42,6 +45,7 @@ def add_contact(
         purpose=data["purpose"].strip(),
         consent_at=now,
         retain_until=clock.today(now) + timedelta(days=retention_days),
+        arrived_on=data.get("arrived_on"),
     )
     session.add(contact)
     session.flush()

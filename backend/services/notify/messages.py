@@ -80,6 +80,27 @@ TEMPLATES: dict[str, Template] = {
         N_("The registration at the place of stay was recorded on {date}. Sign in:"),
         "/",
     ),
+    "obligation.suspected": Template(
+        N_("A departure is suspected: obligation {obligation}"),
+        N_(
+            "A family under settlement obligation {obligation} appears to have left the"
+            " region on {date}. Sign in to review the claim:"
+        ),
+        "/",
+    ),
+    "claim.paid": Template(
+        N_("Claim paid: obligation {obligation}"),
+        N_("The repayment claim under settlement obligation {obligation} was paid. Sign in:"),
+        "/",
+    ),
+    "claim.contested": Template(
+        N_("Claim contested: obligation {obligation}"),
+        N_(
+            "The repayment claim under settlement obligation {obligation} was contested."
+            " Sign in for the details:"
+        ),
+        "/",
+    ),
     "report.scheduled": Template(
         N_("Indicators for {year}"),
         N_("The indicators for {year} ({region}) are attached as a PDF. Sign in for more:"),
@@ -98,6 +119,8 @@ class Rendered:
     subject: str
     body: str
     sms: str
+    lead: str = ""  # the body's text without the link (a push notification's body)
+    link: str = ""
 
 
 def render(template: str, language: str, params: dict[str, Any], public_url: str) -> Rendered:
@@ -110,7 +133,7 @@ def render(template: str, language: str, params: dict[str, Any], public_url: str
     link = public_url.rstrip("/") + spec.path
     subject = t.gettext(spec.subject).format(**values)
     body = t.gettext(spec.body).format(**values)
-    return Rendered(subject, f"{body}\n{link}\n", f"{subject}. {link}")
+    return Rendered(subject, f"{body}\n{link}\n", f"{subject}. {link}", body, link)
 
 
 def render_digest(language: str, items: list[dict[str, Any]], public_url: str) -> Rendered:
@@ -124,5 +147,5 @@ def render_digest(language: str, items: list[dict[str, Any]], public_url: str) -
     ]
     subject = t.gettext(spec.subject).format(count=len(items))
     link = public_url.rstrip("/") + spec.path
-    body = t.gettext(spec.body) + "\n" + "\n".join(lines) + f"\n\n{link}\n"
-    return Rendered(subject, body, f"{subject}. {link}")
+    lead = t.gettext(spec.body) + "\n" + "\n".join(lines)
+    return Rendered(subject, f"{lead}\n\n{link}\n", f"{subject}. {link}", lead, link)

@@ -3,20 +3,28 @@
 =====================  =========================================================
 Event                  Who is told
 =====================  =========================================================
-an alert opens         webhook ``alert.opened``; the region's officers by e-mail: an
+an alert opens         webhook ``alert.opened``; the region's officers by e-mail and
+                       by Web Push to each page they installed and allowed: an
                        ``sos`` at once, other kinds as each chose (immediately, in
                        an hourly digest, or never)
 an alert closes        webhook ``alert.closed``
 a person registered    webhook ``person.registered``
 a registration         webhook ``registration.recorded``; the person's and host's
                        contacts on file (e-mail, SMS)
+a deadline nears       the contacts given for an arrival not yet registered, the
+                       working day before the registration deadline (daily, once)
 a permit issued        webhook ``permit.issued``
 a notice filed         webhook ``permit.terminated``; the employer's accounts: notice
                        received, or filed late
 a permit revoked       webhook ``permit.terminated`` (status ``revoked``); the employer
 permits expired        webhook ``permit.expired`` each (the hourly job)
 a permit expiring      the employer, ``notify_permit_expiry_days`` ahead (daily, once)
-a departure suspected  webhook ``obligation.suspected``
+a departure suspected  webhook ``obligation.suspected``; the region's settlement
+                       officials by e-mail
+a claim issued         webhook ``claim.issued``
+a claim paid,          the region's settlement officials by e-mail
+contested
+duplicates merged      webhook ``duplicate.merged``
 =====================  =========================================================
 
 Each function is one or two set-based statements; payloads hold ids, states, dates and
@@ -33,28 +41,63 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend import clock
-from backend.models import Alert, Permit, Person, Registration, SettlementObligation
+from backend.models import Alert, Permit, Person, Region, Registration, SettlementObligation
 from backend.models.registries import URGENT_ALERT_KINDS
 from backend.services.notify import outbox
+from backend.services.register.registrations import registration_deadline
 
+# One statement for both channels: e-mail to each officer with an address, Web Push to
+# each browser an officer subscribed. The region's name in the officer's language rides
+# in a push payload (the sender has no database); the names come as parameters, so on
+# Citus the coordinator's users are not joined with the regions reference table.
 _OFFICERS = text(
     """
     INSERT INTO outbox (message_id, channel, event_type, recipient, payload, batch_key,
                         next_attempt_at)
-    SELECT gen_random_uuid(), 'email', 'alert.opened', u.email,
+    SELECT gen_random_uuid(), t.channel, 'alert.opened', t.recipient,
            jsonb_build_object('template', :template, 'language', u.language,
-                              'params', CAST(:params AS jsonb)),
+                              'params', CAST(:params AS jsonb))
+           || CASE WHEN t.channel = 'push' THEN jsonb_build_object('region',
+                   CASE u.language WHEN 'kk' THEN CAST(:name_kk AS text)
+                                   WHEN 'en' THEN CAST(:name_en AS text)
+                                   ELSE CAST(:name_ru AS text) END)
+                   ELSE '{}'::jsonb END,
            CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN NULL
-                ELSE 'digest:' || u.id || ':' || :hour END,
+                ELSE t.digest || ':' || :hour END,
            CASE WHEN :urgent OR u.alert_delivery = 'immediately' THEN now()
                 ELSE CAST(:next_hour AS timestamptz) END
       FROM users u
-     WHERE u.role = 'officer' AND NOT u.disabled AND u.email IS NOT NULL
+      JOIN (SELECT id AS user_id, 'email' AS channel, email AS recipient,
+                   'digest:' || id AS digest
+              FROM users WHERE email IS NOT NULL
+            UNION ALL
+            SELECT user_id, 'push', endpoint, 'push:' || id FROM push_subscriptions) t
+        ON t.user_id = u.id
+     WHERE u.role = 'officer' AND NOT u.disabled
        AND (u.region_kato = :region OR u.region_kato IS NULL)
        AND (:urgent OR u.alert_delivery <> 'never')
     RETURNING id, batch_key IS NULL AS now
     """
 )
+
+
+# KATO -> the region's names (reference data: read once per process, not per alert).
+_NAMES: dict[str, dict[str, str]] = {}
+
+
+def _region_names(session: Session, kato: str | None) -> dict[str, str | None]:
+    if kato is None:
+        return {"name_ru": None, "name_kk": None, "name_en": None}
+    if kato not in _NAMES:
+        region = session.get(Region, kato)
+        if region is None:
+            return {"name_ru": None, "name_kk": None, "name_en": None}
+        _NAMES[kato] = {
+            "name_ru": region.name_ru,
+            "name_kk": region.name_kk,
+            "name_en": region.name_en,
+        }
+    return dict(_NAMES[kato])
 
 
 def alert_opened(
@@ -77,6 +120,7 @@ def alert_opened(
     rows = session.execute(
         _OFFICERS,
         {
+            **_region_names(session, region_kato),
             "template": "alert.sos" if urgent else "alert.opened",
             "params": json.dumps({"kind": kind, "at": clock.local(now).strftime("%H:%M")}),
             "urgent": urgent,
@@ -276,7 +320,45 @@ def permit_expiry_reminders(session: Session, days: int, today: date | None = No
     return len(permits)
 
 
+_OFFICIALS = text(
+    """
+    INSERT INTO outbox (message_id, channel, event_type, recipient, payload)
+    SELECT gen_random_uuid(), 'email', :event, u.email,
+           jsonb_build_object('template', :template, 'language', u.language,
+                              'params', CAST(:params AS jsonb))
+      FROM users u
+     WHERE u.role = 'settlement_official' AND NOT u.disabled AND u.email IS NOT NULL
+       AND (u.region_kato = :region OR u.region_kato IS NULL)
+    RETURNING id
+    """
+)
+
+
+def _officials(
+    session: Session, region_kato: str, event: str, template: str, params: dict[str, Any]
+) -> None:
+    """E-mail the settlement officials: national accounts today (accounts.create_user
+    limits only officers to a region); one limited to a region would hear only its own."""
+    ids = session.scalars(
+        _OFFICIALS,
+        {
+            "event": event,
+            "template": template,
+            "params": json.dumps(params, default=str),
+            "region": region_kato,
+        },
+    ).all()
+    outbox.written(session, list(ids))
+
+
 def obligation_suspected(session: Session, obligation: SettlementObligation) -> None:
+    _officials(
+        session,
+        obligation.region_kato,
+        "official.obligation.suspected",
+        "obligation.suspected",
+        {"obligation": obligation.id, "date": obligation.departed_on},
+    )
     outbox.add_webhooks(
         session,
         "obligation.suspected",
@@ -289,3 +371,91 @@ def obligation_suspected(session: Session, obligation: SettlementObligation) -> 
             ),
         },
     )
+
+
+def claim_decided(session: Session, obligation: SettlementObligation) -> None:
+    """A settlement official moved a claim on: issued (webhook ``claim.issued``), paid or
+    contested (the region's officials by e-mail)."""
+    state = obligation.claim_status
+    if state == "claim_issued":
+        outbox.add_webhooks(
+            session,
+            "claim.issued",
+            {
+                "obligation_id": obligation.id,
+                "person_id": obligation.person_id,
+                "status": state,
+                "amount_due_kzt": str(obligation.amount_due_kzt),
+                "issued_at": (
+                    obligation.claim_issued_at.isoformat() if obligation.claim_issued_at else None
+                ),
+            },
+        )
+    elif state in ("paid", "contested"):
+        _officials(
+            session,
+            obligation.region_kato,
+            f"official.claim.{state}",
+            f"claim.{state}",
+            {"obligation": obligation.id},
+        )
+
+
+def duplicate_merged(session: Session, survivor_id: int, merged_id: int, merge_id: int) -> None:
+    outbox.add_webhooks(
+        session,
+        "duplicate.merged",
+        {"merge_id": merge_id, "survivor_id": survivor_id, "merged_id": merged_id},
+    )
+
+
+_DEADLINES = text(
+    """
+    INSERT INTO outbox (message_id, channel, event_type, recipient, payload)
+    SELECT CAST(md5('registration.deadline:' || c.person_id || ':' || c.id || ':'
+                    || c.channel || ':' || c.arrived_on) AS uuid),
+           c.channel, 'registration.deadline', c.address,
+           jsonb_build_object('template', 'registration.deadline', 'language', c.language,
+                              'params', jsonb_build_object('date', CAST(:deadline AS text)))
+      FROM (SELECT id, person_id, arrived_on, language, 'email' AS channel, email AS address
+              FROM person_contacts
+             WHERE email IS NOT NULL AND arrived_on = :arrived AND retain_until >= :today
+            UNION ALL
+            SELECT id, person_id, arrived_on, language, 'sms', phone
+              FROM person_contacts
+             WHERE phone IS NOT NULL AND arrived_on = :arrived AND retain_until >= :today) c
+     WHERE NOT EXISTS (SELECT 1 FROM registrations r
+                        WHERE r.person_id = c.person_id AND r.valid_from >= c.arrived_on)
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def registration_deadline_reminders(
+    session: Session, days_ahead: int, today: date | None = None
+) -> int:
+    """Contacts given for an arrival with no registration since: told once, in their
+    language, ``days_ahead`` working days before the host's deadline
+    (:func:`backend.services.register.registrations.registration_deadline`, rule 8) or later while
+    it has not passed. The message id is derived from the case, so a rerun adds nothing.
+    """
+    today = today or clock.today()
+    arrivals = session.scalars(
+        text(
+            "SELECT DISTINCT arrived_on FROM person_contacts"
+            " WHERE arrived_on IS NOT NULL AND arrived_on <= :today AND arrived_on >= :since"
+        ),
+        {"today": today, "since": today - timedelta(days=30)},
+    ).all()
+    told = 0
+    for arrived in arrivals:
+        deadline = registration_deadline(session, arrived, "host")
+        if not (today <= deadline and clock.add_working_days(today, days_ahead) >= deadline):
+            continue
+        ids = session.scalars(
+            _DEADLINES, {"arrived": arrived, "deadline": deadline.isoformat(), "today": today}
+        ).all()
+        outbox.written(session, list(ids))
+        told += len(ids)
+    return told

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.db import Database
 from backend.errors import Conflict, NotFound
-from backend.models import OutboxMessage, WebhookSubscription
+from backend.models import OutboxMessage, PushSubscription, WebhookSubscription
 from backend.settings import Settings
 
 log = logging.getLogger("qonys.outbox")
@@ -117,9 +117,15 @@ def due(session: Session, now: datetime | None = None, limit: int = 1000) -> lis
     )
 
 
+class Gone(Exception):  # the receiver's word, as HTTP 410 says it
+    """The recipient no longer exists (a push service's 404/410): the message is
+    cancelled, not retried, and the subscription forgotten."""
+
+
 @dataclass(frozen=True)
 class Claimed:
-    """A row taken for one try, with the rows of its batch (a digest) and its secret."""
+    """A row taken for one try, with the rows of its batch (a digest), its webhook
+    secret or its push subscription's keys."""
 
     id: int
     message_id: str
@@ -131,6 +137,7 @@ class Claimed:
     batch: list[dict[str, Any]]
     batch_ids: list[int]
     secret: str | None
+    push_keys: dict[str, str] | None = None
 
 
 def claim(session: Session, outbox_id: int, now: datetime, lease: timedelta) -> Claimed | None:
@@ -153,6 +160,15 @@ def claim(session: Session, outbox_id: int, now: datetime, lease: timedelta) -> 
             row.status, row.last_error = "cancelled", "the subscription was deleted"
             return None
         secret = sub.secret
+    push_keys = None
+    if row.channel == "push":
+        push = session.scalars(
+            select(PushSubscription).where(PushSubscription.endpoint == row.recipient)
+        ).one_or_none()
+        if push is None:
+            row.status, row.last_error = "cancelled", "the push subscription was withdrawn"
+            return None
+        push_keys = {"p256dh": push.p256dh, "auth": push.auth}
     batch: list[OutboxMessage] = [row]
     if row.batch_key is not None:
         batch += session.scalars(
@@ -179,19 +195,33 @@ def claim(session: Session, outbox_id: int, now: datetime, lease: timedelta) -> 
         batch=[each.payload for each in batch],
         batch_ids=[each.id for each in batch],
         secret=secret,
+        push_keys=push_keys,
     )
 
 
 def settle(
-    session: Session, claimed: Claimed, settings: Settings, now: datetime, error: str | None
+    session: Session,
+    claimed: Claimed,
+    settings: Settings,
+    now: datetime,
+    error: str | None,
+    gone: bool = False,
 ) -> str:
-    """Record a try's outcome on the claimed rows; the status they end in."""
+    """Record a try's outcome on the claimed rows; the status they end in. ``gone``: the
+    recipient no longer exists: cancelled, and a push subscription forgotten."""
+    if gone and claimed.channel == "push":
+        session.execute(
+            delete(PushSubscription).where(PushSubscription.endpoint == claimed.recipient)
+        )
     rows = session.scalars(
         select(OutboxMessage).where(OutboxMessage.id.in_(claimed.batch_ids)).with_for_update()
     ).all()
     status = "delivered"
     for row in rows:
-        if error is None:
+        if gone:
+            row.status, row.last_error = "cancelled", (error or "gone")[:500]
+            status = row.status
+        elif error is None:
             row.status, row.delivered_at, row.last_error = "delivered", now, None
         else:
             row.last_error = error[:500]
@@ -221,16 +251,19 @@ def deliver(
         claimed = claim(session, outbox_id, now, timedelta(seconds=settings.outbox_lease_s))
     if claimed is None:
         return "skipped"
-    error = None
+    error, gone = None, False
     try:
         senders[claimed.channel](settings, claimed)
+    except Gone as exc:
+        error, gone = f"gone: {exc}", True
+        log.info("outbox %s (%s): the recipient is gone (%s)", claimed.id, claimed.channel, exc)
     except Exception as exc:  # any failure of a receiver is a failed try, retried
         error = f"{type(exc).__name__}: {exc}"
         log.warning(
             "outbox %s (%s) try %s failed: %s", claimed.id, claimed.channel, claimed.attempts, error
         )
     with database.transaction() as session:
-        return settle(session, claimed, settings, now, error)
+        return settle(session, claimed, settings, now, error, gone)
 
 
 def list_messages(

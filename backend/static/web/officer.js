@@ -190,5 +190,72 @@
   window.addEventListener("online", function () { load().then(sync); });
   window.addEventListener("offline", bar);
   load().then(render).then(sync);
+
+  // Web Push: when the officer allows alerts, the service worker subscribes with the
+  // server's VAPID key and the subscription is kept by the server (one per browser).
+  var pushBox = document.getElementById("push");
+  function pushState(key, on) {
+    document.getElementById("push-state").textContent = pushBox.dataset[key] || "";
+    document.getElementById("push-on").hidden = !!on;
+    document.getElementById("push-off").hidden = !on;
+  }
+  function keyBytes(b64) {
+    var raw = atob((b64 + "===".slice((b64.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/"));
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { out[i] = raw.charCodeAt(i); }
+    return out;
+  }
+  function pushCall(method, body) {
+    return fetch("/api/v1/push-subscriptions", {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body)
+    }).then(function (r) { if (!r.ok && r.status !== 404) { throw new Error(String(r.status)); } });
+  }
+  if (pushBox && "serviceWorker" in navigator && "PushManager" in window && window.Notification) {
+    pushBox.hidden = false;
+    navigator.serviceWorker.ready.then(function (reg) {
+      return reg.pushManager.getSubscription().then(function (sub) {
+        if (sub && Notification.permission === "granted") {
+          pushState("on", true);
+          // Once a day the page tells the server again (it forgets a subscription the
+          // push service reported gone), not on every visit: each POST is audited.
+          var last = Number(localStorage.getItem("qonys-push-sent") || 0);
+          if (Date.now() - last < 86400000) { return null; }
+          return pushCall("POST", sub.toJSON()).then(function () {
+            localStorage.setItem("qonys-push-sent", String(Date.now()));
+          });
+        }
+        pushState(Notification.permission === "denied" ? "blocked" : "off", false);
+      });
+    }).catch(function () {});
+    document.getElementById("push-on").addEventListener("click", function () {
+      Notification.requestPermission().then(function (answer) {
+        if (answer !== "granted") { throw new Error(answer); }
+        return navigator.serviceWorker.ready;
+      }).then(function (reg) {
+        return fetch("/api/v1/push-subscriptions/key", { credentials: "same-origin" }).then(function (r) {
+          if (!r.ok) { throw new Error(String(r.status)); }
+          return r.json();
+        }).then(function (answer) {
+          return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(answer.public_key) });
+        });
+      }).then(function (sub) {
+        return pushCall("POST", sub.toJSON());
+      }).then(function () {
+        localStorage.setItem("qonys-push-sent", String(Date.now()));
+        pushState("on", true);
+      }, function () { pushState("blocked", false); });
+    });
+    document.getElementById("push-off").addEventListener("click", function () {
+      navigator.serviceWorker.ready.then(function (reg) {
+        return reg.pushManager.getSubscription();
+      }).then(function (sub) {
+        if (!sub) { return null; }
+        localStorage.removeItem("qonys-push-sent");
+        return pushCall("DELETE", { endpoint: sub.endpoint }).then(function () { return sub.unsubscribe(); });
+      }).then(function () { pushState("off", false); }, function () {});
+    });
+  }
   window.QonysOfficer = { sync: sync, render: render };
 })();

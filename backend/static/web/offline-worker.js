@@ -3,7 +3,8 @@
 // GET answers: a check's result page is never kept); assets come from the cache; the
 // keys and the status lists from the network when it answers, else from the cache.
 // An officer's check form sent without a connection goes to the outbox (IndexedDB),
-// and the page opens again with the typed number kept.
+// and the page opens again with the typed number kept. On /officer it also shows the
+// server's Web Push alerts (kind, region name, link: never a person or a place).
 /* global CACHED, SCOPE, QonysOutbox */
 importScripts("/static/web/outbox.js");
 var CACHE = "qonys" + SCOPE.replace(/\//g, "-") + "-v1";
@@ -62,4 +63,30 @@ self.addEventListener("fetch", function (event) {
              url.pathname.indexOf("/api/v1/status-lists/") === 0) {
     event.respondWith(networkFirst(request));
   }
+});
+
+// Web Push (the officer's page): the payload is {kind, region, title, body, url, tag}.
+self.addEventListener("push", function (event) {
+  var data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = {}; }
+  var title = data.title || "Qonys";
+  event.waitUntil(self.registration.showNotification(title, {
+    body: [data.region, data.body].filter(Boolean).join(" \u2014 "),
+    icon: "/static/web/qonys-icon.svg",
+    tag: data.tag || data.kind || "qonys",
+    renotify: data.kind === "sos",
+    requireInteraction: data.kind === "sos",
+    data: { url: data.url || SCOPE }
+  }));
+});
+
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  var url = (event.notification.data && event.notification.data.url) || SCOPE;
+  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (list) {
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].url === url && "focus" in list[i]) { return list[i].focus(); }
+    }
+    return self.clients.openWindow(url);
+  }));
 });
