@@ -43,6 +43,13 @@ ID_TABLES = (
 IN_PLACE_TABLES = ("api_tokens", "trace_refusals")
 # Keyed by (person, time or day) without an id: moved where the survivor has no such row.
 KEYED_TABLES = {"trace_points": ("recorded_at",), "daily_presence": ("day", "region_kato")}
+# A key column as text through IMMUTABLE functions only: Citus refuses a STABLE one (a
+# timestamp's or a date's text depends on the session's settings) on a column in a
+# DELETE. A time is its epoch in seconds (microseconds kept), a day its number.
+_KEY_TEXT = {
+    "recorded_at": "CAST(extract(epoch FROM (s.recorded_at - TIMESTAMPTZ 'epoch')) AS text)",
+    "day": "CAST((s.day - DATE '1970-01-01') AS text)",
+}
 
 _OPEN_REVIEW = text(
     """
@@ -198,7 +205,7 @@ def _move_keyed(
     columns = _columns(session, table)
     listed = ", ".join(columns)
     values = ", ".join(":target" if c == "person_id" else f"s.{c}" for c in columns)
-    key_text = " || '|' || ".join(f"CAST(s.{k} AS text)" for k in key_columns)
+    key_text = " || '|' || ".join(_KEY_TEXT.get(k, f"CAST(s.{k} AS text)") for k in key_columns)
     chosen = "" if keys is None else f" AND ({key_text}) = ANY(:keys)"
     # Each person's rows read on their own: on Citus the two are on two shards, which
     # one statement may not correlate.
