@@ -90,6 +90,10 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/v1/persons/1/contacts", {"admin"}),
     ("GET", "/api/v1/persons/1/contacts", {"admin"}),
     ("DELETE", "/api/v1/persons/1/contacts/999999", {"admin"}),
+    ("GET", "/api/v1/push-subscriptions/key", {"officer"}),
+    ("POST", "/api/v1/push-subscriptions", {"officer"}),
+    ("DELETE", "/api/v1/push-subscriptions", {"officer"}),
+    ("PUT", "/api/v1/permits/1/household-employer", {"admin"}),
 ]
 # Device protocols authenticate with the token inside the request, not with a role check:
 # the paths of the phone apps' registry.

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from babel.support import NullTranslations, Translations
 
 from backend.models import labels
 
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+TRANSLATIONS = labels.TRANSLATIONS
 
 
 def N_(message: str) -> str:
