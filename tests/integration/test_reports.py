@@ -14,9 +14,12 @@ from backend import clock
 from backend.jobs.base import job_settings
 from backend.jobs.reports import send_scheduled_reports
 from backend.services.access import accounts
+from backend.settings import PROJECT_ROOT
 from tests import factories as f
 from tests import helpers as h
 from tests.receivers import smtp_server
+
+ARTIFACTS = PROJECT_ROOT / "artifacts"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -77,4 +80,7 @@ def test_the_weekly_report_arrives_once_as_a_pdf_in_kazakh(
             ],
             check=True,
         )
-        assert list(tmp_path.glob("page*.png"))
+        (page,) = tmp_path.glob("page*.png")
+        # Kept for a person to look at, beside the browser tests' screenshots.
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(page, ARTIFACTS / "report-kk-page1.png")
