@@ -32,8 +32,7 @@ test: $(VENV)/.installed browser
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/qonys services
-	$(BIN)/pytest
-	$(BIN)/python -m tests.citus_suites
+	$(BIN)/python -m tests.all_passes
 
 # The inner loop while developing: lint, and the plain suite without the browser tests,
 # the fault drills and the Citus pass. `make test` stays the one command that runs all.

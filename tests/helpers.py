@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from rq import SimpleWorker
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from backend.demo.traces import route as demo_route
+from backend.jobs.runner import InProcessWorker
 from backend.services.tracking import trace_storage, traces
 from backend.services.tracking.trace_points import point_from_batch
 from ops.cli import main as cli_main
@@ -36,7 +36,7 @@ single_node_plan = pytest.mark.skipif(
 def run_jobs(app: Any) -> None:
     """Work off everything queued (users' queue first), in this process, as a worker would."""
     queues = [app.extensions["qonys.user_queue"], app.extensions["qonys.queue"]]
-    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+    InProcessWorker(queues, connection=queues[0].connection).work(burst=True)
 
 
 def worker_process(redis_url: str, queue_name: str, env: dict[str, str] | None = None) -> Any:

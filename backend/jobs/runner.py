@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RqJob
 from rq.job import JobStatus
@@ -91,7 +91,37 @@ return 0
 _PR_SET_PDEATHSIG = 1
 
 
-class QonysWorker(Worker):
+# How long RQ's command listener (stop a job, kill the horse, shut down) may block in one
+# read. RQ reads for 60 s at a time; since redis-py 8.2, stopping that thread waits for
+# its read to end, so every worker teardown (a burst's end, each restart after a Redis
+# outage, a shutdown) took up to a minute. 14 of the test suite's 807 tests spent exactly
+# 60 s there.
+PUBSUB_READ_S = 1.0
+
+
+class _PromptCommands:
+    """RQ's command listener with short reads, so that a worker stops at once."""
+
+    connection: Any
+    pubsub_channel_name: str
+
+    def subscribe(self) -> None:
+        worker: Any = self
+        worker.pubsub = self.connection.pubsub()
+        worker.pubsub.subscribe(**{self.pubsub_channel_name: worker.handle_payload})
+        worker.pubsub_thread = worker.pubsub.run_in_thread(
+            sleep_time=PUBSUB_READ_S,
+            daemon=True,
+            exception_handler=worker._pubsub_exception_handler,
+        )
+
+
+class InProcessWorker(_PromptCommands, SimpleWorker):
+    """RQ's worker that runs each job in the calling process (no fork), for tests and
+    tools that work off a queue where they stand."""
+
+
+class QonysWorker(_PromptCommands, Worker):
     """RQ's worker whose work horse dies with it.
 
     RQ forks a work horse per job into its own process group; a SIGKILLed worker left
