@@ -64,6 +64,9 @@ def test_the_weekly_report_arrives_once_as_a_pdf_in_kazakh(
             ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
         ).stdout
         assert "Көші-қон тізілімі: көрсеткіштер" in words and "Астана" in words
+        # Dates and numbers as a Kazakh reader writes them.
+        assert monday.strftime("%d.%m.%Y") in words, words
+        assert monday.date().isoformat() not in words
     if shutil.which("pdftoppm"):
         subprocess.run(
             [

@@ -11,6 +11,8 @@ import base64
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from babel.dates import format_date
+from babel.numbers import format_decimal, format_percent
 from fpdf import FPDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,28 +88,40 @@ def dashboard_pdf(
         new_y="NEXT",
     )
     pdf.set_font("DejaVu", "", 9)
-    pdf.cell(0, 6, f"{t.gettext('Generated')}: {today.isoformat()}", new_x="LMARGIN", new_y="NEXT")
+    # Dates and numbers as the reader writes them (30.11.2026, 75,0 %), by Babel's CLDR data.
+    day = format_date(today, "medium" if language == "en" else "dd.MM.yyyy", locale=language)
+    pdf.cell(0, 6, f"{t.gettext('Generated')}: {day}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
     widths = (125, 28, 28, 40, 50)
     pdf.set_font("DejaVu", "B", 10)
-    for width, head in zip(
+    for width, head, align in zip(
         widths,
         (t.gettext("Indicator"), t.gettext("Value"), t.gettext("Target"), "n / N", ""),
+        ("L", "R", "R", "R", "L"),
         strict=True,
     ):
-        pdf.cell(width, 8, head, border="B")
+        pdf.cell(width, 8, head, border="B", align=align)
     pdf.ln()
     pdf.set_font("DejaVu", "", 10)
     for name, item in by_year[year].items():
         counted = name in COUNTED
-        value = "—" if item.value is None else f"{item.value * 100:.1f} %"
+        value = "—" if item.value is None else _percent(item.value, language)
         goal = (
             "—"
             if item.target is None
-            else (f"{item.target:g}" if counted else f"{item.target * 100:.1f} %")
+            else (
+                format_decimal(item.target, locale=language)
+                if counted
+                else _percent(item.target, language)
+            )
         )
-        ratio = f"{item.numerator} / {item.denominator}" if item.computed else ""
+        ratio = (
+            f"{format_decimal(item.numerator, locale=language)} / "
+            f"{format_decimal(item.denominator, locale=language)}"
+            if item.computed and item.numerator is not None and item.denominator is not None
+            else ""
+        )
         x, y = pdf.get_x(), pdf.get_y()
         pdf.cell(widths[0], 9, _fit(pdf, t.gettext(INDICATOR_NAMES.get(name, name)), widths[0] - 3))
         pdf.cell(widths[1], 9, value, align="R")
@@ -141,6 +155,10 @@ def dashboard_pdf(
     if not alerts:
         pdf.cell(0, 6, "—", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def _percent(share: float, language: str) -> str:
+    return str(format_percent(share, "#,##0.0 %", locale=language))
 
 
 def _fit(pdf: FPDF, label: str, width: float) -> str:
