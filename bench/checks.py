@@ -21,11 +21,13 @@ import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 import psycopg2
 from sqlalchemy import text
 
+from backend.identifiers import make_iin
 from backend.services.access.tokens import create_token
 from bench.common import bench_database_url, describe, percentile, redis_url
 from bench.gen_register import generate, prepare
@@ -188,9 +190,11 @@ def main() -> None:
         token, _row = create_token(session, "officer", label="bench", owner="bench")
         persons = session.execute(text("SELECT count(*) FROM persons")).scalar_one()
     bodies = _sample(database, args.requests, rng)
-    # One in twenty asks for an IIN nobody holds.
+    # One in twenty asks for an IIN nobody holds: a valid one (a mistyped IIN is refused
+    # before any lookup), of a birth year before every generated person's.
+    nobody = make_iin(date(1900, 1, 2), "M", 1)
     for body in bodies[::20]:
-        body["iin"] = "000000000000"
+        body["iin"] = nobody
     print(f"register: {persons:,} persons; {len(bodies):,} checks per run")
 
     port = _free_port()
