@@ -2,6 +2,7 @@
 
     python -m bench.phones [--requests 4000] [--clients 4] [--devices 64] [--workers N]
                            [--threads 4]   (default: what `qonys serve` uses)
+                           [--profile]     (py-spy samples the API during the OsmAnd run)
     (also: python -m bench.ingest --single)
 
 Real phones send one point per request. The API runs under gunicorn against the bench
@@ -34,6 +35,7 @@ from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
 from bench.common import bench_database_url
 from bench.gen_register import generate, prepare
+from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, serve_workers
 
 Build = Callable[[str, datetime, int], tuple[str, str, dict[str, str], bytes]]
@@ -148,7 +150,14 @@ def _copy_single(url: str, person_ids: list[int], n: int, base: datetime, client
     return n / (time.perf_counter() - started)
 
 
-def run(requests_n: int, clients: int, devices: int, workers: int, threads: int = 4) -> None:
+def run(
+    requests_n: int,
+    clients: int,
+    devices: int,
+    workers: int,
+    threads: int = 4,
+    profile: bool = False,
+) -> None:
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:
@@ -178,6 +187,7 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
     api = _start_api(url, port, workers, threads)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     results: list[tuple[str, float]] = []
+    profile_text = ""
     try:
         health = [("GET", "/health", {}, b"")] * requests_n
         _run(port, health[: requests_n // 4], clients)  # warm-up
@@ -192,7 +202,14 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
                 build(tokens[k % devices], base - timedelta(hours=offset, seconds=k // devices), k)
                 for k in range(requests_n)
             ]
-            results.append((name, _run(port, batch, clients)))
+            if profile and name == "OsmAnd GET":
+                # As long as the unprofiled run of the same size took /health, about.
+                seconds = max(5, int(requests_n / max(results[0][1], 1)) + 2)
+                with profiled(api.pid, seconds) as samples:
+                    results.append((name, _run(port, batch, clients)))
+                profile_text = summarise(samples)
+            else:
+                results.append((name, _run(port, batch, clients)))
         results.append(
             ("raw COPY, 1 row + commit", _copy_single(url, copy_ids, requests_n, base, clients))
         )
@@ -217,6 +234,9 @@ def run(requests_n: int, clients: int, devices: int, workers: int, threads: int 
         print(f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}")
     expected = requests_n * len(PROTOCOLS) + requests_n // 4
     print(f"points acknowledged {expected:,}, stored {stored:,}")
+    if profile_text:
+        print("profile of the API taking OsmAnd GETs (py-spy):")
+        print(profile_text)
 
 
 def main() -> None:
@@ -226,8 +246,11 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=64)
     parser.add_argument("--workers", type=int, default=serve_workers())
     parser.add_argument("--threads", type=int, default=SERVE_THREADS)
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the API with py-spy during the OsmAnd run"
+    )
     args = parser.parse_args()
-    run(args.requests, args.clients, args.devices, args.workers, args.threads)
+    run(args.requests, args.clients, args.devices, args.workers, args.threads, args.profile)
 
 
 if __name__ == "__main__":
