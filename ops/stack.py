@@ -15,11 +15,13 @@ with a password generated into the data folder), and Redis asks for a generated
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -338,8 +340,27 @@ def _ensure_external_database(url: str) -> None:
     conn.close()
 
 
+@contextlib.contextmanager
+def _one_at_a_time(data_dir: Path) -> Iterator[None]:
+    """Hold the data folder's set-up lock: two processes setting up the same services at
+    once (`make test`'s two passes start together) would run the same ALTER ROLE side by
+    side, and PostgreSQL refuses the second ("tuple concurrently updated")."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "services.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_services(data_dir: Path, need_test_db: bool = True) -> Endpoints:
     """Return reachable URLs for the database, the test database and Redis."""
+    with _one_at_a_time(data_dir):
+        return _ensure_services(data_dir, need_test_db)
+
+
+def _ensure_services(data_dir: Path, need_test_db: bool) -> Endpoints:
     db_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     if not db_url or not redis_url:

@@ -7,9 +7,11 @@ closed by the next `qonys services`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import psycopg2
 import pytest
 import redis
 
-from backend.settings import DB_PASSWORD_FILE, REDIS_PASSWORD_FILE
+from backend.settings import DB_PASSWORD_FILE, PROJECT_ROOT, REDIS_PASSWORD_FILE
 from ops import stack
 from tests import helpers as h
 
@@ -168,3 +170,24 @@ def test_a_redis_left_open_gets_the_password_on_the_next_start(data_dir: Path) -
     assert redis.Redis(
         port=port, password=(data_dir / REDIS_PASSWORD_FILE).read_text().strip()
     ).ping()
+
+
+def test_two_processes_setting_up_the_services_at_once_both_succeed() -> None:
+    """`make test`'s two passes set up the same services as they start. Side by side, their
+    identical ALTER ROLE statements collided ("tuple concurrently updated") and 231 tests
+    of the Citus pass errored; a lock on the data folder now takes them one at a time."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    data_dir = os.environ.get("QONYS_DATA_DIR", str(PROJECT_ROOT / ".data"))
+    code = (
+        "from pathlib import Path\n"
+        "from ops import stack\n"
+        f"for _ in range(4): stack.ensure_services(Path({data_dir!r}))\n"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    errors = [run.communicate(timeout=300)[1].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
