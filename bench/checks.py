@@ -19,6 +19,7 @@ import os
 import random
 import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -74,8 +75,38 @@ def _sample(database: Any, n: int, rng: random.Random) -> list[dict[str, Any]]:
     return sample
 
 
+def _server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
+    """The API as served (gunicorn's gthread, `qonys serve`), or under Granian's WSGI
+    interface for comparison (issue 27: choose the server by the figure). Granian is in
+    the ``bench`` extra: ``pip install -e '.[bench]'``."""
+    if server == "granian":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "backend.wsgi:app",
+        ]
+    return gunicorn_command(f"127.0.0.1:{port}", workers, threads, None, "--log-level", "warning")
+
+
 def _start_api(
-    db_url: str, port: int, workers: int, threads: int = SERVE_THREADS
+    db_url: str,
+    port: int,
+    workers: int,
+    threads: int = SERVE_THREADS,
+    server: str = "gunicorn",
 ) -> subprocess.Popen[bytes]:
     # One officer token makes every check: measure the API, not its per-token limit.
     env = dict(
@@ -84,10 +115,7 @@ def _start_api(
         REDIS_URL=redis_url(),
         QONYS_API_RATE_LIMIT="10000000/minute",
     )
-    command = gunicorn_command(
-        f"127.0.0.1:{port}", workers, threads, None, "--log-level", "warning"
-    )
-    proc = subprocess.Popen(command, env=env)
+    proc = subprocess.Popen(_server_command(server, port, workers, threads), env=env)
     for _ in range(600):  # a minute: a shared, loaded machine boots the app slowly
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)

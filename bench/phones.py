@@ -3,6 +3,8 @@
     python -m bench.phones [--requests 4000] [--clients 4] [--devices 64] [--workers N]
                            [--threads 4]   (default: what `qonys serve` uses)
                            [--profile]     (py-spy samples the API during the OsmAnd run)
+                           [--server granian]  (Granian's WSGI instead of gunicorn:
+                                                pip install -e '.[bench]')
     (also: python -m bench.ingest --single)
 
 Real phones send one point per request. The API runs under gunicorn against the bench
@@ -157,6 +159,7 @@ def run(
     workers: int,
     threads: int = 4,
     profile: bool = False,
+    server: str = "gunicorn",
 ) -> None:
     url = bench_database_url()
     database = prepare(url)
@@ -184,7 +187,7 @@ def run(
     os.environ["QONYS_DEVICE_RATE_LIMIT"] = "1000000/minute"  # measure the limiter, not hit it
     os.environ["QONYS_API_RATE_LIMIT"] = "1000000/minute"
     port = _free_port()
-    api = _start_api(url, port, workers, threads)
+    api = _start_api(url, port, workers, threads, server)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     results: list[tuple[str, float]] = []
     profile_text = ""
@@ -227,7 +230,7 @@ def run(
     copy_rate = results[-1][1]
     print(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
-        f"gunicorn {workers} workers x {threads} threads"
+        f"{server} {workers} workers x {threads} threads"
     )
     print(f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}")
     for name, rate in results:
@@ -249,8 +252,22 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy during the OsmAnd run"
     )
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default="gunicorn",
+        help="gunicorn's gthread as `qonys serve` runs it, or Granian's WSGI (the bench extra)",
+    )
     args = parser.parse_args()
-    run(args.requests, args.clients, args.devices, args.workers, args.threads, args.profile)
+    run(
+        args.requests,
+        args.clients,
+        args.devices,
+        args.workers,
+        args.threads,
+        args.profile,
+        args.server,
+    )
 
 
 if __name__ == "__main__":
