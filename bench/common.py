@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from pathlib import Path
 
-from backend.settings import PROJECT_ROOT
 from ops import stack
 
 
@@ -14,13 +12,13 @@ def bench_database_url() -> str:
     """``BENCH_DATABASE_URL`` or ``qonys_bench`` beside the app database (never the app's)."""
     if os.environ.get("BENCH_DATABASE_URL"):
         return os.environ["BENCH_DATABASE_URL"]
-    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    data_dir = stack.project_data_dir()
     endpoints = stack.ensure_services(data_dir, need_test_db=False)
     return stack.with_database(endpoints.database_url, "qonys_bench")
 
 
 def redis_url() -> str:
-    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    data_dir = stack.project_data_dir()
     return stack.ensure_services(data_dir, need_test_db=False).redis_url
 
 

@@ -34,6 +34,7 @@ from backend.settings import (
     DB_PASSWORD_FILE,
     DEFAULT_PG_PORT,
     DEFAULT_REDIS_PORT,
+    PROJECT_ROOT,
     REDIS_PASSWORD_FILE,
     default_database_url,
     default_redis_url,
@@ -46,6 +47,14 @@ from backend.settings import (
 )
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def project_data_dir() -> Path:
+    """The folder of the project's own services: ``QONYS_DATA_DIR``, else the checkout's
+    ``.data`` (what `qonys services` uses)."""
+    return Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+
+
 APT_PACKAGES = ("postgresql-15-postgis-3", "postgresql-15", "redis-server")
 DB_NAMES = ("qonys", "qonys_test", "qonys_bench")
 PG_TUNING = {
@@ -346,12 +355,9 @@ def _one_at_a_time(data_dir: Path) -> Iterator[None]:
     once (`make test`'s two passes start together) would run the same ALTER ROLE side by
     side, and PostgreSQL refuses the second ("tuple concurrently updated")."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "services.lock").open("a") as lock:
+    with (data_dir / "services.lock").open("a") as lock:  # closing it releases the lock
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        yield
 
 
 def ensure_services(data_dir: Path, need_test_db: bool = True) -> Endpoints:

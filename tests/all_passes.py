@@ -12,11 +12,9 @@ Arguments go to both pytest runs (for example ``-x`` or ``-k``).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from backend.settings import PROJECT_ROOT
 from ops import stack
@@ -24,7 +22,7 @@ from tests import citus_suites
 
 
 def main(args: list[str]) -> int:
-    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    data_dir = stack.project_data_dir()
     log = data_dir / "citus-pass.log"
     citus: subprocess.Popen[bytes] | None = None
     citus_rc = 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from backend.settings import PROJECT_ROOT
 from ops import citus, stack
@@ -44,7 +43,7 @@ def prepare() -> str:
             f"citus suites skipped (or set CITUS_DATABASE_URL to a coordinator): "
             f"{citus.missing_source_message()}"
         )
-    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    data_dir = stack.project_data_dir()
     try:
         return citus.start_cluster(data_dir, workers=2).test_url
     except (citus.CitusError, stack.StackError) as exc:

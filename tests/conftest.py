@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -29,7 +28,7 @@ from backend.models import Base
 from backend.services.access.tokens import TOKEN_CACHE, create_token
 from backend.services.tracking.phone_ingest import WINDOWS
 from backend.services.tracking.trace_storage import existing_partitions, forget_known_partitions
-from backend.settings import PROJECT_ROOT, Settings
+from backend.settings import Settings
 from gis.reference import load_reference
 from ops import stack
 from tests import factories as f
@@ -56,7 +55,7 @@ def _test_redis_url(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def endpoints() -> Any:
-    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    data_dir = stack.project_data_dir()
     return stack.ensure_services(data_dir)
 
 

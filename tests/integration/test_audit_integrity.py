@@ -7,9 +7,7 @@ off is caught by ``qonys audit verify``, which names the row.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,6 @@ from backend.cli import migrate
 from backend.db import Database
 from backend.jobs import audit as audit_jobs
 from backend.services.access import audit_chain
-from backend.settings import PROJECT_ROOT
 from ops import stack
 from tests import helpers as h
 
@@ -30,7 +27,7 @@ TAMPER_DB = "qonys_tamper"
 
 def _superuser(sql: str, db: str) -> str:
     """As the cluster's superuser, over its local socket (the project's own cluster)."""
-    data_dir = Path(os.environ.get("QONYS_DATA_DIR", PROJECT_ROOT / ".data"))
+    data_dir = stack.project_data_dir()
     _pg, sockdir, _log = stack._pg_dirs(data_dir)
     if not sockdir.exists():
         pytest.skip("needs the project's own PostgreSQL (its superuser on a local socket)")

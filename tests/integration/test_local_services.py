@@ -177,7 +177,7 @@ def test_two_processes_setting_up_the_services_at_once_both_succeed() -> None:
     identical ALTER ROLE statements collided ("tuple concurrently updated") and 231 tests
     of the Citus pass errored; a lock on the data folder now takes them one at a time."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    data_dir = os.environ.get("QONYS_DATA_DIR", str(PROJECT_ROOT / ".data"))
+    data_dir = str(stack.project_data_dir())
     code = (
         "from pathlib import Path\n"
         "from ops import stack\n"

@@ -7,7 +7,11 @@ import subprocess
 
 from backend.settings import PROJECT_ROOT
 
-ALLOWED = {".ci/run", "tests/unit/test_standalone.py"}
+ALLOWED = {".ci/run"}
+# Put together here, so that this test names the folder no more than any other file does
+# (it reads itself too).
+FOLDER = "sha" + "red"
+NEEDLES = (f"../{FOLDER}", f"{FOLDER}/vendor", "DOM" + "AIN", f"{FOLDER}/seeds")
 
 
 def _tracked_files() -> list[str]:
@@ -24,7 +28,7 @@ def test_no_file_names_the_folder_beside_the_checkout() -> None:
         if not path.is_file():
             continue
         text = path.read_bytes().decode("utf-8", errors="ignore")
-        for needle in ("../shared", "shared/vendor", "DOMAIN", "shared/seeds"):
+        for needle in NEEDLES:
             if needle in text:
                 offenders.append(f"{name}: {needle}")
     assert offenders == []
