@@ -455,24 +455,30 @@ def test_refused_input_goes_with_the_trace_retention(
 
 
 def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
-    monitored: dict, tmp_path: Path, migrated: Any, db: Any
+    monitored: dict, token: Any, tmp_path: Path, migrated: Any, db: Any
 ) -> None:
     """kill -9 of the gunicorn worker mid-stream: every point answered 200 is stored.
 
-    The client behaves like a phone: a point it got no answer for is sent again.
+    Four phones send at once to a worker of four threads, so points share group commits
+    (issue 27) when the worker dies. Each client behaves like a phone: a point it got no
+    answer for is sent again.
     """
 
+    person = monitored["person"]["id"]
+    secrets = [monitored["secret"]] + [
+        token("device", person_id=person)["Authorization"].split()[1] for _ in range(3)
+    ]
     acked: list[datetime] = []
-    # 300 points in seconds: above the default device limit, whose overflow is answered
-    # 200 and recorded, not stored; this test is about durability.
+    # 4 x 100 points in seconds: above the default device limit, whose overflow is
+    # answered 200 and recorded, not stored; this test is about durability.
     fast = {"QONYS_DEVICE_RATE_LIMIT": "100000/minute"}
-    with _gunicorn(threads=2, env=fast) as (base, master):
+    with _gunicorn(threads=4, env=fast) as (base, master):
 
-        def phone() -> None:
+        def phone(n: int, secret: str) -> None:
             session = requests.Session()
-            for k in range(300):
-                t = NOW - timedelta(minutes=60, seconds=-k * 10)
-                _m, path, headers, _b = phones.osmand_template(monitored["secret"], t)
+            for k in range(100):
+                t = NOW - timedelta(minutes=60, seconds=-(k * 4 + n) * 10)
+                _m, path, headers, _b = phones.osmand_template(secret, t)
                 for _attempt in range(100):
                     try:
                         if session.get(base + path, headers=headers, timeout=5).status_code == 200:
@@ -482,11 +488,12 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
                         session = requests.Session()
                         time.sleep(0.1)
 
-        sender = threading.Thread(target=phone)
-        sender.start()
+        senders = [threading.Thread(target=phone, args=(n, s)) for n, s in enumerate(secrets)]
+        for sender in senders:
+            sender.start()
         killed = 0
         for kill in range(3):
-            while len(acked) < 60 * (kill + 1) and sender.is_alive():
+            while len(acked) < 80 * (kill + 1) and any(s.is_alive() for s in senders):
                 time.sleep(0.01)
             workers = subprocess.run(
                 ["pgrep", "-P", str(master)], capture_output=True, text=True
@@ -494,10 +501,11 @@ def test_no_acknowledged_point_is_lost_when_the_worker_is_killed(
             for pid in workers:
                 os.kill(int(pid), signal.SIGKILL)
                 killed += 1
-        sender.join(timeout=180)
-    stored = {r.recorded_at for r in _rows(db, monitored["person"]["id"])}
+        for sender in senders:
+            sender.join(timeout=180)
+    stored = {r.recorded_at for r in _rows(db, person)}
     assert killed >= 3  # each kill hit a live worker, which gunicorn then replaced
-    assert len(acked) == 300 and set(acked) <= stored and len(stored) == 300
+    assert len(acked) == 400 and set(acked) <= stored and len(stored) == 400
 
 
 def test_a_percent_encoded_token_is_redacted_in_the_log_and_the_refusals(

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -24,25 +26,35 @@ from sqlalchemy.exc import IntegrityError
 from backend.db import Database
 from backend.services.access.tokens import Principal
 from backend.services.tracking import alert_rules
+from backend.services.tracking.group_commit import GroupCommit
 from backend.services.tracking.phone_protocols import Parsed
 from backend.services.tracking.trace_points import FLAG_MOCK, Point, PointError, settle_phone_point
 from backend.services.tracking.traces import move_sql, receipt, with_partitions
 from backend.settings import Settings
 
-_ROW = (
-    "(CAST(:p{i} AS bigint), CAST(:t{i} AS timestamptz), CAST(:x{i} AS float8), "
-    "CAST(:y{i} AS float8), CAST(:a{i} AS float8), CAST(:s{i} AS float8), "
-    "CAST(:b{i} AS float8), CAST(:h{i} AS float8), CAST(:c{i} AS float8), "
-    "CAST(:j{i} AS jsonb), CAST(:f{i} AS text[]))"
-)
-_AUDIT = """, audited AS (
+# The rows of one or more requests, as arrays: one statement text whatever their number.
+# Flags travel comma-joined (they are words without commas), as arrays cannot be ragged.
+_ROWS = """
+    SELECT p, t, x, y, a, s, b, h, c, j, string_to_array(f, ','), r, bb, src
+    FROM unnest(CAST(:p AS bigint[]), CAST(:t AS timestamptz[]), CAST(:x AS float8[]),
+                CAST(:y AS float8[]), CAST(:a AS float8[]), CAST(:s AS float8[]),
+                CAST(:b AS float8[]), CAST(:h AS float8[]), CAST(:c AS float8[]),
+                CAST(:j AS jsonb[]), CAST(:f AS text[]), CAST(:r AS timestamptz[]),
+                CAST(:bb AS timestamptz[]), CAST(:src AS text[]))
+         AS u(p, t, x, y, a, s, b, h, c, j, f, r, bb, src)
+"""
+# A device's uploads are audited once per window: one row per device due, if it stored.
+_AUDIT_AND_TOUCH = """, audited AS (
         INSERT INTO audit_log (actor, role, action, subject_person_id, request_id)
-        SELECT :actor, 'device', :action, :person, CAST(:request_id AS uuid)
-        WHERE EXISTS (SELECT 1 FROM ins)
+        SELECT a.actor, 'device', a.action, a.person, a.request_id
+        FROM unnest(CAST(:a_actor AS text[]), CAST(:a_action AS text[]),
+                    CAST(:a_person AS bigint[]), CAST(:a_request AS uuid[]))
+             AS a(actor, action, person, request_id)
+        WHERE EXISTS (SELECT 1 FROM ins WHERE ins.person_id = a.person)
+    ), touched AS (
+        UPDATE api_tokens SET last_seen_at = now() WHERE id = ANY(CAST(:tokens AS bigint[]))
     )"""
-_TOUCH = """, touched AS (
-        UPDATE api_tokens SET last_seen_at = now() WHERE id = :token
-    )"""
+_WRITE = text(move_sql(_ROWS, _AUDIT_AND_TOUCH, per_row=True))
 _TOUCH_ONLY = text("UPDATE api_tokens SET last_seen_at = now() WHERE id = :token")
 _REFUSE = text(
     """
@@ -50,16 +62,6 @@ _REFUSE = text(
     SELECT :token, :person, :client, reason, :raw FROM unnest(CAST(:reasons AS text[])) reason
     """
 )
-_statements: dict[tuple[int, bool, bool], Any] = {}
-
-
-def _statement(rows: int, audit: bool, touch: bool) -> Any:
-    key = (rows, audit, touch)
-    if key not in _statements:
-        values = ", ".join(_ROW.format(i=i) for i in range(rows))
-        extra = (_AUDIT if audit else "") + (_TOUCH if touch else "")
-        _statements[key] = text(move_sql(f"VALUES {values}", extra))
-    return _statements[key]
 
 
 class DeviceWindows:
@@ -94,6 +96,7 @@ class DeviceWindows:
 
 
 WINDOWS = DeviceWindows()
+_GONE = "the device's person is no longer in the register"
 
 
 @dataclass
@@ -105,25 +108,81 @@ class PhoneOutcome:
     signals: list[str] = field(default_factory=list)
 
 
-def _params(points: list[Point]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for i, p in enumerate(points):
-        params.update(
-            {
-                f"p{i}": p.person_id,
-                f"t{i}": p.t,
-                f"x{i}": p.lon,
-                f"y{i}": p.lat,
-                f"a{i}": p.accuracy_m,
-                f"s{i}": p.speed_mps,
-                f"b{i}": p.bearing_deg,
-                f"h{i}": p.altitude_m,
-                f"c{i}": p.battery_pct,
-                f"j{i}": json.dumps(p.attributes, ensure_ascii=False) if p.attributes else None,
-                f"f{i}": p.flags or None,
-            }
-        )
-    return params
+@dataclass
+class PhoneWrite:
+    """One request's points, waiting to be written with the others arriving with it."""
+
+    device: Principal
+    points: list[Point]
+    client: str
+    request_id: str
+    received_at: datetime
+    audit: bool
+    touch: bool
+    settings: Settings
+
+
+_ROW_PARAMS = ("p", "t", "x", "y", "a", "s", "b", "h", "c", "j", "f", "r", "bb", "src")
+
+
+def _row(p: Point, stamps: dict[str, datetime], client: str) -> tuple[Any, ...]:
+    attributes = json.dumps(p.attributes, ensure_ascii=False) if p.attributes else None
+    return (
+        p.person_id, p.t, p.lon, p.lat, p.accuracy_m, p.speed_mps, p.bearing_deg,
+        p.altitude_m, p.battery_pct, attributes, ",".join(p.flags) if p.flags else None,
+        stamps["received_at"], stamps["backfilled_before"], client,
+    )  # fmt: skip
+
+
+def _params(writes: Sequence[PhoneWrite]) -> dict[str, Any]:
+    """The statement's arrays: a column per point field, a row per device audited."""
+    rows: list[tuple[Any, ...]] = []
+    for w in writes:
+        stamps = receipt(w.received_at, w.settings.trace_live_tolerance_s)
+        rows.extend(_row(p, stamps, w.client) for p in w.points)
+    audited = [w for w in writes if w.audit]
+    columns = zip(_ROW_PARAMS, zip(*rows, strict=True), strict=True)
+    return {
+        **{name: list(column) for name, column in columns},
+        "a_actor": [w.device.actor for w in audited],
+        "a_action": [f"traces.ingest.{w.client}" for w in audited],
+        "a_person": [w.device.person_id for w in audited],
+        "a_request": [w.request_id for w in audited],
+        "tokens": sorted({w.device.token_id for w in writes if w.touch}),
+        "max_speed": writes[0].settings.trace_max_speed_mps,
+    }
+
+
+def _write_together(database: Database, writes: Sequence[PhoneWrite]) -> list[int]:
+    """Write the requests' points in one autocommit statement: how many each stored.
+
+    A (person, time) sent twice in the group is stored once, counted for the first."""
+    params = _params(writes)
+    days = {p.t.date() for w in writes for p in w.points}
+    with database.autocommit.connect() as conn:
+        rows = with_partitions(conn.engine, days, lambda: conn.execute(_WRITE, params).all())
+    new = {(person, at) for person, at in rows}
+    counts = []
+    for w in writes:
+        mine = {(p.person_id, p.t) for p in w.points} & new
+        new -= mine
+        counts.append(len(mine))
+    return counts
+
+
+_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[PhoneWrite, int]] = (
+    weakref.WeakKeyDictionary()
+)
+_GROUPS_LOCK = threading.Lock()
+
+
+def group_of(database: Database) -> GroupCommit[PhoneWrite, int]:
+    """The process's group commit for phone points on ``database``."""
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(database)
+        if group is None:
+            group = _GROUPS[database] = GroupCommit(partial(_write_together, database))
+        return group
 
 
 def record_refusals(
@@ -184,22 +243,32 @@ def ingest_phone(
             except PointError as exc:
                 outcome.refused.append(str(exc))
     touch = WINDOWS.due("contact", device.token_id, settings.device_contact_window_s)
-    with database.autocommit.connect() as conn:
-        if points:
-            try:
-                outcome.stored = _store(
-                    conn, device, points, client, settings, request_id, touch, now
+    if points:
+        write = PhoneWrite(
+            device,
+            points,
+            client,
+            request_id,
+            now,
+            WINDOWS.due("audit", device.token_id, settings.device_audit_window_s),
+            touch,
+            settings,
+        )
+        try:
+            outcome.stored = group_of(database).submit(write)
+            outcome.duplicates = len(points) - outcome.stored
+        except IntegrityError:  # the person behind the token is gone
+            WINDOWS.forget(device.token_id)
+            outcome.refused.extend(_GONE for _ in points)
+            points = []
+    if (touch and not points) or outcome.refused:
+        with database.autocommit.connect() as conn:
+            if touch and not points:
+                conn.execute(_TOUCH_ONLY, {"token": device.token_id})
+            if outcome.refused:
+                record_refusals(
+                    conn, device, client, outcome.refused, raw(), settings.refusal_raw_max_chars
                 )
-                outcome.duplicates = len(points) - outcome.stored
-            except PointError as exc:
-                outcome.refused.extend(str(exc) for _ in points)
-                points = []
-        elif touch:
-            conn.execute(_TOUCH_ONLY, {"token": device.token_id})
-        if outcome.refused:
-            record_refusals(
-                conn, device, client, outcome.refused, raw(), settings.refusal_raw_max_chars
-            )
     signals = _signals(points)
     if signals:
         with database.transaction() as session:
@@ -209,36 +278,3 @@ def ingest_phone(
                 )
         outcome.signals = [kind for kind, _ in signals]
     return outcome
-
-
-def _store(
-    conn: Connection,
-    device: Principal,
-    points: list[Point],
-    client: str,
-    settings: Settings,
-    request_id: str,
-    touch: bool,
-    now: datetime,
-) -> int:
-    audit = WINDOWS.due("audit", device.token_id, settings.device_audit_window_s)
-    params = _params(points)
-    params.update(
-        source=client,
-        token=device.token_id,
-        actor=device.actor,
-        person=device.person_id,
-        action=f"traces.ingest.{client}",
-        request_id=request_id,
-        max_speed=settings.trace_max_speed_mps,
-        **receipt(now, settings.trace_live_tolerance_s),
-    )
-
-    def write() -> int:
-        return int(conn.execute(_statement(len(points), audit, touch), params).scalar_one())
-
-    try:
-        return int(with_partitions(conn.engine, {p.t.date() for p in points}, write))
-    except IntegrityError as exc:  # the person behind the token is gone
-        WINDOWS.forget(device.token_id)
-        raise PointError("the device's person is no longer in the register") from exc

@@ -58,19 +58,32 @@ CREATE TEMP TABLE IF NOT EXISTS trace_stage (
 """
 
 
-def move_sql(source_rows: str, extra: str = "") -> str:
+def move_sql(source_rows: str, extra: str = "", per_row: bool = False) -> str:
     """One statement: insert new points, keep the last position, mark persons dirty.
 
-    ``source_rows`` is the staging table (batches) or a VALUES list (phone requests);
+    ``source_rows`` is the staging table (batches) or the rows of phone requests;
     ``extra`` adds CTEs that must happen in the same statement (audit, last contact).
+    ``per_row``: the rows carry their own ``received_at``, ``backfilled_before`` and
+    ``source`` (several requests written together) and the statement returns the
+    (person, time) of each point stored; else these are parameters and it returns the
+    count stored.
     """
+    if per_row:
+        given = f"{_COLUMNS}, received_at, backfilled_before, source"
+        carry, carry_g = ", received_at, source", ", g.received_at, g.source"
+        before = "backfilled_before"
+        received, source, result = "received_at", "source", "person_id, recorded_at"
+    else:
+        given, carry, carry_g, result = _COLUMNS, "", "", "count(*)"
+        before = "CAST(:backfilled_before AS timestamptz)"
+        received, source = "CAST(:received_at AS timestamptz)", ":source"
     return f"""
-    WITH given ({_COLUMNS}) AS ({source_rows}), marked AS (
+    WITH given ({given}) AS ({source_rows}), marked AS (
         -- A fix whose device time is older than the server's receive time by more than
         -- the live tolerance arrived late: ``backfilled`` (see alert_evidence).
         SELECT person_id, recorded_at, lon, lat, accuracy_m, speed_mps, bearing_deg,
-               altitude_m, battery_pct, attributes,
-               CASE WHEN recorded_at < CAST(:backfilled_before AS timestamptz)
+               altitude_m, battery_pct, attributes{carry},
+               CASE WHEN recorded_at < {before}
                     THEN array_append(coalesce(flags, '{{}}'), '{FLAG_BACKFILLED}')
                     ELSE flags END AS flags
         FROM given
@@ -79,7 +92,7 @@ def move_sql(source_rows: str, extra: str = "") -> str:
         -- moved since (at :max_speed, with a margin for GPS error) is flagged: it opens
         -- and closes no region alert, and does not become the last position.
         SELECT g.person_id, g.recorded_at, g.lon, g.lat, g.accuracy_m, g.speed_mps,
-               g.bearing_deg, g.altitude_m, g.battery_pct, g.attributes,
+               g.bearing_deg, g.altitude_m, g.battery_pct, g.attributes{carry_g},
                CASE WHEN l.recorded_at < g.recorded_at
                      AND ST_DistanceSphere(l.geom, ST_SetSRID(ST_MakePoint(g.lon, g.lat), 4326))
                          > CAST(:max_speed AS float8)
@@ -93,9 +106,9 @@ def move_sql(source_rows: str, extra: str = "") -> str:
         INSERT INTO trace_points (person_id, recorded_at, received_at, geom, accuracy_m,
                                   speed_mps, bearing_deg, altitude_m, battery_pct, source,
                                   attributes, flags)
-        SELECT person_id, recorded_at, CAST(:received_at AS timestamptz),
+        SELECT person_id, recorded_at, {received},
                ST_SetSRID(ST_MakePoint(lon, lat), 4326), accuracy_m,
-               speed_mps, bearing_deg, altitude_m, battery_pct, :source, attributes, flags
+               speed_mps, bearing_deg, altitude_m, battery_pct, {source}, attributes, flags
         FROM src
         ON CONFLICT DO NOTHING
         RETURNING person_id, recorded_at, geom, accuracy_m, flags
@@ -112,7 +125,7 @@ def move_sql(source_rows: str, extra: str = "") -> str:
         SELECT person_id, clock_timestamp() FROM (SELECT DISTINCT person_id FROM ins) d
         ON CONFLICT (person_id) DO UPDATE SET marked_at = EXCLUDED.marked_at
     ){extra}
-    SELECT count(*) FROM ins
+    SELECT {result} FROM ins
     """
 
 

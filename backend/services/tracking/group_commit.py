@@ -1,0 +1,109 @@
+"""Group commit: concurrent requests share one statement and one commit.
+
+Each request thread hands its item to the process's :class:`GroupCommit` and waits. The
+first thread to find no write under way becomes the leader: it takes every item waiting
+(its own among them, up to ``max_batch``), writes them with one call of ``write`` and
+wakes the others with their results. Items that arrive while a write is under way wait
+for it and go together in the next one, so under load the batches grow by themselves
+and alone a request pays no delay (PostgreSQL's own WAL group commit works the same
+way). No thread of its own: a gunicorn worker forks with nothing running, and a request
+never waits for a timer.
+
+A result is handed back only after ``write`` has returned, so an item is acknowledged
+only once its shared commit is durable. When a shared write fails, every item of it is
+written again alone by its own thread: one bad item (a device whose person was just
+deleted) costs its own request only, and each request meets its own error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_WAITING, _DONE, _FAILED, _ALONE = "waiting", "done", "failed", "alone"
+
+
+@dataclass(eq=False)
+class _Slot(Generic[T, R]):
+    item: T
+    state: str = _WAITING
+    result: R | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class GroupStats:
+    """What the writes so far looked like (per process): for tests and the bench."""
+
+    writes: int = 0
+    items: int = 0
+    largest: int = 0
+    split: int = 0  # shared writes that failed and were written again item by item
+    sizes: dict[int, int] = field(default_factory=dict)
+
+
+class GroupCommit(Generic[T, R]):
+    """Share one ``write(items) -> results`` among the threads that call :meth:`submit`."""
+
+    def __init__(self, write: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 200):
+        self._write = write
+        self._max = max_batch
+        self._cond = threading.Condition()
+        self._queue: list[_Slot[T, R]] = []
+        self._leading = False
+        self.stats = GroupStats()
+
+    def waiting(self) -> int:
+        """How many items wait for the next write."""
+        with self._cond:
+            return len(self._queue)
+
+    def submit(self, item: T) -> R:
+        """Write ``item`` with whatever else is waiting; its result once it is durable."""
+        slot: _Slot[T, R] = _Slot(item)
+        with self._cond:
+            self._queue.append(slot)
+        while True:
+            with self._cond:
+                while slot.state == _WAITING and self._leading:
+                    self._cond.wait()
+                if slot.state != _WAITING:
+                    break
+                self._leading = True
+                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+            self._lead(batch)
+        if slot.state == _ALONE:
+            return self._write([slot.item])[0]
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]
+
+    def _lead(self, batch: list[_Slot[T, R]]) -> None:
+        try:
+            results = self._write([s.item for s in batch])
+            for s, result in zip(batch, results, strict=True):
+                s.result, s.state = result, _DONE
+        except BaseException as exc:
+            if len(batch) == 1:
+                batch[0].error, batch[0].state = exc, _FAILED
+            else:
+                for s in batch:
+                    s.state = _ALONE
+                self.stats.split += 1
+        finally:
+            with self._cond:
+                self._count(len(batch))
+                self._leading = False
+                self._cond.notify_all()
+
+    def _count(self, size: int) -> None:
+        stats = self.stats
+        stats.writes += 1
+        stats.items += size
+        stats.largest = max(stats.largest, size)
+        stats.sizes[size] = stats.sizes.get(size, 0) + 1

@@ -1,0 +1,186 @@
+"""Group commit of phone points (issue 27): concurrent requests share one statement.
+
+The requests are real ``ingest_phone`` calls on the real database, from threads as
+gunicorn's run them. To make requests arrive while a write is under way, a second
+connection holds a lock on the first device's token row: the first write waits on it
+(its statement also marks the device's last contact) while the others queue behind it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from backend.services.access.tokens import Principal, verify_token
+from backend.services.tracking import phone_ingest
+from backend.services.tracking.phone_ingest import PhoneOutcome, group_of, ingest_phone
+from backend.services.tracking.trace_points import Point
+from tests import factories as f
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _devices(client: Any, admin: Any, token: Any, db: Any, n: int) -> list[Principal]:
+    devices = []
+    for _ in range(n):
+        person = f.person(client, admin)
+        secret = token("device", person_id=person["id"])["Authorization"].split()[1]
+        with db.transaction() as session:
+            who = verify_token(session, secret)
+        assert who is not None
+        devices.append(who)
+    return devices
+
+
+def _point(who: Principal, k: int = 0) -> Point:
+    return Point(who.device_person, NOW - timedelta(minutes=5, seconds=-k), 51.16, 71.47, 8.0)
+
+
+@contextmanager
+def _holding_token_row(db: Any, who: Principal) -> Iterator[None]:
+    """Keep the device's token row locked: a write that marks its contact waits."""
+    with db.engine.connect() as conn, conn.begin():
+        conn.execute(
+            text("SELECT 1 FROM api_tokens WHERE id = :id FOR UPDATE"), {"id": who.token_id}
+        )
+        yield
+
+
+def _send(db: Any, app: Any, who: Principal, points: list[Point], out: list[Any]) -> None:
+    try:
+        out[0] = ingest_phone(
+            db, who, points, "osmand", app.extensions["qonys.settings"], str(uuid.uuid4()),
+            lambda: "GET /api/v1/traces/osmand",
+        )  # fmt: skip
+    except Exception as exc:  # the test asserts there is none
+        out[0] = exc
+
+
+def _wait_for_queue(db: Any, n: int) -> None:
+    group = group_of(db)
+    for _ in range(500):
+        if group.waiting() >= n:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{group.waiting()} requests queued, expected {n}")
+
+
+def _wait_for_a_lock_wait(db: Any) -> None:
+    with db.engine.connect() as conn:
+        for _ in range(500):
+            if conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one():
+                return
+            conn.rollback()
+            time.sleep(0.01)
+    raise AssertionError("the first write never waited on the held row")
+
+
+def _run_behind_a_held_write(
+    app: Any,
+    db: Any,
+    first: tuple[Principal, list[Point]],
+    rest: list[tuple[Principal, list[Point]]],
+) -> list[Any]:
+    """The first request's write waits on a lock while ``rest`` queue; then all go.
+    The outcome of each request, in order."""
+    phone_ingest.WINDOWS.clear()  # every device is due its contact mark and audit row
+    out: list[list[Any]] = [[None] for _ in range(len(rest) + 1)]
+    with _holding_token_row(db, first[0]):
+        leader = threading.Thread(target=_send, args=(db, app, *first, out[0]))
+        leader.start()
+        _wait_for_a_lock_wait(db)  # the leader is inside its statement, waiting on the lock
+        followers = [
+            threading.Thread(target=_send, args=(db, app, w, p, slot))
+            for (w, p), slot in zip(rest, out[1:], strict=True)
+        ]
+        for thread in followers:
+            thread.start()
+        _wait_for_queue(db, len(rest))
+    for thread in [leader, *followers]:
+        thread.join(timeout=30)
+    return [slot[0] for slot in out]
+
+
+def _stored(db: Any, person_ids: list[int]) -> dict[int, int]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT person_id, count(*) FROM trace_points WHERE person_id = ANY(:p)"
+                " GROUP BY person_id"
+            ),
+            {"p": person_ids},
+        )
+        return {person: n for person, n in rows}
+
+
+def test_requests_arriving_during_a_write_share_the_next_statement(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    devices = _devices(client, admin, token, db, 9)
+    group = group_of(db)
+    before = group.stats.writes, group.stats.largest
+    out = _run_behind_a_held_write(
+        app, db, (devices[0], [_point(devices[0])]), [(w, [_point(w)]) for w in devices[1:]]
+    )
+    assert all(isinstance(o, PhoneOutcome) for o in out), out
+    assert [o.stored for o in out] == [1] * 9
+    assert _stored(db, [w.device_person for w in devices]) == {w.device_person: 1 for w in devices}
+    # Two statements for nine requests: the held one, then the eight that queued behind it.
+    assert group.stats.writes - before[0] == 2 and group.stats.largest >= 8
+    with db.engine.connect() as conn:
+        audited = conn.execute(
+            text(
+                "SELECT subject_person_id, request_id FROM audit_log"
+                " WHERE action = 'traces.ingest.osmand' AND subject_person_id = ANY(:p)"
+            ),
+            {"p": [w.device_person for w in devices]},
+        ).all()
+        contact = conn.execute(
+            text("SELECT count(*) FROM api_tokens WHERE id = ANY(:t) AND last_seen_at IS NOT NULL"),
+            {"t": [w.token_id for w in devices]},
+        ).scalar_one()
+    # Each device has its own audit row, with its own request's id, and its last contact.
+    assert sorted(p for p, _ in audited) == sorted(w.device_person for w in devices)
+    assert len({r for _, r in audited}) == 9 and contact == 9
+
+
+def test_a_point_sent_twice_in_one_group_is_stored_once(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """A phone that resends before its answer came: both requests in one statement."""
+    holder, phone = _devices(client, admin, token, db, 2)
+    same = [_point(phone, 7)]
+    out = _run_behind_a_held_write(app, db, (holder, [_point(holder)]), [(phone, same)] * 2)
+    assert sorted((o.stored, o.duplicates) for o in out[1:]) == [(0, 1), (1, 0)]
+    assert _stored(db, [phone.device_person]) == {phone.device_person: 1}
+
+
+def test_a_device_whose_person_is_gone_costs_only_its_own_request(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """The shared write fails on the missing person: each request is written again alone,
+    the others are stored and the gone one is refused (kept as a refusal, never a 500)."""
+    devices = _devices(client, admin, token, db, 4)
+    gone = devices[2]
+    with db.engine.begin() as conn:  # the person leaves the register; the principal stays
+        conn.execute(text("DELETE FROM persons WHERE id = :p"), {"p": gone.device_person})
+    group = group_of(db)
+    split = group.stats.split
+    out = _run_behind_a_held_write(
+        app, db, (devices[0], [_point(devices[0])]), [(w, [_point(w)]) for w in devices[1:]]
+    )
+    assert group.stats.split == split + 1
+    assert [o.stored for o in out] == [1, 1, 0, 1]
+    assert out[2].refused == ["the device's person is no longer in the register"]
+    with db.engine.connect() as conn:
+        refusals = conn.execute(
+            text("SELECT count(*) FROM trace_refusals WHERE token_id = :t"), {"t": gone.token_id}
+        ).scalar_one()
+    assert refusals == 1

@@ -1,0 +1,101 @@
+"""The group commit primitive, with a writer that records what it was given."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from backend.services.tracking.group_commit import GroupCommit
+
+
+class Writer:
+    """Writes by doubling; refuses a batch holding ``bad``; the first call waits for
+    ``release`` so that the next items queue behind it."""
+
+    def __init__(self, bad: int | None = None) -> None:
+        self.calls: list[list[int]] = []
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.bad = bad
+
+    def __call__(self, items: Sequence[int]) -> list[int]:
+        self.calls.append(list(items))
+        if len(self.calls) == 1:
+            self.entered.set()
+            assert self.release.wait(10)
+        if self.bad in items:
+            raise ValueError(f"bad item {self.bad}")
+        return [2 * i for i in items]
+
+
+def _behind_a_held_write(group: GroupCommit[int, int], writer: Writer, rest: list[int]) -> list:
+    """Item 0 is written first and held; ``rest`` queue behind it; the results in order."""
+    with ThreadPoolExecutor(len(rest) + 1) as pool:
+        first = pool.submit(group.submit, 0)
+        assert writer.entered.wait(10)
+        futures = [pool.submit(group.submit, item) for item in rest]
+        while group.waiting() < len(rest):
+            threading.Event().wait(0.005)
+        writer.release.set()
+        outcomes = []
+        for future in [first, *futures]:
+            try:
+                outcomes.append(future.result(10))
+            except ValueError as exc:
+                outcomes.append(exc)
+    return outcomes
+
+
+def test_items_that_wait_go_together_and_each_gets_its_own_result() -> None:
+    writer = Writer()
+    group = GroupCommit(writer)
+    assert _behind_a_held_write(group, writer, [1, 2, 3, 4, 5]) == [0, 2, 4, 6, 8, 10]
+    assert writer.calls[0] == [0] and sorted(writer.calls[1]) == [1, 2, 3, 4, 5]
+    assert group.stats.writes == 2 and group.stats.items == 6 and group.stats.largest == 5
+
+
+def test_alone_an_item_is_written_at_once() -> None:
+    writer = Writer()
+    writer.release.set()
+    group = GroupCommit(writer)
+    assert [group.submit(i) for i in range(3)] == [0, 2, 4]
+    assert writer.calls == [[0], [1], [2]]
+
+
+def test_a_batch_is_never_larger_than_its_bound() -> None:
+    writer = Writer()
+    group = GroupCommit(writer, max_batch=2)
+    assert _behind_a_held_write(group, writer, [1, 2, 3, 4, 5]) == [0, 2, 4, 6, 8, 10]
+    assert max(len(c) for c in writer.calls) == 2 and sum(len(c) for c in writer.calls) == 6
+
+
+def test_a_failed_shared_write_is_written_again_item_by_item() -> None:
+    """Only the bad item's caller meets the error; the others get their results."""
+    writer = Writer(bad=3)
+    group = GroupCommit(writer)
+    outcomes = _behind_a_held_write(group, writer, [1, 2, 3, 4])
+    assert outcomes[:3] == [0, 2, 4] and outcomes[4] == 8
+    assert isinstance(outcomes[3], ValueError) and "bad item 3" in str(outcomes[3])
+    assert group.stats.split == 1
+    assert sorted(c[0] for c in writer.calls[2:]) == [1, 2, 3, 4]  # each alone
+
+
+def test_the_error_of_a_write_alone_reaches_its_caller() -> None:
+    writer = Writer(bad=0)
+    writer.release.set()
+    group = GroupCommit(writer)
+    with pytest.raises(ValueError, match="bad item 0"):
+        group.submit(0)
+    assert group.submit(1) == 2  # the group goes on
+
+
+def test_many_threads_all_get_their_results() -> None:
+    writer = Writer()
+    writer.release.set()
+    group = GroupCommit(writer)
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(group.submit, range(2000))) == [2 * i for i in range(2000)]
+    assert group.stats.items == 2000 and sum(len(c) for c in writer.calls) == 2000
