@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from backend.services.access.tokens import Principal, verify_token
@@ -120,6 +121,7 @@ def _stored(db: Any, person_ids: list[int]) -> dict[int, int]:
         return {person: n for person, n in rows}
 
 
+@pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
 def test_requests_arriving_during_a_write_share_the_next_statement(
     app: Any, db: Any, client: Any, admin: Any, token: Any
 ) -> None:
@@ -151,6 +153,7 @@ def test_requests_arriving_during_a_write_share_the_next_statement(
     assert len({r for _, r in audited}) == 9 and contact == 9
 
 
+@pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
 def test_a_point_sent_twice_in_one_group_is_stored_once(
     app: Any, db: Any, client: Any, admin: Any, token: Any
 ) -> None:
@@ -166,7 +169,8 @@ def test_a_device_whose_person_is_gone_costs_only_its_own_request(
     app: Any, db: Any, client: Any, admin: Any, token: Any
 ) -> None:
     """The shared write fails on the missing person: each request is written again alone,
-    the others are stored and the gone one is refused (kept as a refusal, never a 500)."""
+    the others are stored and the gone one is refused (kept as a refusal, never a 500).
+    Plain PostgreSQL only: on Citus no foreign key refuses a gone person's point."""
     devices = _devices(client, admin, token, db, 4)
     gone = devices[2]
     with db.engine.begin() as conn:  # the person leaves the register; the principal stays
