@@ -23,6 +23,7 @@ from backend.api import (
     imports,
     input_guard,
     jobs,
+    limits,
     monitoring,
     ogc,
     outbox,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
 
     limiter.init_app(app)
+    limits.install(app)  # the API's and the devices' limits, leased
     outages.quiet_library_logs()
     problems.install(app)
     web_setup.install(app, settings)

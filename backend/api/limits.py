@@ -1,23 +1,33 @@
-"""Request rate limits (flask-limiter on the Redis the queue already uses).
+"""Request rate limits, counted in the Redis the queue already uses.
 
-Our batch API answers 429 problem+json with ``Retry-After`` when a token goes over its
-limit. Phone endpoints never do: a phone over its limit is answered 2xx (its app would
+Our API answers 429 problem+json with ``Retry-After`` when a token goes over its limit.
+Phone endpoints never do: a phone over its limit is answered 2xx (its app would
 otherwise retry the same point for ever) and the overflow is recorded as a refusal.
+
+The two limits every request meets (the API's per token, the phones' per device) are
+leased (:mod:`backend.services.access.rate_leases`): no Redis round trip per request,
+and never more than the limit per window. flask-limiter keeps the rare ones: sign-in,
+the batch upload, offline verification.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 
-from flask import current_app, request
+import redis
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
-from limits import parse
+from limits import RateLimitItem, parse
 
 from backend import outages
 from backend.api.context import bearer_principal, bearer_secret, session_principal
+from backend.errors import TooMany
 from backend.services.access import auth_failures
+from backend.services.access.rate_leases import RateLeases
 from backend.services.tracking import phone_apps
+from backend.settings import Settings
 
 log = logging.getLogger("qonys.limits")
 
@@ -52,14 +62,57 @@ def _exempt() -> bool:
     )
 
 
-# Every API route: a limit per token (per address without one), 429 with Retry-After.
-limiter = Limiter(
-    key_func=_client_key,
-    strategy="fixed-window",
-    swallow_errors=True,
-    default_limits=[api_limit],
-    default_limits_exempt_when=_exempt,
-)
+# The decorated limits (sign-in, batch, offline verification) and the rare counts below;
+# the API's own per-token limit is leased (check_api_limit).
+limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
+
+TOO_MANY = "too many requests: retry after the number of seconds in Retry-After"
+
+
+@lru_cache(maxsize=64)
+def _item(limit: str) -> RateLimitItem:
+    return parse(limit)
+
+
+def _redis_failed(exc: BaseException) -> None:
+    outages.REDIS.failed(exc)  # one log line per outage, not one per request
+
+
+def _redis_reached() -> None:
+    outages.REDIS.ok()
+
+
+def rate_leases(redis_conn: redis.Redis[bytes], settings: Settings) -> RateLeases:
+    """The process's leased limits on ``redis_conn`` (keys beside flask-limiter's)."""
+    return RateLeases(
+        redis_conn,
+        f"qonys-{settings.queue_name}",
+        on_failure=_redis_failed,
+        on_success=_redis_reached,
+    )
+
+
+def leases() -> RateLeases:
+    found: RateLeases = current_app.extensions["qonys.rate_leases"]
+    return found
+
+
+def check_api_limit() -> None:
+    """Every API route: a limit per token (per address without one) and route, as
+    flask-limiter's default limit counted it; over it, 429 with Retry-After."""
+    if request.endpoint is None or _exempt():
+        return  # no route (404, 405): nothing was counted before either
+    item, leased = _item(api_limit()), leases()
+    if not leased.hit(item, "api", _client_key(), request.endpoint):
+        raise TooMany(TOO_MANY, leased.reset_in(item))
+
+
+def install(app: Flask) -> None:
+    """Lease the API's and the devices' limits on the app's Redis (after flask-limiter's
+    own check, where its default limit was counted)."""
+    settings = app.extensions["qonys.settings"]
+    app.extensions["qonys.rate_leases"] = rate_leases(app.extensions["qonys.redis"], settings)
+    app.before_request(check_api_limit)
 
 
 def batch_limit() -> str:
@@ -93,15 +146,10 @@ def listing_over_cap(actor: str, purpose: str | None, rows: int) -> int | None:
 
 
 def device_over_limit(token_id: int) -> bool:
-    """Count one request of a device; True when it is over its limit (never raises)."""
+    """Count one request of a device; True when it is over its limit (never raises: no
+    Redis lets the point through rather than lose it)."""
     settings = current_app.extensions["qonys.settings"]
-    try:
-        over = not limiter.limiter.hit(parse(settings.device_rate_limit), "device", str(token_id))
-    except Exception as exc:  # no Redis: let the point through rather than lose it
-        outages.REDIS.failed(exc)  # one log line per outage, not one per request
-        return False
-    outages.REDIS.ok()
-    return over
+    return not leases().hit(_item(settings.device_rate_limit), "device", str(token_id))
 
 
 def unauthenticated_failure() -> tuple[bool, int | None]:

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response as ResponseBase
 
 from backend import outages
 from backend.api.context import record_refusal
-from backend.api.limits import limiter, unauthenticated_failure
+from backend.api.limits import TOO_MANY, limiter, unauthenticated_failure
 from backend.errors import (
     PROBLEMS,
     STATUS_CODES,
@@ -89,7 +89,7 @@ _DETAILS = {
     404: "no such resource",
     405: "method not allowed on this resource",
     413: "request body too large",
-    429: "too many requests: retry after the number of seconds in Retry-After",
+    429: TOO_MANY,
 }
 
 

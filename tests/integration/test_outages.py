@@ -14,6 +14,7 @@ from rq import Queue
 from sqlalchemy import text
 
 from backend import outages
+from backend.api import limits
 from backend.api.limits import limiter
 from backend.db import Database
 from backend.jobs import alerts as alert_jobs
@@ -74,6 +75,8 @@ def no_redis(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         FixedWindowRateLimiter(RedisStorage("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)),
     )
     monkeypatch.setitem(app.extensions, "qonys.redis", gone)
+    leases = limits.rate_leases(gone, app.extensions["qonys.settings"])
+    monkeypatch.setitem(app.extensions, "qonys.rate_leases", leases)
     monkeypatch.setitem(app.extensions, "qonys.queue", Queue("qonys-test", connection=gone))
     monkeypatch.setattr(alert_jobs.PHONE_KICKS, "seconds", 0.0)
     # This process's view of Redis starts healthy, whatever an earlier test left it at.

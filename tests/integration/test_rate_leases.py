@@ -1,0 +1,124 @@
+"""Leased rate limits (issue 27): never more than the limit per window, across processes
+and threads, with few Redis round trips; refused early by at most what other processes
+hold; a new window a new budget; Redis down lets hits through. Real Redis throughout;
+two instances of the limiter are two processes."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from limits import parse
+
+from backend.app import create_app
+from backend.services.access.rate_leases import RateLeases, block_size
+from backend.settings import Settings
+from tests.fixtures import phones
+
+T0 = 1_800_000_000.25  # a quarter second into a window of any period up to an hour
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Any:
+    client = redis.Redis.from_url(settings.redis_url)
+    yield client
+    client.close()
+
+
+def _key() -> str:
+    return uuid.uuid4().hex  # each test its own counter, however often it runs
+
+
+def _hammer(leases: list[RateLeases], key: str, limit: str, per_thread: int, threads: int) -> int:
+    """``threads`` threads per instance, all starting together; the hits accepted."""
+    item, accepted, lock = parse(limit), [0], threading.Lock()
+    start = threading.Barrier(len(leases) * threads)
+
+    def run(leased: RateLeases) -> None:
+        start.wait()
+        mine = sum(leased.hit(item, "test", key) for _ in range(per_thread))
+        with lock:
+            accepted[0] += mine
+
+    workers = [threading.Thread(target=run, args=(x,)) for x in leases for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return accepted[0]
+
+
+def test_two_processes_many_threads_accept_exactly_the_limit_with_few_round_trips(
+    conn: Any,
+) -> None:
+    a, b = RateLeases(conn, clock=lambda: T0), RateLeases(conn, clock=lambda: T0)
+    key, per_thread = _key(), 57  # 16 threads: 912 hits, three times the limit
+    accepted = _hammer([a, b], key, "300/minute", per_thread=per_thread, threads=8)
+    assert accepted == 300
+    assert int(conn.get(f"qonys:lease:300/60:test/{key}:{int(T0 // 60)}")) == 300  # all granted
+    assert a.round_trips + b.round_trips < 16 * per_thread // 10
+    assert a.round_trips > 0 and b.round_trips > 0  # both processes leased
+    assert a.held(parse("300/minute"), "test", key) == b.held(parse("300/minute"), "test", key) == 0
+
+
+def test_leases_shrink_as_the_window_fills_so_another_process_is_refused_late(
+    conn: Any,
+) -> None:
+    # A lease may be the whole limit here (share 1): still at most half of what is left.
+    item, key = parse("10/minute"), _key()
+    a, b = (RateLeases(conn, share=1, clock=lambda: T0) for _ in range(2))
+    assert a.hit(item, "test", key)
+    assert a.held(item, "test", key) == 4  # granted 5 of 10, one spent
+    assert sum(b.hit(item, "test", key) for _ in range(20)) == 5  # grants 2, 1, 1, 1
+    assert sum(a.hit(item, "test", key) for _ in range(20)) == 4
+    # With the default block, the documented bound: limit - (processes - 1) * block.
+    item, key = parse("120/minute"), _key()
+    a, b = RateLeases(conn, clock=lambda: T0), RateLeases(conn, clock=lambda: T0)
+    assert a.hit(item, "test", key) and a.held(item, "test", key) == block_size(120) - 1 == 6
+    assert sum(b.hit(item, "test", key) for _ in range(200)) == 120 - block_size(120) == 113
+    assert sum(a.hit(item, "test", key) for _ in range(200)) == 6
+
+
+def test_a_new_window_gives_a_fresh_budget_and_old_windows_are_forgotten(conn: Any) -> None:
+    now = [T0]
+    leased, item, key = RateLeases(conn, clock=lambda: now[0]), parse("5/second"), _key()
+    assert [leased.hit(item, "test", key) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert leased.reset_in(item) == 1
+    trips = leased.round_trips
+    assert not leased.hit(item, "test", key) and leased.round_trips == trips  # refused locally
+    now[0] += 1
+    assert [leased.hit(item, "test", key) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert leased.reset_in(parse("120/minute")) == 59
+    now[0] += 60
+    leased.hit(item, "test", _key())  # a minute on: the past windows' leases are pruned
+    assert len(leased._leases) == 1
+
+
+def test_redis_down_lets_every_hit_through_and_says_so(settings: Settings) -> None:
+    gone = redis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    failures: list[BaseException] = []
+    leased = RateLeases(gone, on_failure=failures.append)
+    assert _hammer([leased], _key(), "3/minute", per_thread=5, threads=4) == 20
+    assert failures and all(isinstance(e, redis.ConnectionError) for e in failures)
+    assert all(RateLeases(gone).hit(parse("1/minute"), "test", "k") for _ in range(3))
+
+
+def test_the_api_and_phones_limits_take_no_round_trip_per_request(
+    migrated: Settings, monitored: dict, token: Any
+) -> None:
+    app = create_app(replace(migrated, api_rate_limit="1200/minute"))
+    client, leased = app.test_client(), app.extensions["qonys.rate_leases"]
+    headers = {**token("analyst"), "X-Purpose": "case R-1"}
+    assert all(client.get("/api/v1/alerts", headers=headers).status_code == 200 for _ in range(20))
+    assert leased.round_trips <= 2  # 75 hits leased at once
+    start, before = datetime.now(UTC) - timedelta(minutes=5), leased.round_trips
+    for i in range(14):
+        request = phones.osmand_template(monitored["secret"], start + timedelta(seconds=i))
+        assert phones.send(client, request).status_code == 200
+    assert leased.round_trips - before <= 4  # 120/minute: blocks of 7
+    app.extensions["qonys.db"].dispose()
