@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import statistics
+from typing import Any
 
+from backend.settings import Settings
 from ops import stack
 
 
@@ -15,6 +17,13 @@ def bench_database_url() -> str:
     data_dir = stack.project_data_dir()
     endpoints = stack.ensure_services(data_dir, need_test_db=False)
     return stack.with_database(endpoints.database_url, "qonys_bench")
+
+
+def bench_settings(url: str, **values: Any) -> Settings:
+    """Settings for the bench database, with the services' folder the run uses: a bench
+    run from another checkout must not mint (and set) a password of its own for the
+    runtime role the main checkout's app signs in with."""
+    return Settings(database_url=url, data_dir=stack.project_data_dir(), **values)
 
 
 def redis_url() -> str:

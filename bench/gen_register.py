@@ -22,8 +22,7 @@ from sqlalchemy import text
 from backend.cli import migrate
 from backend.db import Database
 from backend.identifiers import make_iin
-from backend.settings import Settings
-from bench.common import bench_database_url
+from bench.common import bench_database_url, bench_settings
 from gis.reference import load_reference
 
 CATEGORIES = ("citizen",) * 5 + ("labour_immigrant",) * 3 + ("foreign_worker", "kandas")
@@ -160,7 +159,7 @@ def generate(database: Database, persons: int, seed: int = 7) -> None:
 def prepare(url: str) -> Database:
     """Migrate the bench database (and the runtime role's rights in it) and load
     reference geography (both idempotent)."""
-    migrate(Settings(database_url=url))
+    migrate(bench_settings(url))
     database = Database(url, pool_size=2)
     with database.engine.connect() as conn:
         loaded = conn.execute(text("SELECT count(*) FROM settlements")).scalar_one()

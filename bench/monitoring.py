@@ -29,8 +29,7 @@ from backend.services.monitoring import indicators, monitoring
 from backend.services.monitoring.maps import build_and_store_monitoring
 from backend.services.monitoring.monitoring import Filters
 from backend.services.settlement import quotas
-from backend.settings import Settings
-from bench.common import bench_database_url, redis_url
+from bench.common import bench_database_url, bench_settings, redis_url
 from bench.gen_register import generate, prepare
 
 RUNS = 3
@@ -150,7 +149,7 @@ def main() -> None:
     if (have or 0) < args.persons:
         generate(database, args.persons)
     seed_alerts_and_checks(database, args.alerts, args.checks)
-    settings = Settings(database_url=url, redis_url=redis_url())
+    settings = bench_settings(url, redis_url=redis_url())
     filters = Filters.of()
     with database.engine.connect() as conn:
         counts = conn.execute(

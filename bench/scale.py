@@ -28,8 +28,8 @@ from backend.db import Database
 from backend.services.tracking import trace_storage, traces
 from backend.services.tracking.trace_points import Point
 from backend.services.tracking.tracks import _fixes
-from backend.settings import PROJECT_ROOT, Settings
-from bench.common import bench_database_url, describe, percentile
+from backend.settings import PROJECT_ROOT
+from bench.common import bench_database_url, bench_settings, describe, percentile
 from bench.gen_register import copy_persons, prepare
 from ops import citus, stack
 
@@ -67,7 +67,7 @@ def _measure(url: str, persons: int, days: int, queries: int) -> dict[str, Any]:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first = today - timedelta(days=days)
     trace_storage.create_partitions(database.engine, first.date(), today.date())
-    settings = Settings(database_url=url)
+    settings = bench_settings(url)
     total, started = 0, time.perf_counter()
     for pid in ids:
         points = _points(pid, first, days)
