@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy import Connection, RowMapping
 from sqlalchemy.orm import Session
 
 from backend import clock
+from backend.db import Prepared
 from backend.errors import Conflict, Forbidden, Invalid
 from backend.identifiers import document_key, document_number_valid, iin_problem
 from backend.models.permit import permit_in_force
@@ -74,21 +75,21 @@ SELECT (SELECT region_kato FROM here) AS region, p.*,
             'employer_bin', employer_bin) ORDER BY valid_to DESC) FROM perms) AS permits
 FROM (SELECT 1) AS one LEFT JOIN p ON true
 """
-LOOKUP_BY_IIN = text(_LOOKUP.format(match="iin = :key"))
+LOOKUP_BY_IIN = Prepared(_LOOKUP.format(match="iin = :key"))
 # By the number as compared (backend.identifiers.document_key): as an officer types it.
-LOOKUP_BY_DOCUMENT = text(
+LOOKUP_BY_DOCUMENT = Prepared(
     _LOOKUP.format(
         match="document_key = :key"
         " AND (CAST(:country AS varchar) IS NULL OR citizenship = :country)"
     )
 )
-LOOKUP_BY_ID = text(_LOOKUP.format(match="id = :key"))
+LOOKUP_BY_ID = Prepared(_LOOKUP.format(match="id = :key"))
 IIN_CHECK_DIGIT_WRONG = "the IIN check digit is wrong"
 DOCUMENT_NUMBER_NOT_VALID = "the number is not valid for this document type"
 
 
 # The check and the audit row of reading the person, in one statement.
-STORE = text(
+STORE = Prepared(
     """
 WITH c AS (
     INSERT INTO officer_checks
@@ -222,9 +223,9 @@ def run_check(
     key = searched_key(iin, document_number, document_country)
     where = {"lon": location["lon"], "lat": location["lat"], "country": document_country}
     lookup = LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT
-    row = db.execute(lookup, {**where, "key": key}).mappings().one()
+    row = lookup.execute(db, {**where, "key": key}).mappings().one()
     if row["merged_into"] is not None and (row["matches"] or 0) <= 1:
-        row = db.execute(LOOKUP_BY_ID, {**where, "key": row["merged_into"]}).mappings().one()
+        row = LOOKUP_BY_ID.execute(db, {**where, "key": row["merged_into"]}).mappings().one()
     if (row["matches"] or 0) > 1:
         # Two persons hold this number (documents of different countries): never pick one.
         raise AmbiguousDocument(
@@ -256,8 +257,8 @@ def run_check(
             warnings = (LATE_REGISTRATION,)
     verdict = "not_found" if person is None else "violation" if reasons else "ok"
     checked_at = clock.now()
-    check_id = db.execute(
-        STORE,
+    check_id = STORE.execute(
+        db,
         {
             **who.row(ACTION, row["id"]),
             "check_person_id": NOBODY if row["id"] is None else row["id"],

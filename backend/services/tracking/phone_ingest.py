@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from backend.db import Database
+from backend.db import Database, Prepared
 from backend.services.access.tokens import Principal
 from backend.services.tracking import alert_rules
 from backend.services.tracking.group_commit import GroupCommit
@@ -32,29 +32,38 @@ from backend.services.tracking.trace_points import FLAG_MOCK, Point, PointError,
 from backend.services.tracking.traces import move_sql, receipt, with_partitions
 from backend.settings import Settings
 
+
 # The rows of one or more requests, as arrays: one statement text whatever their number.
 # Flags travel comma-joined (they are words without commas), as arrays cannot be ragged.
-_ROWS = """
+# psycopg2 sends a list as ARRAY[...] of the values' own type (text for strings, text
+# for a list of NULLs); a prepared parameter takes text[] from any of them, and the
+# explicit cast then reads it as the column's type.
+def _column(name: str, sql_type: str) -> str:
+    return f"CAST(CAST(:{name} AS text[]) AS {sql_type}[])"
+
+
+_ROWS = f"""
     SELECT p, t, x, y, a, s, b, h, c, j, string_to_array(f, ','), r, bb, src
-    FROM unnest(CAST(:p AS bigint[]), CAST(:t AS timestamptz[]), CAST(:x AS float8[]),
-                CAST(:y AS float8[]), CAST(:a AS float8[]), CAST(:s AS float8[]),
-                CAST(:b AS float8[]), CAST(:h AS float8[]), CAST(:c AS float8[]),
-                CAST(:j AS jsonb[]), CAST(:f AS text[]), CAST(:r AS timestamptz[]),
-                CAST(:bb AS timestamptz[]), CAST(:src AS text[]))
+    FROM unnest({_column("p", "bigint")}, {_column("t", "timestamptz")},
+                {_column("x", "float8")}, {_column("y", "float8")}, {_column("a", "float8")},
+                {_column("s", "float8")}, {_column("b", "float8")}, {_column("h", "float8")},
+                {_column("c", "float8")}, {_column("j", "jsonb")}, {_column("f", "text")},
+                {_column("r", "timestamptz")}, {_column("bb", "timestamptz")},
+                {_column("src", "text")})
          AS u(p, t, x, y, a, s, b, h, c, j, f, r, bb, src)
 """
 # A device's uploads are audited once per window: one row per device due, if it stored.
-_AUDIT_AND_TOUCH = """, audited AS (
+_AUDIT_AND_TOUCH = f""", audited AS (
         INSERT INTO audit_log (actor, role, action, subject_person_id, request_id)
         SELECT a.actor, 'device', a.action, a.person, a.request_id
-        FROM unnest(CAST(:a_actor AS text[]), CAST(:a_action AS text[]),
-                    CAST(:a_person AS bigint[]), CAST(:a_request AS uuid[]))
+        FROM unnest({_column("a_actor", "text")}, {_column("a_action", "text")},
+                    {_column("a_person", "bigint")}, {_column("a_request", "uuid")})
              AS a(actor, action, person, request_id)
         WHERE EXISTS (SELECT 1 FROM ins WHERE ins.person_id = a.person)
     ), touched AS (
-        UPDATE api_tokens SET last_seen_at = now() WHERE id = ANY(CAST(:tokens AS bigint[]))
+        UPDATE api_tokens SET last_seen_at = now() WHERE id = ANY({_column("tokens", "bigint")})
     )"""
-_WRITE = text(move_sql(_ROWS, _AUDIT_AND_TOUCH, per_row=True))
+_WRITE = Prepared(move_sql(_ROWS, _AUDIT_AND_TOUCH, per_row=True))
 _TOUCH_ONLY = text("UPDATE api_tokens SET last_seen_at = now() WHERE id = :token")
 _REFUSE = text(
     """
@@ -160,7 +169,7 @@ def _write_together(database: Database, writes: Sequence[PhoneWrite]) -> list[in
     params = _params(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with database.autocommit.connect() as conn:
-        rows = with_partitions(conn.engine, days, lambda: conn.execute(_WRITE, params).all())
+        rows = with_partitions(conn.engine, days, lambda: _WRITE.execute(conn, params).all())
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:

@@ -1,0 +1,58 @@
+"""Statements PostgreSQL plans once per connection (backend.db.Prepared), on the real
+database: the same answers as sent as text, prepared once per connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from backend.db import Prepared
+
+# A cast written ``::``, a ``%`` in a literal and a bind used twice: none may confuse it.
+STATEMENT = """
+    SELECT CAST(:n AS integer) * 2 AS twice, '100%'::text AS literal,
+           CAST(:word AS text) || '-' || CAST(:word AS text) AS again,
+           cardinality(CAST(CAST(:items AS text[]) AS float8[])) AS items
+"""
+
+
+def _prepared_here(conn: Any) -> list[str]:
+    return list(conn.execute(text("SELECT name FROM pg_prepared_statements")).scalars())
+
+
+def test_a_prepared_statement_answers_as_the_text_does(db: Any) -> None:
+    statement = Prepared(STATEMENT)
+    assert statement.names == ("n", "word", "items")
+    params = {"n": 21, "word": "qonys", "items": [None, None]}
+    with db.autocommit.connect() as conn:
+        as_text = conn.execute(text(STATEMENT), params).mappings().one()
+        prepared = statement.execute(conn, params).mappings().one()
+        assert (
+            dict(prepared)
+            == dict(as_text)
+            == {
+                "twice": 42,
+                "literal": "100%",
+                "again": "qonys-qonys",
+                "items": 2,
+            }
+        )
+        assert statement.execute(conn, {**params, "n": 2}).mappings().one()["twice"] == 4
+        assert _prepared_here(conn).count(statement.name) == 1  # prepared once
+
+
+def test_a_new_connection_prepares_it_again(db: Any) -> None:
+    statement = Prepared("SELECT CAST(:n AS integer) + 1")
+    with db.autocommit.connect() as conn:
+        assert statement.execute(conn, {"n": 1}).scalar_one() == 2
+        conn.invalidate()  # as after a database restart: the pool opens a new connection
+    with db.autocommit.connect() as conn:
+        assert statement.execute(conn, {"n": 2}).scalar_one() == 3
+        assert statement.name in _prepared_here(conn)
+
+
+def test_it_runs_inside_a_session_transaction_too(db: Any) -> None:
+    statement = Prepared("SELECT CAST(:n AS integer) * 3")
+    with db.transaction() as session:
+        assert statement.execute(session, {"n": 3}).scalar_one() == 9
