@@ -18,6 +18,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -38,7 +39,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit: Engine | None = None
 
-    def _create(self, pool_size: int, **options: object) -> Engine:
+    def _create(self, pool_size: int, server_options: str = "", **options: object) -> Engine:
         return create_engine(
             sqlalchemy_url(self._url),
             pool_size=pool_size,
@@ -52,7 +53,7 @@ class Database:
             connect_args={
                 "connect_timeout": 3,
                 "application_name": "qonys",
-                "options": "-c jit=off",
+                "options": f"-c jit=off {server_options}".strip(),
             },
             **options,
         )
@@ -62,7 +63,12 @@ class Database:
         """An engine whose connections are in autocommit for good: single statements on
         hot paths (token lookups, phone points) skip switching isolation per checkout."""
         if self._autocommit is None:
-            self._autocommit = self._create(self._pool_size, isolation_level="AUTOCOMMIT")
+            # A statement here waits at most 5 s for a row lock: phone requests share
+            # their writes (group commit), so one write held by a lock would hold every
+            # phone request of the process behind it; it fails instead (503, resent).
+            self._autocommit = self._create(
+                self._pool_size, "-c lock_timeout=5s", isolation_level="AUTOCOMMIT"
+            )
         return self._autocommit
 
     @contextmanager
@@ -105,8 +111,11 @@ def one_connection_per_node(conn: Session | Connection) -> None:
     conn.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
 
 
-# A bind as text() reads one: ``:name``, not ``::type`` (SQLAlchemy's own pattern).
-_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+# A bind exactly as text() reads one (its own pattern): ``:name``, not ``::type`` nor
+# ``:name::type`` (write CAST), and ``\:`` for a literal colon.
+_BIND = TextClause._bind_params_regex
+_PLAN_CHANGED = "0A000"
+_STALE = (_PLAN_CHANGED, "26000")
 
 
 class Prepared:
@@ -129,7 +138,7 @@ class Prepared:
                 names.append(match.group(1))
             return f"${names.index(match.group(1)) + 1}"
 
-        body = _BIND.sub(number, sql)
+        body = _BIND.sub(number, sql).replace("\\:", ":")
         self.name = "q_" + hashlib.blake2s(body.encode(), digest_size=8).hexdigest()
         self.names = tuple(names)
         self._prepare = f"PREPARE {self.name} AS {body}"
@@ -138,12 +147,38 @@ class Prepared:
 
     def execute(self, db: Session | Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
         conn = db.connection() if isinstance(db, Session) else db
+        self._ensure(conn)
+        try:
+            return conn.exec_driver_sql(self._execute, dict(params))
+        except DBAPIError as exc:
+            # A plan made before a migration changed a table (0A000: "cached plan must
+            # not change result type"), or a statement the server no longer holds
+            # (26000): it is planned again before its next run on this connection, and
+            # at once in autocommit (in a transaction the error has ended it).
+            code = getattr(exc.orig, "pgcode", None)
+            if code not in _STALE:
+                raise
+            info = conn.connection.info
+            info.setdefault("qonys.prepared", set()).discard(self.name)
+            if code == _PLAN_CHANGED:
+                info.setdefault("qonys.stale", set()).add(self.name)
+            if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+                raise
+            self._ensure(conn)
+            return conn.exec_driver_sql(self._execute, dict(params))
+
+    def _ensure(self, conn: Connection) -> None:
+        """Prepare on this connection unless done (dropping a stale plan first)."""
         known: set[str] = conn.connection.info.setdefault("qonys.prepared", set())
-        if self.name not in known:
-            with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(self._prepare)  # no parameters: a % in the text stays one
-            known.add(self.name)
-        return conn.exec_driver_sql(self._execute, dict(params))
+        if self.name in known:
+            return
+        stale: set[str] = conn.connection.info.setdefault("qonys.stale", set())
+        with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+            if self.name in stale:
+                cursor.execute(f"DEALLOCATE {self.name}")
+                stale.discard(self.name)
+            cursor.execute(self._prepare)  # no parameters: a % in the text stays one
+        known.add(self.name)
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -56,3 +56,24 @@ def test_it_runs_inside_a_session_transaction_too(db: Any) -> None:
     statement = Prepared("SELECT CAST(:n AS integer) * 3")
     with db.transaction() as session:
         assert statement.execute(session, {"n": 3}).scalar_one() == 9
+
+
+def test_binds_are_read_as_text_reads_them() -> None:
+    """``:name::type`` is no bind for text() either (write CAST); ``\\:`` is a colon."""
+    statement = Prepared(r"SELECT CAST(:a AS int), '\:b', :c::text -- :a again")
+    assert statement.names == ("a",)
+
+
+def test_a_plan_made_before_a_table_changed_is_made_again(db: Any) -> None:
+    """A migration adding a column while the app runs: the next run plans anew instead
+    of failing with "cached plan must not change result type" until a restart."""
+    statement = Prepared("SELECT * FROM pg_temp.changing WHERE a = CAST(:a AS integer)")
+    with db.autocommit.connect() as conn:
+        conn.execute(text("CREATE TEMP TABLE changing (a integer)"))
+        conn.execute(text("INSERT INTO changing VALUES (1)"))
+        assert statement.execute(conn, {"a": 1}).all() == [(1,)]
+        conn.execute(text("ALTER TABLE changing ADD COLUMN b text DEFAULT 'new'"))
+        assert statement.execute(conn, {"a": 1}).all() == [(1, "new")]
+        conn.execute(text("ALTER TABLE changing ADD COLUMN c integer DEFAULT 3"))
+        assert statement.execute(conn, {"a": 1}).all() == [(1, "new", 3)]
+        conn.execute(text("DROP TABLE changing"))

@@ -32,19 +32,23 @@ class Writer:
 
 
 def _behind_a_held_write(group: GroupCommit[int, int], writer: Writer, rest: list[int]) -> list:
+    # Outcomes are results, or the exception a caller met.
     """Item 0 is written first and held; ``rest`` queue behind it; the results in order."""
     with ThreadPoolExecutor(len(rest) + 1) as pool:
         first = pool.submit(group.submit, 0)
         assert writer.entered.wait(10)
         futures = [pool.submit(group.submit, item) for item in rest]
-        while group.waiting() < len(rest):
+        for _ in range(2000):  # 10 s at most
+            if group.waiting() >= len(rest):
+                break
             threading.Event().wait(0.005)
+        assert group.waiting() == len(rest)
         writer.release.set()
         outcomes = []
         for future in [first, *futures]:
             try:
                 outcomes.append(future.result(10))
-            except ValueError as exc:
+            except BaseException as exc:
                 outcomes.append(exc)
     return outcomes
 
@@ -99,3 +103,29 @@ def test_many_threads_all_get_their_results() -> None:
     with ThreadPoolExecutor(16) as pool:
         assert list(pool.map(group.submit, range(2000))) == [2 * i for i in range(2000)]
     assert group.stats.items == 2000 and sum(len(c) for c in writer.calls) == 2000
+
+
+def test_an_error_no_item_can_cause_is_every_callers_answer_at_once() -> None:
+    """The database unreachable: no item is written again alone, each caller meets it."""
+    writer = Writer(bad=3)
+    group = GroupCommit(writer, splits=lambda exc: not isinstance(exc, ValueError))
+    outcomes = _behind_a_held_write(group, writer, [1, 2, 3, 4])
+    assert outcomes[0] == 0 and all(isinstance(o, ValueError) for o in outcomes[1:])
+    assert len(writer.calls) == 2 and group.stats.split == 0
+
+
+class Stopped(BaseException):
+    """As a thread being stopped (SystemExit, KeyboardInterrupt) meets it."""
+
+
+def test_a_leader_being_stopped_stops_and_wakes_every_caller_of_its_write() -> None:
+    def write(items: Sequence[int]) -> list[int]:
+        if len(items) > 1:
+            raise Stopped()
+        return list(items)
+
+    writer = Writer()
+    group = GroupCommit(lambda items: write(writer(items)))
+    outcomes = _behind_a_held_write(group, writer, [1, 2, 3])
+    assert outcomes[0] == 0 and all(isinstance(o, Stopped) for o in outcomes[1:])
+    assert group.submit(7) == 14  # the group is not left leading

@@ -24,7 +24,8 @@ spent by anybody. So a key may be refused before ``limit`` hits, but only by wha
 *other* processes hold unspent: with ``P`` processes, a refused key has had at least
 ``limit - (P - 1) * block`` hits accepted (120/minute on two workers: at least 113).
 While the other processes keep seeing the key, what they hold is their last grant, made
-when little was left: a few tokens.
+when little was left: a few tokens. ``P`` counts every process that took a grant in the
+window, including a worker killed or restarted since (what it held is lost with it).
 
 Windows align as ``time // period`` (a key's Redis counter is per window index). State is
 per process and thread-safe (gunicorn's threads): one lock per key, held across that

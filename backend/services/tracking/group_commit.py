@@ -10,9 +10,11 @@ way). No thread of its own: a gunicorn worker forks with nothing running, and a 
 never waits for a timer.
 
 A result is handed back only after ``write`` has returned, so an item is acknowledged
-only once its shared commit is durable. When a shared write fails, every item of it is
-written again alone by its own thread: one bad item (a device whose person was just
-deleted) costs its own request only, and each request meets its own error.
+only once its shared commit is durable. When a shared write fails in a way one item can
+cause (``splits``: a device whose person was just deleted), every item of it is written
+again alone by its own thread, so the bad item costs its own request only and each
+request meets its own error; any other failure (the database unreachable) is every
+item's answer at once, without as many retries.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class _Slot(Generic[T, R]):
 
 @dataclass
 class GroupStats:
-    """What the writes so far looked like (per process): for tests and the bench."""
+    """What the writes so far looked like, in this process (tests read it)."""
 
     writes: int = 0
     items: int = 0
@@ -50,9 +52,18 @@ class GroupStats:
 class GroupCommit(Generic[T, R]):
     """Share one ``write(items) -> results`` among the threads that call :meth:`submit`."""
 
-    def __init__(self, write: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 200):
+    def __init__(
+        self,
+        write: Callable[[Sequence[T]], Sequence[R]],
+        max_batch: int = 200,
+        splits: Callable[[Exception], bool] = lambda exc: True,
+    ):
+        """``splits(exc)``: whether a shared write that raised ``exc`` may have failed for
+        one item's sake, so that each is written again alone; other errors (the database
+        unreachable) are every item's answer as they are."""
         self._write = write
         self._max = max_batch
+        self._splits = splits
         self._cond = threading.Condition()
         self._queue: list[_Slot[T, R]] = []
         self._leading = False
@@ -74,8 +85,8 @@ class GroupCommit(Generic[T, R]):
                     self._cond.wait()
                 if slot.state != _WAITING:
                     break
-                self._leading = True
                 batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+                self._leading = True
             self._lead(batch)
         if slot.state == _ALONE:
             return self._write([slot.item])[0]
@@ -85,16 +96,19 @@ class GroupCommit(Generic[T, R]):
 
     def _lead(self, batch: list[_Slot[T, R]]) -> None:
         try:
-            results = self._write([s.item for s in batch])
-            for s, result in zip(batch, results, strict=True):
+            done = list(zip(batch, self._write([s.item for s in batch]), strict=True))
+        except Exception as exc:
+            alone = len(batch) > 1 and self._splits(exc)
+            for s in batch:
+                s.state, s.error = (_ALONE, None) if alone else (_FAILED, exc)
+            self.stats.split += alone
+        except BaseException as exc:  # the thread is being stopped: so is every caller
+            for s in batch:
+                s.state, s.error = _FAILED, exc
+            raise
+        else:
+            for s, result in done:
                 s.result, s.state = result, _DONE
-        except BaseException as exc:
-            if len(batch) == 1:
-                batch[0].error, batch[0].state = exc, _FAILED
-            else:
-                for s in batch:
-                    s.state = _ALONE
-                self.stats.split += 1
         finally:
             with self._cond:
                 self._count(len(batch))

@@ -2,8 +2,9 @@
 
 A phone request usually carries one point. The point, the last position, the alert mark,
 the device's last contact and (once per audit window) the audit row are written by one
-autocommit statement, so the answer goes back after one database round trip and only
-once the point is durable. A point that cannot be placed is not answered with an error
+prepared autocommit statement, shared by the requests of the process that arrive while
+the one before is being written (group commit, ``group_commit.py``); each answer goes
+back only once its point is durable. A point that cannot be placed is not answered with an error
 — the apps would resend it for ever — but kept as a refusal the administrators can read
 per device. Fake-GPS and SOS signals raise their alerts here, where a reader looks.
 """
@@ -17,11 +18,10 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from backend.db import Database, Prepared
 from backend.services.access.tokens import Principal
@@ -179,6 +179,24 @@ def _write_together(database: Database, writes: Sequence[PhoneWrite]) -> list[in
     return counts
 
 
+def _one_may_be_at_fault(exc: Exception) -> bool:
+    """A shared write that failed on a row (a person gone, a value refused) or a deadlock
+    with another process's write: written again request by request."""
+    deadlock = getattr(getattr(exc, "orig", None), "pgcode", None) == "40P01"
+    return isinstance(exc, IntegrityError | DataError) or deadlock
+
+
+def _writer(database: Database) -> Callable[[Sequence[PhoneWrite]], list[int]]:
+    ref = weakref.ref(database)  # the group must not keep its database alive
+
+    def write(writes: Sequence[PhoneWrite]) -> list[int]:
+        alive = ref()
+        assert alive is not None, "a phone write outlived its database"
+        return _write_together(alive, writes)
+
+    return write
+
+
 _GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[PhoneWrite, int]] = (
     weakref.WeakKeyDictionary()
 )
@@ -190,7 +208,8 @@ def group_of(database: Database) -> GroupCommit[PhoneWrite, int]:
     with _GROUPS_LOCK:
         group = _GROUPS.get(database)
         if group is None:
-            group = _GROUPS[database] = GroupCommit(partial(_write_together, database))
+            group = GroupCommit(_writer(database), splits=_one_may_be_at_fault)
+            _GROUPS[database] = group
         return group
 
 
@@ -266,10 +285,10 @@ def ingest_phone(
         try:
             outcome.stored = group_of(database).submit(write)
             outcome.duplicates = len(points) - outcome.stored
-        except IntegrityError:  # the person behind the token is gone
+        except IntegrityError:  # the person behind the token is gone: nothing to touch
             WINDOWS.forget(device.token_id)
             outcome.refused.extend(_GONE for _ in points)
-            points = []
+            points, touch = [], False
     if (touch and not points) or outcome.refused:
         with database.autocommit.connect() as conn:
             if touch and not points:

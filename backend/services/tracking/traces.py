@@ -122,7 +122,9 @@ def move_sql(source_rows: str, extra: str = "", per_row: bool = False) -> str:
         WHERE EXCLUDED.recorded_at > trace_last_positions.recorded_at
     ), dirty AS (
         INSERT INTO alert_dirty (person_id, marked_at)
-        SELECT person_id, clock_timestamp() FROM (SELECT DISTINCT person_id FROM ins) d
+        -- In person order: two statements marking the same persons lock them alike.
+        SELECT person_id, clock_timestamp()
+        FROM (SELECT DISTINCT person_id FROM ins ORDER BY person_id) d
         ON CONFLICT (person_id) DO UPDATE SET marked_at = EXCLUDED.marked_at
     ){extra}
     SELECT {result} FROM ins
