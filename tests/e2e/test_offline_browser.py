@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from sqlalchemy import text
 
 from backend.app import create_app
@@ -169,12 +169,12 @@ def test_officer_page_offline_verdicts_outbox_and_sync(
             page.click("button[type=submit]")
             page.wait_for_url(f"{server}/officer")
             page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-            page.wait_for_function("document.getElementById('net-age').textContent !== ''")
+            expect(page.locator("#net-age")).not_to_have_text("")
             page.screenshot(path=str(ARTIFACTS / "officer-pwa-online.png"), full_page=True)
 
             context.set_offline(True)
             page.reload()  # from the service worker's cache
-            page.wait_for_function("document.getElementById('net-state').textContent !== ''")
+            expect(page.locator("#net-state")).not_to_have_text("")
             assert "offline" in (page.get_attribute("#netbar", "class") or "")
             offline = {case: _verdict_of(page, item["qr"]) for case, item in cases.items()}
             assert offline == {
@@ -201,9 +201,7 @@ def test_officer_page_offline_verdicts_outbox_and_sync(
             context.set_offline(False)
             page.evaluate("window.dispatchEvent(new Event('online'))")
             h.wait_for(lambda p=page: p.evaluate("QonysOutbox.waiting().then(w => w.length)") == 0)
-            page.wait_for_function(
-                "document.querySelectorAll('#outbox-list li.synced').length === 7"
-            )
+            expect(page.locator("#outbox-list li.synced")).to_have_count(7)
             page.screenshot(path=str(ARTIFACTS / "officer-pwa-synced.png"), full_page=True)
             synced = page.evaluate("QonysOutbox.synced()")
 
@@ -291,7 +289,7 @@ def test_verify_page_reads_a_qr_offline(offline_app: Any, token: Any, tmp_path: 
             context, page = _phone(browser, errors)
             page.goto(f"{server}/verify")  # no sign-in
             page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-            page.wait_for_function("document.getElementById('freshness').textContent !== ''")
+            expect(page.locator("#freshness")).not_to_have_text("")
             context.set_offline(True)
             page.reload()
             page.set_input_files("#qr-file", str(qr))

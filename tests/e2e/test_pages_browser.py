@@ -16,7 +16,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import text
 
 from backend import clock
@@ -219,7 +219,7 @@ def test_officer_checks_on_a_phone_with_geolocation(
     )
     _sign_in(page, server, "farida")
     page.wait_for_url(f"{server}/officer")
-    page.wait_for_function("document.querySelector('#check input.lat').value !== ''")
+    expect(page.locator("#check input.lat")).not_to_have_value("")
     # As a thumb types it on a phone: lower case, with spaces (issue 22/23).
     number = astana_worker["document"]["number"]
     page.fill("input[name=who]", f"{number[:2].lower()} {number[2:5]} {number[5:]}")
