@@ -67,6 +67,29 @@ def test_batch_keeps_good_points_and_reports_bad_ones(
     assert _count(db, monitored["person"]["id"]) == 2
 
 
+def test_a_partial_replay_stores_only_what_is_new(client: Any, monitored: dict, db: Any) -> None:
+    """A batch of fresh points is inserted without ON CONFLICT; one that meets points
+    already stored (or the same point twice) is moved again with it: counts stay exact."""
+
+    def batch(minutes: range) -> dict:
+        return {
+            "points": [
+                {"t": iso(NOW - timedelta(minutes=m)), "lat": 51.16, "lon": 71.47} for m in minutes
+            ]
+        }
+
+    headers = monitored["headers"]
+    first = client.post("/api/v1/traces", json=batch(range(1, 21)), headers=headers).get_json()
+    overlap = client.post("/api/v1/traces", json=batch(range(11, 41)), headers=headers).get_json()
+    twice = batch(range(41, 46))
+    twice["points"] += twice["points"][:2]
+    inner = client.post("/api/v1/traces", json=twice, headers=headers).get_json()
+    assert (first["accepted"], first["duplicates"]) == (20, 0)
+    assert (overlap["accepted"], overlap["duplicates"]) == (20, 10)
+    assert (inner["accepted"], inner["duplicates"]) == (5, 2)
+    assert _count(db, monitored["person"]["id"]) == 45
+
+
 def test_replay_stores_nothing_twice(client: Any, monitored: dict, db: Any) -> None:
     batch = {
         "points": [

