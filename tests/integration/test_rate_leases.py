@@ -108,6 +108,19 @@ def test_redis_down_lets_every_hit_through_and_says_so(settings: Settings) -> No
     assert all(RateLeases(gone).hit(parse("1/minute"), "test", "k") for _ in range(3))
 
 
+def test_after_a_redis_failure_hits_go_through_without_asking_for_a_while() -> None:
+    """An unreachable Redis costs one connect timeout per process and quiet spell, not one
+    per hit: keys that hold no lease pass without a round trip until it ends."""
+    gone = redis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    now = [1000.0]
+    leased = RateLeases(gone, clock=lambda: now[0])
+    item = parse("3/minute")
+    assert all(leased.hit(item, "test", f"device{k}") for k in range(50))
+    assert leased.round_trips == 1
+    now[0] += 2.5  # the quiet spell is over: Redis is asked again
+    assert leased.hit(item, "test", "device0") and leased.round_trips == 2
+
+
 def test_the_api_and_phones_limits_take_no_round_trip_per_request(
     migrated: Settings, monitored: dict, token: Any
 ) -> None:

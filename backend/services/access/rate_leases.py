@@ -63,6 +63,9 @@ return grant
 SHARE = 16  # a block is at most this fraction of the limit ...
 MOST = 100  # ... and at most this many hits
 PRUNE_EVERY_S = 30.0
+# After Redis failed, hits go through without asking it for this long: an unreachable
+# host would otherwise cost every hit its connect timeout.
+QUIET_AFTER_FAILURE_S = 2.0
 
 
 class _Lease:
@@ -112,6 +115,7 @@ class RateLeases:
         self._next_prune = 0.0
         self._count_lock = threading.Lock()
         self.round_trips = 0  # scripts sent to Redis, reached or not
+        self._quiet_until = 0.0  # Redis failed: let hits through until then
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
         """Count one hit of the key ``identifiers`` against ``item``; False when over."""
@@ -135,12 +139,13 @@ class RateLeases:
                 return True
             if lease.exhausted:
                 return False
-            if lease.failures != seen_failures:
-                return True  # Redis failed while this thread waited: do not wait again
+            if lease.failures != seen_failures or now < self._quiet_until:
+                return True  # Redis failed while this thread waited, or just before
             try:
                 granted = self._ask(item.amount, period, lease.window, identifiers)
             except (redis.RedisError, OSError) as exc:
                 lease.failures += 1
+                self._quiet_until = now + QUIET_AFTER_FAILURE_S
                 if self.on_failure is not None:
                     self.on_failure(exc)
                 return True
