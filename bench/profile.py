@@ -31,7 +31,10 @@ LAYERS = (
     ("Flask / APIFlask / Werkzeug", "flask/"),
     ("Flask / APIFlask / Werkzeug", "apiflask/"),
     ("gunicorn (HTTP, sockets)", "gunicorn/"),
+    # py-spy names the project's files relative to the working directory: "(backend/…".
+    ("Qonys code", "(backend/"),
     ("Qonys code", "/backend/"),
+    ("Qonys code", "(gis/"),
     ("Qonys code", "/gis/"),
 )
 
