@@ -74,21 +74,13 @@ def _item(limit: str) -> RateLimitItem:
     return parse(limit)
 
 
-def _redis_failed(exc: BaseException) -> None:
-    outages.REDIS.failed(exc)  # one log line per outage, not one per request
-
-
-def _redis_reached() -> None:
-    outages.REDIS.ok()
-
-
 def rate_leases(redis_conn: redis.Redis[bytes], settings: Settings) -> RateLeases:
     """The process's leased limits on ``redis_conn`` (keys beside flask-limiter's)."""
     return RateLeases(
         redis_conn,
         f"qonys-{settings.queue_name}",
-        on_failure=_redis_failed,
-        on_success=_redis_reached,
+        on_failure=outages.REDIS.failed,  # one log line per outage, not one per request
+        on_success=outages.REDIS.ok,
     )
 
 
@@ -108,8 +100,8 @@ def check_api_limit() -> None:
 
 
 def install(app: Flask) -> None:
-    """Lease the API's and the devices' limits on the app's Redis (after flask-limiter's
-    own check, where its default limit was counted)."""
+    """Lease the API's and the devices' limits on the app's Redis, in place of
+    flask-limiter's check before every request."""
     settings = app.extensions["qonys.settings"]
     app.extensions["qonys.rate_leases"] = rate_leases(app.extensions["qonys.redis"], settings)
     app.before_request(check_api_limit)

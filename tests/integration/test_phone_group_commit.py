@@ -9,7 +9,6 @@ connection holds a lock on the first device's token row: the first write waits o
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from backend.services.tracking import phone_ingest
 from backend.services.tracking.phone_ingest import PhoneOutcome, group_of, ingest_phone
 from backend.services.tracking.trace_points import Point
 from tests import factories as f
+from tests import helpers as h
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -66,26 +66,23 @@ def _send(db: Any, app: Any, who: Principal, points: list[Point], out: list[Any]
 
 def _wait_for_queue(db: Any, n: int) -> None:
     group = group_of(db)
-    for _ in range(500):
-        if group.waiting() >= n:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{group.waiting()} requests queued, expected {n}")
+    h.wait_for(lambda: group.waiting() >= n, timeout=5, every=0.01)
+
+
+_WAITING_ON_A_LOCK = text(
+    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+    " WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = 'qonys'"
+)
 
 
 def _wait_for_a_lock_wait(db: Any) -> None:
-    with db.engine.connect() as conn:
-        for _ in range(500):
-            waiting = text(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-                " WHERE NOT l.granted AND a.datname = current_database()"
-                " AND a.application_name = 'qonys'"
-            )
-            if conn.execute(waiting).scalar_one():
-                return
-            conn.rollback()
-            time.sleep(0.01)
-    raise AssertionError("the first write never waited on the held row")
+    """Until the first write waits on the held row."""
+
+    def waiting() -> bool:
+        with db.engine.connect() as conn:
+            return bool(conn.execute(_WAITING_ON_A_LOCK).scalar_one())
+
+    h.wait_for(waiting, timeout=5, every=0.01)
 
 
 def _run_behind_a_held_write(

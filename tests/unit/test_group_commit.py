@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from backend.services.tracking.group_commit import GroupCommit
+from tests import helpers as h
 
 
 class Writer:
@@ -38,10 +39,7 @@ def _behind_a_held_write(group: GroupCommit[int, int], writer: Writer, rest: lis
         first = pool.submit(group.submit, 0)
         assert writer.entered.wait(10)
         futures = [pool.submit(group.submit, item) for item in rest]
-        for _ in range(2000):  # 10 s at most
-            if group.waiting() >= len(rest):
-                break
-            threading.Event().wait(0.005)
+        h.wait_for(lambda: group.waiting() >= len(rest), timeout=10, every=0.005)
         assert group.waiting() == len(rest)
         writer.release.set()
         outcomes = []

@@ -42,11 +42,20 @@ class _Slot(Generic[T, R]):
 class GroupStats:
     """What the writes so far looked like, in this process (tests read it)."""
 
-    writes: int = 0
-    items: int = 0
-    largest: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)  # items in a write: how many
     split: int = 0  # shared writes that failed and were written again item by item
-    sizes: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return sum(self.sizes.values())
+
+    @property
+    def items(self) -> int:
+        return sum(size * n for size, n in self.sizes.items())
+
+    @property
+    def largest(self) -> int:
+        return max(self.sizes, default=0)
 
 
 class GroupCommit(Generic[T, R]):
@@ -111,13 +120,7 @@ class GroupCommit(Generic[T, R]):
                 s.result, s.state = result, _DONE
         finally:
             with self._cond:
-                self._count(len(batch))
+                sizes = self.stats.sizes
+                sizes[len(batch)] = sizes.get(len(batch), 0) + 1
                 self._leading = False
                 self._cond.notify_all()
-
-    def _count(self, size: int) -> None:
-        stats = self.stats
-        stats.writes += 1
-        stats.items += size
-        stats.largest = max(stats.largest, size)
-        stats.sizes[size] = stats.sizes.get(size, 0) + 1

@@ -121,6 +121,7 @@ class PhoneOutcome:
 class PhoneWrite:
     """One request's points, waiting to be written with the others arriving with it."""
 
+    database: Database
     device: Principal
     points: list[Point]
     client: str
@@ -162,13 +163,14 @@ def _params(writes: Sequence[PhoneWrite]) -> dict[str, Any]:
     }
 
 
-def _write_together(database: Database, writes: Sequence[PhoneWrite]) -> list[int]:
+def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
     """Write the requests' points in one autocommit statement: how many each stored.
 
-    A (person, time) sent twice in the group is stored once, counted for the first."""
+    A (person, time) sent twice in the group is stored once, counted for the first.
+    The requests of one group share their database (``group_of``)."""
     params = _params(writes)
     days = {p.t.date() for w in writes for p in w.points}
-    with database.autocommit.connect() as conn:
+    with writes[0].database.autocommit.connect() as conn:
         rows = with_partitions(conn.engine, days, lambda: _WRITE.execute(conn, params).all())
     new = {(person, at) for person, at in rows}
     counts = []
@@ -186,17 +188,6 @@ def _one_may_be_at_fault(exc: Exception) -> bool:
     return isinstance(exc, IntegrityError | DataError) or deadlock
 
 
-def _writer(database: Database) -> Callable[[Sequence[PhoneWrite]], list[int]]:
-    ref = weakref.ref(database)  # the group must not keep its database alive
-
-    def write(writes: Sequence[PhoneWrite]) -> list[int]:
-        alive = ref()
-        assert alive is not None, "a phone write outlived its database"
-        return _write_together(alive, writes)
-
-    return write
-
-
 _GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[PhoneWrite, int]] = (
     weakref.WeakKeyDictionary()
 )
@@ -204,11 +195,12 @@ _GROUPS_LOCK = threading.Lock()
 
 
 def group_of(database: Database) -> GroupCommit[PhoneWrite, int]:
-    """The process's group commit for phone points on ``database``."""
+    """The process's group commit for phone points on ``database`` (held weakly: the
+    group's writer finds the database in the requests it writes)."""
     with _GROUPS_LOCK:
         group = _GROUPS.get(database)
         if group is None:
-            group = GroupCommit(_writer(database), splits=_one_may_be_at_fault)
+            group = GroupCommit(_write_together, splits=_one_may_be_at_fault)
             _GROUPS[database] = group
         return group
 
@@ -273,6 +265,7 @@ def ingest_phone(
     touch = WINDOWS.due("contact", device.token_id, settings.device_contact_window_s)
     if points:
         write = PhoneWrite(
+            database,
             device,
             points,
             client,
