@@ -21,7 +21,7 @@ from sqlalchemy import text
 from backend.services.access.tokens import Principal, verify_token
 from backend.services.tracking import phone_ingest
 from backend.services.tracking.phone_ingest import PhoneOutcome, group_of, ingest_phone
-from backend.services.tracking.trace_points import Point
+from backend.services.tracking.trace_points import FLAG_BACKFILLED, Point
 from tests import factories as f
 from tests import helpers as h
 
@@ -203,3 +203,27 @@ def test_a_shared_write_waits_for_a_row_lock_five_seconds_at_most(db: Any) -> No
     statements of the autocommit engine give up after 5 s (503, and the phone resends)."""
     with db.autocommit.connect() as conn:
         assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "5s"
+
+
+@pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
+def test_a_back_dated_point_is_flagged_by_its_own_request_in_a_shared_write(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """A back-dated point cannot hide among live ones: sent two hours after it was taken,
+    it is ``backfilled`` (no live evidence) though written in the same statement as a
+    live point, which is not."""
+    holder, late, live = _devices(client, admin, token, db, 3)
+    old = Point(late.device_person, NOW - timedelta(hours=2), 51.16, 71.47, 8.0)
+    out = _run_behind_a_held_write(
+        app, db, (holder, [_point(holder)]), [(late, [old]), (live, [_point(live)])]
+    )
+    assert [o.stored for o in out] == [1, 1, 1]
+    with db.engine.connect() as conn:
+        flags = dict(
+            conn.execute(
+                text("SELECT person_id, flags FROM trace_points WHERE person_id = ANY(:p)"),
+                {"p": [w.device_person for w in (holder, late, live)]},
+            ).all()
+        )
+    assert flags[late.device_person] == [FLAG_BACKFILLED]
+    assert not flags[holder.device_person] and not flags[live.device_person]
