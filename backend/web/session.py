@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, request, session
+from flask import Flask, Request, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, logout_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -68,7 +69,19 @@ def begin() -> None:
     session.permanent = True
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the cookie's signer for a
+    request that sends no cookie (a phone, a state system, an API token): an empty
+    session either way, a tenth of the request's time spared (issue 27)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def install(app: Flask, settings: Settings) -> None:
+    app.session_interface = CookieSessions()
     app.config.update(
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_NAME="qonys_session",

@@ -324,3 +324,25 @@ def test_set_password_at_the_command_line_ends_the_sessions(db: Any, app: Any) -
     assert changed.returncode == 0, changed.stderr
     assert browser.get("/officer").status_code == 302
     assert _sign_in(browser, "pakizat", "a brand new passphrase").status_code == 302
+
+
+def test_a_request_without_the_cookie_gets_none_and_the_cookie_still_signs_in(
+    db: Any, app: Any, admin: Any
+) -> None:
+    """Sessions are read only from a cookie that is sent (backend/web/session.py
+    CookieSessions, issue 27): a token's call gets no cookie; a signed-in cookie carries
+    over to another client, and a forged one reads as nobody."""
+    answer = app.test_client().get("/api/v1/alerts", headers=admin)
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    _user(db, "saule", "analyst", totp=True)
+    browser = _from(app, "10.1.0.9")
+    _sign_in(browser, "saule")
+    assert _code(browser, pyotp.TOTP(SECRET).now()).status_code == 302
+    cookie = browser.get_cookie("qonys_session")
+    assert cookie is not None and browser.get("/dashboard").status_code == 200
+    other = _from(app, "10.1.0.9")
+    other.set_cookie("qonys_session", cookie.value)
+    assert other.get("/dashboard").status_code == 200
+    forged = _from(app, "10.1.0.9")
+    forged.set_cookie("qonys_session", cookie.value[:-2] + "xx")
+    assert forged.get("/dashboard").status_code != 200
