@@ -1,0 +1,128 @@
+"""What the HTTP server itself costs: CPU per request of gunicorn's gthread against Granian.
+
+    python -m bench.servers [--requests 8000] [--clients 4] [--workers 1] [--threads 4]
+    (Granian is in the bench extra: pip install -e '.[bench]')
+
+Each server runs a WSGI app that answers ``ok`` and nothing else, so what is measured is
+the server: reading the request, handing it to a thread, writing the answer. The same
+keep-alive clients as bench.phones drive both, in the same run; the CPU is read from
+/proc for the server's processes. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.checks import _free_port
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def hello(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
+    """The smallest WSGI app: what is left of a request's time is the server's."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+def _cpu_s(root: int) -> float:
+    """User and system CPU seconds of ``root`` and its children (the workers)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(entry.name) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def _load(port: int, n: int, clients: int) -> float:
+    def work(_: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(n // clients):
+            conn.request("GET", "/")
+            answer = conn.getresponse()
+            answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"answered {answer.status}")
+        conn.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(work, range(clients)))
+    return n / (time.perf_counter() - started)
+
+
+def _commands(port: int, workers: int, threads: int) -> dict[str, list[str]]:
+    app = "bench.servers:hello"
+    return {
+        "gunicorn gthread": [
+            sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads",
+            str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app,
+        ],
+        "granian (WSGI)": [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--blocking-threads",
+            str(threads), "--log-level", "warning", app,
+        ],
+    }  # fmt: skip
+
+
+def _up(port: int) -> bool:
+    for _ in range(300):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/")
+            if conn.getresponse().status == 200:
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    rows: list[tuple[str, float, float]] = []
+    for name in _commands(0, args.workers, args.threads):
+        port = _free_port()
+        server = subprocess.Popen(_commands(port, args.workers, args.threads)[name])
+        try:
+            if not _up(port):
+                print(f"{name}: did not start (Granian is in the bench extra)")
+                continue
+            _load(port, args.requests // 4, args.clients)  # warm-up
+            before = _cpu_s(server.pid)
+            rate = _load(port, args.requests, args.clients)
+            rows.append((name, rate, (_cpu_s(server.pid) - before) / args.requests * 1000))
+        finally:
+            server.terminate()
+            server.wait()
+    print(
+        f"{args.clients} keep-alive clients, {args.requests} requests, "
+        f"{args.workers} worker(s) x {args.threads} threads, an app that answers 'ok'"
+    )
+    print(f"{'':18} {'requests/s':>11} {'server CPU ms/request':>22} {'/ gunicorn':>11}")
+    base = rows[0][2] if rows else 1.0
+    for name, rate, cpu_ms in rows:
+        print(f"{name:18} {rate:>11,.0f} {cpu_ms:>22.3f} {cpu_ms / base:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()
