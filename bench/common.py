@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from backend.settings import Settings
@@ -41,3 +43,36 @@ def describe(latencies_ms: list[float]) -> str:
         f"p50 {percentile(latencies_ms, 50):6.2f} ms  p99 {percentile(latencies_ms, 99):6.2f} ms"
         f"  mean {statistics.fmean(latencies_ms):6.2f} ms"
     )
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+# What a process is, by its name: the database and Redis servers, beside the API's tree.
+_SERVERS = (("PostgreSQL", "postgres"), ("PostgreSQL", "postmaster"), ("Redis", "redis"))
+
+
+def cpu_seconds(api_pid: int) -> Counter[str]:
+    """User and system CPU seconds so far of the machine's processes, by kind: "API"
+    (``api_pid`` and its children: the server and its workers), "PostgreSQL", "Redis",
+    "load" (this process: the clients) and "other". A shared machine's throughput swings
+    from run to run; the CPU a request costs each part swings far less."""
+    seconds: Counter[str] = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid, parent = int(entry.name), int(fields[1])
+        if pid == os.getpid():
+            kind = "load"
+        elif api_pid in (pid, parent):
+            kind = "API"
+        else:
+            kind = next((k for k, prefix in _SERVERS if name.startswith(prefix)), "other")
+        # With the children it has reaped: a database connection's backend that ended
+        # counts on the postmaster, an API worker that ended on its server.
+        seconds[kind] += sum(int(f) for f in fields[11:15]) / _TICK
+    return seconds

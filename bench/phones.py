@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import psycopg2
 from sqlalchemy import text
@@ -35,7 +36,7 @@ from sqlalchemy import text
 from backend.services.access.tokens import create_token
 from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
-from bench.common import bench_database_url
+from bench.common import bench_database_url, cpu_seconds
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, serve_workers
@@ -189,8 +190,16 @@ def run(
     port = _free_port()
     api = _start_api(url, port, workers, threads, server)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    results: list[tuple[str, float]] = []
+    results: list[tuple[str, float, dict[str, float]]] = []
     profile_text = ""
+
+    def measure(name: str, go: Callable[[], float]) -> None:
+        """Run ``go`` (it answers requests/s) and keep its rate and CPU per request."""
+        before = cpu_seconds(api.pid)
+        rate = go()
+        spent = cpu_seconds(api.pid) - before
+        results.append((name, rate, {k: v / requests_n * 1000 for k, v in spent.items()}))
+
     try:
         health = [("GET", "/health", {}, b"")] * requests_n
         _run(port, health[: requests_n // 4], clients)  # warm-up
@@ -199,7 +208,7 @@ def run(
             for k in range(requests_n // 4)
         ]
         _run(port, warm, clients)
-        results.append(("GET /health", _run(port, health, clients)))
+        measure("GET /health", lambda: _run(port, health, clients))
         for offset, (name, build) in enumerate(PROTOCOLS.items()):
             batch = [
                 build(tokens[k % devices], base - timedelta(hours=offset, seconds=k // devices), k)
@@ -209,12 +218,13 @@ def run(
                 # As long as the unprofiled run of the same size took /health, about.
                 seconds = max(5, int(requests_n / max(results[0][1], 1)) + 2)
                 with profiled(api.pid, seconds) as samples:
-                    results.append((name, _run(port, batch, clients)))
+                    measure(name, partial(_run, port, batch, clients))
                 profile_text = summarise(samples)
             else:
-                results.append((name, _run(port, batch, clients)))
-        results.append(
-            ("raw COPY, 1 row + commit", _copy_single(url, copy_ids, requests_n, base, clients))
+                measure(name, partial(_run, port, batch, clients))
+        measure(
+            "raw COPY, 1 row + commit",
+            lambda: _copy_single(url, copy_ids, requests_n, base, clients),
         )
     finally:
         api.terminate()
@@ -226,15 +236,28 @@ def run(
             ),
             {"i": api_ids},
         ).scalar_one()
-    health_rate = results[0][1]
-    copy_rate = results[-1][1]
+    health_rate, copy_rate = results[0][1], results[-1][1]
     print(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
         f"{server} {workers} workers x {threads} threads"
     )
-    print(f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}")
-    for name, rate in results:
-        print(f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}")
+    kinds = ("API", "PostgreSQL", "Redis", "load")
+    print(
+        f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}   CPU ms per request: "
+        + " ".join(f"{k:>10}" for k in kinds)
+        + f" {'all':>6}"
+    )
+    for name, rate, cpu in results:
+        print(
+            f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}"
+            + " " * 23
+            + " ".join(f"{cpu.get(k, 0.0):>10.3f}" for k in kinds)
+            + f" {sum(cpu.values()):>6.3f}"
+        )
+    print(
+        "CPU per request: the API's processes, the database and Redis servers, the clients"
+        " (load), all of the machine's; steadier than requests/s on a shared machine"
+    )
     expected = requests_n * len(PROTOCOLS) + requests_n // 4
     print(f"points acknowledged {expected:,}, stored {stored:,}")
     if profile_text:

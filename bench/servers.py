@@ -13,39 +13,20 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from bench.checks import _free_port
-
-_TICK = os.sysconf("SC_CLK_TCK")
+from bench.common import cpu_seconds
 
 
 def hello(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
     """The smallest WSGI app: what is left of a request's time is the server's."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
-
-
-def _cpu_s(root: int) -> float:
-    """User and system CPU seconds of ``root`` and its children (the workers)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(entry.name) == root or int(fields[1]) == root:
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-    return total
 
 
 def _load(port: int, n: int, clients: int) -> float:
@@ -108,9 +89,10 @@ def main() -> None:
                 print(f"{name}: did not start (Granian is in the bench extra)")
                 continue
             _load(port, args.requests // 4, args.clients)  # warm-up
-            before = _cpu_s(server.pid)
+            before = cpu_seconds(server.pid)["API"]
             rate = _load(port, args.requests, args.clients)
-            rows.append((name, rate, (_cpu_s(server.pid) - before) / args.requests * 1000))
+            spent = cpu_seconds(server.pid)["API"] - before
+            rows.append((name, rate, spent / args.requests * 1000))
         finally:
             server.terminate()
             server.wait()
