@@ -60,7 +60,7 @@ def cpu_seconds(api_pid: int) -> Counter[str]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            stat = (entry / "stat").read_bytes().decode(errors="replace")
         except OSError:  # ended meanwhile
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]

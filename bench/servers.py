@@ -30,9 +30,11 @@ def hello(environ: dict[str, object], start_response: Callable[..., object]) -> 
 
 
 def _load(port: int, n: int, clients: int) -> float:
+    each = n // clients
+
     def work(_: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for _ in range(n // clients):
+        for _ in range(each):
             conn.request("GET", "/")
             answer = conn.getresponse()
             answer.read()
@@ -43,7 +45,7 @@ def _load(port: int, n: int, clients: int) -> float:
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(work, range(clients)))
-    return n / (time.perf_counter() - started)
+    return each * clients / (time.perf_counter() - started)
 
 
 def _commands(port: int, workers: int, threads: int) -> dict[str, list[str]]:
@@ -92,7 +94,8 @@ def main() -> None:
             before = cpu_seconds(server.pid)["API"]
             rate = _load(port, args.requests, args.clients)
             spent = cpu_seconds(server.pid)["API"] - before
-            rows.append((name, rate, spent / args.requests * 1000))
+            sent = args.requests // args.clients * args.clients
+            rows.append((name, rate, spent / sent * 1000))
         finally:
             server.terminate()
             server.wait()
@@ -101,9 +104,10 @@ def main() -> None:
         f"{args.workers} worker(s) x {args.threads} threads, an app that answers 'ok'"
     )
     print(f"{'':18} {'requests/s':>11} {'server CPU ms/request':>22} {'/ gunicorn':>11}")
-    base = rows[0][2] if rows else 1.0
+    base = next((cpu for name, _, cpu in rows if name.startswith("gunicorn")), None)
     for name, rate, cpu_ms in rows:
-        print(f"{name:18} {rate:>11,.0f} {cpu_ms:>22.3f} {cpu_ms / base:>11.2f}")
+        against = f"{cpu_ms / base:>11.2f}" if base else f"{'-':>11}"
+        print(f"{name:18} {rate:>11,.0f} {cpu_ms:>22.3f} {against}")
 
 
 if __name__ == "__main__":
