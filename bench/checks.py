@@ -116,17 +116,26 @@ def _start_api(
         QONYS_API_RATE_LIMIT="10000000/minute",
     )
     proc = subprocess.Popen(_server_command(server, port, workers, threads), env=env)
-    for _ in range(600):  # a minute: a shared, loaded machine boots the app slowly
+    if _answers(port, "/health"):
+        return proc
+    proc.kill()
+    raise RuntimeError("API did not start")
+
+
+def _answers(port: int, path: str, seconds: float = 60) -> bool:
+    """Whether ``GET path`` answers 200 within ``seconds`` (a shared, loaded machine
+    boots a server slowly)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/health")
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
-                return proc
+                return True
         except OSError:
             pass
         time.sleep(0.1)  # not up yet, or not healthy yet (503): ask again shortly
-    proc.kill()
-    raise RuntimeError("API did not start")
+    return False
 
 
 def _http_run(

@@ -12,40 +12,21 @@ keep-alive clients as bench.phones drive both, in the same run; the CPU is read 
 from __future__ import annotations
 
 import argparse
-import http.client
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 
-from bench.checks import _free_port
+from bench.checks import _answers, _free_port
 from bench.common import cpu_seconds
+from bench.phones import _run
+
+_HELLO = ("GET", "/", {}, b"")
 
 
 def hello(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
     """The smallest WSGI app: what is left of a request's time is the server's."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
-
-
-def _load(port: int, n: int, clients: int) -> float:
-    each = n // clients
-
-    def work(_: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for _ in range(each):
-            conn.request("GET", "/")
-            answer = conn.getresponse()
-            answer.read()
-            if answer.status != 200:
-                raise RuntimeError(f"answered {answer.status}")
-        conn.close()
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(work, range(clients)))
-    return each * clients / (time.perf_counter() - started)
 
 
 def _commands(port: int, workers: int, threads: int) -> dict[str, list[str]]:
@@ -63,18 +44,6 @@ def _commands(port: int, workers: int, threads: int) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
-def _up(port: int) -> bool:
-    for _ in range(300):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/")
-            if conn.getresponse().status == 200:
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8000)
@@ -87,15 +56,14 @@ def main() -> None:
         port = _free_port()
         server = subprocess.Popen(_commands(port, args.workers, args.threads)[name])
         try:
-            if not _up(port):
+            if not _answers(port, "/", 30):
                 print(f"{name}: did not start (Granian is in the bench extra)")
                 continue
-            _load(port, args.requests // 4, args.clients)  # warm-up
+            _run(port, [_HELLO] * (args.requests // 4), args.clients)  # warm-up
             before = cpu_seconds(server.pid)["API"]
-            rate = _load(port, args.requests, args.clients)
+            rate = _run(port, [_HELLO] * args.requests, args.clients)
             spent = cpu_seconds(server.pid)["API"] - before
-            sent = args.requests // args.clients * args.clients
-            rows.append((name, rate, spent / sent * 1000))
+            rows.append((name, rate, spent / args.requests * 1000))
         finally:
             server.terminate()
             server.wait()
