@@ -30,7 +30,15 @@ from sqlalchemy import text
 
 from backend.identifiers import make_iin
 from backend.services.access.tokens import create_token
-from bench.common import bench_database_url, describe, percentile, redis_url
+from bench.common import (
+    bench_database_url,
+    cpu_per_item,
+    cpu_seconds,
+    describe,
+    describe_cpu,
+    percentile,
+    redis_url,
+)
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, gunicorn_command, serve_workers
@@ -239,12 +247,14 @@ def main() -> None:
     try:
         _http_run(port, token, bodies[:200], args.clients)  # warm-up
         seq_t, seq_lat, _ = _http_run(port, token, bodies, 1)
+        before = cpu_seconds(api.pid)
         if args.profile:
             with profiled(api.pid, max(5, int(seq_t / args.clients) + 2)) as samples:
                 par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
             profile_text = summarise(samples)
         else:
             par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
+        api_cpu = cpu_per_item(before, cpu_seconds(api.pid), len(bodies))
     finally:
         api.terminate()
         api.wait()
@@ -252,7 +262,9 @@ def main() -> None:
     sql_seq_t, sql_seq_lat = _sql_run(url, bodies, 1)
     sql_par_t, sql_par_lat = _sql_run(url, bodies, args.clients)
     wr_seq_t, wr_seq_lat = _sql_run(url, bodies, 1, writes=True)
+    before = cpu_seconds(api.pid)
     wr_par_t, wr_par_lat = _sql_run(url, bodies, args.clients, writes=True)
+    raw_cpu = cpu_per_item(before, cpu_seconds(api.pid), len(bodies))
 
     n = len(bodies)
     print(f"verdicts: {verdicts}")
@@ -275,6 +287,8 @@ def main() -> None:
         f"ratio API/(raw SQL + writes) throughput: 1 client {wr_seq_t / seq_t:.2f}, "
         f"{args.clients} clients {wr_par_t / par_t:.2f}"
     )
+    print(f"CPU per check, {args.clients} clients, through the API: {describe_cpu(api_cpu)}")
+    print(f"{'':30} as raw SQL + writes: {describe_cpu(raw_cpu)}")
     if args.profile:
         print(f"\nprofile of the API during the {args.clients}-client run (py-spy):")
         print(profile_text)

@@ -27,7 +27,7 @@ from backend.services.access.tokens import create_token
 from backend.services.tracking import alert_rules, trace_storage
 from backend.settings import Settings
 from bench.checks import _free_port, _start_api
-from bench.common import bench_database_url
+from bench.common import bench_database_url, cpu_per_item, cpu_seconds, describe_cpu
 from bench.gen_register import generate, prepare
 from bench.phones import run
 from bench.profile import profiled, summarise
@@ -176,19 +176,26 @@ def main() -> None:
     port = _free_port()
     api = _start_api(url, port, args.workers)
     rows = []
+    cpu: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
     try:
         _http(port, tokens, _batches(api_ids, 10_000, 1000, base, 10**7), args.clients)  # warm-up
         for i, size in enumerate((1000, 5000)):
             offset = i * args.points * 2
             api_batches = _batches(api_ids, args.points, size, base, offset)
             copy_batches = _batches(copy_ids, args.points, size, base, offset)
+            before = cpu_seconds(api.pid)
             if args.profile and size == 1000:
                 with profiled(api.pid, 8) as samples:
                     api_s, accepted = _http(port, tokens, api_batches, args.clients)
                 profile_text = summarise(samples)
             else:
                 api_s, accepted = _http(port, tokens, api_batches, args.clients)
+            between = cpu_seconds(api.pid)
             copy_s, copied = _copy(url, copy_batches, args.clients)
+            cpu[size] = (  # per 1,000 points, through the API and by COPY
+                cpu_per_item(before, between, accepted / 1000),
+                cpu_per_item(between, cpu_seconds(api.pid), copied / 1000),
+            )
             rows.append((size, accepted / api_s, copied / copy_s, len(api_batches) / api_s))
     finally:
         api.terminate()
@@ -212,6 +219,11 @@ def main() -> None:
         print(
             f"{size:>6} {api_rate:>14,.0f} {copy_rate:>18,.0f} {api_rate / copy_rate:>9.0%} {batch_rate:>10.1f}"
         )
+    for size, (api_cpu, copy_cpu) in cpu.items():
+        print(
+            f"CPU per 1,000 points, batches of {size:,}, through the API: {describe_cpu(api_cpu)}"
+        )
+        print(f"{'':41} by raw COPY: {describe_cpu(copy_cpu)}")
     per_person_ms = eval_s / max(evaluated, 1) * 1000
     print(
         f"alert evaluation: {evaluated} persons in {eval_s:.2f} s ({per_person_ms:.1f} ms/person, "

@@ -36,7 +36,7 @@ from sqlalchemy import text
 from backend.services.access.tokens import create_token
 from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
-from bench.common import bench_database_url, cpu_seconds
+from bench.common import KINDS, bench_database_url, cpu_per_item, cpu_seconds
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, serve_workers
@@ -197,9 +197,7 @@ def run(
         """Run ``go`` (it answers requests/s) and keep its rate and CPU per request."""
         before = cpu_seconds(api.pid)
         rate = go()
-        after = cpu_seconds(api.pid)
-        spent = {k: (after[k] - before[k]) / requests_n * 1000 for k in after | before}
-        results.append((name, rate, spent))
+        results.append((name, rate, cpu_per_item(before, cpu_seconds(api.pid), requests_n)))
 
     try:
         health = [("GET", "/health", {}, b"")] * requests_n
@@ -242,7 +240,7 @@ def run(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
         f"{server} {workers} workers x {threads} threads"
     )
-    kinds = ("API", "PostgreSQL", "Redis", "load", "other")
+    kinds = (*KINDS, "other")
     print(
         f"{'':26} {'requests/s':>11} {'/ health':>9} {'/ COPY':>8}   CPU ms per request: "
         + " ".join(f"{k:>10}" for k in kinds)
