@@ -161,6 +161,68 @@ def test_requests_arriving_during_a_write_share_the_next_statement(
     assert len({r for _, r in audited}) == 9 and contact == 9
 
 
+def _audit_rows(db: Any, after: int) -> list[int]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT subject_person_id FROM audit_log"
+                    " WHERE action = 'traces.ingest.osmand' AND id > :after ORDER BY id"
+                ),
+                {"after": after},
+            ).scalars()
+        )
+
+
+@pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
+def test_only_devices_due_are_audited_and_marked_and_a_group_with_none_due_stores(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """The statement without the audit and contact parts serves a write where no device
+    is due; a group with one device due writes that device's row only."""
+    holder, *phones = _devices(client, admin, token, db, 4)
+    with db.engine.connect() as conn:
+        first_row = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
+    out = _run_behind_a_held_write(
+        app, db, (holder, [_point(holder)]), [(w, [_point(w)]) for w in phones]
+    )  # every device due: each audited once
+    assert [o.stored for o in out] == [1] * 4
+    # Within the window nobody is due: the same requests again, as one group behind a
+    # write of the holder's, store their points and write no audit row.
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE api_tokens SET last_seen_at = NULL WHERE id = ANY(:t)"),
+            {"t": [w.token_id for w in phones]},
+        )
+    phone_ingest.WINDOWS.forget(phones[0].token_id)  # except the first phone: due again
+    results: list[list[Any]] = [[None] for _ in phones]
+    threads = [
+        threading.Thread(target=_send, args=(db, app, w, [_point(w, 30)], slot))
+        for w, slot in zip(phones, results, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [r[0].stored for r in results] == [1, 1, 1]
+    for w in phones[1:]:  # nobody due, alone or grouped: the points only
+        out_alone: list[Any] = [None]
+        _send(db, app, w, [_point(w, 60)], out_alone)
+        assert out_alone[0].stored == 1
+    stored = _stored(db, [w.device_person for w in phones])
+    assert stored == {w.device_person: 2 if w is phones[0] else 3 for w in phones}
+    audited = _audit_rows(db, first_row)
+    assert sorted(audited) == sorted(
+        [holder.device_person, *(w.device_person for w in phones), phones[0].device_person]
+    )
+    with db.engine.connect() as conn:
+        marked = conn.execute(
+            text("SELECT id FROM api_tokens WHERE id = ANY(:t) AND last_seen_at IS NOT NULL"),
+            {"t": [w.token_id for w in phones]},
+        ).scalars()
+        assert set(marked) == {phones[0].token_id}
+
+
 @pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
 def test_a_point_sent_twice_in_one_group_is_stored_once(
     app: Any, db: Any, client: Any, admin: Any, token: Any

