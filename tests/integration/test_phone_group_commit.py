@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from backend.services.access.tokens import Principal, verify_token
 from backend.services.tracking import phone_ingest
@@ -90,10 +91,13 @@ def _run_behind_a_held_write(
     db: Any,
     first: tuple[Principal, list[Point]],
     rest: list[tuple[Principal, list[Point]]],
+    every_device_due: bool = True,
 ) -> list[Any]:
     """The first request's write waits on a lock while ``rest`` queue; then all go.
-    The outcome of each request, in order."""
-    phone_ingest.WINDOWS.clear()  # every device is due its contact mark and audit row
+    The outcome of each request, in order. The first device must be due its contact
+    mark: that is the write that waits on the lock."""
+    if every_device_due:
+        phone_ingest.WINDOWS.clear()  # every device is due its contact mark and audit row
     out: list[list[Any]] = [[None] for _ in range(len(rest) + 1)]
     with _holding_token_row(db, first[0]):
         leader = threading.Thread(target=_send, args=(db, app, *first, out[0]))
@@ -176,51 +180,83 @@ def _audit_rows(db: Any, after: int) -> list[int]:
 
 @pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
 def test_only_devices_due_are_audited_and_marked_and_a_group_with_none_due_stores(
-    app: Any, db: Any, client: Any, admin: Any, token: Any
+    app: Any, db: Any, client: Any, admin: Any, token: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The statement without the audit and contact parts serves a write where no device
-    is due; a group with one device due writes that device's row only."""
+    """A group of writes with no device due for its audit row or contact mark runs the
+    statement without those parts, and stores its points; devices due are audited and
+    marked once each."""
     holder, *phones = _devices(client, admin, token, db, 4)
     with db.engine.connect() as conn:
         first_row = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
     out = _run_behind_a_held_write(
         app, db, (holder, [_point(holder)]), [(w, [_point(w)]) for w in phones]
-    )  # every device due: each audited once
+    )  # every device due
     assert [o.stored for o in out] == [1] * 4
-    # Within the window nobody is due: the same requests again, as one group behind a
-    # write of the holder's, store their points and write no audit row.
     with db.engine.begin() as conn:
         conn.execute(
             text("UPDATE api_tokens SET last_seen_at = NULL WHERE id = ANY(:t)"),
             {"t": [w.token_id for w in phones]},
         )
-    phone_ingest.WINDOWS.forget(phones[0].token_id)  # except the first phone: due again
-    results: list[list[Any]] = [[None] for _ in phones]
-    threads = [
-        threading.Thread(target=_send, args=(db, app, w, [_point(w, 30)], slot))
-        for w, slot in zip(phones, results, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert [r[0].stored for r in results] == [1, 1, 1]
-    for w in phones[1:]:  # nobody due, alone or grouped: the points only
-        out_alone: list[Any] = [None]
-        _send(db, app, w, [_point(w, 60)], out_alone)
-        assert out_alone[0].stored == 1
-    stored = _stored(db, [w.device_person for w in phones])
-    assert stored == {w.device_person: 2 if w is phones[0] else 3 for w in phones}
-    audited = _audit_rows(db, first_row)
-    assert sorted(audited) == sorted(
-        [holder.device_person, *(w.device_person for w in phones), phones[0].device_person]
+    points_only: list[int] = []  # writes the statement without audit and contact took
+    plain = phone_ingest._WRITE_POINTS
+    real = plain.execute
+    monkeypatch.setattr(
+        plain,
+        "execute",
+        lambda conn, params: points_only.append(len(params["p"])) or real(conn, params),
     )
+    # Within the window: the holder made due again (its write waits on the lock), the
+    # other two queue behind it as one group with no device due.
+    phone_ingest.WINDOWS.forget(holder.token_id)
+    out = _run_behind_a_held_write(
+        app,
+        db,
+        (holder, [_point(holder, 30)]),
+        [(w, [_point(w, 30)]) for w in phones[1:]],
+        every_device_due=False,
+    )
+    assert [o.stored for o in out] == [1] * 3 and points_only == [2]
+    phone_ingest.WINDOWS.forget(phones[0].token_id)  # due again, alone
+    alone: list[Any] = [None]
+    _send(db, app, phones[0], [_point(phones[0], 30)], alone)
+    assert alone[0].stored == 1 and points_only == [2]
+    stored = _stored(db, [w.device_person for w in [holder, *phones]])
+    assert stored == {w.device_person: 2 for w in [holder, *phones]}
+    audited = _audit_rows(db, first_row)
+    expected = [holder, *phones, holder, phones[0]]
+    assert sorted(audited) == sorted(w.device_person for w in expected)
     with db.engine.connect() as conn:
         marked = conn.execute(
             text("SELECT id FROM api_tokens WHERE id = ANY(:t) AND last_seen_at IS NOT NULL"),
             {"t": [w.token_id for w in phones]},
         ).scalars()
         assert set(marked) == {phones[0].token_id}
+
+
+def test_a_write_that_failed_leaves_its_device_due_its_audit_row(
+    app: Any, db: Any, client: Any, admin: Any, token: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database was unreachable for a write that carried the device's audit row:
+    the phone's resend carries it again, not the next window's."""
+    (phone,) = _devices(client, admin, token, db, 1)
+    with db.engine.connect() as conn:
+        first_row = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
+    phone_ingest.WINDOWS.clear()
+    down = OperationalError("EXECUTE", {}, Exception("the database is unreachable"))
+
+    def unreachable(conn: Any, params: Any) -> Any:
+        raise down
+
+    for statement in (phone_ingest._WRITE, phone_ingest._WRITE_POINTS):
+        monkeypatch.setattr(statement, "execute", unreachable)
+    failed: list[Any] = [None]
+    _send(db, app, phone, [_point(phone)], failed)
+    assert failed[0] is down
+    monkeypatch.undo()
+    resent: list[Any] = [None]
+    _send(db, app, phone, [_point(phone)], resent)
+    assert resent[0].stored == 1
+    assert _audit_rows(db, first_row) == [phone.device_person]
 
 
 @pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)

@@ -147,9 +147,10 @@ def _row(p: Point, stamps: dict[str, datetime], client: str) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _params(writes: Sequence[PhoneWrite]) -> dict[str, Any]:
-    """The statement's arrays: a column per point field, and when any device is due for
-    them, a row per device audited and the devices marked in contact."""
+def _statement(writes: Sequence[PhoneWrite]) -> tuple[Prepared, dict[str, Any]]:
+    """The statement for these writes and its arrays: a column per point field, and
+    when any device is due for them, a row per device audited and the devices marked
+    in contact (else the statement without those parts)."""
     rows: list[tuple[Any, ...]] = []
     for w in writes:
         stamps = receipt(w.received_at, w.settings.trace_live_tolerance_s)
@@ -161,15 +162,16 @@ def _params(writes: Sequence[PhoneWrite]) -> dict[str, Any]:
         **{name: list(column) for name, column in columns},
         "max_speed": writes[0].settings.trace_max_speed_mps,
     }
-    if audited or touched:
-        params.update(
-            a_actor=[w.device.actor for w in audited],
-            a_action=[f"traces.ingest.{w.client}" for w in audited],
-            a_person=[w.device.person_id for w in audited],
-            a_request=[w.request_id for w in audited],
-            tokens=touched,
-        )
-    return params
+    if not audited and not touched:
+        return _WRITE_POINTS, params
+    params.update(
+        a_actor=[w.device.actor for w in audited],
+        a_action=[f"traces.ingest.{w.client}" for w in audited],
+        a_person=[w.device.person_id for w in audited],
+        a_request=[w.request_id for w in audited],
+        tokens=touched,
+    )
+    return _WRITE, params
 
 
 def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
@@ -177,8 +179,7 @@ def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
 
     A (person, time) sent twice in the group is stored once, counted for the first.
     The requests of one group share their database (``group_of``)."""
-    params = _params(writes)
-    statement = _WRITE if "tokens" in params else _WRITE_POINTS
+    statement, params = _statement(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
         rows = with_partitions(conn.engine, days, lambda: statement.execute(conn, params).all())
@@ -292,6 +293,11 @@ def ingest_phone(
             WINDOWS.forget(device.token_id)
             outcome.refused.extend(_GONE for _ in points)
             points, touch = [], False
+        except Exception:
+            # Nothing was written (the database unreachable): the audit row and the
+            # contact mark this write carried are due again with the phone's resend.
+            WINDOWS.forget(device.token_id)
+            raise
     if (touch and not points) or outcome.refused:
         with database.autocommit.connect() as conn:
             if touch and not points:
