@@ -83,10 +83,12 @@ def _sample(database: Any, n: int, rng: random.Random) -> list[dict[str, Any]]:
     return sample
 
 
-def _server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
-    """The API as served (gunicorn's gthread, `qonys serve`), or under Granian's WSGI
-    interface for comparison (issue 27: choose the server by the figure). Granian is in
-    the ``bench`` extra: ``pip install -e '.[bench]'``."""
+def _server_command(
+    server: str, port: int, workers: int, threads: int, app: str = "backend.wsgi:app"
+) -> list[str]:
+    """The API (or another ``app``) as served (gunicorn's gthread, `qonys serve`), or
+    under Granian's WSGI interface for comparison (issue 27: choose the server by the
+    figure). Granian is in the ``bench`` extra: ``pip install -e '.[bench]'``."""
     if server == "granian":
         return [
             sys.executable,
@@ -104,9 +106,11 @@ def _server_command(server: str, port: int, workers: int, threads: int) -> list[
             str(threads),
             "--log-level",
             "warning",
-            "backend.wsgi:app",
+            app,
         ]
-    return gunicorn_command(f"127.0.0.1:{port}", workers, threads, None, "--log-level", "warning")
+    return gunicorn_command(
+        f"127.0.0.1:{port}", workers, threads, None, "--log-level", "warning", app=app
+    )
 
 
 def _start_api(

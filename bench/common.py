@@ -87,7 +87,12 @@ def cpu_per_item(before: Counter[str], after: Counter[str], items: float) -> dic
     return {k: (after[k] - before[k]) / max(items, 1e-9) * 1000 for k in after | before}
 
 
+def cpu_total(per_item: dict[str, float]) -> float:
+    """The CPU of the kinds that did the work (:data:`KINDS`), without other tenants."""
+    return sum(per_item.get(k, 0.0) for k in KINDS)
+
+
 def describe_cpu(per_item: dict[str, float]) -> str:
     """``API 0.850, PostgreSQL 0.400, … ms``: the kinds that did the work, and their sum."""
     parts = ", ".join(f"{k} {per_item.get(k, 0.0):.3f}" for k in KINDS)
-    return f"{parts} (all {sum(per_item.get(k, 0.0) for k in KINDS):.3f}) ms"
+    return f"{parts} (all {cpu_total(per_item):.3f}) ms"

@@ -36,7 +36,7 @@ from sqlalchemy import text
 from backend.services.access.tokens import create_token
 from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
-from bench.common import KINDS, bench_database_url, cpu_per_item, cpu_seconds
+from bench.common import KINDS, bench_database_url, cpu_per_item, cpu_seconds, cpu_total
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, serve_workers
@@ -251,7 +251,7 @@ def run(
             f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}"
             + " " * 23
             + " ".join(f"{cpu.get(k, 0.0):>10.3f}" for k in kinds)
-            + f" {sum(cpu.get(k, 0.0) for k in kinds[:4]):>6.3f}"
+            + f" {cpu_total(cpu):>6.3f}"
         )
     print(
         "CPU per request: the API's processes, the database and Redis servers, the clients"

@@ -13,35 +13,21 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from collections.abc import Callable, Iterable
 
-from bench.checks import _answers, _free_port
+from bench.checks import _answers, _free_port, _server_command
 from bench.common import cpu_seconds
 from bench.phones import _run
 
 _HELLO = ("GET", "/", {}, b"")
+HELLO_APP = "bench.servers:hello"
+SERVERS = (("gunicorn gthread", "gunicorn"), ("granian (WSGI)", "granian"))
 
 
 def hello(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
     """The smallest WSGI app: what is left of a request's time is the server's."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
-
-
-def _commands(port: int, workers: int, threads: int) -> dict[str, list[str]]:
-    app = "bench.servers:hello"
-    return {
-        "gunicorn gthread": [
-            sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads",
-            str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app,
-        ],
-        "granian (WSGI)": [
-            sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--blocking-threads",
-            str(threads), "--log-level", "warning", app,
-        ],
-    }  # fmt: skip
 
 
 def main() -> None:
@@ -52,9 +38,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     rows: list[tuple[str, float, float]] = []
-    for name in _commands(0, args.workers, args.threads):
+    for name, server_kind in SERVERS:
         port = _free_port()
-        server = subprocess.Popen(_commands(port, args.workers, args.threads)[name])
+        command = _server_command(server_kind, port, args.workers, args.threads, app=HELLO_APP)
+        server = subprocess.Popen(command)
         try:
             if not _answers(port, "/", 30):
                 print(f"{name}: did not start (Granian is in the bench extra)")

@@ -100,9 +100,15 @@ def serve(port: int, host: str, workers: int, threads: int) -> None:
 
 
 def gunicorn_command(
-    bind: str, workers: int, threads: int, access_log: str | None = "-", *extra: str
+    bind: str,
+    workers: int,
+    threads: int,
+    access_log: str | None = "-",
+    *extra: str,
+    app: str = "backend.wsgi:app",
 ) -> list[str]:
-    """The API as served: gunicorn with the token-redacting logger (benchmarks use it too).
+    """The API as served: gunicorn with the token-redacting logger (benchmarks use it
+    too, and ``bench.servers`` with an ``app`` of its own).
 
     Each instance has a control socket of its own, named after its address (gunicorn's
     default is one per user, which a second instance on the machine would take over).
@@ -123,7 +129,7 @@ def gunicorn_command(
         "--control-socket",
         str(control_socket(_settings().data_dir, bind)),
         *extra,
-        "backend.wsgi:app",
+        app,
     ]
 
 

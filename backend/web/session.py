@@ -72,7 +72,7 @@ def begin() -> None:
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, without building the cookie's signer for a
     request that sends no cookie (a phone, a state system, an API token): an empty
-    session either way, a tenth of the request's time spared (issue 27)."""
+    session either way, about 0.03 ms of a request's CPU spared (issue 27)."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):

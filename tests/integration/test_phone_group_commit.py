@@ -133,8 +133,7 @@ def test_requests_arriving_during_a_write_share_the_next_statement(
     app: Any, db: Any, client: Any, admin: Any, token: Any
 ) -> None:
     devices = _devices(client, admin, token, db, 9)
-    with db.engine.connect() as conn:  # the audit trail is append-only: count from here
-        first_row = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
+    first_row = _last_audit_id(db)  # the audit trail is append-only: count from here
     group = group_of(db)
     writes, sizes = group.stats.writes, dict(group.stats.sizes)
     out = _run_behind_a_held_write(
@@ -165,6 +164,11 @@ def test_requests_arriving_during_a_write_share_the_next_statement(
     assert len({r for _, r in audited}) == 9 and contact == 9
 
 
+def _last_audit_id(db: Any) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())
+
+
 def _audit_rows(db: Any, after: int) -> list[int]:
     with db.engine.connect() as conn:
         return list(
@@ -186,8 +190,7 @@ def test_only_devices_due_are_audited_and_marked_and_a_group_with_none_due_store
     statement without those parts, and stores its points; devices due are audited and
     marked once each."""
     holder, *phones = _devices(client, admin, token, db, 4)
-    with db.engine.connect() as conn:
-        first_row = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
+    first_row = _last_audit_id(db)
     out = _run_behind_a_held_write(
         app, db, (holder, [_point(holder)]), [(w, [_point(w)]) for w in phones]
     )  # every device due
@@ -239,8 +242,7 @@ def test_a_write_that_failed_leaves_its_device_due_its_audit_row(
     """The database was unreachable for a write that carried the device's audit row:
     the phone's resend carries it again, not the next window's."""
     (phone,) = _devices(client, admin, token, db, 1)
-    with db.engine.connect() as conn:
-        first_row = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one()
+    first_row = _last_audit_id(db)
     phone_ingest.WINDOWS.clear()
     down = OperationalError("EXECUTE", {}, Exception("the database is unreachable"))
 
