@@ -77,6 +77,12 @@ def count(db: Any, table: str) -> int:
         return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
+def scalars(db: Any, sql: str, **params: Any) -> list[Any]:
+    """The first column of every row ``sql`` reads, in order."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(text(sql), params).scalars())
+
+
 def settlement_kato(db: Any, name: str) -> str:
     with db.engine.connect() as conn:
         kato = conn.execute(

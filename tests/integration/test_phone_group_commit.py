@@ -165,21 +165,16 @@ def test_requests_arriving_during_a_write_share_the_next_statement(
 
 
 def _last_audit_id(db: Any) -> int:
-    with db.engine.connect() as conn:
-        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())
+    return int(h.scalars(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0])
 
 
 def _audit_rows(db: Any, after: int) -> list[int]:
-    with db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                text(
-                    "SELECT subject_person_id FROM audit_log"
-                    " WHERE action = 'traces.ingest.osmand' AND id > :after ORDER BY id"
-                ),
-                {"after": after},
-            ).scalars()
-        )
+    return h.scalars(
+        db,
+        "SELECT subject_person_id FROM audit_log"
+        " WHERE action = 'traces.ingest.osmand' AND id > :after ORDER BY id",
+        after=after,
+    )
 
 
 @pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)

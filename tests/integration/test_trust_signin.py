@@ -20,6 +20,7 @@ from backend.services.access import accounts, signin_throttle
 from backend.services.access.signin_throttle import Attempt
 from backend.web.auth import safe_next
 from tests import factories as f
+from tests import helpers as h
 from tests.integration.test_accounts import PASSWORD, REFUSED, _csrf, _sign_in
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -48,11 +49,6 @@ def _from(app: Any, address: str, agent: str = "pytest") -> Any:
     return other
 
 
-def _audit(db: Any, sql: str, **params: Any) -> list[Any]:
-    with db.engine.connect() as conn:
-        return list(conn.execute(text(sql), params).scalars())
-
-
 # F2 -----------------------------------------------------------------------------------
 
 
@@ -77,7 +73,7 @@ def test_wrong_codes_count_toward_the_lock_out(db: Any, client: Any, migrated: A
     assert client.get("/login/totp").headers["Location"].endswith("/login")
     refused = _sign_in(client, "hamit")
     assert refused.status_code == 401 and REFUSED in refused.get_data(as_text=True)
-    assert "login.locked" in _audit(db, "SELECT action FROM audit_log WHERE actor='user:hamit'")
+    assert "login.locked" in h.scalars(db, "SELECT action FROM audit_log WHERE actor='user:hamit'")
 
 
 # F4 and F16 (failed usernames) ---------------------------------------------------------
@@ -123,7 +119,7 @@ def test_one_message_for_every_refusal_and_no_lock_at_will(
         re.search(r'class="error"[^>]*>([^<]+)<', p.get_data(as_text=True)).group(1) for p in pages
     }
     assert {p.status_code for p in pages} == {401} and len(errors) == 1
-    locked = _audit(db, "SELECT actor FROM audit_log WHERE action = 'login.locked'")
+    locked = h.scalars(db, "SELECT actor FROM audit_log WHERE action = 'login.locked'")
     made_up = signin_throttle.username_hash("made-up-name", str(app.secret_key).encode())
     assert "user:jamila" in locked and f"login:{made_up[:16]}" in locked
     owner = _from(app, "10.3.0.7")
@@ -133,7 +129,7 @@ def test_one_message_for_every_refusal_and_no_lock_at_will(
 def test_failed_usernames_are_kept_only_as_a_keyed_hash(db: Any, client: Any) -> None:
     typed = "Hunter2-typed-into-the-name"
     _sign_in(client, typed, "wrong password!")
-    rows = _audit(db, "SELECT actor FROM audit_log WHERE action = 'login.failed' ORDER BY id")
+    rows = h.scalars(db, "SELECT actor FROM audit_log WHERE action = 'login.failed' ORDER BY id")
     assert rows and not any(typed.lower() in r.lower() for r in rows)
     assert re.fullmatch(r"login:[0-9a-f]{16}", rows[-1])
 
@@ -242,10 +238,10 @@ def test_home_alerts_need_a_purpose(db: Any, app: Any, admin: Any) -> None:
     home = client.get("/").get_data(as_text=True)
     assert f"/people/{person['id']}" not in home
     listed = "SELECT purpose FROM audit_log WHERE action = 'alerts.list' AND actor = 'user:madina'"
-    assert not _audit(db, listed)
+    assert not h.scalars(db, listed)
     client.post("/", data={"csrf_token": _csrf(home), "form": "purpose", "purpose": "case 28/9"})
     assert f"/people/{person['id']}" in client.get("/").get_data(as_text=True)
-    assert set(_audit(db, listed)) == {"case 28/9"}
+    assert set(h.scalars(db, listed)) == {"case 28/9"}
 
 
 # F10 ----------------------------------------------------------------------------------
