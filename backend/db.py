@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -84,6 +85,7 @@ class Database:
 
 
 Model = TypeVar("Model")
+T = TypeVar("T")
 
 
 def locked_by_person(session: Session, model: type[Model], row_id: int) -> Model | None:
@@ -151,21 +153,65 @@ class Prepared:
         try:
             return conn.exec_driver_sql(self._execute, dict(params))
         except DBAPIError as exc:
-            # A plan made before a migration changed a table (0A000: "cached plan must
-            # not change result type"), or a statement the server no longer holds
-            # (26000): it is planned again before its next run on this connection, and
-            # at once in autocommit (in a transaction the error has ended it).
-            code = getattr(exc.orig, "pgcode", None)
-            if code not in _STALE:
+            if not self._planned_again(conn, exc.orig):
                 raise
-            info = conn.connection.info
-            info.setdefault("qonys.prepared", set()).discard(self.name)
-            if code == _PLAN_CHANGED:
-                info.setdefault("qonys.stale", set()).add(self.name)
-            if not getattr(conn.connection.dbapi_connection, "autocommit", False):
-                raise
-            self._ensure(conn)
             return conn.exec_driver_sql(self._execute, dict(params))
+
+    def rows(self, db: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row, as tuples, read straight off psycopg2's cursor.
+
+        The same statement and answers as :meth:`execute` without SQLAlchemy's result
+        (its metadata, row objects and processors are built anew for every statement
+        that is not compiled by it): 0.03 ms of CPU per statement, a tenth of a check's
+        own. Errors come out as SQLAlchemy raises them (``OperationalError`` for an
+        outage, ``IntegrityError`` with its ``orig``), and a lost connection empties
+        the pool, as SQLAlchemy does on a disconnect.
+        """
+        return self._fetch(db, params)[1]
+
+    def mappings(self, db: Session | Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row as a dict by column name (see :meth:`rows`)."""
+        names, found = self._fetch(db, params)
+        return [dict(zip(names, row, strict=True)) for row in found]
+
+    def _fetch(
+        self, db: Session | Connection, params: Mapping[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        conn = db.connection() if isinstance(db, Session) else db
+        self._ensure(conn)
+        try:
+            return self._on_cursor(conn, params)
+        except DBAPIError as exc:
+            if not self._planned_again(conn, exc.orig):
+                raise
+            return self._on_cursor(conn, params)
+
+    def _on_cursor(
+        self, conn: Connection, params: Mapping[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        def run(cursor: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+            cursor.execute(self._execute, params)
+            names = [d[0] for d in cursor.description] if cursor.description else []
+            return names, cursor.fetchall() if names else []
+
+        return on_driver_cursor(conn, run, self._execute, params)
+
+    def _planned_again(self, conn: Connection, error: BaseException | None) -> bool:
+        """After a plan made before a migration changed a table (0A000: "cached plan
+        must not change result type"), or for a statement the server no longer holds
+        (26000): planned again before its next run on this connection, and at once in
+        autocommit (True: run it again); in a transaction the error has ended it."""
+        code = getattr(error, "pgcode", None)
+        if code not in _STALE:
+            return False
+        info = conn.connection.info
+        info.setdefault("qonys.prepared", set()).discard(self.name)
+        if code == _PLAN_CHANGED:
+            info.setdefault("qonys.stale", set()).add(self.name)
+        if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+            return False
+        self._ensure(conn)
+        return True
 
     def _ensure(self, conn: Connection) -> None:
         """Prepare on this connection unless done (dropping a stale plan first)."""
@@ -173,12 +219,47 @@ class Prepared:
         if self.name in known:
             return
         stale: set[str] = conn.connection.info.setdefault("qonys.stale", set())
-        with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+
+        def prepare(cursor: Any) -> None:
             if self.name in stale:
                 cursor.execute(f"DEALLOCATE {self.name}")
                 stale.discard(self.name)
             cursor.execute(self._prepare)  # no parameters: a % in the text stays one
+
+        on_driver_cursor(conn, prepare, self._prepare, {})
         known.add(self.name)
+
+
+def on_driver_cursor(
+    conn: Connection, run: Callable[[Any], T], statement: str, params: Mapping[str, Any]
+) -> T:
+    """``run(cursor)`` on a cursor of the connection's psycopg2 connection, its errors
+    raised as SQLAlchemy raises them (``OperationalError`` for an outage, which the API
+    answers 503; ``IntegrityError`` with its ``orig``). A lost connection is discarded
+    and the pool emptied, as SQLAlchemy does on a disconnect: the next checkout opens a
+    new connection instead of handing out one opened before a restart."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a connection in use holds its driver's connection
+    driver_error = conn.dialect.loaded_dbapi.Error
+    cursor = dbapi.cursor()
+    try:
+        return run(cursor)
+    except driver_error as exc:
+        lost = conn.dialect.is_disconnect(exc, dbapi, cursor)
+        if lost:
+            conn.invalidate(exc)
+            conn.engine.dispose(close=False)
+        raise DBAPIError.instance(
+            statement,
+            dict(params),
+            exc,
+            driver_error,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from exc
+    finally:
+        with contextlib.suppress(driver_error):  # a cursor of a lost connection
+            cursor.close()
 
 
 def rowcount(result: Result[Any]) -> int:

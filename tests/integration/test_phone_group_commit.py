@@ -197,10 +197,10 @@ def test_only_devices_due_are_audited_and_marked_and_a_group_with_none_due_store
         )
     points_only: list[int] = []  # writes the statement without audit and contact took
     plain = phone_ingest._WRITE_POINTS
-    real = plain.execute
+    real = plain.rows
     monkeypatch.setattr(
         plain,
-        "execute",
+        "rows",
         lambda conn, params: points_only.append(len(params["p"])) or real(conn, params),
     )
     # Within the window: the holder made due again (its write waits on the lock), the
@@ -245,7 +245,7 @@ def test_a_write_that_failed_leaves_its_device_due_its_audit_row(
         raise down
 
     for statement in (phone_ingest._WRITE, phone_ingest._WRITE_POINTS):
-        monkeypatch.setattr(statement, "execute", unreachable)
+        monkeypatch.setattr(statement, "rows", unreachable)
     failed: list[Any] = [None]
     _send(db, app, phone, [_point(phone)], failed)
     assert failed[0] is down

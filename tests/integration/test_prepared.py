@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, OperationalError
 
 from backend.db import Prepared
 
@@ -76,4 +78,50 @@ def test_a_plan_made_before_a_table_changed_is_made_again(db: Any) -> None:
         assert statement.execute(conn, {"a": 1}).all() == [(1, "new")]
         conn.execute(text("ALTER TABLE changing ADD COLUMN c integer DEFAULT 3"))
         assert statement.execute(conn, {"a": 1}).all() == [(1, "new", 3)]
+        conn.execute(text("ALTER TABLE changing ADD COLUMN d text DEFAULT 'rows'"))
+        assert statement.rows(conn, {"a": 1}) == [(1, "new", 3, "rows")]  # off the cursor
         conn.execute(text("DROP TABLE changing"))
+
+
+def test_rows_and_mappings_answer_as_execute_does(db: Any) -> None:
+    """Read straight off the driver's cursor: the same values, the same column names."""
+    statement = Prepared(STATEMENT)
+    params = {"n": 21, "word": "qonys", "items": [None, None]}
+    with db.autocommit.connect() as conn:
+        through_sqlalchemy = statement.execute(conn, params).mappings().one()
+        assert statement.mappings(conn, params) == [dict(through_sqlalchemy)]
+        assert statement.rows(conn, params) == [tuple(through_sqlalchemy.values())]
+        assert _prepared_here(conn).count(statement.name) == 1
+    with db.transaction() as session:
+        assert statement.rows(session, {**params, "n": 1})[0][0] == 2
+    none = Prepared("SELECT 1 WHERE CAST(:n AS integer) < 0")
+    with db.autocommit.connect() as conn:
+        assert none.rows(conn, {"n": 1}) == [] and none.mappings(conn, {"n": 1}) == []
+
+
+def test_a_refused_row_is_the_error_sqlalchemy_raises(db: Any) -> None:
+    """Callers tell errors apart as from SQLAlchemy (the phones' group write splits on
+    an IntegrityError or DataError, with the driver's error and code in ``orig``)."""
+    statement = Prepared("SELECT CAST(CAST(:v AS text) AS integer)")
+    with db.autocommit.connect() as conn:
+        with pytest.raises(DataError) as refused:
+            statement.rows(conn, {"v": "not a number"})
+        assert refused.value.orig.pgcode == "22P02"  # type: ignore[union-attr]
+        assert statement.rows(conn, {"v": "7"}) == [(7,)]  # the connection still serves
+
+
+def test_a_lost_connection_is_an_outage_and_the_pool_opens_anew(db: Any) -> None:
+    """The database's process for a pooled connection gone (a restart): SQLAlchemy's
+    OperationalError, which the API answers 503, and the next checkout works."""
+    statement = Prepared("SELECT CAST(:n AS integer) * 5")
+    with db.autocommit.connect() as conn:
+        assert statement.rows(conn, {"n": 1}) == [(5,)]
+        mine = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.autocommit.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": mine})
+        with pytest.raises(OperationalError) as lost:
+            statement.rows(conn, {"n": 2})
+        assert lost.value.connection_invalidated
+    with db.autocommit.connect() as conn:
+        assert statement.rows(conn, {"n": 3}) == [(15,)]
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != mine

@@ -10,11 +10,12 @@ audit row are written by one statement, atomically.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from backend import clock
@@ -149,7 +150,7 @@ class CheckResult:
     verdict: str
     reasons: list[str]
     region_kato: str
-    person: RowMapping | None
+    person: Mapping[str, Any] | None
     registration: _Registration | None
     permit: _Permit | None
     # Who was checked, for the audit trail, even when the details are withheld.
@@ -223,9 +224,9 @@ def run_check(
     key = searched_key(iin, document_number, document_country)
     where = {"lon": location["lon"], "lat": location["lat"], "country": document_country}
     lookup = LOOKUP_BY_IIN if iin else LOOKUP_BY_DOCUMENT
-    row = lookup.execute(db, {**where, "key": key}).mappings().one()
+    (row,) = lookup.mappings(db, {**where, "key": key})
     if row["merged_into"] is not None and (row["matches"] or 0) <= 1:
-        row = LOOKUP_BY_ID.execute(db, {**where, "key": row["merged_into"]}).mappings().one()
+        (row,) = LOOKUP_BY_ID.mappings(db, {**where, "key": row["merged_into"]})
     if (row["matches"] or 0) > 1:
         # Two persons hold this number (documents of different countries): never pick one.
         raise AmbiguousDocument(
@@ -257,7 +258,7 @@ def run_check(
             warnings = (LATE_REGISTRATION,)
     verdict = "not_found" if person is None else "violation" if reasons else "ok"
     checked_at = clock.now()
-    check_id = STORE.execute(
+    ((check_id,),) = STORE.rows(
         db,
         {
             **who.row(ACTION, row["id"]),
@@ -271,7 +272,7 @@ def run_check(
             "lat": location["lat"],
             "checked_at": checked_at,
         },
-    ).scalar_one()
+    )
     if outside:
         return CheckResult(
             check_id,

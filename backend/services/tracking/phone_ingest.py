@@ -182,7 +182,7 @@ def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
     statement, params = _statement(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
-        rows = with_partitions(conn.engine, days, lambda: statement.execute(conn, params).all())
+        rows = with_partitions(conn.engine, days, lambda: statement.rows(conn, params))
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:
