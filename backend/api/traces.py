@@ -66,8 +66,12 @@ def _store(
     who: Principal, raws: list[Any], build: Any, source: str, fast: bool = False
 ) -> traces.IngestResult:
     device = who.person_id if fast and who.role == "device" else None
+    # A device's batch whose every point is clean is stored whole from the body's bytes.
+    body = request.get_data(cache=True) if device is not None else None
     with transaction() as session:
-        result = traces.ingest(session, raws, build, source, settings(), device_person=device)
+        result = traces.ingest(
+            session, raws, build, source, settings(), device_person=device, body=body
+        )
         # An admin's upload names the persons point by point: each is audited.
         record_access(session, f"traces.ingest.{source}", sorted(result.persons) or [who.person_id])
     if result.accepted:

@@ -1,0 +1,175 @@
+"""A device's batch whose every point is clean is stored whole from its JSON
+(trace_points.clean_batch, traces.ingest_clean): what it stores must be exactly what the
+point-by-point path stores, and every batch it cannot vouch for goes that path."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from backend.services.tracking import trace_points, traces
+from backend.services.tracking.trace_points import clean_batch
+from backend.settings import Settings
+from tests import factories as f
+
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
+_ROW = """
+SELECT recorded_at, received_at, ST_X(geom), ST_Y(geom), accuracy_m, speed_mps,
+       bearing_deg, altitude_m, battery_pct, source, attributes, flags
+FROM trace_points WHERE person_id = :p ORDER BY recorded_at
+"""
+
+
+def _points(now: datetime) -> list[dict[str, Any]]:
+    """Clean points of every shape a phone writes: integers for numbers, nulls, other
+    offsets and forms of time, a poor fix, points late enough to be backfilled, a zero."""
+    ago = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    return [
+        {"t": ago(300).isoformat(), "lat": 51.16, "lon": 71.47, "accuracy_m": 8},
+        {
+            "t": ago(62).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "lat": 51.1601,
+            "lon": 71.4702,
+            "accuracy_m": 2500.5,
+            "speed_mps": 0,
+            "bearing_deg": 359.9,
+            "altitude_m": -12.25,
+            "battery_pct": 100,
+        },
+        {"t": ago(61).astimezone(UTC).isoformat(), "lat": 43.25, "lon": 76.95, "speed_mps": None},
+        {
+            "t": ago(30).astimezone(datetime.now().astimezone().tzinfo).isoformat(),
+            "lat": -0.0,
+            "lon": 0,
+            "battery_pct": 0.5,
+        },
+        {
+            "t": (ago(2) + timedelta(hours=5)).replace(tzinfo=None).isoformat() + "+05:00",
+            "lat": 51.17,
+            "lon": 71.48,
+            "altitude_m": 0.0,
+        },
+    ]
+
+
+def _stored(db: Any, person_id: int) -> list[tuple[Any, ...]]:
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(_ROW), {"p": person_id})]
+
+
+def test_a_clean_batch_stores_what_point_by_point_stores(
+    app: Any, db: Any, client: Any, admin: Any
+) -> None:
+    """The same points, one batch through each path, for two persons: the same rows to
+    the last flag and microsecond, the same answer, and a replay counted alike."""
+    settings: Settings = app.extensions["qonys.settings"]
+    now = datetime.now(UTC)
+    points = _points(now)
+    one, other = f.person(client, admin)["id"], f.person(client, admin)["id"]
+    body = json.dumps({"points": points}).encode()
+    assert clean_batch(body, one, now - timedelta(days=1), now + timedelta(minutes=1), settings)
+
+    # Then, a minute after the last, a point 1,000 km away: a jump from the stored last
+    # position, flagged on storing.
+    far = [{"t": (now - timedelta(seconds=30)).isoformat(), "lat": 43.25, "lon": 76.95}]
+    batches = [points, points, far]  # the second, a replay: everything a duplicate
+    answers = []
+    for person, whole in ((one, True), (other, False)):
+        for batch in batches:
+            with db.transaction() as session:
+                result = traces.ingest(
+                    session,
+                    batch,
+                    lambda raw, p=person: trace_points.point_from_batch(raw, p),
+                    "batch",
+                    settings,
+                    now=now,
+                    device_person=person,
+                    body=json.dumps({"points": batch}).encode() if whole else None,
+                )
+            answers.append((result.accepted, result.duplicates, result.rejected, result.persons))
+    assert [a[:3] for a in answers] == [(5, 0, []), (0, 5, []), (1, 0, [])] * 2
+    assert answers[0][3] == {one} and answers[3][3] == {other}
+    whole_rows, by_point = _stored(db, one), _stored(db, other)
+    assert whole_rows == by_point and len(whole_rows) == 6
+    flags = [row[-1] or [] for row in whole_rows]
+    assert "poor_accuracy" in flags[1] and "backfilled" in flags[0]
+    assert flags[5] == ["implausible_jump"]
+    assert whole_rows[4][7] == 0.0 and whole_rows[3][8] == 0.5  # altitude 0, battery 0.5
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"lat": True}, "a boolean for a number"),
+        ({"lat": 90.5}, "a latitude beyond 90"),
+        ({"accuracy_m": 1e9}, "an accuracy beyond the maximum"),
+        ({"speed_mps": -1}, "a negative speed"),
+        ({"altitude_m": 123456789012345678901234567890}, "an integer of 30 digits"),
+        ({"battery_pct": 1e-35}, "a value too small for a real column"),
+        ({"t": 1764892800}, "epoch seconds"),
+        ({"t": "2026-12-04T10:00:00"}, "a time without an offset"),
+        ({"t": "yesterday"}, "no time at all"),
+        ({"t": "1999-01-01T00:00:00+00:00"}, "a time beyond retention"),
+        ({"person_id": 2}, "another person's id"),
+        ({"person_id": None}, "a null person id"),
+        ({"person_id": 18446744073709551617}, "an id beyond 64 bits"),
+    ],
+)
+def test_a_batch_with_one_doubtful_point_goes_point_by_point(
+    app: Any, change: dict[str, Any], why: str
+) -> None:
+    settings: Settings = app.extensions["qonys.settings"]
+    now = datetime.now(UTC)
+    points = _points(now)
+    window = (now - timedelta(days=1), now + timedelta(minutes=1))
+    assert clean_batch(json.dumps({"points": points}).encode(), 1, *window, settings), why
+    points[2] = {**points[2], **change}
+    assert clean_batch(json.dumps({"points": points}).encode(), 1, *window, settings) is None, why
+
+
+def test_bodies_it_cannot_read_go_point_by_point(app: Any) -> None:
+    settings: Settings = app.extensions["qonys.settings"]
+    now = datetime.now(UTC)
+    window = (now - timedelta(days=1), now + timedelta(minutes=1))
+    point = b'{"t": "%s", "lat": 51, "lon": 71}' % now.isoformat().encode()
+    for body in (
+        b'{"points": []}',
+        b'{"points": [' + point + b', "not an object"]}',
+        b'{"points": [' + point.replace(b"51", b"NaN") + b"]}",
+        b'{"points": {"t": 1}}',
+        b"[]",
+        b"\xff\xfe",
+    ):
+        assert clean_batch(body, 1, *window, settings) is None, body
+
+
+def test_through_the_api_a_clean_batch_and_its_replay(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    now = datetime.now(UTC)
+    points = _points(now)
+    headers = monitored["headers"]
+    first = client.post("/api/v1/traces", json={"points": points}, headers=headers)
+    late = {"t": (now - timedelta(minutes=1)).isoformat(), "lat": 51.18, "lon": 71.49}
+    again = client.post("/api/v1/traces", json={"points": [*points[1:], late]}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.get_json() == {"accepted": 5, "duplicates": 0, "rejected": []}
+    assert again.get_json() == {"accepted": 1, "duplicates": 4, "rejected": []}
+    assert len(_stored(db, monitored["person"]["id"])) == 6
+
+
+def test_a_point_naming_its_own_device_stays_clean(app: Any) -> None:
+    settings: Settings = app.extensions["qonys.settings"]
+    now = datetime.now(UTC)
+    points = [{**p, "person_id": 7} for p in _points(now)]
+    window = (now - timedelta(days=1), now + timedelta(minutes=1))
+    clean = clean_batch(json.dumps({"points": points}).encode(), 7, *window, settings)
+    assert clean is not None and clean[1] == 5
+    assert [p.get("person_id") for p in json.loads(clean[0])] == [7] * 5
