@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backend.api import input_guard
 from backend.api.input_guard import _no_constant, loads
@@ -92,3 +95,20 @@ def test_deep_nesting_is_the_stdlibs_recursion_error_past_orjsons_limit() -> Non
         loads(past_both)
     within = b"[" * 900 + b"]" * 900
     _same(loads(within), _stdlib(within))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["0", "9", "5", "1", "a", "-", ".", "e", "٣", " ", "1" * 18]), max_size=60
+    )
+)
+def test_nineteen_digits_in_a_row_are_found_as_the_regular_expression_finds_them(
+    parts: list[str],
+) -> None:
+    """The long-integer rule (digits turned to 0, 19 zeros looked for) says what
+    ``[0-9]{19}`` says, in text and in bytes (a non-ASCII digit is no digit)."""
+    text = "".join(parts)
+    want = re.search("[0-9]{19}", text) is not None
+    assert input_guard._has_long_run(text) is want
+    assert input_guard._has_long_run(text.encode()) is want
