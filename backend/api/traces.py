@@ -14,6 +14,7 @@ from flask import current_app, request
 from backend import outages
 from backend import schemas as s
 from backend.api.context import (
+    audit_context,
     auth,
     database,
     principal,
@@ -66,12 +67,21 @@ def _store(
     who: Principal, raws: list[Any], build: Any, source: str, fast: bool = False
 ) -> traces.IngestResult:
     device = who.person_id if fast and who.role == "device" else None
-    # A device's batch whose every point is clean is stored whole from the body's bytes.
-    body = request.get_data(cache=True) if device is not None else None
-    with transaction() as session:
-        result = traces.ingest(
-            session, raws, build, source, settings(), device_person=device, body=body
+    # A device's batch whose every point is clean is stored whole from the body's bytes,
+    # with its audit row, in one autocommit statement.
+    clean = None
+    if device is not None:
+        clean = traces.clean_of(request.get_data(cache=True), device, settings())
+    if device is not None and clean is not None:
+        action = f"traces.ingest.{source}"
+        result = traces.ingest_clean(
+            database(), clean, device, source, settings(), audit_context(), action
         )
+        if result.accepted:
+            _kick_alerts()
+        return result
+    with transaction() as session:
+        result = traces.ingest(session, raws, build, source, settings(), device_person=device)
         # An admin's upload names the persons point by point: each is audited.
         record_access(session, f"traces.ingest.{source}", sorted(result.persons) or [who.person_id])
     if result.accepted:

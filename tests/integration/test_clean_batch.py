@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.services.tracking import trace_points, traces
 from backend.services.tracking.trace_points import clean_batch
 from backend.settings import Settings
 from tests import factories as f
@@ -63,45 +62,57 @@ def _stored(db: Any, person_id: int) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(text(_ROW), {"p": person_id})]
 
 
+def _audited(db: Any, person_id: int) -> list[str]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT action FROM audit_log WHERE subject_person_id = :p ORDER BY id"),
+                {"p": person_id},
+            ).scalars()
+        )
+
+
 def test_a_clean_batch_stores_what_point_by_point_stores(
-    app: Any, db: Any, client: Any, admin: Any
+    client: Any, admin: Any, token: Any, db: Any
 ) -> None:
-    """The same points, one batch through each path, for two persons: the same rows to
-    the last flag and microsecond, the same answer, and a replay counted alike."""
-    settings: Settings = app.extensions["qonys.settings"]
+    """The same points from two devices: one batch clean (stored whole), the other with
+    one point that is not (so stored point by point, that point reported). The same
+    rows to the last flag and microsecond, the same counts on a replay, one audit row
+    per upload either way."""
     now = datetime.now(UTC)
     points = _points(now)
-    one, other = f.person(client, admin)["id"], f.person(client, admin)["id"]
-    body = json.dumps({"points": points}).encode()
-    assert clean_batch(body, one, now - timedelta(days=1), now + timedelta(minutes=1), settings)
-
     # Then, a minute after the last, a point 1,000 km away: a jump from the stored last
     # position, flagged on storing.
     far = [{"t": (now - timedelta(seconds=30)).isoformat(), "lat": 43.25, "lon": 76.95}]
-    batches = [points, points, far]  # the second, a replay: everything a duplicate
-    answers = []
-    for person, whole in ((one, True), (other, False)):
-        for batch in batches:
-            with db.transaction() as session:
-                result = traces.ingest(
-                    session,
-                    batch,
-                    lambda raw, p=person: trace_points.point_from_batch(raw, p),
-                    "batch",
-                    settings,
-                    now=now,
-                    device_person=person,
-                    body=json.dumps({"points": batch}).encode() if whole else None,
-                )
-            answers.append((result.accepted, result.duplicates, result.rejected, result.persons))
-    assert [a[:3] for a in answers] == [(5, 0, []), (0, 5, []), (1, 0, [])] * 2
-    assert answers[0][3] == {one} and answers[3][3] == {other}
-    whole_rows, by_point = _stored(db, one), _stored(db, other)
-    assert whole_rows == by_point and len(whole_rows) == 6
+    answers: dict[str, list[Any]] = {}
+    persons = {}
+    for path, extra in (("whole", []), ("point by point", ["not an object"])):
+        person = f.person(client, admin)["id"]
+        persons[path] = person
+        headers = token("device", person_id=person)
+        for batch in (points, points, far):  # the second, a replay: all duplicates
+            resp = client.post("/api/v1/traces", json={"points": batch + extra}, headers=headers)
+            assert resp.status_code == 202
+            answers.setdefault(path, []).append(resp.get_json())
+    whole, by_point = answers["whole"], answers["point by point"]
+    counts = [(a["accepted"], a["duplicates"]) for a in whole]
+    assert counts == [(5, 0), (0, 5), (1, 0)]
+    assert [(a["accepted"], a["duplicates"]) for a in by_point] == counts
+    assert all(a["rejected"] == [] for a in whole)
+    assert [a["rejected"] for a in by_point] == [
+        [{"index": 5, "reason": "each point must be an object"}],
+        [{"index": 5, "reason": "each point must be an object"}],
+        [{"index": 1, "reason": "each point must be an object"}],
+    ]
+    whole_rows, by_point_rows = (_stored(db, persons[p]) for p in ("whole", "point by point"))
+    assert [r[:1] + r[2:] for r in whole_rows] == [r[:1] + r[2:] for r in by_point_rows]
+    assert len(whole_rows) == 6
     flags = [row[-1] or [] for row in whole_rows]
     assert "poor_accuracy" in flags[1] and "backfilled" in flags[0]
     assert flags[5] == ["implausible_jump"]
     assert whole_rows[4][7] == 0.0 and whole_rows[3][8] == 0.5  # altitude 0, battery 0.5
+    for person in persons.values():
+        assert _audited(db, person)[-3:] == ["traces.ingest.batch"] * 3
 
 
 @pytest.mark.parametrize(
@@ -173,3 +184,23 @@ def test_a_point_naming_its_own_device_stays_clean(app: Any) -> None:
     clean = clean_batch(json.dumps({"points": points}).encode(), 7, *window, settings)
     assert clean is not None and clean[1] == 5
     assert [p.get("person_id") for p in json.loads(clean[0])] == [7] * 5
+
+
+def test_a_clean_batch_of_a_person_gone_from_the_register(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    """The person left the register after their device was given its token: nothing is
+    stored, each point is reported, and the upload is audited as any other."""
+    person = monitored["person"]["id"]
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM persons WHERE id = :p"), {"p": person})
+    points = _points(datetime.now(UTC))
+    resp = client.post("/api/v1/traces", json={"points": points}, headers=monitored["headers"])
+    assert resp.status_code == 202
+    assert resp.get_json() == {
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": [{"index": i, "reason": "person_id is unknown"} for i in range(5)],
+    }
+    assert _stored(db, person) == []
+    assert _audited(db, person)[-1] == "traces.ingest.batch"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,8 +24,10 @@ from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.db import Database
 from backend.errors import NotFound
 from backend.models import Person
+from backend.services.access import audit
 from backend.services.tracking import trace_storage
 from backend.services.tracking.trace_points import (
     FLAG_BACKFILLED,
@@ -152,8 +154,16 @@ _CLEAN_ROWS = f"""
         t timestamptz, lat float8, lon float8, accuracy_m float8, speed_mps float8,
         bearing_deg float8, altitude_m float8, battery_pct float8)
 """
-_MOVE_CLEAN = text(move_sql(_CLEAN_ROWS))
-_MOVE_CLEAN_FRESH = text(move_sql(_CLEAN_ROWS, replays=False))
+# Its audit row, in the same statement: the batch is written in autocommit, one
+# statement storing both or neither (no BEGIN, SAVEPOINT or COMMIT round trips).
+_AUDIT_ROW = """
+    INSERT INTO audit_log
+        (actor, role, action, subject_person_id, purpose, request_id, client_request_id)
+    VALUES (:actor, :role, :action, :subject_person_id, :purpose,
+            CAST(:request_id AS uuid), :client_request_id)
+"""
+_MOVE_CLEAN = text(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})"))
+_MOVE_CLEAN_FRESH = text(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})", replays=False))
 _UNIQUE_VIOLATION = "23505"
 
 
@@ -218,24 +228,32 @@ def store_points(
 def _move(
     session: Session, fresh: Any, replays: Any, params: dict[str, Any], days: set[date]
 ) -> int:
-    """Move the points in; how many were new."""
+    """Move the staged points in, in a savepoint; how many were new."""
 
-    def move(statement: Any) -> Any:
+    def move(statement: Any) -> int:
         def write() -> int:
             with session.begin_nested():
                 return int(session.execute(statement, params).scalar_one())
 
-        return with_partitions(session.get_bind(), days, write)
+        return int(with_partitions(session.get_bind(), days, write))
 
-    # Most batches are new points: inserted without ON CONFLICT's per-row speculation
-    # (EXPLAIN ANALYZE, 1,000 points: 7 ms against 11.5 ms). A replay, whole or in part,
-    # meets the unique index and is moved again with it, counting only what is new.
+    return fresh_then_replays(move, fresh, replays)
+
+
+def fresh_then_replays(move: Callable[[Any], int], fresh: Any, replays: Any) -> int:
+    """``move(fresh)``, else ``move(replays)`` when it met points already stored.
+
+    Most batches are new points: inserted without ON CONFLICT's per-row speculation
+    (EXPLAIN ANALYZE, 1,000 points: 7 ms against 11.5 ms). A replay, whole or in part,
+    meets the unique index (nothing of the first statement stays) and is moved again
+    with it, counting only what is new.
+    """
     try:
-        return int(move(fresh))
+        return move(fresh)
     except IntegrityError as exc:
         if getattr(exc.orig, "pgcode", None) != _UNIQUE_VIOLATION:
             raise
-    return int(move(replays))
+    return move(replays)
 
 
 def _stage(session: Session, points: list[Point]) -> None:
@@ -274,21 +292,16 @@ def ingest(
     settings: Settings,
     now: datetime | None = None,
     device_person: int | None = None,
-    body: bytes | None = None,
 ) -> IngestResult:
     """Validate every raw point with ``build(raw) -> Point`` and store the good ones.
 
     With ``device_person`` (our batch format from a device) clean points take the
-    inline fast path first; with the request's ``body`` too, a batch whose every point
-    is clean is stored whole from it (:func:`ingest_clean`).
+    inline fast path first. (A batch whose every point is clean takes
+    :func:`ingest_clean` before any of this.)
     """
     now = now or datetime.now(UTC)
     earliest = now - timedelta(days=settings.trace_retention_days)
     latest = now + timedelta(seconds=settings.trace_future_skew_s)
-    if device_person is not None and body is not None:
-        clean = clean_batch(body, device_person, earliest, latest, settings)
-        if clean is not None:
-            return ingest_clean(session, clean, device_person, source, settings, now)
     result = IngestResult()
     good: list[tuple[int, Point]] = []
     for index, raw in enumerate(raws):
@@ -329,34 +342,68 @@ def ingest(
     return result
 
 
+def clean_of(
+    body: bytes, person_id: int, settings: Settings, now: datetime | None = None
+) -> CleanBatch | None:
+    """A device's batch whose every point is clean, ready for :func:`ingest_clean`
+    (:func:`trace_points.clean_batch` with the window :func:`ingest` checks)."""
+    now = now or datetime.now(UTC)
+    earliest = now - timedelta(days=settings.trace_retention_days)
+    latest = now + timedelta(seconds=settings.trace_future_skew_s)
+    found = clean_batch(body, person_id, earliest, latest, settings)
+    return None if found is None else CleanBatch(*found, received_at=now)
+
+
+@dataclass(frozen=True)
+class CleanBatch:
+    points: bytes  # JSON, as json_to_recordset reads it
+    count: int
+    first: datetime
+    last: datetime
+    received_at: datetime
+
+
 def ingest_clean(
-    session: Session,
-    clean: tuple[bytes, int, datetime, datetime],
+    database: Database,
+    clean: CleanBatch,
     person_id: int,
     source: str,
     settings: Settings,
-    now: datetime,
+    who: audit.Context,
+    action: str,
 ) -> IngestResult:
-    """Store a device's clean batch (:func:`trace_points.clean_batch`) in one statement,
-    PostgreSQL reading its points from their JSON: what point by point would store, at
-    a fraction of the API's CPU (bench/ingest.py)."""
-    points, count, first, last = clean
+    """Store a device's clean batch and its audit row in one autocommit statement,
+    PostgreSQL reading the points from their JSON: what :func:`ingest` would store
+    point by point, at a fraction of the API's and the database's CPU
+    (bench/ingest.py)."""
     result = IngestResult()
-    if session.scalar(select(Person.id).where(Person.id == person_id)) is None:
-        result.rejected = [{"index": i, "reason": "person_id is unknown"} for i in range(count)]
-        return result
-    params = {
-        "source": source,
-        "max_speed": settings.trace_max_speed_mps,
-        "person": person_id,
-        "poor_accuracy": settings.trace_poor_accuracy_m,
-        "points": points.decode(),
-        **receipt(now, settings.trace_live_tolerance_s),
-    }
-    # The days between have their partitions made with these (ensure_partitions_for).
-    days = {first.date(), last.date()}
-    result.accepted = _move(session, _MOVE_CLEAN_FRESH, _MOVE_CLEAN, params, days)
-    result.duplicates = count - result.accepted
+    audit_row = who.row(action, person_id)
+    with database.autocommit.connect() as conn:
+        if conn.scalar(select(Person.id).where(Person.id == person_id)) is None:
+            conn.execute(text(_AUDIT_ROW), audit_row)
+            result.rejected = [
+                {"index": i, "reason": "person_id is unknown"} for i in range(clean.count)
+            ]
+            return result
+        params = {
+            "source": source,
+            "max_speed": settings.trace_max_speed_mps,
+            "person": person_id,
+            "poor_accuracy": settings.trace_poor_accuracy_m,
+            "points": clean.points.decode(),
+            **receipt(clean.received_at, settings.trace_live_tolerance_s),
+            **audit_row,
+        }
+
+        # The days between have their partitions made too (ensure_partitions_for).
+        days = {clean.first.date(), clean.last.date()}
+
+        def move(statement: Any) -> int:
+            write = lambda: conn.execute(statement, params).scalar_one()  # noqa: E731
+            return int(with_partitions(conn.engine, days, write))
+
+        result.accepted = fresh_then_replays(move, _MOVE_CLEAN_FRESH, _MOVE_CLEAN)
+    result.duplicates = clean.count - result.accepted
     result.persons = {person_id}
     return result
 
