@@ -4,17 +4,19 @@ Our API answers 429 problem+json with ``Retry-After`` when a token goes over its
 Phone endpoints never do: a phone over its limit is answered 2xx (its app would
 otherwise retry the same point for ever) and the overflow is recorded as a refusal.
 
-The two limits every request meets (the API's per token, the phones' per device) are
-leased (:mod:`backend.services.access.rate_leases`): no Redis round trip per request,
-and never more than the limit per window. flask-limiter keeps the rare ones: sign-in,
-the batch upload, offline verification.
+The limits every request meets (the API's per token, the phones' per device, the batch
+upload's per token) are leased (:mod:`backend.services.access.rate_leases`): no Redis
+round trip per request, and never more than the limit per window. flask-limiter keeps
+the rare ones: sign-in, offline verification.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any
 
 import redis
 from flask import Flask, current_app, request
@@ -53,8 +55,7 @@ _NOT_LIMITED = phone_apps.unlimited_paths()
 
 
 def _exempt() -> bool:
-    # The batch trace API counts against its own limit (batch_limit) only: one Redis
-    # round trip per batch, not two.
+    # The batch trace API counts against its own limit only (within_batch_limit).
     return (
         not request.path.startswith("/api/")
         or request.path.startswith(_NOT_LIMITED)
@@ -62,7 +63,7 @@ def _exempt() -> bool:
     )
 
 
-# The decorated limits (sign-in, batch, offline verification) and the rare counts below;
+# The decorated limits (sign-in, offline verification) and the rare counts below;
 # the API's own per-token limit is leased (check_api_limit).
 limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
 
@@ -114,6 +115,22 @@ def install(app: Flask) -> None:
 
 def batch_limit() -> str:
     return str(current_app.extensions["qonys.settings"].batch_rate_limit)
+
+
+def within_batch_limit(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The batch upload's own limit per token (per address without one), leased as the
+    API's is (no Redis round trip per batch); over it, 429 with Retry-After. Place it
+    where flask-limiter's decorator stood: before authentication, so that a flood of
+    made-up tokens is refused by address."""
+
+    @wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        item, leased = _item(batch_limit()), leases()
+        if not leased.hit(item, "batch", _client_key(), request.endpoint or ""):
+            raise TooMany(TOO_MANY, leased.reset_in(item))
+        return view(*args, **kwargs)
+
+    return limited
 
 
 def signin_limit() -> str:

@@ -26,7 +26,7 @@ from backend.api.context import (
     verify_secret,
 )
 from backend.api.idempotent import idempotent
-from backend.api.limits import batch_limit, device_over_limit, limiter
+from backend.api.limits import device_over_limit, within_batch_limit
 from backend.errors import Invalid, OutOfScope, QonysError, Unauthorized
 from backend.jobs import alerts as alert_jobs
 from backend.redaction import redact
@@ -90,7 +90,7 @@ def _store(
 
 
 @bp.post("/traces")
-@limiter.limit(batch_limit)
+@within_batch_limit
 @bp.auth_required(auth, roles=["device", "admin"])
 @idempotent
 @bp.input(s.TraceBatchIn, validation=False)

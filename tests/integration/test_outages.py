@@ -75,12 +75,13 @@ def no_redis(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         FixedWindowRateLimiter(RedisStorage("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)),
     )
     monkeypatch.setitem(app.extensions, "qonys.redis", gone)
+    # This process's view of Redis starts healthy, whatever an earlier test left it at;
+    # set before the leases are made, which report to it.
+    monkeypatch.setattr(outages, "REDIS", outages.Outage("redis"))
     leases = limits.rate_leases(gone, app.extensions["qonys.settings"])
     monkeypatch.setitem(app.extensions, "qonys.rate_leases", leases)
     monkeypatch.setitem(app.extensions, "qonys.queue", Queue("qonys-test", connection=gone))
     monkeypatch.setattr(alert_jobs.PHONE_KICKS, "seconds", 0.0)
-    # This process's view of Redis starts healthy, whatever an earlier test left it at.
-    monkeypatch.setattr(outages, "REDIS", outages.Outage("redis"))
     return gone
 
 
