@@ -235,31 +235,38 @@ def on_driver_cursor(
 ) -> T:
     """``run(cursor)`` on a cursor of the connection's psycopg2 connection, its errors
     raised as SQLAlchemy raises them (``OperationalError`` for an outage, which the API
-    answers 503; ``IntegrityError`` with its ``orig``). A lost connection is discarded
-    and the pool emptied, as SQLAlchemy does on a disconnect: the next checkout opens a
-    new connection instead of handing out one opened before a restart."""
+    answers 503; ``IntegrityError`` with its ``orig``).
+
+    A lost connection is met by SQLAlchemy itself, on a ``SELECT 1`` through it: it
+    discards the connection and marks the pool's older ones to be replaced, as on any
+    statement of its own. The error raised is the driver's, translated.
+    """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None  # a connection in use holds its driver's connection
     driver_error = conn.dialect.loaded_dbapi.Error
-    cursor = dbapi.cursor()
+    cursor = None
     try:
+        cursor = dbapi.cursor()
         return run(cursor)
     except driver_error as exc:
-        lost = conn.dialect.is_disconnect(exc, dbapi, cursor)
-        if lost:
-            conn.invalidate(exc)
-            conn.engine.dispose(close=False)
+        invalidated = False
+        if conn.dialect.is_disconnect(exc, dbapi, cursor):
+            try:
+                conn.exec_driver_sql("SELECT 1")
+            except DBAPIError as lost:
+                invalidated = lost.connection_invalidated
         raise DBAPIError.instance(
             statement,
             dict(params),
             exc,
             driver_error,
-            connection_invalidated=lost,
+            connection_invalidated=invalidated,
             dialect=conn.dialect,
         ) from exc
     finally:
-        with contextlib.suppress(driver_error):  # a cursor of a lost connection
-            cursor.close()
+        if cursor is not None:
+            with contextlib.suppress(driver_error):  # a cursor of a lost connection
+                cursor.close()
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -63,23 +63,21 @@ def _device(secret: str | None) -> Principal:
     return who
 
 
+def _store_clean(person_id: int, clean: traces.CleanBatch) -> traces.IngestResult:
+    """A device's batch whose every point is clean: stored whole, with its audit row,
+    in one autocommit statement."""
+    result = traces.ingest_clean(
+        database(), clean, person_id, "batch", settings(), audit_context(), "traces.ingest.batch"
+    )
+    if result.accepted:
+        _kick_alerts()
+    return result
+
+
 def _store(
     who: Principal, raws: list[Any], build: Any, source: str, fast: bool = False
 ) -> traces.IngestResult:
     device = who.person_id if fast and who.role == "device" else None
-    # A device's batch whose every point is clean is stored whole from the body's bytes,
-    # with its audit row, in one autocommit statement.
-    clean = None
-    if device is not None:
-        clean = traces.clean_of(request.get_data(cache=True), device, settings())
-    if device is not None and clean is not None:
-        action = f"traces.ingest.{source}"
-        result = traces.ingest_clean(
-            database(), clean, device, source, settings(), audit_context(), action
-        )
-        if result.accepted:
-            _kick_alerts()
-        return result
     with transaction() as session:
         result = traces.ingest(session, raws, build, source, settings(), device_person=device)
         # An admin's upload names the persons point by point: each is audited.
@@ -109,6 +107,10 @@ def post_traces(json_data: Any) -> Any:
         raise TooManyPoints(f"at most {limit} points per request, got {len(points)}")
     who = principal()
     person = who.person_id if who.role == "device" else None
+    if person is not None:
+        clean = traces.clean_of(request.get_data(cache=True), person, settings())
+        if clean is not None:
+            return _store_clean(person, clean), 202
     build = partial(point_from_batch, person_id=person)
     result = _store(who, points, build, "batch", fast=True)
     return result, 202

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.services.tracking.trace_points import clean_batch
+from backend.services.tracking import traces
+from backend.services.tracking.trace_points import clean_batch, parse_time
 from backend.settings import Settings
 from tests import factories as f
 
@@ -62,23 +63,50 @@ def _stored(db: Any, person_id: int) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(text(_ROW), {"p": person_id})]
 
 
-def _audited(db: Any, person_id: int) -> list[str]:
+def _audit_mark(db: Any) -> int:
+    """The newest audit row's id: the log outlives each test, and ids of persons recur."""
     with db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                text("SELECT action FROM audit_log WHERE subject_person_id = :p ORDER BY id"),
-                {"p": person_id},
-            ).scalars()
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())
+
+
+def _audited(db: Any, person_id: int, since: int) -> list[tuple[Any, ...]]:
+    """The audit rows of uploads about a person: actor (its kind), role, action, and
+    whether the request's id is kept."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT split_part(actor, ':', 1), role, action, request_id IS NOT NULL"
+                " FROM audit_log WHERE subject_person_id = :p AND action LIKE 'traces.%'"
+                " AND id > :since"
+                " ORDER BY id"
+            ),
+            {"p": person_id, "since": since},
         )
+        return [tuple(r) for r in rows]
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which path each batch took: "whole" (ingest_clean) or "point by point" (ingest)."""
+    taken: list[str] = []
+    whole, by_point = traces.ingest_clean, traces.ingest
+
+    def spy(name: str, real: Any) -> Any:
+        return lambda *a, **k: taken.append(name) or real(*a, **k)
+
+    monkeypatch.setattr(traces, "ingest_clean", spy("whole", whole))
+    monkeypatch.setattr(traces, "ingest", spy("point by point", by_point))
+    return taken
 
 
 def test_a_clean_batch_stores_what_point_by_point_stores(
-    client: Any, admin: Any, token: Any, db: Any
+    client: Any, admin: Any, token: Any, db: Any, paths: list[str]
 ) -> None:
     """The same points from two devices: one batch clean (stored whole), the other with
     one point that is not (so stored point by point, that point reported). The same
     rows to the last flag and microsecond, the same counts on a replay, one audit row
     per upload either way."""
+    since = _audit_mark(db)
     now = datetime.now(UTC)
     points = _points(now)
     # Then, a minute after the last, a point 1,000 km away: a jump from the stored last
@@ -111,8 +139,42 @@ def test_a_clean_batch_stores_what_point_by_point_stores(
     assert "poor_accuracy" in flags[1] and "backfilled" in flags[0]
     assert flags[5] == ["implausible_jump"]
     assert whole_rows[4][7] == 0.0 and whole_rows[3][8] == 0.5  # altitude 0, battery 0.5
-    for person in persons.values():
-        assert _audited(db, person)[-3:] == ["traces.ingest.batch"] * 3
+    assert paths == ["whole"] * 3 + ["point by point"] * 3
+    uploads = [("token", "device", "traces.ingest.batch", True)] * 3
+    whole_audit = _audited(db, persons["whole"], since)
+    assert whole_audit == _audited(db, persons["point by point"], since) == uploads
+
+
+# Times in forms Python reads and PostgreSQL would read otherwise, or not at all: each
+# must be stored as the point-by-point path reads it (trace_points.parse_time).
+ODD_TIMES = [
+    "{day}T10:00:00,5+00:00",  # a decimal comma
+    "{day}T10:00:00+18:00",  # an offset past PostgreSQL's 15:59
+    "{day}T23:59:59.9999999+00:00",  # a seventh decimal (Python cuts, PostgreSQL rounds)
+    "{day} 11:00:00+05:00",  # a space for the T
+    "{week}T12:00:00+00:00",  # an ISO week date
+]
+
+
+def test_times_are_stored_as_python_reads_them(
+    client: Any, admin: Any, token: Any, db: Any, paths: list[str]
+) -> None:
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    year, week, weekday = day.isocalendar()
+    times = [t.format(day=day, week=f"{year}-W{week:02d}-{weekday}") for t in ODD_TIMES]
+    points = [{"t": t, "lat": 51.16, "lon": 71.47 + k * 1e-4} for k, t in enumerate(times)]
+    stored = {}
+    for path, extra in (("whole", []), ("point by point", ["not an object"])):
+        person = f.person(client, admin)["id"]
+        resp = client.post(
+            "/api/v1/traces",
+            json={"points": points + extra},
+            headers=token("device", person_id=person),
+        )
+        assert resp.status_code == 202 and resp.get_json()["accepted"] == len(times)
+        stored[path] = sorted(row[0] for row in _stored(db, person))
+    assert paths == ["whole", "point by point"]
+    assert stored["whole"] == stored["point by point"] == sorted(map(parse_time, times))
 
 
 @pytest.mark.parametrize(
@@ -192,6 +254,7 @@ def test_a_clean_batch_of_a_person_gone_from_the_register(
     """The person left the register after their device was given its token: nothing is
     stored, each point is reported, and the upload is audited as any other."""
     person = monitored["person"]["id"]
+    since = _audit_mark(db)
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM persons WHERE id = :p"), {"p": person})
     points = _points(datetime.now(UTC))
@@ -203,4 +266,4 @@ def test_a_clean_batch_of_a_person_gone_from_the_register(
         "rejected": [{"index": i, "reason": "person_id is unknown"} for i in range(5)],
     }
     assert _stored(db, person) == []
-    assert _audited(db, person)[-1] == "traces.ingest.batch"
+    assert _audited(db, person, since) == [("token", "device", "traces.ingest.batch", True)]

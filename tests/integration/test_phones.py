@@ -321,6 +321,19 @@ def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     app.extensions["qonys.db"].dispose()
 
 
+def test_each_of_the_batch_limits_counts(migrated: Any, monitored: dict) -> None:
+    """A limit of several windows ("100/minute;2/hour"): the second counts too."""
+    app = create_app(replace(migrated, batch_rate_limit="100/minute;2/hour"))
+    limited = app.test_client()
+    batch = {"points": [{"t": NOW.isoformat(), "lat": 51.16, "lon": 71.47}]}
+    codes = [
+        limited.post("/api/v1/traces", json=batch, headers=monitored["headers"]).status_code
+        for _ in range(3)
+    ]
+    assert codes == [202, 202, 429]
+    app.extensions["qonys.db"].dispose()
+
+
 def test_every_api_route_is_limited_per_token_but_never_a_phone(
     migrated: Any, monitored: dict, token: Any
 ) -> None:

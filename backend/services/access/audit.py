@@ -35,6 +35,16 @@ class Context:
         }
 
 
+# One audit row from :meth:`Context.row`'s values, alone or as part of the statement
+# that does what it records (a check, a device's batch): both written, or neither.
+ROW_INSERT = """
+    INSERT INTO audit_log
+        (actor, role, action, subject_person_id, purpose, request_id, client_request_id)
+    VALUES (:actor, :role, :action, :subject_person_id, :purpose,
+            CAST(:request_id AS uuid), :client_request_id)
+"""
+
+
 def record(
     session: Session,
     principal: Principal,

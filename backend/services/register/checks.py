@@ -91,7 +91,7 @@ DOCUMENT_NUMBER_NOT_VALID = "the number is not valid for this document type"
 
 # The check and the audit row of reading the person, in one statement.
 STORE = Prepared(
-    """
+    f"""
 WITH c AS (
     INSERT INTO officer_checks
         (token_id, person_id, query_kind, verdict, reasons, region_kato, geom, checked_at)
@@ -99,12 +99,7 @@ WITH c AS (
             CAST(:reasons AS varchar[]), :region,
             ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :checked_at)
     RETURNING id
-), a AS (
-    INSERT INTO audit_log
-        (actor, role, action, subject_person_id, purpose, request_id, client_request_id)
-    VALUES (:actor, :role, :action, :subject_person_id, :purpose,
-            CAST(:request_id AS uuid), :client_request_id)
-)
+), a AS ({audit.ROW_INSERT})
 SELECT id FROM c
 """
 )

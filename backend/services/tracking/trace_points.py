@@ -58,7 +58,6 @@ class Point:
     altitude_m: float | None = None
     battery_pct: float | None = None
     attributes: dict[str, Any] | None = None
-    t_text: str | None = None  # the time as the client wrote it, when already ISO with offset
     flags: list[str] = field(default_factory=list)
 
 
@@ -265,7 +264,7 @@ def fast_batch_point(
         moment = datetime.fromisoformat(t)
     except ValueError:
         return None
-    if moment.tzinfo is None or not earliest <= moment <= latest or "," in t or '"' in t:
+    if moment.tzinfo is None or not earliest <= moment <= latest:
         return None
     values: dict[str, float] = {}
     for key in _BATCH_OPTIONAL:
@@ -300,7 +299,6 @@ def fast_batch_point(
         bearing_deg=values.get("bearing_deg"),
         altitude_m=values.get("altitude_m"),
         battery_pct=values.get("battery_pct"),
-        t_text=t,
     )
     _flag_accuracy(point, settings)
     return point
@@ -350,15 +348,18 @@ def clean_batch(
     stands: its points as JSON for PostgreSQL (``json_to_recordset``), how many, and the
     first and last time; None when any point is not, and the batch goes point by point.
 
-    The common case of a phone uploading its backlog: no point is built in Python.
+    Each time goes to PostgreSQL as Python read it (UTC, ISO 8601), as the point-by-point
+    path sends it: PostgreSQL never reads a form only Python understands (a decimal
+    comma, an offset of 18 hours, a week date, a seventh decimal it would round where
+    Python cuts). The common case of a phone uploading its backlog: no point is built.
     """
     decode, encode = _clean_batch_codec(
         (0.0, settings.trace_max_accuracy_m), (0.0, settings.trace_max_speed_mps)
     )
     try:
         points = decode.decode(body).points
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # (msgspec skips an unknown field nested too deeply with a RecursionError)
     if not points:
         return None
     first = last = None
@@ -371,6 +372,8 @@ def clean_batch(
             return None
         if moment.tzinfo is None or not earliest <= moment <= latest:
             return None
+        moment = moment.astimezone(UTC)
+        p.t = moment.isoformat()
         if first is None or moment < first:
             first = moment
         if last is None or moment > last:
@@ -379,4 +382,4 @@ def clean_batch(
             if value and -REAL_TINY < value < REAL_TINY:
                 return None  # the long way stores it as 0
     assert first is not None and last is not None
-    return encode.encode(points), len(points), first.astimezone(UTC), last.astimezone(UTC)
+    return encode.encode(points), len(points), first, last

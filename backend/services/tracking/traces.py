@@ -156,15 +156,10 @@ _CLEAN_ROWS = f"""
 """
 # Its audit row, in the same statement: the batch is written in autocommit, one
 # statement storing both or neither (no BEGIN, SAVEPOINT or COMMIT round trips).
-_AUDIT_ROW = """
-    INSERT INTO audit_log
-        (actor, role, action, subject_person_id, purpose, request_id, client_request_id)
-    VALUES (:actor, :role, :action, :subject_person_id, :purpose,
-            CAST(:request_id AS uuid), :client_request_id)
-"""
+_AUDITED = f", audited AS ({audit.ROW_INSERT})"
 # Prepared: planning the statement cost PostgreSQL 0.4 ms a batch.
-_MOVE_CLEAN = Prepared(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})"))
-_MOVE_CLEAN_FRESH = Prepared(move_sql(_CLEAN_ROWS, f", audited AS ({_AUDIT_ROW})", replays=False))
+_MOVE_CLEAN = Prepared(move_sql(_CLEAN_ROWS, _AUDITED))
+_MOVE_CLEAN_FRESH = Prepared(move_sql(_CLEAN_ROWS, _AUDITED, replays=False))
 _UNIQUE_VIOLATION = "23505"
 
 
@@ -266,7 +261,7 @@ def _stage(session: Session, points: list[Point]) -> None:
         writer.writerow(
             (
                 p.person_id,
-                p.t_text or p.t.isoformat(),
+                p.t.isoformat(),  # as Python read it: PostgreSQL reads no other form
                 p.lon,
                 p.lat,
                 _csv_value(p.accuracy_m),
@@ -376,12 +371,14 @@ def ingest_clean(
     """Store a device's clean batch and its audit row in one autocommit statement,
     PostgreSQL reading the points from their JSON: what :func:`ingest` would store
     point by point, at a fraction of the API's and the database's CPU
-    (bench/ingest.py)."""
+    (bench/ingest.py). As every autocommit statement, it waits at most 5 s for a row
+    lock (``Database.autocommit``): past that, 503 with Retry-After, and the device
+    sends the batch again."""
     result = IngestResult()
     audit_row = who.row(action, person_id)
     with database.autocommit.connect() as conn:
         if conn.scalar(select(Person.id).where(Person.id == person_id)) is None:
-            conn.execute(text(_AUDIT_ROW), audit_row)
+            conn.execute(text(audit.ROW_INSERT), audit_row)
             result.rejected = [
                 {"index": i, "reason": "person_id is unknown"} for i in range(clean.count)
             ]
@@ -393,8 +390,9 @@ def ingest_clean(
             "poor_accuracy": settings.trace_poor_accuracy_m,
             "points": clean.points.decode(),
             **receipt(clean.received_at, settings.trace_live_tolerance_s),
-            **audit_row,
         }
+        assert not params.keys() & audit_row.keys()  # the audit row's names are its own
+        params.update(audit_row)
 
         # The days between have their partitions made too (ensure_partitions_for).
         days = {clean.first.date(), clean.last.date()}
