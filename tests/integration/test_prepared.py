@@ -132,14 +132,18 @@ def test_after_a_lost_connection_the_pools_older_ones_are_not_handed_out(db: Any
     the pool replace them all (as SQLAlchemy does), not one failed request per pooled
     connection."""
     statement = Prepared("SELECT pg_backend_pid() + 0 * CAST(:n AS integer)")
-    with db.autocommit.connect() as a, db.autocommit.connect() as b:
-        before = {statement.rows(a, {"n": 1})[0][0], statement.rows(b, {"n": 1})[0][0]}
-    with db.engine.begin() as admin:  # a connection of another pool
-        admin.execute(
-            text("SELECT pg_terminate_backend(p) FROM unnest(:ps) p"), {"ps": list(before)}
-        )
-    with db.autocommit.connect() as conn, pytest.raises(OperationalError):
-        statement.rows(conn, {"n": 2})
-    with db.autocommit.connect() as a, db.autocommit.connect() as b:
-        after = {statement.rows(a, {"n": 3})[0][0], statement.rows(b, {"n": 3})[0][0]}
-    assert not after & before
+    db.autocommit.dispose()  # the pool holds only the two connections made below
+    try:
+        with db.autocommit.connect() as a, db.autocommit.connect() as b:
+            before = {statement.rows(a, {"n": 1})[0][0], statement.rows(b, {"n": 1})[0][0]}
+        with db.engine.begin() as admin:  # a connection of another pool
+            admin.execute(
+                text("SELECT pg_terminate_backend(p) FROM unnest(:ps) p"), {"ps": list(before)}
+            )
+        with db.autocommit.connect() as conn, pytest.raises(OperationalError):
+            statement.rows(conn, {"n": 2})
+        with db.autocommit.connect() as a, db.autocommit.connect() as b:
+            after = {statement.rows(a, {"n": 3})[0][0], statement.rows(b, {"n": 3})[0][0]}
+        assert not after & before
+    finally:
+        db.autocommit.dispose()  # nothing of this test's is left for the next one
