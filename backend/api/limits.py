@@ -71,13 +71,19 @@ TOO_MANY = "too many requests: retry after the number of seconds in Retry-After"
 
 
 @lru_cache(maxsize=64)
-def _item(limit: str) -> RateLimitItem:
-    return parse(limit)
-
-
-@lru_cache(maxsize=64)
 def _items(limits: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limits))
+
+
+def _wait(limits: str, *key: str) -> int | None:
+    """Count one hit of ``key`` against every window of a leased limit ("10/second;
+    100/minute": each one counts, as flask-limiter counted them); None within them all,
+    else the seconds until the window it is over ends (Retry-After)."""
+    leased = leases()
+    for item in _items(limits):
+        if not leased.hit(item, *key):
+            return leased.reset_in(item)
+    return None
 
 
 def rate_leases(redis_conn: redis.Redis[bytes], settings: Settings) -> RateLeases:
@@ -100,9 +106,9 @@ def check_api_limit() -> None:
     flask-limiter's default limit counted it; over it, 429 with Retry-After."""
     if request.endpoint is None or _exempt():
         return  # no route (404, 405): nothing was counted before either
-    item, leased = _item(api_limit()), leases()
-    if not leased.hit(item, "api", _client_key(), request.endpoint):
-        raise TooMany(TOO_MANY, leased.reset_in(item))
+    wait = _wait(api_limit(), "api", _client_key(), request.endpoint)
+    if wait is not None:
+        raise TooMany(TOO_MANY, wait)
 
 
 def install(app: Flask) -> None:
@@ -130,10 +136,9 @@ def within_batch_limit(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def limited(*args: Any, **kwargs: Any) -> Any:
-        leased, key = leases(), _client_key()
-        for item in _items(batch_limit()):  # "10/second;100/minute": each one counts
-            if not leased.hit(item, "batch", key, request.endpoint or ""):
-                raise TooMany(TOO_MANY, leased.reset_in(item))
+        wait = _wait(batch_limit(), "batch", _client_key(), request.endpoint or "")
+        if wait is not None:
+            raise TooMany(TOO_MANY, wait)
         return view(*args, **kwargs)
 
     return limited
@@ -169,7 +174,7 @@ def device_over_limit(token_id: int) -> bool:
     """Count one request of a device; True when it is over its limit (never raises: no
     Redis lets the point through rather than lose it)."""
     settings = current_app.extensions["qonys.settings"]
-    return not leases().hit(_item(settings.device_rate_limit), "device", str(token_id))
+    return _wait(settings.device_rate_limit, "device", str(token_id)) is not None
 
 
 def unauthenticated_failure() -> tuple[bool, int | None]:

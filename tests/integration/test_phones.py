@@ -321,16 +321,43 @@ def test_rate_limits_never_jam_a_phone_but_batch_gets_429(
     app.extensions["qonys.db"].dispose()
 
 
-def test_each_of_the_batch_limits_counts(migrated: Any, monitored: dict) -> None:
-    """A limit of several windows ("100/minute;2/hour"): the second counts too."""
-    app = create_app(replace(migrated, batch_rate_limit="100/minute;2/hour"))
+def test_each_window_of_every_leased_limit_counts(
+    migrated: Any, monitored: dict, token: Any, db: Any
+) -> None:
+    """A limit of several windows ("100/minute;2/hour"): the second counts too, for the
+    batch, the API and a device alike (the API's and a device's counted only the first)."""
+    app = create_app(
+        replace(
+            migrated,
+            batch_rate_limit="100/minute;2/hour",
+            api_rate_limit="100/minute;3/hour",
+            device_rate_limit="100/minute;3/hour",
+        )
+    )
+    # Half past the hour, held there: no window turns while the test runs.
+    half_past = time.time() // 3600 * 3600 + 1800
+    app.extensions["qonys.rate_leases"].clock = lambda: half_past
     limited = app.test_client()
-    batch = {"points": [{"t": NOW.isoformat(), "lat": 51.16, "lon": 71.47}]}
+    batch = {"points": [{"t": (NOW - timedelta(hours=1)).isoformat(), "lat": 51.16, "lon": 71.47}]}
     codes = [
-        limited.post("/api/v1/traces", json=batch, headers=monitored["headers"]).status_code
-        for _ in range(3)
+        limited.post("/api/v1/traces", json=batch, headers=monitored["headers"]) for _ in range(3)
     ]
-    assert codes == [202, 202, 429]
+    assert [r.status_code for r in codes] == [202, 202, 429]
+    assert codes[2].headers["Retry-After"] == "1800"  # the hour's window, not the minute's
+    analyst = {**token("analyst"), "X-Purpose": "case R-1"}
+    answers = [limited.get("/api/v1/alerts", headers=analyst) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert answers[3].headers["Retry-After"] == "1800"
+    before = len(_rows(db, monitored["person"]["id"]))
+    for minute in range(5):
+        request = phones.osmand_template(monitored["secret"], NOW - timedelta(minutes=minute))
+        assert phones.send(limited, request).status_code == 200  # a phone is never refused
+    assert len(_rows(db, monitored["person"]["id"])) == before + 3
+    with db.engine.connect() as conn:
+        overflow = conn.execute(
+            text("SELECT count(*) FROM trace_refusals WHERE reason LIKE 'over the device rate%'")
+        ).scalar_one()
+    assert overflow == 2
     app.extensions["qonys.db"].dispose()
 
 
