@@ -147,25 +147,15 @@ class Prepared:
         values = ", ".join(f"%({n})s" for n in names)
         self._execute = f"EXECUTE {self.name}({values})" if names else f"EXECUTE {self.name}"
 
-    def execute(self, db: Session | Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
-        conn = db.connection() if isinstance(db, Session) else db
-        self._ensure(conn)
-        try:
-            return conn.exec_driver_sql(self._execute, dict(params))
-        except DBAPIError as exc:
-            if not self._planned_again(conn, exc.orig):
-                raise
-            return conn.exec_driver_sql(self._execute, dict(params))
-
     def rows(self, db: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row, as tuples, read straight off psycopg2's cursor.
 
-        The same statement and answers as :meth:`execute` without SQLAlchemy's result
-        (its metadata, row objects and processors are built anew for every statement
-        that is not compiled by it): 0.03 ms of CPU per statement, a tenth of a check's
-        own. Errors come out as SQLAlchemy raises them (``OperationalError`` for an
-        outage, ``IntegrityError`` with its ``orig``), and a lost connection empties
-        the pool, as SQLAlchemy does on a disconnect.
+        The answers SQLAlchemy's ``exec_driver_sql`` would give, without its result (its
+        metadata, row objects and processors are built anew for every statement that it
+        did not compile): 0.03 ms of CPU per statement, a tenth of a check's own. Errors
+        come out as SQLAlchemy raises them (``OperationalError`` for an outage,
+        ``IntegrityError`` with its ``orig``); after a lost connection SQLAlchemy
+        replaces the pool's older connections (see :func:`on_driver_cursor`).
         """
         return self._fetch(db, params)[1]
 

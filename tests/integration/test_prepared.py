@@ -29,9 +29,9 @@ def test_a_prepared_statement_answers_as_the_text_does(db: Any) -> None:
     params = {"n": 21, "word": "qonys", "items": [None, None]}
     with db.autocommit.connect() as conn:
         as_text = conn.execute(text(STATEMENT), params).mappings().one()
-        prepared = statement.execute(conn, params).mappings().one()
+        [prepared] = statement.mappings(conn, params)
         assert (
-            dict(prepared)
+            prepared
             == dict(as_text)
             == {
                 "twice": 42,
@@ -40,24 +40,24 @@ def test_a_prepared_statement_answers_as_the_text_does(db: Any) -> None:
                 "items": 2,
             }
         )
-        assert statement.execute(conn, {**params, "n": 2}).mappings().one()["twice"] == 4
+        assert statement.mappings(conn, {**params, "n": 2})[0]["twice"] == 4
         assert _prepared_here(conn).count(statement.name) == 1  # prepared once
 
 
 def test_a_new_connection_prepares_it_again(db: Any) -> None:
     statement = Prepared("SELECT CAST(:n AS integer) + 1")
     with db.autocommit.connect() as conn:
-        assert statement.execute(conn, {"n": 1}).scalar_one() == 2
+        assert statement.rows(conn, {"n": 1}) == [(2,)]
         conn.invalidate()  # as after a database restart: the pool opens a new connection
     with db.autocommit.connect() as conn:
-        assert statement.execute(conn, {"n": 2}).scalar_one() == 3
+        assert statement.rows(conn, {"n": 2}) == [(3,)]
         assert statement.name in _prepared_here(conn)
 
 
 def test_it_runs_inside_a_session_transaction_too(db: Any) -> None:
     statement = Prepared("SELECT CAST(:n AS integer) * 3")
     with db.transaction() as session:
-        assert statement.execute(session, {"n": 3}).scalar_one() == 9
+        assert statement.rows(session, {"n": 3}) == [(9,)]
 
 
 def test_binds_are_read_as_text_reads_them() -> None:
@@ -73,22 +73,22 @@ def test_a_plan_made_before_a_table_changed_is_made_again(db: Any) -> None:
     with db.autocommit.connect() as conn:
         conn.execute(text("CREATE TEMP TABLE changing (a integer)"))
         conn.execute(text("INSERT INTO changing VALUES (1)"))
-        assert statement.execute(conn, {"a": 1}).all() == [(1,)]
+        assert statement.rows(conn, {"a": 1}) == [(1,)]
         conn.execute(text("ALTER TABLE changing ADD COLUMN b text DEFAULT 'new'"))
-        assert statement.execute(conn, {"a": 1}).all() == [(1, "new")]
+        assert statement.rows(conn, {"a": 1}) == [(1, "new")]
         conn.execute(text("ALTER TABLE changing ADD COLUMN c integer DEFAULT 3"))
-        assert statement.execute(conn, {"a": 1}).all() == [(1, "new", 3)]
+        assert statement.rows(conn, {"a": 1}) == [(1, "new", 3)]
         conn.execute(text("ALTER TABLE changing ADD COLUMN d text DEFAULT 'rows'"))
-        assert statement.rows(conn, {"a": 1}) == [(1, "new", 3, "rows")]  # off the cursor
+        assert statement.rows(conn, {"a": 1}) == [(1, "new", 3, "rows")]
         conn.execute(text("DROP TABLE changing"))
 
 
-def test_rows_and_mappings_answer_as_execute_does(db: Any) -> None:
+def test_rows_and_mappings_answer_as_sqlalchemy_does(db: Any) -> None:
     """Read straight off the driver's cursor: the same values, the same column names."""
     statement = Prepared(STATEMENT)
     params = {"n": 21, "word": "qonys", "items": [None, None]}
     with db.autocommit.connect() as conn:
-        through_sqlalchemy = statement.execute(conn, params).mappings().one()
+        through_sqlalchemy = conn.execute(text(STATEMENT), params).mappings().one()
         assert statement.mappings(conn, params) == [dict(through_sqlalchemy)]
         assert statement.rows(conn, params) == [tuple(through_sqlalchemy.values())]
         assert _prepared_here(conn).count(statement.name) == 1
