@@ -74,10 +74,8 @@ def _store_clean(person_id: int, clean: traces.CleanBatch) -> traces.IngestResul
     return result
 
 
-def _store(
-    who: Principal, raws: list[Any], build: Any, source: str, fast: bool = False
-) -> traces.IngestResult:
-    device = who.person_id if fast and who.role == "device" else None
+def _store(who: Principal, raws: list[Any], build: Any, source: str) -> traces.IngestResult:
+    device = who.person_id if who.role == "device" else None  # its points take the fast path
     with transaction() as session:
         result = traces.ingest(session, raws, build, source, settings(), device_person=device)
         # An admin's upload names the persons point by point: each is audited.
@@ -112,7 +110,7 @@ def post_traces(json_data: Any) -> Any:
         if clean is not None:
             return _store_clean(person, clean), 202
     build = partial(point_from_batch, person_id=person)
-    result = _store(who, points, build, "batch", fast=True)
+    result = _store(who, points, build, "batch")
     return result, 202
 
 

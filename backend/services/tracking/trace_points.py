@@ -134,8 +134,17 @@ def _check_place(point: Point) -> None:
         raise PointError("lon must be between -180 and 180")
 
 
+def accepted_window(now: datetime, settings: Settings) -> tuple[datetime, datetime]:
+    """The earliest and latest time a point may carry when received at ``now``: no older
+    than the trace retention, no further ahead than the allowed clock skew."""
+    return (
+        now - timedelta(days=settings.trace_retention_days),
+        now + timedelta(seconds=settings.trace_future_skew_s),
+    )
+
+
 def _check_age(point: Point, now: datetime, settings: Settings) -> None:
-    if point.t < now - timedelta(days=settings.trace_retention_days):
+    if point.t < accepted_window(now, settings)[0]:
         raise PointError(f"t is older than the {settings.trace_retention_days}-day retention")
 
 
@@ -147,7 +156,7 @@ def _flag_accuracy(point: Point, settings: Settings) -> None:
 def check_point(point: Point, now: datetime, settings: Settings) -> None:
     """The batch API's checks: every doubtful value is reported to the caller."""
     _check_place(point)
-    if point.t > now + timedelta(seconds=settings.trace_future_skew_s):
+    if point.t > accepted_window(now, settings)[1]:
         raise PointError("t is in the future")
     _check_age(point, now, settings)
     if point.accuracy_m is not None and not 0 <= point.accuracy_m <= settings.trace_max_accuracy_m:

@@ -36,6 +36,7 @@ from backend.services.tracking.trace_points import (
     JUMP_MARGIN_M,
     Point,
     PointError,
+    accepted_window,
     check_point,
     clean_batch,
     fast_batch_point,
@@ -296,8 +297,7 @@ def ingest(
     :func:`ingest_clean` before any of this.)
     """
     now = now or datetime.now(UTC)
-    earliest = now - timedelta(days=settings.trace_retention_days)
-    latest = now + timedelta(seconds=settings.trace_future_skew_s)
+    earliest, latest = accepted_window(now, settings)
     result = IngestResult()
     good: list[tuple[int, Point]] = []
     for index, raw in enumerate(raws):
@@ -344,8 +344,7 @@ def clean_of(
     """A device's batch whose every point is clean, ready for :func:`ingest_clean`
     (:func:`trace_points.clean_batch` with the window :func:`ingest` checks)."""
     now = now or datetime.now(UTC)
-    earliest = now - timedelta(days=settings.trace_retention_days)
-    latest = now + timedelta(seconds=settings.trace_future_skew_s)
+    earliest, latest = accepted_window(now, settings)
     found = clean_batch(body, person_id, earliest, latest, settings)
     return None if found is None else CleanBatch(*found, received_at=now)
 
