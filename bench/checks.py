@@ -32,6 +32,7 @@ from sqlalchemy import text
 from backend.identifiers import make_iin
 from backend.services.access.tokens import create_token
 from bench.common import (
+    CLIENTS,
     bench_database_url,
     cpu_per_item,
     cpu_seconds,
@@ -153,23 +154,24 @@ def _answers(port: int, path: str, seconds: float = 60) -> bool:
 
 
 def _http_run(
-    port: int, token: str, bodies: list[dict[str, Any]], clients: int
+    port: int, token: str, bodies: list[dict[str, Any]], clients: int, client: str = "curl"
 ) -> tuple[float, list[float], dict[str, int]]:
     chunks = [bodies[i::clients] for i in range(clients)]
     verdicts: dict[str, int] = {}
 
     def work(chunk: list[dict[str, Any]]) -> list[float]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = CLIENTS[client](port, timeout_s=10)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         out = []
         for body in chunk:
             t0 = time.perf_counter()
-            conn.request("POST", "/api/v1/checks", body=json.dumps(body), headers=headers)
-            resp = conn.getresponse()
-            payload = json.loads(resp.read())
+            status, answer = conn.request(
+                "POST", "/api/v1/checks", json.dumps(body).encode(), headers
+            )
+            payload = json.loads(answer)
             out.append((time.perf_counter() - t0) * 1000)
-            if resp.status != 200:
-                raise RuntimeError(f"check failed: {resp.status} {payload}")
+            if status != 200:
+                raise RuntimeError(f"check failed: {status} {payload}")
             verdicts[payload["verdict"]] = verdicts.get(payload["verdict"], 0) + 1
         conn.close()
         return out
@@ -195,10 +197,10 @@ def _floor_runs(
         port = _free_port()
         proc = _start_api(url, port, args.workers, args.threads, args.server, app)
         try:
-            _http_run(port, token, bodies[:200], args.clients)  # warm-up
-            seq, _lat, _ = _http_run(port, token, bodies, 1)
+            _http_run(port, token, bodies[:200], args.clients, args.client)  # warm-up
+            seq, _lat, _ = _http_run(port, token, bodies, 1, args.client)
             before = cpu_seconds(proc.pid)
-            par, _lat, _ = _http_run(port, token, bodies, args.clients)
+            par, _lat, _ = _http_run(port, token, bodies, args.clients, args.client)
             cpu = cpu_per_item(before, cpu_seconds(proc.pid), len(bodies))
         finally:
             proc.terminate()
@@ -263,6 +265,13 @@ def main() -> None:
         help="gunicorn's gthread as `qonys serve` runs it, or Granian's WSGI (the bench extra)",
     )
     parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="curl",
+        help="the load's HTTP client: libcurl (pycurl), or http.client as up to issue 27's "
+        "third round (0.1 ms more of the shared CPU per check)",
+    )
+    parser.add_argument(
         "--floor",
         action="store_true",
         help="also serve the same checks from the thinnest Flask view and bare WSGI (bench.floor)",
@@ -289,15 +298,15 @@ def main() -> None:
     port = _free_port()
     api = _start_api(url, port, args.workers, args.threads, args.server)
     try:
-        _http_run(port, token, bodies[:200], args.clients)  # warm-up
-        seq_t, seq_lat, _ = _http_run(port, token, bodies, 1)
+        _http_run(port, token, bodies[:200], args.clients, args.client)  # warm-up
+        seq_t, seq_lat, _ = _http_run(port, token, bodies, 1, args.client)
         before = cpu_seconds(api.pid)
         if args.profile:
             with profiled(api.pid, max(5, int(seq_t / args.clients) + 2)) as samples:
-                par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
+                par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients, args.client)
             profile_text = summarise(samples)
         else:
-            par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients)
+            par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients, args.client)
         api_cpu = cpu_per_item(before, cpu_seconds(api.pid), len(bodies))
     finally:
         api.terminate()
@@ -325,7 +334,8 @@ def main() -> None:
         f"{'raw SQL + writes, ' + str(args.clients) + ' clients':30}{n / wr_par_t:10.0f}  {describe(wr_par_lat)}"
     )
     print(
-        f"API: {args.server} {args.workers} worker(s) x {args.threads} threads; raw SQL + writes ="
+        f"API: {args.server} {args.workers} worker(s) x {args.threads} threads, load sent by "
+        f"{args.client}; raw SQL + writes ="
         " the lookup, then one statement storing the check and its audit row (autocommit)"
     )
     print(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import io
 import json
 import os
@@ -36,7 +35,7 @@ from sqlalchemy import text
 from backend.services.access.tokens import create_token
 from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
-from bench.common import KINDS, bench_database_url, cpu_per_item, cpu_seconds, cpu_total
+from bench.common import CLIENTS, KINDS, bench_database_url, cpu_per_item, cpu_seconds, cpu_total
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, serve_workers
@@ -110,17 +109,20 @@ PROTOCOLS: dict[str, Build] = {
 }
 
 
-def _run(port: int, requests: list[tuple[str, str, dict[str, str], bytes]], clients: int) -> float:
+def _run(
+    port: int,
+    requests: list[tuple[str, str, dict[str, str], bytes]],
+    clients: int,
+    client: str = "curl",
+) -> float:
     chunks = [requests[i::clients] for i in range(clients)]
 
     def work(chunk: list[tuple[str, str, dict[str, str], bytes]]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = CLIENTS[client](port)
         for method, path, headers, body in chunk:
-            conn.request(method, path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"{method} {path[:40]}: {resp.status}")
+            status, _answer = conn.request(method, path, body, headers)
+            if status != 200:
+                raise RuntimeError(f"{method} {path[:40]}: {status}")
         conn.close()
 
     started = time.perf_counter()
@@ -161,6 +163,7 @@ def run(
     threads: int = 4,
     profile: bool = False,
     server: str = "gunicorn",
+    client: str = "curl",
 ) -> None:
     url = bench_database_url()
     database = prepare(url)
@@ -201,13 +204,13 @@ def run(
 
     try:
         health = [("GET", "/health", {}, b"")] * requests_n
-        _run(port, health[: requests_n // 4], clients)  # warm-up
+        _run(port, health[: requests_n // 4], clients, client)  # warm-up
         warm = [
             _osmand_get(tokens[k % devices], base - timedelta(days=2, seconds=k), k)
             for k in range(requests_n // 4)
         ]
-        _run(port, warm, clients)
-        measure("GET /health", lambda: _run(port, health, clients))
+        _run(port, warm, clients, client)
+        measure("GET /health", lambda: _run(port, health, clients, client))
         for offset, (name, build) in enumerate(PROTOCOLS.items()):
             batch = [
                 build(tokens[k % devices], base - timedelta(hours=offset, seconds=k // devices), k)
@@ -217,10 +220,10 @@ def run(
                 # As long as the unprofiled run of the same size took /health, about.
                 seconds = max(5, int(requests_n / max(results[0][1], 1)) + 2)
                 with profiled(api.pid, seconds) as samples:
-                    measure(name, partial(_run, port, batch, clients))
+                    measure(name, partial(_run, port, batch, clients, client))
                 profile_text = summarise(samples)
             else:
-                measure(name, partial(_run, port, batch, clients))
+                measure(name, partial(_run, port, batch, clients, client))
         measure(
             "raw COPY, 1 row + commit",
             lambda: _copy_single(url, copy_ids, requests_n, base, clients),
@@ -238,7 +241,7 @@ def run(
     health_rate, copy_rate = results[0][1], results[-1][1]
     print(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
-        f"{server} {workers} workers x {threads} threads"
+        f"{server} {workers} workers x {threads} threads, load sent by {client}"
     )
     kinds = (*KINDS, "other")
     print(
@@ -281,6 +284,13 @@ def main() -> None:
         default="gunicorn",
         help="gunicorn's gthread as `qonys serve` runs it, or Granian's WSGI (the bench extra)",
     )
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="curl",
+        help="the load's HTTP client: libcurl (pycurl), or http.client as up to issue 27's "
+        "third round",
+    )
     args = parser.parse_args()
     run(
         args.requests,
@@ -290,6 +300,7 @@ def main() -> None:
         args.threads,
         args.profile,
         args.server,
+        args.client,
     )
 
 
