@@ -33,6 +33,7 @@ from backend.identifiers import make_iin
 from backend.services.access.tokens import create_token
 from bench.common import (
     CLIENTS,
+    add_server_and_client,
     bench_database_url,
     cpu_per_item,
     cpu_seconds,
@@ -258,19 +259,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy during the 4-client run"
     )
-    parser.add_argument(
-        "--server",
-        choices=("gunicorn", "granian"),
-        default="gunicorn",
-        help="gunicorn's gthread as `qonys serve` runs it, or Granian's WSGI (the bench extra)",
-    )
-    parser.add_argument(
-        "--client",
-        choices=sorted(CLIENTS),
-        default="curl",
-        help="the load's HTTP client: libcurl (pycurl), or http.client as up to issue 27's "
-        "third round (0.1 ms more of the shared CPU per check)",
-    )
+    add_server_and_client(parser)
     parser.add_argument(
         "--floor",
         action="store_true",

@@ -35,7 +35,15 @@ from sqlalchemy import text
 from backend.services.access.tokens import create_token
 from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
-from bench.common import CLIENTS, KINDS, bench_database_url, cpu_per_item, cpu_seconds, cpu_total
+from bench.common import (
+    CLIENTS,
+    KINDS,
+    add_server_and_client,
+    bench_database_url,
+    cpu_per_item,
+    cpu_seconds,
+    cpu_total,
+)
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
 from ops.cli import SERVE_THREADS, serve_workers
@@ -278,19 +286,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy during the OsmAnd run"
     )
-    parser.add_argument(
-        "--server",
-        choices=("gunicorn", "granian"),
-        default="gunicorn",
-        help="gunicorn's gthread as `qonys serve` runs it, or Granian's WSGI (the bench extra)",
-    )
-    parser.add_argument(
-        "--client",
-        choices=sorted(CLIENTS),
-        default="curl",
-        help="the load's HTTP client: libcurl (pycurl), or http.client as up to issue 27's "
-        "third round",
-    )
+    add_server_and_client(parser)
     args = parser.parse_args()
     run(
         args.requests,
