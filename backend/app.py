@@ -34,6 +34,7 @@ from backend.api import (
     settlement,
     traces,
 )
+from backend.api.check_lane import CheckLane
 from backend.api.context import assign_request_id
 from backend.api.contract import spec_processor
 from backend.api.limits import limiter
@@ -174,7 +175,10 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.register_blueprint(ogc.bp)
     # A chunked body over the limit gets 413 instead of being cut at the limit; refused
     # before any other hook (a CSRF check, a rate limit) reads the request.
-    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
+    # A plain officer's check is answered before Flask (backend/api/check_lane.py).
+    lane = CheckLane(app.wsgi_app, app)
+    app.extensions["qonys.check_lane"] = lane
+    app.wsgi_app = BodyLimit(lane, settings.max_body_bytes)  # type: ignore[method-assign]
     app.before_request_funcs.setdefault(None, []).insert(
         0, lambda: refuse_if_too_large(request.environ)
     )

@@ -67,6 +67,9 @@ def _exempt() -> bool:
 # the API's own per-token limit is leased (check_api_limit).
 limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
 
+# Set on a request the check lane counted against the API limit, then passed to Flask.
+COUNTED = "qonys.api_limit_counted"
+
 TOO_MANY = "too many requests: retry after the number of seconds in Retry-After"
 
 
@@ -76,10 +79,14 @@ def _items(limits: str) -> tuple[RateLimitItem, ...]:
 
 
 def _wait(limits: str, *key: str) -> int | None:
+    """:func:`wait_on` the app's leases."""
+    return wait_on(leases(), limits, *key)
+
+
+def wait_on(leased: RateLeases, limits: str, *key: str) -> int | None:
     """Count one hit of ``key`` against every window of a leased limit ("10/second;
     100/minute": each one counts, as flask-limiter counted them); None within them all,
     else the seconds until the window it is over ends (Retry-After)."""
-    leased = leases()
     for item in _items(limits):
         if not leased.hit(item, *key):
             return leased.reset_in(item)
@@ -104,8 +111,10 @@ def leases() -> RateLeases:
 def check_api_limit() -> None:
     """Every API route: a limit per token (per address without one) and route, as
     flask-limiter's default limit counted it; over it, 429 with Retry-After."""
-    if request.endpoint is None or _exempt():
-        return  # no route (404, 405): nothing was counted before either
+    if request.endpoint is None or _exempt() or request.environ.get(COUNTED):
+        # No route (404, 405): nothing was counted before either. COUNTED: the check
+        # lane counted this request before passing it on (backend/api/check_lane.py).
+        return
     wait = _wait(api_limit(), "api", _client_key(), request.endpoint)
     if wait is not None:
         raise TooMany(TOO_MANY, wait)
