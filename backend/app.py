@@ -38,6 +38,7 @@ from backend.api.check_lane import CheckLane
 from backend.api.context import assign_request_id
 from backend.api.contract import spec_processor
 from backend.api.limits import limiter
+from backend.api.phone_lane import PhoneLane
 from backend.bodylimit import BodyLimit, refuse_if_too_large
 from backend.db import Database
 from backend.dbroles import app_url
@@ -175,10 +176,13 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.register_blueprint(ogc.bp)
     # A chunked body over the limit gets 413 instead of being cut at the limit; refused
     # before any other hook (a CSRF check, a rate limit) reads the request.
-    # A plain officer's check is answered before Flask (backend/api/check_lane.py).
-    lane = CheckLane(app.wsgi_app, app)
-    app.extensions["qonys.check_lane"] = lane
-    app.wsgi_app = BodyLimit(lane, settings.max_body_bytes)  # type: ignore[method-assign]
+    # A plain officer's check and a plain phone request are answered before Flask
+    # (backend/api/check_lane.py, backend/api/phone_lane.py); the rest by Flask.
+    checks_lane = CheckLane(app.wsgi_app, app)
+    phones_lane = PhoneLane(checks_lane, app)
+    app.extensions["qonys.check_lane"] = checks_lane
+    app.extensions["qonys.phone_lane"] = phones_lane
+    app.wsgi_app = BodyLimit(phones_lane, settings.max_body_bytes)  # type: ignore[method-assign]
     app.before_request_funcs.setdefault(None, []).insert(
         0, lambda: refuse_if_too_large(request.environ)
     )

@@ -179,13 +179,6 @@ def listing_over_cap(actor: str, purpose: str | None, rows: int) -> int | None:
     return max(int(reset - time.time()), 1)
 
 
-def device_over_limit(token_id: int) -> bool:
-    """Count one request of a device; True when it is over its limit (never raises: no
-    Redis lets the point through rather than lose it)."""
-    settings = current_app.extensions["qonys.settings"]
-    return _wait(settings.device_rate_limit, "device", str(token_id)) is not None
-
-
 def unauthenticated_failure() -> tuple[bool, int | None]:
     """Count a request refused for want of a valid token or session against its address.
 

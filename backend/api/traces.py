@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import redis
 from apiflask import APIBlueprint
 from flask import current_app, request
 
-from backend import outages
 from backend import schemas as s
 from backend.api.context import (
     audit_context,
@@ -23,17 +21,15 @@ from backend.api.context import (
     request_id,
     settings,
     transaction,
-    verify_secret,
 )
 from backend.api.idempotent import idempotent
-from backend.api.limits import device_over_limit, within_batch_limit
-from backend.errors import Invalid, OutOfScope, QonysError, Unauthorized
-from backend.jobs import alerts as alert_jobs
-from backend.redaction import redact
+from backend.api.limits import within_batch_limit
+from backend.api.phone_lane import answer_phone, kick_alerts, phone_request
+from backend.errors import Invalid, OutOfScope, QonysError
 from backend.services.access import scope
 from backend.services.access.tokens import Principal
 from backend.services.register import persons
-from backend.services.tracking import devices, phone_apps, phone_ingest, traces, tracks
+from backend.services.tracking import phone_apps, traces, tracks
 from backend.services.tracking.trace_points import point_from_batch
 
 bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces")
@@ -44,25 +40,6 @@ class TooManyPoints(QonysError):
     code = "too_many_points"
 
 
-def _kick_alerts() -> None:
-    try:
-        alert_jobs.kick(
-            current_app.extensions["qonys.redis"], current_app.extensions["qonys.queue"]
-        )
-    except redis.RedisError as exc:  # the sweep evaluates what a missed kick leaves behind
-        outages.REDIS.failed(exc)
-        return
-    outages.REDIS.ok()
-
-
-def _device(secret: str | None) -> Principal:
-    """The device principal for a token sent outside the Authorization header."""
-    who = verify_secret(secret) if secret else None
-    if who is None or who.role != "device" or who.person_id is None:
-        raise Unauthorized("unknown device")
-    return who
-
-
 def _store_clean(person_id: int, clean: traces.CleanBatch) -> traces.IngestResult:
     """A device's batch whose every point is clean: stored whole, with its audit row,
     in one autocommit statement."""
@@ -70,7 +47,7 @@ def _store_clean(person_id: int, clean: traces.CleanBatch) -> traces.IngestResul
         database(), clean, person_id, "batch", settings(), audit_context(), "traces.ingest.batch"
     )
     if result.accepted:
-        _kick_alerts()
+        kick_alerts(current_app.extensions)
     return result
 
 
@@ -81,7 +58,7 @@ def _store(who: Principal, raws: list[Any], build: Any, source: str) -> traces.I
         # An admin's upload names the persons point by point: each is audited.
         record_access(session, f"traces.ingest.{source}", sorted(result.persons) or [who.person_id])
     if result.accepted:
-        _kick_alerts()
+        kick_alerts(current_app.extensions)
     return result
 
 
@@ -114,64 +91,21 @@ def post_traces(json_data: Any) -> Any:
     return result, 202
 
 
-def _raw_excerpt(secret: str | None) -> str:
-    """What was sent, for the refusal record, with the token cut out."""
-    body = request.get_data(cache=True)[: settings().refusal_raw_max_chars * 2]
-    # Decoded before matching: ``?i%64=qny%5F…`` is the token too (backend/redaction.py).
-    line = redact(f"{request.method} {request.full_path}")
-    text_ = f"{line}\n{redact(body.decode('utf-8', 'replace'))}"
-    return text_.replace(secret, "***") if secret else text_
-
-
-def _phone_answer(who: Principal, parsed: list[Any], client: str, secret: str | None) -> None:
-    """Store what a known phone sent; refusals and overflow are recorded, never raised."""
-    config = settings()
-    if device_over_limit(who.token_id):
-        reason = f"over the device rate limit ({config.device_rate_limit})"
-        with database().autocommit.connect() as conn:
-            phone_ingest.record_refusals(
-                conn, who, client, [reason], _raw_excerpt(secret), config.refusal_raw_max_chars
-            )
-        return
-    outcome = phone_ingest.ingest_phone(
-        database(), who, parsed, client, config, request_id(), lambda: _raw_excerpt(secret)
-    )
-    if outcome.stored and alert_jobs.PHONE_KICKS.due():
-        _kick_alerts()
-
-
-def _phone_request() -> phone_apps.PhoneRequest:
-    return phone_apps.PhoneRequest(
-        method=request.method,
-        mimetype=request.mimetype,
-        args=request.args.to_dict(),
-        form=request.form.to_dict(),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_data(cache=True),
-    )
-
-
 def _phone_view(app: phone_apps.PhoneApp) -> Any:
-    """The route of one phone app: read the request as the app sends it, check its device
-    token (unknown or revoked: 401), then store (a known device always gets the app's 2xx
-    answer; refusals are recorded). HEAD is answered and never stored."""
+    """The route of one phone app (:func:`phone_lane.answer_phone`): a known device always
+    gets the app's 2xx answer (refusals are recorded); unknown or revoked, 401."""
 
     def view() -> Any:
         received = datetime.now(UTC)
-        reading = app.read(_phone_request())
-        who = _device(reading.secret)
-        status, body, mimetype = app.answer
-        answer = current_app.response_class(body, status=status, mimetype=mimetype)
-        if request.method == "HEAD":
-            return answer
-        key = None
-        if reading.needs_key:
-            with transaction() as session:
-                key = devices.owntracks_key_of(session, who.token_id)
-        parsed = reading.parse(who.device_person, received, key)
-        if parsed:
-            _phone_answer(who, parsed, reading.client, reading.secret)
-        return answer
+        status, body, mimetype = answer_phone(
+            current_app.extensions,
+            app,
+            phone_request(request),
+            request.full_path,
+            request_id(),
+            received,
+        )
+        return current_app.response_class(body, status=status, mimetype=mimetype)
 
     view.__name__ = app.name
     view.__doc__ = app.summary

@@ -1,0 +1,179 @@
+"""A phone's request, answered the same way through Flask or beside it.
+
+:func:`answer_phone` is the whole of a phone app's route: read the request as the app
+sends it, check its device token (unknown or revoked: 401), count the device against
+its limit, then store. It needs no Flask request: the route in ``api/traces.py`` calls
+it with Flask's, and :class:`PhoneLane`, WSGI middleware in front of Flask, calls it
+with werkzeug's own reading of the same request (the same query, form, headers and
+body parsing, without Flask's contexts, hooks and dispatch).
+
+Phones are the API's busiest callers, one point a request, and issue 27 asks that their
+requests cost no more than ``GET /health``. Served, every layer a request crosses runs
+from cold caches, so its cost is the code's reach more than its own time (see
+``api/check_lane.py``). The lane takes a phone app's path and method when the request
+is plain: no cookie, no chunked body, a body of at most 16 KiB. Whatever
+:func:`answer_phone` raises (an unknown device, the database down) the lane passes the
+request to Flask untouched, which answers it as it always has; a point stored before a
+fault is stored once either way (a replay of the same person and time is a duplicate),
+and a request that failed after its device was counted is counted again by Flask (an
+outage's retries count twice against a limit meant for runaway phones). A HEAD, which
+Flask adds to a GET route, is Flask's.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from werkzeug.wrappers import Request, Response
+
+from backend import outages
+from backend.api.limits import wait_on
+from backend.errors import Unauthorized
+from backend.jobs import alerts as alert_jobs
+from backend.redaction import redact
+from backend.services.access.tokens import Principal, verify_cached
+from backend.services.tracking import devices, phone_apps, phone_ingest
+
+MAX_BODY = 16 * 1024
+
+
+def answer_phone(
+    extensions: dict[str, Any],
+    app: phone_apps.PhoneApp,
+    incoming: phone_apps.PhoneRequest,
+    full_path: str,
+    request_id: str,
+    received: datetime,
+) -> tuple[int, str, str]:
+    """One phone app's request: the answer (status, body, content type) a known device
+    gets; raises ``Unauthorized`` for an unknown one. HEAD is answered, never stored."""
+    database, config = extensions["qonys.db"], extensions["qonys.settings"]
+    reading = app.read(incoming)
+    who = _device(database, reading.secret)
+    if incoming.method == "HEAD":
+        return app.answer
+    key = None
+    if reading.needs_key:
+        with database.transaction() as session:
+            key = devices.owntracks_key_of(session, who.token_id)
+    parsed = reading.parse(who.device_person, received, key)
+    if not parsed:
+        return app.answer
+
+    def raw() -> str:
+        return _raw_excerpt(incoming, full_path, reading.secret, config.refusal_raw_max_chars)
+
+    if wait_on(
+        extensions["qonys.rate_leases"], config.device_rate_limit, "device", str(who.token_id)
+    ):
+        reason = f"over the device rate limit ({config.device_rate_limit})"
+        with database.autocommit.connect() as conn:
+            phone_ingest.record_refusals(
+                conn, who, reading.client, [reason], raw(), config.refusal_raw_max_chars
+            )
+        return app.answer
+    outcome = phone_ingest.ingest_phone(
+        database, who, parsed, reading.client, config, request_id, raw
+    )
+    if outcome.stored and alert_jobs.PHONE_KICKS.due():
+        kick_alerts(extensions)
+    return app.answer
+
+
+def _device(database: Any, secret: str | None) -> Principal:
+    """The device principal for a token sent outside the Authorization header."""
+    who = verify_cached(database.autocommit.connect, secret) if secret else None
+    if who is None or who.role != "device" or who.person_id is None:
+        raise Unauthorized("unknown device")
+    return who
+
+
+def _raw_excerpt(
+    incoming: phone_apps.PhoneRequest, full_path: str, secret: str | None, max_chars: int
+) -> str:
+    """What was sent, for the refusal record, with the token cut out."""
+    body = incoming.body[: max_chars * 2]
+    # Decoded before matching: ``?i%64=qny%5F…`` is the token too (backend/redaction.py).
+    line = redact(f"{incoming.method} {full_path}")
+    text_ = f"{line}\n{redact(body.decode('utf-8', 'replace'))}"
+    return text_.replace(secret, "***") if secret else text_
+
+
+def kick_alerts(extensions: dict[str, Any]) -> None:
+    """Ask for the alert evaluation of what was stored (Redis down: the sweep will)."""
+    try:
+        alert_jobs.kick(extensions["qonys.redis"], extensions["qonys.queue"])
+    except redis.RedisError as exc:  # the sweep evaluates what a missed kick leaves behind
+        outages.REDIS.failed(exc)
+        return
+    outages.REDIS.ok()
+
+
+def phone_request(request: Request) -> phone_apps.PhoneRequest:
+    """A request as its phone app's parser reads it (Flask's or werkzeug's alike)."""
+    return phone_apps.PhoneRequest(
+        method=request.method,
+        mimetype=request.mimetype,
+        args=request.args.to_dict(),
+        form=request.form.to_dict(),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.get_data(cache=True),
+    )
+
+
+class PhoneLane:
+    """WSGI middleware: plain phone requests answered here, the rest by ``flask_app``."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any) -> None:
+        self.next = wsgi_app
+        self.app = flask_app
+        self.routes = {app.path: app for app in phone_apps.APPS}
+        self.enabled = True
+        # Requests answered here, for tests and benchmarks (threads may lose an increment).
+        self.taken = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        app = self.routes.get(environ.get("PATH_INFO", ""))
+        if self.enabled and app is not None and environ.get("REQUEST_METHOD") in app.methods:
+            answer = self._try(app, environ, start_response)
+            if answer is not None:
+                return answer
+        return self.next(environ, start_response)
+
+    def _try(
+        self, app: phone_apps.PhoneApp, environ: dict[str, Any], start_response: Any
+    ) -> Iterable[bytes] | None:
+        if "HTTP_COOKIE" in environ or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if not 0 <= length <= MAX_BODY:
+            return None
+        received = datetime.now(UTC)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        request = Request(environ)
+        request_id = str(uuid.uuid4())
+        try:
+            incoming = phone_request(request)
+            status, text, mimetype = answer_phone(
+                self.app.extensions, app, incoming, request.full_path, request_id, received
+            )
+        except Exception:  # an unknown device, an outage: Flask's to answer
+            environ["wsgi.input"] = io.BytesIO(body)
+            return None
+        if outages.DATABASE.down:
+            outages.DATABASE.ok()
+        self.taken += 1
+        response: Response = self.app.response_class(text, status=status, mimetype=mimetype)
+        response.headers["X-Request-Id"] = request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Vary"] = "Cookie"  # as Flask says of an answer that asked the session
+        return response(environ, start_response)
