@@ -17,33 +17,36 @@ front of Flask that takes a check only when everything about it is plain:
 
 It then runs the same :func:`checks.run_check` with the same audit context and renders
 the same schema through the app's JSON provider, with the headers Flask's hooks add.
-Anything else, and any error before the check is stored (a wrong check digit, a region
-refused, the database down), goes to Flask untouched, which answers it as it always has:
-the lane answers no refusal itself. A request it passes on after counting it against
-the limit is marked, and Flask does not count it again. A fault after the check was
-stored is answered 500 as Flask answers one, and never run a second time.
+Anything else, and a refusal raised before the check is stored (a wrong check digit, a
+region refused, a document held twice), goes to Flask untouched, which answers it as it
+always has. An outage or a fault is answered once by Flask's error handlers
+(``api/lanes.py``), never run a second time. A request the lane counted against the
+limit is marked, and Flask does not count it again (over the limit, Flask answers the
+429 with the lane's Retry-After).
 """
 
 from __future__ import annotations
 
-import io
-import logging
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
-from flask import g
 
 from backend import outages
+from backend.api.lanes import (
+    bearer_token,
+    client_request_id,
+    finish,
+    flask_error,
+    read_plain_body,
+)
 from backend.api.limits import COUNTED, wait_on
-from backend.api.problems import problem
+from backend.errors import QonysError
 from backend.schemas.register import CheckOut
 from backend.services.access import audit
 from backend.services.access.tokens import verify_cached
 from backend.services.register import checks
-
-log = logging.getLogger("qonys.api")
 
 PATH = "/api/v1/checks"
 ENDPOINT = "checks.check"  # the Flask view's endpoint: the limit's key names it
@@ -100,61 +103,40 @@ class CheckLane:
         return self.next(environ, start_response)
 
     def _try(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
-        if (
-            environ.get("QUERY_STRING")
-            or environ.get("CONTENT_TYPE") != "application/json"
-            or "HTTP_COOKIE" in environ
-            or "HTTP_TRANSFER_ENCODING" in environ
-        ):
+        if environ.get("QUERY_STRING") or environ.get("CONTENT_TYPE") != "application/json":
             return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if not 0 < length <= MAX_BODY:
-            return None
-        parts = environ.get("HTTP_AUTHORIZATION", "").split(None, 1)
-        if len(parts) != 2 or parts[0].lower() != "bearer":
-            return None
-        body = environ["wsgi.input"].read(length)
-        # Whatever happens next, Flask can still read the body.
-        environ["wsgi.input"] = io.BytesIO(body)
-        wanted = plain_body(body) if len(body) == length else None
-        if wanted is None:
+        secret = bearer_token(environ)
+        body = read_plain_body(environ, MAX_BODY) if secret else None
+        wanted = plain_body(body) if body else None
+        if secret is None or wanted is None:
             return None
         extensions = self.app.extensions
         database = extensions["qonys.db"]
+        request_id = str(uuid.uuid4())
         try:
-            who = verify_cached(database.autocommit.connect, parts[1].strip())
-        except Exception:  # the database down: Flask answers 503 as it always does
-            return None
+            who = verify_cached(database.autocommit.connect, secret)
+        except Exception as error:  # the database down: 503, as Flask answers it
+            return flask_error(self.app, environ, error, request_id)(environ, start_response)
         if who is None or who.role != "officer":
             return None
         key = f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
         limit = extensions["qonys.settings"].api_rate_limit
-        if wait_on(extensions["qonys.rate_leases"], limit, "api", key, ENDPOINT) is not None:
-            return None  # Flask counts it again (still over) and answers 429
-        environ[COUNTED] = True
-        incoming = environ.get("HTTP_X_REQUEST_ID", "").strip()
-        context = audit.Context(who, None, str(uuid.uuid4()), incoming[:100] or None)
+        wait = wait_on(extensions["qonys.rate_leases"], limit, "api", key, ENDPOINT)
+        # Counted here, never again by Flask: 0 within the limit, else the Retry-After.
+        environ[COUNTED] = wait or 0
+        if wait is not None:
+            return None  # Flask answers the 429
+        context = audit.Context(who, None, request_id, client_request_id(environ))
         location = {"lat": wanted.location.lat, "lon": wanted.location.lon}
         try:
             with database.autocommit.connect() as conn:
                 result = checks.run_check(conn, context, wanted.iin, None, location)
-        except Exception:  # every refusal and outage is Flask's to answer
+            response = self.app.json.response(self.schema.dump(result))
+        except QonysError:  # a refusal, raised before the store: Flask's to answer
             return None
+        except Exception as error:  # an outage or a fault, perhaps after the store: once
+            return flask_error(self.app, environ, error, request_id)(environ, start_response)
         if outages.DATABASE.down:
             outages.DATABASE.ok()
         self.taken += 1
-        try:
-            response = self.app.json.response(self.schema.dump(result))
-        except Exception:
-            # Stored, so never run again through Flask: answered as Flask answers a fault.
-            log.exception("unhandled error")
-            with self.app.app_context():
-                g.request_id = context.request_id
-                response = problem(500, "an internal error occurred; it has been logged")
-        response.headers["X-Request-Id"] = context.request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Vary"] = "Cookie"  # as Flask says of an answer that asked the session
-        return response(environ, start_response)  # type: ignore[no-any-return]
+        return finish(response, request_id)(environ, start_response)

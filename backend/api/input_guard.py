@@ -26,11 +26,13 @@ from webargs.flaskparser import is_json_request
 
 from backend.api.problems import problem
 from backend.errors import FieldError, Invalid, QonysError
+from backend.services.tracking import phone_apps
 
 log = logging.getLogger("qonys.api")
 
 # Phones are answered 2xx whatever they send; their endpoints record refusals themselves.
-_PHONE_PATHS = ("/api/v1/traces/osmand", "/api/v1/traces/owntracks")
+# Every app of the registry (GPSLogger was left out: a NUL in its query was a 422).
+_PHONE_PATHS = tuple(app.path for app in phone_apps.APPS)
 
 
 class MalformedBody(QonysError):

@@ -67,7 +67,8 @@ def _exempt() -> bool:
 # the API's own per-token limit is leased (check_api_limit).
 limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
 
-# Set on a request the check lane counted against the API limit, then passed to Flask.
+# Set on a request the check lane counted against the API limit, then passed to Flask:
+# 0 within the limit, else the seconds of its Retry-After.
 COUNTED = "qonys.api_limit_counted"
 
 TOO_MANY = "too many requests: retry after the number of seconds in Retry-After"
@@ -111,9 +112,12 @@ def leases() -> RateLeases:
 def check_api_limit() -> None:
     """Every API route: a limit per token (per address without one) and route, as
     flask-limiter's default limit counted it; over it, 429 with Retry-After."""
-    if request.endpoint is None or _exempt() or request.environ.get(COUNTED):
-        # No route (404, 405): nothing was counted before either. COUNTED: the check
-        # lane counted this request before passing it on (backend/api/check_lane.py).
+    if request.endpoint is None or _exempt():
+        return  # no route (404, 405): nothing was counted before either
+    counted = request.environ.get(COUNTED)
+    if counted is not None:  # the check lane counted it (backend/api/check_lane.py)
+        if counted:
+            raise TooMany(TOO_MANY, counted)
         return
     wait = _wait(api_limit(), "api", _client_key(), request.endpoint)
     if wait is not None:

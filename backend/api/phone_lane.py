@@ -11,27 +11,26 @@ Phones are the API's busiest callers, one point a request, and issue 27 asks tha
 requests cost no more than ``GET /health``. Served, every layer a request crosses runs
 from cold caches, so its cost is the code's reach more than its own time (see
 ``api/check_lane.py``). The lane takes a phone app's path and method when the request
-is plain: no cookie, no chunked body, a body of at most 16 KiB. Whatever
-:func:`answer_phone` raises (an unknown device, the database down) the lane passes the
-request to Flask untouched, which answers it as it always has; a point stored before a
-fault is stored once either way (a replay of the same person and time is a duplicate),
-and a request that failed after its device was counted is counted again by Flask (an
-outage's retries count twice against a limit meant for runaway phones). A HEAD, which
-Flask adds to a GET route, is Flask's.
+is plain: no cookie, no chunked body, a body of at most 16 KiB. An unknown device (raised
+before anything is written) goes to Flask untouched, which answers 401 and counts the
+failure against the address as it always has; an outage or a fault is answered once by
+Flask's error handlers (``api/lanes.py``), never run a second time, so no refusal or
+alert is written twice and no device counted twice. A HEAD, which Flask adds to a GET
+route, is Flask's.
 """
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from backend import outages
+from backend.api.lanes import finish, flask_error, read_plain_body
 from backend.api.limits import wait_on
 from backend.errors import Unauthorized
 from backend.jobs import alerts as alert_jobs
@@ -148,32 +147,27 @@ class PhoneLane:
     def _try(
         self, app: phone_apps.PhoneApp, environ: dict[str, Any], start_response: Any
     ) -> Iterable[bytes] | None:
-        if "HTTP_COOKIE" in environ or "HTTP_TRANSFER_ENCODING" in environ:
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return None
-        if not 0 <= length <= MAX_BODY:
-            return None
         received = datetime.now(UTC)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        if read_plain_body(environ, MAX_BODY) is None:
+            return None
         request = Request(environ)
         request_id = str(uuid.uuid4())
         try:
-            incoming = phone_request(request)
             status, text, mimetype = answer_phone(
-                self.app.extensions, app, incoming, request.full_path, request_id, received
+                self.app.extensions,
+                app,
+                phone_request(request),
+                request.full_path,
+                request_id,
+                received,
             )
-        except Exception:  # an unknown device, an outage: Flask's to answer
-            environ["wsgi.input"] = io.BytesIO(body)
+        except Unauthorized:  # an unknown device, before any write: Flask's 401
+            environ["wsgi.input"].seek(0)
             return None
+        except Exception as error:  # an outage or a fault, perhaps after a write: once
+            return flask_error(self.app, environ, error, request_id)(environ, start_response)
         if outages.DATABASE.down:
             outages.DATABASE.ok()
         self.taken += 1
-        response: Response = self.app.response_class(text, status=status, mimetype=mimetype)
-        response.headers["X-Request-Id"] = request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Vary"] = "Cookie"  # as Flask says of an answer that asked the session
-        return response(environ, start_response)
+        response = self.app.response_class(text, status=status, mimetype=mimetype)
+        return finish(response, request_id)(environ, start_response)

@@ -4,14 +4,19 @@ does, writes the same rows, and passes everything else on to Flask untouched."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import psycopg2
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from backend.api import check_lane
 from backend.app import create_app
+from backend.services.register import checks
 from tests import factories as f
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
@@ -221,3 +226,80 @@ def test_a_fault_after_the_check_was_stored_is_a_500_and_never_a_second_check(
             text("SELECT count(*) FROM officer_checks WHERE person_id = :p"), {"p": person["id"]}
         ).scalar_one()
     assert stored == 1
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "Bearer {}",
+        "bearer {}",
+        "BEARER {}",
+        "Bearer  {}",
+        "Bearer\t{}",
+        "Bearer\xa0{}",
+        "Bearer {}\xa0",
+        "Token {}",
+    ],
+)
+def test_the_authorization_header_is_read_as_flask_reads_it(
+    client: Any, admin: Any, token: Any, lane: Any, spelling: str
+) -> None:
+    """The lane takes a token only where Flask-HTTPAuth (werkzeug's parsing) would."""
+    person = f.person(client, admin)
+    secret = token("officer")["Authorization"].split()[1]
+    headers = {"Authorization": spelling.format(secret)}
+    lane.enabled = False
+    flask_alone = client.post("/api/v1/checks", json=_plain(person), headers=headers)
+    lane.enabled = True
+    taken = lane.taken
+    now = client.post("/api/v1/checks", json=_plain(person), headers=headers)
+    assert now.status_code == flask_alone.status_code
+    assert lane.taken == taken + (1 if now.status_code == 200 else 0)
+
+
+def test_an_outage_is_answered_once_by_flasks_handlers(
+    client: Any, admin: Any, token: Any, lane: Any, monkeypatch: Any
+) -> None:
+    """The database gone under a check: 503 with Retry-After, as Flask answers it, and the
+    check is not run a second time through Flask."""
+    person = f.person(client, admin)
+    calls: list[int] = []
+
+    def gone(*_args: Any, **_kwargs: Any) -> Any:
+        calls.append(1)
+        raise OperationalError("SELECT", {}, psycopg2.OperationalError("server closed"))
+
+    monkeypatch.setattr(checks, "run_check", gone)
+    resp = client.post("/api/v1/checks", json=_plain(person), headers=token("officer"))
+    assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
+    assert int(resp.headers["Retry-After"]) > 0
+    assert resp.get_json()["request_id"] == resp.headers["X-Request-Id"]
+    assert calls == [1]
+
+
+def test_over_the_second_window_the_first_is_not_counted_twice(
+    migrated: Any, admin: Any, token: Any, client: Any
+) -> None:
+    """3 a day and 1 a minute: the second check in a minute is over the minute's window;
+    the day's count must not be spent twice for it, or the next minute's check (the
+    third of the day) would be refused."""
+    person = f.person(client, admin)
+    app = create_app(replace(migrated, api_rate_limit="3/day;1/minute"))
+    leases = app.extensions["qonys.rate_leases"]
+    noon = time.time() // 86400 * 86400 + 43200 + 30  # half a minute into a minute
+    leases.clock = lambda: noon
+    limited, officer = app.test_client(), token("officer")
+    first = limited.post("/api/v1/checks", json=_plain(person), headers=officer)
+    over = limited.post("/api/v1/checks", json=_plain(person), headers=officer)
+    leases.clock = lambda: noon + 60
+    next_minute = limited.post("/api/v1/checks", json=_plain(person), headers=officer)
+    assert [first.status_code, over.status_code, next_minute.status_code] == [200, 429, 200]
+    assert over.headers["Retry-After"] == "30"  # the minute's window
+    assert app.extensions["qonys.check_lane"].taken == 2
+    app.extensions["qonys.db"].dispose()
+
+
+def test_the_lane_counts_under_the_flask_views_own_name(app: Any) -> None:
+    """The limit's key names the view: renaming it would split a token's budget in two."""
+    [rule] = [r for r in app.url_map.iter_rules() if r.rule == check_lane.PATH]
+    assert rule.endpoint == check_lane.ENDPOINT and "POST" in (rule.methods or ())

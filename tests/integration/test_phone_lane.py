@@ -9,10 +9,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg2
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from backend.app import create_app
+from backend.services.tracking import phone_ingest
 from backend.services.tracking.phone_apps import gpslogger
 from tests import factories as f
 from tests.fixtures import phones
@@ -184,3 +187,58 @@ def test_a_device_over_its_limit_is_answered_200_and_counted_once(
         ).scalar_one()
     assert (stored, over) == (3, 2)
     app.extensions["qonys.db"].dispose()
+
+
+@pytest.mark.parametrize("extra", ["&note=%00", "&no%00te=x"])
+def test_a_nul_from_any_phone_app_is_no_4xx_on_either_path(
+    client: Any, admin: Any, token: Any, lane: Any, extra: str
+) -> None:
+    """A known phone is never refused with a 4xx; GPSLogger was left out of the NUL rule's
+    exemption, so Flask alone answered it 422."""
+    _person, secret = _device(client, admin, token)
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    method, path, headers, body = CLIENTS["gpslogger-get"](secret, t)
+    fast = _send(client, lane, (method, path + extra, headers, body), True)
+    slow = _send(client, lane, (method, path + extra, headers, body), False)
+    assert fast.status_code == slow.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        (OperationalError("INSERT", {}, psycopg2.OperationalError("server closed")), 503),
+        (RuntimeError("a fault after the write"), 500),
+    ],
+)
+def test_a_fault_is_answered_once_by_flasks_handlers(
+    client: Any,
+    admin: Any,
+    token: Any,
+    db: Any,
+    lane: Any,
+    monkeypatch: Any,
+    fault: Any,
+    status: int,
+) -> None:
+    """An outage or a fault after the points were written: answered as Flask answers it,
+    and the request is not run a second time (no refusal or alert written twice)."""
+    person, secret = _device(client, admin, token)
+    calls: list[int] = []
+    real = phone_ingest.ingest_phone
+
+    def faulty(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        real(*args, **kwargs)
+        raise fault
+
+    monkeypatch.setattr(phone_ingest, "ingest_phone", faulty)
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    resp = phones.send(client, phones.osmand_template(secret, t))
+    assert resp.status_code == status and resp.mimetype == "application/problem+json"
+    assert resp.get_json()["request_id"] == resp.headers["X-Request-Id"]
+    assert calls == [1]
+    with db.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM trace_points WHERE person_id = :p"), {"p": person}
+        ).scalar_one()
+    assert stored == 1

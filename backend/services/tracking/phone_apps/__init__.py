@@ -3,7 +3,8 @@
 Each app module declares a :class:`PhoneApp`: the path it posts to and with which
 methods, how it carries the device token, how its requests are parsed (and in which
 units), the links or QR codes that set a phone up at enrolment, and what its answer
-looks like. The routes (``api/phones.py``), the rate limiter (``api/limits.py``),
+looks like. The routes (``api/traces.py``, and ``api/phone_lane.py`` beside Flask), the
+rate limiter (``api/limits.py``), the NUL rule's exemption (``api/input_guard.py``),
 enrolment (``services/tracking/devices.py``), the OpenAPI document and the tests read
 :data:`APPS`; adding an app is one module here and its line in :data:`APPS`.
 
