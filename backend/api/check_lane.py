@@ -33,7 +33,6 @@ from typing import Any
 
 import msgspec
 
-from backend import outages
 from backend.api.lanes import (
     bearer_token,
     client_request_id,
@@ -136,7 +135,5 @@ class CheckLane:
             return None
         except Exception as error:  # an outage or a fault, perhaps after the store: once
             return flask_error(self.app, environ, error, request_id)(environ, start_response)
-        if outages.DATABASE.down:
-            outages.DATABASE.ok()
         self.taken += 1
         return finish(response, request_id)(environ, start_response)

@@ -22,6 +22,8 @@ from flask import g
 from werkzeug.datastructures import Authorization
 from werkzeug.wrappers import Response
 
+from backend import outages
+
 
 def read_plain_body(environ: dict[str, Any], max_bytes: int) -> bytes | None:
     """The request's body when the request may be plain: no cookie (sessions are
@@ -57,7 +59,10 @@ def client_request_id(environ: dict[str, Any]) -> str | None:
 
 def finish(response: Response, request_id: str) -> Response:
     """The headers Flask's hooks add to an API answer (``app._tag``; ``Vary`` because
-    the session is asked on every request)."""
+    the session is asked on every request), and what ``_database_back`` says after an
+    API answer under 500: a database outage is over."""
+    if outages.DATABASE.down:
+        outages.DATABASE.ok()
     response.headers["X-Request-Id"] = request_id
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Vary"] = "Cookie"

@@ -166,8 +166,6 @@ class PhoneLane:
             return None
         except Exception as error:  # an outage or a fault, perhaps after a write: once
             return flask_error(self.app, environ, error, request_id)(environ, start_response)
-        if outages.DATABASE.down:
-            outages.DATABASE.ok()
         self.taken += 1
         response = self.app.response_class(text, status=status, mimetype=mimetype)
         return finish(response, request_id)(environ, start_response)
