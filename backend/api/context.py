@@ -14,6 +14,7 @@ from flask import current_app, g, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
+from backend.api.lanes import bearer_token
 from backend.db import Database
 from backend.errors import Forbidden
 from backend.services.access import audit
@@ -59,11 +60,9 @@ def _verify(secret: str) -> Principal | None:
 
 def bearer_secret() -> str:
     """The token of an ``Authorization: Bearer`` header, read as Flask-HTTPAuth reads it
-    (scheme in any case, any run of spaces); "" for any other or no header."""
-    parts = request.headers.get("Authorization", "").split(None, 1)
-    if len(parts) == 2 and parts[0].lower() == "bearer":
-        return parts[1].strip()
-    return ""
+    (werkzeug's parsing: the scheme in any case, then a space); "" for any other or no
+    header. The lanes beside Flask read it the same way (``api/lanes.bearer_token``)."""
+    return bearer_token(request.environ) or ""
 
 
 def bearer_principal() -> Principal | None:

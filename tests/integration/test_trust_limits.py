@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from backend import clock
+from backend.api.context import bearer_secret
 from backend.app import create_app
 from backend.services.access import auth_failures
 from backend.settings import Settings
@@ -27,6 +28,21 @@ def test_one_token_is_one_bucket_however_the_header_is_written(migrated: Any, to
         for n in range(8)
     ]
     assert answers == [200] * 6 + [429] * 2
+
+
+def test_a_header_flask_refuses_is_counted_against_the_address_not_the_token(
+    app: Any, token: Any
+) -> None:
+    """The limit's key reads the header as authentication does (werkzeug): a token after a
+    tab is no token there, so its 401 is the address's, never the token's bucket."""
+    secret = token("admin")["Authorization"].split()[1]
+    for header, read in ((f"Bearer {secret}", secret), (f"Bearer\t{secret}", "")):
+        with app.test_request_context(headers={"Authorization": header}):
+            assert bearer_secret() == read
+    refused = app.test_client().get(
+        "/api/v1/persons", headers={"Authorization": f"Bearer\t{secret}", "X-Purpose": "t"}
+    )
+    assert refused.status_code == 401
 
 
 def _default_budget(migrated: Any) -> Any:
