@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from backend.api.lanes import bearer_token
+from backend.api.lanes import client_request_id as sent_request_id
 from backend.db import Database
 from backend.errors import Forbidden
 from backend.services.access import audit
@@ -121,8 +122,7 @@ def assign_request_id() -> None:
     """Every request gets the server's own id; one a client sent is kept beside it (in the
     audit log's ``client_request_id``), never trusted as ours."""
     g.request_id = str(uuid.uuid4())
-    incoming = request.headers.get("X-Request-Id", "").strip()
-    g.client_request_id = incoming[:100] or None
+    g.client_request_id = sent_request_id(request.environ)
 
 
 def client_request_id() -> str | None:

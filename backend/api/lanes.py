@@ -52,7 +52,8 @@ def bearer_token(environ: dict[str, Any]) -> str | None:
 
 
 def client_request_id(environ: dict[str, Any]) -> str | None:
-    """The id a client sent with its request, kept beside ours (as ``assign_request_id``)."""
+    """The id a client sent with its request, kept beside ours (``assign_request_id``
+    reads it here too)."""
     incoming = str(environ.get("HTTP_X_REQUEST_ID", "")).strip()
     return incoming[:100] or None
 
