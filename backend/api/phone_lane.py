@@ -67,9 +67,8 @@ def answer_phone(
     def raw() -> str:
         return _raw_excerpt(incoming, full_path, reading.secret, config.refusal_raw_max_chars)
 
-    if wait_on(
-        extensions["qonys.rate_leases"], config.device_rate_limit, "device", str(who.token_id)
-    ):
+    leases, limit = extensions["qonys.rate_leases"], config.device_rate_limit
+    if wait_on(leases, limit, "device", str(who.token_id)) is not None:
         reason = f"over the device rate limit ({config.device_rate_limit})"
         with database.autocommit.connect() as conn:
             phone_ingest.record_refusals(

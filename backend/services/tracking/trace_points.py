@@ -143,8 +143,8 @@ def accepted_window(now: datetime, settings: Settings) -> tuple[datetime, dateti
     )
 
 
-def _check_age(point: Point, now: datetime, settings: Settings) -> None:
-    if point.t < accepted_window(now, settings)[0]:
+def _check_age(point: Point, earliest: datetime, settings: Settings) -> None:
+    if point.t < earliest:
         raise PointError(f"t is older than the {settings.trace_retention_days}-day retention")
 
 
@@ -156,9 +156,10 @@ def _flag_accuracy(point: Point, settings: Settings) -> None:
 def check_point(point: Point, now: datetime, settings: Settings) -> None:
     """The batch API's checks: every doubtful value is reported to the caller."""
     _check_place(point)
-    if point.t > accepted_window(now, settings)[1]:
+    earliest, latest = accepted_window(now, settings)
+    if point.t > latest:
         raise PointError("t is in the future")
-    _check_age(point, now, settings)
+    _check_age(point, earliest, settings)
     if point.accuracy_m is not None and not 0 <= point.accuracy_m <= settings.trace_max_accuracy_m:
         raise PointError(f"accuracy_m must be between 0 and {settings.trace_max_accuracy_m:g}")
     if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
@@ -182,7 +183,7 @@ def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
         )
     if ahead > settings.trace_clock_skew_flag_s:
         point.flags.append(FLAG_CLOCK_SKEW)
-    _check_age(point, now, settings)
+    _check_age(point, accepted_window(now, settings)[0], settings)
     dropped = False
     if point.accuracy_m is not None and point.accuracy_m < 0:
         point.accuracy_m = None  # apps send -1 for "unknown"
