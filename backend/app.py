@@ -34,6 +34,7 @@ from backend.api import (
     settlement,
     traces,
 )
+from backend.api.batch_lane import BatchLane
 from backend.api.check_lane import CheckLane
 from backend.api.context import assign_request_id
 from backend.api.contract import spec_processor
@@ -176,11 +177,14 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.register_blueprint(ogc.bp)
     # A chunked body over the limit gets 413 instead of being cut at the limit; refused
     # before any other hook (a CSRF check, a rate limit) reads the request.
-    # A plain officer's check and a plain phone request are answered before Flask
-    # (backend/api/check_lane.py, backend/api/phone_lane.py); the rest by Flask.
+    # A plain officer's check, a device's clean batch and a plain phone request are
+    # answered before Flask (backend/api/check_lane.py, batch_lane.py, phone_lane.py);
+    # the rest by Flask.
     checks_lane = CheckLane(app.wsgi_app, app)
-    phones_lane = PhoneLane(checks_lane, app)
+    batches_lane = BatchLane(checks_lane, app)
+    phones_lane = PhoneLane(batches_lane, app)
     app.extensions["qonys.check_lane"] = checks_lane
+    app.extensions["qonys.batch_lane"] = batches_lane
     app.extensions["qonys.phone_lane"] = phones_lane
     app.wsgi_app = BodyLimit(phones_lane, settings.max_body_bytes)  # type: ignore[method-assign]
     app.before_request_funcs.setdefault(None, []).insert(

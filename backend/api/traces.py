@@ -11,10 +11,10 @@ from apiflask import APIBlueprint
 from flask import current_app, request
 
 from backend import schemas as s
+from backend.api.batch_lane import store_clean
 from backend.api.context import (
     audit_context,
     auth,
-    database,
     principal,
     purpose,
     record_access,
@@ -38,17 +38,6 @@ bp = APIBlueprint("traces", __name__, url_prefix="/api/v1", tag="Movement traces
 class TooManyPoints(QonysError):
     status = 413
     code = "too_many_points"
-
-
-def _store_clean(person_id: int, clean: traces.CleanBatch) -> traces.IngestResult:
-    """A device's batch whose every point is clean: stored whole, with its audit row,
-    in one autocommit statement."""
-    result = traces.ingest_clean(
-        database(), clean, person_id, "batch", settings(), audit_context(), "traces.ingest.batch"
-    )
-    if result.accepted:
-        kick_alerts(current_app.extensions)
-    return result
 
 
 def _store(who: Principal, raws: list[Any], build: Any, source: str) -> traces.IngestResult:
@@ -85,7 +74,7 @@ def post_traces(json_data: Any) -> Any:
     if person is not None:
         clean = traces.clean_of(request.get_data(cache=True), person, settings())
         if clean is not None:
-            return _store_clean(person, clean), 202
+            return store_clean(current_app.extensions, audit_context(), person, clean), 202
     build = partial(point_from_batch, person_id=person)
     result = _store(who, points, build, "batch")
     return result, 202
