@@ -5,6 +5,7 @@
                            [--profile]     (py-spy samples the API during the OsmAnd run)
                            [--server granian]  (Granian's WSGI instead of gunicorn:
                                                 pip install -e '.[bench]')
+                           [--rounds 3]    (then /health and OsmAnd GET alternately)
     (also: python -m bench.ingest --single)
 
 Real phones send one point per request. The API runs under gunicorn against the bench
@@ -23,6 +24,7 @@ import base64
 import io
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -172,6 +174,7 @@ def run(
     profile: bool = False,
     server: str = "gunicorn",
     client: str = "curl",
+    rounds: int = 3,
 ) -> None:
     url = bench_database_url()
     database = prepare(url)
@@ -202,6 +205,7 @@ def run(
     api = _start_api(url, port, workers, threads, server)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     results: list[tuple[str, float, dict[str, float]]] = []
+    alternating: list[float] = []  # OsmAnd GET / health, round by round
     profile_text = ""
 
     def measure(name: str, go: Callable[[], float]) -> None:
@@ -232,6 +236,17 @@ def run(
                 profile_text = summarise(samples)
             else:
                 measure(name, partial(_run, port, batch, clients, client))
+        # /health and OsmAnd GET again, one after the other, round by round: a shared
+        # machine's drift from one phase to the next moves both of a round alike.
+        for r in range(rounds):
+            health_now = _run(port, health, clients, client)
+            batch = [
+                _osmand_get(
+                    tokens[k % devices], base - timedelta(hours=4 + r, seconds=k // devices), k
+                )
+                for k in range(requests_n)
+            ]
+            alternating.append(_run(port, batch, clients, client) / health_now)
         measure(
             "raw COPY, 1 row + commit",
             lambda: _copy_single(url, copy_ids, requests_n, base, clients),
@@ -269,7 +284,13 @@ def run(
         " (load); 'all' is their sum, without 'other' (the machine's other tenants, py-spy)."
         " Steadier than requests/s on a shared machine"
     )
-    expected = requests_n * len(PROTOCOLS) + requests_n // 4
+    if alternating:
+        print(
+            f"OsmAnd GET / health, {len(alternating)} rounds one after the other: "
+            + " ".join(f"{ratio:.2f}" for ratio in alternating)
+            + f" (median {statistics.median(alternating):.2f})"
+        )
+    expected = requests_n * (len(PROTOCOLS) + len(alternating)) + requests_n // 4
     print(f"points acknowledged {expected:,}, stored {stored:,}")
     if profile_text:
         print("profile of the API taking OsmAnd GETs (py-spy):")
@@ -286,6 +307,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy during the OsmAnd run"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="then /health and OsmAnd GET again, one after the other, this many times",
+    )
     add_server_and_client(parser)
     args = parser.parse_args()
     run(
@@ -297,6 +324,7 @@ def main() -> None:
         args.profile,
         args.server,
         args.client,
+        args.rounds,
     )
 
 
