@@ -13,8 +13,9 @@ This lane is WSGI middleware in front of Flask that takes the upload when it is 
 - ``POST /api/v1/traces``, no query string, ``Content-Type: application/json``, no
   ``Idempotency-Key`` (its replay store is Flask's), no cookie, no chunked body;
 - a bearer token that verifies as a device's (the same cache and lookup as Flask's);
-- a body whose every point is clean, as the route reads it (``traces.clean_of``), and
-  no more points than the route takes;
+- a body the app's JSON parser reads as msgspec does (UTF-8, no run of 19 digits),
+  whose every point is clean, as the route reads it (``traces.clean_of``), and no more
+  points than the route takes;
 - within the token's batch limit (the same leased count, counted once: over it, the
   lane answers the 429 through Flask's handlers).
 
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from backend.api.input_guard import has_long_run
 from backend.api.lanes import (
     bearer_token,
     client_request_id,
@@ -71,6 +73,21 @@ def store_clean(
     return result
 
 
+def _read_as_flask_reads(body: bytes) -> bool:
+    """Whether msgspec's reading of the body may stand for the route's: the route first
+    reads the whole body with the app's JSON parser (``input_guard.loads``), then
+    msgspec's. msgspec skips a field it does not know without reading it, so a body
+    with text that is not UTF-8 or a 4,301-digit integer there, which the parser
+    refuses (400), would be stored here; and a run of 19 digits sends the parser to the
+    stdlib, whose depth limit counts the frames below it. Such bodies are Flask's."""
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            return False
+    return not has_long_run(body)
+
+
 class BatchLane:
     """WSGI middleware: plain device batches answered here, the rest by ``flask_app``."""
 
@@ -104,7 +121,7 @@ class BatchLane:
         settings = extensions["qonys.settings"]
         secret = bearer_token(environ)
         body = read_plain_body(environ, settings.max_body_bytes) if secret else None
-        if secret is None or not body:
+        if secret is None or not body or not _read_as_flask_reads(body):
             return None
         database = extensions["qonys.db"]
         request_id = str(uuid.uuid4())

@@ -56,7 +56,9 @@ _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 _DIGITS_AS_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
 
 
-def _has_long_run(data: str | bytes) -> bool:
+def has_long_run(data: str | bytes) -> bool:
+    """Whether ``data`` holds 19 digits in a row: :func:`loads` then reads it with the
+    stdlib, whose answer stands (see there)."""
     if isinstance(data, str):
         return _LONG_RUN in data.translate(_DIGITS_AS_ZERO)
     return _LONG_RUN_BYTES in data.translate(_DIGITS_AS_ZERO_BYTES)
@@ -73,7 +75,7 @@ def loads(data: str | bytes) -> Any:
     lone surrogate). One difference remains: orjson reads nesting up to 1,024 levels
     where the stdlib's recursion stopped at about 990.
     """
-    if not _has_long_run(data):
+    if not has_long_run(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -21,6 +21,7 @@ from typing import Any
 from flask import g
 from werkzeug.datastructures import Authorization
 from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_content_length
 
 from backend import outages
 
@@ -31,11 +32,10 @@ def read_plain_body(environ: dict[str, Any], max_bytes: int) -> bytes | None:
     The body stays readable by Flask either way."""
     if "HTTP_COOKIE" in environ or "HTTP_TRANSFER_ENCODING" in environ:
         return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if not 0 <= length <= max_bytes:
+    # As werkzeug reads it for Flask: 0 unless it is digits alone (``int`` also reads
+    # "+12", "1_2" and " 12 ", which a server other than gunicorn lets through).
+    length = get_content_length(environ) or 0
+    if length > max_bytes:
         return None
     body: bytes = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)

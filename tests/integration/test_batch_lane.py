@@ -169,6 +169,76 @@ def test_anything_not_plain_is_answered_by_flask_as_before(
     }, why
 
 
+def _raw(now: datetime, tail: bytes) -> bytes:
+    """A clean batch's body with ``tail`` spliced in as its last top-level field."""
+    return json.dumps(_batch(now)).encode()[:-1] + b", " + tail + b"}"
+
+
+# Bodies msgspec could read clean (it skips a field it does not know without reading
+# it) that the route's JSON parser reads otherwise: each must be answered as by Flask.
+RAW_BODIES = [
+    ("text that is not UTF-8", lambda now: _raw(now, b'"note": "\xff\xfe"')),
+    ("a key that is not UTF-8", lambda now: _raw(now, b'"\xff": 1')),
+    ("an integer of 4,301 digits", lambda now: _raw(now, b'"x": ' + b"9" * 4301)),
+    (
+        "a long run, then deep nesting",
+        lambda now: _raw(now, b'"y": 1234567890123456789, "x": ' + b"[" * 940 + b"]" * 940),
+    ),
+    ("a long run alone", lambda now: _raw(now, b'"y": 1234567890123456789')),
+]
+
+
+@pytest.mark.parametrize(("why", "make"), RAW_BODIES, ids=[w for w, _ in RAW_BODIES])
+def test_a_body_the_apps_parser_reads_otherwise_is_flasks(
+    client: Any, admin: Any, token: Any, db: Any, lane: Any, why: str, make: Any
+) -> None:
+    """Found by attacking the lane: not UTF-8 or a 4,301-digit integer in an unknown
+    field was stored by the lane where Flask answers 400; so was a run of 19 digits with
+    nesting deep enough that the stdlib, which reads such a body, gave up within Flask's
+    frames and not the lane's. Each is now Flask's: the same answer and rows."""
+    outcomes = []
+    for enabled in (False, True):
+        person, device = _device(client, admin, token)
+        lane.enabled = enabled
+        taken = lane.taken
+        answer = client.post(
+            PATH,
+            data=make(datetime.now(UTC)),
+            headers={**device, "Content-Type": "application/json"},
+        )
+        assert lane.taken == taken, why
+        body = answer.get_json()
+        outcomes.append(
+            (
+                answer.status_code,
+                {k: v for k, v in body.items() if k not in {"request_id", "instance"}},
+                len(_stored(db, person)["rows"]),
+            )
+        )
+    assert outcomes[0] == outcomes[1], why
+
+
+@pytest.mark.parametrize("spelling", ["+{}", "{}_0", " {} "])
+def test_a_content_length_is_read_as_werkzeug_reads_it(
+    client: Any, admin: Any, token: Any, db: Any, lane: Any, spelling: str
+) -> None:
+    """``int`` reads "+660" and "6_60" where werkzeug (and so Flask) reads 0: gunicorn
+    refuses such a header, another server may not. The lane reads what Flask reads."""
+    outcomes = []
+    for enabled in (False, True):
+        person, device = _device(client, admin, token)
+        body = json.dumps(_batch(datetime.now(UTC))).encode()
+        lane.enabled = enabled
+        answer = client.post(
+            PATH,
+            data=body,
+            headers={**device, "Content-Type": "application/json"},
+            environ_overrides={"CONTENT_LENGTH": spelling.format(len(body))},
+        )
+        outcomes.append((answer.status_code, len(_stored(db, person)["rows"])))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_other_roles_types_and_bodies_go_to_flask(
     client: Any, admin: Any, token: Any, lane: Any
 ) -> None:

@@ -110,5 +110,5 @@ def test_nineteen_digits_in_a_row_are_found_as_the_regular_expression_finds_them
     ``[0-9]{19}`` says, in text and in bytes (a non-ASCII digit is no digit)."""
     text = "".join(parts)
     want = re.search("[0-9]{19}", text) is not None
-    assert input_guard._has_long_run(text) is want
-    assert input_guard._has_long_run(text.encode()) is want
+    assert input_guard.has_long_run(text) is want
+    assert input_guard.has_long_run(text.encode()) is want
