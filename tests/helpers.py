@@ -138,3 +138,10 @@ def wait_for(condition: Any, timeout: float = 30.0, every: float = 0.2) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition}")
         time.sleep(every)
+
+
+class BrokenSchema:
+    """An output schema that cannot render: a fault after a lane has written."""
+
+    def dump(self, _result: Any) -> Any:
+        raise TypeError("a schema that cannot render")

@@ -28,25 +28,18 @@ error handlers (``api/lanes.py``), never stored a second time.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from backend.api.input_guard import has_long_run
-from backend.api.lanes import (
-    bearer_token,
-    client_request_id,
-    finish,
-    flask_error,
-    read_plain_body,
-)
+from backend.api.lanes import JsonLane, client_request_id, limit_key
 from backend.api.limits import TOO_MANY, wait_on
 from backend.api.phone_lane import kick_alerts
 from backend.errors import TooMany
 from backend.schemas.traces import TraceResultOut
 from backend.services.access import audit
-from backend.services.access.tokens import verify_cached
+from backend.services.access.tokens import Principal
 from backend.services.tracking import traces
 
 PATH = "/api/v1/traces"
@@ -88,64 +81,48 @@ def _read_as_flask_reads(body: bytes) -> bool:
     return not has_long_run(body)
 
 
-class BatchLane:
+class BatchLane(JsonLane):
     """WSGI middleware: plain device batches answered here, the rest by ``flask_app``."""
 
+    path = PATH
+    role = "device"
+
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any) -> None:
-        self.next = wsgi_app
-        self.app = flask_app
-        self.schema = TraceResultOut()
-        self.enabled = True
-        # Batches answered here, for tests and benchmarks (threads may lose an increment).
-        self.taken = 0
+        super().__init__(wsgi_app, flask_app, TraceResultOut())
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if (
-            self.enabled
-            and environ.get("PATH_INFO") == PATH
-            and environ.get("REQUEST_METHOD") == "POST"
-        ):
-            answer = self._try(environ, start_response)
-            if answer is not None:
-                return answer
-        return self.next(environ, start_response)
+    def not_plain(self, environ: dict[str, Any]) -> bool:
+        return "HTTP_IDEMPOTENCY_KEY" in environ  # its replay store is Flask's
 
-    def _try(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
-        if (
-            environ.get("QUERY_STRING")
-            or environ.get("CONTENT_TYPE") != "application/json"
-            or "HTTP_IDEMPOTENCY_KEY" in environ
-        ):
+    def max_body(self) -> int:
+        return int(self.app.extensions["qonys.settings"].max_body_bytes)
+
+    def read(self, body: bytes) -> bytes | None:
+        return body if _read_as_flask_reads(body) else None
+
+    def answer(
+        self,
+        environ: dict[str, Any],
+        start_response: Any,
+        who: Principal,
+        wanted: bytes,
+        request_id: str,
+    ) -> Iterable[bytes] | None:
+        if who.person_id is None:
             return None
         extensions = self.app.extensions
         settings = extensions["qonys.settings"]
-        secret = bearer_token(environ)
-        body = read_plain_body(environ, settings.max_body_bytes) if secret else None
-        if secret is None or not body or not _read_as_flask_reads(body):
-            return None
-        database = extensions["qonys.db"]
-        request_id = str(uuid.uuid4())
-        try:
-            who = verify_cached(database.autocommit.connect, secret)
-        except Exception as error:  # the database down: 503, as Flask answers it
-            return flask_error(self.app, environ, error, request_id)(environ, start_response)
-        if who is None or who.role != "device" or who.person_id is None:
-            return None
-        clean = traces.clean_of(body, who.person_id, settings, datetime.now(UTC))
+        clean = traces.clean_of(wanted, who.person_id, settings, datetime.now(UTC))
         if clean is None or clean.count > settings.trace_max_points:
             return None  # point by point, or refused whole: Flask's
-        key = f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
         leases = extensions["qonys.rate_leases"]
-        wait = wait_on(leases, settings.batch_rate_limit, "batch", key, ENDPOINT)
+        wait = wait_on(leases, settings.batch_rate_limit, "batch", limit_key(who), ENDPOINT)
         if wait is not None:  # counted here: answered here, by Flask's handlers
-            over = TooMany(TOO_MANY, wait)
-            return flask_error(self.app, environ, over, request_id)(environ, start_response)
+            return self.error(environ, start_response, TooMany(TOO_MANY, wait), request_id)
         context = audit.Context(who, None, request_id, client_request_id(environ))
         try:
             result = store_clean(extensions, context, who.person_id, clean)
             response = self.app.json.response(self.schema.dump(result))
         except Exception as error:  # an outage or a fault, perhaps after the store: once
-            return flask_error(self.app, environ, error, request_id)(environ, start_response)
+            return self.error(environ, start_response, error, request_id)
         response.status_code = 202
-        self.taken += 1
-        return finish(response, request_id)(environ, start_response)
+        return self.done(environ, start_response, response, request_id)

@@ -27,24 +27,17 @@ limit is marked, and Flask does not count it again (over the limit, Flask answer
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 
-from backend.api.lanes import (
-    bearer_token,
-    client_request_id,
-    finish,
-    flask_error,
-    read_plain_body,
-)
+from backend.api.lanes import JsonLane, client_request_id, limit_key
 from backend.api.limits import COUNTED, wait_on
 from backend.errors import QonysError
 from backend.schemas.register import CheckOut
 from backend.services.access import audit
-from backend.services.access.tokens import verify_cached
+from backend.services.access.tokens import Principal
 from backend.services.register import checks
 
 PATH = "/api/v1/checks"
@@ -79,48 +72,32 @@ def plain_body(body: bytes) -> _Check | None:
     return found
 
 
-class CheckLane:
+class CheckLane(JsonLane):
     """WSGI middleware: plain checks answered here, everything else by ``flask_app``."""
 
+    path = PATH
+    role = "officer"
+
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any) -> None:
-        self.next = wsgi_app
-        self.app = flask_app
-        self.schema = CheckOut()
-        self.enabled = True
-        # Checks answered here, for tests and benchmarks (threads may lose an increment).
-        self.taken = 0
+        super().__init__(wsgi_app, flask_app, CheckOut())
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if (
-            self.enabled
-            and environ.get("PATH_INFO") == PATH
-            and environ.get("REQUEST_METHOD") == "POST"
-        ):
-            answer = self._try(environ, start_response)
-            if answer is not None:
-                return answer
-        return self.next(environ, start_response)
+    def max_body(self) -> int:
+        return MAX_BODY
 
-    def _try(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
-        if environ.get("QUERY_STRING") or environ.get("CONTENT_TYPE") != "application/json":
-            return None
-        secret = bearer_token(environ)
-        body = read_plain_body(environ, MAX_BODY) if secret else None
-        wanted = plain_body(body) if body else None
-        if secret is None or wanted is None:
-            return None
+    def read(self, body: bytes) -> _Check | None:
+        return plain_body(body)
+
+    def answer(
+        self,
+        environ: dict[str, Any],
+        start_response: Any,
+        who: Principal,
+        wanted: _Check,
+        request_id: str,
+    ) -> Iterable[bytes] | None:
         extensions = self.app.extensions
-        database = extensions["qonys.db"]
-        request_id = str(uuid.uuid4())
-        try:
-            who = verify_cached(database.autocommit.connect, secret)
-        except Exception as error:  # the database down: 503, as Flask answers it
-            return flask_error(self.app, environ, error, request_id)(environ, start_response)
-        if who is None or who.role != "officer":
-            return None
-        key = f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
         limit = extensions["qonys.settings"].api_rate_limit
-        wait = wait_on(extensions["qonys.rate_leases"], limit, "api", key, ENDPOINT)
+        wait = wait_on(extensions["qonys.rate_leases"], limit, "api", limit_key(who), ENDPOINT)
         # Counted here, never again by Flask: 0 within the limit, else the Retry-After.
         environ[COUNTED] = wait or 0
         if wait is not None:
@@ -128,12 +105,11 @@ class CheckLane:
         context = audit.Context(who, None, request_id, client_request_id(environ))
         location = {"lat": wanted.location.lat, "lon": wanted.location.lon}
         try:
-            with database.autocommit.connect() as conn:
+            with extensions["qonys.db"].autocommit.connect() as conn:
                 result = checks.run_check(conn, context, wanted.iin, None, location)
             response = self.app.json.response(self.schema.dump(result))
         except QonysError:  # a refusal, raised before the store: Flask's to answer
             return None
         except Exception as error:  # an outage or a fault, perhaps after the store: once
-            return flask_error(self.app, environ, error, request_id)(environ, start_response)
-        self.taken += 1
-        return finish(response, request_id)(environ, start_response)
+            return self.error(environ, start_response, error, request_id)
+        return self.done(environ, start_response, response, request_id)

@@ -1,4 +1,5 @@
-"""What the two lanes beside Flask share (``api/check_lane.py``, ``api/phone_lane.py``).
+"""What the lanes beside Flask share (``api/check_lane.py``, ``api/batch_lane.py``,
+``api/phone_lane.py``).
 
 A lane answers a plain request without Flask's contexts and hooks. For every answer it
 gives, it owes what Flask would have said:
@@ -11,11 +12,16 @@ gives, it owes what Flask would have said:
   (:func:`flask_error`): the same 503 and ``Retry-After``, the same log line;
 - its own answers carry the headers Flask's hooks add (:func:`finish`). The lanes'
   tests compare every header with Flask's, so a header a hook adds later fails them.
+
+The check and batch lanes take one POST path with a JSON body and a bearer token of one
+role: :class:`JsonLane` is what they share.
 """
 
 from __future__ import annotations
 
 import io
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import g
@@ -24,6 +30,7 @@ from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_content_length
 
 from backend import outages
+from backend.services.access.tokens import Principal, verify_cached
 
 
 def read_plain_body(environ: dict[str, Any], max_bytes: int) -> bytes | None:
@@ -83,3 +90,99 @@ def flask_error(app: Any, environ: dict[str, Any], error: Exception, request_id:
             answer = app.handle_exception(unhandled)
         response: Response = app.process_response(app.make_response(answer))
         return response
+
+
+def limit_key(who: Principal) -> str:
+    """A principal's key in the leased limits (``limits._client_key``, the lanes): its
+    account for a browser session, else its token."""
+    return f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
+
+
+class JsonLane:
+    """WSGI middleware for one POST path: a plain request (no query string,
+    ``Content-Type: application/json``, a plain body, a bearer token of :attr:`role`)
+    answered by :meth:`answer`, everything else by the next app (Flask) untouched.
+
+    A lane says what is plain for it (:meth:`not_plain`, :meth:`max_body`,
+    :meth:`read`) and answers (:meth:`answer`: None passes the request on)."""
+
+    path: str
+    role: str
+
+    def __init__(
+        self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any, schema: Any
+    ) -> None:
+        self.next = wsgi_app
+        self.app = flask_app
+        self.schema = schema  # renders the answer, as the Flask view's output schema
+        self.enabled = True
+        # Requests answered here, for tests and benchmarks (threads may lose an increment).
+        self.taken = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if (
+            self.enabled
+            and environ.get("PATH_INFO") == self.path
+            and environ.get("REQUEST_METHOD") == "POST"
+        ):
+            answer = self._try(environ, start_response)
+            if answer is not None:
+                return answer
+        return self.next(environ, start_response)
+
+    def _try(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
+        if (
+            environ.get("QUERY_STRING")
+            or environ.get("CONTENT_TYPE") != "application/json"
+            or self.not_plain(environ)
+        ):
+            return None
+        secret = bearer_token(environ)
+        body = read_plain_body(environ, self.max_body()) if secret else None
+        wanted = self.read(body) if body else None
+        if secret is None or wanted is None:
+            return None
+        request_id = str(uuid.uuid4())
+        try:
+            who = verify_cached(self.app.extensions["qonys.db"].autocommit.connect, secret)
+        except Exception as error:  # the database down: 503, as Flask answers it
+            return self.error(environ, start_response, error, request_id)
+        if who is None or who.role != self.role:
+            return None
+        return self.answer(environ, start_response, who, wanted, request_id)
+
+    def not_plain(self, environ: dict[str, Any]) -> bool:
+        """Whether a header makes the request Flask's whatever its body."""
+        return False
+
+    def max_body(self) -> int:
+        raise NotImplementedError
+
+    def read(self, body: bytes) -> Any | None:
+        """What a plain body asks for; None when it is not plain."""
+        raise NotImplementedError
+
+    def answer(
+        self,
+        environ: dict[str, Any],
+        start_response: Any,
+        who: Principal,
+        wanted: Any,
+        request_id: str,
+    ) -> Iterable[bytes] | None:
+        """The answer to a plain request of a verified principal (:meth:`done`, or
+        :meth:`error` once something may have been written); None to pass it on."""
+        raise NotImplementedError
+
+    def error(
+        self, environ: dict[str, Any], start_response: Any, error: Exception, request_id: str
+    ) -> Iterable[bytes]:
+        """``error`` answered by Flask's handlers (:func:`flask_error`)."""
+        return flask_error(self.app, environ, error, request_id)(environ, start_response)
+
+    def done(
+        self, environ: dict[str, Any], start_response: Any, response: Response, request_id: str
+    ) -> Iterable[bytes]:
+        """The lane's own answer, with the headers Flask's hooks add."""
+        self.taken += 1
+        return finish(response, request_id)(environ, start_response)

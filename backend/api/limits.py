@@ -25,6 +25,7 @@ from limits import RateLimitItem, parse, parse_many
 
 from backend import outages
 from backend.api.context import bearer_principal, bearer_secret, session_principal
+from backend.api.lanes import limit_key
 from backend.errors import TooMany
 from backend.services.access import auth_failures
 from backend.services.access.rate_leases import RateLeases
@@ -40,7 +41,7 @@ def _client_key() -> str:
     ``BEARER t`` and ``Bearer  t`` are one token, and made-up tokens share one address."""
     who = bearer_principal() if bearer_secret() else session_principal()
     if who is not None:
-        return f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
+        return limit_key(who)
     return "ip:" + (request.remote_addr or "unknown")
 
 

@@ -18,6 +18,7 @@ from backend.api import batch_lane
 from backend.app import create_app
 from backend.services.tracking import traces
 from tests import factories as f
+from tests import helpers as h
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
 pytestmark = pytest.mark.citus
@@ -308,16 +309,11 @@ def test_the_batch_limit_counts_each_upload_once_on_either_path(
     app.extensions["qonys.db"].dispose()
 
 
-class _Broken:
-    def dump(self, _result: Any) -> Any:
-        raise TypeError("a schema that cannot render")
-
-
 def test_a_fault_after_the_batch_was_stored_is_a_500_and_never_a_second_store(
     client: Any, admin: Any, token: Any, db: Any, lane: Any, monkeypatch: Any
 ) -> None:
     person, device = _device(client, admin, token)
-    monkeypatch.setattr(lane, "schema", _Broken())
+    monkeypatch.setattr(lane, "schema", h.BrokenSchema())
     resp = client.post(PATH, json=_batch(datetime.now(UTC)), headers=device)
     assert resp.status_code == 500 and resp.mimetype == "application/problem+json"
     assert resp.get_json()["request_id"] == resp.headers["X-Request-Id"]

@@ -18,6 +18,7 @@ from backend.api import check_lane
 from backend.app import create_app
 from backend.services.register import checks
 from tests import factories as f
+from tests import helpers as h
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
 pytestmark = pytest.mark.citus
@@ -208,16 +209,11 @@ def test_the_api_limit_counts_each_check_once_on_either_path(
     app.extensions["qonys.db"].dispose()
 
 
-class _Broken:
-    def dump(self, _result: Any) -> Any:
-        raise TypeError("a schema that cannot render")
-
-
 def test_a_fault_after_the_check_was_stored_is_a_500_and_never_a_second_check(
     client: Any, admin: Any, token: Any, db: Any, lane: Any, monkeypatch: Any
 ) -> None:
     person = f.person(client, admin)
-    monkeypatch.setattr(lane, "schema", _Broken())
+    monkeypatch.setattr(lane, "schema", h.BrokenSchema())
     resp = client.post("/api/v1/checks", json=_plain(person), headers=token("officer"))
     assert resp.status_code == 500 and resp.mimetype == "application/problem+json"
     assert resp.get_json()["request_id"] == resp.headers["X-Request-Id"]
