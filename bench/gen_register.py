@@ -7,11 +7,11 @@ Writes into the bench database (``qonys_bench`` beside the app's, or BENCH_DATAB
 migrated to head with reference geography. Persons get valid IINs and are COPYed in;
 registrations and permits are derived set-based in SQL: each person registered near a
 random settlement, foreigners with a 6-month permit, some expired, some in another region;
-every person's last position (``trace_last_positions``) a day or three ago near where
-they live, as a register whose phones report holds one for each. A statement reading that
-table is planned as it will be at national scale: over a few hundred rows, the cached
-plan of a phone's write read the whole table (a hash join) where at scale it looks each
-row up by the index.
+and for every registered person a last position (``trace_last_positions``) where they are
+registered, one to three days before the day it was seeded, as a register whose phones
+report holds one for each. A statement reading that table is then planned as it will be
+at national scale: when the table held a few hundred rows, the cached plan of a phone's
+write read all of it (a hash join), where at scale it looks each row up by the index.
 """
 
 from __future__ import annotations
@@ -164,8 +164,8 @@ def generate(database: Database, persons: int, seed: int = 7) -> None:
 
 
 def seed_last_positions(database: Database) -> int:
-    """A last position for every person who has none, a day or three old, near where the
-    person is registered; how many were added."""
+    """A last position for every registered person who has none, where the person is
+    registered, one to three days old; how many were added."""
     with database.engine.begin() as conn:
         added = conn.execute(
             text(

@@ -180,15 +180,20 @@ def main() -> None:
     try:
         # Warm-up, from as many clients at once as the server has threads, so that each
         # worker opens the connections its threads will use (and prepares the
-        # statements on them), and on the days the run writes (each worker learns once
-        # that a day's partition exists): half a second off the run's points, which it
-        # does not meet. Warmed with fewer clients on other days, the first measured
-        # batches paid for connecting and for checking partitions.
+        # statements on them); from every device, at the first and the last seconds of
+        # each device's span in each run, so that the days the runs write are known
+        # (each worker learns once that a day's partition exists). Half a second off the
+        # run's points, which it does not meet. Warmed with fewer clients on other
+        # days, the first measured batches paid for connecting and for partitions.
         warm_clients = args.workers * SERVE_THREADS
         half_off = base - timedelta(milliseconds=500)
-        for i in range(2):
-            warm = _batches(api_ids, warm_clients * 2 * 250, 250, half_off, i * args.points * 2)
-            _http(port, tokens, warm, warm_clients)
+        for i, size in enumerate((1000, 5000)):
+            span = -(-args.points // size // len(api_ids)) * size  # seconds per device
+            for start in (0, span - 250):
+                warm = _batches(
+                    api_ids, len(api_ids) * 250, 250, half_off, i * args.points * 2 + start
+                )
+                _http(port, tokens, warm, warm_clients)
         for i, size in enumerate((1000, 5000)):
             offset = i * args.points * 2
             api_batches = _batches(api_ids, args.points, size, base, offset)

@@ -32,8 +32,8 @@ from typing import Any
 
 import msgspec
 
-from backend.api.lanes import JsonLane, client_request_id, limit_key
-from backend.api.limits import COUNTED, wait_on
+from backend.api.lanes import JsonLane, client_request_id
+from backend.api.limits import COUNTED, limit_key, wait_on
 from backend.errors import QonysError
 from backend.schemas.register import CheckOut
 from backend.services.access import audit
@@ -84,7 +84,7 @@ class CheckLane(JsonLane):
     def max_body(self) -> int:
         return MAX_BODY
 
-    def read(self, body: bytes) -> _Check | None:
+    def plain(self, body: bytes) -> _Check | None:
         return plain_body(body)
 
     def answer(

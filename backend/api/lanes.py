@@ -6,7 +6,10 @@ gives, it owes what Flask would have said:
 
 - a request it does not take, or a refusal raised before anything was written, goes to
   Flask untouched (:func:`read_plain_body` leaves the body readable), and Flask answers
-  it as it always has;
+  it as it always has. One exception: a batch over its limit, which the batch lane has
+  counted, is answered by the lane through Flask's handlers (:func:`flask_error`), as
+  Flask's limit decorator would count it again (the check lane marks the request
+  counted instead, which ``limits.check_api_limit`` reads);
 - any other error (an outage, a fault, perhaps after a write) is answered by Flask's
   own error handlers, once, without running the request a second time
   (:func:`flask_error`): the same 503 and ``Retry-After``, the same log line;
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -92,19 +96,13 @@ def flask_error(app: Any, environ: dict[str, Any], error: Exception, request_id:
         return response
 
 
-def limit_key(who: Principal) -> str:
-    """A principal's key in the leased limits (``limits._client_key``, the lanes): its
-    account for a browser session, else its token."""
-    return f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
-
-
-class JsonLane:
+class JsonLane(ABC):
     """WSGI middleware for one POST path: a plain request (no query string,
     ``Content-Type: application/json``, a plain body, a bearer token of :attr:`role`)
     answered by :meth:`answer`, everything else by the next app (Flask) untouched.
 
     A lane says what is plain for it (:meth:`not_plain`, :meth:`max_body`,
-    :meth:`read`) and answers (:meth:`answer`: None passes the request on)."""
+    :meth:`plain`) and answers (:meth:`answer`: None passes the request on)."""
 
     path: str
     role: str
@@ -139,7 +137,7 @@ class JsonLane:
             return None
         secret = bearer_token(environ)
         body = read_plain_body(environ, self.max_body()) if secret else None
-        wanted = self.read(body) if body else None
+        wanted = self.plain(body) if body else None
         if secret is None or wanted is None:
             return None
         request_id = str(uuid.uuid4())
@@ -155,13 +153,16 @@ class JsonLane:
         """Whether a header makes the request Flask's whatever its body."""
         return False
 
+    @abstractmethod
     def max_body(self) -> int:
-        raise NotImplementedError
+        """The largest body that may be plain."""
 
-    def read(self, body: bytes) -> Any | None:
-        """What a plain body asks for; None when it is not plain."""
-        raise NotImplementedError
+    @abstractmethod
+    def plain(self, body: bytes) -> Any | None:
+        """What :meth:`answer` is handed of a body that may be plain (what it asks for,
+        or the body itself when reading it needs the principal); None when it is not."""
 
+    @abstractmethod
     def answer(
         self,
         environ: dict[str, Any],
@@ -172,7 +173,6 @@ class JsonLane:
     ) -> Iterable[bytes] | None:
         """The answer to a plain request of a verified principal (:meth:`done`, or
         :meth:`error` once something may have been written); None to pass it on."""
-        raise NotImplementedError
 
     def error(
         self, environ: dict[str, Any], start_response: Any, error: Exception, request_id: str

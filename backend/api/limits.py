@@ -25,14 +25,20 @@ from limits import RateLimitItem, parse, parse_many
 
 from backend import outages
 from backend.api.context import bearer_principal, bearer_secret, session_principal
-from backend.api.lanes import limit_key
 from backend.errors import TooMany
 from backend.services.access import auth_failures
 from backend.services.access.rate_leases import RateLeases
+from backend.services.access.tokens import Principal
 from backend.services.tracking import phone_apps
 from backend.settings import Settings
 
 log = logging.getLogger("qonys.limits")
+
+
+def limit_key(who: Principal) -> str:
+    """A principal's key in the leased limits (here and in the lanes): its account for a
+    browser session, else its token."""
+    return f"user:{who.user_id}" if who.user_id is not None else f"token:{who.token_id}"
 
 
 def _client_key() -> str:
