@@ -29,7 +29,6 @@ error handlers (``api/lanes.py``), never stored a second time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from backend.api.input_guard import has_long_run
@@ -112,7 +111,7 @@ class BatchLane(JsonLane):
             return None
         extensions = self.app.extensions
         settings = extensions["qonys.settings"]
-        clean = traces.clean_of(wanted, who.person_id, settings, datetime.now(UTC))
+        clean = traces.clean_of(wanted, who.person_id, settings)
         if clean is None or clean.count > settings.trace_max_points:
             return None  # point by point, or refused whole: Flask's
         leases = extensions["qonys.rate_leases"]

@@ -96,7 +96,33 @@ def flask_error(app: Any, environ: dict[str, Any], error: Exception, request_id:
         return response
 
 
-class JsonLane(ABC):
+class Lane:
+    """What every lane holds and how it ends: the next app (Flask) for what it does not
+    take, whether it is on (tests turn it off to hear Flask alone), how many requests it
+    answered, and its two endings (:meth:`done`, :meth:`error`)."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any) -> None:
+        self.next = wsgi_app
+        self.app = flask_app
+        self.enabled = True
+        # Requests answered here, for tests and benchmarks (threads may lose an increment).
+        self.taken = 0
+
+    def error(
+        self, environ: dict[str, Any], start_response: Any, error: Exception, request_id: str
+    ) -> Iterable[bytes]:
+        """``error`` answered by Flask's handlers (:func:`flask_error`)."""
+        return flask_error(self.app, environ, error, request_id)(environ, start_response)
+
+    def done(
+        self, environ: dict[str, Any], start_response: Any, response: Response, request_id: str
+    ) -> Iterable[bytes]:
+        """The lane's own answer, with the headers Flask's hooks add."""
+        self.taken += 1
+        return finish(response, request_id)(environ, start_response)
+
+
+class JsonLane(Lane, ABC):
     """WSGI middleware for one POST path: a plain request (no query string,
     ``Content-Type: application/json``, a plain body, a bearer token of :attr:`role`)
     answered by :meth:`answer`, everything else by the next app (Flask) untouched.
@@ -110,12 +136,8 @@ class JsonLane(ABC):
     def __init__(
         self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any, schema: Any
     ) -> None:
-        self.next = wsgi_app
-        self.app = flask_app
+        super().__init__(wsgi_app, flask_app)
         self.schema = schema  # renders the answer, as the Flask view's output schema
-        self.enabled = True
-        # Requests answered here, for tests and benchmarks (threads may lose an increment).
-        self.taken = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if (
@@ -173,16 +195,3 @@ class JsonLane(ABC):
     ) -> Iterable[bytes] | None:
         """The answer to a plain request of a verified principal (:meth:`done`, or
         :meth:`error` once something may have been written); None to pass it on."""
-
-    def error(
-        self, environ: dict[str, Any], start_response: Any, error: Exception, request_id: str
-    ) -> Iterable[bytes]:
-        """``error`` answered by Flask's handlers (:func:`flask_error`)."""
-        return flask_error(self.app, environ, error, request_id)(environ, start_response)
-
-    def done(
-        self, environ: dict[str, Any], start_response: Any, response: Response, request_id: str
-    ) -> Iterable[bytes]:
-        """The lane's own answer, with the headers Flask's hooks add."""
-        self.taken += 1
-        return finish(response, request_id)(environ, start_response)

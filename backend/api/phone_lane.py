@@ -30,7 +30,7 @@ import redis
 from werkzeug.wrappers import Request
 
 from backend import outages
-from backend.api.lanes import finish, flask_error, read_plain_body
+from backend.api.lanes import Lane, read_plain_body
 from backend.api.limits import wait_on
 from backend.errors import Unauthorized
 from backend.jobs import alerts as alert_jobs
@@ -124,16 +124,12 @@ def phone_request(request: Request) -> phone_apps.PhoneRequest:
     )
 
 
-class PhoneLane:
+class PhoneLane(Lane):
     """WSGI middleware: plain phone requests answered here, the rest by ``flask_app``."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], flask_app: Any) -> None:
-        self.next = wsgi_app
-        self.app = flask_app
+        super().__init__(wsgi_app, flask_app)
         self.routes = {app.path: app for app in phone_apps.APPS}
-        self.enabled = True
-        # Requests answered here, for tests and benchmarks (threads may lose an increment).
-        self.taken = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         app = self.routes.get(environ.get("PATH_INFO", ""))
@@ -164,7 +160,6 @@ class PhoneLane:
             environ["wsgi.input"].seek(0)
             return None
         except Exception as error:  # an outage or a fault, perhaps after a write: once
-            return flask_error(self.app, environ, error, request_id)(environ, start_response)
-        self.taken += 1
+            return self.error(environ, start_response, error, request_id)
         response = self.app.response_class(text, status=status, mimetype=mimetype)
-        return finish(response, request_id)(environ, start_response)
+        return self.done(environ, start_response, response, request_id)
