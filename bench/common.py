@@ -6,7 +6,10 @@ import argparse
 import http.client
 import io
 import os
+import re
+import shutil
 import statistics
+import subprocess
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,6 +150,10 @@ class KeepAlive:
                 curl.setopt(pycurl.CUSTOMREQUEST, None)
         return int(curl.getinfo(pycurl.RESPONSE_CODE)), self.body.getvalue()
 
+    def local_port(self) -> int:
+        """The port this connection was opened from (after its first request)."""
+        return int(self.curl.getinfo(pycurl.LOCAL_PORT))
+
     def close(self) -> None:
         self.curl.close()
 
@@ -165,6 +172,11 @@ class StdlibKeepAlive:
         resp = self.conn.getresponse()
         return resp.status, resp.read()
 
+    def local_port(self) -> int:
+        """The port this connection was opened from (after its first request)."""
+        sock = self.conn.sock
+        return int(sock.getsockname()[1]) if sock is not None else 0
+
     def close(self) -> None:
         self.conn.close()
 
@@ -173,6 +185,57 @@ CLIENTS: dict[str, type[KeepAlive] | type[StdlibKeepAlive]] = {
     "curl": KeepAlive,
     "stdlib": StdlibKeepAlive,
 }
+
+
+Connection = KeepAlive | StdlibKeepAlive
+_PEER_AND_PID = re.compile(r"\S+\s+\S+\s+\S+\s+\S+:(\d+)\s+.*?pid=(\d+)")
+
+
+def _server_pids(port: int) -> dict[int, int]:
+    """For each connection the server on ``port`` holds: the client's port, and the
+    pid of the process (the server's worker) that accepted it (``ss``, as root)."""
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = (_PEER_AND_PID.match(line) for line in out.splitlines())
+    return {int(m.group(1)): int(m.group(2)) for m in found if m}
+
+
+def spread_connections(
+    port: int, n: int, workers: int, client: str = "curl", even: bool = True
+) -> tuple[list[Connection], list[int]]:
+    """``n`` keep-alive connections to the server on ``port``, spread evenly over its
+    ``workers`` processes, and how many each process holds.
+
+    A server whose workers share one listening socket (gunicorn) lets whichever worker
+    wakes first accept a connection: 4 connections land 2/2 on two workers only 3
+    times in 8, 3/1 half the time and 4/0 once in 8, and a keep-alive connection stays
+    where it landed. A worker holding 3 of 4 busy clients is bound by its interpreter
+    lock while the other idles, so a run's rate depended on that draw more than on the
+    code: runs of the same build swung from 0.66 to 1.60 of each other. Each
+    connection here is opened, asked ``GET /health``, and kept only while its worker
+    holds no more than its share (else opened again), so every phase is measured with
+    its connections spread the same way. ``even=False``, or without ``ss`` or root,
+    the draw stays as it fell (the counts say how, when they can be read)."""
+    share = -(-n // max(workers, 1))
+    can_look = shutil.which("ss") is not None and os.geteuid() == 0
+    conns: list[Connection] = []
+    held: Counter[int] = Counter()
+    retries = 0
+    while len(conns) < n:
+        conn = CLIENTS[client](port)
+        conn.request("GET", "/health")
+        owner = _server_pids(port).get(conn.local_port(), 0) if can_look else 0
+        if even and owner and held[owner] >= share and retries < 100 * n:
+            conn.close()
+            retries += 1
+            continue
+        held[owner] += 1
+        conns.append(conn)
+    return conns, sorted(held.values(), reverse=True)
 
 
 def add_server_and_client(parser: argparse.ArgumentParser) -> None:

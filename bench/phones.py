@@ -6,6 +6,8 @@
                            [--server granian]  (Granian's WSGI instead of gunicorn:
                                                 pip install -e '.[bench]')
                            [--rounds 3]    (then /health and OsmAnd GET alternately)
+                           [--as-drawn]    (connections stay where they land; by
+                                            default spread evenly over the workers)
     (also: python -m bench.ingest --single)
 
 Real phones send one point per request. The API runs under gunicorn against the bench
@@ -28,8 +30,8 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import psycopg2
 from sqlalchemy import text
@@ -38,13 +40,14 @@ from backend.services.access.tokens import create_token
 from backend.services.tracking import trace_storage
 from bench.checks import _free_port, _start_api
 from bench.common import (
-    CLIENTS,
     KINDS,
+    Connection,
     add_server_and_client,
     bench_database_url,
     cpu_per_item,
     cpu_seconds,
     cpu_total,
+    spread_connections,
 )
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
@@ -119,26 +122,43 @@ PROTOCOLS: dict[str, Build] = {
 }
 
 
+@dataclass
+class Phase:
+    """One phase's rate, its CPU per request by kind, and how its connections fell."""
+
+    rate: float
+    cpu: dict[str, float]
+    spread: list[int]
+
+
 def _run(
     port: int,
     requests: list[tuple[str, str, dict[str, str], bytes]],
     clients: int,
+    workers: int,
+    api_pid: int,
     client: str = "curl",
-) -> float:
+    even: bool = True,
+) -> Phase:
+    """Send ``requests`` from ``clients`` keep-alive connections spread evenly over the
+    server's workers (:func:`spread_connections`); the rate and the CPU are of the
+    sending alone, not of opening them."""
+    conns, spread = spread_connections(port, clients, workers, client, even)
     chunks = [requests[i::clients] for i in range(clients)]
 
-    def work(chunk: list[tuple[str, str, dict[str, str], bytes]]) -> None:
-        conn = CLIENTS[client](port)
+    def work(conn: Connection, chunk: list[tuple[str, str, dict[str, str], bytes]]) -> None:
         for method, path, headers, body in chunk:
             status, _answer = conn.request(method, path, body, headers)
             if status != 200:
                 raise RuntimeError(f"{method} {path[:40]}: {status}")
         conn.close()
 
+    before = cpu_seconds(api_pid)
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(work, chunks))
-    return len(requests) / (time.perf_counter() - started)
+        list(pool.map(work, conns, chunks))
+    rate = len(requests) / (time.perf_counter() - started)
+    return Phase(rate, cpu_per_item(before, cpu_seconds(api_pid), len(requests)), spread)
 
 
 def _copy_single(url: str, person_ids: list[int], n: int, base: datetime, clients: int) -> float:
@@ -175,6 +195,7 @@ def run(
     server: str = "gunicorn",
     client: str = "curl",
     rounds: int = 3,
+    even: bool = True,
 ) -> None:
     url = bench_database_url()
     database = prepare(url)
@@ -204,25 +225,23 @@ def run(
     port = _free_port()
     api = _start_api(url, port, workers, threads, server)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    results: list[tuple[str, float, dict[str, float]]] = []
+    results: list[tuple[str, Phase]] = []
     alternating: list[float] = []  # OsmAnd GET / health, round by round
     profile_text = ""
 
-    def measure(name: str, go: Callable[[], float]) -> None:
-        """Run ``go`` (it answers requests/s) and keep its rate and CPU per request."""
-        before = cpu_seconds(api.pid)
-        rate = go()
-        results.append((name, rate, cpu_per_item(before, cpu_seconds(api.pid), requests_n)))
+    def send(batch: list[tuple[str, str, dict[str, str], bytes]]) -> Phase:
+        return _run(port, batch, clients, workers, api.pid, client, even)
 
     try:
+        health: list[tuple[str, str, dict[str, str], bytes]]
         health = [("GET", "/health", {}, b"")] * requests_n
-        _run(port, health[: requests_n // 4], clients, client)  # warm-up
+        send(health[: requests_n // 4])  # warm-up
         warm = [
             _osmand_get(tokens[k % devices], base - timedelta(days=2, seconds=k), k)
             for k in range(requests_n // 4)
         ]
-        _run(port, warm, clients, client)
-        measure("GET /health", lambda: _run(port, health, clients, client))
+        send(warm)
+        results.append(("GET /health", send(health)))
         for offset, (name, build) in enumerate(PROTOCOLS.items()):
             batch = [
                 build(tokens[k % devices], base - timedelta(hours=offset, seconds=k // devices), k)
@@ -230,27 +249,27 @@ def run(
             ]
             if profile and name == "OsmAnd GET":
                 # As long as the unprofiled run of the same size took /health, about.
-                seconds = max(5, int(requests_n / max(results[0][1], 1)) + 2)
+                seconds = max(5, int(requests_n / max(results[0][1].rate, 1)) + 2)
                 with profiled(api.pid, seconds) as samples:
-                    measure(name, partial(_run, port, batch, clients, client))
+                    results.append((name, send(batch)))
                 profile_text = summarise(samples)
             else:
-                measure(name, partial(_run, port, batch, clients, client))
+                results.append((name, send(batch)))
         # /health and OsmAnd GET again, one after the other, round by round: a shared
         # machine's drift from one phase to the next moves both of a round alike.
         for r in range(rounds):
-            health_now = _run(port, health, clients, client)
+            health_now = send(health)
             batch = [
                 _osmand_get(
                     tokens[k % devices], base - timedelta(hours=4 + r, seconds=k // devices), k
                 )
                 for k in range(requests_n)
             ]
-            alternating.append(_run(port, batch, clients, client) / health_now)
-        measure(
-            "raw COPY, 1 row + commit",
-            lambda: _copy_single(url, copy_ids, requests_n, base, clients),
-        )
+            alternating.append(send(batch).rate / health_now.rate)
+        before = cpu_seconds(api.pid)
+        copy_rate = _copy_single(url, copy_ids, requests_n, base, clients)
+        copy_cpu = cpu_per_item(before, cpu_seconds(api.pid), requests_n)
+        results.append(("raw COPY, 1 row + commit", Phase(copy_rate, copy_cpu, [])))
     finally:
         api.terminate()
         api.wait()
@@ -261,10 +280,12 @@ def run(
             ),
             {"i": api_ids},
         ).scalar_one()
-    health_rate, copy_rate = results[0][1], results[-1][1]
+    health_rate, copy_rate = results[0][1].rate, results[-1][1].rate
+    spreads = sorted({"/".join(map(str, phase.spread)) for _, phase in results if phase.spread})
     print(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
-        f"{server} {workers} workers x {threads} threads, load sent by {client}"
+        f"{server} {workers} workers x {threads} threads, load sent by {client}; "
+        f"connections per worker {' or '.join(spreads)}" + ("" if even else " (as they fell)")
     )
     kinds = (*KINDS, "other")
     print(
@@ -272,7 +293,8 @@ def run(
         + " ".join(f"{k:>10}" for k in kinds)
         + f" {'all':>6}"
     )
-    for name, rate, cpu in results:
+    for name, phase in results:
+        rate, cpu = phase.rate, phase.cpu
         print(
             f"{name:26} {rate:>11,.0f} {rate / health_rate:>9.2f} {rate / copy_rate:>8.2f}"
             + " " * 23
@@ -313,6 +335,12 @@ def main() -> None:
         default=3,
         help="then /health and OsmAnd GET again, one after the other, this many times",
     )
+    parser.add_argument(
+        "--as-drawn",
+        action="store_true",
+        help="keep each connection on the worker that accepted it, as a server does "
+        "(by default they are spread evenly over the workers)",
+    )
     add_server_and_client(parser)
     args = parser.parse_args()
     run(
@@ -325,6 +353,7 @@ def main() -> None:
         args.server,
         args.client,
         args.rounds,
+        not args.as_drawn,
     )
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from bench.checks import _answers, _free_port, _server_command
-from bench.common import cpu_seconds
 from bench.phones import _run
 
 _HELLO = ("GET", "/", {}, b"")
@@ -46,11 +46,10 @@ def main() -> None:
             if not _answers(port, "/", 30):
                 print(f"{name}: did not start (Granian is in the bench extra)")
                 continue
-            _run(port, [_HELLO] * (args.requests // 4), args.clients)  # warm-up
-            before = cpu_seconds(server.pid)["API"]
-            rate = _run(port, [_HELLO] * args.requests, args.clients)
-            spent = cpu_seconds(server.pid)["API"] - before
-            rows.append((name, rate, spent / args.requests * 1000))
+            send = partial(_run, port, clients=args.clients, workers=args.workers)
+            send([_HELLO] * (args.requests // 4), api_pid=server.pid)  # warm-up
+            phase = send([_HELLO] * args.requests, api_pid=server.pid)
+            rows.append((name, phase.rate, phase.cpu.get("API", 0.0)))
         finally:
             server.terminate()
             server.wait()
