@@ -59,6 +59,28 @@ def test_a_wrong_value_stops_the_command_and_the_server(migrated: Any) -> None:
     assert server.stderr.strip().splitlines()[-1].startswith("qonys: QONYS_NIGHT_START_HOUR:")
 
 
+def test_the_wsgi_module_freezes_the_apps_objects_out_of_the_collectors_walk() -> None:
+    """Each worker's app objects are frozen once it is built: a phone request paid about
+    0.03 ms of 0.24 in-process for full collections walking them (README, Speed)."""
+    probe = (
+        "import gc; before = gc.get_freeze_count(); import backend.wsgi; "
+        "print(before, gc.get_freeze_count(), backend.wsgi.app.name)"
+    )
+    server = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+        check=False,
+    )
+    assert server.returncode == 0, server.stderr
+    before, frozen, name = server.stdout.split()
+    assert int(before) == 0
+    assert int(frozen) > 100_000  # the app, its routes, schemas and models
+    assert name == "backend"
+
+
 def test_config_show_prints_values_and_sources_without_passwords() -> None:
     shown = h.qonys(
         "config",
