@@ -161,5 +161,5 @@ class PhoneLane(Lane):
             return None
         except Exception as error:  # an outage or a fault, perhaps after a write: once
             return self.error(environ, start_response, error, request_id)
-        response = self.app.response_class(text, status=status, mimetype=mimetype)
-        return self.done(environ, start_response, response, request_id)
+        head = environ["REQUEST_METHOD"] == "HEAD"
+        return self.done_text(start_response, status, text, mimetype, request_id, head)
