@@ -134,11 +134,11 @@ class Lane:
         text: str,
         mimetype: str,
         request_id: str,
-        head: bool = False,
     ) -> Iterable[bytes]:
         """A short text answer as :meth:`done` gives it through the app's response class
         (the same status line, ``Content-Type`` and ``Content-Length``), written without
-        building one: phones are the API's busiest callers (``api/phone_lane.py``)."""
+        building one: phones are the API's busiest callers (``api/phone_lane.py``). Never
+        a HEAD's answer (a HEAD is Flask's)."""
         self.taken += 1
         body = text.encode()
         start_response(
@@ -149,7 +149,7 @@ class Lane:
                 *hook_headers(request_id),
             ],
         )
-        return [] if head else [body]
+        return [body]
 
 
 class JsonLane(Lane, ABC):

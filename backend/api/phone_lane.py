@@ -161,5 +161,4 @@ class PhoneLane(Lane):
             return None
         except Exception as error:  # an outage or a fault, perhaps after a write: once
             return self.error(environ, start_response, error, request_id)
-        head = environ["REQUEST_METHOD"] == "HEAD"
-        return self.done_text(start_response, status, text, mimetype, request_id, head)
+        return self.done_text(start_response, status, text, mimetype, request_id)
