@@ -124,6 +124,8 @@ def grant_rights(conn: Connection, role: str, owner: str) -> None:
             else f"REVOKE CREATE ON SCHEMA public FROM {role}"
         ),
         f"GRANT EXECUTE ON FUNCTION qonys_create_trace_partition(date) TO {role}",
+        # And a closed day's spatial index (migration 0030).
+        f"GRANT EXECUTE ON FUNCTION qonys_index_trace_partition(date) TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public"

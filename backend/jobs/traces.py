@@ -7,7 +7,8 @@ from backend.services.tracking import trace_storage
 
 
 def maintain_partitions() -> dict[str, object]:
-    """Partitions ahead, retention behind (keeping daily presence), closed days clustered."""
+    """Partitions ahead, retention behind (keeping daily presence), closed days clustered
+    and given their spatial index."""
     settings = job_settings()
     engine = job_database().engine
     created = trace_storage.prepare_ahead(
