@@ -220,7 +220,8 @@ def spread_connections(
     holds no more than its share (else opened again), so every phase is measured with
     its connections spread the same way. ``even=False``, or without ``ss`` or root,
     the draw stays as it fell (the counts say how, when they can be read)."""
-    share = -(-n // max(workers, 1))
+    workers = max(workers, 1)
+    fewer, extra = divmod(n, workers)  # each holds `fewer`, `extra` of them one more
     can_look = shutil.which("ss") is not None and os.geteuid() == 0
     conns: list[Connection] = []
     held: Counter[int] = Counter()
@@ -229,7 +230,10 @@ def spread_connections(
         conn = CLIENTS[client](port)
         conn.request("GET", "/health")
         owner = _server_pids(port).get(conn.local_port(), 0) if can_look else 0
-        if even and owner and held[owner] >= share and retries < 100 * n:
+        fits = held[owner] < fewer or (
+            held[owner] == fewer and sum(1 for c in held.values() if c > fewer) < extra
+        )
+        if even and owner and not fits and retries < 100 * n:
             conn.close()
             retries += 1
             continue
