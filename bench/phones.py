@@ -285,7 +285,8 @@ def run(
     print(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
         f"{server} {workers} workers x {threads} threads, load sent by {client}; "
-        f"connections per worker {' or '.join(spreads)}" + ("" if even else " (as they fell)")
+        f"connections per worker {' or '.join(spreads) or 'unknown (no ss)'}"
+        + ("" if even else " (as they fell)")
     )
     kinds = (*KINDS, "other")
     print(

@@ -129,16 +129,22 @@ class Lane:
 
     def done_text(
         self,
+        environ: dict[str, Any],
         start_response: Any,
         status: int,
         text: str,
         mimetype: str,
         request_id: str,
     ) -> Iterable[bytes]:
-        """A short text answer as :meth:`done` gives it through the app's response class
-        (the same status line, ``Content-Type`` and ``Content-Length``), written without
-        building one: phones are the API's busiest callers (``api/phone_lane.py``). Never
-        a HEAD's answer (a HEAD is Flask's)."""
+        """A short text answer as :meth:`done` gives it through the app's response class,
+        written without building one when it can be: a 2xx with a body (what werkzeug
+        sends for it: the status line, ``Content-Type`` and ``Content-Length``). Phones
+        are the API's busiest callers (``api/phone_lane.py``). Any other status (a 204
+        or 304 drops headers, an unknown code is named otherwise) is werkzeug's to
+        write; a HEAD is Flask's and never reaches a lane."""
+        if not (200 <= status < 300 and status != 204 and status in HTTP_STATUS_CODES):
+            response = self.app.response_class(text, status=status, mimetype=mimetype)
+            return self.done(environ, start_response, response, request_id)
         self.taken += 1
         body = text.encode()
         start_response(

@@ -161,4 +161,4 @@ class PhoneLane(Lane):
             return None
         except Exception as error:  # an outage or a fault, perhaps after a write: once
             return self.error(environ, start_response, error, request_id)
-        return self.done_text(start_response, status, text, mimetype, request_id)
+        return self.done_text(environ, start_response, status, text, mimetype, request_id)

@@ -7,11 +7,18 @@ path, and an index that grows with the day (at national traffic a day holds tens
 millions of points). Its one reader is the daily-presence aggregation, which runs on
 partitions long closed (before retention drops them). Each day's partition now gets its
 own GiST when it is closed and compacted (``trace_storage.compact_closed``: two days
-after its day); this migration gives one to every partition already closed.
+after its day).
+
+This migration only drops the partitioned index, a short lock: building the closed days'
+indexes here would hold every partition locked, in the migrations' one transaction, for
+as long as they all take to build. ``compact_closed`` builds them afterwards, a few days
+an hour, oldest first (the next to be aggregated and dropped), as it does for every day
+it closes.
 
 The runtime role, which runs that job and owns the partitions, has no CREATE on the
 schema (migration 0025), so the index is made by the owner's function
-``qonys_index_trace_partition(day)``, which can make that one index and nothing else.
+``qonys_index_trace_partition(day)``, which makes that one index, on a closed day's
+partition of ``trace_points``, and nothing else.
 On Citus the role keeps CREATE and makes it itself (as it makes the partitions there).
 
 Revision ID: 0030
@@ -19,44 +26,12 @@ Revises: 0029
 Create Date: 2026-12-05
 """
 
-from datetime import UTC, datetime, timedelta
-
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
 down_revision = "0029"
 branch_labels = None
 depends_on = None
-
-_PREFIX = "trace_points_p"
-_CLOSED_AFTER = timedelta(days=2)  # as trace_storage.CLOSED_AFTER when written
-
-
-def _partitions() -> list[tuple[str, bool]]:
-    """Each day's partition, and whether its day is closed."""
-    names = (
-        op.get_bind()
-        .execute(
-            sa.text(
-                """
-                SELECT c.relname FROM pg_inherits i
-                JOIN pg_class c ON c.oid = i.inhrelid
-                JOIN pg_class p ON p.oid = i.inhparent
-                WHERE p.relname = 'trace_points'
-                """
-            )
-        )
-        .scalars()
-        .all()
-    )
-    today = datetime.now(UTC).date()
-    out = []
-    for name in sorted(names):
-        if name.startswith(_PREFIX):
-            day = datetime.strptime(name[len(_PREFIX) :], "%Y%m%d").date()
-            out.append((name, day <= today - _CLOSED_AFTER))
-    return out
 
 
 def upgrade() -> None:
@@ -68,25 +43,29 @@ def upgrade() -> None:
         DECLARE
             name text := 'trace_points_p' || to_char(day, 'YYYYMMDD');
         BEGIN
-            IF to_regclass('public.' || name) IS NULL THEN
+            -- Closed days only (two days past, UTC): a build locks out the day's writes.
+            IF day > (now() AT TIME ZONE 'UTC')::date - 2 THEN
+                RAISE EXCEPTION 'the day % is not closed yet', day;
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM pg_inherits i
+                           JOIN pg_class c ON c.oid = i.inhrelid
+                           WHERE i.inhparent = 'public.trace_points'::regclass
+                             AND c.oid = to_regclass('public.' || name)) THEN
                 RETURN NULL;
             END IF;
             EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON public.%I USING gist (geom)',
                            name || '_geom_gist', name);
-            RETURN name;
+            RETURN name || '_geom_gist';
         END
         $fn$
         """
     )
     op.execute("REVOKE ALL ON FUNCTION qonys_index_trace_partition(date) FROM PUBLIC")
     op.execute("DROP INDEX IF EXISTS trace_points_geom_gist")
-    for name, closed in _partitions():
-        if closed:
-            op.execute(f"CREATE INDEX IF NOT EXISTS {name}_geom_gist ON {name} USING gist (geom)")
 
 
 def downgrade() -> None:
-    for name, _closed in _partitions():
-        op.execute(f"DROP INDEX IF EXISTS {name}_geom_gist")
+    # The closed days' own indexes match: PostgreSQL attaches them to the partitioned
+    # index instead of building them again, and builds only the other days'.
     op.execute("CREATE INDEX trace_points_geom_gist ON trace_points USING gist (geom)")
     op.execute("DROP FUNCTION IF EXISTS qonys_index_trace_partition(date)")

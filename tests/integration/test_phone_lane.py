@@ -13,10 +13,12 @@ import psycopg2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from werkzeug.test import EnvironBuilder
 
+from backend.api.lanes import Lane, finish
 from backend.app import create_app
 from backend.services.tracking import phone_ingest
-from backend.services.tracking.phone_apps import gpslogger
+from backend.services.tracking.phone_apps import APPS, gpslogger
 from tests import factories as f
 from tests.fixtures import phones
 
@@ -56,7 +58,7 @@ CLIENTS: dict[str, Build] = {
     ),
 }
 # What differs from one request to the next, whichever path answers it.
-PER_REQUEST = {"X-Request-Id", "Content-Length"}
+PER_REQUEST = {"X-Request-Id"}
 
 
 @pytest.fixture
@@ -127,6 +129,7 @@ def test_each_real_client_is_answered_and_stored_as_flask_does(
         fast = _send(client, lane, build(fast_secret, t + timedelta(seconds=shift)), True)
         slow = _send(client, lane, build(slow_secret, t + timedelta(seconds=shift)), False)
         assert (fast.status_code, fast.data) == (slow.status_code, slow.data) == (200, fast.data)
+        assert fast.status == slow.status  # the reason phrase too
         assert {k: v for k, v in fast.headers.items() if k not in PER_REQUEST} == {
             k: v for k, v in slow.headers.items() if k not in PER_REQUEST
         }
@@ -242,3 +245,32 @@ def test_a_fault_is_answered_once_by_flasks_handlers(
             text("SELECT count(*) FROM trace_points WHERE person_id = :p"), {"p": person}
         ).scalar_one()
     assert stored == 1
+
+
+_ANSWERS = sorted(
+    {a.answer for a in APPS}
+    | {(202, "", "text/plain"), (204, "", "text/plain"), (299, "x", "text/plain")}
+)
+
+
+@pytest.mark.parametrize(("status", "text_", "mimetype"), _ANSWERS)
+def test_the_lanes_own_answer_is_what_the_apps_response_class_writes(
+    app: Any, status: int, text_: str, mimetype: str
+) -> None:
+    """Every phone app's answer, and statuses werkzeug writes otherwise (204 without a
+    length, an unknown code): the same status line, headers in order and body."""
+    environ = EnvironBuilder(path="/api/v1/traces/osmand").get_environ()
+    heard: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(
+        status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> None:
+        heard.append((status_line, list(headers)))
+
+    lane = Lane(lambda e, s: [], app)
+    body = b"".join(lane.done_text(environ, start_response, status, text_, mimetype, "rid"))
+    response = finish(app.response_class(text_, status=status, mimetype=mimetype), "rid")
+    wanted = b"".join(response(environ, start_response))
+    assert heard[0] == heard[1]
+    assert body == wanted
+    assert lane.taken == 1

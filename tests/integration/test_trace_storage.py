@@ -130,6 +130,9 @@ def test_closed_partitions_are_clustered_and_indexed_once(db: Any, migrated: Any
         )
     done = trace_storage.compact_closed(db.engine, limit=100)
     assert trace_storage.partition_name(old) in done
+    # Closed two days after its day (CLOSED_AFTER), not one.
+    assert trace_storage.partition_name(today - timedelta(days=2)) in done
+    assert trace_storage.partition_name(today - timedelta(days=1)) not in done
     assert trace_storage.partition_name(today) not in done  # still open
     assert trace_storage.partition_name(old) not in trace_storage.compact_closed(
         db.engine, limit=100
@@ -149,7 +152,7 @@ def test_closed_partitions_are_clustered_and_indexed_once(db: Any, migrated: Any
         conn.execute(text(f"DROP INDEX {trace_storage.geom_index_name(closed)}"))
     assert closed in trace_storage.compact_closed(db.engine, limit=100)
     assert _gist_indexes(db, closed) == [trace_storage.geom_index_name(closed)]
-    # The aggregation kept before retention reads the closed day by its index.
+    # The aggregation kept before retention can read the closed day by its index.
     with db.engine.begin() as conn:
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(
@@ -247,3 +250,17 @@ def test_the_runtime_role_creates_nothing_in_public_but_its_partitions(db: Any) 
         conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
         conn.execute(text(f"DROP TABLE {name}"))
     trace_storage.forget_known_partitions()
+
+
+def test_the_index_function_makes_a_closed_days_index_only(db: Any, migrated: Any) -> None:
+    """The runtime role's way to the closed days' index (migration 0030) takes a day,
+    never a name, and refuses a day still being written."""
+    today = datetime.now(UTC).date()
+    trace_storage.create_partitions(db.engine, today, today)
+    with pytest.raises(Exception, match="not closed yet"), db.engine.begin() as conn:
+        conn.execute(text("SELECT qonys_index_trace_partition(:d)"), {"d": today})
+    assert _gist_indexes(db, trace_storage.partition_name(today)) == []
+    long_ago = today - timedelta(days=4000)  # no such partition: nothing made
+    with db.engine.begin() as conn:
+        made = conn.scalar(text("SELECT qonys_index_trace_partition(:d)"), {"d": long_ago})
+    assert made is None

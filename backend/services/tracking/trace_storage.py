@@ -29,12 +29,10 @@ def partition_name(day: date) -> str:
     return f"{PARTITION_PREFIX}{day:%Y%m%d}"
 
 
-_GEOM_INDEX = "_geom_gist"
-
-
 def geom_index_name(partition: str) -> str:
-    """The spatial index a closed day's partition is given (:func:`compact_closed`)."""
-    return partition + _GEOM_INDEX
+    """The spatial index a closed day's partition is given (:func:`compact_closed`; the
+    same name as ``qonys_index_trace_partition`` gives it, migration 0030)."""
+    return f"{partition}_geom_gist"
 
 
 def existing_partitions(conn: Connection) -> dict[date, str]:
@@ -50,9 +48,21 @@ def existing_partitions(conn: Connection) -> dict[date, str]:
     ).scalars()
     out = {}
     for name in rows:
-        if name.startswith(PARTITION_PREFIX):
-            out[datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()] = name
+        day = partition_day(name)
+        if day is not None:
+            out[day] = name
     return out
+
+
+def partition_day(name: str) -> date | None:
+    """The day of a day's partition by its name; None for any other partition (a
+    default partition, one an operator attached)."""
+    if not name.startswith(PARTITION_PREFIX):
+        return None
+    try:
+        return datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
@@ -189,12 +199,15 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
 
     Fixes arrive interleaved across thousands of phones, so one person's day is spread
     over as many pages as it has fixes; after CLUSTER it sits in a couple of pages and a
-    30-day track reads ~30 small ranges. Late points for a partition being closed wait
-    for the short lock instead of failing. The GiST index is built once, on the
-    clustered rows, instead of growing point by point while the day is written; late
-    points after that go into it as usual. Whether a partition is clustered is
-    PostgreSQL's own ``indisclustered`` flag, and whether it has its index, the catalog:
-    a run stopped between the two finishes the partition the next time.
+    30-day track reads ~30 small ranges. The GiST index is built once, on the clustered
+    rows, instead of growing point by point while the day was written; late points after
+    that go into it as usual. Meanwhile late points for the day wait: the CLUSTER locks
+    the partition, and the build locks out its writes (as the CLUSTER's rebuild of the
+    index did before). A phone's or a batch's write gives up after 5 s (503, and the
+    client sends it again); two days on, such points are rare. Whether a partition is
+    clustered is PostgreSQL's own ``indisclustered`` flag, and whether it is indexed,
+    whether it has any GiST index: a run stopped between the two finishes the partition
+    the next time, and a day whose index migration 0030 dropped gets it back.
     """
     today = today or clock.utc_day()
     with engine.connect() as conn:
@@ -202,31 +215,31 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
             text(
                 """
                 SELECT c.relname, i.relname AS pkey, x.indisclustered,
-                       EXISTS (SELECT 1 FROM pg_indexes g WHERE g.tablename = c.relname
-                               AND g.indexname = c.relname || :suffix) AS indexed
+                       EXISTS (SELECT 1 FROM pg_index g
+                               JOIN pg_class gi ON gi.oid = g.indexrelid
+                               JOIN pg_am a ON a.oid = gi.relam AND a.amname = 'gist'
+                               WHERE g.indrelid = c.oid) AS indexed
                 FROM pg_inherits h
                 JOIN pg_class p ON p.oid = h.inhparent AND p.relname = 'trace_points'
                 JOIN pg_class c ON c.oid = h.inhrelid
                 JOIN pg_index x ON x.indrelid = c.oid AND x.indisprimary
                 JOIN pg_class i ON i.oid = x.indexrelid
                 """
-            ),
-            {"suffix": _GEOM_INDEX},
+            )
         ).all()
     todo = []
     for name, pkey, clustered, indexed in rows:
-        if clustered and indexed:
-            continue
-        day = datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()
-        if day <= today - CLOSED_AFTER:
-            todo.append((day, name, pkey, clustered))
+        day = partition_day(name)
+        if day is not None and day <= today - CLOSED_AFTER and not (clustered and indexed):
+            todo.append((day, name, pkey, clustered, indexed))
     done = []
-    for day, name, pkey, clustered in sorted(todo)[:limit]:
+    for day, name, pkey, clustered, indexed in sorted(todo)[:limit]:
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             if not clustered:
                 conn.execute(text(f"CLUSTER {name} USING {pkey}"))
-            _index_closed(conn, day, name)
+            if not indexed:
+                _index_closed(conn, day, name)
             conn.execute(text(f"ANALYZE {name}"))
         done.append(name)
     return done
