@@ -65,7 +65,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION IF EXISTS qonys_index_trace_partition(date)")
+    # On Citus a function command (this one, 0025's downgrade after it) may not follow a
+    # parallel command on a distributed table in one transaction: the index is built one
+    # connection per node (a placeholder setting, without effect, on plain PostgreSQL).
+    op.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
     # The closed days' own indexes match: PostgreSQL attaches them to the partitioned
     # index instead of building them again, and builds only the other days'.
     op.execute("CREATE INDEX trace_points_geom_gist ON trace_points USING gist (geom)")
-    op.execute("DROP FUNCTION IF EXISTS qonys_index_trace_partition(date)")
