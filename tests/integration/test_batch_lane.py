@@ -328,15 +328,14 @@ def test_a_fault_after_the_batch_was_stored_is_a_500_and_never_a_second_store(
     assert resp.get_json()["request_id"] == resp.headers["X-Request-Id"]
     assert stores == [1] and lane.taken == taken
     assert len(_stored(db, person)["rows"]) == 3
-    with db.engine.connect() as conn:
-        audited = conn.execute(
-            text(
-                "SELECT count(*) FROM audit_log WHERE subject_person_id = :p"
-                " AND action = 'traces.ingest.batch' AND id > :since"
-            ),
-            {"p": person, "since": since},
-        ).scalar_one()
-    assert audited == 1
+    audited = h.scalars(
+        db,
+        "SELECT count(*) FROM audit_log WHERE subject_person_id = :p"
+        " AND action = 'traces.ingest.batch' AND id > :since",
+        p=person,
+        since=since,
+    )
+    assert audited == [1]
 
 
 def test_an_outage_is_answered_once_by_flasks_handlers(

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from backend.services.tracking import trace_storage
 from tests import factories as f
+from tests import helpers as h
 from tests.fixtures import phones
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
@@ -168,16 +169,11 @@ def test_closed_partitions_are_clustered_and_indexed_once(db: Any, migrated: Any
 
 
 def _gist_indexes(db: Any, partition: str) -> list[str]:
-    with db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                text(
-                    "SELECT indexname FROM pg_indexes WHERE tablename = :t"
-                    " AND indexdef LIKE '%USING gist%'"
-                ),
-                {"t": partition},
-            ).scalars()
-        )
+    return h.scalars(
+        db,
+        "SELECT indexname FROM pg_indexes WHERE tablename = :t AND indexdef LIKE '%USING gist%'",
+        t=partition,
+    )
 
 
 def _drop_partition(db: Any, day: Any) -> None:

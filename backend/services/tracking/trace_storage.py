@@ -211,6 +211,7 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
     """
     today = today or clock.utc_day()
     with engine.connect() as conn:
+        citus = on_citus(conn)
         rows = conn.execute(
             text(
                 """
@@ -239,17 +240,17 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
             if not clustered:
                 conn.execute(text(f"CLUSTER {name} USING {pkey}"))
             if not indexed:
-                _index_closed(conn, day, name)
+                _index_closed(conn, day, name, citus)
             conn.execute(text(f"ANALYZE {name}"))
         done.append(name)
     return done
 
 
-def _index_closed(conn: Connection, day: date, name: str) -> None:
+def _index_closed(conn: Connection, day: date, name: str, citus: bool) -> None:
     """A closed day's spatial index, made by the owner's function (migration 0030: the
     runtime role has no CREATE on the schema); on Citus by the role itself, as it makes
     the partitions there (:func:`_create_directly`)."""
-    if on_citus(conn):
+    if citus:
         index = geom_index_name(name)
         conn.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {name} USING gist (geom)"))
     else:
