@@ -168,6 +168,41 @@ def test_closed_partitions_are_clustered_and_indexed_once(db: Any, migrated: Any
     assert trace_storage.geom_index_name(closed) in plan
 
 
+def test_a_back_dated_point_for_a_closed_day_is_stored_in_its_index(
+    client: Any, admin: Any, token: Any, db: Any, migrated: Any
+) -> None:
+    """A phone's backlog reaching a day already closed (clustered and indexed): stored,
+    by the batch's clean path and the point-by-point one alike, into the day's index."""
+    person = f.person(client, admin)
+    device = token("device", person_id=person["id"])
+    today = datetime.now(UTC).date()
+    day = today - timedelta(days=3)
+    closed = trace_storage.partition_name(day)
+    trace_storage.create_partitions(db.engine, day, today)
+    trace_storage.compact_closed(db.engine, limit=100)
+    assert _gist_indexes(db, closed) == [trace_storage.geom_index_name(closed)]
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    clean = [
+        {"t": (noon + timedelta(minutes=k)).isoformat(), "lat": 51.16, "lon": 71.47}
+        for k in range(3)
+    ]
+    # A value too small for ``real`` sends the batch the long way (point by point).
+    odd = [{"t": (noon + timedelta(hours=1)).isoformat(), "lat": 51.17, "lon": 71.48,
+            "accuracy_m": 1e-40}]  # fmt: skip
+    for points in (clean, odd):
+        resp = client.post("/api/v1/traces", json={"points": points}, headers=device)
+        assert resp.status_code == 202, resp.get_json()
+        assert resp.get_json()["accepted"] == len(points)
+    stored = h.scalars(
+        db,
+        f"SELECT count(*) FROM {closed} WHERE person_id = :p"
+        " AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(71.47, 51.16), 4326), 0.1)",
+        p=person["id"],
+    )
+    assert stored == [4]
+    assert _gist_indexes(db, closed) == [trace_storage.geom_index_name(closed)]
+
+
 def _gist_indexes(db: Any, partition: str) -> list[str]:
     return h.scalars(
         db,
