@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 # Request locations that are not worth naming in a field path.
@@ -67,6 +68,12 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         503,
         "Service unavailable",
         "A service Qonys depends on is down; retry after Retry-After.",
+    ),
+    "day_closing": (
+        503,
+        "The points' day is being closed",
+        "Its partition is being compacted (two days on, nightly); send the points again "
+        "after Retry-After. Points of other days are taken meanwhile.",
     ),
     "too_many_points": (
         413,
@@ -232,3 +239,21 @@ class TooMany(QonysError):
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class DayClosing(QonysError):
+    """Points for a day whose partition the maintenance job is compacting (CLUSTER, the
+    spatial index): told to come back, so that no thread waits out the compaction
+    (``trace_storage.closed_day_writes``)."""
+
+    status = 503
+    code = "day_closing"
+    headers = {"Retry-After": "60"}  # a day's compaction: seconds to minutes
+
+    def __init__(self, days: list[date]) -> None:
+        named = ", ".join(d.isoformat() for d in days)
+        super().__init__(
+            f"the points of {named} are being reorganised (the day is being closed); "
+            "send them again after the seconds in Retry-After"
+        )
+        self.days = days

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from backend.db import Database, Prepared
 from backend.services.access.tokens import Principal
-from backend.services.tracking import alert_rules
+from backend.services.tracking import alert_rules, trace_storage
 from backend.services.tracking.group_commit import GroupCommit
 from backend.services.tracking.phone_protocols import Parsed
 from backend.services.tracking.trace_points import FLAG_MOCK, Point, PointError, settle_phone_point
@@ -182,7 +182,7 @@ def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
     statement, params = _statement(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
-        rows = with_partitions(conn.engine, days, lambda: statement.rows(conn, params))
+        rows = with_partitions(conn, days, lambda: statement.rows(conn, params))
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:
@@ -287,7 +287,12 @@ def ingest_phone(
             settings,
         )
         try:
-            outcome.stored = group_of(database).submit(write)
+            if trace_storage.closed_days(p.t.date() for p in points):
+                # Its day may be locked for its compaction: written alone, so that no
+                # other phone waits with it (trace_storage.closed_day_writes).
+                outcome.stored = _write_together([write])[0]
+            else:
+                outcome.stored = group_of(database).submit(write)
             outcome.duplicates = len(points) - outcome.stored
         except IntegrityError:  # the person behind the token is gone: nothing to touch
             WINDOWS.forget(device.token_id)

@@ -11,15 +11,23 @@ person was on each day — is kept in ``daily_presence``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from backend import clock
+from backend.errors import DayClosing
 
 PARTITION_PREFIX = "trace_points_p"
 # Late points for a day are rare two days on: its partition is then closed (compacted).
 CLOSED_AFTER = timedelta(days=2)
+# How long a write into a closed day waits for the day's lock (:func:`closed_day_writes`).
+CLOSED_DAY_LOCK_WAIT = "100ms"
+_LOCK_NOT_AVAILABLE = "55P03"
 _LOCK_ID = 7_424_001  # advisory lock serializing partition DDL
 _known: set[date] = set()
 _known_lock = threading.Lock()
@@ -193,6 +201,49 @@ def drop_expired(engine: Engine, retention_days: int, today: date | None = None)
     return dropped
 
 
+def closed_days(days: Iterable[date], today: date | None = None) -> list[date]:
+    """Those of ``days`` that are closed (:data:`CLOSED_AFTER` past), in order."""
+    today = today or clock.utc_day()
+    return sorted(d for d in set(days) if d <= today - CLOSED_AFTER)
+
+
+@contextmanager
+def closed_day_writes(conn: Connection, days: Iterable[date]) -> Iterator[None]:
+    """Writes on ``conn`` of points of ``days``: when any is closed, they wait for a
+    lock at most :data:`CLOSED_DAY_LOCK_WAIT`, and raise :class:`DayClosing` past it.
+
+    :func:`compact_closed` locks a closed day's partition for its CLUSTER and its index
+    build: minutes on a national day. A late point waiting it out would hold a request
+    thread, and a phone's shared write every phone of its process behind it; told to
+    come back instead, its sender resends, as after any 503. A write of open days only
+    keeps its connection's own wait (5 s on the autocommit engine: a row lock another
+    write holds is ridden out). The wait is set for the session in autocommit, for the
+    transaction otherwise, and put back after the write.
+    """
+    closing = closed_days(days)
+    if not closing:
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    scope = "" if dbapi is not None and dbapi.autocommit else "LOCAL "
+    conn.execute(text(f"SET {scope}lock_timeout = '{CLOSED_DAY_LOCK_WAIT}'"))
+    try:
+        yield
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+            raise DayClosing(closing) from exc
+        raise
+    finally:
+        # A failed transaction takes the setting with it when it is rolled back; a lost
+        # connection is replaced by the pool.
+        if (
+            dbapi is not None
+            and not dbapi.closed
+            and dbapi.info.transaction_status != TRANSACTION_STATUS_INERROR
+        ):
+            conn.execute(text("RESET lock_timeout"))
+
+
 def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) -> list[str]:
     """Close day partitions whose day is :data:`CLOSED_AFTER` past, oldest first, a few
     per run: CLUSTER by (person, time), then the spatial index.
@@ -201,10 +252,11 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
     over as many pages as it has fixes; after CLUSTER it sits in a couple of pages and a
     30-day track reads ~30 small ranges. The GiST index is built once, on the clustered
     rows, instead of growing point by point while the day was written; late points after
-    that go into it as usual. Meanwhile late points for the day wait: the CLUSTER locks
-    the partition, and the build locks out its writes (as the CLUSTER's rebuild of the
-    index did before). A phone's or a batch's write gives up after 5 s (503, and the
-    client sends it again); two days on, such points are rare. Whether a partition is
+    that go into it as usual. Meanwhile late points for the day are told to come back:
+    the CLUSTER locks the partition, and the build locks out its writes (as the CLUSTER's
+    rebuild of the index did before); a write into a closed day waits for them a moment
+    only (:func:`closed_day_writes`: 503 ``day_closing``, and the client sends it again).
+    Two days on, such points are rare. Whether a partition is
     clustered is PostgreSQL's own ``indisclustered`` flag, and whether it is indexed,
     whether it has any GiST index: a run stopped between the two finishes the partition
     the next time, and a day whose index migration 0030 dropped gets it back.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, text
+from sqlalchemy import Connection, Row, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -179,19 +179,22 @@ def _flags_literal(flags: list[str]) -> str | None:
     return "{" + ",".join(flags) + "}" if flags else None
 
 
-def with_partitions(bind: Any, days: set[date], write: Any) -> Any:
-    """Run ``write()`` with the day partitions in place, re-creating any that vanished."""
-    trace_storage.ensure_partitions_for(bind, days)
+def with_partitions(conn: Connection, days: set[date], write: Any) -> Any:
+    """Run ``write()`` on ``conn`` with the day partitions in place, re-creating any that
+    vanished; a closed day's lock waited for a moment only (``closed_day_writes``)."""
+    trace_storage.ensure_partitions_for(conn.engine, days)
     try:
-        return write()
+        with trace_storage.closed_day_writes(conn, days):
+            return write()
     except IntegrityError as exc:
         # A partition this process believed in was dropped or never made (e.g. after a
         # restore): forget the cache, create what is missing and try once more.
         if getattr(exc.orig, "pgcode", None) != "23514":
             raise
         trace_storage.forget_known_partitions()
-        trace_storage.ensure_partitions_for(bind, days)
-        return write()
+        trace_storage.ensure_partitions_for(conn.engine, days)
+        with trace_storage.closed_day_writes(conn, days):
+            return write()
 
 
 def receipt(received_at: datetime | None, live_tolerance_s: float) -> dict[str, datetime]:
@@ -235,7 +238,7 @@ def _move(
             with session.begin_nested():
                 return int(session.execute(statement, params).scalar_one())
 
-        return int(with_partitions(session.get_bind(), days, write))
+        return int(with_partitions(session.connection(), days, write))
 
     return fresh_then_replays(move, fresh, replays)
 
@@ -401,7 +404,7 @@ def ingest_clean(
 
         def move(statement: Any) -> int:
             write = lambda: statement.rows(conn, params)[0][0]  # noqa: E731
-            return int(with_partitions(conn.engine, days, write))
+            return int(with_partitions(conn, days, write))
 
         result.accepted = fresh_then_replays(move, _MOVE_CLEAN_FRESH, _MOVE_CLEAN)
     result.duplicates = clean.count - result.accepted

@@ -1,0 +1,216 @@
+"""Late points while their day is being closed hold up no one else.
+
+The maintenance job closes a day two days on (``trace_storage.compact_closed``): CLUSTER
+locks the day's partition, then the spatial index build locks out its writes, for as long
+as the day is large (minutes at national scale). A phone's backlog for that day meets the
+lock. Before: the late point led its process's shared phone write, every phone arriving
+meanwhile queued behind it, and after 5 s all of them got 503 and the database was
+logged as down; a batch on the transaction engine waited for the whole CLUSTER, holding
+one of the worker's threads. Now a write into a closed day waits for its day's lock a
+moment only (``trace_storage.CLOSED_DAY_LOCK_WAIT``) and on its own: 503 ``day_closing``
+with Retry-After to its sender, nothing to anyone else, no outage.
+
+A second connection, as the tables' owner, holds the lock CLUSTER takes. Each test
+checks what the requests met *while the lock is still held*: nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from backend import outages
+from backend.db import sqlalchemy_url
+from backend.services.tracking import trace_storage
+from backend.services.tracking.phone_ingest import group_of
+from tests import factories as f
+from tests import helpers as h
+from tests.fixtures import phones
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+CLOSED_DAY = NOW.date() - timedelta(days=3)
+NOON = datetime(CLOSED_DAY.year, CLOSED_DAY.month, CLOSED_DAY.day, 12, tzinfo=UTC)
+
+
+@contextmanager
+def _day_being_closed(migrated: Any, db: Any) -> Iterator[None]:
+    """The closed day's partition locked as CLUSTER locks it, until the block ends."""
+    trace_storage.create_partitions(db.engine, CLOSED_DAY, NOW.date())
+    owner = create_engine(sqlalchemy_url(migrated.database_url))
+    try:
+        with owner.connect() as conn, conn.begin():
+            name = trace_storage.partition_name(CLOSED_DAY)
+            conn.execute(text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
+            yield
+    finally:
+        owner.dispose()
+
+
+_WAITING_ON_A_LOCK = text(
+    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+    " WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = 'qonys'"
+)
+
+
+def _late_then_live(db: Any, late: Any, *live: Any) -> list[Any]:
+    """``late()`` in a thread of its own, as gunicorn's threads run requests; once it has
+    answered or waits on the day's lock, each of ``live`` in a thread of its own. Every
+    answer, late first, once each has come (one that never comes fails the test)."""
+    out: list[Any] = [None] * (1 + len(live))
+
+    def run(i: int, call: Any) -> None:
+        try:
+            out[i] = call()
+        except Exception as exc:  # the test reads it
+            out[i] = exc
+
+    def waiting() -> bool:
+        with db.engine.connect() as conn:
+            return bool(conn.execute(_WAITING_ON_A_LOCK).scalar_one())
+
+    first = threading.Thread(target=run, args=(0, late))
+    first.start()
+    h.wait_for(lambda: not first.is_alive() or waiting(), timeout=10, every=0.01)
+    rest = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(live, start=1)]
+    for thread in rest:
+        thread.start()
+    for thread in [first, *rest]:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "a request never got its answer"
+    return out
+
+
+def _device(client: Any, admin: Any, token: Any) -> tuple[int, str]:
+    person = f.person(client, admin)
+    return person["id"], token("device", person_id=person["id"])["Authorization"].split()[1]
+
+
+def _points_of(db: Any, person: int, open_days_only: bool = False) -> list[Any]:
+    """The person's points; while the day is locked, of the open days only (reading the
+    locked day would wait for it, as any reader of a day being clustered does)."""
+    since = NOW - timedelta(days=1) if open_days_only else datetime(2000, 1, 1, tzinfo=UTC)
+    return h.scalars(
+        db,
+        "SELECT recorded_at FROM trace_points WHERE person_id = :p AND recorded_at >= :since"
+        " ORDER BY 1",
+        p=person,
+        since=since,
+    )
+
+
+def _is_day_closing(resp: Any) -> None:
+    assert resp.status_code == 503, resp.get_data(as_text=True)
+    assert resp.headers["Retry-After"].isdigit()
+    problem = resp.get_json()
+    assert problem["code"] == "day_closing"
+    assert CLOSED_DAY.isoformat() in problem["detail"]
+
+
+def test_a_late_phone_holds_no_other_phone_while_its_day_is_closed(
+    app: Any, db: Any, migrated: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """Through the whole app (the phone lane, as gunicorn runs it): a late OsmAnd point
+    and three live phones at once, all in one process's group commit. The live ones are
+    stored and answered 200 while the day is still locked; the late one is told to come
+    back, and is stored when it does."""
+    late_person, late = _device(client, admin, token)
+    live = [_device(client, admin, token) for _ in range(3)]
+    outages.DATABASE.ok()
+
+    def phone(secret: str, at: datetime) -> Any:
+        return phones.send(app.test_client(), phones.osmand_template(secret, at))
+
+    with _day_being_closed(migrated, db):
+        answers = _late_then_live(
+            db,
+            lambda: phone(late, NOON),
+            *[lambda s=s: phone(s, NOW - timedelta(minutes=5)) for _, s in live],
+        )
+        # Still held: every live phone was answered and stored meanwhile.
+        assert [a.status_code for a in answers[1:]] == [200, 200, 200]
+        for person, _ in live:
+            assert len(_points_of(db, person, open_days_only=True)) == 1
+        _is_day_closing(answers[0])
+        assert not outages.DATABASE.down  # a busy day is not an outage
+    assert _points_of(db, late_person) == []
+    # The day closed: the phone sends its point again, as it does after any 503.
+    assert phone(late, NOON).status_code == 200
+    assert _points_of(db, late_person) == [NOON]
+    # The late point never joined the process's shared write: only the live ones did.
+    assert group_of(db).stats.items == 3
+
+
+@pytest.mark.parametrize("path", ["clean", "point by point"])
+def test_a_late_batch_is_told_to_come_back_without_holding_a_thread(
+    app: Any, db: Any, migrated: Any, client: Any, admin: Any, token: Any, path: str
+) -> None:
+    """A device's backlog for the day being closed, by the batch API's clean path (one
+    autocommit statement) and its point-by-point path (a transaction): 503
+    ``day_closing`` while the day is still locked, with a live batch stored beside it;
+    sent again with the same Idempotency-Key once the day is closed, stored."""
+    late_person, late = _device(client, admin, token)
+    live_person, live = _device(client, admin, token)
+    # A value too small for ``real`` sends a batch the long way (point by point).
+    odd = {"accuracy_m": 1e-40} if path == "point by point" else {}
+    backlog = [{"t": (NOON + timedelta(minutes=k)).isoformat(), "lat": 51.16, "lon": 71.47,
+                **odd} for k in range(3)]  # fmt: skip
+    fresh = [{"t": (NOW - timedelta(minutes=5)).isoformat(), "lat": 51.16, "lon": 71.47, **odd}]
+    key = {"Idempotency-Key": f"late-{path}"}
+
+    def batch(secret: str, points: list[dict[str, Any]], extra: dict[str, str]) -> Any:
+        headers = {"Authorization": f"Bearer {secret}", **extra}
+        return app.test_client().post("/api/v1/traces", json={"points": points}, headers=headers)
+
+    outages.DATABASE.ok()
+    with _day_being_closed(migrated, db):
+        held, beside = _late_then_live(
+            db, lambda: batch(late, backlog, key), lambda: batch(live, fresh, {})
+        )
+        assert beside.status_code == 202 and beside.get_json()["accepted"] == 1
+        assert len(_points_of(db, live_person, open_days_only=True)) == 1
+        _is_day_closing(held)
+        assert not outages.DATABASE.down
+    assert _points_of(db, late_person) == []
+    again = batch(late, backlog, key)
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["accepted"] == 3
+    assert len(_points_of(db, late_person)) == 3
+
+
+def test_an_administrators_upload_into_a_closed_day_is_told_to_come_back(
+    app: Any, db: Any, migrated: Any, client: Any, admin: Any
+) -> None:
+    """An administrator's upload names its persons (the transaction path): 503
+    ``day_closing`` while the day is locked, nothing of it stored, then stored."""
+    person = f.person(client, admin)["id"]
+    points = [{"person_id": person, "t": NOON.isoformat(), "lat": 51.16, "lon": 71.47}]
+    with _day_being_closed(migrated, db):
+        (held,) = _late_then_live(
+            db,
+            lambda: app.test_client().post(
+                "/api/v1/traces", json={"points": points}, headers=admin
+            ),
+        )
+        _is_day_closing(held)
+    assert _points_of(db, person) == []
+    resp = client.post("/api/v1/traces", json={"points": points}, headers=admin)
+    assert resp.status_code == 202 and resp.get_json()["accepted"] == 1
+
+
+def test_a_write_into_an_open_day_keeps_its_five_seconds(db: Any) -> None:
+    """Only a closed day's writes give up early: after one, the pooled connection is
+    back at the autocommit engine's own lock wait (a shared phone write still rides out
+    a row lock of up to 5 s)."""
+    with db.autocommit.connect() as conn:
+        with trace_storage.closed_day_writes(conn, {CLOSED_DAY}):
+            wait = conn.execute(text("SHOW lock_timeout")).scalar_one()
+        assert wait == trace_storage.CLOSED_DAY_LOCK_WAIT
+        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "5s"
+        with trace_storage.closed_day_writes(conn, {NOW.date() - timedelta(days=1)}):
+            assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "5s"
