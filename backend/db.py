@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -198,7 +199,13 @@ class Prepared:
         info.setdefault("qonys.prepared", set()).discard(self.name)
         if code == _PLAN_CHANGED:
             info.setdefault("qonys.stale", set()).add(self.name)
-        if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+        dbapi = conn.connection.dbapi_connection
+        # In autocommit, unless inside a block of its own (trace_storage.closed_day_writes)
+        if (
+            dbapi is None
+            or not getattr(dbapi, "autocommit", False)
+            or (dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR)
+        ):
             return False
         self._ensure(conn)
         return True

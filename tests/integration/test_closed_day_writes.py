@@ -10,17 +10,21 @@ one of the worker's threads. Now a write into a closed day waits for its day's l
 moment only (``trace_storage.CLOSED_DAY_LOCK_WAIT``) and on its own: 503 ``day_closing``
 with Retry-After to its sender, nothing to anyone else, no outage.
 
-A second connection, as the tables' owner, holds the lock CLUSTER takes. Each test
-checks what the requests met *while the lock is still held*: nothing here is timed.
+A second connection, as the tables' owner, holds the lock CLUSTER takes (on Citus, on the
+day's shards, where the job clusters them). Each test checks what the requests met *while
+the lock is still held*: nothing here is timed. On Citus the lock on one partition held
+every write of every day before (Citus locks every partition for a write into the
+parent): there the job now clusters shard by shard and builds the index concurrently.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -33,6 +37,9 @@ from tests import factories as f
 from tests import helpers as h
 from tests.fixtures import phones
 
+# Also run on a Citus cluster by `make test` (tests/citus_suites.py).
+pytestmark = pytest.mark.citus
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 CLOSED_DAY = NOW.date() - timedelta(days=3)
 NOON = datetime(CLOSED_DAY.year, CLOSED_DAY.month, CLOSED_DAY.day, 12, tzinfo=UTC)
@@ -40,16 +47,41 @@ NOON = datetime(CLOSED_DAY.year, CLOSED_DAY.month, CLOSED_DAY.day, 12, tzinfo=UT
 
 @contextmanager
 def _day_being_closed(migrated: Any, db: Any) -> Iterator[None]:
-    """The closed day's partition locked as CLUSTER locks it, until the block ends."""
+    """The closed day's partition locked as CLUSTER locks it, until the block ends; on
+    Citus its shards, on the workers, where ``compact_closed`` clusters them."""
     trace_storage.create_partitions(db.engine, CLOSED_DAY, NOW.date())
-    owner = create_engine(sqlalchemy_url(migrated.database_url))
-    try:
-        with owner.connect() as conn, conn.begin():
-            name = trace_storage.partition_name(CLOSED_DAY)
-            conn.execute(text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
-            yield
-    finally:
-        owner.dispose()
+    name = trace_storage.partition_name(CLOSED_DAY)
+    owner = urlsplit(sqlalchemy_url(migrated.database_url))
+    with ExitStack() as stack:
+        engine = create_engine(owner.geturl())
+        stack.callback(engine.dispose)
+        with engine.connect() as conn:
+            if trace_storage.on_citus(conn):
+                shards = conn.execute(
+                    text(
+                        "SELECT nodename, nodeport, shard_name(logicalrelid, shardid)"
+                        " FROM pg_dist_shard JOIN pg_dist_placement USING (shardid)"
+                        " JOIN pg_dist_node USING (groupid)"
+                        " WHERE logicalrelid = CAST(:t AS regclass)"
+                    ),
+                    {"t": name},
+                ).all()
+            else:
+                shards = [(None, None, name)]
+        for host, port, table in shards:
+            where = (
+                owner
+                if host is None
+                else owner._replace(netloc=f"{owner.netloc.rsplit('@', 1)[0]}@{host}:{port}")
+            )
+            holder = create_engine(where.geturl())
+            stack.callback(holder.dispose)
+            conn = stack.enter_context(holder.connect())
+            stack.enter_context(conn.begin())
+            if host is not None:  # a shard, which Citus keeps from hand-made changes
+                conn.execute(text("SET LOCAL citus.enable_manual_changes_to_shards = on"))
+            conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        yield
 
 
 _WAITING_ON_A_LOCK = text(

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
-from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -217,31 +216,35 @@ def closed_day_writes(conn: Connection, days: Iterable[date]) -> Iterator[None]:
     thread, and a phone's shared write every phone of its process behind it; told to
     come back instead, its sender resends, as after any 503. A write of open days only
     keeps its connection's own wait (5 s on the autocommit engine: a row lock another
-    write holds is ridden out). The wait is set for the session in autocommit, for the
-    transaction otherwise, and put back after the write.
+    write holds is ridden out).
+
+    The wait is set for a transaction, so that Citus passes it on to the workers, where
+    a closed day's shards are locked (``citus.propagate_set_commands``; a placeholder on
+    plain PostgreSQL): an autocommit connection's write is put in one of its own, and a
+    transaction's wait is put back after the write.
     """
     closing = closed_days(days)
     if not closing:
         yield
         return
     dbapi = conn.connection.dbapi_connection
-    scope = "" if dbapi is not None and dbapi.autocommit else "LOCAL "
-    conn.execute(text(f"SET {scope}lock_timeout = '{CLOSED_DAY_LOCK_WAIT}'"))
+    own = dbapi is not None and dbapi.autocommit
+    if own:
+        conn.exec_driver_sql("BEGIN")
     try:
+        conn.exec_driver_sql("SET LOCAL citus.propagate_set_commands = 'local'")
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CLOSED_DAY_LOCK_WAIT}'")
         yield
-    except OperationalError as exc:
-        if getattr(exc.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+    except BaseException as exc:
+        if own and dbapi is not None and not dbapi.closed:
+            conn.exec_driver_sql("ROLLBACK")
+        # A transaction of the caller's is rolled back by the caller, and its wait with it.
+        if isinstance(exc, OperationalError) and (
+            getattr(exc.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE
+        ):
             raise DayClosing(closing) from exc
         raise
-    finally:
-        # A failed transaction takes the setting with it when it is rolled back; a lost
-        # connection is replaced by the pool.
-        if (
-            dbapi is not None
-            and not dbapi.closed
-            and dbapi.info.transaction_status != TRANSACTION_STATUS_INERROR
-        ):
-            conn.execute(text("RESET lock_timeout"))
+    conn.exec_driver_sql("COMMIT" if own else "RESET lock_timeout")
 
 
 def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) -> list[str]:
@@ -256,10 +259,17 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
     the CLUSTER locks the partition, and the build locks out its writes (as the CLUSTER's
     rebuild of the index did before); a write into a closed day waits for them a moment
     only (:func:`closed_day_writes`: 503 ``day_closing``, and the client sends it again).
-    Two days on, such points are rare. Whether a partition is
-    clustered is PostgreSQL's own ``indisclustered`` flag, and whether it is indexed,
-    whether it has any GiST index: a run stopped between the two finishes the partition
-    the next time, and a day whose index migration 0030 dropped gets it back.
+    Two days on, such points are rare.
+
+    On Citus a write into ``trace_points`` locks every partition on the coordinator, so
+    a lock there on one day's partition held every write of every day: the CLUSTER runs
+    on each shard placement (the coordinator's table, empty, is only flagged), and the
+    index is built CONCURRENTLY; the late points meet the shards' locks on the workers.
+
+    Whether a partition is clustered is PostgreSQL's own ``indisclustered`` flag, and
+    whether it is indexed, whether it has a valid GiST index: a run stopped between the
+    two finishes the partition the next time, and a day whose index migration 0030
+    dropped gets it back.
     """
     today = today or clock.utc_day()
     with engine.connect() as conn:
@@ -271,7 +281,7 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
                        EXISTS (SELECT 1 FROM pg_index g
                                JOIN pg_class gi ON gi.oid = g.indexrelid
                                JOIN pg_am a ON a.oid = gi.relam AND a.amname = 'gist'
-                               WHERE g.indrelid = c.oid) AS indexed
+                               WHERE g.indrelid = c.oid AND g.indisvalid) AS indexed
                 FROM pg_inherits h
                 JOIN pg_class p ON p.oid = h.inhparent AND p.relname = 'trace_points'
                 JOIN pg_class c ON c.oid = h.inhrelid
@@ -290,7 +300,7 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             if not clustered:
-                conn.execute(text(f"CLUSTER {name} USING {pkey}"))
+                _cluster_closed(conn, name, pkey, citus)
             if not indexed:
                 _index_closed(conn, day, name, citus)
             conn.execute(text(f"ANALYZE {name}"))
@@ -298,12 +308,53 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
     return done
 
 
+# Run on each placement of a closed day's shards: CLUSTER the shard by its primary key
+# (``run_command_on_placements`` formats it with the shard's name as ``%1$s``).
+_CLUSTER_SHARD = (
+    "DO $do$ BEGIN EXECUTE format('CLUSTER %%I USING %%I', '%1$s', ("
+    "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+    " WHERE x.indrelid = '%1$s'::regclass AND x.indisprimary)); END $do$"
+)
+
+
+def _cluster_closed(conn: Connection, name: str, pkey: str, citus: bool) -> None:
+    """A closed day's rows in (person, time) order; on Citus shard by shard, with no
+    lock on the coordinator's table that a write of another day would wait for, then
+    the coordinator's table marked (its flag is what :func:`compact_closed` reads)."""
+    if not citus:
+        conn.execute(text(f"CLUSTER {name} USING {pkey}"))
+        return
+    failed = conn.execute(
+        text(
+            "SELECT result FROM run_command_on_placements(CAST(:t AS regclass), :c)"
+            " WHERE NOT success"
+        ),
+        {"t": name, "c": _CLUSTER_SHARD},
+    ).scalars()
+    problems = list(failed)
+    if problems:
+        raise RuntimeError(f"CLUSTER of {name}'s shards failed: {problems[0]}")
+    # Citus does not take ALTER TABLE … CLUSTER ON to its shards (their flag is set):
+    # the coordinator's table alone, under a lock no write waits for.
+    conn.exec_driver_sql("BEGIN")
+    try:
+        conn.exec_driver_sql("SET LOCAL citus.enable_ddl_propagation = off")
+        conn.execute(text(f"ALTER TABLE {name} CLUSTER ON {pkey}"))
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")
+
+
 def _index_closed(conn: Connection, day: date, name: str, citus: bool) -> None:
     """A closed day's spatial index, made by the owner's function (migration 0030: the
     runtime role has no CREATE on the schema); on Citus by the role itself, as it makes
-    the partitions there (:func:`_create_directly`)."""
+    the partitions there (:func:`_create_directly`), concurrently (an index build locks
+    the coordinator's table, and with it every write: :func:`compact_closed`), after
+    dropping what a build stopped midway left invalid."""
     if citus:
         index = geom_index_name(name)
-        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {name} USING gist (geom)"))
+        conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {index}"))
+        conn.execute(text(f"CREATE INDEX CONCURRENTLY {index} ON {name} USING gist (geom)"))
     else:
         conn.execute(text("SELECT qonys_index_trace_partition(:d)"), {"d": day})
