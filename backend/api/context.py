@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from apiflask import HTTPTokenAuth
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from backend.api.lanes import bearer_token
+from backend.api.lanes import bearer_token, unknown_tokens
 from backend.api.lanes import client_request_id as sent_request_id
 from backend.db import Database
 from backend.errors import Forbidden
@@ -41,8 +41,15 @@ _PURPOSE_RE = re.compile(r"^[\w\-./:# ]{3,200}$")
 
 
 def verify_secret(secret: str) -> Principal | None:
-    """A presented token (bearer, OsmAnd ``id`` or Basic password): cached, else one lookup."""
-    return verify_cached(database().autocommit.connect, secret)
+    """A presented token (bearer, OsmAnd ``id`` or Basic password): cached, else one
+    lookup, none when a lane beside Flask already found it unknown for this request."""
+    unknown = unknown_tokens(request.environ) if has_request_context() else set()
+    if secret in unknown:
+        return None
+    who = verify_cached(database().autocommit.connect, secret)
+    if who is None:
+        unknown.add(secret)
+    return who
 
 
 def session_principal() -> Principal | None:

@@ -64,6 +64,17 @@ def bearer_token(environ: dict[str, Any]) -> str | None:
     return auth.token
 
 
+# The secrets a lane found unknown, for Flask to answer 401 without asking the database
+# a second time (the same request's environ: a lane hands Flask the request untouched).
+UNKNOWN_TOKENS = "qonys.unknown_tokens"
+
+
+def unknown_tokens(environ: dict[str, Any]) -> set[str]:
+    """The secrets already found unknown for this request (:data:`UNKNOWN_TOKENS`)."""
+    found: set[str] = environ.setdefault(UNKNOWN_TOKENS, set())
+    return found
+
+
 def client_request_id(environ: dict[str, Any]) -> str | None:
     """The id a client sent with its request, kept beside ours (``assign_request_id``
     reads it here too)."""
@@ -203,7 +214,10 @@ class JsonLane(Lane, ABC):
             who = verify_cached(self.app.extensions["qonys.db"].autocommit.connect, secret)
         except Exception as error:  # the database down: 503, as Flask answers it
             return self.error(environ, start_response, error, request_id)
-        if who is None or who.role != self.role:
+        if who is None:
+            unknown_tokens(environ).add(secret)
+            return None
+        if who.role != self.role:
             return None
         return self.answer(environ, start_response, who, wanted, request_id)
 

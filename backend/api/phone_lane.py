@@ -30,7 +30,7 @@ import redis
 from werkzeug.wrappers import Request
 
 from backend import outages
-from backend.api.lanes import Lane, read_plain_body
+from backend.api.lanes import Lane, read_plain_body, unknown_tokens
 from backend.api.limits import wait_on
 from backend.errors import Unauthorized
 from backend.jobs import alerts as alert_jobs
@@ -48,12 +48,15 @@ def answer_phone(
     full_path: str,
     request_id: str,
     received: datetime,
+    unknown: set[str],
 ) -> tuple[int, str, str]:
     """One phone app's request: the answer (status, body, content type) a known device
-    gets; raises ``Unauthorized`` for an unknown one. HEAD is answered, never stored."""
+    gets; raises ``Unauthorized`` for an unknown one, whose secret joins ``unknown``
+    (the request's secrets already found unknown: ``lanes.unknown_tokens``). HEAD is
+    answered, never stored."""
     database, config = extensions["qonys.db"], extensions["qonys.settings"]
     reading = app.read(incoming)
-    who = _device(database, reading.secret)
+    who = _device(database, reading.secret, unknown)
     if incoming.method == "HEAD":
         return app.answer
     key = None
@@ -83,9 +86,13 @@ def answer_phone(
     return app.answer
 
 
-def _device(database: Any, secret: str | None) -> Principal:
-    """The device principal for a token sent outside the Authorization header."""
-    who = verify_cached(database.autocommit.connect, secret) if secret else None
+def _device(database: Any, secret: str | None, unknown: set[str]) -> Principal:
+    """The device principal for a token sent outside the Authorization header; a secret
+    the lane found unknown is not looked up again when Flask answers its 401."""
+    known = secret is not None and secret not in unknown
+    who = verify_cached(database.autocommit.connect, secret) if secret and known else None
+    if secret and known and who is None:
+        unknown.add(secret)
     if who is None or who.role != "device" or who.person_id is None:
         raise Unauthorized("unknown device")
     return who
@@ -155,6 +162,7 @@ class PhoneLane(Lane):
                 request.full_path,
                 request_id,
                 received,
+                unknown_tokens(environ),
             )
         except Unauthorized:  # an unknown device, before any write: Flask's 401
             environ["wsgi.input"].seek(0)

@@ -23,6 +23,7 @@ from backend.api.context import (
     transaction,
 )
 from backend.api.idempotent import idempotent
+from backend.api.lanes import unknown_tokens
 from backend.api.limits import within_batch_limit
 from backend.api.phone_lane import answer_phone, kick_alerts, phone_request
 from backend.errors import Invalid, OutOfScope, QonysError
@@ -93,6 +94,7 @@ def _phone_view(app: phone_apps.PhoneApp) -> Any:
             request.full_path,
             request_id(),
             received,
+            unknown_tokens(request.environ),
         )
         return current_app.response_class(body, status=status, mimetype=mimetype)
 
