@@ -198,11 +198,14 @@ def import_gpx(file: Path, person_id: int) -> None:
     database = _database(settings)
     points = list(read_gpx(file))
     operator = _operator()
-    with database.transaction() as session:
-        result = ingest(
-            session, points, partial(point_from_batch, person_id=person_id), "gpx", settings
-        )
-        audit.record(session, operator, "traces.ingest.gpx", [person_id], f"GPX {file.name}")
+    try:
+        with database.transaction() as session:
+            result = ingest(
+                session, points, partial(point_from_batch, person_id=person_id), "gpx", settings
+            )
+            audit.record(session, operator, "traces.ingest.gpx", [person_id], f"GPX {file.name}")
+    except QonysError as exc:  # a day of the track being closed (day_closing): try later
+        raise click.ClickException(exc.detail) from exc
     click.echo(f"accepted: {result.accepted}\nduplicates: {result.duplicates}")
     for rejected in result.rejected[:20]:
         click.echo(f"rejected point {rejected['index']}: {rejected['reason']}", err=True)

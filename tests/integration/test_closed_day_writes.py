@@ -19,10 +19,12 @@ parent): there the job now clusters shard by shard and builds the index concurre
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,11 +47,24 @@ CLOSED_DAY = NOW.date() - timedelta(days=3)
 NOON = datetime(CLOSED_DAY.year, CLOSED_DAY.month, CLOSED_DAY.day, 12, tzinfo=UTC)
 
 
+def _fresh_partition(db: Any, day: Any) -> None:
+    """``day``'s partition made anew: closed, not yet clustered nor indexed."""
+    name = trace_storage.partition_name(day)
+    with db.engine.begin() as conn:
+        if day in trace_storage.existing_partitions(conn):
+            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
+            conn.execute(text(f"DROP TABLE {name}"))
+    trace_storage.forget_known_partitions()
+    trace_storage.create_partitions(db.engine, day, day)
+
+
 @contextmanager
-def _day_being_closed(migrated: Any, db: Any) -> Iterator[None]:
-    """The closed day's partition locked as CLUSTER locks it, until the block ends; on
-    Citus its shards, on the workers, where ``compact_closed`` clusters them."""
-    trace_storage.create_partitions(db.engine, CLOSED_DAY, NOW.date())
+def _day_being_closed(migrated: Any, db: Any, fresh: bool = True) -> Iterator[None]:
+    """The closed day's partition, not yet compacted, locked as CLUSTER locks it, until
+    the block ends; on Citus its shards, on the workers, where ``compact_closed``
+    clusters them. ``fresh``: the partition made anew first (else it holds points)."""
+    if fresh:
+        _fresh_partition(db, CLOSED_DAY)
     name = trace_storage.partition_name(CLOSED_DAY)
     owner = urlsplit(sqlalchemy_url(migrated.database_url))
     with ExitStack() as stack:
@@ -235,14 +250,155 @@ def test_an_administrators_upload_into_a_closed_day_is_told_to_come_back(
     assert resp.status_code == 202 and resp.get_json()["accepted"] == 1
 
 
-def test_a_write_into_an_open_day_keeps_its_five_seconds(db: Any) -> None:
-    """Only a closed day's writes give up early: after one, the pooled connection is
-    back at the autocommit engine's own lock wait (a shared phone write still rides out
-    a row lock of up to 5 s)."""
-    with db.autocommit.connect() as conn:
-        with trace_storage.closed_day_writes(conn, {CLOSED_DAY}):
-            wait = conn.execute(text("SHOW lock_timeout")).scalar_one()
-        assert wait == trace_storage.CLOSED_DAY_LOCK_WAIT
-        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "5s"
-        with trace_storage.closed_day_writes(conn, {NOW.date() - timedelta(days=1)}):
+def test_only_a_day_being_closed_gives_up_early(db: Any) -> None:
+    """The short wait is for a day the job may still be closing: not for an open day, nor
+    for a closed day already compacted (late points for it go into the phones' shared
+    write again). After a write, the pooled connection is back at the autocommit
+    engine's own wait."""
+    _fresh_partition(db, CLOSED_DAY)
+    yesterday = NOW.date() - timedelta(days=1)
+
+    def wait_within(days: set[Any]) -> str:
+        with db.autocommit.connect() as conn:
+            with trace_storage.closed_day_writes(conn, days):
+                wait = conn.execute(text("SHOW lock_timeout")).scalar_one()
             assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "5s"
+        return str(wait)
+
+    assert wait_within({CLOSED_DAY}) == trace_storage.CLOSED_DAY_LOCK_WAIT
+    assert wait_within({yesterday}) == "5s"
+    assert trace_storage.partition_name(CLOSED_DAY) in trace_storage.compact_closed(
+        db.engine, today=NOW.date(), limit=100
+    )
+    assert wait_within({CLOSED_DAY}) == "5s"
+    trace_storage.forget_known_partitions()  # another process: asks the catalog
+    assert wait_within({CLOSED_DAY}) == "5s"
+
+
+def test_the_job_leaves_a_day_being_read_to_a_later_run(db: Any) -> None:
+    """Queued behind a long reader of a closed day (an analyst's track), the job's
+    exclusive lock would hold every later reader and writer of the day as long. It waits
+    a moment only and leaves the day to a later run, closing the next day meanwhile (on
+    plain PostgreSQL: on Citus the next day's index is built concurrently, which waits
+    for every older transaction, the reader's too). Once the reader is done, the day is
+    closed as well."""
+    read, other = NOW.date() - timedelta(days=21), NOW.date() - timedelta(days=20)
+    for day in (read, other):
+        _fresh_partition(db, day)
+    read_name, other_name = map(trace_storage.partition_name, (read, other))
+    with db.engine.connect() as conn:
+        citus = trace_storage.on_citus(conn)
+    # Only these two days and older are closed for the job (``today``).
+    today = (read if citus else other) + trace_storage.CLOSED_AFTER
+    with db.engine.connect() as reader, reader.begin():
+        reader.execute(text(f"SELECT count(*) FROM {read_name}")).scalar_one()
+        done = trace_storage.compact_closed(db.engine, today=today, limit=100, lock_wait="200ms")
+        assert read_name not in done
+        assert citus or other_name in done
+    done = trace_storage.compact_closed(db.engine, today=other + timedelta(days=2), limit=100)
+    assert read_name in done
+
+
+def test_on_citus_closing_a_day_locks_nothing_a_write_waits_for(db: Any) -> None:
+    """On Citus a write into ``trace_points`` locks every partition on the coordinator:
+    a lock there on one day held every write of every day. Clustering a day takes none
+    stronger than SHARE UPDATE EXCLUSIVE there (the shards are clustered on the
+    workers); its index is built CONCURRENTLY, which takes no stronger lock either."""
+    with db.engine.connect() as conn:
+        if not trace_storage.on_citus(conn):
+            pytest.skip("Citus only: on PostgreSQL a day's lock holds that day's writes only")
+    day = NOW.date() - timedelta(days=22)
+    _fresh_partition(db, day)
+    name = trace_storage.partition_name(day)
+    with db.engine.connect() as conn, conn.begin():
+        pkey = conn.execute(
+            text(
+                "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+                " WHERE x.indrelid = CAST(:t AS regclass) AND x.indisprimary"
+            ),
+            {"t": name},
+        ).scalar_one()
+        trace_storage._cluster_closed(conn, name, pkey, True, "5s")
+        held = conn.execute(
+            text(
+                "SELECT DISTINCT mode FROM pg_locks WHERE pid = pg_backend_pid()"
+                " AND relation = CAST(:t AS regclass)"
+            ),
+            {"t": name},
+        ).scalars()
+        assert set(held) <= {"AccessShareLock", "ShareUpdateExclusiveLock"}
+        clustered = conn.execute(
+            text(
+                "SELECT result FROM run_command_on_placements(CAST(:t AS regclass),"
+                " $$SELECT bool_and(indisclustered) FROM pg_index"
+                " WHERE indrelid = '%s'::regclass AND indisprimary$$)"
+            ),
+            {"t": name},
+        ).scalars()
+        assert set(clustered) == {"t"}
+
+
+def test_an_offline_track_into_a_day_being_closed_is_refused_in_a_sentence(
+    db: Any, migrated: Any, client: Any, admin: Any, tmp_path: Any
+) -> None:
+    """`qonys traces import-gpx`: a track of the day being closed ends with the reason
+    and a non-zero exit, not a stack trace; nothing of it is stored."""
+    person = f.person(client, admin)["id"]
+    gpx = tmp_path / "walk.gpx"
+    gpx.write_text(
+        '<?xml version="1.0"?><gpx version="1.1" creator="test"'
+        ' xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        f'<trkpt lat="51.16" lon="71.47"><time>{NOON.isoformat()}</time></trkpt>'
+        "</trkseg></trk></gpx>"
+    )
+    command = [sys.executable, "-m", "backend.cli", "traces", "import-gpx", str(gpx)]
+    with _day_being_closed(migrated, db):
+        done = subprocess.run([*command, "--person", str(person)], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"the points of {CLOSED_DAY.isoformat()} are being reorganised" in done.stderr
+    assert _points_of(db, person) == []
+
+
+def test_a_merge_moving_points_of_a_day_being_closed_is_decided_again_later(
+    app: Any, db: Any, migrated: Any, client: Any, admin: Any
+) -> None:
+    """Deciding that two records are one person moves the older record's points: one
+    of a day being closed answers 503 ``day_closing`` within a moment (the merge held
+    the persons' and their devices' rows meanwhile: every phone of those devices waited
+    with it), and nothing of the merge stays; decided again, it merges."""
+    body = {"surname_cyrillic": "Жанұзақов", "given_name_cyrillic": "Айдос",
+            "birth_date": "1990-01-15", "sex": "M", "citizenship": "CHN",
+            "category": "kandas"}  # fmt: skip
+    older = f.created(client.post("/api/v1/persons", json=body, headers=admin))
+    point = {"person_id": older["id"], "t": NOON.isoformat(), "lat": 51.16, "lon": 71.47}
+    _fresh_partition(db, CLOSED_DAY)
+    stored = client.post("/api/v1/traces", json={"points": [point]}, headers=admin)
+    assert stored.status_code == 202 and stored.get_json()["accepted"] == 1
+    real = f.created(
+        client.post(
+            "/api/v1/persons",
+            json={**body, "citizenship": "KAZ", "iin": f.valid_iin(date(1990, 1, 15), "M")},
+            headers=admin,
+        )
+    )
+    assert [c["person_id"] for c in real["duplicate_candidates"]] == [older["id"]]
+    review = client.get("/api/v1/duplicates?status=open", headers=admin).get_json()["items"][0]
+    decision = {"decision": "same", "reason": "one man: passport and ID card seen"}
+
+    def decide() -> Any:
+        return app.test_client().post(
+            f"/api/v1/duplicates/{review['id']}/decision", json=decision, headers=admin
+        )
+
+    with _day_being_closed(migrated, db, fresh=False):
+        (held,) = _late_then_live(db, decide)
+        _is_day_closing(held)
+    assert _points_of(db, older["id"]) == [NOON]
+    assert (
+        client.get(f"/api/v1/persons/{older['id']}", headers=admin).get_json()["id"]
+        == (older["id"])
+    )
+    decided = decide()
+    assert decided.status_code == 200, decided.get_json()
+    assert _points_of(db, real["id"]) == [NOON]

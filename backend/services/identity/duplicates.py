@@ -11,6 +11,7 @@ an admin can undo the merge within ``MERGE_UNDO_DAYS``.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
 from backend.models import DuplicateReview, Person, PersonMerge
+from backend.services.closing_days import being_closed, closed_day_writes
 from backend.services.identity import identity_rules as rules
 from backend.services.identity.matching import Candidate, candidates
 from backend.services.pagination import decode_cursor, next_cursor
@@ -201,6 +203,13 @@ def _move_keyed(
     session: Session, table: str, source: int, target: int, keys: list[list[str]] | None
 ) -> list[list[str]]:
     """Move the keyed rows the target lacks (or those ``keys``); returns their keys."""
+    with _day_locks(session, table):
+        return _move_keyed_rows(session, table, source, target, keys)
+
+
+def _move_keyed_rows(
+    session: Session, table: str, source: int, target: int, keys: list[list[str]] | None
+) -> list[list[str]]:
     key_columns = KEYED_TABLES[table]
     columns = _columns(session, table)
     listed = ", ".join(columns)
@@ -229,6 +238,16 @@ def _move_keyed(
         {"source": source, "keys": joined},
     )
     return moved
+
+
+def _day_locks(session: Session, table: str) -> AbstractContextManager[None]:
+    """For trace points, read and written over all of a person's days: a day the
+    maintenance job is closing is waited for a moment only (503 ``day_closing``, decided
+    again later), not for its whole CLUSTER while the merge holds the persons' and their
+    devices' rows (every phone of those devices would wait with it)."""
+    if table != "trace_points":
+        return nullcontext()
+    return closed_day_writes(session.connection(), being_closed(session.connection()))
 
 
 def _move_all(

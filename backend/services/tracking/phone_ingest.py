@@ -4,7 +4,9 @@ A phone request usually carries one point. The point, the last position, the ale
 the device's last contact and (once per audit window) the audit row are written by one
 prepared autocommit statement, shared by the requests of the process that arrive while
 the one before is being written (group commit, ``group_commit.py``); each answer goes
-back only once its point is durable. A point that cannot be placed is not answered with an error
+back only once its point is durable. A late point of a day the maintenance job may be
+closing is written alone, in a transaction that waits for the day's lock a moment only
+(``trace_storage.closed_day_writes``). A point that cannot be placed is not answered with an error
 — the apps would resend it for ever — but kept as a refusal the administrators can read
 per device. Fake-GPS and SOS signals raise their alerts here, where a reader looks.
 """
@@ -174,15 +176,17 @@ def _statement(writes: Sequence[PhoneWrite]) -> tuple[Prepared, dict[str, Any]]:
     return _WRITE, params
 
 
-def _write_together(writes: Sequence[PhoneWrite]) -> list[int]:
+def _write_together(writes: Sequence[PhoneWrite], alone: bool = False) -> list[int]:
     """Write the requests' points in one autocommit statement: how many each stored.
 
     A (person, time) sent twice in the group is stored once, counted for the first.
-    The requests of one group share their database (``group_of``)."""
+    The requests of one group share their database (``group_of``). A request written
+    ``alone`` (a point of a day being closed) waits for that day's lock a moment only
+    (``trace_storage.closed_day_writes``); a group never holds such a point."""
     statement, params = _statement(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
-        rows = with_partitions(conn, days, lambda: statement.rows(conn, params))
+        rows = with_partitions(conn, days, lambda: statement.rows(conn, params), alone)
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:
@@ -244,6 +248,16 @@ def _signals(points: list[Point]) -> list[tuple[str, Point]]:
     return found
 
 
+def _closing(database: Database, points: list[Point]) -> bool:
+    """Whether a point is of a day the maintenance job may be closing (late points
+    only: a live point's day is open, and a day seen compacted is remembered)."""
+    days = {p.t.date() for p in points}
+    if not trace_storage.closed_days(days):
+        return False
+    with database.autocommit.connect() as conn:
+        return bool(trace_storage.compacting_days(conn, days))
+
+
 def ingest_phone(
     database: Database,
     device: Principal,
@@ -287,10 +301,10 @@ def ingest_phone(
             settings,
         )
         try:
-            if trace_storage.closed_days(p.t.date() for p in points):
+            if _closing(database, points):
                 # Its day may be locked for its compaction: written alone, so that no
                 # other phone waits with it (trace_storage.closed_day_writes).
-                outcome.stored = _write_together([write])[0]
+                outcome.stored = _write_together([write], alone=True)[0]
             else:
                 outcome.stored = group_of(database).submit(write)
             outcome.duplicates = len(points) - outcome.stored

@@ -10,30 +10,43 @@ person was on each day — is kept in ``daily_presence``.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from backend import clock
-from backend.errors import DayClosing
+from backend.services.closing_days import (
+    CLOSED_AFTER,
+    CLOSED_DAY_LOCK_WAIT,
+    LOCK_NOT_AVAILABLE,
+    PARTITION_PREFIX,
+    closed_day_writes,
+    closed_days,
+    compacting_days,
+    forget_compacted,
+    partition_name,
+    saw_compacted,
+)
 
-PARTITION_PREFIX = "trace_points_p"
-# Late points for a day are rare two days on: its partition is then closed (compacted).
-CLOSED_AFTER = timedelta(days=2)
-# How long a write into a closed day waits for the day's lock (:func:`closed_day_writes`).
-CLOSED_DAY_LOCK_WAIT = "100ms"
-_LOCK_NOT_AVAILABLE = "55P03"
+__all__ = [  # what the rest of tracking and the tests read from here
+    "CLOSED_AFTER",
+    "CLOSED_DAY_LOCK_WAIT",
+    "closed_day_writes",
+    "closed_days",
+    "compacting_days",
+    "partition_name",
+]
+
+log = logging.getLogger("qonys.traces")
+
+# How long the job closing a day waits for its lock (:func:`compact_closed`).
+COMPACT_LOCK_WAIT = "5s"
 _LOCK_ID = 7_424_001  # advisory lock serializing partition DDL
 _known: set[date] = set()
 _known_lock = threading.Lock()
-
-
-def partition_name(day: date) -> str:
-    return f"{PARTITION_PREFIX}{day:%Y%m%d}"
 
 
 def geom_index_name(partition: str) -> str:
@@ -137,8 +150,11 @@ def ensure_partitions_for(engine: Engine, days: set[date]) -> None:
 
 
 def forget_known_partitions() -> None:
+    """Forget which partitions exist, and which were seen compacted (a partition dropped
+    and made again is neither)."""
     with _known_lock:
         _known.clear()
+    forget_compacted()
 
 
 def prepare_ahead(
@@ -200,54 +216,12 @@ def drop_expired(engine: Engine, retention_days: int, today: date | None = None)
     return dropped
 
 
-def closed_days(days: Iterable[date], today: date | None = None) -> list[date]:
-    """Those of ``days`` that are closed (:data:`CLOSED_AFTER` past), in order."""
-    today = today or clock.utc_day()
-    return sorted(d for d in set(days) if d <= today - CLOSED_AFTER)
-
-
-@contextmanager
-def closed_day_writes(conn: Connection, days: Iterable[date]) -> Iterator[None]:
-    """Writes on ``conn`` of points of ``days``: when any is closed, they wait for a
-    lock at most :data:`CLOSED_DAY_LOCK_WAIT`, and raise :class:`DayClosing` past it.
-
-    :func:`compact_closed` locks a closed day's partition for its CLUSTER and its index
-    build: minutes on a national day. A late point waiting it out would hold a request
-    thread, and a phone's shared write every phone of its process behind it; told to
-    come back instead, its sender resends, as after any 503. A write of open days only
-    keeps its connection's own wait (5 s on the autocommit engine: a row lock another
-    write holds is ridden out).
-
-    The wait is set for a transaction, so that Citus passes it on to the workers, where
-    a closed day's shards are locked (``citus.propagate_set_commands``; a placeholder on
-    plain PostgreSQL): an autocommit connection's write is put in one of its own, and a
-    transaction's wait is put back after the write.
-    """
-    closing = closed_days(days)
-    if not closing:
-        yield
-        return
-    dbapi = conn.connection.dbapi_connection
-    own = dbapi is not None and dbapi.autocommit
-    if own:
-        conn.exec_driver_sql("BEGIN")
-    try:
-        conn.exec_driver_sql("SET LOCAL citus.propagate_set_commands = 'local'")
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CLOSED_DAY_LOCK_WAIT}'")
-        yield
-    except BaseException as exc:
-        if own and dbapi is not None and not dbapi.closed:
-            conn.exec_driver_sql("ROLLBACK")
-        # A transaction of the caller's is rolled back by the caller, and its wait with it.
-        if isinstance(exc, OperationalError) and (
-            getattr(exc.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE
-        ):
-            raise DayClosing(closing) from exc
-        raise
-    conn.exec_driver_sql("COMMIT" if own else "RESET lock_timeout")
-
-
-def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) -> list[str]:
+def compact_closed(
+    engine: Engine,
+    today: date | None = None,
+    limit: int = 3,
+    lock_wait: str = COMPACT_LOCK_WAIT,
+) -> list[str]:
     """Close day partitions whose day is :data:`CLOSED_AFTER` past, oldest first, a few
     per run: CLUSTER by (person, time), then the spatial index.
 
@@ -265,6 +239,11 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
     a lock there on one day's partition held every write of every day: the CLUSTER runs
     on each shard placement (the coordinator's table, empty, is only flagged), and the
     index is built CONCURRENTLY; the late points meet the shards' locks on the workers.
+
+    The job waits for a day's lock ``lock_wait`` at most: queued behind a long reader
+    of the day (an analyst's track), its exclusive lock would hold every later reader
+    and writer of the day behind it for as long. Past it the day is left to a later run,
+    and the next closed day is taken.
 
     Whether a partition is clustered is PostgreSQL's own ``indisclustered`` flag, and
     whether it is indexed, whether it has a valid GiST index: a run stopped between the
@@ -295,29 +274,73 @@ def compact_closed(engine: Engine, today: date | None = None, limit: int = 3) ->
         day = partition_day(name)
         if day is not None and day <= today - CLOSED_AFTER and not (clustered and indexed):
             todo.append((day, name, pkey, clustered, indexed))
-    done = []
-    for day, name, pkey, clustered, indexed in sorted(todo)[:limit]:
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            if not clustered:
-                _cluster_closed(conn, name, pkey, citus)
-            if not indexed:
-                _index_closed(conn, day, name, citus)
-            conn.execute(text(f"ANALYZE {name}"))
+    done: list[str] = []
+    for day, name, pkey, clustered, indexed in sorted(todo):
+        if len(done) == limit:
+            break
+        try:
+            with engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                _close_day(conn, day, name, pkey, clustered, indexed, citus, lock_wait)
+        except (OperationalError, _ShardsBusy) as exc:
+            if isinstance(exc, OperationalError) and (
+                getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE
+            ):
+                raise  # the database unreachable: the job fails, and is retried
+            log.info("%s is being read: closed on a later run (%s)", name, exc)
+            continue
+        except Exception:  # one day's fault (a shard's): the next days are not held
+            log.exception("closing %s failed; tried again on the next run", name)
+            continue
+        saw_compacted(day)
         done.append(name)
     return done
 
 
+def _close_day(
+    conn: Connection,
+    day: date,
+    name: str,
+    pkey: str,
+    clustered: bool,
+    indexed: bool,
+    citus: bool,
+    lock_wait: str,
+) -> None:
+    """One closed day clustered and indexed, waiting ``lock_wait`` at most for its
+    locks; on Citus the concurrent index build waits as long as it must (it waits for
+    every older transaction, which a short wait would leave an invalid index for)."""
+    conn.exec_driver_sql(f"SET lock_timeout = '{lock_wait}'")
+    try:
+        if not clustered:
+            _cluster_closed(conn, name, pkey, citus, lock_wait)
+        if not indexed:
+            if citus:
+                conn.exec_driver_sql("RESET lock_timeout")
+            _index_closed(conn, day, name, citus)
+        conn.execute(text(f"ANALYZE {name}"))
+    finally:
+        if not conn.closed and not conn.invalidated:
+            conn.exec_driver_sql("RESET lock_timeout")
+
+
 # Run on each placement of a closed day's shards: CLUSTER the shard by its primary key
 # (``run_command_on_placements`` formats it with the shard's name as ``%1$s``).
+# The wait for the shard's lock is the job's own (``set_config``: a SET there would be
+# formatted too); a shard that waited longer answers "lock timeout" (:class:`_ShardsBusy`).
 _CLUSTER_SHARD = (
-    "DO $do$ BEGIN EXECUTE format('CLUSTER %%I USING %%I', '%1$s', ("
+    "DO $do$ BEGIN PERFORM set_config('lock_timeout', '{wait}', true);"
+    " EXECUTE format('CLUSTER %%I USING %%I', '%1$s', ("
     "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
     " WHERE x.indrelid = '%1$s'::regclass AND x.indisprimary)); END $do$"
 )
 
 
-def _cluster_closed(conn: Connection, name: str, pkey: str, citus: bool) -> None:
+class _ShardsBusy(Exception):
+    """A shard of the day waited for its lock longer than the job waits."""
+
+
+def _cluster_closed(conn: Connection, name: str, pkey: str, citus: bool, wait: str) -> None:
     """A closed day's rows in (person, time) order; on Citus shard by shard, with no
     lock on the coordinator's table that a write of another day would wait for, then
     the coordinator's table marked (its flag is what :func:`compact_closed` reads)."""
@@ -326,24 +349,25 @@ def _cluster_closed(conn: Connection, name: str, pkey: str, citus: bool) -> None
         return
     failed = conn.execute(
         text(
-            "SELECT result FROM run_command_on_placements(CAST(:t AS regclass), :c)"
+            # One shard at a time: each CLUSTER copies its shard beside live ingestion.
+            "SELECT result FROM run_command_on_placements(CAST(:t AS regclass), :c, false)"
             " WHERE NOT success"
         ),
-        {"t": name, "c": _CLUSTER_SHARD},
+        {"t": name, "c": _CLUSTER_SHARD.replace("{wait}", wait)},
     ).scalars()
     problems = list(failed)
+    if any("lock timeout" in problem for problem in problems):
+        raise _ShardsBusy(problems[0])
     if problems:
         raise RuntimeError(f"CLUSTER of {name}'s shards failed: {problems[0]}")
     # Citus does not take ALTER TABLE … CLUSTER ON to its shards (their flag is set):
     # the coordinator's table alone, under a lock no write waits for.
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("SET citus.enable_ddl_propagation = off")
     try:
-        conn.exec_driver_sql("SET LOCAL citus.enable_ddl_propagation = off")
         conn.execute(text(f"ALTER TABLE {name} CLUSTER ON {pkey}"))
-    except BaseException:
-        conn.exec_driver_sql("ROLLBACK")
-        raise
-    conn.exec_driver_sql("COMMIT")
+    finally:
+        if not conn.closed and not conn.invalidated:
+            conn.exec_driver_sql("RESET citus.enable_ddl_propagation")
 
 
 def _index_closed(conn: Connection, day: date, name: str, citus: bool) -> None:

@@ -1,0 +1,144 @@
+"""Days of ``trace_points`` being closed, as every writer of trace points meets them.
+
+A day's partition is closed :data:`CLOSED_AFTER` its day: the maintenance job
+(``tracking.trace_storage.compact_closed``) clusters it and builds its spatial index,
+locking it meanwhile. Whoever writes a person's points (the phones, the batch API, a
+merge of two persons in ``identity``) waits for that lock a moment only
+(:func:`closed_day_writes`). Here, below every domain, so that each of them may.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
+
+from backend import clock
+from backend.errors import DayClosing
+
+PARTITION_PREFIX = "trace_points_p"
+# Late points for a day are rare two days on: its partition is then closed (compacted).
+CLOSED_AFTER = timedelta(days=2)
+# How long a write into a day being closed waits for the day's lock.
+CLOSED_DAY_LOCK_WAIT = "100ms"
+LOCK_NOT_AVAILABLE = "55P03"
+_compacted: set[date] = set()  # closed days this process saw clustered and indexed
+_lock = threading.Lock()
+
+
+def partition_name(day: date) -> str:
+    return f"{PARTITION_PREFIX}{day:%Y%m%d}"
+
+
+def forget_compacted() -> None:
+    """After partitions were dropped and made again: none is known compacted."""
+    with _lock:
+        _compacted.clear()
+
+
+def saw_compacted(day: date) -> None:
+    """``day`` is clustered and indexed: its writes keep their own lock wait."""
+    with _lock:
+        _compacted.add(day)
+
+
+def closed_days(days: Iterable[date], today: date | None = None) -> list[date]:
+    """Those of ``days`` that are closed (:data:`CLOSED_AFTER` past), in order."""
+    today = today or clock.utc_day()
+    return sorted(d for d in set(days) if d <= today - CLOSED_AFTER)
+
+
+_COMPACTED = text(
+    """
+    SELECT c.relname FROM pg_class c
+    JOIN pg_index x ON x.indrelid = c.oid AND x.indisprimary AND x.indisclustered
+    WHERE c.relname = ANY(:names)
+      AND EXISTS (SELECT 1 FROM pg_index g JOIN pg_class gi ON gi.oid = g.indexrelid
+                  JOIN pg_am a ON a.oid = gi.relam AND a.amname = 'gist'
+                  WHERE g.indrelid = c.oid AND g.indisvalid)
+    """
+)
+
+
+def compacting_days(conn: Connection, days: Iterable[date]) -> list[date]:
+    """Those of ``days`` that ``trace_storage.compact_closed`` may lock: closed, and not yet
+    clustered and indexed. A day seen compacted stays so in this process's memory; any
+    other closed day is asked of the catalog (late points are few)."""
+    closing = closed_days(days)
+    with _lock:
+        closing = [d for d in closing if d not in _compacted]
+    if not closing:
+        return []
+    names = {partition_name(d): d for d in closing}
+    done = {names[n] for n in conn.execute(_COMPACTED, {"names": list(names)}).scalars()}
+    with _lock:
+        _compacted.update(done)
+    return [d for d in closing if d not in done]
+
+
+_PARTITION_NAMES = text(
+    """
+    SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+    WHERE h.inhparent = CAST('trace_points' AS regclass) AND c.relname LIKE :prefix
+    """
+)
+
+
+def being_closed(conn: Connection) -> list[date]:
+    """Every day the job may be closing now (:func:`compacting_days` of every closed
+    day's partition): for a writer that reads or writes all of a person's days."""
+    days = set()
+    for name in conn.execute(_PARTITION_NAMES, {"prefix": f"{PARTITION_PREFIX}%"}).scalars():
+        try:
+            days.add(datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date())
+        except ValueError:  # a partition an operator attached under another name
+            continue
+    return compacting_days(conn, days)
+
+
+@contextmanager
+def closed_day_writes(conn: Connection, days: Iterable[date]) -> Iterator[None]:
+    """Writes on ``conn`` of points of ``days``: when the job may be closing any of them
+    (:func:`compacting_days`), they wait for a lock at most :data:`CLOSED_DAY_LOCK_WAIT`
+    and raise :class:`DayClosing` past it.
+
+    ``trace_storage.compact_closed`` locks a closed day's partition for its CLUSTER and its index
+    build: minutes on a national day. A late point waiting it out would hold a request
+    thread, and a phone's shared write every phone of its process behind it; told to
+    come back instead, its sender resends, as after any 503. Any other write keeps its
+    connection's own wait (5 s on the autocommit engine: a row lock another write holds
+    is ridden out); so does a write of a day already closed, which the job no longer
+    locks. The short wait covers the write's row locks too: one held longer by another
+    write of the same person also answers ``day_closing``.
+
+    The wait is set for a transaction, so that Citus passes it on to the workers, where
+    a closed day's shards are locked (``citus.propagate_set_commands``; a placeholder on
+    plain PostgreSQL): an autocommit connection's write is put in one of its own, and a
+    transaction's wait is reset to the session's after the write.
+    """
+    closing = compacting_days(conn, days) if closed_days(days) else []
+    if not closing:
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    own = dbapi is not None and dbapi.autocommit
+    if own:
+        conn.exec_driver_sql("BEGIN")
+    try:
+        conn.exec_driver_sql("SET LOCAL citus.propagate_set_commands = 'local'")
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CLOSED_DAY_LOCK_WAIT}'")
+        yield
+    except BaseException as exc:
+        if own and dbapi is not None and not dbapi.closed:
+            conn.exec_driver_sql("ROLLBACK")
+        # A transaction of the caller's is rolled back by the caller, and its wait with it.
+        if isinstance(exc, OperationalError) and (
+            getattr(exc.orig, "pgcode", None) == LOCK_NOT_AVAILABLE
+        ):
+            raise DayClosing(closing) from exc
+        raise
+    conn.exec_driver_sql("COMMIT" if own else "RESET lock_timeout")
