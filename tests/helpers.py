@@ -145,3 +145,13 @@ class BrokenSchema:
 
     def dump(self, _result: Any) -> Any:
         raise TypeError("a schema that cannot render")
+
+
+def drop_partition(db: Any, day: Any) -> None:
+    """``day``'s partition of trace_points gone (detached and dropped), if it was there."""
+    name = trace_storage.partition_name(day)
+    with db.engine.begin() as conn:
+        if day in trace_storage.existing_partitions(conn):
+            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
+            conn.execute(text(f"DROP TABLE {name}"))
+    trace_storage.forget_known_partitions()

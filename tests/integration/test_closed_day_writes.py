@@ -49,12 +49,7 @@ NOON = datetime(CLOSED_DAY.year, CLOSED_DAY.month, CLOSED_DAY.day, 12, tzinfo=UT
 
 def _fresh_partition(db: Any, day: Any) -> None:
     """``day``'s partition made anew: closed, not yet clustered nor indexed."""
-    name = trace_storage.partition_name(day)
-    with db.engine.begin() as conn:
-        if day in trace_storage.existing_partitions(conn):
-            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
-            conn.execute(text(f"DROP TABLE {name}"))
-    trace_storage.forget_known_partitions()
+    h.drop_partition(db, day)
     trace_storage.create_partitions(db.engine, day, day)
 
 

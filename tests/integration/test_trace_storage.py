@@ -211,22 +211,13 @@ def _gist_indexes(db: Any, partition: str) -> list[str]:
     )
 
 
-def _drop_partition(db: Any, day: Any) -> None:
-    name = trace_storage.partition_name(day)
-    with db.engine.begin() as conn:
-        if day in trace_storage.existing_partitions(conn):
-            conn.execute(text(f"ALTER TABLE trace_points DETACH PARTITION {name}"))
-            conn.execute(text(f"DROP TABLE {name}"))
-    trace_storage.forget_known_partitions()
-
-
 def test_eight_phones_on_a_day_without_partition_all_get_200(
     app: Any, db: Any, monitored: dict, token: Any, client: Any, admin: Any
 ) -> None:
     """Issue 27: two threads creating the same day's partition answered one phone 500.
     Eight phones, each its own person, post single points for a day with no partition."""
     moment = datetime.now(UTC) - timedelta(days=3)
-    _drop_partition(db, moment.date())
+    h.drop_partition(db, moment.date())
     secrets = [monitored["secret"]]
     for _ in range(7):
         person = f.person(client, admin)
