@@ -188,14 +188,24 @@ def test_a_late_phone_holds_no_other_phone_while_its_day_is_closed(
     assert group_of(db).stats.items == 3
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["Idempotency-Key", "no key"])
 @pytest.mark.parametrize("path", ["clean", "point by point"])
 def test_a_late_batch_is_told_to_come_back_without_holding_a_thread(
-    app: Any, db: Any, migrated: Any, client: Any, admin: Any, token: Any, path: str
+    app: Any,
+    db: Any,
+    migrated: Any,
+    client: Any,
+    admin: Any,
+    token: Any,
+    path: str,
+    keyed: bool,
 ) -> None:
     """A device's backlog for the day being closed, by the batch API's clean path (one
     autocommit statement) and its point-by-point path (a transaction): 503
     ``day_closing`` while the day is still locked, with a live batch stored beside it;
-    sent again with the same Idempotency-Key once the day is closed, stored."""
+    sent again once the day is closed (with the same Idempotency-Key, if it had one),
+    stored. A clean batch without a key is the batch lane's (``api/batch_lane.py``),
+    with one Flask's idempotency."""
     late_person, late = _device(client, admin, token)
     live_person, live = _device(client, admin, token)
     # A value too small for ``real`` sends a batch the long way (point by point).
@@ -203,7 +213,7 @@ def test_a_late_batch_is_told_to_come_back_without_holding_a_thread(
     backlog = [{"t": (NOON + timedelta(minutes=k)).isoformat(), "lat": 51.16, "lon": 71.47,
                 **odd} for k in range(3)]  # fmt: skip
     fresh = [{"t": (NOW - timedelta(minutes=5)).isoformat(), "lat": 51.16, "lon": 71.47, **odd}]
-    key = {"Idempotency-Key": f"late-{path}"}
+    key = {"Idempotency-Key": f"late-{path}"} if keyed else {}
 
     def batch(secret: str, points: list[dict[str, Any]], extra: dict[str, str]) -> Any:
         headers = {"Authorization": f"Bearer {secret}", **extra}
