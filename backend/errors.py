@@ -72,8 +72,8 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "day_closing": (
         503,
         "The points' day is being closed",
-        "Its partition is being compacted (two days on, nightly); send the points again "
-        "after Retry-After. Points of other days are taken meanwhile.",
+        "Its partition is being compacted (two days on, nightly); send the points again, "
+        "or ask for the track again, after Retry-After. Other days go on meanwhile.",
     ),
     "too_many_points": (
         413,
@@ -250,10 +250,11 @@ class DayClosing(QonysError):
     code = "day_closing"
     headers = {"Retry-After": "60"}  # a day's compaction: seconds to minutes
 
-    def __init__(self, days: list[date]) -> None:
+    def __init__(self, days: list[date], reading: bool = False) -> None:
         named = ", ".join(d.isoformat() for d in days)
+        again = "ask again" if reading else "send them again"
         super().__init__(
             f"the points of {named} are being reorganised (the day is being closed); "
-            "send them again after the seconds in Retry-After"
+            f"{again} after the seconds in Retry-After"
         )
         self.days = days

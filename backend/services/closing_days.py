@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, text
@@ -101,7 +101,9 @@ def being_closed(conn: Connection) -> list[date]:
 
 
 @contextmanager
-def closed_day_writes(conn: Connection, days: Iterable[date]) -> Iterator[None]:
+def closed_day_writes(
+    conn: Connection, days: Iterable[date], reading: bool = False
+) -> Iterator[None]:
     """Writes on ``conn`` of points of ``days``: when the job may be closing any of them
     (:func:`compacting_days`), they wait for a lock at most :data:`CLOSED_DAY_LOCK_WAIT`
     and raise :class:`DayClosing` past it.
@@ -139,6 +141,18 @@ def closed_day_writes(conn: Connection, days: Iterable[date]) -> Iterator[None]:
         if isinstance(exc, OperationalError) and (
             getattr(exc.orig, "pgcode", None) == LOCK_NOT_AVAILABLE
         ):
-            raise DayClosing(closing) from exc
+            raise DayClosing(closing, reading) from exc
         raise
     conn.exec_driver_sql("COMMIT" if own else "RESET lock_timeout")
+
+
+def closed_day_reads(
+    conn: Connection, start: datetime, end: datetime
+) -> AbstractContextManager[None]:
+    """A read of points from ``start`` to ``end`` (excluded) on ``conn``'s transaction,
+    bounded as :func:`closed_day_writes` bounds a write: a person's track over a day
+    being closed would wait out the day's CLUSTER on one of the API's threads; it is
+    answered 503 ``day_closing`` (ask again after Retry-After) instead."""
+    first, last = start.date(), (end - timedelta(microseconds=1)).date()
+    days = {first + timedelta(days=k) for k in range(max((last - first).days + 1, 0))}
+    return closed_day_writes(conn, days, reading=True)

@@ -407,3 +407,36 @@ def test_a_merge_moving_points_of_a_day_being_closed_is_decided_again_later(
     decided = decide()
     assert decided.status_code == 200, decided.get_json()
     assert _points_of(db, real["id"]) == [NOON]
+
+
+@pytest.mark.parametrize("what", ["track", "stays"])
+def test_an_analyst_reading_a_day_being_closed_is_told_to_ask_again(
+    app: Any, db: Any, migrated: Any, client: Any, admin: Any, token: Any, what: str
+) -> None:
+    """A person's track (or stays) over a day being closed would wait out the day's
+    CLUSTER on one of the API's threads: 503 ``day_closing`` while the day is locked,
+    and the track once it is closed. A track of open days only is read meanwhile."""
+    person = f.person(client, admin)["id"]
+    _fresh_partition(db, CLOSED_DAY)
+    points = [{"person_id": person, "t": (NOON + timedelta(minutes=k)).isoformat(),
+               "lat": 51.16, "lon": 71.47} for k in range(2)]  # fmt: skip
+    assert client.post("/api/v1/traces", json={"points": points}, headers=admin).status_code == 202
+    analyst = {**token("analyst"), "X-Purpose": "case 2026/7"}
+
+    def read(start: datetime, end: datetime) -> Any:
+        span = f"from={start.isoformat()}&to={end.isoformat()}".replace("+", "%2B")
+        return app.test_client().get(f"/api/v1/persons/{person}/{what}?{span}", headers=analyst)
+
+    day_start = NOON - timedelta(hours=12)
+    with _day_being_closed(migrated, db, fresh=False):
+        held, beside = _late_then_live(
+            db,
+            lambda: read(day_start, day_start + timedelta(days=1)),
+            lambda: read(NOW - timedelta(hours=1), NOW),
+        )
+        assert beside.status_code == 200, beside.get_json()
+        assert held.status_code == 503, held.get_data(as_text=True)
+        assert held.get_json()["code"] == "day_closing"
+        assert "ask again" in held.get_json()["detail"]
+    after = read(day_start, day_start + timedelta(days=1))
+    assert after.status_code == 200, after.get_json()

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
+from backend.services.closing_days import closed_day_reads
 from backend.settings import Settings
 from gis.trajectories import Fix, detect_stays, trips_between
 
@@ -124,15 +125,16 @@ def track_geojson(
     ``simplify_m``: a tolerance in metres (approximate: degrees of latitude); each day's
     line keeps only the fixes needed within it, and so do the point features.
     """
-    row = session.execute(
-        _TRACK,
-        {
-            "p": person_id,
-            "start": start,
-            "end": end,
-            "tolerance": None if simplify_m is None else simplify_m / _M_PER_DEGREE,
-        },
-    ).one()
+    with closed_day_reads(session.connection(), start, end):
+        row = session.execute(
+            _TRACK,
+            {
+                "p": person_id,
+                "start": start,
+                "end": end,
+                "tolerance": None if simplify_m is None else simplify_m / _M_PER_DEGREE,
+            },
+        ).one()
     fixes = [
         Fix(datetime.fromtimestamp(t, UTC), lat, lon)
         for t, lat, lon in zip(row.times or (), row.lat or (), row.lon or (), strict=True)
@@ -156,7 +158,8 @@ def track_geojson(
 def stays_and_trips(
     session: Session, person_id: int, start: datetime, end: datetime, settings: Settings
 ) -> dict[str, Any]:
-    rows = _fixes(session, person_id, start, end)
+    with closed_day_reads(session.connection(), start, end):
+        rows = _fixes(session, person_id, start, end)
     stays, trips = _stays([Fix(r.recorded_at, r.lat, r.lon) for r in rows], settings)
     return {
         "stays": [
