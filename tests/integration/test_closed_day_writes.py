@@ -440,3 +440,20 @@ def test_an_analyst_reading_a_day_being_closed_is_told_to_ask_again(
         assert "ask again" in held.get_json()["detail"]
     after = read(day_start, day_start + timedelta(days=1))
     assert after.status_code == 200, after.get_json()
+
+
+def test_the_indicators_are_not_held_by_a_day_being_closed(
+    app: Any, db: Any, migrated: Any, token: Any
+) -> None:
+    """The coverage indicator reads the points of a recent window for every year asked,
+    through a join the planner cannot prune ahead: every partition is locked, the day
+    being closed too, and the dashboard's indicators waited out the CLUSTER on a thread.
+    While the day is locked they answer 503 ``day_closing`` (ask again) at once."""
+    analyst = token("analyst")
+    with _day_being_closed(migrated, db):
+        (answer,) = _late_then_live(
+            db, lambda: app.test_client().get("/api/v1/indicators", headers=analyst)
+        )
+        assert answer.status_code == 503, answer.get_data(as_text=True)
+        assert answer.get_json()["code"] == "day_closing"
+    assert app.test_client().get("/api/v1/indicators", headers=analyst).status_code == 200

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.models.permit import permit_was_in_force_sql
 from backend.services import policy
+from backend.services.closing_days import being_closed, closed_day_writes
 from backend.services.settlement.quotas import quota_fills
 
 SOURCE = "Concept of migration policy 2023-2027, table 1 (seed 002)"
@@ -170,46 +171,50 @@ def series(
         params,
     ):
         mobility[r.year].add(r.category, int(r.arrived), int(r.arrivals))
-    coverage = {
-        r.year: r
-        for r in session.execute(
-            text(
-                f"""
-                WITH y AS ({years_sql}), contacted AS MATERIALIZED (
-                    -- devices heard from lately (tokens stay on a Citus coordinator)
-                    SELECT person_id FROM api_tokens
-                    WHERE role = 'device' AND person_id IS NOT NULL
-                      AND last_seen_at >= CAST(:recent_now AS date)
-                ), household AS MATERIALIZED (
-                    -- each person's permits, points and presence on their own shard
-                    SELECT DISTINCT y.year, m.person_id, (
-                        EXISTS (
-                            SELECT 1 FROM trace_points tp WHERE tp.person_id = m.person_id
-                              AND tp.recorded_at >= y.recent_at
-                              AND tp.recorded_at < y.until_at)
-                        OR EXISTS (
-                            SELECT 1 FROM daily_presence d
-                            WHERE d.person_id = m.person_id
-                              AND d.day BETWEEN y.recent AND y.as_of)
-                        OR (y.as_of = :now_day
-                            AND m.person_id IN (SELECT person_id FROM contacted))
-                    ) AS reported
-                    FROM y
-                    JOIN permits m ON {permit_was_in_force_sql("m", "y.as_of")}
-                    JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
-                    LEFT JOIN employers e ON e.bin = m.employer_bin
-                    WHERE (m.employer_bin IS NULL OR e.kind = 'household')
-                      AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
-                )
-                SELECT y.year, count(h.person_id) AS total,
-                       count(h.person_id) FILTER (WHERE h.reported) AS covered
-                FROM y LEFT JOIN household h ON h.year = y.year
-                GROUP BY y.year
-                """
-            ),
-            params,
-        )
-    }
+    # The window's points through a join the planner cannot prune ahead: every partition
+    # of trace_points is locked, a day the job is closing too (closing_days).
+    conn = session.connection()
+    with closed_day_writes(conn, being_closed(conn), reading=True):
+        coverage: dict[int, Any] = {
+            r.year: r
+            for r in session.execute(
+                text(
+                    f"""
+                    WITH y AS ({years_sql}), contacted AS MATERIALIZED (
+                        -- devices heard from lately (tokens stay on a Citus coordinator)
+                        SELECT person_id FROM api_tokens
+                        WHERE role = 'device' AND person_id IS NOT NULL
+                          AND last_seen_at >= CAST(:recent_now AS date)
+                    ), household AS MATERIALIZED (
+                        -- each person's permits, points and presence on their own shard
+                        SELECT DISTINCT y.year, m.person_id, (
+                            EXISTS (
+                                SELECT 1 FROM trace_points tp WHERE tp.person_id = m.person_id
+                                  AND tp.recorded_at >= y.recent_at
+                                  AND tp.recorded_at < y.until_at)
+                            OR EXISTS (
+                                SELECT 1 FROM daily_presence d
+                                WHERE d.person_id = m.person_id
+                                  AND d.day BETWEEN y.recent AND y.as_of)
+                            OR (y.as_of = :now_day
+                                AND m.person_id IN (SELECT person_id FROM contacted))
+                        ) AS reported
+                        FROM y
+                        JOIN permits m ON {permit_was_in_force_sql("m", "y.as_of")}
+                        JOIN persons p ON p.id = m.person_id AND p.category = 'labour_immigrant'
+                        LEFT JOIN employers e ON e.bin = m.employer_bin
+                        WHERE (m.employer_bin IS NULL OR e.kind = 'household')
+                          AND (CAST(:region AS varchar) IS NULL OR m.region_kato = :region)
+                    )
+                    SELECT y.year, count(h.person_id) AS total,
+                           count(h.person_id) FILTER (WHERE h.reported) AS covered
+                    FROM y LEFT JOIN household h ON h.year = y.year
+                    GROUP BY y.year
+                    """
+                ),
+                params,
+            )
+        }
     return {
         row["year"]: _year_indicators(
             session, row, region_kato, mobility[row["year"]], coverage[row["year"]]
