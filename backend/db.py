@@ -121,6 +121,12 @@ _PLAN_CHANGED = "0A000"
 _STALE = (_PLAN_CHANGED, "26000")
 
 
+def stale_plan(error: DBAPIError) -> bool:
+    """Whether ``error`` is a prepared statement's plan gone stale (a table changed under
+    it, or the server no longer holds it): :class:`Prepared` plans it again next time."""
+    return getattr(error.orig, "pgcode", None) in _STALE
+
+
 class Prepared:
     """A statement PostgreSQL parses and plans once per connection, then runs by name.
 

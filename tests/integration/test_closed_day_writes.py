@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 
 from backend import outages
 from backend.db import sqlalchemy_url
-from backend.services.tracking import trace_storage
+from backend.services.tracking import phone_ingest, trace_storage
 from backend.services.tracking.phone_ingest import group_of
 from tests import factories as f
 from tests import helpers as h
@@ -457,3 +457,24 @@ def test_the_indicators_are_not_held_by_a_day_being_closed(
         assert answer.status_code == 503, answer.get_data(as_text=True)
         assert answer.get_json()["code"] == "day_closing"
     assert app.test_client().get("/api/v1/indicators", headers=analyst).status_code == 200
+
+
+def test_a_late_point_whose_statement_the_server_forgot_is_planned_again_and_stored(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """The phone statement is prepared once per connection. When the server no longer
+    holds it (after a migration, a restart behind a pooler), an autocommit write plans it
+    again and runs it; inside the transaction of a day being closed it could not, and the
+    late phone got 500. Now it is planned again once that transaction has ended."""
+    _fresh_partition(db, CLOSED_DAY)
+    person, late = _device(client, admin, token)
+    held = [db.autocommit.connect() for _ in range(db.autocommit.pool.size())]
+    for conn in held:  # every pooled connection believes it holds them; the server does not
+        known = conn.connection.info.setdefault("qonys.prepared", set())
+        known.update({phone_ingest._WRITE.name, phone_ingest._WRITE_POINTS.name})
+        conn.exec_driver_sql("DEALLOCATE ALL")
+    for conn in held:
+        conn.close()
+    answer = phones.send(app.test_client(), phones.osmand_template(late, NOON))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert _points_of(db, person) == [NOON]

@@ -22,10 +22,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db import Database, Prepared
+from backend.db import Database, Prepared, stale_plan
 from backend.errors import NotFound
 from backend.models import Person
 from backend.services.access import audit
@@ -197,6 +197,15 @@ def with_partitions(conn: Connection, days: set[date], write: Any, alone: bool =
             raise
         trace_storage.forget_known_partitions()
         trace_storage.ensure_partitions_for(conn.engine, days)
+        with waits(conn, days):
+            return write()
+    except DBAPIError as exc:
+        # A prepared statement planned before a migration, met inside the transaction a
+        # write of a day being closed runs in (closed_day_writes): the statement cannot
+        # be planned again there, as it is in autocommit; it is, once that has ended.
+        dbapi = conn.connection.dbapi_connection
+        if not (stale_plan(exc) and dbapi is not None and dbapi.autocommit):
+            raise
         with waits(conn, days):
             return write()
 
