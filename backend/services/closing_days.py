@@ -46,20 +46,54 @@ def saw_compacted(day: date) -> None:
         _compacted.add(day)
 
 
+def partition_day(name: str) -> date | None:
+    """The day of a day's partition by its name; None for any other partition (a
+    default partition, one an operator attached)."""
+    if not name.startswith(PARTITION_PREFIX):
+        return None
+    try:
+        return datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def existing_partitions(conn: Connection) -> dict[date, str]:
+    """The day partitions of ``trace_points``, by day."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT c.relname FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_class p ON p.oid = i.inhparent
+            WHERE p.relname = 'trace_points'
+            """
+        )
+    ).scalars()
+    out = {}
+    for name in rows:
+        day = partition_day(name)
+        if day is not None:
+            out[day] = name
+    return out
+
+
 def closed_days(days: Iterable[date], today: date | None = None) -> list[date]:
     """Those of ``days`` that are closed (:data:`CLOSED_AFTER` past), in order."""
     today = today or clock.utc_day()
     return sorted(d for d in set(days) if d <= today - CLOSED_AFTER)
 
 
+# Whether partition ``c`` (a pg_class row) carries a valid spatial index: with its
+# primary key's ``indisclustered``, what makes a closed day compacted (here and in
+# ``trace_storage.compact_closed``).
+INDEXED_SQL = """EXISTS (SELECT 1 FROM pg_index g JOIN pg_class gi ON gi.oid = g.indexrelid
+                         JOIN pg_am a ON a.oid = gi.relam AND a.amname = 'gist'
+                         WHERE g.indrelid = c.oid AND g.indisvalid)"""
 _COMPACTED = text(
-    """
+    f"""
     SELECT c.relname FROM pg_class c
     JOIN pg_index x ON x.indrelid = c.oid AND x.indisprimary AND x.indisclustered
-    WHERE c.relname = ANY(:names)
-      AND EXISTS (SELECT 1 FROM pg_index g JOIN pg_class gi ON gi.oid = g.indexrelid
-                  JOIN pg_am a ON a.oid = gi.relam AND a.amname = 'gist'
-                  WHERE g.indrelid = c.oid AND g.indisvalid)
+    WHERE c.relname = ANY(:names) AND {INDEXED_SQL}
     """
 )
 
@@ -80,33 +114,18 @@ def compacting_days(conn: Connection, days: Iterable[date]) -> list[date]:
     return [d for d in closing if d not in done]
 
 
-_PARTITION_NAMES = text(
-    """
-    SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
-    WHERE h.inhparent = CAST('trace_points' AS regclass) AND c.relname LIKE :prefix
-    """
-)
-
-
 def being_closed(conn: Connection) -> list[date]:
-    """Every day the job may be closing now (:func:`compacting_days` of every closed
-    day's partition): for a writer that reads or writes all of a person's days."""
-    days = set()
-    for name in conn.execute(_PARTITION_NAMES, {"prefix": f"{PARTITION_PREFIX}%"}).scalars():
-        try:
-            days.add(datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date())
-        except ValueError:  # a partition an operator attached under another name
-            continue
-    return compacting_days(conn, days)
+    """Every day the job may be closing now (:func:`compacting_days` of every day's
+    partition): for a reader or writer of all of a person's days."""
+    return compacting_days(conn, existing_partitions(conn))
 
 
-@contextmanager
 def closed_day_writes(
     conn: Connection, days: Iterable[date], reading: bool = False
-) -> Iterator[None]:
+) -> AbstractContextManager[None]:
     """Writes on ``conn`` of points of ``days``: when the job may be closing any of them
     (:func:`compacting_days`), they wait for a lock at most :data:`CLOSED_DAY_LOCK_WAIT`
-    and raise :class:`DayClosing` past it.
+    and raise :class:`DayClosing` past it (:func:`bounded_wait`).
 
     ``trace_storage.compact_closed`` locks a closed day's partition for its CLUSTER and its index
     build: minutes on a national day. A late point waiting it out would hold a request
@@ -122,7 +141,13 @@ def closed_day_writes(
     plain PostgreSQL): an autocommit connection's write is put in one of its own, and a
     transaction's wait is reset to the session's after the write.
     """
-    closing = compacting_days(conn, days) if closed_days(days) else []
+    return bounded_wait(conn, compacting_days(conn, days), reading)
+
+
+@contextmanager
+def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -> Iterator[None]:
+    """The short wait of :func:`closed_day_writes` for the days ``closing``, already
+    found being closed (none: the connection's own wait)."""
     if not closing:
         yield
         return

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
 from backend.models import DuplicateReview, Person, PersonMerge
-from backend.services.closing_days import being_closed, closed_day_writes
+from backend.services.closing_days import being_closed, bounded_wait
 from backend.services.identity import identity_rules as rules
 from backend.services.identity.matching import Candidate, candidates
 from backend.services.pagination import decode_cursor, next_cursor
@@ -247,7 +247,7 @@ def _day_locks(session: Session, table: str) -> AbstractContextManager[None]:
     devices' rows (every phone of those devices would wait with it)."""
     if table != "trace_points":
         return nullcontext()
-    return closed_day_writes(session.connection(), being_closed(session.connection()))
+    return bounded_wait(session.connection(), being_closed(session.connection()))
 
 
 def _move_all(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from backend import clock
 from backend.models.permit import permit_was_in_force_sql
 from backend.services import policy
-from backend.services.closing_days import being_closed, closed_day_writes
+from backend.services.closing_days import being_closed, bounded_wait
 from backend.services.settlement.quotas import quota_fills
 
 SOURCE = "Concept of migration policy 2023-2027, table 1 (seed 002)"
@@ -174,7 +174,7 @@ def series(
     # The window's points through a join the planner cannot prune ahead: every partition
     # of trace_points is locked, a day the job is closing too (closing_days).
     conn = session.connection()
-    with closed_day_writes(conn, being_closed(conn), reading=True):
+    with bounded_wait(conn, being_closed(conn), reading=True):
         coverage: dict[int, Any] = {
             r.year: r
             for r in session.execute(

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -176,17 +176,18 @@ def _statement(writes: Sequence[PhoneWrite]) -> tuple[Prepared, dict[str, Any]]:
     return _WRITE, params
 
 
-def _write_together(writes: Sequence[PhoneWrite], alone: bool = False) -> list[int]:
+def _write_together(writes: Sequence[PhoneWrite], closing: Sequence[date] = ()) -> list[int]:
     """Write the requests' points in one autocommit statement: how many each stored.
 
     A (person, time) sent twice in the group is stored once, counted for the first.
     The requests of one group share their database (``group_of``). A request written
-    ``alone`` (a point of a day being closed) waits for that day's lock a moment only
-    (``trace_storage.closed_day_writes``); a group never holds such a point."""
+    alone with points of days ``closing`` (being closed) waits for their lock a moment
+    only (``trace_storage.bounded_wait``); a group never holds such a point."""
     statement, params = _statement(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
-        rows = with_partitions(conn, days, lambda: statement.rows(conn, params), alone)
+        write = lambda: statement.rows(conn, params)  # noqa: E731
+        rows = with_partitions(conn, days, write, list(closing))
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:
@@ -248,14 +249,14 @@ def _signals(points: list[Point]) -> list[tuple[str, Point]]:
     return found
 
 
-def _closing(database: Database, points: list[Point]) -> bool:
-    """Whether a point is of a day the maintenance job may be closing (late points
-    only: a live point's day is open, and a day seen compacted is remembered)."""
+def _closing(database: Database, points: list[Point]) -> list[date]:
+    """The days of ``points`` the maintenance job may be closing (late points only: a
+    live point's day is open, and a day seen compacted is remembered)."""
     days = {p.t.date() for p in points}
     if not trace_storage.closed_days(days):
-        return False
+        return []
     with database.autocommit.connect() as conn:
-        return bool(trace_storage.compacting_days(conn, days))
+        return trace_storage.compacting_days(conn, days)
 
 
 def ingest_phone(
@@ -301,10 +302,11 @@ def ingest_phone(
             settings,
         )
         try:
-            if _closing(database, points):
+            closing = _closing(database, points)
+            if closing:
                 # Its day may be locked for its compaction: written alone, so that no
-                # other phone waits with it (trace_storage.closed_day_writes).
-                outcome.stored = _write_together([write], alone=True)[0]
+                # other phone waits with it (trace_storage.bounded_wait).
+                outcome.stored = _write_together([write], closing)[0]
             else:
                 outcome.stored = group_of(database).submit(write)
             outcome.duplicates = len(points) - outcome.stored

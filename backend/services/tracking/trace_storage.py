@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
@@ -21,12 +21,15 @@ from backend import clock
 from backend.services.closing_days import (
     CLOSED_AFTER,
     CLOSED_DAY_LOCK_WAIT,
+    INDEXED_SQL,
     LOCK_NOT_AVAILABLE,
-    PARTITION_PREFIX,
+    bounded_wait,
     closed_day_writes,
     closed_days,
     compacting_days,
+    existing_partitions,
     forget_compacted,
+    partition_day,
     partition_name,
     saw_compacted,
 )
@@ -34,9 +37,12 @@ from backend.services.closing_days import (
 __all__ = [  # what the rest of tracking and the tests read from here
     "CLOSED_AFTER",
     "CLOSED_DAY_LOCK_WAIT",
+    "bounded_wait",
     "closed_day_writes",
     "closed_days",
     "compacting_days",
+    "existing_partitions",
+    "partition_day",
     "partition_name",
 ]
 
@@ -53,36 +59,6 @@ def geom_index_name(partition: str) -> str:
     """The spatial index a closed day's partition is given (:func:`compact_closed`; the
     same name as ``qonys_index_trace_partition`` gives it, migration 0030)."""
     return f"{partition}_geom_gist"
-
-
-def existing_partitions(conn: Connection) -> dict[date, str]:
-    rows = conn.execute(
-        text(
-            """
-            SELECT c.relname FROM pg_inherits i
-            JOIN pg_class c ON c.oid = i.inhrelid
-            JOIN pg_class p ON p.oid = i.inhparent
-            WHERE p.relname = 'trace_points'
-            """
-        )
-    ).scalars()
-    out = {}
-    for name in rows:
-        day = partition_day(name)
-        if day is not None:
-            out[day] = name
-    return out
-
-
-def partition_day(name: str) -> date | None:
-    """The day of a day's partition by its name; None for any other partition (a
-    default partition, one an operator attached)."""
-    if not name.startswith(PARTITION_PREFIX):
-        return None
-    try:
-        return datetime.strptime(name[len(PARTITION_PREFIX) :], "%Y%m%d").date()
-    except ValueError:
-        return None
 
 
 def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
@@ -255,12 +231,8 @@ def compact_closed(
         citus = on_citus(conn)
         rows = conn.execute(
             text(
-                """
-                SELECT c.relname, i.relname AS pkey, x.indisclustered,
-                       EXISTS (SELECT 1 FROM pg_index g
-                               JOIN pg_class gi ON gi.oid = g.indexrelid
-                               JOIN pg_am a ON a.oid = gi.relam AND a.amname = 'gist'
-                               WHERE g.indrelid = c.oid AND g.indisvalid) AS indexed
+                f"""
+                SELECT c.relname, i.relname AS pkey, x.indisclustered, {INDEXED_SQL} AS indexed
                 FROM pg_inherits h
                 JOIN pg_class p ON p.oid = h.inhparent AND p.relname = 'trace_points'
                 JOIN pg_class c ON c.oid = h.inhrelid

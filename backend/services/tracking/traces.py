@@ -15,8 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -180,15 +179,18 @@ def _flags_literal(flags: list[str]) -> str | None:
     return "{" + ",".join(flags) + "}" if flags else None
 
 
-def with_partitions(conn: Connection, days: set[date], write: Any, alone: bool = True) -> Any:
+def with_partitions(
+    conn: Connection, days: set[date], write: Any, closing: list[date] | None = None
+) -> Any:
     """Run ``write()`` on ``conn`` with the day partitions in place, re-creating any that
-    vanished; a lock on a day being closed waited for a moment only
-    (``closed_day_writes``) unless the write is shared (``alone=False``: phones' group
-    commit, which takes no day being closed)."""
+    vanished; a lock on a day being closed waited for a moment only (``bounded_wait``).
+    ``closing``: those of ``days`` already found being closed (``[]`` for the phones'
+    shared write, which takes none); None: asked here (``compacting_days``)."""
     trace_storage.ensure_partitions_for(conn.engine, days)
-    waits = trace_storage.closed_day_writes if alone else _as_ever
+    if closing is None:
+        closing = trace_storage.compacting_days(conn, days)
     try:
-        with waits(conn, days):
+        with trace_storage.bounded_wait(conn, closing):
             return write()
     except IntegrityError as exc:
         # A partition this process believed in was dropped or never made (e.g. after a
@@ -197,7 +199,7 @@ def with_partitions(conn: Connection, days: set[date], write: Any, alone: bool =
             raise
         trace_storage.forget_known_partitions()
         trace_storage.ensure_partitions_for(conn.engine, days)
-        with waits(conn, days):
+        with trace_storage.bounded_wait(conn, closing):
             return write()
     except DBAPIError as exc:
         # A prepared statement planned before a migration, met inside the transaction a
@@ -206,14 +208,8 @@ def with_partitions(conn: Connection, days: set[date], write: Any, alone: bool =
         dbapi = conn.connection.dbapi_connection
         if not (stale_plan(exc) and dbapi is not None and dbapi.autocommit):
             raise
-        with waits(conn, days):
+        with trace_storage.bounded_wait(conn, closing):
             return write()
-
-
-@contextmanager
-def _as_ever(conn: Connection, days: set[date]) -> Iterator[None]:
-    """A write with its connection's own lock wait."""
-    yield
 
 
 def receipt(received_at: datetime | None, live_tolerance_s: float) -> dict[str, datetime]:
