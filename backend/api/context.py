@@ -14,12 +14,12 @@ from flask import current_app, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from backend.api.lanes import bearer_token, unknown_tokens
+from backend.api.lanes import bearer_token, unknown_tokens, verify_once
 from backend.api.lanes import client_request_id as sent_request_id
 from backend.db import Database
 from backend.errors import Forbidden
 from backend.services.access import audit
-from backend.services.access.tokens import Principal, verify_cached
+from backend.services.access.tokens import Principal
 from backend.settings import Settings
 
 
@@ -44,12 +44,7 @@ def verify_secret(secret: str) -> Principal | None:
     """A presented token (bearer, OsmAnd ``id`` or Basic password): cached, else one
     lookup, none when a lane beside Flask already found it unknown for this request."""
     unknown = unknown_tokens(request.environ) if has_request_context() else set()
-    if secret in unknown:
-        return None
-    who = verify_cached(database().autocommit.connect, secret)
-    if who is None:
-        unknown.add(secret)
-    return who
+    return verify_once(unknown, database().autocommit.connect, secret)
 
 
 def session_principal() -> Principal | None:

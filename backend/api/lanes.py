@@ -75,6 +75,18 @@ def unknown_tokens(environ: dict[str, Any]) -> set[str]:
     return found
 
 
+def verify_once(unknown: set[str], connect: Callable[[], Any], secret: str) -> Principal | None:
+    """``secret``'s principal (``verify_cached``), asked of the database once a request:
+    a secret already in ``unknown`` (:func:`unknown_tokens`) is not asked again, and one
+    found unknown joins it."""
+    if secret in unknown:
+        return None
+    who = verify_cached(connect, secret)
+    if who is None:
+        unknown.add(secret)
+    return who
+
+
 def client_request_id(environ: dict[str, Any]) -> str | None:
     """The id a client sent with its request, kept beside ours (``assign_request_id``
     reads it here too)."""
@@ -211,13 +223,11 @@ class JsonLane(Lane, ABC):
             return None
         request_id = str(uuid.uuid4())
         try:
-            who = verify_cached(self.app.extensions["qonys.db"].autocommit.connect, secret)
+            connect = self.app.extensions["qonys.db"].autocommit.connect
+            who = verify_once(unknown_tokens(environ), connect, secret)
         except Exception as error:  # the database down: 503, as Flask answers it
             return self.error(environ, start_response, error, request_id)
-        if who is None:
-            unknown_tokens(environ).add(secret)
-            return None
-        if who.role != self.role:
+        if who is None or who.role != self.role:
             return None
         return self.answer(environ, start_response, who, wanted, request_id)
 

@@ -30,12 +30,12 @@ import redis
 from werkzeug.wrappers import Request
 
 from backend import outages
-from backend.api.lanes import Lane, read_plain_body, unknown_tokens
+from backend.api.lanes import Lane, read_plain_body, unknown_tokens, verify_once
 from backend.api.limits import wait_on
 from backend.errors import Unauthorized
 from backend.jobs import alerts as alert_jobs
 from backend.redaction import redact
-from backend.services.access.tokens import Principal, verify_cached
+from backend.services.access.tokens import Principal
 from backend.services.tracking import devices, phone_apps, phone_ingest
 
 MAX_BODY = 16 * 1024
@@ -89,10 +89,7 @@ def answer_phone(
 def _device(database: Any, secret: str | None, unknown: set[str]) -> Principal:
     """The device principal for a token sent outside the Authorization header; a secret
     the lane found unknown is not looked up again when Flask answers its 401."""
-    known = secret is not None and secret not in unknown
-    who = verify_cached(database.autocommit.connect, secret) if secret and known else None
-    if secret and known and who is None:
-        unknown.add(secret)
+    who = verify_once(unknown, database.autocommit.connect, secret) if secret else None
     if who is None or who.role != "device" or who.person_id is None:
         raise Unauthorized("unknown device")
     return who
