@@ -472,7 +472,7 @@ def test_a_late_point_whose_statement_the_server_forgot_is_planned_again_and_sto
     held = [db.autocommit.connect() for _ in range(db.autocommit.pool.size())]
     for conn in held:  # every pooled connection believes it holds them; the server does not
         known = conn.connection.info.setdefault("qonys.prepared", set())
-        known.update({phone_ingest._WRITE.name, phone_ingest._WRITE_POINTS.name})
+        known.update(statement.name for statement in phone_ingest._WRITES.values())
         conn.exec_driver_sql("DEALLOCATE ALL")
     for conn in held:
         conn.close()

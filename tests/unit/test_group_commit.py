@@ -127,3 +127,47 @@ def test_a_leader_being_stopped_stops_and_wakes_every_caller_of_its_write() -> N
     outcomes = _behind_a_held_write(group, writer, [1, 2, 3])
     assert outcomes[0] == 0 and all(isinstance(o, Stopped) for o in outcomes[1:])
     assert group.submit(7) == 14  # the group is not left leading
+
+
+def test_with_two_writers_an_item_is_written_while_the_first_write_is_under_way() -> None:
+    """The second writer does not wait for the first write's commit; a third item, with
+    both writes under way, waits and goes with the next."""
+    first_held, second_held = threading.Event(), threading.Event()
+    release_first, release_second = threading.Event(), threading.Event()
+    calls: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            first_held.set()
+            assert release_first.wait(10)
+        elif len(calls) == 2:
+            second_held.set()
+            assert release_second.wait(10)
+        return [2 * i for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write, writers=2)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(group.submit, 0)
+        assert first_held.wait(10)
+        second = pool.submit(group.submit, 1)
+        assert second_held.wait(10)  # written while the first is still held
+        third, fourth = pool.submit(group.submit, 2), pool.submit(group.submit, 3)
+        h.wait_for(lambda: group.waiting() == 2, timeout=10, every=0.005)
+        assert calls == [[0], [1]]  # both writers busy: the others wait
+        release_second.set()
+        assert second.result(10) == 2 and not first.done()
+        assert sorted([third.result(10), fourth.result(10)]) == [4, 6]
+        release_first.set()
+        assert first.result(10) == 0
+    assert calls[:2] == [[0], [1]] and sorted(calls[2]) == [2, 3] and len(calls) == 3
+
+
+def test_two_writers_many_threads_each_item_written_once() -> None:
+    writer = Writer()
+    writer.release.set()
+    group = GroupCommit(writer, writers=2)
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(group.submit, range(2000))) == [2 * i for i in range(2000)]
+    written = [i for c in writer.calls for i in c]
+    assert sorted(written) == list(range(2000)) and group.stats.items == 2000
