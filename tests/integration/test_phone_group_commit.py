@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -399,3 +400,22 @@ def test_a_point_written_alone_is_stored_as_one_written_in_a_group(
     )  # fmt: skip
     assert sent_full[3:8] == (8.0, 1.5, 90.0, 347.0, 55.0)
     assert sent_bare[3:8] == (None,) * 5 and sent_bare[-2:] == (None, None)
+
+
+@pytest.mark.citus  # also run on a Citus cluster (tests/citus_suites.py)
+def test_phones_resending_from_many_threads_store_each_point_once(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """Eight threads, four devices, each point sent twice (a phone that resends before its
+    answer came): the writes under way at once and the groups behind them meet the same
+    persons in any order, and every point is stored once, every request answered."""
+    devices = _devices(client, admin, token, db, 4)
+    sends = [(w, [_point(w, k)]) for k in range(40) for w in devices] * 2
+    out: list[list[Any]] = [[None] for _ in sends]
+    with ThreadPoolExecutor(8) as pool:
+        for (who, points), slot in zip(sends, out, strict=True):
+            pool.submit(_send, db, app, who, points, slot)
+    outcomes = [slot[0] for slot in out]
+    assert all(isinstance(o, PhoneOutcome) for o in outcomes), outcomes
+    assert sum(o.stored for o in outcomes) == 160 and sum(o.duplicates for o in outcomes) == 160
+    assert _stored(db, [w.device_person for w in devices]) == {w.device_person: 40 for w in devices}
