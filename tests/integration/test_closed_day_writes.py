@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 
 from backend import outages
 from backend.db import sqlalchemy_url
-from backend.services.tracking import phone_ingest, trace_storage
+from backend.services.tracking import alert_rules, phone_ingest, trace_storage
 from backend.services.tracking.phone_ingest import group_of
 from tests import factories as f
 from tests import helpers as h
@@ -479,3 +479,36 @@ def test_a_late_point_whose_statement_the_server_forgot_is_planned_again_and_sto
     answer = phones.send(app.test_client(), phones.osmand_template(late, NOON))
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert _points_of(db, person) == [NOON]
+
+
+def test_alert_evaluation_leaves_a_person_whose_points_reach_a_day_being_closed(
+    db: Any, migrated: Any, client: Any, admin: Any
+) -> None:
+    """A worker's alert evaluation that reads a day being closed (a foreigner whose permit
+    ended ten days ago: every point since counts) waited out the whole CLUSTER, and the
+    audit seal, the outbox and users' jobs behind it on the worker. Now the slice leaves
+    that person marked, evaluates the others, and ends while the day is still locked;
+    the person is evaluated once the day is closed."""
+    today = NOW.date()
+    overstayer = f.person(client, admin)["id"]
+    f.permit(
+        client,
+        admin,
+        overstayer,
+        valid_from=(today - timedelta(days=40)).isoformat(),
+        valid_to=(today - timedelta(days=10)).isoformat(),
+    )
+    other = f.person(client, admin)["id"]  # no permit: evaluated without reading points
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO alert_dirty (person_id) SELECT unnest(CAST(:p AS bigint[]))"),
+            {"p": [overstayer, other]},
+        )
+    with _day_being_closed(migrated, db):
+        (slice_,) = _late_then_live(
+            db, lambda: alert_rules.evaluate_slice(db, migrated, budget_s=None)
+        )
+        assert slice_ == (1, False), slice_  # the other person; nothing left for this slice
+        assert h.scalars(db, "SELECT person_id FROM alert_dirty") == [overstayer]
+    assert alert_rules.evaluate_slice(db, migrated, budget_s=None) == (1, False)
+    assert h.count(db, "alert_dirty") == 0
