@@ -196,13 +196,21 @@ def demo_load() -> None:
         click.echo(f"{key}: {value}")
 
 
-@main.command(help="Run an RQ worker (with the periodic-job scheduler).")
+@main.command(
+    help="Run an RQ worker, with the periodic-job scheduler and, in a process beside it, "
+    "the worker of the long maintenance jobs."
+)
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 @click.option(
     "--tick", type=float, default=30.0, show_default=True, help="Seconds between scheduler rounds."
 )
-def worker(burst: bool, tick: float) -> None:
-    run_worker(_settings(), burst=burst, tick_s=tick)
+@click.option(
+    "--maintenance",
+    is_flag=True,
+    help="Only the worker of the long maintenance jobs (what `qonys worker` starts beside it).",
+)
+def worker(burst: bool, tick: float, maintenance: bool) -> None:
+    run_worker(_settings(), burst=burst, tick_s=tick, maintenance=maintenance)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,12 @@ class Settings:
         behind alert evaluation (issue 27)."""
         return f"{self.queue_name}-user"
 
+    @property
+    def maintenance_queue_name(self) -> str:
+        """Jobs that may take minutes (closing a day, retention, the residence sweep, the
+        audit walk) wait here, for a worker of their own (``jobs/runner.py``)."""
+        return f"{self.queue_name}-maintenance"
+
     def __post_init__(self) -> None:
         problems = self.problems()
         if problems:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from rq import Queue
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
@@ -34,8 +35,11 @@ single_node_plan = pytest.mark.skipif(
 
 
 def run_jobs(app: Any) -> None:
-    """Work off everything queued (users' queue first), in this process, as a worker would."""
+    """Work off everything queued (users' queue first, the maintenance queue last), in
+    this process, as the workers would."""
     queues = [app.extensions["qonys.user_queue"], app.extensions["qonys.queue"]]
+    settings = app.extensions["qonys.settings"]
+    queues.append(Queue(settings.maintenance_queue_name, connection=queues[0].connection))
     InProcessWorker(queues, connection=queues[0].connection).work(burst=True)
 
 

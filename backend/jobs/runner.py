@@ -1,4 +1,5 @@
-"""The worker process: an RQ worker plus a scheduler thread for the periodic jobs.
+"""The worker process: an RQ worker plus a scheduler thread for the periodic jobs, and
+beside it a second worker process for the long maintenance jobs.
 
 Neither dies of a Redis outage. RQ's worker quits its loop on some Redis errors, so it
 is started again with backoff in the same process until a signal asks it to stop. The
@@ -6,6 +7,15 @@ scheduler thread survives every error and holds a Redis lock that expires on its
 (``LOCK_TTL_S``) when its process dies, SIGKILL included: one scheduler at a time among
 all workers, and never an orphan holding the lock. (RQ's own scheduler, a separate
 process for delayed jobs, is not started: Qonys enqueues nothing for later.)
+
+The jobs of :data:`MAINTENANCE` may run for minutes on a national register: closing a
+day locks and rewrites it (CLUSTER, its spatial index), retention deletes a day's worth
+of expired rows, the residence sweep reads every monitored person's nights, the audit
+walk reads the whole trail. On the one worker they held everything behind them: the
+audit seal, the outbox (an SOS's notification among them), credentials' status lists,
+users' maps and imports, alert evaluation. They go to a queue of their own, worked by a
+process ``run_worker`` starts beside itself (``qonys worker --maintenance``), which
+dies with it and is started again when it dies alone.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -60,6 +72,19 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("backend.jobs.permits.remind_registration_deadline", 3600),
     ("backend.jobs.reports.send_scheduled_reports", 3600),
 )
+
+# Periodic jobs that may run for minutes: enqueued on the maintenance queue, for the
+# worker of its own (above).
+MAINTENANCE = frozenset(
+    {
+        "backend.jobs.traces.maintain_partitions",
+        "backend.jobs.housekeeping.enforce_retention",
+        "backend.jobs.alerts.residence_sweep",
+        "backend.jobs.audit.verify_audit",
+    }
+)
+# The maintenance worker learns its parent's pid from here, to die with it.
+PARENT_ENV = "QONYS_WORKER_PARENT"
 
 # The last job enqueued for each periodic function, with its retry count and when its
 # failure was first seen: a job that failed (in an outage, say) is tried again with
@@ -158,12 +183,16 @@ class PeriodicScheduler:
         connection: redis.Redis[bytes],
         queue_name: str,
         periodic: tuple[tuple[str, int], ...] = PERIODIC,
+        maintenance_queue_name: str | None = None,
     ) -> None:
+        """``maintenance_queue_name``: where the jobs of :data:`MAINTENANCE` go (None:
+        the same queue as the others)."""
         self.connection = connection
         self.periodic = periodic
         self._claim = connection.register_script(_CLAIM)
         self._release = connection.register_script(_RELEASE)
         self.queue = Queue(queue_name, connection=connection)
+        self.maintenance_queue = Queue(maintenance_queue_name or queue_name, connection=connection)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
     def tick(self, now: float | None = None) -> list[str]:
@@ -189,7 +218,8 @@ class PeriodicScheduler:
         return enqueued
 
     def _enqueue(self, func: str, job_id: str, attempt: int) -> None:
-        self.queue.enqueue(func, job_id=job_id)
+        queue = self.maintenance_queue if func in MAINTENANCE else self.queue
+        queue.enqueue(func, job_id=job_id)
         self.connection.hset(JOBS_KEY, func, json.dumps({"id": job_id, "attempt": attempt}))
 
     def _retry_due(self, func: str, last: dict[str, Any], left_s: float, now: float) -> bool:
@@ -259,13 +289,93 @@ def schedule_forever(scheduler: PeriodicScheduler, stop: threading.Event, every_
         scheduler.release()
 
 
-def run_worker(settings: Settings, burst: bool = False, tick_s: float = 30.0) -> None:
-    """Work the queue until SIGTERM/SIGINT; a Redis outage only pauses it."""
+class MaintenanceProcess:
+    """``qonys worker --maintenance`` beside this worker, in a session of its own (a
+    terminal's Ctrl-C reaches this one, which stops it): started again with backoff when
+    it dies alone; asked to stop, then killed after :attr:`grace_s`, when this one stops;
+    SIGKILLed by the kernel when this one dies first (``die_with_parent``)."""
+
+    grace_s = 10.0
+
+    def __init__(self, argv: list[str] | None = None) -> None:
+        self.argv = argv or [sys.executable, "-m", "backend.cli", "worker", "--maintenance"]
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        # The process is started from this thread, which lives as long as it should:
+        # the kernel's parent-death signal follows the thread that forked the child.
+        self._thread = threading.Thread(target=self._run, daemon=True, name="qonys-maintenance")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.grace_s + 5)
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.process = subprocess.Popen(
+                    self.argv,
+                    env={**os.environ, PARENT_ENV: str(os.getpid())},
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                log.warning("worker: the maintenance worker did not start (%s)", exc)
+            else:
+                while self.process.poll() is None:
+                    if self._stop.wait(0.5):
+                        self._end(self.process)
+                        return
+                log.warning("worker: the maintenance worker exited (%s)", self.process.returncode)
+            if time.monotonic() - started > 60:
+                backoff = 1.0  # it had been working: this is a new failure
+            log.warning("worker: starting the maintenance worker again in %.0f s", backoff)
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _end(self, process: subprocess.Popen[bytes]) -> None:
+        process.terminate()  # RQ's warm shutdown: the job under way may finish
+        try:
+            process.wait(timeout=self.grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()  # its work horse dies with it (QonysWorker); the job is resumable
+            process.wait()
+
+
+def run_worker(
+    settings: Settings, burst: bool = False, tick_s: float = 30.0, maintenance: bool = False
+) -> None:
+    """Work the queues until SIGTERM/SIGINT; a Redis outage only pauses it.
+
+    As ``qonys worker``: users' queue first (never behind alert evaluation), then the
+    system's, with the periodic scheduler in a thread and the maintenance queue's worker
+    in a process beside it (:class:`MaintenanceProcess`). ``maintenance``: that worker,
+    the maintenance queue only. ``burst``: every queue in this process, the maintenance
+    queue last, until they are empty.
+    """
+    if maintenance:
+        parent = os.environ.get(PARENT_ENV, "")
+        if parent.isdigit():
+            die_with_parent(int(parent))
+        names = [settings.maintenance_queue_name]
+    else:
+        names = [settings.user_queue_name, settings.queue_name]
+        if burst:
+            names.append(settings.maintenance_queue_name)
     stop = threading.Event()
     scheduler_stop = threading.Event()
     thread = None
-    if not burst:
-        scheduler = PeriodicScheduler(redis.Redis.from_url(settings.redis_url), settings.queue_name)
+    beside = None
+    if not burst and not maintenance:
+        scheduler = PeriodicScheduler(
+            redis.Redis.from_url(settings.redis_url),
+            settings.queue_name,
+            maintenance_queue_name=settings.maintenance_queue_name,
+        )
         thread = threading.Thread(
             target=schedule_forever,
             args=(scheduler, scheduler_stop, tick_s),
@@ -273,6 +383,8 @@ def run_worker(settings: Settings, burst: bool = False, tick_s: float = 30.0) ->
             name="qonys-scheduler",
         )
         thread.start()
+        beside = MaintenanceProcess()
+        beside.start()
     backoff = 1.0
     try:
         while not stop.is_set():
@@ -282,11 +394,7 @@ def run_worker(settings: Settings, burst: bool = False, tick_s: float = 30.0) ->
                 # A connection of its own: RQ raises its socket timeout above the
                 # blocking dequeue's, which must not be shared with the scheduler's.
                 conn = redis.Redis.from_url(settings.redis_url)
-                # Users' jobs first: they never wait behind alert evaluation.
-                queues = [
-                    Queue(name, connection=conn)
-                    for name in (settings.user_queue_name, settings.queue_name)
-                ]
+                queues = [Queue(name, connection=conn) for name in names]
                 worker = QonysWorker(queues, connection=conn)
                 worker.work(burst=burst, with_scheduler=False)
             except redis.RedisError as exc:
@@ -302,6 +410,8 @@ def run_worker(settings: Settings, burst: bool = False, tick_s: float = 30.0) ->
             backoff = min(backoff * 2, MAX_BACKOFF_S)
     finally:
         scheduler_stop.set()
+        if beside is not None:
+            beside.stop()
         if thread is not None:
             thread.join(timeout=5)  # releases the lock (else it expires by itself)
 

@@ -3,6 +3,7 @@ outage, and die with a killed worker."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,12 +15,21 @@ from typing import Any
 
 import pytest
 import redis
+from rq import Queue
 from rq.job import Job as RqJob
 from rq.job import JobStatus
 from sqlalchemy import text
 
 from backend.jobs import alerts as alert_jobs
-from backend.jobs.runner import PUBSUB_READ_S, InProcessWorker, PeriodicScheduler, QonysWorker
+from backend.jobs.runner import (
+    JOBS_KEY,
+    MAINTENANCE,
+    PERIODIC,
+    PUBSUB_READ_S,
+    InProcessWorker,
+    PeriodicScheduler,
+    QonysWorker,
+)
 from backend.services.tracking import alert_rules
 from tests import factories as f
 from tests import helpers as h
@@ -211,3 +221,70 @@ def test_a_worker_stops_its_command_listener_within_one_short_read(app: Any) -> 
         assert worker.pubsub_thread.sleep_time == PUBSUB_READ_S == 1.0
         worker.unsubscribe()
         assert not worker.pubsub_thread.is_alive()
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_long_maintenance_job_holds_up_no_other_job(app: Any, migrated: Any) -> None:
+    """Closing a day (CLUSTER, minutes on a national register), retention, the residence
+    sweep and the audit walk ran on the one worker, and the audit seal, the outbox (an
+    SOS's notification), credentials' status lists and users' jobs waited behind them.
+    A real ``qonys worker``: with a maintenance job under way in the worker beside it,
+    every other periodic job the scheduler enqueued runs; the maintenance ones wait for
+    their own worker. SIGKILLed, the worker takes the maintenance worker and its job
+    with it."""
+    conn = app.extensions["qonys.queue"].connection
+    maintenance = Queue(migrated.maintenance_queue_name, connection=conn)
+    lingering = maintenance.enqueue(
+        "tests.integration.test_worker_fairness.linger_and_tell", migrated.redis_url
+    )
+    worker = _worker(migrated, {}, "--tick", "3600")
+    try:
+        h.wait_for(lambda: conn.get(PID_KEY), timeout=60, every=0.1)
+        horse = int(conn.get(PID_KEY) or 0)
+        beside = _parent_of(horse)
+        assert beside != worker.pid and _parent_of(beside) == worker.pid
+
+        def enqueued() -> dict[str, str]:
+            return {k.decode(): json.loads(v)["id"] for k, v in conn.hgetall(JOBS_KEY).items()}
+
+        def the_others_ended() -> bool:
+            jobs = enqueued()
+            others = [job for func, job in jobs.items() if func not in MAINTENANCE]
+            ended = (JobStatus.FINISHED, JobStatus.FAILED)
+            return len(jobs) == len(PERIODIC) and all(
+                RqJob.fetch(job, connection=conn).get_status() in ended for job in others
+            )
+
+        h.wait_for(the_others_ended, timeout=180, every=0.5)
+        assert lingering.get_status(refresh=True) == JobStatus.STARTED
+        waiting = {job for func, job in enqueued().items() if func in MAINTENANCE}
+        assert set(maintenance.job_ids) == waiting and len(waiting) == len(MAINTENANCE)
+        # Dead alone, the maintenance worker is started again (its job died with it).
+        os.kill(beside, signal.SIGKILL)
+        h.wait_for(lambda: not _alive(horse), timeout=10, every=0.1)
+        h.wait_for(lambda: _maintenance_workers(worker.pid) - {beside}, timeout=30, every=0.2)
+        (again,) = _maintenance_workers(worker.pid) - {beside}
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its group
+        worker.wait(timeout=10)
+    h.wait_for(lambda: not _alive(again), timeout=10, every=0.1)
+
+
+def _maintenance_workers(parent: int) -> set[int]:
+    """The live ``qonys worker --maintenance`` processes ``parent`` started."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+            if b"--maintenance" in argv and _parent_of(int(entry)) == parent:
+                found.add(int(entry))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # gone meanwhile
+    return found
