@@ -83,6 +83,8 @@ MAINTENANCE = frozenset(
         "backend.jobs.audit.verify_audit",
     }
 )
+# RQ ends a job at 180 s unless told otherwise: a national day's CLUSTER takes longer.
+MAINTENANCE_TIMEOUT_S = 6 * 3600
 # The maintenance worker learns its parent's pid from here, to die with it.
 PARENT_ENV = "QONYS_WORKER_PARENT"
 
@@ -218,8 +220,10 @@ class PeriodicScheduler:
         return enqueued
 
     def _enqueue(self, func: str, job_id: str, attempt: int) -> None:
-        queue = self.maintenance_queue if func in MAINTENANCE else self.queue
-        queue.enqueue(func, job_id=job_id)
+        if func in MAINTENANCE:
+            self.maintenance_queue.enqueue(func, job_id=job_id, job_timeout=MAINTENANCE_TIMEOUT_S)
+        else:
+            self.queue.enqueue(func, job_id=job_id)
         self.connection.hset(JOBS_KEY, func, json.dumps({"id": job_id, "attempt": attempt}))
 
     def _retry_due(self, func: str, last: dict[str, Any], left_s: float, now: float) -> bool:
@@ -322,7 +326,7 @@ class MaintenanceProcess:
                     env={**os.environ, PARENT_ENV: str(os.getpid())},
                     start_new_session=True,
                 )
-            except OSError as exc:
+            except Exception as exc:  # this thread must live on: its child dies with it
                 log.warning("worker: the maintenance worker did not start (%s)", exc)
             else:
                 while self.process.poll() is None:
@@ -338,11 +342,12 @@ class MaintenanceProcess:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     def _end(self, process: subprocess.Popen[bytes]) -> None:
-        process.terminate()  # RQ's warm shutdown: the job under way may finish
+        process.terminate()  # RQ's warm shutdown: a short job under way may still finish
         try:
             process.wait(timeout=self.grace_s)
         except subprocess.TimeoutExpired:
-            process.kill()  # its work horse dies with it (QonysWorker); the job is resumable
+            process.kill()  # its work horse dies with it (QonysWorker); the jobs are
+            # idempotent: a day left half closed is closed by the next run
             process.wait()
 
 

@@ -512,3 +512,31 @@ def test_alert_evaluation_leaves_a_person_whose_points_reach_a_day_being_closed(
         assert h.scalars(db, "SELECT person_id FROM alert_dirty") == [overstayer]
     assert alert_rules.evaluate_slice(db, migrated, budget_s=None) == (1, False)
     assert h.count(db, "alert_dirty") == 0
+
+
+def test_an_evaluation_slice_keeps_its_budget_when_every_person_waits_for_a_closing_day(
+    db: Any, migrated: Any, client: Any, admin: Any
+) -> None:
+    """Persons skipped for a day being closed count against the slice's budget: with
+    every marked person's points reaching the locked day, a slice of no budget tries one
+    and hands the rest to the next slice (re-enqueued behind what waits), instead of
+    walking every mark while the day stays locked."""
+    today = NOW.date()
+    overstayers = [f.person(client, admin)["id"] for _ in range(3)]
+    for person in overstayers:
+        f.permit(
+            client,
+            admin,
+            person,
+            valid_from=(today - timedelta(days=40)).isoformat(),
+            valid_to=(today - timedelta(days=10)).isoformat(),
+        )
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO alert_dirty (person_id) SELECT unnest(CAST(:p AS bigint[]))"),
+            {"p": overstayers},
+        )
+    with _day_being_closed(migrated, db):
+        (slice_,) = _late_then_live(db, lambda: alert_rules.evaluate_slice(db, migrated, 0.0))
+        assert slice_ == (0, True), slice_
+        assert sorted(h.scalars(db, "SELECT person_id FROM alert_dirty")) == sorted(overstayers)

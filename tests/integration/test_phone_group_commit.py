@@ -410,7 +410,8 @@ def test_phones_resending_from_many_threads_store_each_point_once(
     answer came): the writes under way at once and the groups behind them meet the same
     persons in any order, and every point is stored once, every request answered."""
     devices = _devices(client, admin, token, db, 4)
-    sends = [(w, [_point(w, k)]) for k in range(40) for w in devices] * 2
+    # Each point twice in a row: the copies are written at once, in one group or two.
+    sends = [(w, [_point(w, k)]) for k in range(40) for w in devices for _copy in (1, 2)]
     out: list[list[Any]] = [[None] for _ in sends]
     with ThreadPoolExecutor(8) as pool:
         for (who, points), slot in zip(sends, out, strict=True):
@@ -419,3 +420,38 @@ def test_phones_resending_from_many_threads_store_each_point_once(
     assert all(isinstance(o, PhoneOutcome) for o in outcomes), outcomes
     assert sum(o.stored for o in outcomes) == 160 and sum(o.duplicates for o in outcomes) == 160
     assert _stored(db, [w.device_person for w in devices]) == {w.device_person: 40 for w in devices}
+
+
+def test_a_write_that_loses_a_deadlock_is_run_again_and_stores(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """Two writes of the same resent points, in other orders, can deadlock; PostgreSQL
+    cancels one. A phone's write it cancelled is run once more, and the phone answered:
+    here the other side holds the person's alert mark and then inserts the phone's point."""
+    (phone,) = _devices(client, admin, token, db, 1)
+    point = _point(phone, 11)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO alert_dirty (person_id) VALUES (:p)"), {"p": point.person_id}
+        )
+    out: list[Any] = [None]
+    with db.engine.connect() as other, other.begin() as held:
+        other.execute(
+            text("UPDATE alert_dirty SET marked_at = now() WHERE person_id = :p"),
+            {"p": point.person_id},
+        )
+        sender = threading.Thread(target=_send, args=(db, app, phone, [point], out))
+        sender.start()
+        _wait_for_lock_waits(db, 1)  # the phone's write holds its new row, waits for the mark
+        other.execute(  # waits for the phone's row: a cycle, and the phone's write loses it
+            text(
+                "INSERT INTO trace_points (person_id, recorded_at, received_at, geom, source)"
+                " VALUES (:p, :t, now(), ST_SetSRID(ST_MakePoint(71.47, 51.16), 4326), 'test')"
+            ),
+            {"p": point.person_id, "t": point.t},
+        )
+        held.rollback()
+    sender.join(timeout=30)
+    assert not sender.is_alive()
+    assert isinstance(out[0], PhoneOutcome) and out[0].stored == 1, out[0]
+    assert _stored(db, [point.person_id]) == {point.person_id: 1}

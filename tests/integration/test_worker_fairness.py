@@ -24,6 +24,7 @@ from backend.jobs import alerts as alert_jobs
 from backend.jobs.runner import (
     JOBS_KEY,
     MAINTENANCE,
+    MAINTENANCE_TIMEOUT_S,
     PERIODIC,
     PUBSUB_READ_S,
     InProcessWorker,
@@ -39,10 +40,10 @@ SEAL = "backend.jobs.audit.seal_audit"
 PID_KEY = "qonys:test:horse-pid"
 
 
-def linger_and_tell(redis_url: str) -> None:
+def linger_and_tell(redis_url: str, seconds: float = 120) -> None:
     """A job that says which process runs it, then takes its time."""
     redis.Redis.from_url(redis_url).set(PID_KEY, os.getpid())
-    time.sleep(120)
+    time.sleep(seconds)
 
 
 def _mark_dirty(db: Any, person_ids: list[int]) -> None:
@@ -238,8 +239,11 @@ def test_a_long_maintenance_job_holds_up_no_other_job(app: Any, migrated: Any) -
     with it."""
     conn = app.extensions["qonys.queue"].connection
     maintenance = Queue(migrated.maintenance_queue_name, connection=conn)
-    lingering = maintenance.enqueue(
-        "tests.integration.test_worker_fairness.linger_and_tell", migrated.redis_url
+    lingering = maintenance.enqueue(  # longer than the test waits: it is killed
+        "tests.integration.test_worker_fairness.linger_and_tell",
+        migrated.redis_url,
+        3600,
+        job_timeout=7200,
     )
     worker = _worker(migrated, {}, "--tick", "3600")
     try:
@@ -263,7 +267,11 @@ def test_a_long_maintenance_job_holds_up_no_other_job(app: Any, migrated: Any) -
         assert lingering.get_status(refresh=True) == JobStatus.STARTED
         waiting = {job for func, job in enqueued().items() if func in MAINTENANCE}
         assert set(maintenance.job_ids) == waiting and len(waiting) == len(MAINTENANCE)
-        # Dead alone, the maintenance worker is started again (its job died with it).
+        timeouts = {RqJob.fetch(job, connection=conn).timeout for job in waiting}
+        assert timeouts == {MAINTENANCE_TIMEOUT_S}  # not RQ's 180 s
+        # Dead alone, the maintenance worker is started again (its job died with it);
+        # the real maintenance jobs are taken off first, not to run on the test database.
+        maintenance.empty()
         os.kill(beside, signal.SIGKILL)
         h.wait_for(lambda: not _alive(horse), timeout=10, every=0.1)
         h.wait_for(lambda: _maintenance_workers(worker.pid) - {beside}, timeout=30, every=0.2)

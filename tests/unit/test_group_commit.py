@@ -171,3 +171,22 @@ def test_two_writers_many_threads_each_item_written_once() -> None:
         assert list(pool.map(group.submit, range(2000))) == [2 * i for i in range(2000)]
     written = [i for c in writer.calls for i in c]
     assert sorted(written) == list(range(2000)) and group.stats.items == 2000
+
+
+def test_a_broken_splits_leaves_no_caller_waiting() -> None:
+    """``splits`` raising while the shared write's error is handled: every caller of the
+    write meets the write's error, none waits for ever."""
+
+    def splits(exc: Exception) -> bool:
+        raise RuntimeError("splits is broken")
+
+    writer = Writer(bad=3)
+    group = GroupCommit(writer, splits=splits)
+    outcomes = _behind_a_held_write(group, writer, [1, 2, 3])
+    assert outcomes[0] == 0 and all(isinstance(o, ValueError) for o in outcomes[1:])
+    assert group.submit(5) == 10
+
+
+def test_a_group_needs_a_writer() -> None:
+    with pytest.raises(ValueError, match="at least one writer"):
+        GroupCommit(Writer(), writers=0)

@@ -310,7 +310,7 @@ def evaluate_slice(
     audit seal, the outbox and users' jobs behind it on this worker run on time.
     """
     deadline = None if budget_s is None else monotonic() + budget_s
-    done = 0
+    done = tried = 0
     failed: set[int] = set()
     while True:
         with database.transaction() as session:
@@ -325,9 +325,12 @@ def evaluate_slice(
         if not rows:
             return done, False
         for person_id, marked_at in rows:
-            # At least one person per slice, so that a slice always makes progress.
-            if deadline is not None and done and monotonic() >= deadline:
+            # At least one person per slice, so that a slice always makes progress; a
+            # person skipped counts against the budget too (while a day is being closed,
+            # every one whose points reach it may be, each after its moment's wait).
+            if deadline is not None and tried and monotonic() >= deadline:
                 return done, True
+            tried += 1
             try:
                 with database.transaction() as session:
                     with bounded_wait(session.connection(), closing, reading=True):
