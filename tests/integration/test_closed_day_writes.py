@@ -481,29 +481,36 @@ def test_a_late_point_whose_statement_the_server_forgot_is_planned_again_and_sto
     assert _points_of(db, person) == [NOON]
 
 
-def test_alert_evaluation_leaves_a_person_whose_points_reach_a_day_being_closed(
-    db: Any, migrated: Any, client: Any, admin: Any
-) -> None:
-    """A worker's alert evaluation that reads a day being closed (a foreigner whose permit
-    ended ten days ago: every point since counts) waited out the whole CLUSTER, and the
-    audit seal, the outbox and users' jobs behind it on the worker. Now the slice leaves
-    that person marked, evaluates the others, and ends while the day is still locked;
-    the person is evaluated once the day is closed."""
+def _marked(db: Any, client: Any, admin: Any, overstayers: int, others: int = 0) -> list[int]:
+    """Persons marked for evaluation: ``overstayers`` foreigners whose permit ended ten
+    days ago (every point since counts: their evaluation reads the closed day), then
+    ``others`` without a permit (evaluated without reading points)."""
     today = NOW.date()
-    overstayer = f.person(client, admin)["id"]
-    f.permit(
-        client,
-        admin,
-        overstayer,
-        valid_from=(today - timedelta(days=40)).isoformat(),
-        valid_to=(today - timedelta(days=10)).isoformat(),
-    )
-    other = f.person(client, admin)["id"]  # no permit: evaluated without reading points
+    persons = [f.person(client, admin)["id"] for _ in range(overstayers + others)]
+    for person in persons[:overstayers]:
+        f.permit(
+            client,
+            admin,
+            person,
+            valid_from=(today - timedelta(days=40)).isoformat(),
+            valid_to=(today - timedelta(days=10)).isoformat(),
+        )
     with db.engine.begin() as conn:
         conn.execute(
             text("INSERT INTO alert_dirty (person_id) SELECT unnest(CAST(:p AS bigint[]))"),
-            {"p": [overstayer, other]},
+            {"p": persons},
         )
+    return persons
+
+
+def test_alert_evaluation_leaves_a_person_whose_points_reach_a_day_being_closed(
+    db: Any, migrated: Any, client: Any, admin: Any
+) -> None:
+    """A worker's alert evaluation that reads a day being closed waited out the whole
+    CLUSTER, and the audit seal, the outbox and users' jobs behind it on the worker. Now
+    the slice leaves that person marked, evaluates the others, and ends while the day is
+    still locked; the person is evaluated once the day is closed."""
+    overstayer, _other = _marked(db, client, admin, overstayers=1, others=1)
     with _day_being_closed(migrated, db):
         (slice_,) = _late_then_live(
             db, lambda: alert_rules.evaluate_slice(db, migrated, budget_s=None)
@@ -521,21 +528,7 @@ def test_an_evaluation_slice_keeps_its_budget_when_every_person_waits_for_a_clos
     every marked person's points reaching the locked day, a slice of no budget tries one
     and hands the rest to the next slice (re-enqueued behind what waits), instead of
     walking every mark while the day stays locked."""
-    today = NOW.date()
-    overstayers = [f.person(client, admin)["id"] for _ in range(3)]
-    for person in overstayers:
-        f.permit(
-            client,
-            admin,
-            person,
-            valid_from=(today - timedelta(days=40)).isoformat(),
-            valid_to=(today - timedelta(days=10)).isoformat(),
-        )
-    with db.engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO alert_dirty (person_id) SELECT unnest(CAST(:p AS bigint[]))"),
-            {"p": overstayers},
-        )
+    overstayers = _marked(db, client, admin, overstayers=3)
     with _day_being_closed(migrated, db):
         (slice_,) = _late_then_live(db, lambda: alert_rules.evaluate_slice(db, migrated, 0.0))
         assert slice_ == (0, True), slice_
