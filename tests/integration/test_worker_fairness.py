@@ -296,3 +296,28 @@ def _maintenance_workers(parent: int) -> set[int]:
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue  # gone meanwhile
     return found
+
+
+def test_a_stopped_worker_stops_its_maintenance_worker(app: Any, migrated: Any) -> None:
+    """SIGTERM (a service manager's stop, ``qonys up`` on Ctrl-C): the worker ends, and
+    so does the maintenance worker beside it, a long job under way there included (asked
+    to stop, then killed after its grace: the maintenance jobs are resumable)."""
+    conn = app.extensions["qonys.queue"].connection
+    Queue(migrated.maintenance_queue_name, connection=conn).enqueue(
+        "tests.integration.test_worker_fairness.linger_and_tell",
+        migrated.redis_url,
+        3600,
+        job_timeout=7200,
+    )
+    worker = _worker(migrated, {}, "--tick", "3600")
+    try:
+        h.wait_for(lambda: conn.get(PID_KEY), timeout=60, every=0.1)
+        horse = int(conn.get(PID_KEY) or 0)
+        beside = _parent_of(horse)
+        Queue(migrated.maintenance_queue_name, connection=conn).empty()
+        os.kill(worker.pid, signal.SIGTERM)
+        assert worker.wait(timeout=120) == 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    h.wait_for(lambda: not _alive(horse) and not _alive(beside), timeout=10, every=0.1)
