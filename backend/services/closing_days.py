@@ -23,6 +23,11 @@ from backend.errors import DayClosing
 PARTITION_PREFIX = "trace_points_p"
 # Late points for a day are rare two days on: its partition is then closed (compacted).
 CLOSED_AFTER = timedelta(days=2)
+# The job closes a day this long after the writers start treating it as closed: an API
+# host whose clock runs behind the job host's by less still bounds its waits on the day
+# (closed_day_writes) before the job locks it; one whose clock runs ahead only does so
+# earlier.
+CLOCK_GRACE = timedelta(hours=1)
 # How long a write into a day being closed waits for the day's lock.
 CLOSED_DAY_LOCK_WAIT = "100ms"
 LOCK_NOT_AVAILABLE = "55P03"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from backend import clock
 from backend.services.tracking import trace_storage
 from tests import factories as f
 from tests import helpers as h
@@ -129,7 +130,7 @@ def test_closed_partitions_are_clustered_and_indexed_once(db: Any, migrated: Any
             ),
             {"d": f"{old.isoformat()} 00:00+00"},
         )
-    done = trace_storage.compact_closed(db.engine, limit=100)
+    done = trace_storage.compact_closed(db.engine, today=today, limit=100)
     assert trace_storage.partition_name(old) in done
     # Closed two days after its day (CLOSED_AFTER), not one.
     assert trace_storage.partition_name(today - timedelta(days=2)) in done
@@ -286,3 +287,22 @@ def test_the_index_function_makes_a_closed_days_index_only(db: Any, migrated: An
     with db.engine.begin() as conn:
         made = conn.scalar(text("SELECT qonys_index_trace_partition(:d)"), {"d": long_ago})
     assert made is None
+
+
+def test_the_job_closes_a_day_only_an_hour_after_the_writers_do(
+    db: Any, migrated: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API hosts treat a day as closed from midnight UTC two days on (their late writes
+    into it wait a moment only); the job locks it only from an hour later, so a host
+    whose clock runs behind the job host's by less than that never meets the CLUSTER
+    with the 5 s wait of an open day."""
+    day = datetime.now(UTC).date() - timedelta(days=6)
+    h.drop_partition(db, day)
+    trace_storage.create_partitions(db.engine, day, day)
+    name = trace_storage.partition_name(day)
+    closed_at = datetime(day.year, day.month, day.day, tzinfo=UTC) + trace_storage.CLOSED_AFTER
+    assert trace_storage.closed_days({day}, (closed_at + timedelta(minutes=1)).date()) == [day]
+    monkeypatch.setattr(clock, "now", lambda: closed_at + timedelta(minutes=59))
+    assert name not in trace_storage.compact_closed(db.engine, limit=100)
+    monkeypatch.setattr(clock, "now", lambda: closed_at + timedelta(minutes=61))
+    assert name in trace_storage.compact_closed(db.engine, limit=100)

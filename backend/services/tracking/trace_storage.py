@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from backend import clock
 from backend.services.closing_days import (
+    CLOCK_GRACE,
     CLOSED_AFTER,
     CLOSED_DAY_LOCK_WAIT,
     INDEXED_SQL,
@@ -225,8 +226,12 @@ def compact_closed(
     whether it is indexed, whether it has a valid GiST index: a run stopped between the
     two finishes the partition the next time, and a day whose index migration 0030
     dropped gets it back.
+
+    Without ``today``, the job's day is that of :data:`CLOCK_GRACE` ago: an API host whose
+    clock runs behind the job host's by less than that already treats the day as closed
+    (its writes wait a moment only) when the job first locks it.
     """
-    today = today or clock.utc_day()
+    today = today or clock.utc_day(clock.now() - CLOCK_GRACE)
     with engine.connect() as conn:
         citus = on_citus(conn)
         rows = conn.execute(
