@@ -144,7 +144,7 @@ def closed_day_writes(
     The wait is set for a transaction, so that Citus passes it on to the workers, where
     a closed day's shards are locked (``citus.propagate_set_commands``; a placeholder on
     plain PostgreSQL): an autocommit connection's write is put in one of its own, and a
-    transaction's wait is reset to the session's after the write.
+    transaction's wait is set back to what it was after the write.
     """
     return bounded_wait(conn, compacting_days(conn, days), reading)
 
@@ -160,6 +160,9 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
     own = dbapi is not None and dbapi.autocommit
     if own:
         conn.exec_driver_sql("BEGIN")
+        before = None
+    else:  # the caller's transaction gets back the wait it had, its own SET LOCAL too
+        before = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
     try:
         conn.exec_driver_sql("SET LOCAL citus.propagate_set_commands = 'local'")
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CLOSED_DAY_LOCK_WAIT}'")
@@ -173,7 +176,10 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
         ):
             raise DayClosing(closing, reading) from exc
         raise
-    conn.exec_driver_sql("COMMIT" if own else "RESET lock_timeout")
+    if own:
+        conn.exec_driver_sql("COMMIT")
+    else:
+        conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (before,))
 
 
 def closed_day_reads(

@@ -273,6 +273,12 @@ def test_only_a_day_being_closed_gives_up_early(db: Any) -> None:
 
     assert wait_within({CLOSED_DAY}) == trace_storage.CLOSED_DAY_LOCK_WAIT
     assert wait_within({yesterday}) == "5s"
+    # In a caller's transaction, the wait it had set for itself comes back after.
+    with db.engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+        with trace_storage.bounded_wait(conn, [CLOSED_DAY]):
+            assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "100ms"
+        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "2s"
     assert trace_storage.partition_name(CLOSED_DAY) in trace_storage.compact_closed(
         db.engine, today=NOW.date(), limit=100
     )
