@@ -528,14 +528,23 @@ def test_alert_evaluation_leaves_a_person_whose_points_reach_a_day_being_closed(
 
 
 def test_an_evaluation_slice_keeps_its_budget_when_every_person_waits_for_a_closing_day(
-    db: Any, migrated: Any, client: Any, admin: Any
+    db: Any, migrated: Any, client: Any, admin: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Persons skipped for a day being closed count against the slice's budget: with
     every marked person's points reaching the locked day, a slice of no budget tries one
     and hands the rest to the next slice (re-enqueued behind what waits), instead of
-    walking every mark while the day stays locked."""
+    walking every mark while the day stays locked. A slice that leaves them says so in
+    one line, not one a person."""
     overstayers = _marked(db, client, admin, overstayers=3)
     with _day_being_closed(migrated, db):
         (slice_,) = _late_then_live(db, lambda: alert_rules.evaluate_slice(db, migrated, 0.0))
         assert slice_ == (0, True), slice_
         assert sorted(h.scalars(db, "SELECT person_id FROM alert_dirty")) == sorted(overstayers)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="qonys.alerts"):
+            (slice_,) = _late_then_live(
+                db, lambda: alert_rules.evaluate_slice(db, migrated, budget_s=None)
+            )
+        assert slice_ == (0, False), slice_
+        lines = [r.getMessage() for r in caplog.records if r.name == "qonys.alerts"]
+        assert lines == ["alert evaluation: 3 person(s) left marked while a day is being closed"]

@@ -309,6 +309,20 @@ def evaluate_slice(
     evaluation waits a moment for the day's lock, not the whole compaction, so that the
     audit seal, the outbox and users' jobs behind it on this worker run on time.
     """
+    waiting: list[int] = []  # persons left for a day being closed
+    try:
+        return _slice(database, settings, budget_s, batch, waiting)
+    finally:
+        if waiting:  # one line a slice, not one a person: a compaction lasts minutes
+            log.info(
+                "alert evaluation: %d person(s) left marked while a day is being closed",
+                len(waiting),
+            )
+
+
+def _slice(
+    database: Database, settings: Settings, budget_s: float | None, batch: int, waiting: list[int]
+) -> tuple[int, bool]:
     deadline = None if budget_s is None else monotonic() + budget_s
     done = tried = 0
     failed: set[int] = set()
@@ -340,8 +354,8 @@ def evaluate_slice(
                         {"p": person_id, "m": marked_at},
                     )
                 done += 1
-            except DayClosing as exc:  # marked still: evaluated once the day is closed
-                log.info("alert evaluation of person %s waits: %s", person_id, exc)
+            except DayClosing:  # marked still: evaluated once the day is closed
+                waiting.append(person_id)
                 failed.add(person_id)
             except Exception:
                 log.exception("alert evaluation failed for person %s", person_id)
