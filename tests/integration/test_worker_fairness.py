@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -237,18 +239,9 @@ def test_a_long_maintenance_job_holds_up_no_other_job(app: Any, migrated: Any) -
     every other periodic job the scheduler enqueued runs; the maintenance ones wait for
     their own worker. SIGKILLed, the worker takes the maintenance worker and its job
     with it."""
-    conn = app.extensions["qonys.queue"].connection
-    maintenance = Queue(migrated.maintenance_queue_name, connection=conn)
-    lingering = maintenance.enqueue(  # longer than the test waits: it is killed
-        "tests.integration.test_worker_fairness.linger_and_tell",
-        migrated.redis_url,
-        3600,
-        job_timeout=7200,
-    )
-    worker = _worker(migrated, {}, "--tick", "3600")
-    try:
-        h.wait_for(lambda: conn.get(PID_KEY), timeout=60, every=0.1)
-        horse = int(conn.get(PID_KEY) or 0)
+    with _a_worker_with_a_long_maintenance_job(app, migrated) as (worker, lingering, horse):
+        conn = lingering.connection
+        maintenance = Queue(lingering.origin, connection=conn)
         beside = _parent_of(horse)
         assert beside != worker.pid and _parent_of(beside) == worker.pid
 
@@ -276,10 +269,31 @@ def test_a_long_maintenance_job_holds_up_no_other_job(app: Any, migrated: Any) -
         h.wait_for(lambda: not _alive(horse), timeout=10, every=0.1)
         h.wait_for(lambda: _maintenance_workers(worker.pid) - {beside}, timeout=30, every=0.2)
         (again,) = _maintenance_workers(worker.pid) - {beside}
+    h.wait_for(lambda: not _alive(again), timeout=10, every=0.1)  # the worker was SIGKILLed
+
+
+@contextmanager
+def _a_worker_with_a_long_maintenance_job(
+    app: Any, migrated: Any
+) -> Iterator[tuple[subprocess.Popen[bytes], RqJob, int]]:
+    """A real ``qonys worker`` whose maintenance worker runs a job of an hour (longer
+    than any test waits): the worker, the job and the job's process. The worker, if it
+    still runs at the end, is SIGKILLed alone, not its group."""
+    conn = app.extensions["qonys.queue"].connection
+    job = Queue(migrated.maintenance_queue_name, connection=conn).enqueue(
+        "tests.integration.test_worker_fairness.linger_and_tell",
+        migrated.redis_url,
+        3600,
+        job_timeout=7200,
+    )
+    worker = _worker(migrated, {}, "--tick", "3600")
+    try:
+        h.wait_for(lambda: conn.get(PID_KEY), timeout=60, every=0.1)
+        yield worker, job, int(conn.get(PID_KEY) or 0)
     finally:
-        os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its group
-        worker.wait(timeout=10)
-    h.wait_for(lambda: not _alive(again), timeout=10, every=0.1)
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
 
 
 def _maintenance_workers(parent: int) -> set[int]:
@@ -302,22 +316,9 @@ def test_a_stopped_worker_stops_its_maintenance_worker(app: Any, migrated: Any) 
     """SIGTERM (a service manager's stop, ``qonys up`` on Ctrl-C): the worker ends, and
     so does the maintenance worker beside it, a long job under way there included (asked
     to stop, then killed after its grace: the maintenance jobs are resumable)."""
-    conn = app.extensions["qonys.queue"].connection
-    Queue(migrated.maintenance_queue_name, connection=conn).enqueue(
-        "tests.integration.test_worker_fairness.linger_and_tell",
-        migrated.redis_url,
-        3600,
-        job_timeout=7200,
-    )
-    worker = _worker(migrated, {}, "--tick", "3600")
-    try:
-        h.wait_for(lambda: conn.get(PID_KEY), timeout=60, every=0.1)
-        horse = int(conn.get(PID_KEY) or 0)
+    with _a_worker_with_a_long_maintenance_job(app, migrated) as (worker, job, horse):
         beside = _parent_of(horse)
-        Queue(migrated.maintenance_queue_name, connection=conn).empty()
+        Queue(job.origin, connection=job.connection).empty()
         os.kill(worker.pid, signal.SIGTERM)
         assert worker.wait(timeout=120) == 0
-    finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
     h.wait_for(lambda: not _alive(horse) and not _alive(beside), timeout=10, every=0.1)
