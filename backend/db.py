@@ -121,10 +121,15 @@ _PLAN_CHANGED = "0A000"
 _STALE = (_PLAN_CHANGED, "26000")
 
 
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE PostgreSQL gave for an error SQLAlchemy raised (None for another)."""
+    return getattr(getattr(error, "orig", None), "pgcode", None)
+
+
 def stale_plan(error: DBAPIError) -> bool:
     """Whether ``error`` is a prepared statement's plan gone stale (a table changed under
     it, or the server no longer holds it): :class:`Prepared` plans it again next time."""
-    return getattr(error.orig, "pgcode", None) in _STALE
+    return sqlstate(error) in _STALE
 
 
 class Prepared:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from backend import clock
+from backend.db import sqlstate
 from backend.errors import DayClosing
 
 PARTITION_PREFIX = "trace_points_p"
@@ -171,9 +172,7 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
         if own and dbapi is not None and not dbapi.closed:
             conn.exec_driver_sql("ROLLBACK")
         # A transaction of the caller's is rolled back by the caller, and its wait with it.
-        if isinstance(exc, OperationalError) and (
-            getattr(exc.orig, "pgcode", None) == LOCK_NOT_AVAILABLE
-        ):
+        if isinstance(exc, OperationalError) and sqlstate(exc) == LOCK_NOT_AVAILABLE:
             raise DayClosing(closing, reading) from exc
         raise
     if own:

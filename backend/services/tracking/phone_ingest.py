@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from backend.db import Database, Prepared
+from backend.db import Database, Prepared, sqlstate
 from backend.services.access.tokens import Principal
 from backend.services.tracking import alert_rules, trace_storage
 from backend.services.tracking.group_commit import GroupCommit
@@ -221,7 +221,7 @@ def _write_together(writes: Sequence[PhoneWrite], closing: Sequence[date] = ()) 
 
 
 def _deadlocked(exc: Exception) -> bool:
-    return getattr(getattr(exc, "orig", None), "pgcode", None) == "40P01"
+    return sqlstate(exc) == "40P01"
 
 
 def _one_may_be_at_fault(exc: Exception) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from backend import clock
+from backend.db import sqlstate
 from backend.services.closing_days import (
     CLOCK_GRACE,
     CLOSED_AFTER,
@@ -260,9 +261,7 @@ def compact_closed(
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 _close_day(conn, day, name, pkey, clustered, indexed, citus, lock_wait)
         except (OperationalError, _ShardsBusy) as exc:
-            if isinstance(exc, OperationalError) and (
-                getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE
-            ):
+            if isinstance(exc, OperationalError) and sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise  # the database unreachable: the job fails, and is retried
             log.info("%s is being read: closed on a later run (%s)", name, exc)
             continue

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Row, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db import Database, Prepared, stale_plan
+from backend.db import Database, Prepared, sqlstate, stale_plan
 from backend.errors import NotFound
 from backend.models import Person
 from backend.services.access import audit
@@ -195,7 +195,7 @@ def with_partitions(
     except IntegrityError as exc:
         # A partition this process believed in was dropped or never made (e.g. after a
         # restore): forget the cache, create what is missing and try once more.
-        if getattr(exc.orig, "pgcode", None) != "23514":
+        if sqlstate(exc) != "23514":
             raise
         trace_storage.forget_known_partitions()
         trace_storage.ensure_partitions_for(conn.engine, days)
@@ -269,7 +269,7 @@ def fresh_then_replays(move: Callable[[Any], int], fresh: Any, replays: Any) -> 
     try:
         return move(fresh)
     except IntegrityError as exc:
-        if getattr(exc.orig, "pgcode", None) != _UNIQUE_VIOLATION:
+        if sqlstate(exc) != _UNIQUE_VIOLATION:
             raise
     return move(replays)
 
