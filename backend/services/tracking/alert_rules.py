@@ -309,22 +309,19 @@ def evaluate_slice(
     evaluation waits a moment for the day's lock, not the whole compaction, so that the
     audit seal, the outbox and users' jobs behind it on this worker run on time.
     """
-    waiting: list[int] = []  # persons left for a day being closed
-    try:
-        return _slice(database, settings, budget_s, batch, waiting)
-    finally:
-        if waiting:  # one line a slice, not one a person: a compaction lasts minutes
-            log.info(
-                "alert evaluation: %d person(s) left marked while a day is being closed",
-                len(waiting),
-            )
+    done, more, waiting = _slice(database, settings, budget_s, batch)
+    if waiting:  # one line a slice, not one a person: a compaction lasts minutes
+        log.info("alert evaluation: %d person(s) left marked while a day is being closed", waiting)
+    return done, more
 
 
 def _slice(
-    database: Database, settings: Settings, budget_s: float | None, batch: int, waiting: list[int]
-) -> tuple[int, bool]:
+    database: Database, settings: Settings, budget_s: float | None, batch: int
+) -> tuple[int, bool, int]:
+    """:func:`evaluate_slice`'s work: also how many persons it left for a day being
+    closed."""
     deadline = None if budget_s is None else monotonic() + budget_s
-    done = tried = 0
+    done = tried = waiting = 0
     failed: set[int] = set()
     while True:
         with database.transaction() as session:
@@ -337,13 +334,13 @@ def _slice(
             ).all()
             closing = being_closed(session.connection()) if rows else []
         if not rows:
-            return done, False
+            return done, False, waiting
         for person_id, marked_at in rows:
             # At least one person per slice, so that a slice always makes progress; a
             # person skipped counts against the budget too (while a day is being closed,
             # every one whose points reach it may be, each after its moment's wait).
             if deadline is not None and tried and monotonic() >= deadline:
-                return done, True
+                return done, True, waiting
             tried += 1
             try:
                 with database.transaction() as session:
@@ -355,7 +352,7 @@ def _slice(
                     )
                 done += 1
             except DayClosing:  # marked still: evaluated once the day is closed
-                waiting.append(person_id)
+                waiting += 1
                 failed.add(person_id)
             except Exception:
                 log.exception("alert evaluation failed for person %s", person_id)
