@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 
 from backend import outages
 from backend.db import sqlalchemy_url
-from backend.services.tracking import alert_rules, phone_ingest, trace_storage
+from backend.services.tracking import alert_rules, alert_store, phone_ingest, trace_storage
 from backend.services.tracking.phone_ingest import group_of
 from tests import factories as f
 from tests import helpers as h
@@ -548,3 +548,30 @@ def test_an_evaluation_slice_keeps_its_budget_when_every_person_waits_for_a_clos
         assert slice_ == (0, False), slice_
         lines = [r.getMessage() for r in caplog.records if r.name == "qonys.alerts"]
         assert lines == ["alert evaluation: 3 person(s) left marked while a day is being closed"]
+
+
+def test_while_a_day_is_being_closed_evaluation_still_waits_for_a_persons_own_lock(
+    db: Any, migrated: Any, client: Any, admin: Any
+) -> None:
+    """Only the reads of points wait a moment for a day being closed. The person's own
+    evaluation lock, held by another evaluation (a worker SIGKILLed a moment ago, whose
+    session is still ending), is waited for as ever: the person is evaluated, not left
+    marked with no evaluation to come."""
+    (person,) = _marked(db, client, admin, overstayers=0, others=1)
+    out: list[Any] = [None]
+    with _day_being_closed(migrated, db), db.engine.connect() as other, other.begin() as held:
+        other.execute(
+            text("SELECT pg_advisory_xact_lock(:c, :k)"),
+            {"c": alert_store.EVAL_LOCK_CLASS, "k": person},
+        )
+        evaluation = threading.Thread(
+            target=lambda: out.__setitem__(0, alert_rules.evaluate_slice(db, migrated, None))
+        )
+        evaluation.start()
+        h.wait_for(lambda: h.scalars(db, _WAITING_ON_A_LOCK.text)[0] > 0, timeout=10, every=0.01)
+        evaluation.join(timeout=0.5)  # longer than a closing day's wait: still waiting
+        assert evaluation.is_alive()
+        held.rollback()
+        evaluation.join(timeout=30)
+    assert not evaluation.is_alive() and out[0] == (1, False), out[0]
+    assert h.count(db, "alert_dirty") == 0

@@ -10,6 +10,7 @@ through :mod:`backend.services.tracking.alert_store`.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
@@ -98,7 +99,34 @@ def _outside_stats(
     no spatial test at all. Fixes flagged unreliable (poor accuracy, fake GPS) count for
     neither side.
     """
-    row = session.execute(
+    with _closing_days_bounded(session):
+        row = _outside_row(session, person_id, region, since, live_tolerance)
+    if row.last_point is None:
+        return None
+    return {
+        "last_inside": row.last_inside,
+        "outside_since": row.outside_since,
+        "last_point": row.last_point,
+        "evidence": row,
+    }
+
+
+# The days being closed a slice found (:func:`evaluate_slice`), kept with its session: the
+# reads of a person's points wait for their lock a moment only.
+_CLOSING = "qonys.closing_days"
+
+
+def _closing_days_bounded(session: Session) -> AbstractContextManager[None]:
+    """Around a read of a person's points: a day the slice found being closed is waited
+    for a moment only (``DayClosing``), not for its whole CLUSTER. Only the read: the
+    person's own lock and alert rows are waited for as ever."""
+    return bounded_wait(session.connection(), session.info.get(_CLOSING, []), reading=True)
+
+
+def _outside_row(
+    session: Session, person_id: int, region: str, since: datetime, live_tolerance: timedelta
+) -> Any:
+    return session.execute(
         text(
             f"""
             WITH reliable AS (
@@ -133,14 +161,6 @@ def _outside_stats(
             "live_tolerance": live_tolerance,
         },
     ).one()
-    if row.last_point is None:
-        return None
-    return {
-        "last_inside": row.last_inside,
-        "outside_since": row.outside_since,
-        "last_point": row.last_point,
-        "evidence": row,
-    }
 
 
 def _evaluate_region(
@@ -220,18 +240,19 @@ def _evaluate_permit_expiry(session: Session, person: Person, today: date) -> No
         if latest.status in ("terminated", "revoked") and latest.status_changed_at
         else datetime.combine(latest.valid_to + timedelta(days=1), time.min, clock.LOCAL_TZ)
     )
-    seen = session.execute(
-        text(
-            """
-            SELECT max(t.recorded_at) AS last_at,
-                   (SELECT rp.region_kato FROM region_parts rp
-                     JOIN trace_last_positions l ON ST_Intersects(rp.geom, l.geom)
-                     WHERE l.person_id = :p LIMIT 1) AS region
-            FROM trace_points t WHERE t.person_id = :p AND t.recorded_at > :ended
-            """
-        ),
-        {"p": person.id, "ended": ended},
-    ).one()
+    with _closing_days_bounded(session):
+        seen = session.execute(
+            text(
+                """
+                SELECT max(t.recorded_at) AS last_at,
+                       (SELECT rp.region_kato FROM region_parts rp
+                         JOIN trace_last_positions l ON ST_Intersects(rp.geom, l.geom)
+                         WHERE l.person_id = :p LIMIT 1) AS region
+                FROM trace_points t WHERE t.person_id = :p AND t.recorded_at > :ended
+                """
+            ),
+            {"p": person.id, "ended": ended},
+        ).one()
     if seen.last_at is not None:
         open_alert(
             session,
@@ -305,8 +326,8 @@ def evaluate_slice(
     the sweep rather than making every slice re-enqueue the next.
 
     So is a person whose points reach into a day the maintenance job is closing (its
-    CLUSTER locks the day for minutes at national scale, on a worker of its own): the
-    evaluation waits a moment for the day's lock, not the whole compaction, so that the
+    CLUSTER locks the day for minutes at national scale, on a worker of its own): its
+    reads of points wait a moment for the day's lock, not the whole compaction, so that the
     audit seal, the outbox and users' jobs behind it on this worker run on time.
     """
     done, more, waiting = _slice(database, settings, budget_s, batch)
@@ -344,8 +365,8 @@ def _slice(
             tried += 1
             try:
                 with database.transaction() as session:
-                    with bounded_wait(session.connection(), closing, reading=True):
-                        evaluate_person(session, person_id, settings)
+                    session.info[_CLOSING] = closing  # its reads of points (above)
+                    evaluate_person(session, person_id, settings)
                     session.execute(
                         text("DELETE FROM alert_dirty WHERE person_id = :p AND marked_at <= :m"),
                         {"p": person_id, "m": marked_at},
