@@ -123,9 +123,14 @@ def migrated(settings: Settings, _run_lock: None) -> Settings:
     return settings
 
 
+# The app of the session, once made: its per-process state restarts with every test.
+_SESSION_APPS: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def app(migrated: Settings) -> Any:
     application = create_app(migrated)
+    _SESSION_APPS.append(application)
     yield application
     application.extensions["qonys.db"].dispose()
 
@@ -219,9 +224,11 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()
     # Token ids restart with the tables: per-process device windows and cache restart too.
-
     WINDOWS.clear()
     TOKEN_CACHE.clear()
+    # So do the rate leases: a device's spent budget is no other device's of the same id.
+    for application in _SESSION_APPS:
+        application.extensions["qonys.rate_leases"].clear()
     yield
     r.flushdb()
 

@@ -135,3 +135,14 @@ def test_the_api_and_phones_limits_take_no_round_trip_per_request(
         assert phones.send(client, request).status_code == 200
     assert leased.round_trips - before <= 4  # 120/minute: blocks of 7
     app.extensions["qonys.db"].dispose()
+
+
+def test_a_cleared_process_forgets_a_spent_budget_once_redis_forgot_it(conn: Any) -> None:
+    """Tests restart the database's ids and empty Redis between them: a device of the
+    same id is another device, and a lease spent by the one must not refuse the other."""
+    leases, item, key = RateLeases(conn, clock=lambda: T0), parse("3/minute"), _key()
+    assert [leases.hit(item, "device", key) for _ in range(4)] == [True, True, True, False]
+    conn.delete(*conn.keys(f"{leases.prefix}:lease:*{key}*"))
+    assert not leases.hit(item, "device", key)  # still held spent in this process
+    leases.clear()
+    assert leases.hit(item, "device", key)

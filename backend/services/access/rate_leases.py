@@ -157,6 +157,13 @@ class RateLeases:
             lease.tokens = granted - 1
             return True
 
+    def clear(self) -> None:
+        """Forget every lease this process holds: after the counters in Redis were emptied
+        and the keys they counted may name someone else (a test's database restarting
+        its ids)."""
+        self._leases.clear()
+        self._quiet_until = 0.0
+
     def reset_in(self, item: RateLimitItem) -> int:
         """Whole seconds until ``item``'s current window ends (at least 1): Retry-After."""
         now, period = self.clock(), item.get_expiry()
