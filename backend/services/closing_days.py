@@ -83,6 +83,11 @@ def existing_partitions(conn: Connection) -> dict[date, str]:
     return out
 
 
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last``, both included (none if ``last`` is before)."""
+    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
 def closed_days(days: Iterable[date], today: date | None = None) -> list[date]:
     """Those of ``days`` that are closed (:data:`CLOSED_AFTER` past), in order."""
     today = today or clock.utc_day()
@@ -188,6 +193,5 @@ def closed_day_reads(
     bounded as :func:`closed_day_writes` bounds a write: a person's track over a day
     being closed would wait out the day's CLUSTER on one of the API's threads; it is
     answered 503 ``day_closing`` (ask again after Retry-After) instead."""
-    first, last = start.date(), (end - timedelta(microseconds=1)).date()
-    days = {first + timedelta(days=k) for k in range(max((last - first).days + 1, 0))}
+    days = days_between(start.date(), (end - timedelta(microseconds=1)).date())
     return closed_day_writes(conn, days, reading=True)

@@ -236,6 +236,32 @@ def test_a_late_batch_is_told_to_come_back_without_holding_a_thread(
     assert len(_points_of(db, late_person)) == 3
 
 
+def test_a_clean_batch_across_days_meets_the_day_being_closed_between_them(
+    app: Any, db: Any, migrated: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """A device's backlog from a day already closed, over the day being closed, to
+    yesterday (open): the day between is neither its first nor its last, and it too is
+    waited for a moment only and named."""
+    person, secret = _device(client, admin, token)
+    before = CLOSED_DAY - timedelta(days=1)
+    _fresh_partition(db, before)
+    trace_storage.compact_closed(db.engine, today=NOW.date(), limit=100)
+    span = [NOON - timedelta(days=1), NOON, NOON + timedelta(days=2)]
+    backlog = [{"t": t.isoformat(), "lat": 51.16, "lon": 71.47} for t in span]
+
+    def batch() -> Any:
+        headers = {"Authorization": f"Bearer {secret}"}
+        return app.test_client().post("/api/v1/traces", json={"points": backlog}, headers=headers)
+
+    with _day_being_closed(migrated, db):
+        (held,) = _late_then_live(db, batch)
+        _is_day_closing(held)
+        assert before.isoformat() not in held.get_json()["detail"]
+    assert _points_of(db, person) == []
+    again = batch()
+    assert again.status_code == 202 and again.get_json()["accepted"] == 3
+
+
 def test_an_administrators_upload_into_a_closed_day_is_told_to_come_back(
     app: Any, db: Any, migrated: Any, client: Any, admin: Any
 ) -> None:

@@ -29,6 +29,7 @@ from backend.services.closing_days import (
     closed_day_writes,
     closed_days,
     compacting_days,
+    days_between,
     existing_partitions,
     forget_compacted,
     partition_day,
@@ -43,6 +44,7 @@ __all__ = [  # what the rest of tracking and the tests read from here
     "closed_day_writes",
     "closed_days",
     "compacting_days",
+    "days_between",
     "existing_partitions",
     "partition_day",
     "partition_name",
@@ -93,7 +95,7 @@ def create_partitions(engine: Engine, first: date, last: date) -> list[str]:
                 created.append(partition_name(day))
             day += timedelta(days=1)
     with _known_lock:
-        _known.update(_days(first, last))
+        _known.update(days_between(first, last))
     return created
 
 
@@ -113,10 +115,6 @@ def _create_directly(conn: Connection, day: date) -> None:
     owner = conn.scalar(text("SELECT tableowner FROM pg_tables WHERE tablename = 'trace_points'"))
     if owner and owner != conn.scalar(text("SELECT current_user")):
         conn.execute(text(f'ALTER TABLE {name} OWNER TO "{owner}"'))
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def ensure_partitions_for(engine: Engine, days: set[date]) -> None:

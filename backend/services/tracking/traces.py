@@ -414,8 +414,8 @@ def ingest_clean(
         assert not params.keys() & audit_row.keys()  # the audit row's names are its own
         params.update(audit_row)
 
-        # The days between have their partitions made too (ensure_partitions_for).
-        days = {clean.first.date(), clean.last.date()}
+        # Every day from the first to the last: one between may be being closed.
+        days = set(trace_storage.days_between(clean.first.date(), clean.last.date()))
 
         def move(statement: Any) -> int:
             write = lambda: statement.rows(conn, params)[0][0]  # noqa: E731
