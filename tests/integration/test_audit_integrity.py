@@ -171,3 +171,56 @@ def test_the_owner_with_triggers_off_is_caught_too(migrated: Any, db: Any) -> No
         owner.dispose()
     result = h.qonys("audit", "verify", env={"DATABASE_URL": migrated.database_url})
     assert result.returncode == 0 and "audit trail intact" in result.stdout
+
+
+@pytest.mark.citus
+def test_only_a_writer_of_the_audit_log_holds_back_its_seal(db: Any, migrated: Any) -> None:
+    """A seal waited for every transaction still running, so closing a day (a CLUSTER
+    of minutes at national scale, no audit row) held back every seal as long. Now only
+    a transaction that writes to the audit log does: its row, written before a row that
+    commits first, is never left inside a sealed range. A writer the runtime role cannot
+    watch (the owner's session) holds back every row. Rows are sealed here as soon as
+    they are written (``settle_s=0``); every seal is then verified."""
+
+    def append(conn: Any, action: str) -> int:
+        return int(
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (actor, role, action) VALUES ('test', 'admin', :a)"
+                    " RETURNING id"
+                ),
+                {"a": action},
+            ).scalar_one()
+        )
+
+    def committed(action: str) -> int:
+        with db.engine.begin() as conn:
+            return append(conn, action)
+
+    def seal_now() -> int:
+        with db.transaction() as session:
+            audit_chain.seal_all(session, settle_s=0)
+            return int(session.scalar(text("SELECT coalesce(max(last_id), 0) FROM audit_seals")))
+
+    seal_now()
+    with db.engine.connect() as long, long.begin():
+        long.execute(text("SELECT txid_current()"))  # a writer, as a CLUSTER is: no audit row
+        first = committed("test.beside-a-long-transaction")
+        assert seal_now() >= first
+    with db.engine.connect() as writer, writer.begin():
+        slow = append(writer, "test.slow-writer")
+        later = committed("test.committed-first")
+        assert seal_now() < slow  # neither the slow row's place nor the row after it
+    assert seal_now() >= later
+    owner = Database(migrated.database_url, pool_size=1)
+    try:
+        with owner.engine.connect() as conn, conn.begin():
+            hidden = append(conn, "test.owner-writer")
+            after = committed("test.after-the-owner")
+            assert seal_now() < hidden
+        assert seal_now() >= after
+    finally:
+        owner.dispose()
+    with db.transaction() as session:
+        checked, breaks = audit_chain.verify(session)
+    assert checked > 0 and breaks == []

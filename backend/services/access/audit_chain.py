@@ -3,8 +3,16 @@
 Each row carries ``row_hash``, set by the database on insert (migration 0014). A seal
 covers the rows written since the previous seal and holds sha256(previous digest || their
 hashes in id order); seals chain one to the next. Only rows that can no longer gain a
-neighbour are sealed: written over a minute ago and before the oldest transaction still
-running, so a slow transaction's row never lands inside a sealed range.
+neighbour are sealed: written over a minute ago (``SETTLE_S``) and before the oldest
+transaction still running that writes to the audit log, so a slow transaction's row never
+lands inside a sealed range. A transaction that writes no audit row holds nothing back:
+closing a day (a CLUSTER, minutes at national scale) held back every seal as long.
+
+Why a lock on ``audit_log`` is enough: an uncommitted audit row belongs to a transaction
+that holds ``RowExclusiveLock`` on it from before its id is drawn until it ends (readers
+hold ``AccessShareLock`` only, and are not waited for). One that takes the lock after
+the seal's snapshot draws an id above every row the snapshot sees (the ids come from one
+sequence, in order), so its row can never land in the range sealed.
 
 :func:`verify` recomputes every row's hash from its content and every seal's digest from
 the rows it covers, and names the first row (or seal) that does not match: a row changed,
@@ -21,6 +29,23 @@ from sqlalchemy.orm import Session
 
 SEAL_LOCK = 7_424_014  # one sealer at a time
 SEAL_ROWS = 10_000  # rows per seal at most: a break is named within this range
+SETTLE_S = 60  # rows this recent are left to the next seal
+# When the rows written from then on may still gain a neighbour: ``SETTLE_S`` ago, or
+# when the oldest writer of the audit log still running began, if earlier. A writer the
+# runtime role may not watch (another role's session, a prepared transaction) shows no
+# start: it holds back every row. (As text: '-infinity' has no Python datetime.)
+_SETTLED = text(
+    """
+    SELECT CAST(least(clock_timestamp() - make_interval(secs => :settle),
+                      coalesce(min(coalesce(a.xact_start, '-infinity')), clock_timestamp()))
+                AS text)
+    FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.relation = CAST('audit_log' AS regclass)
+      AND l.mode <> 'AccessShareLock'
+      AND l.pid IS DISTINCT FROM pg_backend_pid()
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -34,37 +59,36 @@ class Break:
         return f"{where}: {self.what}"
 
 
-def seal_all(session: Session) -> int:
+def seal_all(session: Session, settle_s: float = SETTLE_S) -> int:
     """Seal every settled row, a seal per ``SEAL_ROWS``; returns how many were sealed."""
     total = 0
     while True:
-        done = seal(session)
+        done = seal(session, settle_s)
         total += done
         if done < SEAL_ROWS:
             return total
 
 
-def seal(session: Session) -> int:
-    """Append one seal over the rows that are settled; returns how many it covers."""
+def seal(session: Session, settle_s: float = SETTLE_S) -> int:
+    """Append one seal over the rows that are settled (written ``settle_s`` ago or more,
+    and before every writer of the audit log still running began); returns how many it
+    covers."""
     if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SEAL_LOCK}):
         return 0
     last = session.execute(
         text("SELECT last_id, digest FROM audit_seals ORDER BY id DESC LIMIT 1")
     ).first()
     after = last.last_id if last else 0
+    # Read before the rows, in a statement (and so a snapshot) of its own: a writer that
+    # ends between the two was seen writing, and its row is then seen or left.
+    before = session.scalar(_SETTLED, {"settle": settle_s})
     row = session.execute(
         text(
             """
-            WITH settled AS (
-                SELECT least(clock_timestamp() - interval '1 minute',
-                             coalesce(min(xact_start), clock_timestamp())) AS before
-                FROM pg_stat_activity
-                WHERE datname = current_database() AND backend_xid IS NOT NULL
-                  AND pid <> pg_backend_pid()
-            ), upto AS (
+            WITH upto AS (
                 -- A contiguous run of ids: up to the first row not settled yet.
                 SELECT coalesce(min(a.id) - 1, 9223372036854775807) AS id
-                FROM audit_log a, settled WHERE a.id > :after AND a.at >= settled.before
+                FROM audit_log a WHERE a.id > :after AND a.at >= CAST(:before AS timestamptz)
             ), rows AS (
                 SELECT a.id, a.row_hash FROM audit_log a, upto
                 WHERE a.id > :after AND a.id <= upto.id ORDER BY a.id LIMIT :chunk
@@ -75,7 +99,12 @@ def seal(session: Session) -> int:
             FROM rows
             """
         ),
-        {"after": after, "prev": last.digest if last else None, "chunk": SEAL_ROWS},
+        {
+            "after": after,
+            "prev": last.digest if last else None,
+            "chunk": SEAL_ROWS,
+            "before": before,
+        },
     ).one()
     if not row.n:
         return 0
