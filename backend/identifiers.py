@@ -18,6 +18,13 @@ CENTURY_SEX = {
 }
 
 
+def ascii_digits(value: str) -> bool:
+    """Whether ``value`` is one or more of the digits 0-9: ``str.isdigit`` also takes
+    superscripts (which ``int`` refuses) and other scripts' digits (which would make a
+    second key for one number)."""
+    return value.isascii() and value.isdigit()
+
+
 def check_digit(first11: str) -> int | None:
     """The check digit for 11 leading digits, or None when no valid one exists."""
     digits = [int(c) for c in first11]
@@ -28,7 +35,7 @@ def check_digit(first11: str) -> int | None:
 
 
 def _check_shape(value: str) -> str | None:
-    if not isinstance(value, str) or len(value) != 12 or not value.isdigit():
+    if not isinstance(value, str) or len(value) != 12 or not ascii_digits(value):
         return "must be exactly 12 digits"
     expected = check_digit(value[:11])
     if expected is None:
@@ -78,7 +85,7 @@ GENERATED_SERIALS = range(9000, 10000)
 
 def is_generated_iin(iin: str) -> bool:
     """Whether an IIN's serial lies in the range of generated IINs."""
-    return len(iin) == 12 and iin.isdigit() and int(iin[7:11]) in GENERATED_SERIALS
+    return len(iin) == 12 and ascii_digits(iin) and int(iin[7:11]) in GENERATED_SERIALS
 
 
 def make_iin(birth_date: date, sex: str, serial: int) -> str | None:
@@ -128,7 +135,7 @@ def iin_typed(value: str) -> str:
 
 # The shapes of document numbers a country's documents carry, where they are known:
 # Kazakhstan's passports (a letter and 8 digits) and identity cards (9 digits).
-DOCUMENT_NUMBER_SHAPES = {"KAZ": re.compile(r"^(N\d{8}|\d{9})$")}
+DOCUMENT_NUMBER_SHAPES = {"KAZ": re.compile(r"^(N[0-9]{8}|[0-9]{9})$")}
 _ANY_DOCUMENT_NUMBER = re.compile(r"^.+$")
 
 

@@ -26,7 +26,7 @@ class LoginForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hin
 class TotpForm(FlaskForm):  # type: ignore[misc]
     code = StringField(
         _l("Code from the authenticator app"),
-        validators=[DataRequired(), Regexp(r"^\s*\d{6}\s*$", message=_l("Six digits"))],
+        validators=[DataRequired(), Regexp(r"^\s*[0-9]{6}\s*$", message=_l("Six digits"))],
     )
 
 
@@ -117,5 +117,5 @@ class NotificationForm(FlaskForm):  # type: ignore[misc]
         ],
     )
     report_region_kato = StringField(
-        _l("Region"), validators=[Optional(), Regexp(r"^\d{9}$", message=_l("Nine digits"))]
+        _l("Region"), validators=[Optional(), Regexp(r"^[0-9]{9}$", message=_l("Nine digits"))]
     )

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from backend import clock
 from backend.api.context import audit_context, database, record_access, session_principal
 from backend.errors import NotFound, QonysError
-from backend.identifiers import document_key, iin_problem, iin_typed
+from backend.identifiers import ascii_digits, document_key, iin_problem, iin_typed
 from backend.models import Alert, Job, Permit, Person, Registration, TerminationNotice
 from backend.services import events, policy
 from backend.services.access import scope
@@ -176,7 +176,7 @@ def officer() -> Any:
         if _posted("check") and form.validate():
             key = (form.who.data or "").strip()
             digits = iin_typed(key)
-            iin, document = offline_checks.split_who(digits if digits.isdigit() else key)
+            iin, document = offline_checks.split_who(digits if ascii_digits(digits) else key)
             try:
                 result = checks.run_check(
                     db,

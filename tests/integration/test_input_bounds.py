@@ -4,7 +4,7 @@ a known phone still answered 2xx, with what it sent recorded as a refusal."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -134,7 +134,8 @@ def test_a_known_phone_gets_200_for_extreme_numbers(
     with db.engine.connect() as conn:
         stored = conn.execute(text("SELECT count(*) FROM trace_points")).scalar()
         refused = conn.execute(text("SELECT count(*) FROM trace_refusals")).scalar()
-    assert stored + refused == 1
+    # Only a point without a place or a time is refused; an optional value is dropped.
+    assert (stored, refused) == ((0, 1) if key in ("lat", "timestamp") else (1, 0))
 
 
 def test_owntracks_tst_and_traccar_speed_of_400_digits_get_200(
@@ -240,3 +241,126 @@ def test_a_400_digit_number_in_a_batch_point_is_no_server_error(
         assert answer["accepted"] >= 1  # the good point is never lost with the odd one
     else:
         assert resp.mimetype == "application/problem+json" and "digits" in answer["detail"]
+
+
+NOT_READ_AS_INT = ["²", "1²", "①②", "⁵"]  # str.isdigit() says yes, int() and float() no
+
+
+def _stored(db: Any) -> list[Any]:
+    with db.engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT altitude_m, bearing_deg, speed_mps, accuracy_m, battery_pct, flags"
+                " FROM trace_points ORDER BY recorded_at"
+            )
+        ).all()
+
+
+def _refusals(db: Any) -> list[str]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(text("SELECT reason FROM trace_refusals ORDER BY id")).scalars())
+
+
+@pytest.mark.parametrize("odd", NOT_READ_AS_INT)
+def test_a_time_in_digits_python_cannot_read_is_refused_never_a_500(
+    client: Any, monitored: dict, db: Any, odd: str
+) -> None:
+    """A superscript or circled digit passed str.isdigit() and then broke float(): 500 on
+    every phone format and on the batch API, whose good points went with it."""
+    secret, now = monitored["secret"], datetime.now(UTC)
+    osmand = {"id": secret, "lat": "51.16", "lon": "71.47", "timestamp": odd}
+    sent = [client.get(phones.PATH, query_string=osmand)]
+    method, path, headers, body = phones.traccar_v9_json(secret, now)
+    sent.append(client.open(path, method=method, headers=headers,
+                            data=body.replace(now.strftime("%Y-%m-%dT%H:%M:%S.000Z").encode(),
+                                              odd.encode())))  # fmt: skip
+    method, path, headers, body = phones.owntracks_android(secret, now)
+    message = json.loads(body)
+    message["tst"] = odd
+    sent.append(client.open(path, method=method, headers=headers, data=json.dumps(message)))
+    assert [r.status_code for r in sent] == [200, 200, 200]
+    assert len(_refusals(db)) == 3 and _stored(db) == []
+    good = {"t": now.isoformat(), "lat": 51.16, "lon": 71.47}
+    batch = client.post(
+        "/api/v1/traces",
+        json={"points": [{"t": odd, "lat": 51.16, "lon": 71.47}, good]},
+        headers=monitored["headers"],
+    )
+    assert batch.status_code == 202, batch.get_json()
+    answer = batch.get_json()
+    assert answer["accepted"] == 1
+    assert [r["index"] for r in answer["rejected"]] == [0]
+    assert "t is not an ISO 8601 time" in answer["rejected"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [
+        ("altitude", "1e309"),
+        ("altitude", "NaN"),
+        ("bearing", "inf"),
+        ("speed", "-Infinity"),
+        ("hdop", "1e999"),
+        ("batt", "nan"),
+        ("altitude", "abc"),
+    ],
+)
+def test_an_optional_number_a_phone_cannot_mean_is_dropped_not_the_point(
+    client: Any, monitored: dict, db: Any, field: str, raw: str
+) -> None:
+    """``altitude=1e308`` was kept with the value dropped, but ``1e309``, ``NaN`` or
+    ``inf`` refused the whole point, answered 200: a point with a place and a time lost."""
+    query = {
+        "id": monitored["secret"],
+        "lat": "51.16",
+        "lon": "71.47",
+        "timestamp": str(int(datetime.now(UTC).timestamp())),
+        field: raw,
+    }
+    assert client.get(phones.PATH, query_string=query).status_code == 200
+    assert _refusals(db) == []
+    [row] = _stored(db)
+    assert row.flags == ["implausible_field_dropped"]
+    assert row[:5] == (None,) * 5
+
+
+def test_owntracks_and_the_batch_api_keep_a_point_whose_optional_number_overflows(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    """JSON numbers a double cannot hold (1e400 reads as infinity; 400 digits overflow a
+    float): the phone's point and the batch's are kept, the value dropped and flagged. The
+    batch API takes what a phone's request takes: an out-of-range speed or accuracy is
+    dropped too (-1, "unknown", without a flag), never the point."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    method, path, headers, body = phones.owntracks_android(monitored["secret"], now)
+    raw = body.decode().replace('"alt": 347', '"alt": 1e400')
+    raw = raw.replace('"batt": 81', f'"batt": {LONG_INT}')
+    assert client.open(path, method=method, headers=headers, data=raw).status_code == 200
+    odd = [
+        ('"altitude_m": 1e400', ["implausible_field_dropped"]),
+        (f'"bearing_deg": {LONG_INT}', ["implausible_field_dropped"]),
+        ('"speed_mps": -1', None),
+        ('"speed_mps": 200', ["implausible_field_dropped"]),
+        ('"accuracy_m": -1', None),
+        ('"accuracy_m": 200000', ["implausible_field_dropped", "poor_accuracy"]),
+        ('"battery_pct": "full"', ["implausible_field_dropped"]),
+    ]
+    points = ", ".join(
+        f'{{"t": "{(now.replace(second=0) - timedelta(minutes=k + 1)).isoformat()}",'
+        f' "lat": 51.16, "lon": 71.47, {value}}}'
+        for k, (value, _flags) in enumerate(odd)
+    )
+    resp = client.post(
+        "/api/v1/traces",
+        data='{"points": [' + points + "]}",
+        headers={**monitored["headers"], "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 202, resp.get_json()
+    assert resp.get_json()["accepted"] == len(odd) and resp.get_json()["rejected"] == []
+    rows = _stored(db)
+    assert _refusals(db) == []
+    assert [sorted(r.flags) if r.flags else None for r in rows] == [
+        *(flags for _value, flags in reversed(odd)),
+        ["implausible_field_dropped"],  # the OwnTracks point, newest
+    ]
+    assert all(r[:5].count(None) >= 1 for r in rows)

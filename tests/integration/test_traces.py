@@ -59,12 +59,21 @@ def test_batch_keeps_good_points_and_reports_bad_ones(
     resp = client.post("/api/v1/traces", json={"points": points}, headers=monitored["headers"])
     assert resp.status_code == 202
     body = resp.get_json()
-    assert body["accepted"] == 2 and body["duplicates"] == 0
+    assert body["accepted"] == 3 and body["duplicates"] == 0
     reasons = {r["index"]: r["reason"] for r in body["rejected"]}
-    assert sorted(reasons) == [1, 2, 3, 4, 5, 7, 8, 9]
+    assert sorted(reasons) == [1, 2, 3, 5, 7, 8, 9]
     assert "lat" in reasons[1] and "future" in reasons[2] and "retention" in reasons[3]
-    assert "accuracy" in reasons[4] and "offset" in reasons[7] and "lon" in reasons[9]
-    assert _count(db, monitored["person"]["id"]) == 2
+    assert "offset" in reasons[7] and "lon" in reasons[9]
+    assert _count(db, monitored["person"]["id"]) == 3
+    # An accuracy no fix can have is dropped and flagged, as a phone's is: not the point.
+    with db.engine.connect() as conn:
+        kept = conn.execute(
+            text("SELECT accuracy_m, flags FROM trace_points WHERE recorded_at = :t"),
+            {"t": NOW - timedelta(minutes=10)},
+        ).all()
+    assert [(r.accuracy_m, sorted(r.flags)) for r in kept] == [
+        (None, ["implausible_field_dropped", "poor_accuracy"])
+    ]
 
 
 def test_a_partial_replay_stores_only_what_is_new(client: Any, monitored: dict, db: Any) -> None:

@@ -3,14 +3,18 @@ from datetime import date
 import pytest
 
 from backend.identifiers import (
+    ascii_digits,
     bin_problem,
     check_digit,
+    document_number_valid,
     iin_birth_date,
     iin_problem,
     iin_sex,
+    is_generated_iin,
     make_bin,
     make_iin,
 )
+from backend.services.register.offline_checks import split_who
 
 
 def test_check_digit_first_pass() -> None:
@@ -88,3 +92,15 @@ def test_bin() -> None:
     )
     assert "month" in (bin_problem(month13) or "")
     assert "check digit" in (bin_problem(bin_[:11] + str((int(bin_[11]) + 1) % 10)) or "")
+
+
+@pytest.mark.parametrize("odd", ["²" * 12, "①" * 12, "٠" * 12, "１" * 12, "1²"])
+def test_digits_of_other_forms_are_not_an_iin_and_raise_nothing(odd: str) -> None:
+    """``str.isdigit`` takes superscripts (which ``int`` refuses: a 500) and other scripts'
+    digits (which would make a second key for one number): an IIN is 0-9 only."""
+    assert not ascii_digits(odd)
+    assert iin_problem(odd) == "must be exactly 12 digits"
+    assert bin_problem(odd) == "must be exactly 12 digits"
+    assert not is_generated_iin(odd)
+    assert split_who(odd) == (None, odd)
+    assert not document_number_valid("N" + "٠" * 8, "KAZ")

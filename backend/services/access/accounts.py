@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
+from backend.identifiers import ascii_digits
 from backend.models import Employer, Region, User
 from backend.models.registries import (
     ALERT_DELIVERIES,
@@ -272,7 +273,7 @@ def totp_uri(user: User, secret: str) -> str:
 def _totp_step(secret: str, code: str) -> int | None:
     """The time step ``code`` belongs to (one step of drift allowed), or None."""
     totp, now = pyotp.TOTP(secret), time.time()
-    if not (len(code) == totp.digits and code.isdigit()):
+    if not (len(code) == totp.digits and ascii_digits(code)):
         return None
     for drift in (0, -1, 1):
         at = now + drift * totp.interval

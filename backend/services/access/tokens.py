@@ -17,6 +17,7 @@ from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.errors import Invalid, NotFound
+from backend.identifiers import ascii_digits
 from backend.models import ApiToken, TraceRefusal, User
 from backend.models.registries import ROLES
 
@@ -202,7 +203,7 @@ def list_tokens(session: Session, role: str | None = None) -> list[TokenState]:
 def find_token(session: Session, id_or_secret: str) -> ApiToken:
     """A token by the id ``token list`` shows, or by the secret itself."""
     row: ApiToken | None
-    if id_or_secret.isdigit() and len(id_or_secret) < 10:
+    if ascii_digits(id_or_secret) and len(id_or_secret) < 10:
         row = session.get(ApiToken, int(id_or_secret))
     else:
         row = session.scalar(

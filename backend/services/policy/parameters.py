@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
+from backend.identifiers import ascii_digits
 from backend.models import PolicyParameter
 from backend.models.registries import POLICY_SOURCES
 from gis.zones import COMPONENTS, ZoneRules
@@ -43,7 +44,7 @@ PRESELECTION_PARTS = ("language", "questionnaire", "interview")
 def _kato_list(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
         return "must be a list of 9-digit KATO codes"
-    bad = [k for k in value if len(k) != 9 or not k.isdigit()]
+    bad = [k for k in value if len(k) != 9 or not ascii_digits(k)]
     return f"{bad[0]!r} is not a 9-digit KATO code" if bad else None
 
 

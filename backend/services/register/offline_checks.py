@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend.identifiers import ascii_digits
 from backend.services.access import audit
 from backend.services.register import checks
 
@@ -44,7 +45,7 @@ HOLDER = {
 def split_who(typed: str) -> tuple[str | None, str | None]:
     """(IIN, document number): twelve digits are an IIN, anything else a document."""
     key = typed.strip()
-    return (key, None) if key.isdigit() and len(key) == 12 else (None, key)
+    return (key, None) if ascii_digits(key) and len(key) == 12 else (None, key)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Synced:
 
 def _holder_iin(db: Session, doc_kind: str, number: str) -> str | None:
     if doc_kind == "registration":
-        if not (number.startswith("R") and number[1:].isdigit()):
+        if not (number.startswith("R") and ascii_digits(number[1:])):
             return None
         iin: str | None = db.execute(HOLDER[doc_kind], {"id": int(number[1:])}).scalar()
         return iin

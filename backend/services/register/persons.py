@@ -13,6 +13,7 @@ from backend import clock
 from backend.errors import Conflict, Invalid, NotFound
 from backend.identifiers import (
     GENERATED_SERIALS,
+    ascii_digits,
     century_sex_digit,
     document_key,
     iin_birth_date,
@@ -211,7 +212,7 @@ def find_person(session: Session, typed: str) -> list[Person]:
     if not key:
         return []
     match = [Person.document_key == document_key(typed)]
-    if key.isdigit():
+    if ascii_digits(key):
         match.append(Person.iin == key)
         if len(key) < 12:
             match.append(Person.id == int(key))

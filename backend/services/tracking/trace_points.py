@@ -1,10 +1,11 @@
 """One location fix: its shape, how a time is read, and the rules every fix must meet.
 
-Two strictnesses share these rules. Our own batch API reports every bad point back to
-the caller, who can fix and resend it. Phone apps cannot: they retry a refused point for
-ever, so for them (:func:`settle_phone_point`) an imperfect point is kept with a flag —
-a clock a little fast, no timestamp, a poor fix, an implausible speed — and only a point
-that says nothing usable about where the person was is refused (and recorded).
+Only a point that cannot be placed in space and time is refused: our own batch API
+reports it back to the caller, who can fix and resend it; a phone's is recorded, since the
+apps retry a refused point for ever. Both keep an imperfect point with a flag, dropping
+the optional value a phone cannot mean — a poor fix, an implausible speed, a number
+beyond range (:func:`settle_optional`). For phones (:func:`settle_phone_point`) a clock a
+little fast and a missing timestamp are kept with a flag too.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def parse_time(value: Any) -> datetime:
             raise PointError("t is out of range") from exc
     if isinstance(value, str):
         text_value = value.strip()
-        if text_value.replace(".", "", 1).isdigit():
+        if text_value.isascii() and text_value.replace(".", "", 1).isdigit():
             return parse_time(float(text_value))
         try:
             parsed = datetime.fromisoformat(text_value.replace(" ", "T", 1))
@@ -100,31 +101,41 @@ def parse_time(value: Any) -> datetime:
 
 
 def number(raw: Mapping[str, Any], key: str, required: bool = False) -> float | None:
-    """A finite number from a JSON value or a query-string text; None when absent."""
+    """A finite number from a JSON value or a query-string text; None when absent.
+
+    A required value that is not a usable number is refused. An optional one (not
+    finite, beyond a double, not a number at all) reads as NaN: the point keeps its place
+    and time, and :func:`settle_optional` drops the value with a flag."""
     value = raw.get(key)
     kind = type(value)
     if kind is float:  # the common case, kept cheap: this runs per field
         if value != value or value in (math.inf, -math.inf):
-            raise PointError(f"{key} must be finite")
+            return _unusable(key, required, "must be finite")
         return cast(float, value)
     if kind is int:
         try:
             return float(cast(int, value))
-        except OverflowError as exc:  # an integer of hundreds of digits
-            raise PointError(f"{key} is out of range") from exc
+        except OverflowError:  # an integer of hundreds of digits
+            return _unusable(key, required, "is out of range")
     if value is None or value == "":
         if required:
             raise PointError(f"{key} is required")
         return None
     if kind is bool:
-        raise PointError(f"{key} must be a number")
+        return _unusable(key, required, "must be a number")
     try:
         result = float(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise PointError(f"{key} must be a number") from exc
+    except (TypeError, ValueError, OverflowError):
+        return _unusable(key, required, "must be a number")
     if not math.isfinite(result):
-        raise PointError(f"{key} must be finite")
+        return _unusable(key, required, "must be finite")
     return result
+
+
+def _unusable(key: str, required: bool, why: str) -> float:
+    if required:
+        raise PointError(f"{key} {why}")
+    return math.nan
 
 
 def _check_place(point: Point) -> None:
@@ -154,18 +165,16 @@ def _flag_accuracy(point: Point, settings: Settings) -> None:
 
 
 def check_point(point: Point, now: datetime, settings: Settings) -> None:
-    """The batch API's checks: every doubtful value is reported to the caller."""
+    """The batch API's checks: a point that cannot be placed in space and time is
+    reported back to the caller, who can fix and resend it; its optional values are
+    settled as a phone's are (:func:`settle_optional`), so that the batch API takes every
+    value a phone's request does."""
     _check_place(point)
     earliest, latest = accepted_window(now, settings)
     if point.t > latest:
         raise PointError("t is in the future")
     _check_age(point, earliest, settings)
-    if point.accuracy_m is not None and not 0 <= point.accuracy_m <= settings.trace_max_accuracy_m:
-        raise PointError(f"accuracy_m must be between 0 and {settings.trace_max_accuracy_m:g}")
-    if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
-        raise PointError(f"speed_mps must be between 0 and {settings.trace_max_speed_mps:g}")
-    _flag_accuracy(point, settings)
-    _drop_implausible(point)
+    settle_optional(point, settings)
 
 
 def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
@@ -184,11 +193,23 @@ def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
     if ahead > settings.trace_clock_skew_flag_s:
         point.flags.append(FLAG_CLOCK_SKEW)
     _check_age(point, accepted_window(now, settings)[0], settings)
+    settle_optional(point, settings)
+
+
+def settle_optional(point: Point, settings: Settings) -> None:
+    """A point's optional values as they are kept: what a phone cannot mean (out of range,
+    not a usable number) is dropped with a flag, what it sends for "unknown" (a negative
+    accuracy, speed or battery) is dropped without one, a poor fix is flagged."""
     dropped = False
+    for name in _REAL_FIELDS:  # not a usable number (:func:`number`)
+        value = getattr(point, name)
+        if value is not None and value != value:
+            setattr(point, name, None)
+            dropped = True
     if point.accuracy_m is not None and point.accuracy_m < 0:
         point.accuracy_m = None  # apps send -1 for "unknown"
     if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
-        dropped = point.speed_mps >= 0  # -1 is "unknown", not implausible
+        dropped = dropped or point.speed_mps >= 0  # -1 is "unknown", not implausible
         point.speed_mps = None
     _flag_accuracy(point, settings)
     if point.accuracy_m is not None and point.accuracy_m > settings.trace_max_accuracy_m:
