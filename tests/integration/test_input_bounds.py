@@ -364,3 +364,19 @@ def test_owntracks_and_the_batch_api_keep_a_point_whose_optional_number_overflow
         ["implausible_field_dropped"],  # the OwnTracks point, newest
     ]
     assert all(r[:5].count(None) >= 1 for r in rows)
+
+
+def test_a_token_with_a_lone_surrogate_is_unknown_never_a_500(client: Any, app: Any) -> None:
+    """JSON may escape half a surrogate pair (``"\\ud800"``), which no UTF-8 can carry:
+    the token read from a Traccar Client or GPSLogger body broke its hashing with a 500."""
+    now = datetime.now(UTC).isoformat()
+    location = f'{{"timestamp": "{now}", "coords": {{"latitude": 51.16, "longitude": 71.47}}}}'
+    traccar = '{"device_id": "\\ud800", "location": ' + location + "}"
+    gpslogger = '{"id": "qny_\\udfff", "lat": 51.16, "lon": 71.47}'
+    json_type = {"Content-Type": "application/json"}
+    answers = [
+        client.post(phones.PATH, data=traccar, headers=json_type),
+        client.post("/api/v1/traces/gpslogger", data=gpslogger, headers=json_type),
+        client.get("/api/v1/persons/1", headers={"Authorization": "Bearer \udfff"}),
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401]

@@ -72,7 +72,10 @@ class Principal:
 
 
 def hash_token(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    """The stored form of a secret. A lone surrogate (``"\\ud800"`` in a phone's JSON
+    body) cannot be UTF-8: kept as its code point, it hashes to what no token is, and
+    the sender is told 401, never 500."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def owner_of_account(session: Session, username: str) -> str:
