@@ -16,6 +16,9 @@ import time
 log = logging.getLogger("qonys.outage")
 
 REMINDER_S = 60.0
+# After a failure, calls that may be skipped (an alert kick, a rate limit's count) skip
+# the dependency this long: one that hangs would cost each of them its whole timeout.
+REST_S = 2.0
 
 
 class Outage:
@@ -28,12 +31,14 @@ class Outage:
         self.total = 0  # calls that met any outage since the process started
         self._since = 0.0
         self._reminded = 0.0
+        self._last_failure = -REST_S
         self._lock = threading.Lock()
 
     def failed(self, error: BaseException) -> None:
         """A call failed because the dependency is unreachable."""
-        now = time.monotonic()
+        now = time.monotonic()  # read once the call has failed: after its timeout, if any
         with self._lock:
+            self._last_failure = now
             self.failures += 1
             self.total += 1
             if not self.down:
@@ -48,6 +53,11 @@ class Outage:
                     self.failures,
                     now - self._since,
                 )
+
+    def resting(self) -> bool:
+        """Whether a call that may be skipped should be: the dependency failed within the
+        last :data:`REST_S` (measured from when that call had failed)."""
+        return time.monotonic() - self._last_failure < REST_S
 
     def ok(self) -> None:
         """A call succeeded: if the dependency was down, it is back (one line)."""

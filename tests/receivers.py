@@ -1,9 +1,11 @@
 """Real local receivers for the outbox's channels: an HTTP endpoint that records what it
-is sent (webhooks, an SMS gateway) and an SMTP server (aiosmtpd) that keeps each mail."""
+is sent (webhooks, an SMS gateway) and an SMTP server (aiosmtpd) that keeps each mail;
+and a server that hangs, as a frozen dependency does."""
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -168,3 +170,44 @@ def smtp_starttls_server(cert: str, key: str) -> Iterator[SmtpServer]:
         yield SmtpServer(f"smtp://clerk:pw@127.0.0.1:{controller.port}", mailbox)
     finally:
         controller.stop()
+
+
+@dataclass
+class Hanging:
+    """A TCP server that accepts and reads, and never answers: a dependency that hangs
+    (a frozen Redis or PostgreSQL whose kernel still takes the bytes). ``received``
+    counts the reads that brought bytes: one per command a client sent."""
+
+    url: str = ""
+    received: int = 0
+
+
+@contextlib.contextmanager
+def hanging_server(scheme: str = "redis") -> Iterator[Hanging]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    hanging = Hanging(url=f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/0")
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = listener.accept()
+                conn.setblocking(False)
+                held.append(conn)
+            for conn in held:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    if conn.recv(65536):
+                        hanging.received += 1
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield hanging
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()

@@ -107,7 +107,11 @@ def _raw_excerpt(
 
 
 def kick_alerts(extensions: dict[str, Any]) -> None:
-    """Ask for the alert evaluation of what was stored (Redis down: the sweep will)."""
+    """Ask for the alert evaluation of what was stored (Redis down: the sweep will).
+    Skipped for a moment after Redis failed: a Redis that hangs would cost the request
+    whose turn it is to kick the whole socket timeout, every second."""
+    if outages.REDIS.resting():
+        return
     try:
         alert_jobs.kick(extensions["qonys.redis"], extensions["qonys.queue"])
     except redis.RedisError as exc:  # the sweep evaluates what a missed kick leaves behind

@@ -15,10 +15,14 @@ import pytest
 import redis
 from limits import parse
 
+from backend import outages
+from backend.api.phone_lane import kick_alerts
 from backend.app import create_app
+from backend.services.access import rate_leases
 from backend.services.access.rate_leases import RateLeases, block_size
 from backend.settings import Settings
 from tests.fixtures import phones
+from tests.receivers import hanging_server
 
 T0 = 1_800_000_000.25  # a quarter second into a window of any period up to an hour
 
@@ -146,3 +150,39 @@ def test_a_cleared_process_forgets_a_spent_budget_once_redis_forgot_it(conn: Any
     assert not leases.hit(item, "device", key)  # still held spent in this process
     leases.clear()
     assert leases.hit(item, "device", key)
+
+
+def test_a_redis_that_hangs_is_asked_once_per_quiet_spell_not_once_per_hit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Redis that takes the bytes and never answers costs a hit the whole socket
+    timeout. The quiet spell started from before that call, and was over when it failed:
+    every phone request then waited the timeout again (4 s each, throughput down 40
+    times). It starts once the call has failed."""
+    monkeypatch.setattr(rate_leases, "QUIET_AFTER_FAILURE_S", 0.2)
+    with hanging_server() as frozen:
+        client = redis.Redis.from_url(frozen.url, socket_timeout=0.4)
+        leased = RateLeases(client)
+        item = parse("3/minute")
+        assert leased.hit(item, "test", "device0")  # failed open, after the timeout
+        assert all(leased.hit(item, "test", f"device{k}") for k in range(1, 20))
+        assert leased.round_trips == 1 and frozen.received == 1
+        client.close()
+
+
+def test_an_alert_kick_rests_after_redis_failed(app: Any) -> None:
+    """The phone whose turn it is to kick the alert job (once a second per process)
+    waited Redis's whole timeout each time; after a failure the kick rests a moment
+    (the sweep evaluates what a missed kick leaves)."""
+    with hanging_server() as frozen:
+        client = redis.Redis.from_url(frozen.url, socket_timeout=0.3)
+        extensions = {**app.extensions, "qonys.redis": client}
+        try:
+            kick_alerts(extensions)
+            assert outages.REDIS.down and frozen.received == 1
+            for _ in range(5):
+                kick_alerts(extensions)
+            assert frozen.received == 1
+        finally:
+            outages.REDIS.ok()
+            client.close()

@@ -145,7 +145,9 @@ class RateLeases:
                 granted = self._ask(item.amount, period, lease.window, identifiers)
             except (redis.RedisError, OSError) as exc:
                 lease.failures += 1
-                self._quiet_until = now + QUIET_AFTER_FAILURE_S
+                # From when the call failed: after a timeout of its own length, a window
+                # counted from before the call would already be over.
+                self._quiet_until = self.clock() + QUIET_AFTER_FAILURE_S
                 if self.on_failure is not None:
                     self.on_failure(exc)
                 return True
