@@ -17,11 +17,15 @@ from sqlalchemy import (
     Result,
     TextClause,
     create_engine,
+    event,
     select,
     text,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
+from backend import outages
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -30,6 +34,12 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(scheme):
             return "postgresql+psycopg2://" + url[len(scheme) :]
     return url
+
+
+# What a database that cannot be reached raises: an outage, answered 503 (api/problems.py)
+# and counted (backend/outages.py), not a bug. (PoolTimeout: every pooled connection is
+# waiting on it.)
+OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
 
 
 class Database:
@@ -42,7 +52,7 @@ class Database:
         self._autocommit: Engine | None = None
 
     def _create(self, pool_size: int, server_options: str = "", **options: object) -> Engine:
-        return create_engine(
+        engine = create_engine(
             sqlalchemy_url(self._url),
             pool_size=pool_size,
             max_overflow=20,
@@ -59,6 +69,9 @@ class Database:
             },
             **options,
         )
+        # Which answers used the database: only they may say an outage there is over.
+        event.listen(engine, "checkout", lambda *_: outages.used_database())
+        return engine
 
     @property
     def autocommit(self) -> Engine:

@@ -37,6 +37,8 @@ class Outage:
     def failed(self, error: BaseException) -> None:
         """A call failed because the dependency is unreachable."""
         now = time.monotonic()  # read once the call has failed: after its timeout, if any
+        if self is DATABASE:
+            _USED.failed = True  # this thread's answer cannot say the database is back
         with self._lock:
             self._last_failure = now
             self.failures += 1
@@ -77,6 +79,31 @@ class Outage:
 
 REDIS = Outage("redis")
 DATABASE = Outage("database")
+
+
+class _Used(threading.local):
+    database = False  # this thread was handed a database connection since its last answer
+    failed = False  # ... and a call of it met the database outage
+
+
+_USED = _Used()
+
+
+def used_database() -> None:
+    """A pooled database connection was handed to this thread (the pool's checkout)."""
+    _USED.database = True
+
+
+def database_answered(status: int) -> None:
+    """After an answer: one below 500 to a request that used the database, none of whose
+    calls met an outage, means an outage there is over. An answer that never touched the
+    database (the API's description, a 401 for a missing token) says nothing of it:
+    during one outage such answers flipped the log between down and back, a line per
+    request."""
+    used, met = _USED.database, _USED.failed
+    _USED.database = _USED.failed = False
+    if used and not met and status < 500:
+        DATABASE.ok()
 
 
 class _CountRedisErrors(logging.Filter):

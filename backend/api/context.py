@@ -14,9 +14,10 @@ from flask import current_app, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
+from backend import outages
 from backend.api.lanes import bearer_token, unknown_tokens, verify_once
 from backend.api.lanes import client_request_id as sent_request_id
-from backend.db import Database
+from backend.db import OUTAGE_ERRORS, Database
 from backend.errors import Forbidden
 from backend.services.access import audit
 from backend.services.access.tokens import Principal
@@ -194,5 +195,7 @@ def record_refusal(kind: str, subjects: Sequence[int | None] | None = None) -> N
             audit.record(
                 session, who, action, subjects, declared, request_id(), client_request_id()
             )
+    except OUTAGE_ERRORS as exc:  # counted with the outage, not a traceback per request
+        outages.DATABASE.failed(exc)
     except Exception:
         log.warning("could not audit the refused request %s", action, exc_info=True)

@@ -94,18 +94,18 @@ def client_request_id(environ: dict[str, Any]) -> str | None:
     return incoming[:100] or None
 
 
-def hook_headers(request_id: str) -> list[tuple[str, str]]:
+def hook_headers(request_id: str, status: int) -> list[tuple[str, str]]:
     """The headers Flask's hooks add to an API answer (``app._tag``; ``Vary`` because
     the session is asked on every request), and what ``_database_back`` says after an
-    API answer under 500: a database outage is over."""
-    if outages.DATABASE.down:
-        outages.DATABASE.ok()
+    answer of ``status``: if it used the database and is under 500, an outage there is
+    over."""
+    outages.database_answered(status)
     return [("X-Request-Id", request_id), ("X-Content-Type-Options", "nosniff"), ("Vary", "Cookie")]
 
 
 def finish(response: Response, request_id: str) -> Response:
     """``response`` with the headers Flask's hooks add (:func:`hook_headers`)."""
-    for name, value in hook_headers(request_id):
+    for name, value in hook_headers(request_id, response.status_code):
         response.headers[name] = value
     return response
 
@@ -175,7 +175,7 @@ class Lane:
             [
                 ("Content-Type", get_content_type(mimetype, "utf-8")),
                 ("Content-Length", str(len(body))),
-                *hook_headers(request_id),
+                *hook_headers(request_id, status),
             ],
         )
         return [body]

@@ -202,9 +202,8 @@ def install(app: APIFlask) -> None:
 
     @app.after_request
     def _database_back(resp: ResponseBase) -> ResponseBase:
-        # An API answer below 500 went through the database: an outage there is over.
-        if outages.DATABASE.down and resp.status_code < 500 and request.path.startswith("/api/v1"):
-            outages.DATABASE.ok()
+        # An answer below 500 that used the database: an outage there is over.
+        outages.database_answered(resp.status_code)
         return resp
 
     @app.errorhandler(RecursionError)
