@@ -30,11 +30,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from backend import outages
 from backend.db import sqlalchemy_url
 from backend.services.tracking import alert_rules, alert_store, phone_ingest, trace_storage
 from backend.services.tracking.phone_ingest import group_of
+from backend.services.tracking.traces import with_partitions
 from tests import factories as f
 from tests import helpers as h
 from tests.fixtures import phones
@@ -601,3 +603,27 @@ def test_while_a_day_is_being_closed_evaluation_still_waits_for_a_persons_own_lo
         evaluation.join(timeout=30)
     assert not evaluation.is_alive() and out[0] == (1, False), out[0]
     assert h.count(db, "alert_dirty") == 0
+
+
+def test_a_connection_lost_at_the_commit_of_a_closing_days_write_is_an_outage(
+    db: Any,
+) -> None:
+    """A write into a day being closed runs in a transaction of its own; when the
+    connection died before its COMMIT, the error was looked into through the connection,
+    which raised SQLAlchemy's PendingRollbackError instead: a 500 with a traceback, where
+    an outage is a 503 (helper report F4). The outage's own error now comes out."""
+    _fresh_partition(db, CLOSED_DAY)
+
+    def write_then_lose_the_connection(conn: Any) -> Any:
+        def write() -> int:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with db.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+            return 1
+
+        return write
+
+    with db.autocommit.connect() as conn:
+        with pytest.raises(OperationalError) as lost:
+            with_partitions(conn, {CLOSED_DAY}, write_then_lose_the_connection(conn))
+    assert lost.value.connection_invalidated or "terminat" in str(lost.value).lower()

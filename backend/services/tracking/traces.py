@@ -205,8 +205,12 @@ def with_partitions(
         # A prepared statement planned before a migration, met inside the transaction a
         # write of a day being closed runs in (closed_day_writes): the statement cannot
         # be planned again there, as it is in autocommit; it is, once that has ended.
+        # Anything else is the caller's (a connection lost mid-write: an outage, 503), and
+        # the connection is not asked about: after a lost COMMIT it only says so again.
+        if not stale_plan(exc):
+            raise
         dbapi = conn.connection.dbapi_connection
-        if not (stale_plan(exc) and dbapi is not None and dbapi.autocommit):
+        if not (dbapi is not None and dbapi.autocommit):
             raise
         with trace_storage.bounded_wait(conn, closing):
             return write()
