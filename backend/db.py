@@ -132,6 +132,11 @@ def one_connection_per_node(conn: Session | Connection) -> None:
 _BIND = TextClause._bind_params_regex
 _PLAN_CHANGED = "0A000"
 _STALE = (_PLAN_CHANGED, "26000")
+STALE_PLAN = _STALE  # the SQLSTATEs of :func:`stale_plan`
+DEADLOCK = "40P01"
+# Writes in each other's way, not a database out of reach: a deadlock lost, a
+# serialization failure, a row lock waited for past ``lock_timeout``.
+CONTENTION = (DEADLOCK, "40001", "55P03")
 
 
 def sqlstate(error: BaseException) -> str | None:

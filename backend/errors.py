@@ -69,6 +69,12 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         "Service unavailable",
         "A service Qonys depends on is down; retry after Retry-After.",
     ),
+    "busy": (
+        503,
+        "Another write was in the way",
+        "Another request was writing the same data (a deadlock lost, a row lock held too "
+        "long): nothing of this request was kept; send it again after Retry-After.",
+    ),
     "day_closing": (
         503,
         "The points' day is being closed",

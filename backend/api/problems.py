@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response as ResponseBase
 from backend import outages
 from backend.api.context import record_refusal
 from backend.api.limits import TOO_MANY, limiter, unauthenticated_failure
+from backend.db import CONTENTION, sqlstate
 from backend.errors import (
     PROBLEMS,
     STATUS_CODES,
@@ -192,8 +193,19 @@ def install(app: APIFlask) -> None:
         # A database or Redis that cannot be reached is an outage, not a bug: the client
         # may retry; nothing was half-written (the transaction did not commit).
         # One log line per outage and a count, not a line per request (backend/outages.py).
-        is_redis = isinstance(error, redis.RedisError)
-        (outages.REDIS if is_redis else outages.DATABASE).failed(error)
+        # Writes in each other's way are no outage: the client retries all the same.
+        if isinstance(error, redis.RedisError):
+            outages.REDIS.failed(error)
+        elif sqlstate(error) in CONTENTION:
+            return problem(
+                503,
+                "another write of the same data was under way; retry after the seconds in "
+                "Retry-After",
+                "busy",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        else:
+            outages.DATABASE.failed(error)
         return problem(
             503,
             "a service Qonys depends on is unavailable; retry after the seconds in Retry-After",

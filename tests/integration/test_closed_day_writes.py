@@ -623,7 +623,6 @@ def test_a_connection_lost_at_the_commit_of_a_closing_days_write_is_an_outage(
 
         return write
 
-    with db.autocommit.connect() as conn:
-        with pytest.raises(OperationalError) as lost:
-            with_partitions(conn, {CLOSED_DAY}, write_then_lose_the_connection(conn))
+    with db.autocommit.connect() as conn, pytest.raises(OperationalError) as lost:
+        with_partitions(conn, {CLOSED_DAY}, write_then_lose_the_connection(conn))
     assert lost.value.connection_invalidated or "terminat" in str(lost.value).lower()

@@ -12,6 +12,7 @@ from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from rq import Queue
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from backend import outages
 from backend.api import limits
@@ -134,3 +135,22 @@ def test_one_database_outage_is_one_line_however_its_answers_alternate(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and lines[1].startswith("database back after")
     assert int(lines[1].split("; ")[1].split()[0]) >= 10  # the phones' 503s, counted
+
+
+def test_writes_in_each_others_way_are_busy_not_an_outage(
+    app: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock waited for past its timeout (or a deadlock lost) is two writes in each
+    other's way: 503 ``busy`` with Retry-After, and no database outage in the log."""
+    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database"))
+    with db.engine.connect() as holder, holder.begin():
+        holder.execute(text("LOCK TABLE alert_dirty IN ACCESS EXCLUSIVE MODE"))
+        with db.engine.connect() as conn, conn.begin():
+            conn.execute(text("SET LOCAL lock_timeout = '10ms'"))
+            with pytest.raises(OperationalError) as waited:
+                conn.execute(text("SELECT count(*) FROM alert_dirty"))
+    with app.test_request_context("/api/v1/traces", method="POST"):
+        answer = app.make_response(app.handle_user_exception(waited.value))
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert answer.get_json()["code"] == "busy"
+    assert not outages.DATABASE.down

@@ -3,12 +3,14 @@
 import base64
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from backend.services.tracking.traces import with_partitions
 from tests import factories as f
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
@@ -411,3 +413,43 @@ def test_gpx_import(monitored: dict, db: Any, tmp_path: Any, migrated: Any) -> N
     again = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "duplicates: 10" in again.stdout
     assert _count(db, monitored["person"]["id"]) == 10
+
+
+def test_a_write_that_lost_a_deadlock_runs_once_more(db: Any) -> None:
+    """Two batches of the same points in other orders (one resent while its first copy
+    still runs) deadlock on the unique index: PostgreSQL ends one, which answered 503
+    and was logged as a database outage (helper report F6). Here two writes take two
+    locks in opposite orders, each in a savepoint of its caller's transaction (as the
+    point-by-point path writes): both end, the loser run once more."""
+    both_hold_one = threading.Barrier(2)
+    runs: list[str] = []
+    errors: list[BaseException] = []
+
+    def writer(name: str, first: int, second: int) -> None:
+        try:
+            with db.transaction() as session:
+
+                def write() -> int:
+                    runs.append(name)
+                    with session.begin_nested():
+                        lock = text("SELECT pg_advisory_xact_lock(7424, :k)")
+                        session.execute(lock, {"k": first})
+                        if runs.count(name) == 1:
+                            both_hold_one.wait(timeout=30)
+                        session.execute(lock, {"k": second})
+                    return 1
+
+                assert with_partitions(session.connection(), {NOW.date()}, write) == 1
+        except BaseException as exc:  # the test reads it
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=writer, args=("a", 1, 2)),
+        threading.Thread(target=writer, args=("b", 2, 1)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of them lost, once

@@ -24,9 +24,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from backend.db import Database, Prepared, sqlstate
+from backend.db import DEADLOCK, Database, Prepared, sqlstate
 from backend.services.access.tokens import Principal
 from backend.services.tracking import alert_rules, trace_storage
 from backend.services.tracking.group_commit import GroupCommit
@@ -196,21 +196,12 @@ def _write_together(writes: Sequence[PhoneWrite], closing: Sequence[date] = ()) 
     only (``trace_storage.bounded_wait``); a group never holds such a point.
 
     A write that lost a deadlock (two writes of resent points, in other orders) is run
-    once more in autocommit, where the other has ended by then: alone as in a group,
-    the phone is answered, not told the database failed."""
+    once more (``with_partitions``), when the other has ended: alone as in a group, the
+    phone is answered, not told the database failed."""
     statement, params = _statement(writes)
     days = {p.t.date() for w in writes for p in w.points}
     with writes[0].database.autocommit.connect() as conn:
-
-        def write() -> list[tuple[Any, ...]]:
-            try:
-                return statement.rows(conn, params)
-            except DBAPIError as exc:
-                if closing or not _deadlocked(exc):  # in a transaction it is over
-                    raise
-                return statement.rows(conn, params)
-
-        rows = with_partitions(conn, days, write, list(closing))
+        rows = with_partitions(conn, days, lambda: statement.rows(conn, params), list(closing))
     new = {(person, at) for person, at in rows}
     counts = []
     for w in writes:
@@ -221,7 +212,7 @@ def _write_together(writes: Sequence[PhoneWrite], closing: Sequence[date] = ()) 
 
 
 def _deadlocked(exc: Exception) -> bool:
-    return sqlstate(exc) == "40P01"
+    return sqlstate(exc) == DEADLOCK
 
 
 def _one_may_be_at_fault(exc: Exception) -> bool:

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import Connection, Row, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db import Database, Prepared, sqlstate, stale_plan
+from backend.db import DEADLOCK, STALE_PLAN, Database, Prepared, sqlstate, stale_plan
 from backend.errors import NotFound
 from backend.models import Person
 from backend.services.access import audit
@@ -43,6 +44,9 @@ from backend.services.tracking.trace_points import (
 )
 from backend.settings import Settings
 from gis.pgcopy import copy_csv
+
+_NO_PARTITION = "23514"  # no partition of trace_points takes the row
+_DEADLOCK_OR_STALE = (DEADLOCK, *STALE_PLAN)
 
 
 @dataclass
@@ -182,38 +186,53 @@ def _flags_literal(flags: list[str]) -> str | None:
 def with_partitions(
     conn: Connection, days: set[date], write: Any, closing: list[date] | None = None
 ) -> Any:
-    """Run ``write()`` on ``conn`` with the day partitions in place, re-creating any that
-    vanished; a lock on a day being closed waited for a moment only (``bounded_wait``).
-    ``closing``: those of ``days`` already found being closed (``[]`` for the phones'
-    shared write, which takes none); None: asked here (``compacting_days``)."""
+    """Run ``write()`` on ``conn`` with the day partitions in place; a lock on a day being
+    closed waited for a moment only (``bounded_wait``). ``closing``: those of ``days``
+    already found being closed (``[]`` for the phones' shared write, which takes none);
+    None: asked here (``compacting_days``).
+
+    Run once more, each for one reason at most (:func:`_again`): a partition that
+    vanished, made again; a prepared plan gone stale inside a transaction of its own; a
+    deadlock lost to another write of the same points in another order (a batch resent
+    while its first copy still runs), which has ended by then."""
     trace_storage.ensure_partitions_for(conn.engine, days)
     if closing is None:
         closing = trace_storage.compacting_days(conn, days)
-    try:
-        with trace_storage.bounded_wait(conn, closing):
-            return write()
-    except IntegrityError as exc:
+    tried: set[str] = set()
+    while True:
+        try:
+            with trace_storage.bounded_wait(conn, closing):
+                return write()
+        except DBAPIError as exc:
+            reason = _again(conn, exc)
+            if reason is None or reason in tried:
+                raise
+            tried.add(reason)
+            if reason == "partition":
+                trace_storage.forget_known_partitions()
+                trace_storage.ensure_partitions_for(conn.engine, days)
+
+
+def _again(conn: Connection, exc: DBAPIError) -> str | None:
+    """Why a write that raised ``exc`` may run once more on ``conn``; None: it may not
+    (a connection lost mid-write is an outage, and is not asked anything: after a lost
+    COMMIT it only says so again)."""
+    code = sqlstate(exc)
+    if isinstance(exc, IntegrityError):
         # A partition this process believed in was dropped or never made (e.g. after a
-        # restore): forget the cache, create what is missing and try once more.
-        if sqlstate(exc) != "23514":
-            raise
-        trace_storage.forget_known_partitions()
-        trace_storage.ensure_partitions_for(conn.engine, days)
-        with trace_storage.bounded_wait(conn, closing):
-            return write()
-    except DBAPIError as exc:
+        # restore): the cache forgotten, what is missing made.
+        return "partition" if code == _NO_PARTITION else None
+    if code not in _DEADLOCK_OR_STALE:
+        return None
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None or dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR:
+        return None  # a caller's transaction the error has ended
+    if stale_plan(exc):
         # A prepared statement planned before a migration, met inside the transaction a
-        # write of a day being closed runs in (closed_day_writes): the statement cannot
-        # be planned again there, as it is in autocommit; it is, once that has ended.
-        # Anything else is the caller's (a connection lost mid-write: an outage, 503), and
-        # the connection is not asked about: after a lost COMMIT it only says so again.
-        if not stale_plan(exc):
-            raise
-        dbapi = conn.connection.dbapi_connection
-        if not (dbapi is not None and dbapi.autocommit):
-            raise
-        with trace_storage.bounded_wait(conn, closing):
-            return write()
+        # write of a day being closed runs in (closed_day_writes): it cannot be planned
+        # again there, as it is in autocommit; it is, once that has ended.
+        return "plan" if dbapi.autocommit else None
+    return "deadlock"  # in autocommit, its own block or a savepoint: rolled back
 
 
 def receipt(received_at: datetime | None, live_tolerance_s: float) -> dict[str, datetime]:
