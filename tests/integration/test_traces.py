@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from backend.services.tracking import trace_storage
 from backend.services.tracking.traces import with_partitions
 from tests import factories as f
+from tests import helpers as h
 
 # Also run on a Citus cluster by `make test` (tests/citus_suites.py).
 pytestmark = pytest.mark.citus
@@ -453,3 +455,48 @@ def test_a_write_that_lost_a_deadlock_runs_once_more(db: Any) -> None:
         thread.join(timeout=60)
     assert errors == []
     assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of them lost, once
+
+
+@pytest.mark.parametrize("path", ["clean", "point by point"])
+def test_a_batch_whose_person_is_deleted_meanwhile_is_told_so_not_a_500(
+    app: Any, client: Any, admin: Any, token: Any, db: Any, path: str
+) -> None:
+    """The person is looked up, then the points written: a person deleted between the
+    two (a merge, an erasure) broke the write's foreign key, a 500 (helper report F9).
+    Here the delete is under way when the batch looks (it sees the person), and commits
+    while the batch's write waits on it."""
+    person = f.person(client, admin)["id"]
+    headers = token("device", person_id=person)
+    odd = {"accuracy_m": 1e-40} if path == "point by point" else {}
+    points = [{"t": iso(NOW - timedelta(minutes=k)), "lat": 51.16, "lon": 71.47, **odd}
+              for k in range(1, 4)]  # fmt: skip
+    answer: list[Any] = []
+    with db.engine.connect() as deleting:
+        deleting.begin()
+        deleting.execute(text("DELETE FROM persons WHERE id = :p"), {"p": person})
+        sender = threading.Thread(
+            target=lambda: answer.append(
+                app.test_client().post("/api/v1/traces", json={"points": points}, headers=headers)
+            )
+        )
+        sender.start()
+        waiting = text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE NOT l.granted AND a.datname = current_database()"
+        )
+        h.wait_for(lambda: not sender.is_alive() or h.scalars(db, waiting.text)[0] > 0)
+        deleting.commit()
+        sender.join(timeout=60)
+    [resp] = answer
+    assert resp.status_code == 202, resp.get_json()
+    body = resp.get_json()
+    with db.engine.connect() as conn:
+        citus = trace_storage.on_citus(conn)
+    if citus and body["accepted"] == 3:
+        # Citus checks the key on the worker's copy of persons, which the delete had not
+        # locked yet: the write went in first, and says so (trace_points has no key).
+        assert body["rejected"] == [] and _count(db, person) == 3
+        return
+    assert body["accepted"] == 0
+    assert [r["reason"] for r in body["rejected"]] == ["person_id is unknown"] * 3
+    assert _count(db, person) == 0

@@ -46,6 +46,8 @@ from backend.settings import Settings
 from gis.pgcopy import copy_csv
 
 _NO_PARTITION = "23514"  # no partition of trace_points takes the row
+_NO_PERSON = "23503"  # a foreign key to persons: the person is gone
+_UNKNOWN_PERSON = "person_id is unknown"
 _DEADLOCK_OR_STALE = (DEADLOCK, *STALE_PLAN)
 
 
@@ -356,30 +358,47 @@ def ingest(
                 result.rejected.append({"index": index, "reason": str(exc)})
                 continue
         good.append((index, point))
-    persons = {p.person_id for _, p in good}
-    if persons:
-        known = set(
-            session.scalars(
-                select(Person.id).where(Person.id.in_(bindparam("ids", expanding=True))),
-                {"ids": list(persons)},
+    for attempt in (1, 2):
+        good = _of_known_persons(session, good, result)
+        try:
+            result.accepted = store_points(
+                session,
+                [p for _, p in good],
+                source,
+                settings.trace_max_speed_mps,
+                received_at=now,
+                live_tolerance_s=settings.trace_live_tolerance_s,
             )
-        )
-        for index, p in good:
-            if p.person_id not in known:
-                result.rejected.append({"index": index, "reason": "person_id is unknown"})
-        good = [(i, p) for i, p in good if p.person_id in known]
+            break
+        except IntegrityError as exc:
+            # A person deleted (merged, erased) since they were looked up: asked again,
+            # their points told so, the others stored.
+            if sqlstate(exc) != _NO_PERSON or attempt == 2:
+                raise
+            session.execute(text("DELETE FROM trace_stage"))
     result.persons = {p.person_id for _, p in good}
-    result.accepted = store_points(
-        session,
-        [p for _, p in good],
-        source,
-        settings.trace_max_speed_mps,
-        received_at=now,
-        live_tolerance_s=settings.trace_live_tolerance_s,
-    )
     result.duplicates = len(good) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     return result
+
+
+def _of_known_persons(
+    session: Session, good: list[tuple[int, Point]], result: IngestResult
+) -> list[tuple[int, Point]]:
+    """The points of persons in the register; the others rejected in ``result``."""
+    persons = {p.person_id for _, p in good}
+    if not persons:
+        return good
+    known = set(
+        session.scalars(
+            select(Person.id).where(Person.id.in_(bindparam("ids", expanding=True))),
+            {"ids": list(persons)},
+        )
+    )
+    for index, p in good:
+        if p.person_id not in known:
+            result.rejected.append({"index": index, "reason": _UNKNOWN_PERSON})
+    return [(i, p) for i, p in good if p.person_id in known]
 
 
 def clean_of(
@@ -421,11 +440,7 @@ def ingest_clean(
     audit_row = who.row(action, person_id)
     with database.autocommit.connect() as conn:
         if not _PERSON_KNOWN.rows(conn, {"person": person_id}):
-            conn.execute(text(audit.ROW_INSERT), audit_row)
-            result.rejected = [
-                {"index": i, "reason": "person_id is unknown"} for i in range(clean.count)
-            ]
-            return result
+            return _person_gone(conn, clean, audit_row, result)
         params = {
             "source": source,
             "max_speed": settings.trace_max_speed_mps,
@@ -444,9 +459,24 @@ def ingest_clean(
             write = lambda: statement.rows(conn, params)[0][0]  # noqa: E731
             return int(with_partitions(conn, days, write))
 
-        result.accepted = fresh_then_replays(move, _MOVE_CLEAN_FRESH, _MOVE_CLEAN)
+        try:
+            result.accepted = fresh_then_replays(move, _MOVE_CLEAN_FRESH, _MOVE_CLEAN)
+        except IntegrityError as exc:  # deleted (merged, erased) since it was looked up
+            if sqlstate(exc) != _NO_PERSON:
+                raise
+            return _person_gone(conn, clean, audit_row, result)
     result.duplicates = clean.count - result.accepted
     result.persons = {person_id}
+    return result
+
+
+def _person_gone(
+    conn: Connection, clean: CleanBatch, audit_row: dict[str, Any], result: IngestResult
+) -> IngestResult:
+    """A device's batch whose person is no longer in the register: every point told so,
+    the request audited."""
+    conn.execute(text(audit.ROW_INSERT), audit_row)
+    result.rejected = [{"index": i, "reason": _UNKNOWN_PERSON} for i in range(clean.count)]
     return result
 
 
