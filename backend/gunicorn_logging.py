@@ -1,8 +1,10 @@
-"""Gunicorn's access log without secrets.
+"""Gunicorn's logs without secrets.
 
 Phones carry their device token in the URL (OsmAnd's ``id``, ``deviceid``), and scripts
 in the Authorization header. This logger class cuts both out of every access-log atom,
-whatever the protocol and however percent-encoded (backend/redaction.py), so a log
+whatever the protocol and however percent-encoded (backend/redaction.py), and out of
+gunicorn's own messages: a request line it cannot parse ("Invalid request from ip=…:
+Invalid HTTP request line: 'GET /…?id=qny_…'") is quoted whole in its error log. A log
 file never holds a credential.
 """
 
@@ -17,7 +19,34 @@ from backend.redaction import redact
 _SECRET_HEADERS = ("{authorization}i", "{cookie}i", "{proxy-authorization}i")
 
 
+def _redacted(msg: Any, args: tuple[Any, ...]) -> str:
+    """A message of gunicorn's, its arguments put in, with any credential cut out."""
+    try:
+        text = str(msg) % args if args else str(msg)
+    except (TypeError, ValueError):
+        text = " ".join(map(str, (msg, *args)))
+    return redact(text)
+
+
 class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().critical(_redacted(msg, args), **kwargs)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().error(_redacted(msg, args), **kwargs)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().warning(_redacted(msg, args), **kwargs)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().info(_redacted(msg, args), **kwargs)
+
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().debug(_redacted(msg, args), **kwargs)
+
+    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().exception(_redacted(msg, args), **kwargs)
+
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key in _SECRET_HEADERS:

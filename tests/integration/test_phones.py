@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -427,15 +428,19 @@ def test_enrol_prints_qr_codes_then_the_token(
 
 @contextlib.contextmanager
 def _gunicorn(
-    threads: int = 2, access_log: str | None = None, env: dict[str, str] | None = None
+    threads: int = 2,
+    access_log: str | None = None,
+    env: dict[str, str] | None = None,
+    error_log: Any = subprocess.DEVNULL,
 ) -> Iterator[tuple[str, int]]:
-    """A real gunicorn serving the app as `qonys serve` starts it, one worker; (URL, pid)."""
+    """A real gunicorn serving the app as `qonys serve` starts it, one worker; (URL, pid).
+    ``error_log``: where its own log (stderr) goes."""
     port = h.free_port()
     server = subprocess.Popen(
         gunicorn_command(f"127.0.0.1:{port}", 1, threads, access_log),
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=error_log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -471,6 +476,25 @@ def test_the_access_log_never_holds_a_token(monitored: dict, tmp_path: Path, mig
         )
     written = log.read_text()
     assert written.count("\n") >= 6 and "/api/v1/traces/osmand?id=***" in written
+    assert secret not in written and secret[4:] not in written
+
+
+def test_gunicorns_own_log_never_holds_a_token(monitored: dict, tmp_path: Path) -> None:
+    """A request line gunicorn cannot parse (a raw 0xFF byte) is quoted whole in its own
+    log, "Invalid request from ip=…", token and all (helper report F11)."""
+    log = tmp_path / "gunicorn.log"
+    secret = monitored["secret"]
+    with log.open("wb") as errors, _gunicorn(error_log=errors) as (base, _pid):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(
+                b"GET /api/v1/traces/osmand?id=" + secret.encode() + b"&lat=51.1\xff HTTP/1.1\r\n"
+                b"Host: 127.0.0.1\r\n\r\n"
+            )
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400")
+    written = log.read_text(errors="replace")
+    assert "Invalid request" in written and "id=***" in written
     assert secret not in written and secret[4:] not in written
 
 
