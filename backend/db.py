@@ -42,6 +42,16 @@ def sqlalchemy_url(url: str) -> str:
 OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
 
 
+# libpq's own settings (PostgreSQL 12+); see Database._create.
+TCP_LIVENESS = {
+    "tcp_user_timeout": 15_000,  # ms
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 class Database:
     """One engine and session factory per app or job process."""
 
@@ -66,6 +76,13 @@ class Database:
                 "connect_timeout": 3,
                 "application_name": "qonys",
                 "options": f"-c jit=off {server_options}".strip(),
+                # A database cut off the network (packets dropped, no reset) left a pooled
+                # connection's statement waiting for TCP to give up, about 15 minutes,
+                # every thread of the API stuck behind it: sent data unacknowledged for
+                # 15 s, or 3 unanswered keepalive probes after 30 s idle, end the
+                # connection instead (an outage: 503). A long statement is not cut: the
+                # server acknowledges it, and answers the probes while it runs.
+                **TCP_LIVENESS,
             },
             **options,
         )

@@ -154,3 +154,14 @@ def test_writes_in_each_others_way_are_busy_not_an_outage(
     assert answer.status_code == 503 and answer.headers["Retry-After"]
     assert answer.get_json()["code"] == "busy"
     assert not outages.DATABASE.down
+
+
+def test_a_connection_gives_up_on_a_database_cut_off_the_network(db: Any) -> None:
+    """A database cut off the network (packets dropped) held a pooled connection's
+    statement, and with it an API thread, for as long as TCP retransmits (~15 minutes):
+    libpq is told to give up on unacknowledged data and unanswered keepalives."""
+    for engine in (db.engine, db.autocommit):
+        with engine.connect() as conn:
+            dsn = conn.connection.dbapi_connection.get_dsn_parameters()
+        assert dsn["tcp_user_timeout"] == "15000" and dsn["keepalives"] == "1"
+        assert (dsn["keepalives_idle"], dsn["keepalives_count"]) == ("30", "3")
