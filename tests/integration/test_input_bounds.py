@@ -380,3 +380,26 @@ def test_a_token_with_a_lone_surrogate_is_unknown_never_a_500(client: Any, app: 
         client.get("/api/v1/persons/1", headers={"Authorization": "Bearer \udfff"}),
     ]
     assert [a.status_code for a in answers] == [401, 401, 401]
+
+
+def test_a_known_device_whose_json_python_cannot_read_is_told_200_not_401(
+    client: Any, monitored: dict, db: Any
+) -> None:
+    """Valid JSON the parser refuses (a number of 5,000 digits, nesting two thousand
+    deep) hid the token in it: the device was told 401 and would re-enrol or stop
+    sending (helper report F12). Its token is found; its point is refused, recorded."""
+    secret, now = monitored["secret"], datetime.now(UTC).isoformat()
+    huge = (
+        f'{{"device_id": "{secret}", "location": {{"timestamp": "{now}",'
+        f' "coords": {{"latitude": {HUGE_INT}, "longitude": 71.47}}}}}}'
+    )
+    deep = f'{{"device_id": "{secret}", "extras": ' + "[" * 2000 + "]" * 2000 + "}"
+    gpslogger = f'{{"id": "{secret}", "lat": {HUGE_INT}, "lon": 71.47}}'
+    json_type = {"Content-Type": "application/json"}
+    answers = [
+        client.post(phones.PATH, data=huge, headers=json_type),
+        client.post(phones.PATH, data=deep, headers=json_type),
+        client.post("/api/v1/traces/gpslogger", data=gpslogger, headers=json_type),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len(_refusals(db)) == 3 and _stored(db) == []

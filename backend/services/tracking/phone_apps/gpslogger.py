@@ -30,7 +30,7 @@ from backend.services.tracking.phone_apps.base import (
     PhoneRequest,
     SetupLink,
 )
-from backend.services.tracking.phone_apps.osmand import json_body
+from backend.services.tracking.phone_apps.osmand import json_body, text_field_of_unread
 from backend.services.tracking.phone_apps.owntracks import token_of
 from backend.services.tracking.phone_protocols import Parsed, _attributes, _time
 from backend.services.tracking.trace_points import Point, PointError, number
@@ -97,6 +97,7 @@ def read(req: PhoneRequest) -> PhoneReading:
     fields = _fields(req)
     secret = req.values.get("id") or token_of(req.headers)
     if isinstance(fields, PointError):
+        secret = secret or text_field_of_unread(req.body, "id")
         error = fields
         return PhoneReading(secret, "gpslogger", lambda _p, _r, _k: [error])
     if isinstance(fields.get("id"), str) and not secret:

@@ -13,6 +13,7 @@ Traccar Client 9.x's JSON body, on one path.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -51,11 +52,30 @@ def json_body(body: bytes) -> tuple[Any, bool]:
         return None, False
 
 
+# A top-level text field of a body JSON allows but the parser refused (a number of 4,300+
+# digits, nesting a thousand deep): the device's token is still found, and the device
+# told 200 with its point refused, not 401 (it would re-enrol, or stop sending).
+def text_field_of_unread(body: bytes, name: str) -> str | None:
+    """The text ``name`` holds in a JSON body that did not parse, if it can be found."""
+    found = re.search(
+        rb'"' + re.escape(name.encode()) + rb'"\s*:\s*("(?:[^"\\]|\\.){1,512}")', body
+    )
+    if found is None:
+        return None
+    try:
+        value = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def read(req: PhoneRequest) -> PhoneReading:
     params = {**req.form, **req.args}  # the query wins, as Flask's request.values
     if req.mimetype == "application/json":
         root, parsed_ok = json_body(req.body)
         secret = protocols.traccar_json_device_id(root) or params.get("id")
+        if not parsed_ok and secret is None:
+            secret = text_field_of_unread(req.body, "device_id")
 
         def parse_json(person: int, received: Any, _key: str | None) -> list[Any]:
             if parsed_ok and isinstance(root, dict):
