@@ -59,7 +59,7 @@ send `X-Purpose`.
 class IdConverter(IntegerConverter):
     """Path ids that fit PostgreSQL's bigint; longer numbers are simply not found."""
 
-    regex = r"\d{1,18}"
+    regex = r"[0-9]{1,18}"  # not \d: another script's digits are no id
 
 
 def create_app(settings: Settings | None = None) -> APIFlask:

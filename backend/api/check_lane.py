@@ -35,6 +35,7 @@ import msgspec
 from backend.api.lanes import JsonLane, client_request_id
 from backend.api.limits import COUNTED, limit_key, wait_on
 from backend.errors import QonysError
+from backend.identifiers import ascii_digits
 from backend.schemas.register import CheckOut
 from backend.services.access import audit
 from backend.services.access.tokens import Principal
@@ -65,7 +66,7 @@ def plain_body(body: bytes) -> _Check | None:
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
     iin, where = found.iin, found.location
-    if len(iin) != 12 or not iin.isascii() or not iin.isdigit():
+    if len(iin) != 12 or not ascii_digits(iin):
         return None
     if not (-90 <= where.lat <= 90 and -180 <= where.lon <= 180):
         return None  # NaN fails both too

@@ -44,6 +44,7 @@ from rq.job import JobStatus
 # Imported here, before RQ forks a work horse per job: each horse then starts with the
 # delivery code loaded instead of importing it (seconds on a busy machine) for every
 # message (bench/outbox.py).
+from backend.identifiers import ascii_digits
 from backend.jobs import outbox as _outbox  # noqa: F401
 from backend.settings import Settings
 
@@ -255,7 +256,7 @@ class PeriodicScheduler:
         holder = (self.connection.get(LOCK_KEY) or b"").decode()
         host, _, rest = holder.partition(":")
         pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+        if host != socket.gethostname() or not ascii_digits(pid) or _alive(int(pid)):
             return False
         log.warning("periodic scheduler: the lock's holder (pid %s) is gone; taking over", pid)
         self._release(keys=[LOCK_KEY], args=[holder])
@@ -364,7 +365,7 @@ def run_worker(
     """
     if maintenance:
         parent = os.environ.get(PARENT_ENV, "")
-        if parent.isdigit():
+        if ascii_digits(parent):
             die_with_parent(int(parent))
         names = [settings.maintenance_queue_name]
     else:

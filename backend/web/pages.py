@@ -93,7 +93,7 @@ def _lookup_message(message: str) -> str:
 def _mistyped_iin(typed: str) -> bool:
     """Twelve digits as typed whose IIN check fails: said as such, never "not found"."""
     digits = iin_typed(typed.strip())
-    return len(digits) == 12 and digits.isdigit() and iin_problem(digits) is not None
+    return len(digits) == 12 and ascii_digits(digits) and iin_problem(digits) is not None
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -250,7 +250,7 @@ def employer() -> Any:
         if _posted("notice"):
             valid = form.validate()
             errors.update({name: str(msgs[0]) for name, msgs in form.errors.items() if msgs})
-            if not chosen.isdigit():
+            if not ascii_digits(chosen) or len(chosen) > 18:
                 errors["permit_id"] = _("Choose one of your permit holders.")
             elif valid:
                 try:

@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from backend import clock
 from backend.api.context import bearer_principal, database
+from backend.identifiers import ascii_digits
 from backend.localsecrets import generated_secret
 from backend.models import User
 from backend.services.access.accounts import principal_of
@@ -44,7 +45,7 @@ class SessionUser(UserMixin):  # type: ignore[misc]  # flask_login ships no type
 @login_manager.user_loader  # type: ignore[untyped-decorator]
 def _load(cookie_id: str) -> SessionUser | None:
     user_id, _dot, version = cookie_id.partition(".")
-    if not user_id.isdigit() or not version.isdigit():
+    if not ascii_digits(user_id) or not ascii_digits(version):
         return None
     with database().transaction() as db_session:
         user = db_session.get(User, int(user_id))

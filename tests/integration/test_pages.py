@@ -102,6 +102,14 @@ def test_an_employer_sees_a_refusal_beside_its_field_in_russian_and_keeps_the_ty
         "/employer", data={"csrf_token": _csrf(page), "form": "notice", "reason": "x"}
     ).get_data(as_text=True)
     assert 'id="permit_id-error"' in none_chosen
+    # A digit int() refuses ("²" passes str.isdigit) is no permit either: never a 500.
+    for odd in ("²", "١٢", "9" * 40):
+        sent_odd = employer.post(
+            "/employer",
+            data={"csrf_token": _csrf(page), "form": "notice", "reason": "x", "permit_id": odd},
+        )
+        assert sent_odd.status_code == 200
+        assert 'id="permit_id-error"' in sent_odd.get_data(as_text=True)
 
 
 def test_a_household_employer_files_a_notice_on_the_employer_page(

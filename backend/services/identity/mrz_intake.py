@@ -17,6 +17,7 @@ from mrz.checker.td3 import TD3CodeChecker
 from backend import clock
 from backend.errors import FieldError as Problem
 from backend.errors import Invalid
+from backend.identifiers import ascii_digits
 
 # Where each check digit is: (line, position), both from 1, per ICAO 9303 parts 4 and 5.
 CHECK_DIGITS = {
@@ -100,5 +101,5 @@ def read_mrz(value: str, field: str = "mrz") -> dict[str, Any]:
         "sex": SEXES.get(fields.sex),
         "expiry_date": fields.expiry_date,
         # A Kazakh document carries the IIN in its optional data.
-        "iin": optional if len(optional) == 12 and optional.isdigit() else None,
+        "iin": optional if len(optional) == 12 and ascii_digits(optional) else None,
     }  # fmt: skip
