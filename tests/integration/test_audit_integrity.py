@@ -224,3 +224,14 @@ def test_only_a_writer_of_the_audit_log_holds_back_its_seal(db: Any, migrated: A
     with db.transaction() as session:
         checked, breaks = audit_chain.verify(session)
     assert checked > 0 and breaks == []
+
+
+def test_audit_ids_are_drawn_in_the_order_of_time(db: Any) -> None:
+    """The seal's rule (audit_chain's docstring) needs the ids in the order they are
+    drawn: a sequence cache would hand a session a block of ids ahead of others'."""
+    with db.engine.connect() as conn:
+        cache = conn.execute(
+            text("SELECT cache_size FROM pg_sequences WHERE sequencename = 'audit_log_id_seq'")
+        ).scalar_one()
+        isolation = conn.execute(text("SHOW default_transaction_isolation")).scalar_one()
+    assert cache == 1 and isolation == "read committed"

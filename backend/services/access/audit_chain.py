@@ -9,10 +9,19 @@ lands inside a sealed range. A transaction that writes no audit row holds nothin
 closing a day (a CLUSTER, minutes at national scale) held back every seal as long.
 
 Why a lock on ``audit_log`` is enough: an uncommitted audit row belongs to a transaction
-that holds ``RowExclusiveLock`` on it from before its id is drawn until it ends (readers
-hold ``AccessShareLock`` only, and are not waited for). One that takes the lock after
-the seal's snapshot draws an id above every row the snapshot sees (the ids come from one
-sequence, in order), so its row can never land in the range sealed.
+that holds ``RowExclusiveLock`` on it from before its id is drawn until it ends (each
+mode a transaction holds is its own row of ``pg_locks``; readers, VACUUM and ANALYZE
+hold other modes and are not waited for). One that takes the lock after the seal's
+snapshot draws an id above every row the snapshot sees, so its row can never land in
+the range sealed. This rests on three things, each tested or checked here:
+
+- the seal reads the writers in a statement before the one that reads the rows, each
+  with a snapshot of its own (READ COMMITTED, the sessions' default);
+- ids are drawn in the order of time: one sequence, ``CACHE 1`` (a cache would hand
+  each session a block of ids drawn ahead);
+- the writers are read a minute (``SETTLE_S``) behind: ``pg_locks`` is read backend by
+  backend, and a writer that takes its lock during that read may be missed; its row,
+  written after, is then younger than the minute and left to the next seal.
 
 :func:`verify` recomputes every row's hash from its content and every seal's digest from
 the rows it covers, and names the first row (or seal) that does not match: a row changed,
@@ -42,7 +51,7 @@ _SETTLED = text(
     FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND l.relation = CAST('audit_log' AS regclass)
-      AND l.mode <> 'AccessShareLock'
+      AND l.mode = 'RowExclusiveLock'
       AND l.pid IS DISTINCT FROM pg_backend_pid()
     """
 )
