@@ -13,7 +13,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
@@ -176,7 +178,11 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
     except BaseException as exc:
         if own and dbapi is not None and not dbapi.closed:
             conn.exec_driver_sql("ROLLBACK")
-        # A transaction of the caller's is rolled back by the caller, and its wait with it.
+        elif _usable(dbapi):
+            # The caller's transaction goes on (the write ran in a savepoint, or is run
+            # again): its own wait back. One the error ended is rolled back by the caller,
+            # and its wait with it.
+            conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (before,))
         if isinstance(exc, OperationalError) and sqlstate(exc) == LOCK_NOT_AVAILABLE:
             raise DayClosing(closing, reading) from exc
         raise
@@ -184,6 +190,15 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
         conn.exec_driver_sql("COMMIT")
     else:
         conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (before,))
+
+
+def _usable(dbapi: Any) -> bool:
+    """Whether a connection's transaction can still run statements."""
+    return (
+        dbapi is not None
+        and not dbapi.closed
+        and dbapi.info.transaction_status != TRANSACTION_STATUS_INERROR
+    )
 
 
 def closed_day_reads(

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from backend import outages
 from backend.db import sqlalchemy_url
@@ -626,3 +626,18 @@ def test_a_connection_lost_at_the_commit_of_a_closing_days_write_is_an_outage(
     with db.autocommit.connect() as conn, pytest.raises(OperationalError) as lost:
         with_partitions(conn, {CLOSED_DAY}, write_then_lose_the_connection(conn))
     assert lost.value.connection_invalidated or "terminat" in str(lost.value).lower()
+
+
+def test_a_callers_wait_comes_back_after_a_write_that_failed_in_a_savepoint(db: Any) -> None:
+    """A write into a day being closed, in a savepoint of the caller's transaction, that
+    failed (and may be run again): the transaction goes on, with the wait it had, not
+    the 100 ms of the write (which a retry would then have "restored")."""
+    with db.engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+        with (
+            pytest.raises(DataError),
+            trace_storage.bounded_wait(conn, [CLOSED_DAY]),
+            conn.begin_nested(),
+        ):
+            conn.execute(text("SELECT 1 / 0"))
+        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "2s"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from backend.db import sqlstate
 from backend.services.tracking import trace_storage
 from backend.services.tracking.traces import with_partitions
 from tests import factories as f
@@ -500,3 +501,69 @@ def test_a_batch_whose_person_is_deleted_meanwhile_is_told_so_not_a_500(
     assert body["accepted"] == 0
     assert [r["reason"] for r in body["rejected"]] == ["person_id is unknown"] * 3
     assert _count(db, person) == 0
+
+
+def _deadlock_of_two(db: Any, write_of: Any) -> tuple[list[str], list[BaseException]]:
+    """Two writes, each one statement taking two locks in opposite orders, set off
+    together: a third connection holds both locks until both wait, so that each then
+    gets its first and waits for the other's (a deadlock, whoever loses). ``write_of``
+    runs a write's statement through what is tested; the runs and errors come back."""
+    runs: list[str] = []
+    errors: list[BaseException] = []
+
+    def writer(name: str, first: int, second: int) -> None:
+        statement = text("SELECT pg_advisory_xact_lock(7425, :a), pg_advisory_xact_lock(7425, :b)")
+        try:
+            write_of(name, statement, {"a": first, "b": second}, runs)
+        except BaseException as exc:  # the test reads it
+            errors.append(exc)
+
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    with db.engine.connect() as gate, gate.begin():
+        gate.execute(text("SELECT pg_advisory_xact_lock(7425, 1), pg_advisory_xact_lock(7425, 2)"))
+        threads = [
+            threading.Thread(target=writer, args=("a", 1, 2)),
+            threading.Thread(target=writer, args=("b", 2, 1)),
+        ]
+        for thread in threads:
+            thread.start()
+        h.wait_for(lambda: h.scalars(db, waiting)[0] >= 2)
+    for thread in threads:
+        thread.join(timeout=60)
+    return runs, errors
+
+
+def test_an_autocommit_write_that_lost_a_deadlock_runs_once_more(db: Any) -> None:
+    """As the phones and a device's clean batch write: one autocommit statement."""
+
+    def write_of(name: str, statement: Any, params: Any, runs: list[str]) -> None:
+        with db.autocommit.connect() as conn:
+
+            def write() -> int:
+                runs.append(name)
+                conn.execute(statement, params)
+                return 1
+
+            assert with_partitions(conn, {NOW.date()}, write) == 1
+
+    runs, errors = _deadlock_of_two(db, write_of)
+    assert errors == [] and sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])
+
+
+def test_a_deadlock_that_ended_the_callers_transaction_is_the_callers(db: Any) -> None:
+    """Written in the caller's transaction itself, not a savepoint: the deadlock ended
+    it, and nothing may run in it again."""
+
+    def write_of(name: str, statement: Any, params: Any, runs: list[str]) -> None:
+        with db.engine.connect() as conn, conn.begin():
+
+            def write() -> int:
+                runs.append(name)
+                conn.execute(statement, params)
+                return 1
+
+            with_partitions(conn, {NOW.date()}, write)
+
+    runs, errors = _deadlock_of_two(db, write_of)
+    assert sorted(runs) == ["a", "b"]
+    assert [sqlstate(e) for e in errors] == ["40P01"]

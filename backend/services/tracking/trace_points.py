@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from types import GenericAlias
 from typing import Annotated, Any, cast
@@ -26,6 +26,10 @@ KNOTS_TO_MPS = 0.514444
 KMH_TO_MPS = 1 / 3.6
 # Plausible bounds of the optional fields; outside them a phone's value is dropped.
 ALTITUDE_RANGE_M = (-1000.0, 20000.0)
+# What the apps send for a value they do not know (Traccar Client: speed, heading and
+# battery -1; Android: accuracy -1): dropped without a flag. Any other value out of
+# range is dropped with ``implausible_field_dropped``.
+UNKNOWN = -1.0
 # Below this a value is stored as 0: PostgreSQL's ``real`` refuses what underflows it.
 REAL_TINY = 1e-30
 _REAL_FIELDS = ("accuracy_m", "speed_mps", "bearing_deg", "altitude_m", "battery_pct")
@@ -198,8 +202,8 @@ def settle_phone_point(point: Point, now: datetime, settings: Settings) -> None:
 
 def settle_optional(point: Point, settings: Settings) -> None:
     """A point's optional values as they are kept: what a phone cannot mean (out of range,
-    not a usable number) is dropped with a flag, what it sends for "unknown" (a negative
-    accuracy, speed or battery) is dropped without one, a poor fix is flagged."""
+    not a usable number) is dropped with a flag, what it sends for "unknown" (-1) is
+    dropped without one, a poor fix is flagged."""
     dropped = False
     for name in _REAL_FIELDS:  # not a usable number (:func:`number`)
         value = getattr(point, name)
@@ -207,9 +211,10 @@ def settle_optional(point: Point, settings: Settings) -> None:
             setattr(point, name, None)
             dropped = True
     if point.accuracy_m is not None and point.accuracy_m < 0:
-        point.accuracy_m = None  # apps send -1 for "unknown"
+        dropped = dropped or point.accuracy_m != UNKNOWN  # apps send -1 for "unknown"
+        point.accuracy_m = None
     if point.speed_mps is not None and not 0 <= point.speed_mps <= settings.trace_max_speed_mps:
-        dropped = dropped or point.speed_mps >= 0  # -1 is "unknown", not implausible
+        dropped = dropped or point.speed_mps != UNKNOWN  # -1 is "unknown", not implausible
         point.speed_mps = None
     _flag_accuracy(point, settings)
     if point.accuracy_m is not None and point.accuracy_m > settings.trace_max_accuracy_m:
@@ -222,14 +227,14 @@ def _drop_implausible(point: Point, dropped: bool = False) -> None:
     flag, never the point; what remains fits the ``real`` columns (no overflow, tiny
     values read as the zero they are, so PostgreSQL never refuses the statement)."""
     if point.bearing_deg is not None and not 0 <= point.bearing_deg <= 360:
-        dropped = dropped or point.bearing_deg >= 0
+        dropped = dropped or point.bearing_deg != UNKNOWN
         point.bearing_deg = None
     if point.altitude_m is not None and not (
         ALTITUDE_RANGE_M[0] <= point.altitude_m <= ALTITUDE_RANGE_M[1]
     ):
         point.altitude_m, dropped = None, True
     if point.battery_pct is not None and not 0 <= point.battery_pct <= 100:
-        dropped = dropped or point.battery_pct > 100  # below 0 is "unknown"
+        dropped = dropped or point.battery_pct != UNKNOWN
         point.battery_pct = None
     for name in _REAL_FIELDS:
         value = getattr(point, name)
@@ -375,10 +380,11 @@ def _clean_batch_codec(accuracy: _Bounded, speed: _Bounded) -> tuple[Any, Any]:
 
 def clean_batch(
     body: bytes, person_id: int, earliest: datetime, latest: datetime, settings: Settings
-) -> tuple[bytes, int, datetime, datetime] | None:
+) -> tuple[bytes, int, datetime, datetime, frozenset[date]] | None:
     """A device's batch whose every point :func:`fast_batch_point` would accept as it
-    stands: its points as JSON for PostgreSQL (``json_to_recordset``), how many, and the
-    first and last time; None when any point is not, and the batch goes point by point.
+    stands: its points as JSON for PostgreSQL (``json_to_recordset``), how many, the
+    first and last time, and the (UTC) days its points fall on; None when any point is
+    not, and the batch goes point by point.
 
     Each time goes to PostgreSQL as Python read it (UTC, RFC 3339), as the point-by-point
     path sends it: PostgreSQL never reads a form only Python understands (a decimal
@@ -419,4 +425,11 @@ def clean_batch(
         # Each time goes as Python read it, in UTC: the encoder writes the datetime in
         # RFC 3339 (``…Z``), which PostgreSQL reads as the same instant.
         p.t = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return encode.encode(points), len(points), first.astimezone(UTC), last.astimezone(UTC)
+    days = frozenset(p.t.date() for p in points)
+    return (
+        encode.encode(points),
+        len(points),
+        first.astimezone(UTC),
+        last.astimezone(UTC),
+        days,
+    )

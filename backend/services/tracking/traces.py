@@ -193,10 +193,13 @@ def with_partitions(
     already found being closed (``[]`` for the phones' shared write, which takes none);
     None: asked here (``compacting_days``).
 
-    Run once more, each for one reason at most (:func:`_again`): a partition that
-    vanished, made again; a prepared plan gone stale inside a transaction of its own; a
-    deadlock lost to another write of the same points in another order (a batch resent
-    while its first copy still runs), which has ended by then."""
+    Run once more, each for one reason at most (:func:`_again`), unless the error ended
+    a caller's transaction: a partition that vanished, made again; a prepared plan gone
+    stale inside a transaction of its own; a deadlock lost to another write of the same
+    points in another order (a batch resent while its first copy still runs). The run
+    again waits for that write to end; should the caller's transaction, before the
+    savepoint the write runs in, hold what the other waits for, it loses again and the
+    error is the caller's."""
     trace_storage.ensure_partitions_for(conn.engine, days)
     if closing is None:
         closing = trace_storage.compacting_days(conn, days)
@@ -220,15 +223,16 @@ def _again(conn: Connection, exc: DBAPIError) -> str | None:
     (a connection lost mid-write is an outage, and is not asked anything: after a lost
     COMMIT it only says so again)."""
     code = sqlstate(exc)
-    if isinstance(exc, IntegrityError):
-        # A partition this process believed in was dropped or never made (e.g. after a
-        # restore): the cache forgotten, what is missing made.
-        return "partition" if code == _NO_PARTITION else None
-    if code not in _DEADLOCK_OR_STALE:
+    partition = isinstance(exc, IntegrityError) and code == _NO_PARTITION
+    if not partition and code not in _DEADLOCK_OR_STALE:
         return None
     dbapi = conn.connection.dbapi_connection
     if dbapi is None or dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR:
         return None  # a caller's transaction the error has ended
+    if partition:
+        # A partition this process believed in was dropped or never made (e.g. after a
+        # restore): the cache forgotten, what is missing made.
+        return "partition"
     if stale_plan(exc):
         # A prepared statement planned before a migration, met inside the transaction a
         # write of a day being closed runs in (closed_day_writes): it cannot be planned
@@ -418,6 +422,7 @@ class CleanBatch:
     count: int
     first: datetime
     last: datetime
+    days: frozenset[date]  # the days its points fall on (UTC)
     received_at: datetime
 
 
@@ -452,8 +457,9 @@ def ingest_clean(
         assert not params.keys() & audit_row.keys()  # the audit row's names are its own
         params.update(audit_row)
 
-        # Every day from the first to the last: one between may be being closed.
-        days = set(trace_storage.days_between(clean.first.date(), clean.last.date()))
+        # Every day a point falls on: one between the first and the last may be being
+        # closed; one without a point is not waited for.
+        days = set(clean.days)
 
         def move(statement: Any) -> int:
             write = lambda: statement.rows(conn, params)[0][0]  # noqa: E731
