@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from apiflask import APIFlask
@@ -60,6 +61,18 @@ class IdConverter(IntegerConverter):
     """Path ids that fit PostgreSQL's bigint; longer numbers are simply not found."""
 
     regex = r"[0-9]{1,18}"  # not \d: another script's digits are no id
+
+
+def _starting_afresh(inner: Any) -> Any:
+    """Every request, lane or Flask, starts with its thread's outage marks cleared
+    (``outages.request_started``): only its own use of the database may say an outage
+    there is over."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        outages.request_started()
+        return inner(environ, start_response)
+
+    return app
 
 
 def create_app(settings: Settings | None = None) -> APIFlask:
@@ -186,7 +199,9 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.extensions["qonys.check_lane"] = checks_lane
     app.extensions["qonys.batch_lane"] = batches_lane
     app.extensions["qonys.phone_lane"] = phones_lane
-    app.wsgi_app = BodyLimit(phones_lane, settings.max_body_bytes)  # type: ignore[method-assign]
+    app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
+        _starting_afresh(phones_lane), settings.max_body_bytes
+    )
     app.before_request_funcs.setdefault(None, []).insert(
         0, lambda: refuse_if_too_large(request.environ)
     )

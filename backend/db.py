@@ -148,8 +148,7 @@ def one_connection_per_node(conn: Session | Connection) -> None:
 # ``:name::type`` (write CAST), and ``\:`` for a literal colon.
 _BIND = TextClause._bind_params_regex
 _PLAN_CHANGED = "0A000"
-_STALE = (_PLAN_CHANGED, "26000")
-STALE_PLAN = _STALE  # the SQLSTATEs of :func:`stale_plan`
+STALE_PLAN = (_PLAN_CHANGED, "26000")  # the SQLSTATEs of :func:`stale_plan`
 DEADLOCK = "40P01"
 # Writes in each other's way, not a database out of reach: a deadlock lost, a
 # serialization failure, a row lock waited for past ``lock_timeout``.
@@ -161,10 +160,16 @@ def sqlstate(error: BaseException) -> str | None:
     return getattr(getattr(error, "orig", None), "pgcode", None)
 
 
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` is the database out of reach, not writes in each other's way
+    (:data:`CONTENTION`, which are also ``OperationalError``)."""
+    return isinstance(error, OUTAGE_ERRORS) and sqlstate(error) not in CONTENTION
+
+
 def stale_plan(error: DBAPIError) -> bool:
     """Whether ``error`` is a prepared statement's plan gone stale (a table changed under
     it, or the server no longer holds it): :class:`Prepared` plans it again next time."""
-    return sqlstate(error) in _STALE
+    return sqlstate(error) in STALE_PLAN
 
 
 class Prepared:
@@ -239,7 +244,7 @@ class Prepared:
         (26000): planned again before its next run on this connection, and at once in
         autocommit (True: run it again); in a transaction the error has ended it."""
         code = getattr(error, "pgcode", None)
-        if code not in _STALE:
+        if code not in STALE_PLAN:
             return False
         info = conn.connection.info
         info.setdefault("qonys.prepared", set()).discard(self.name)

@@ -16,16 +16,27 @@ import time
 log = logging.getLogger("qonys.outage")
 
 REMINDER_S = 60.0
-# After a failure, calls that may be skipped (an alert kick, a rate limit's count) skip
-# the dependency this long: one that hangs would cost each of them its whole timeout.
+# After a failure, calls that may be skipped (the alert kick) skip the dependency this
+# long: one that hangs would cost each of them its whole timeout. (The rate leases keep
+# their own spell, on their own clock: services/access/rate_leases.py.)
 REST_S = 2.0
 
 
 class Outage:
     """The state of one dependency as this process sees it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        words: tuple[str, str] = ("unavailable", "back"),
+        marks_thread: bool = False,
+    ) -> None:
+        """``words``: what the log says of it going down and coming back.
+        ``marks_thread``: a failure marks the calling thread, whose answer then cannot say
+        the dependency is back (:func:`database_answered`)."""
         self.name = name
+        self.words = words
+        self.marks_thread = marks_thread
         self.down = False
         self.failures = 0  # calls that met the current outage
         self.total = 0  # calls that met any outage since the process started
@@ -37,7 +48,7 @@ class Outage:
     def failed(self, error: BaseException) -> None:
         """A call failed because the dependency is unreachable."""
         now = time.monotonic()  # read once the call has failed: after its timeout, if any
-        if self is DATABASE:
+        if self.marks_thread:
             _USED.failed = True  # this thread's answer cannot say the database is back
         with self._lock:
             self._last_failure = now
@@ -46,12 +57,13 @@ class Outage:
             if not self.down:
                 self.down, self._since, self._reminded = True, now, now
                 first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                log.warning("%s unavailable: %s: %s", self.name, type(error).__name__, first)
+                log.warning("%s %s: %s: %s", self.name, self.words[0], type(error).__name__, first)
             elif now - self._reminded >= REMINDER_S:
                 self._reminded = now
                 log.warning(
-                    "%s still unavailable: %d calls failed in %.0f s",
+                    "%s still %s: %d calls failed in %.0f s",
                     self.name,
+                    self.words[0],
                     self.failures,
                     now - self._since,
                 )
@@ -69,8 +81,9 @@ class Outage:
             if not self.down:
                 return
             log.warning(
-                "%s back after %.0f s; %d calls failed meanwhile",
+                "%s %s after %.0f s; %d calls failed meanwhile",
                 self.name,
+                self.words[1],
                 time.monotonic() - self._since,
                 self.failures,
             )
@@ -78,7 +91,10 @@ class Outage:
 
 
 REDIS = Outage("redis")
-DATABASE = Outage("database")
+DATABASE = Outage("database", marks_thread=True)
+# Writes in each other's way (a deadlock lost, a row lock held past the wait): no outage,
+# but logged as one spell too, so that a lock held for hours does not go unseen.
+CONTENTION = Outage("database writes", ("in each other's way", "clear"))
 
 
 class _Used(threading.local):
@@ -94,6 +110,12 @@ def used_database() -> None:
     _USED.database = True
 
 
+def request_started() -> None:
+    """A request begins on this thread: what an earlier one left marked (work after its
+    answer was sent) says nothing of this one."""
+    _USED.database = _USED.failed = False
+
+
 def database_answered(status: int) -> None:
     """After an answer: one below 500 to a request that used the database, none of whose
     calls met an outage, means an outage there is over. An answer that never touched the
@@ -104,6 +126,7 @@ def database_answered(status: int) -> None:
     _USED.database = _USED.failed = False
     if used and not met and status < 500:
         DATABASE.ok()
+        CONTENTION.ok()
 
 
 class _CountRedisErrors(logging.Filter):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from backend import outages
 from backend.api.lanes import bearer_token, unknown_tokens, verify_once
 from backend.api.lanes import client_request_id as sent_request_id
-from backend.db import OUTAGE_ERRORS, Database
+from backend.db import Database, is_outage
 from backend.errors import Forbidden
 from backend.services.access import audit
 from backend.services.access.tokens import Principal
@@ -195,7 +195,8 @@ def record_refusal(kind: str, subjects: Sequence[int | None] | None = None) -> N
             audit.record(
                 session, who, action, subjects, declared, request_id(), client_request_id()
             )
-    except OUTAGE_ERRORS as exc:  # counted with the outage, not a traceback per request
-        outages.DATABASE.failed(exc)
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):  # counted with the outage, not a traceback per request
+            outages.DATABASE.failed(exc)
+            return
         log.warning("could not audit the refused request %s", action, exc_info=True)

@@ -204,7 +204,7 @@ def unauthenticated_failure() -> tuple[bool, int | None]:
         if limiter.limiter.hit(item, "authfail", address):
             return seen == 1, None
         reset = limiter.limiter.get_window_stats(item, "authfail", address).reset_time
-    except Exception:  # no Redis: audit every failure, as before, and let it through
-        log.warning("rate limit store unavailable", exc_info=True)
+    except Exception as exc:  # no Redis: audit every failure, as before, and let it through
+        outages.REDIS.failed(exc)  # counted with the outage, not a traceback per request
         return True, None
     return seen == 1, max(int(reset - time.time()), 1)

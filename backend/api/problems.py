@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response as ResponseBase
 from backend import outages
 from backend.api.context import record_refusal
 from backend.api.limits import TOO_MANY, limiter, unauthenticated_failure
-from backend.db import CONTENTION, sqlstate
+from backend.db import is_outage
 from backend.errors import (
     PROBLEMS,
     STATUS_CODES,
@@ -196,11 +196,12 @@ def install(app: APIFlask) -> None:
         # Writes in each other's way are no outage: the client retries all the same.
         if isinstance(error, redis.RedisError):
             outages.REDIS.failed(error)
-        elif sqlstate(error) in CONTENTION:
+        elif not is_outage(error):
+            outages.CONTENTION.failed(error)
             return problem(
                 503,
-                "another write of the same data was under way; retry after the seconds in "
-                "Retry-After",
+                "the data was locked by other work (another write, a deadlock lost); "
+                "nothing of this request was kept; retry after the seconds in Retry-After",
                 "busy",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )

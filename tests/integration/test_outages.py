@@ -12,7 +12,6 @@ from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from rq import Queue
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from backend import outages
 from backend.api import limits
@@ -119,7 +118,7 @@ def test_one_database_outage_is_one_line_however_its_answers_alternate(
     phone's 401 for a missing token. During one outage the log flipped between down and
     back with every such answer (59 lines for 90 requests). Only an answer that used the
     database says it is back."""
-    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database"))
+    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
     caplog.set_level(logging.INFO, logger="qonys.outage")
     now = datetime.now(UTC)
     for i in range(10):
@@ -127,33 +126,49 @@ def test_one_database_outage_is_one_line_however_its_answers_alternate(
         assert client.get(phones.PATH, query_string={"lat": "51", "lon": "71"}).status_code == 401
         request = phones.traccar_android_legacy(monitored["secret"], now + timedelta(seconds=i))
         assert phones.send(client, request).status_code == 503
-    lines = [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in caplog.records if r.name == "qonys.outage"]
     assert len(lines) == 1 and lines[0].startswith("database unavailable")
     monkeypatch.setitem(app.extensions, "qonys.db", db)  # the database is back
     request = phones.traccar_android_legacy(monitored["secret"], now + timedelta(seconds=30))
     assert phones.send(client, request).status_code == 200
-    lines = [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in caplog.records if r.name == "qonys.outage"]
     assert len(lines) == 2 and lines[1].startswith("database back after")
     assert int(lines[1].split("; ")[1].split()[0]) >= 10  # the phones' 503s, counted
 
 
 def test_writes_in_each_others_way_are_busy_not_an_outage(
-    app: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+    client: Any,
+    monitored: dict,
+    db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A lock waited for past its timeout (or a deadlock lost) is two writes in each
-    other's way: 503 ``busy`` with Retry-After, and no database outage in the log."""
-    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database"))
+    """A lock held past a write's wait (here the last positions, locked by hand; a
+    deadlock lost is the same) is work in each other's way: a device's batch is told 503
+    ``busy`` with Retry-After, and the log says so once, not that the database is down;
+    once the lock is gone, the next batch is stored and the log says it is clear."""
+    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
+    monkeypatch.setattr(
+        outages, "CONTENTION", outages.Outage("database writes", ("in each other's way", "clear"))
+    )
+    caplog.set_level(logging.INFO, logger="qonys.outage")
+    now = datetime.now(UTC)
+
+    def batch(minutes: int) -> Any:
+        point = {"t": (now - timedelta(minutes=minutes)).isoformat(), "lat": 51.1, "lon": 71.4}
+        return client.post("/api/v1/traces", json={"points": [point]}, headers=monitored["headers"])
+
     with db.engine.connect() as holder, holder.begin():
-        holder.execute(text("LOCK TABLE alert_dirty IN ACCESS EXCLUSIVE MODE"))
-        with db.engine.connect() as conn, conn.begin():
-            conn.execute(text("SET LOCAL lock_timeout = '10ms'"))
-            with pytest.raises(OperationalError) as waited:
-                conn.execute(text("SELECT count(*) FROM alert_dirty"))
-    with app.test_request_context("/api/v1/traces", method="POST"):
-        answer = app.make_response(app.handle_user_exception(waited.value))
-    assert answer.status_code == 503 and answer.headers["Retry-After"]
-    assert answer.get_json()["code"] == "busy"
-    assert not outages.DATABASE.down
+        holder.execute(text("LOCK TABLE trace_last_positions IN ACCESS EXCLUSIVE MODE"))
+        held = batch(2)  # the clean path, on the autocommit engine: a 5 s wait
+    assert held.status_code == 503 and held.headers["Retry-After"]
+    assert held.get_json()["code"] == "busy"
+    assert not outages.DATABASE.down and outages.CONTENTION.down
+    assert batch(1).status_code == 202
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("database writes in each other's way: OperationalError")
+    assert lines[1].startswith("database writes clear after")
 
 
 def test_a_connection_gives_up_on_a_database_cut_off_the_network(db: Any) -> None:
