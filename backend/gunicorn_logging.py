@@ -10,6 +10,7 @@ file never holds a credential.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -28,7 +29,27 @@ def _redacted(msg: Any, args: tuple[Any, ...]) -> str:
     return redact(text)
 
 
+class _RedactedTracebacks(logging.Filter):
+    """A traceback's text (an exception's message may quote the request) redacted too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+        return True
+
+
+_FORMATTER = logging.Formatter()
+
+
 class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        if not any(isinstance(f, _RedactedTracebacks) for f in self.error_log.filters):
+            self.error_log.addFilter(_RedactedTracebacks())
+
+    def log(self, lvl: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().log(lvl, _redacted(msg, args), **kwargs)
+
     def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         super().critical(_redacted(msg, args), **kwargs)
 
