@@ -21,6 +21,7 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from backend.api.limits import limiter
 from backend.app import create_app
 from backend.cli import alembic_config, migrate
 from backend.db import Database
@@ -229,7 +230,14 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     # So do the rate leases: a device's spent budget is no other device's of the same id.
     for application in _SESSION_APPS:
         application.extensions["qonys.rate_leases"].clear()
+    # flask-limiter's limiter is one object for every app; each create_app points it at
+    # its own Redis. A test that makes an app of its own (a Redis that is down) would
+    # leave every later test counting against that one: put back what it was.
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app")  # made (and the limiter pointed at it) before
+    counted_in = (limiter._storage, limiter._limiter)
     yield
+    limiter._storage, limiter._limiter = counted_in
     r.flushdb()
 
 
