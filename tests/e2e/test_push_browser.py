@@ -140,7 +140,7 @@ def test_the_officer_allows_alerts_and_an_sos_shows_as_a_notification(
                 )
                 shown = "navigator.serviceWorker.ready.then(r => r.getNotifications())"
                 notes: list[dict[str, str]] = []
-                for _ in range(50):
+                for _ in range(150):  # as long as for the registration: a loaded machine
                     notes = page.evaluate(
                         f"{shown}.then(ns => ns.map(n => ({{title: n.title, body: n.body}})))"
                     )

@@ -52,11 +52,14 @@ def json_body(body: bytes) -> tuple[Any, bool]:
         return None, False
 
 
-# A top-level text field of a body JSON allows but the parser refused (a number of 4,300+
-# digits, nesting a thousand deep): the device's token is still found, and the device
-# told 200 with its point refused, not 401 (it would re-enrol, or stop sending).
+# A text field of a body that is not a JSON object the parser can read (a number of
+# 4,300+ digits, nesting a thousand deep, a list): the device's token is still found,
+# and the device told 200 with its point refused, not 401 (it would re-enrol, or stop
+# sending). The first ``"name": "..."`` anywhere in the body is taken, at any depth:
+# it is only a token to look up, which must still be a device's.
 def text_field_of_unread(body: bytes, name: str) -> str | None:
-    """The text ``name`` holds in a JSON body that did not parse, if it can be found."""
+    """The text the first ``name`` holds in a body the JSON parser did not read as an
+    object, if one can be found (case as sent)."""
     found = re.search(
         rb'"' + re.escape(name.encode()) + rb'"\s*:\s*("(?:[^"\\]|\\.){1,512}")', body
     )
