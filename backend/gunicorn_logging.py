@@ -3,9 +3,9 @@
 Phones carry their device token in the URL (OsmAnd's ``id``, ``deviceid``), and scripts
 in the Authorization header. This logger class cuts both out of every access-log atom,
 whatever the protocol and however percent-encoded (backend/redaction.py), and out of
-gunicorn's own messages: a request line it cannot parse ("Invalid request from ip=…:
-Invalid HTTP request line: 'GET /…?id=qny_…'") is quoted whole in its error log. A log
-file never holds a credential.
+every record of gunicorn's own log (a filter on it): a request line it cannot parse
+("Invalid request from ip=…: Invalid HTTP request line: 'GET /…?id=qny_…'") is quoted
+whole there. A log file never holds a credential.
 """
 
 from __future__ import annotations
@@ -20,19 +20,13 @@ from backend.redaction import redact
 _SECRET_HEADERS = ("{authorization}i", "{cookie}i", "{proxy-authorization}i")
 
 
-def _redacted(msg: Any, args: tuple[Any, ...]) -> str:
-    """A message of gunicorn's, its arguments put in, with any credential cut out."""
-    try:
-        text = str(msg) % args if args else str(msg)
-    except (TypeError, ValueError):
-        text = " ".join(map(str, (msg, *args)))
-    return redact(text)
-
-
-class _RedactedTracebacks(logging.Filter):
-    """A traceback's text (an exception's message may quote the request) redacted too."""
+class _Redacted(logging.Filter):
+    """Every record of gunicorn's error log, whatever its level or how it was logged:
+    its message, arguments put in, and its traceback's text (an exception's message may
+    quote the request) with any credential cut out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
         return True
@@ -44,29 +38,8 @@ _FORMATTER = logging.Formatter()
 class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
-        if not any(isinstance(f, _RedactedTracebacks) for f in self.error_log.filters):
-            self.error_log.addFilter(_RedactedTracebacks())
-
-    def log(self, lvl: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().log(lvl, _redacted(msg, args), **kwargs)
-
-    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().critical(_redacted(msg, args), **kwargs)
-
-    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().error(_redacted(msg, args), **kwargs)
-
-    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().warning(_redacted(msg, args), **kwargs)
-
-    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().info(_redacted(msg, args), **kwargs)
-
-    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().debug(_redacted(msg, args), **kwargs)
-
-    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().exception(_redacted(msg, args), **kwargs)
+        if not any(isinstance(f, _Redacted) for f in self.error_log.filters):
+            self.error_log.addFilter(_Redacted())
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
