@@ -403,3 +403,55 @@ def test_a_known_device_whose_json_python_cannot_read_is_told_200_not_401(
     ]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert len(_refusals(db)) == 3 and _stored(db) == []
+
+
+def _traccar_legacy(secret: str, t: datetime, value: str) -> Any:
+    method, path, headers, body = phones.traccar_android_legacy(secret, t)
+    return method, path.replace("speed=1.9438440322875977", f"speed={value}"), headers, body
+
+
+def _traccar_json(field: str) -> Any:
+    def build(secret: str, t: datetime, value: str) -> Any:
+        method, path, headers, body = phones.traccar_v9_json(secret, t)
+        message = json.loads(body)
+        if field == "level":
+            message["location"]["battery"]["level"] = float(value)
+        else:
+            message["location"]["coords"][field] = float(value)
+        return method, path, headers, json.dumps(message).encode()
+
+    return build
+
+
+def _owntracks_vel(secret: str, t: datetime, value: str) -> Any:
+    method, path, headers, body = phones.owntracks_android(secret, t)
+    message = json.loads(body)
+    message["vel"] = float(value)
+    return method, path, headers, json.dumps(message).encode()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        _traccar_legacy,
+        _traccar_json("speed"),
+        _traccar_json("heading"),
+        _traccar_json("accuracy"),
+        _traccar_json("level"),
+        _owntracks_vel,
+    ],
+    ids=["traccar speed (knots)", "traccar9 speed", "heading", "accuracy", "battery", "vel"],
+)
+def test_only_minus_one_is_unknown_in_every_unit(
+    client: Any, monitored: dict, db: Any, build: Any
+) -> None:
+    """-1 is what the apps send for a value they do not know: dropped without a flag. A
+    speed in knots was converted first (-1 knot read as -0.51 m/s, flagged), and some
+    parsers dropped any negative value unflagged (-2, -0.5 vanished without a trace)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    for k, value in enumerate(["-1", "-2", "-0.5"]):
+        sent = build(monitored["secret"], now - timedelta(minutes=k + 1), value)
+        assert phones.send(client, sent).status_code == 200
+    flags = [r.flags or [] for r in _stored(db)]
+    dropped = ["implausible_field_dropped" in f for f in flags]
+    assert dropped == [True, True, False]  # oldest first: -0.5, -2, then -1

@@ -140,7 +140,7 @@ def from_osmand_params(params: Mapping[str, str], person_id: int, received: date
             lat=number({"lat": lat}, "lat", required=True) or 0.0,
             lon=number({"lon": lon}, "lon", required=True) or 0.0,
             accuracy_m=number(params, "hdop" if osmand else "accuracy"),
-            speed_mps=None if speed is None else speed * (1.0 if osmand else KNOTS_TO_MPS),
+            speed_mps=_scaled(speed, 1.0 if osmand else KNOTS_TO_MPS),
             bearing_deg=bearing,
             altitude_m=number(params, "altitude"),
             battery_pct=number(params, "batt"),
@@ -154,9 +154,12 @@ def from_osmand_params(params: Mapping[str, str], person_id: int, received: date
 # --- Traccar Client 9.x JSON ---------------------------------------------------------
 
 
-def _coord(coords: Mapping[str, Any], key: str, required: bool = False) -> float | None:
-    value = number(coords, key, required)
-    return None if value is not None and value < 0 and not required else value
+def _scaled(value: float | None, factor: float) -> float | None:
+    """A value in another unit (knots, km/h, a 0..1 battery level) in ours; a negative one
+    as sent, for ``settle_optional`` to read: -1 is "unknown" (dropped), any other
+    negative implausible (dropped with a flag). Converted, -1 knot read as -0.51 m/s,
+    which looked implausible."""
+    return value if value is None or value < 0 else value * factor
 
 
 def _from_traccar_location(location: Any, person_id: int, received: datetime) -> Parsed:
@@ -191,11 +194,11 @@ def _from_traccar_location(location: Any, person_id: int, received: datetime) ->
             t=t,
             lat=number(coords, "latitude", required=True) or 0.0,
             lon=number(coords, "longitude", required=True) or 0.0,
-            accuracy_m=_coord(coords, "accuracy"),
-            speed_mps=_coord(coords, "speed"),
-            bearing_deg=_coord(coords, "heading"),
+            accuracy_m=number(coords, "accuracy"),
+            speed_mps=number(coords, "speed"),
+            bearing_deg=number(coords, "heading"),
             altitude_m=number(coords, "altitude"),
-            battery_pct=None if level is None or level < 0 else level * 100,
+            battery_pct=_scaled(level, 100),
             attributes=_attributes(extras),
             flags=flags,
         )
@@ -276,7 +279,7 @@ def from_owntracks(
                 lat=number(message, "lat", required=True) or 0.0,
                 lon=number(message, "lon", required=True) or 0.0,
                 accuracy_m=number(message, "acc"),
-                speed_mps=None if speed is None or speed < 0 else speed * KMH_TO_MPS,
+                speed_mps=_scaled(speed, KMH_TO_MPS),
                 bearing_deg=number(message, "cog"),
                 altitude_m=number(message, "alt"),
                 battery_pct=number(message, "batt"),
