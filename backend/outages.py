@@ -73,12 +73,14 @@ class Outage:
         last :data:`REST_S` (measured from when that call had failed)."""
         return time.monotonic() - self._last_failure < REST_S
 
-    def ok(self) -> None:
-        """A call succeeded: if the dependency was down, it is back (one line)."""
+    def ok(self, since: float | None = None) -> None:
+        """A call succeeded: if the dependency was down, it is back (one line). ``since``:
+        when that call began (``time.monotonic``); one begun before the outage says
+        nothing of it."""
         if not self.down:  # the hot path: no lock
             return
         with self._lock:
-            if not self.down:
+            if not self.down or (since is not None and since < self._since):
                 return
             log.warning(
                 "%s %s after %.0f s; %d calls failed meanwhile",
@@ -98,8 +100,8 @@ CONTENTION = Outage("database writes", ("in each other's way", "clear"))
 
 
 class _Used(threading.local):
-    database = False  # this thread was handed a database connection since its last answer
-    failed = False  # ... and a call of it met the database outage
+    database = 0.0  # when this request last was handed a database connection (0: never)
+    failed = False  # ... and whether a call of it met the database outage
 
 
 _USED = _Used()
@@ -107,13 +109,13 @@ _USED = _Used()
 
 def used_database() -> None:
     """A pooled database connection was handed to this thread (the pool's checkout)."""
-    _USED.database = True
+    _USED.database = time.monotonic()
 
 
 def request_started() -> None:
     """A request begins on this thread: what an earlier one left marked (work after its
     answer was sent) says nothing of this one."""
-    _USED.database = _USED.failed = False
+    _USED.database, _USED.failed = 0.0, False
 
 
 def database_answered(status: int) -> None:
@@ -121,12 +123,13 @@ def database_answered(status: int) -> None:
     calls met an outage, means an outage there is over. An answer that never touched the
     database (the API's description, a 401 for a missing token) says nothing of it:
     during one outage such answers flipped the log between down and back, a line per
-    request."""
+    request. One whose database work began before the outage did (a request finishing as
+    another met the outage's first failure) says nothing of it either."""
     used, met = _USED.database, _USED.failed
-    _USED.database = _USED.failed = False
+    _USED.database, _USED.failed = 0.0, False
     if used and not met and status < 500:
-        DATABASE.ok()
-        CONTENTION.ok()
+        DATABASE.ok(since=used)
+        CONTENTION.ok(since=used)
 
 
 class _CountRedisErrors(logging.Filter):

@@ -74,6 +74,15 @@ def _exempt() -> bool:
 # the API's own per-token limit is leased (check_api_limit).
 limiter = Limiter(key_func=_client_key, strategy="fixed-window", swallow_errors=True)
 
+
+@limiter.request_filter
+def _store_resting() -> bool:
+    """flask-limiter's limits (sign-in, the offline list) pass for a moment after Redis
+    failed, as on any failure (``swallow_errors``), without asking it again: a Redis that
+    hangs cost each such request its whole timeout."""
+    return outages.REDIS.resting()
+
+
 # Set on a request the check lane counted against the API limit, then passed to Flask:
 # 0 within the limit, else the seconds of its Retry-After.
 COUNTED = "qonys.api_limit_counted"
@@ -179,6 +188,8 @@ def listing_over_cap(actor: str, purpose: str | None, rows: int) -> int | None:
     for devices), else None."""
     settings = current_app.extensions["qonys.settings"]
     item, keys = parse(settings.person_listing_cap), ("persons", actor, purpose or "-")
+    if outages.REDIS.resting():  # it just failed: not asked again for a moment
+        return None
     try:
         if limiter.limiter.hit(item, *keys, cost=max(rows, 1)):
             return None
@@ -198,6 +209,8 @@ def unauthenticated_failure() -> tuple[bool, int | None]:
     """
     settings = current_app.extensions["qonys.settings"]
     address = request.remote_addr or "unknown"
+    if outages.REDIS.resting():  # it just failed: not asked again for a moment
+        return True, None
     try:
         seen = auth_failures.count(current_app.extensions["qonys.redis"], address)
         item = parse(settings.auth_failure_limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,11 @@ from sqlalchemy import text
 from backend import outages
 from backend.api import limits
 from backend.api.limits import limiter
+from backend.app import create_app
 from backend.db import Database
 from backend.jobs import alerts as alert_jobs
 from tests.fixtures import phones
+from tests.receivers import hanging_server
 
 UNREACHABLE = "postgresql://qonys:x@127.0.0.1:9/qonys"  # the discard port: nothing listens
 
@@ -180,3 +183,25 @@ def test_a_connection_gives_up_on_a_database_cut_off_the_network(db: Any) -> Non
             dsn = conn.connection.dbapi_connection.get_dsn_parameters()
         assert dsn["tcp_user_timeout"] == "15000" and dsn["keepalives"] == "1"
         assert (dsn["keepalives_idle"], dsn["keepalives_count"]) == ("30", "3")
+
+
+def test_a_redis_that_hangs_costs_the_api_one_timeout_per_quiet_spell(
+    migrated: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The phones rested after a Redis failure; the rest of the API did not: the person
+    listing's daily cap, the count of failed sign-ins and flask-limiter's limits each
+    asked the hanging Redis again, 5-7 s for an administrator's list (second attack
+    round, N3). Counted here as the commands the hanging server received."""
+    monkeypatch.setattr(outages, "REDIS", outages.Outage("redis"))
+    with hanging_server() as frozen:
+        app = create_app(replace(migrated, redis_url=frozen.url))
+        client = app.test_client()
+        try:
+            for _ in range(4):
+                listed = client.get("/api/v1/persons?limit=1", headers=admin)
+                assert listed.status_code == 200, listed.get_json()
+                assert client.get("/api/v1/persons", headers={}).status_code == 401
+                assert client.post("/login", data={}).status_code < 500
+            assert outages.REDIS.down and frozen.received == 1
+        finally:
+            app.extensions["qonys.db"].dispose()

@@ -1,6 +1,7 @@
 """One log line when a dependency goes down, one when it is back; a count between."""
 
 import logging
+import time
 
 import pytest
 
@@ -24,3 +25,15 @@ def test_an_outage_logs_its_start_and_end_once(caplog: pytest.LogCaptureFixture)
         == "redis unavailable: ConnectionError: Error 111 connecting to 127.0.0.1:6379.\\nmore"
     )
     assert lines[1].startswith("redis back after") and "500 calls failed" in lines[1]
+
+
+def test_a_call_begun_before_the_outage_says_nothing_of_its_end() -> None:
+    """A request whose database work began before the first failure, answered after it,
+    declared the database back at once: an extra pair of lines at each outage's start."""
+    database = Outage("database")
+    began = time.monotonic()
+    database.failed(ConnectionError("refused"))
+    database.ok(since=began)
+    assert database.down
+    database.ok(since=time.monotonic())
+    assert not database.down
