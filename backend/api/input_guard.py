@@ -1,7 +1,8 @@
 """The one place where malformed input stops: never a 500 from what a client sent.
 
 Every JSON body is read by one bounded parser (integers beyond the interpreter's digit
-limit and the non-JSON constants ``NaN``/``Infinity`` are a 400 naming the body), every
+limit and the non-JSON constants ``NaN``/``Infinity`` are a 400 naming the body; the
+batch API reads the constants as numbers, as the phone formats do), every
 path and query parameter is refused with 422 naming it when it carries a NUL byte (which
 PostgreSQL cannot store), and a value that still slips through to the database and
 overflows a column is answered 422, not 500. The phone protocols keep their own rule: a
@@ -30,6 +31,10 @@ from backend.services.tracking import phone_apps
 
 log = logging.getLogger("qonys.api")
 
+# The batch API takes what the phone formats take (issue 27): ``NaN`` and ``Infinity``,
+# which some JSON writers produce, are read as numbers; a point's optional one is then
+# dropped and flagged, a time or place that is one refuses that point only.
+_TAKES_NONFINITE = frozenset({"/api/v1/traces"})
 # Phones are answered 2xx whatever they send; their endpoints record refusals themselves.
 # Every app of the registry (GPSLogger was left out: a NUL in its query was a 422).
 _PHONE_PATHS = tuple(app.path for app in phone_apps.APPS)
@@ -64,9 +69,10 @@ def has_long_run(data: str | bytes) -> bool:
     return _LONG_RUN_BYTES in data.translate(_DIGITS_AS_ZERO_BYTES)
 
 
-def loads(data: str | bytes) -> Any:
-    """JSON as RFC 8259 has it: no ``NaN``/``Infinity``; integers the interpreter can
-    read (beyond 4,300 digits it raises ValueError, which callers turn into a 400).
+def loads(data: str | bytes, nonfinite: bool = False) -> Any:
+    """JSON as RFC 8259 has it: no ``NaN``/``Infinity`` (unless ``nonfinite``: read as
+    the floats they name); integers the interpreter can read (beyond 4,300 digits it
+    raises ValueError, which callers turn into a 400).
 
     orjson reads almost every body, five times faster than the stdlib. The stdlib reads
     the rest, and its answer stands: a body with 19 digits in a row (an integer beyond
@@ -80,6 +86,8 @@ def loads(data: str | bytes) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
+    if nonfinite:
+        return json.loads(data)
     return json.loads(data, parse_constant=_no_constant)
 
 
@@ -99,7 +107,7 @@ def _load_json(req: Request, schema: Any) -> Any:
     if not raw.strip():
         return core.missing
     try:
-        return loads(raw)
+        return loads(raw, nonfinite=req.path in _TAKES_NONFINITE)
     except UnicodeDecodeError:
         raise MalformedBody("the body is not UTF-8") from None
     except ValueError as exc:  # JSONDecodeError, NaN, or an integer of 4,300+ digits

@@ -455,3 +455,35 @@ def test_only_minus_one_is_unknown_in_every_unit(
     flags = [r.flags or [] for r in _stored(db)]
     dropped = ["implausible_field_dropped" in f for f in flags]
     assert dropped == [True, True, False]  # oldest first: -0.5, -2, then -1
+
+
+def test_the_batch_api_takes_nan_and_infinity_as_the_phone_formats_do(
+    client: Any, monitored: dict, db: Any, admin: Any
+) -> None:
+    """``NaN`` and ``Infinity`` are no JSON, but some writers send them, and OwnTracks'
+    and Traccar's bodies keep the point: the batch API refused the whole batch with 400
+    (second attack round, F10). An optional one is dropped and flagged; a place that is
+    one refuses its point only."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    t = [(now - timedelta(minutes=k)).isoformat() for k in (3, 2, 1)]
+    body = (
+        f'{{"points": [{{"t": "{t[0]}", "lat": 51.16, "lon": 71.47, "altitude_m": NaN}},'
+        f' {{"t": "{t[1]}", "lat": 51.16, "lon": 71.47, "speed_mps": Infinity}},'
+        f' {{"t": "{t[2]}", "lat": NaN, "lon": 71.47}}]}}'
+    )
+    resp = client.post(
+        "/api/v1/traces",
+        data=body,
+        headers={**monitored["headers"], "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 202, resp.get_json()
+    answer = resp.get_json()
+    assert answer["accepted"] == 2 and [r["index"] for r in answer["rejected"]] == [2]
+    assert [r.flags for r in _stored(db)] == [["implausible_field_dropped"]] * 2
+    # Elsewhere they stay what RFC 8259 says: not JSON.
+    other = client.post(
+        "/api/v1/persons",
+        data='{"surname": NaN}',
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert other.status_code == 400
