@@ -147,7 +147,9 @@ def closed_day_writes(
     connection's own wait (5 s on the autocommit engine: a row lock another write holds
     is ridden out); so does a write of a day already closed, which the job no longer
     locks. The short wait covers the write's row locks too: one held longer by another
-    write of the same person also answers ``day_closing``.
+    write of the same points runs it out as well. ``traces.with_partitions`` then asks
+    :func:`being_locked`: when no one holds the day itself, the write waits again as any
+    other. (On Citus that cannot be told from the coordinator: ``day_closing`` stands.)
 
     The wait is set for a transaction, so that Citus passes it on to the workers, where
     a closed day's shards are locked (``citus.propagate_set_commands``; a placeholder on
@@ -190,6 +192,34 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
         conn.exec_driver_sql("COMMIT")
     else:
         conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (before,))
+
+
+# A lock the job takes to close a day (CLUSTER: ACCESS EXCLUSIVE; a plain index build:
+# SHARE), held by another session on one of the days' partitions.
+_CLOSING_LOCK = text(
+    """
+    SELECT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE relation = ANY(CAST(:names AS regclass[])) AND granted
+          AND mode IN ('AccessExclusiveLock', 'ExclusiveLock', 'ShareLock',
+                       'ShareRowExclusiveLock')
+          AND pid <> pg_backend_pid())
+    """
+)
+
+
+def being_locked(conn: Connection, days: Iterable[date]) -> bool | None:
+    """Whether another session holds a lock that closes one of ``days`` (their
+    partitions on this node); None when it cannot be told here: on Citus the job locks
+    the days' shards on the workers, or the connection's transaction has ended."""
+    dbapi = conn.connection.dbapi_connection
+    if not _usable(dbapi) or conn.scalar(
+        text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+    ):
+        return None
+    names = [partition_name(d) for d in days]
+    existing = set(existing_partitions(conn).values())
+    return bool(conn.scalar(_CLOSING_LOCK, {"names": [n for n in names if n in existing]}))
 
 
 def _usable(dbapi: Any) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -641,3 +642,45 @@ def test_a_callers_wait_comes_back_after_a_write_that_failed_in_a_savepoint(db: 
         ):
             conn.execute(text("SELECT 1 / 0"))
         assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "2s"
+
+
+def test_a_row_lock_on_a_closed_day_is_waited_for_when_no_one_closes_the_day(
+    app: Any, db: Any, client: Any, admin: Any, token: Any
+) -> None:
+    """Two copies of one backlog for a closed day not yet compacted: the second met the
+    first's row lock, ran out the 100 ms wait meant for the day's compaction, and was
+    told ``day_closing`` though no job ran (both attack rounds, F6). With no one holding
+    the day itself, it now waits for the row as any write does, and is stored."""
+    with db.engine.connect() as conn:
+        if trace_storage.on_citus(conn):
+            pytest.skip("on Citus the day's lock is on the workers' shards: day_closing stands")
+    _fresh_partition(db, CLOSED_DAY)
+    person, secret = _device(client, admin, token)
+    point = {"t": NOON.isoformat(), "lat": 51.16, "lon": 71.47}
+    with db.engine.connect() as first, first.begin():
+        first.execute(
+            text(
+                "INSERT INTO trace_points (person_id, recorded_at, received_at, geom, source)"
+                " VALUES (:p, :t, now(), ST_SetSRID(ST_MakePoint(71.47, 51.16), 4326), 'batch')"
+            ),
+            {"p": person, "t": NOON},
+        )
+        answer: list[Any] = []
+        second = threading.Thread(
+            target=lambda: answer.append(
+                app.test_client().post(
+                    "/api/v1/traces",
+                    json={"points": [point]},
+                    headers={"Authorization": f"Bearer {secret}"},
+                )
+            )
+        )
+        second.start()
+        h.wait_for(lambda: not second.is_alive() or bool(h.scalars(db, _WAITING_ON_A_LOCK.text)[0]))
+        time.sleep(0.5)  # past the 100 ms wait: the write now waits again, for the row
+        first.rollback()  # the first copy did not go in after all
+        second.join(timeout=60)
+    [resp] = answer
+    assert resp.status_code == 202, resp.get_json()
+    assert resp.get_json()["accepted"] == 1
+    assert _points_of(db, person) == [NOON]

@@ -25,6 +25,7 @@ from backend.services.closing_days import (
     CLOSED_DAY_LOCK_WAIT,
     INDEXED_SQL,
     LOCK_NOT_AVAILABLE,
+    being_locked,
     bounded_wait,
     closed_day_writes,
     closed_days,
@@ -40,6 +41,7 @@ from backend.services.closing_days import (
 __all__ = [  # what the rest of tracking and the tests read from here
     "CLOSED_AFTER",
     "CLOSED_DAY_LOCK_WAIT",
+    "being_locked",
     "bounded_wait",
     "closed_day_writes",
     "closed_days",

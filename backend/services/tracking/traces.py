@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.db import DEADLOCK, STALE_PLAN, Database, Prepared, sqlstate, stale_plan
-from backend.errors import NotFound
+from backend.errors import DayClosing, NotFound
 from backend.models import Person
 from backend.services.access import audit
 from backend.services.tracking import trace_storage
@@ -208,6 +208,14 @@ def with_partitions(
         try:
             with trace_storage.bounded_wait(conn, closing):
                 return write()
+        except DayClosing:
+            # The short wait covers every lock of the write: a row another write of the
+            # same points holds (a batch resent while its first copy runs) also ran it
+            # out. When no one holds the day itself, the write waits as any other does.
+            if "row lock" in tried or trace_storage.being_locked(conn, closing) is not False:
+                raise
+            tried.add("row lock")
+            closing = []
         except DBAPIError as exc:
             reason = _again(conn, exc)
             if reason is None or reason in tried:
