@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -166,6 +167,21 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, OUTAGE_ERRORS) and sqlstate(error) not in CONTENTION
 
 
+def usable(dbapi: Any) -> TypeGuard[DBAPIConnection]:
+    """Whether a driver connection's transaction (or its autocommit) can still run
+    statements: open, and not in a transaction an error has ended."""
+    return (
+        dbapi is not None
+        and not dbapi.closed
+        and dbapi.info.transaction_status != TRANSACTION_STATUS_INERROR
+    )
+
+
+def on_citus(conn: Connection | Session) -> bool:
+    """True on a Citus coordinator."""
+    return bool(conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")))
+
+
 def stale_plan(error: DBAPIError) -> bool:
     """Whether ``error`` is a prepared statement's plan gone stale (a table changed under
     it, or the server no longer holds it): :class:`Prepared` plans it again next time."""
@@ -252,11 +268,7 @@ class Prepared:
             info.setdefault("qonys.stale", set()).add(self.name)
         dbapi = conn.connection.dbapi_connection
         # In autocommit, unless inside a block of its own (trace_storage.closed_day_writes)
-        if (
-            dbapi is None
-            or not getattr(dbapi, "autocommit", False)
-            or (dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR)
-        ):
+        if not (usable(dbapi) and dbapi.autocommit):
             return False
         self._ensure(conn)
         return True

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, text
 
-from backend.db import one_connection_per_node
+from backend.db import on_citus, one_connection_per_node
 from backend.localsecrets import existing_secret, generated_secret
 from backend.settings import Settings
 
@@ -109,7 +109,7 @@ def ensure_runtime_role(conn: Connection, data_dir: Path, explicit: str | None) 
 
 def grant_rights(conn: Connection, role: str, owner: str) -> None:
     database = conn.scalar(text("SELECT current_database()"))
-    citus = bool(conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")))
+    citus = on_citus(conn)
     statements = [
         f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {role}',
         # No CREATE on public: the one thing it makes at run time, a day's trace

@@ -13,14 +13,12 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from backend import clock
-from backend.db import sqlstate
+from backend.db import on_citus, sqlstate, usable
 from backend.errors import DayClosing
 
 PARTITION_PREFIX = "trace_points_p"
@@ -180,7 +178,7 @@ def bounded_wait(conn: Connection, closing: list[date], reading: bool = False) -
     except BaseException as exc:
         if own and dbapi is not None and not dbapi.closed:
             conn.exec_driver_sql("ROLLBACK")
-        elif _usable(dbapi):
+        elif usable(dbapi):
             # The caller's transaction goes on (the write ran in a savepoint, or is run
             # again): its own wait back. One the error ended is rolled back by the caller,
             # and its wait with it.
@@ -200,7 +198,8 @@ _CLOSING_LOCK = text(
     """
     SELECT EXISTS (
         SELECT 1 FROM pg_locks
-        WHERE relation = ANY(CAST(:names AS regclass[])) AND granted
+        WHERE relation IN (SELECT to_regclass(n) FROM unnest(CAST(:names AS text[])) n)
+          AND granted
           AND mode IN ('AccessExclusiveLock', 'ExclusiveLock', 'ShareLock',
                        'ShareRowExclusiveLock')
           AND pid <> pg_backend_pid())
@@ -212,23 +211,9 @@ def being_locked(conn: Connection, days: Iterable[date]) -> bool | None:
     """Whether another session holds a lock that closes one of ``days`` (their
     partitions on this node); None when it cannot be told here: on Citus the job locks
     the days' shards on the workers, or the connection's transaction has ended."""
-    dbapi = conn.connection.dbapi_connection
-    if not _usable(dbapi) or conn.scalar(
-        text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
-    ):
+    if not usable(conn.connection.dbapi_connection) or on_citus(conn):
         return None
-    names = [partition_name(d) for d in days]
-    existing = set(existing_partitions(conn).values())
-    return bool(conn.scalar(_CLOSING_LOCK, {"names": [n for n in names if n in existing]}))
-
-
-def _usable(dbapi: Any) -> bool:
-    """Whether a connection's transaction can still run statements."""
-    return (
-        dbapi is not None
-        and not dbapi.closed
-        and dbapi.info.transaction_status != TRANSACTION_STATUS_INERROR
-    )
+    return bool(conn.scalar(_CLOSING_LOCK, {"names": [partition_name(d) for d in days]}))
 
 
 def closed_day_reads(

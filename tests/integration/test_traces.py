@@ -424,36 +424,19 @@ def test_a_write_that_lost_a_deadlock_runs_once_more(db: Any) -> None:
     and was logged as a database outage (helper report F6). Here two writes take two
     locks in opposite orders, each in a savepoint of its caller's transaction (as the
     point-by-point path writes): both end, the loser run once more."""
-    both_hold_one = threading.Barrier(2)
-    runs: list[str] = []
-    errors: list[BaseException] = []
 
-    def writer(name: str, first: int, second: int) -> None:
-        try:
-            with db.transaction() as session:
+    def write_of(name: str, statement: Any, params: Any, runs: list[str]) -> None:
+        with db.transaction() as session:
 
-                def write() -> int:
-                    runs.append(name)
-                    with session.begin_nested():
-                        lock = text("SELECT pg_advisory_xact_lock(7424, :k)")
-                        session.execute(lock, {"k": first})
-                        if runs.count(name) == 1:
-                            both_hold_one.wait(timeout=30)
-                        session.execute(lock, {"k": second})
-                    return 1
+            def write() -> int:
+                runs.append(name)
+                with session.begin_nested():
+                    session.execute(statement, params)
+                return 1
 
-                assert with_partitions(session.connection(), {NOW.date()}, write) == 1
-        except BaseException as exc:  # the test reads it
-            errors.append(exc)
+            assert with_partitions(session.connection(), {NOW.date()}, write) == 1
 
-    threads = [
-        threading.Thread(target=writer, args=("a", 1, 2)),
-        threading.Thread(target=writer, args=("b", 2, 1)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    runs, errors = _deadlock_of_two(db, write_of)
     assert errors == []
     assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of them lost, once
 

@@ -211,14 +211,10 @@ def _write_together(writes: Sequence[PhoneWrite], closing: Sequence[date] = ()) 
     return counts
 
 
-def _deadlocked(exc: Exception) -> bool:
-    return sqlstate(exc) == DEADLOCK
-
-
 def _one_may_be_at_fault(exc: Exception) -> bool:
     """A shared write that failed on a row (a person gone, a value refused) or a deadlock
     with another write twice: written again request by request."""
-    return isinstance(exc, IntegrityError | DataError) or _deadlocked(exc)
+    return isinstance(exc, IntegrityError | DataError) or sqlstate(exc) == DEADLOCK
 
 
 # Writes of the process under way at once (``group_commit.py``): ``bench.phones`` at 4

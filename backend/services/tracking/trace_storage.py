@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from backend import clock
-from backend.db import sqlstate
+from backend.db import on_citus, sqlstate
 from backend.services.closing_days import (
     CLOCK_GRACE,
     CLOSED_AFTER,
@@ -48,6 +48,7 @@ __all__ = [  # what the rest of tracking and the tests read from here
     "compacting_days",
     "days_between",
     "existing_partitions",
+    "on_citus",
     "partition_day",
     "partition_name",
 ]
@@ -161,11 +162,6 @@ def keep_daily_presence(conn: Connection, partition: str) -> int:
         )
     )
     return result.rowcount or 0
-
-
-def on_citus(conn: Connection) -> bool:
-    """True on a Citus coordinator."""
-    return bool(conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")))
 
 
 def drop_expired(engine: Engine, retention_days: int, today: date | None = None) -> list[str]:

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 from sqlalchemy import Connection, Row, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db import DEADLOCK, STALE_PLAN, Database, Prepared, sqlstate, stale_plan
+from backend.db import DEADLOCK, STALE_PLAN, Database, Prepared, sqlstate, stale_plan, usable
 from backend.errors import DayClosing, NotFound
 from backend.models import Person
 from backend.services.access import audit
@@ -235,7 +234,7 @@ def _again(conn: Connection, exc: DBAPIError) -> str | None:
     if not partition and code not in _DEADLOCK_OR_STALE:
         return None
     dbapi = conn.connection.dbapi_connection
-    if dbapi is None or dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR:
+    if not usable(dbapi):
         return None  # a caller's transaction the error has ended
     if partition:
         # A partition this process believed in was dropped or never made (e.g. after a
@@ -421,15 +420,16 @@ def clean_of(
     now = now or datetime.now(UTC)
     earliest, latest = accepted_window(now, settings)
     found = clean_batch(body, person_id, earliest, latest, settings)
-    return None if found is None else CleanBatch(*found, received_at=now)
+    if found is None:
+        return None
+    points, count, _first, _last, days = found
+    return CleanBatch(points, count, days, received_at=now)
 
 
 @dataclass(frozen=True)
 class CleanBatch:
     points: bytes  # JSON, as json_to_recordset reads it
     count: int
-    first: datetime
-    last: datetime
     days: frozenset[date]  # the days its points fall on (UTC)
     received_at: datetime
 
