@@ -109,7 +109,9 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.spec_processor(spec_processor)
     app.extensions["qonys.settings"] = settings
     # As the runtime role: neither owner nor superuser (backend/dbroles.py).
-    app.extensions["qonys.db"] = Database(app_url(settings))
+    app.extensions["qonys.db"] = Database(
+        app_url(settings), statement_timeout_s=settings.db_statement_timeout_s
+    )
     redis_conn = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=1, socket_timeout=2
     )

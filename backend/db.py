@@ -27,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outages
+from backend.statement_watch import StatementWatch
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -53,11 +54,54 @@ TCP_LIVENESS = {
 }
 
 
+# How long past the server's own bound a statement is waited for before its connection
+# is ended (statement_watch.py): the cancel's answer needs a round trip, not seconds.
+WATCH_MARGIN_S = 5.0
+
+
+def _watched(engine: Engine, watch: StatementWatch) -> None:
+    """Every statement of ``engine`` noted by ``watch`` while it runs: SQLAlchemy's own
+    through its events, ``on_driver_cursor``'s through the connection's ``info``."""
+    event.listen(
+        engine,
+        "connect",
+        lambda _dbapi, record: record.info.__setitem__("qonys.watch", watch),
+    )
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, *_: watch.start(conn.connection.dbapi_connection),
+    )
+    event.listen(engine, "after_cursor_execute", lambda *_: watch.stop())
+    event.listen(engine, "handle_error", lambda _context: watch.stop())
+
+
 class Database:
     """One engine and session factory per app or job process."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 10,
+        statement_timeout_s: float | None = None,
+        watch_margin_s: float = WATCH_MARGIN_S,
+    ) -> None:
+        """``statement_timeout_s``: the longest a statement may run (the API's bound;
+        jobs, which close days and rebuild tables, go unbounded with None). The server
+        cancels a statement past it (answered 503 ``busy``); one it does not answer
+        within ``watch_margin_s`` more has its connection ended (``statement_watch``)."""
         self._url, self._pool_size = url, pool_size
+        self._bounds = ""
+        self.watch: StatementWatch | None = None
+        if statement_timeout_s is not None:
+            ms = max(1, round(statement_timeout_s * 1000))
+            # A request's transaction left open between statements holds its locks: it
+            # may stay idle as long as a statement may run, and never less than a minute.
+            idle_ms = max(ms, 60_000)
+            self._bounds = (
+                f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={idle_ms}"
+            )
+            self.watch = StatementWatch(statement_timeout_s + watch_margin_s)
         self.engine: Engine = self._create(pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit: Engine | None = None
@@ -76,7 +120,9 @@ class Database:
             connect_args={
                 "connect_timeout": 3,
                 "application_name": "qonys",
-                "options": f"-c jit=off {server_options}".strip(),
+                "options": " ".join(
+                    part for part in ("-c jit=off", self._bounds, server_options) if part
+                ),
                 # A database cut off the network (packets dropped, no reset) left a pooled
                 # connection's statement waiting for TCP to give up, about 15 minutes,
                 # every thread of the API stuck behind it: sent data unacknowledged for
@@ -89,6 +135,8 @@ class Database:
         )
         # Which answers used the database: only they may say an outage there is over.
         event.listen(engine, "checkout", lambda *_: outages.used_database())
+        if self.watch is not None:
+            _watched(engine, self.watch)
         return engine
 
     @property
@@ -151,9 +199,11 @@ _BIND = TextClause._bind_params_regex
 _PLAN_CHANGED = "0A000"
 STALE_PLAN = (_PLAN_CHANGED, "26000")  # the SQLSTATEs of :func:`stale_plan`
 DEADLOCK = "40P01"
-# Writes in each other's way, not a database out of reach: a deadlock lost, a
-# serialization failure, a row lock waited for past ``lock_timeout``.
-CONTENTION = (DEADLOCK, "40001", "55P03")
+# Work held up, not a database out of reach: a deadlock lost, a serialization failure,
+# a row lock waited for past ``lock_timeout``, a statement cancelled past
+# ``statement_timeout`` (a lock held, or a database too loaded for the bound).
+STATEMENT_TIMEOUT = "57014"
+CONTENTION = (DEADLOCK, "40001", "55P03", STATEMENT_TIMEOUT)
 
 
 def sqlstate(error: BaseException) -> str | None:
@@ -162,7 +212,7 @@ def sqlstate(error: BaseException) -> str | None:
 
 
 def is_outage(error: BaseException) -> bool:
-    """Whether ``error`` is the database out of reach, not writes in each other's way
+    """Whether ``error`` is the database out of reach, not work held up
     (:data:`CONTENTION`, which are also ``OperationalError``)."""
     return isinstance(error, OUTAGE_ERRORS) and sqlstate(error) not in CONTENTION
 
@@ -304,10 +354,14 @@ def on_driver_cursor(
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None  # a connection in use holds its driver's connection
     driver_error = conn.dialect.loaded_dbapi.Error
+    watch: StatementWatch | None = conn.connection.info.get("qonys.watch")
     cursor = None
     try:
         cursor = dbapi.cursor()
-        return run(cursor)
+        if watch is None:
+            return run(cursor)
+        with watch.running(dbapi):
+            return run(cursor)
     except driver_error as exc:
         invalidated = False
         if conn.dialect.is_disconnect(exc, dbapi, cursor):

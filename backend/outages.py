@@ -94,9 +94,10 @@ class Outage:
 
 REDIS = Outage("redis")
 DATABASE = Outage("database", marks_thread=True)
-# Writes in each other's way (a deadlock lost, a row lock held past the wait): no outage,
-# but logged as one spell too, so that a lock held for hours does not go unseen.
-CONTENTION = Outage("database writes", ("in each other's way", "clear"))
+# Work held up (a deadlock lost, a row lock held past the wait, a statement past the
+# server's bound): no outage, but logged as one spell too, so that a lock held for hours
+# does not go unseen.
+CONTENTION = Outage("database work", ("held up", "clear"))
 
 
 class _Used(threading.local):

@@ -57,6 +57,10 @@ class Settings:
     redis_url: str = field(default_factory=default_redis_url)
     data_dir: Path = PROJECT_ROOT / ".data"
     queue_name: str = "qonys"
+    # The longest an API request's statement may run (server-side, then the connection
+    # is ended 5 s later if the server is silent: backend/statement_watch.py). Jobs have
+    # no bound.
+    db_statement_timeout_s: float = 30.0
     # Largest accepted request body; bigger ones get 413.
     max_body_bytes: int = 16 * 1024 * 1024
     # Largest radius an officer may ask for in registrations/near.
@@ -231,6 +235,8 @@ class Settings:
             found.append(("smtp_url", "must be an smtp://user:password@host:port URL"))
         if self.sms_gateway_url and not self.sms_gateway_url.startswith(("http://", "https://")):
             found.append(("sms_gateway_url", "must be an http(s):// URL"))
+        if self.db_statement_timeout_s <= 0:
+            found.append(("db_statement_timeout_s", "must be more than 0 seconds"))
         if self.outbox_max_attempts < 1:
             found.append(("outbox_max_attempts", "must be at least 1"))
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):

@@ -1,6 +1,6 @@
 """Real local receivers for the outbox's channels: an HTTP endpoint that records what it
 is sent (webhooks, an SMS gateway) and an SMTP server (aiosmtpd) that keeps each mail;
-and a server that hangs, as a frozen dependency does."""
+a server that hangs, as a frozen dependency does; and a TCP proxy that can freeze."""
 
 from __future__ import annotations
 
@@ -211,3 +211,83 @@ def hanging_server(scheme: str = "redis") -> Iterator[Hanging]:
         for conn in held:
             conn.close()
         listener.close()
+
+
+class FreezingProxy:
+    """A TCP proxy to ``target`` that can go silent: while frozen it takes what either
+    side sends and passes nothing on, as a stopped PostgreSQL (or a stuck middlebox)
+    does while its kernel still acknowledges. ``url`` is the target's URL through it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thawed = threading.Event()
+        self.thawed.set()
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def freeze(self) -> None:
+        self.thawed.clear()
+
+    def thaw(self) -> None:
+        self.thawed.set()
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                inside, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            outside = socket.create_connection(self.target)
+            self._sockets += [inside, outside]
+            for a, b in ((inside, outside), (outside, inside)):
+                thread = threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        """Bytes from ``source`` to ``sink``; while frozen, read and held back (so the
+        sender's kernel sees them taken), passed on once thawed."""
+        source.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                data = source.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
+                return
+            while not self.thawed.wait(0.05):
+                if self._stop.is_set():
+                    return
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thaw()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for sock in self._sockets:
+            sock.close()
+        self.listener.close()
+
+
+@contextlib.contextmanager
+def freezing_proxy(target: tuple[str, int]) -> Iterator[FreezingProxy]:
+    proxy = FreezingProxy(target)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -193,15 +193,17 @@ def install(app: APIFlask) -> None:
         # A database or Redis that cannot be reached is an outage, not a bug: the client
         # may retry; nothing was half-written (the transaction did not commit).
         # One log line per outage and a count, not a line per request (backend/outages.py).
-        # Writes in each other's way are no outage: the client retries all the same.
+        # Work held up (a lock, a deadlock lost, a statement past the server's bound) is
+        # no outage: the client retries all the same.
         if isinstance(error, redis.RedisError):
             outages.REDIS.failed(error)
         elif not is_outage(error):
             outages.CONTENTION.failed(error)
             return problem(
                 503,
-                "the data was locked by other work (another write, a deadlock lost); "
-                "nothing of this request was kept; retry after the seconds in Retry-After",
+                "the database was held up by other work (data locked by another write, a "
+                "deadlock lost, a statement past its time); nothing of this request was "
+                "kept; retry after the seconds in Retry-After",
                 "busy",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )

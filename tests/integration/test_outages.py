@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,15 +14,17 @@ from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from rq import Queue
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from backend import outages
 from backend.api import limits
 from backend.api.limits import limiter
 from backend.app import create_app
-from backend.db import Database
+from backend.db import Database, is_outage
 from backend.jobs import alerts as alert_jobs
 from tests.fixtures import phones
-from tests.receivers import hanging_server
+from tests.receivers import freezing_proxy, hanging_server
 
 UNREACHABLE = "postgresql://qonys:x@127.0.0.1:9/qonys"  # the discard port: nothing listens
 
@@ -152,7 +155,7 @@ def test_writes_in_each_others_way_are_busy_not_an_outage(
     once the lock is gone, the next batch is stored and the log says it is clear."""
     monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
     monkeypatch.setattr(
-        outages, "CONTENTION", outages.Outage("database writes", ("in each other's way", "clear"))
+        outages, "CONTENTION", outages.Outage("database work", ("held up", "clear"))
     )
     caplog.set_level(logging.INFO, logger="qonys.outage")
     now = datetime.now(UTC)
@@ -170,8 +173,8 @@ def test_writes_in_each_others_way_are_busy_not_an_outage(
     assert batch(1).status_code == 202
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
-    assert lines[0].startswith("database writes in each other's way: OperationalError")
-    assert lines[1].startswith("database writes clear after")
+    assert lines[0].startswith("database work held up: OperationalError")
+    assert lines[1].startswith("database work clear after")
 
 
 def test_a_connection_gives_up_on_a_database_cut_off_the_network(db: Any) -> None:
@@ -205,3 +208,94 @@ def test_a_redis_that_hangs_costs_the_api_one_timeout_per_quiet_spell(
             assert outages.REDIS.down and frozen.received == 1
         finally:
             app.extensions["qonys.db"].dispose()
+
+
+def test_a_statement_past_its_bound_is_busy_not_an_outage(
+    migrated: Any, db: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's statements had no bound: one waiting on a lock nobody released (or a
+    query gone wrong) held its thread for good. The server now cancels it after
+    ``QONYS_DB_STATEMENT_TIMEOUT_S``: a 503 ``busy`` with Retry-After, no outage; the
+    jobs' connections stay unbounded."""
+    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
+    monkeypatch.setattr(outages, "CONTENTION", outages.Outage("database work", ("held up", "c")))
+    bounded = create_app(replace(migrated, db_statement_timeout_s=1))
+    try:
+        ours = bounded.extensions["qonys.db"]
+        for engine in (ours.engine, ours.autocommit):
+            with engine.connect() as conn:
+                assert conn.scalar(text("SHOW statement_timeout")) == "1s"
+                assert conn.scalar(text("SHOW idle_in_transaction_session_timeout")) == "1min"
+        jobs = Database(migrated.database_url, pool_size=1)
+        with jobs.engine.connect() as conn:
+            assert conn.scalar(text("SHOW statement_timeout")) == "0"
+        jobs.dispose()
+        with db.engine.connect() as holder, holder.begin():
+            holder.execute(text("LOCK TABLE persons IN ACCESS EXCLUSIVE MODE"))
+            held = bounded.test_client().get("/api/v1/persons?limit=1", headers=admin)
+        assert held.status_code == 503 and int(held.headers["Retry-After"]) > 0
+        assert held.get_json()["code"] == "busy"
+        assert outages.CONTENTION.down and not outages.DATABASE.down
+        served = bounded.test_client().get("/api/v1/persons?limit=1", headers=admin)
+        assert served.status_code == 200
+        assert not outages.CONTENTION.down
+    finally:
+        bounded.extensions["qonys.db"].dispose()
+
+
+def _through(url: str, port: int) -> str:
+    return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+
+
+def test_a_database_that_never_answers_ends_the_connection_not_the_request(
+    app: Any, client: Any, db: Any, monitored: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frozen database (the attack's hang drill: a proxy that takes the bytes and goes
+    silent) cancels nothing and answers no keepalive wrongly: a statement waited for good,
+    and with it the request. Past the server's bound and the watch's margin its
+    connection is ended: an outage (503, Retry-After), and once the database answers
+    again the next request is served on a fresh connection."""
+    monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
+    url = make_url(db._url)
+    with freezing_proxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        frozen = Database(_through(db._url, proxy.port), 2, statement_timeout_s=0.5,
+                          watch_margin_s=0.5)  # fmt: skip
+        try:
+            for engine in (frozen.engine, frozen.autocommit):  # a pooled connection each
+                with engine.connect() as conn:
+                    assert conn.scalar(text("SELECT 1")) == 1
+            proxy.freeze()
+            outcome: list[BaseException | None] = []
+
+            def ask() -> None:
+                try:
+                    with frozen.engine.connect() as conn:
+                        conn.execute(text("SELECT 1"))
+                    outcome.append(None)
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            asking = threading.Thread(target=ask, daemon=True)
+            asking.start()
+            asking.join(timeout=60)  # a bound on the hang, not a speed: unwatched, forever
+            assert not asking.is_alive(), "the statement still waits on a silent database"
+            (error,) = outcome
+            assert isinstance(error, OperationalError) and is_outage(error)
+            assert frozen.watch is not None and frozen.watch.ended == 1
+            # Through the API: a phone's token lookup (autocommit, on_driver_cursor's
+            # path) and its write meet the silent database too.
+            monkeypatch.setitem(app.extensions, "qonys.db", frozen)
+            answer = phones.send(
+                client, phones.traccar_android_legacy(monitored["secret"], datetime.now(UTC))
+            )
+            assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+            assert outages.DATABASE.down and frozen.watch.ended == 2
+            proxy.thaw()
+            again = phones.send(
+                client, phones.traccar_android_legacy(monitored["secret"], datetime.now(UTC))
+            )
+            assert again.status_code == 200
+            assert not outages.DATABASE.down
+        finally:
+            proxy.thaw()
+            frozen.dispose()
