@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeGuard, TypeVar
 
-from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+from psycopg2.extensions import STATUS_READY, TRANSACTION_STATUS_INERROR
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,13 +60,21 @@ WATCH_MARGIN_S = 5.0
 
 
 def _watched(engine: Engine, watch: StatementWatch) -> None:
-    """Every statement of ``engine`` noted by ``watch`` while it runs: SQLAlchemy's own
-    through its events, ``on_driver_cursor``'s through the connection's ``info``."""
-    event.listen(
-        engine,
-        "connect",
-        lambda _dbapi, record: record.info.__setitem__("qonys.watch", watch),
-    )
+    """Every statement, commit and rollback of ``engine`` noted by ``watch`` while it
+    runs: SQLAlchemy's statements through its events, its commits and rollbacks (the
+    pool's on return too) through the dialect, ``on_driver_cursor``'s (prepared
+    statements, COPY) through the connection's ``info``. A connection the watch ended is
+    refused at checkout, and the pool opens another."""
+
+    def noted(_dbapi: Any, record: Any) -> None:
+        record.info["qonys.watch"] = watch
+
+    def refuse_ended(dbapi: Any, *_: Any) -> None:
+        if watch.ended_connection(dbapi):
+            raise DisconnectionError("ended by the statement watch")
+
+    event.listen(engine, "connect", noted)
+    event.listen(engine, "checkout", refuse_ended)
     event.listen(
         engine,
         "before_cursor_execute",
@@ -74,6 +82,22 @@ def _watched(engine: Engine, watch: StatementWatch) -> None:
     )
     event.listen(engine, "after_cursor_execute", lambda *_: watch.stop())
     event.listen(engine, "handle_error", lambda _context: watch.stop())
+    dialect: Any = engine.dialect  # the engine's own, shared with its pool
+    for name in ("do_commit", "do_rollback"):
+        plain = getattr(dialect, name)
+
+        def watched(proxied: Any, plain: Callable[[Any], None] = plain) -> None:
+            # SQLAlchemy hands its proxy of the driver's connection (the pool's own, or
+            # an ad-hoc one): the watch notes the driver's. Outside a transaction (in
+            # autocommit, the pool's rollback on every return) psycopg2 sends nothing.
+            driver = getattr(proxied, "dbapi_connection", None) or proxied
+            if getattr(driver, "status", None) == STATUS_READY:
+                plain(proxied)
+                return
+            with watch.running(driver):
+                plain(proxied)
+
+        setattr(dialect, name, watched)
 
 
 class Database:
@@ -162,6 +186,8 @@ class Database:
         self.engine.dispose()
         if self._autocommit is not None:
             self._autocommit.dispose()
+        if self.watch is not None:
+            self.watch.close()
 
 
 Model = TypeVar("Model")

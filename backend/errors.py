@@ -71,9 +71,10 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     ),
     "busy": (
         503,
-        "Another write was in the way",
-        "Another request was writing the same data (a deadlock lost, a row lock held too "
-        "long): nothing of this request was kept; send it again after Retry-After.",
+        "The database was held up",
+        "Other work was in the way (another request writing the same data, a deadlock "
+        "lost, a row lock held too long) or a statement ran past its time: the request "
+        "did not complete; send it again after Retry-After.",
     ),
     "day_closing": (
         503,

@@ -48,6 +48,10 @@ def default_redis_url(data_dir: Path | None = None) -> str:
     return f"redis://{auth}127.0.0.1:{DEFAULT_REDIS_PORT}/0"
 
 
+# PostgreSQL's statement_timeout is an int of milliseconds.
+MAX_STATEMENT_TIMEOUT_S = 2_147_483
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
@@ -235,8 +239,13 @@ class Settings:
             found.append(("smtp_url", "must be an smtp://user:password@host:port URL"))
         if self.sms_gateway_url and not self.sms_gateway_url.startswith(("http://", "https://")):
             found.append(("sms_gateway_url", "must be an http(s):// URL"))
-        if self.db_statement_timeout_s <= 0:
-            found.append(("db_statement_timeout_s", "must be more than 0 seconds"))
+        if not 0 < self.db_statement_timeout_s <= MAX_STATEMENT_TIMEOUT_S:
+            found.append(
+                (
+                    "db_statement_timeout_s",
+                    f"must be more than 0 and at most {MAX_STATEMENT_TIMEOUT_S:,} seconds",
+                )
+            )
         if self.outbox_max_attempts < 1:
             found.append(("outbox_max_attempts", "must be at least 1"))
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):

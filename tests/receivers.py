@@ -5,6 +5,7 @@ a server that hangs, as a frozen dependency does; and a TCP proxy that can freez
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -244,7 +245,11 @@ class FreezingProxy:
                 continue
             except OSError:
                 return
-            outside = socket.create_connection(self.target)
+            try:
+                outside = socket.create_connection(self.target)
+            except OSError:  # the target refused: so does the proxy
+                inside.close()
+                continue
             self._sockets += [inside, outside]
             for a, b in ((inside, outside), (outside, inside)):
                 thread = threading.Thread(target=self._pipe, args=(a, b), daemon=True)
@@ -254,13 +259,12 @@ class FreezingProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         """Bytes from ``source`` to ``sink``; while frozen, read and held back (so the
         sender's kernel sees them taken), passed on once thawed."""
-        source.settimeout(0.05)
         while not self._stop.is_set():
-            try:
+            try:  # blocking sockets, polled: a slow reader never times a send out
+                if not select.select([source], [], [], 0.05)[0]:
+                    continue
                 data = source.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
+            except (OSError, ValueError):  # closed meanwhile
                 return
             if not data:
                 with contextlib.suppress(OSError):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from backend import outages
 from backend.api.lanes import bearer_token, unknown_tokens, verify_once
 from backend.api.lanes import client_request_id as sent_request_id
-from backend.db import Database, is_outage
+from backend.db import CONTENTION, Database, is_outage, sqlstate
 from backend.errors import Forbidden
 from backend.services.access import audit
 from backend.services.access.tokens import Principal
@@ -198,5 +198,8 @@ def record_refusal(kind: str, subjects: Sequence[int | None] | None = None) -> N
     except Exception as exc:
         if is_outage(exc):  # counted with the outage, not a traceback per request
             outages.DATABASE.failed(exc)
+            return
+        if sqlstate(exc) in CONTENTION:  # work held up: counted with its spell too
+            outages.CONTENTION.failed(exc)
             return
         log.warning("could not audit the refused request %s", action, exc_info=True)

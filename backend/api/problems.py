@@ -202,8 +202,8 @@ def install(app: APIFlask) -> None:
             return problem(
                 503,
                 "the database was held up by other work (data locked by another write, a "
-                "deadlock lost, a statement past its time); nothing of this request was "
-                "kept; retry after the seconds in Retry-After",
+                "deadlock lost, a statement past its time); the request did not complete; "
+                "retry after the seconds in Retry-After",
                 "busy",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )

@@ -3,7 +3,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from backend.db import Database
+from backend.services.access import idempotency
 from tests import helpers as h
 
 # On Citus (tests/citus_suites.py) only the tests marked below: the rest exercise
@@ -75,3 +78,35 @@ def test_failed_write_is_not_remembered(client: Any, admin: Any, db: Any) -> Non
     replay = client.post("/api/v1/persons", json=FOREIGNER, headers=headers)
     assert good.status_code == replay.status_code == 201
     assert good.get_json()["id"] == replay.get_json()["id"] and h.count(db, "persons") == 1
+
+
+def test_the_key_lock_holds_no_transaction_open_while_the_write_runs(
+    db: Any, migrated: Any
+) -> None:
+    """The key's session lock was taken in a transaction left idle for the whole write:
+    past the API's idle-in-transaction bound the server would end the session, its lock
+    with it (and the unlock would fail after the write had committed). It is taken in
+    autocommit: held, with no transaction open."""
+    owner = Database(migrated.database_url, pool_size=1)  # sees every session's state
+    advisory = text(
+        "SELECT a.pid, a.state, l.mode FROM pg_locks l"
+        " JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND a.pid <> pg_backend_pid()"
+    )
+    seen: list[Any] = []
+
+    def write() -> tuple[Any, int]:
+        with owner.engine.connect() as conn:
+            seen.extend(conn.execute(advisory).all())
+        return {"ok": True}, 201
+
+    try:
+        with owner.engine.connect() as conn:
+            before = set(conn.execute(advisory).all())  # the suite's own run lock
+        body, status = idempotency.run_once(db, "token:1", "/x", "k-lock", "fingerprint", write)
+    finally:
+        owner.dispose()
+    assert (body, status) == ({"ok": True}, 201)
+    assert [(state, mode) for _pid, state, mode in set(seen) - before] == [
+        ("idle", "ExclusiveLock")
+    ]

@@ -23,6 +23,7 @@ from backend.api.limits import limiter
 from backend.app import create_app
 from backend.db import Database, is_outage
 from backend.jobs import alerts as alert_jobs
+from backend.jobs.base import job_database
 from tests.fixtures import phones
 from tests.receivers import freezing_proxy, hanging_server
 
@@ -211,7 +212,11 @@ def test_a_redis_that_hangs_costs_the_api_one_timeout_per_quiet_spell(
 
 
 def test_a_statement_past_its_bound_is_busy_not_an_outage(
-    migrated: Any, db: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+    migrated: Any,
+    db: Any,
+    admin: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The API's statements had no bound: one waiting on a lock nobody released (or a
     query gone wrong) held its thread for good. The server now cancels it after
@@ -219,6 +224,7 @@ def test_a_statement_past_its_bound_is_busy_not_an_outage(
     jobs' connections stay unbounded."""
     monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
     monkeypatch.setattr(outages, "CONTENTION", outages.Outage("database work", ("held up", "c")))
+    caplog.set_level(logging.INFO, logger="qonys.outage")
     bounded = create_app(replace(migrated, db_statement_timeout_s=1))
     try:
         ours = bounded.extensions["qonys.db"]
@@ -226,16 +232,19 @@ def test_a_statement_past_its_bound_is_busy_not_an_outage(
             with engine.connect() as conn:
                 assert conn.scalar(text("SHOW statement_timeout")) == "1s"
                 assert conn.scalar(text("SHOW idle_in_transaction_session_timeout")) == "1min"
-        jobs = Database(migrated.database_url, pool_size=1)
-        with jobs.engine.connect() as conn:
+        # The worker's (kept for the process, as the jobs keep it): closing a day may
+        # take minutes.
+        with job_database().engine.connect() as conn:
             assert conn.scalar(text("SHOW statement_timeout")) == "0"
-        jobs.dispose()
         with db.engine.connect() as holder, holder.begin():
             holder.execute(text("LOCK TABLE persons IN ACCESS EXCLUSIVE MODE"))
             held = bounded.test_client().get("/api/v1/persons?limit=1", headers=admin)
         assert held.status_code == 503 and int(held.headers["Retry-After"]) > 0
         assert held.get_json()["code"] == "busy"
         assert outages.CONTENTION.down and not outages.DATABASE.down
+        (line,) = [r.getMessage() for r in caplog.records]
+        assert line.startswith("database work held up: OperationalError")
+        assert "canceling statement due to statement timeout" in line
         served = bounded.test_client().get("/api/v1/persons?limit=1", headers=admin)
         assert served.status_code == 200
         assert not outages.CONTENTION.down
@@ -258,8 +267,8 @@ def test_a_database_that_never_answers_ends_the_connection_not_the_request(
     monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
     url = make_url(db._url)
     with freezing_proxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
-        frozen = Database(_through(db._url, proxy.port), 2, statement_timeout_s=0.5,
-                          watch_margin_s=0.5)  # fmt: skip
+        frozen = Database(_through(db._url, proxy.port), 2, statement_timeout_s=2,
+                          watch_margin_s=1)  # fmt: skip
         try:
             for engine in (frozen.engine, frozen.autocommit):  # a pooled connection each
                 with engine.connect() as conn:
@@ -296,6 +305,42 @@ def test_a_database_that_never_answers_ends_the_connection_not_the_request(
             )
             assert again.status_code == 200
             assert not outages.DATABASE.down
+        finally:
+            proxy.thaw()
+            frozen.dispose()
+
+
+def test_a_commit_the_database_never_answers_ends_its_connection_too(db: Any) -> None:
+    """A commit is no cursor statement (SQLAlchemy sends it through the dialect, and the
+    pool's rollback on return too): frozen after a transaction's statements, the commit
+    waited for good. It is watched as a statement is; the connection it ended is never
+    handed out again."""
+    url = make_url(db._url)
+    with freezing_proxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        frozen = Database(_through(db._url, proxy.port), 1, statement_timeout_s=2,
+                          watch_margin_s=1)  # fmt: skip
+        outcome: list[BaseException | None] = []
+
+        def write() -> None:
+            try:
+                with frozen.transaction() as session:
+                    session.execute(text("SELECT 1"))
+                    proxy.freeze()  # the statement answered; the commit will not be
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        try:
+            writing = threading.Thread(target=write, daemon=True)
+            writing.start()
+            writing.join(timeout=60)  # a bound on the hang, not a speed
+            assert not writing.is_alive(), "the commit still waits on a silent database"
+            (error,) = outcome
+            assert isinstance(error, OperationalError) and is_outage(error)
+            assert frozen.watch is not None and frozen.watch.ended >= 1
+            proxy.thaw()
+            with frozen.engine.connect() as conn:
+                assert conn.scalar(text("SELECT 1")) == 1
         finally:
             proxy.thaw()
             frozen.dispose()

@@ -3,8 +3,10 @@ socket shut down (the reader sees the end), one that returned is left alone."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -77,3 +79,46 @@ def test_a_closed_connection_is_not_watched_and_the_limit_must_be_positive() -> 
     with pytest.raises(ValueError):
         StatementWatch(0)
     assert watch._watcher is None
+
+
+def test_a_connection_the_watch_ended_is_known_and_its_descriptor_is_its_own() -> None:
+    """The watch holds a duplicate of the socket: libpq closing its descriptor (and the
+    process reusing the number) cannot turn the shut-down on another socket."""
+    watch = StatementWatch(0.2)
+    ours, theirs = socket.socketpair()
+    other, other_peer = socket.socketpair()
+    connection = _Connection(ours)
+    try:
+        key = watch.start(connection)
+        ours.close()  # libpq gives up on its own; the number is free again
+        reused = socket.socket(fileno=os.dup(other.fileno()))  # may take the same number
+        try:
+            deadline = time.monotonic() + 30  # a bound on the wait, not a speed
+            while watch.ended == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert watch.ended == 1 and watch.ended_connection(connection)
+            other_peer.sendall(b"x")
+            assert reused.recv(1) == b"x"  # the socket now behind the number still works
+            reused.sendall(b"y")
+            assert other_peer.recv(1) == b"y"
+        finally:
+            reused.close()
+        watch.stop(key)
+    finally:
+        for sock in (theirs, other, other_peer):
+            sock.close()
+
+
+def test_a_forked_child_starts_with_nothing_running() -> None:
+    watch = StatementWatch(30)
+    a, b = socket.socketpair()
+    try:
+        with watch.running(_Connection(a)):
+            pid = os.fork()
+            if pid == 0:  # the child: nothing of its parent's statements or watcher
+                os._exit(0 if not watch._running and watch._watcher is None else 1)
+            _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+    finally:
+        a.close()
+        b.close()

@@ -50,7 +50,10 @@ def run_once(
     lock_id = int.from_bytes(
         hashlib.sha256(f"{caller}\n{route}\n{key}".encode()).digest()[:8], "big", signed=True
     )
-    with database.engine.connect() as lock_conn:
+    # In autocommit: a session lock needs no transaction, and one left idle while the
+    # write runs would be ended by the API's idle-in-transaction bound (backend/db.py),
+    # the lock with it. A retry waits for the original 5 s at most (503 busy after).
+    with database.autocommit.connect() as lock_conn:
         lock_conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
         try:
             with database.transaction() as session:
@@ -85,4 +88,3 @@ def run_once(
             return body, status
         finally:
             lock_conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-            lock_conn.commit()

@@ -24,7 +24,16 @@ from sqlalchemy import Connection, Row, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db import DEADLOCK, STALE_PLAN, Database, Prepared, sqlstate, stale_plan, usable
+from backend.db import (
+    DEADLOCK,
+    STALE_PLAN,
+    Database,
+    Prepared,
+    on_driver_cursor,
+    sqlstate,
+    stale_plan,
+    usable,
+)
 from backend.errors import DayClosing, NotFound
 from backend.models import Person
 from backend.services.access import audit
@@ -42,7 +51,6 @@ from backend.services.tracking.trace_points import (
     fast_batch_point,
 )
 from backend.settings import Settings
-from gis.pgcopy import copy_csv
 
 _NO_PARTITION = "23514"  # no partition of trace_points takes the row
 _NO_PERSON = "23503"  # a foreign key to persons: the person is gone
@@ -335,7 +343,9 @@ def _stage(session: Session, points: list[Point]) -> None:
     connection = session.connection()
     # Always "IF NOT EXISTS": a rolled-back transaction also rolls back the temp table.
     connection.execute(text(_STAGE_DDL))
-    copy_csv(connection, "COPY trace_stage FROM STDIN WITH (FORMAT csv)", buf)
+    # Through on_driver_cursor: watched as any statement (backend/statement_watch.py).
+    copy = "COPY trace_stage FROM STDIN WITH (FORMAT csv)"
+    on_driver_cursor(connection, lambda cursor: cursor.copy_expert(copy, buf), copy, {})
 
 
 def ingest(
