@@ -120,7 +120,12 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.extensions["qonys.user_queue"] = Queue(settings.user_queue_name, connection=redis_conn)
     # Outbox rows a request wrote are sent for as soon as it commits (backend/jobs/outbox.py).
     install_kick(app.extensions["qonys.db"], app.extensions["qonys.queue"])
-    logging.basicConfig(level=logging.INFO)
+    # When and which worker: an outage's few lines are read against the access log and
+    # the other workers' (a drill's log had neither).
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
 
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.redis_url,

@@ -30,13 +30,17 @@ class Outage:
         name: str,
         words: tuple[str, str] = ("unavailable", "back"),
         marks_thread: bool = False,
+        settle_s: float = 0.0,
     ) -> None:
         """``words``: what the log says of it going down and coming back.
         ``marks_thread``: a failure marks the calling thread, whose answer then cannot say
-        the dependency is back (:func:`database_answered`)."""
+        the dependency is back (:func:`database_answered`). ``settle_s``: a success ends
+        the spell only this long after its last failure (work held up by one lock meets
+        it while other work succeeds beside it)."""
         self.name = name
         self.words = words
         self.marks_thread = marks_thread
+        self.settle_s = settle_s
         self.down = False
         self.failures = 0  # calls that met the current outage
         self.total = 0  # calls that met any outage since the process started
@@ -82,6 +86,8 @@ class Outage:
         with self._lock:
             if not self.down or (since is not None and since < self._since):
                 return
+            if time.monotonic() - self._last_failure < self.settle_s:
+                return
             log.warning(
                 "%s %s after %.0f s; %d calls failed meanwhile",
                 self.name,
@@ -96,8 +102,11 @@ REDIS = Outage("redis")
 DATABASE = Outage("database", marks_thread=True)
 # Work held up (a deadlock lost, a row lock held past the wait, a statement past the
 # server's bound): no outage, but logged as one spell too, so that a lock held for hours
-# does not go unseen.
-CONTENTION = Outage("database work", ("held up", "clear"))
+# does not go unseen. While one lock holds up the work on its table, answers that did not
+# touch it succeed: the spell ends only after half a minute without held-up work (a
+# drill's 20-s table lock had logged five held-up/clear pairs).
+CONTENTION_SETTLE_S = 30.0
+CONTENTION = Outage("database work", ("held up", "clear"), settle_s=CONTENTION_SETTLE_S)
 
 
 class _Used(threading.local):

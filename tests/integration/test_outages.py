@@ -155,7 +155,7 @@ def test_writes_in_each_others_way_are_busy_not_an_outage(
     ``busy`` with Retry-After, and the log says so once, not that the database is down;
     once the lock is gone, the next batch is stored and the log says it is clear."""
     monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
-    monkeypatch.setattr(
+    monkeypatch.setattr(  # settling at once: the clear line is read in the same test
         outages, "CONTENTION", outages.Outage("database work", ("held up", "clear"))
     )
     caplog.set_level(logging.INFO, logger="qonys.outage")

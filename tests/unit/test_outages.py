@@ -37,3 +37,29 @@ def test_a_call_begun_before_the_outage_says_nothing_of_its_end() -> None:
     assert database.down
     database.ok(since=time.monotonic())
     assert not database.down
+
+
+def test_held_up_work_ends_its_spell_only_after_it_settled(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table lock held 20 s under phone traffic (the frozen-database drill's second
+    part) logged five held-up/clear pairs: answers that did not touch the locked table
+    ended the spell between the held-up ones. It ends once none was held up for the
+    settle time."""
+    caplog.set_level(logging.INFO, logger="qonys.outage")
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    held = Outage("database work", ("held up", "clear"), settle_s=30)
+    for _ in range(5):  # a held-up write, then other answers that succeed, every 4 s
+        held.failed(TimeoutError("canceling statement due to statement timeout"))
+        now[0] += 2
+        held.ok(since=now[0])
+        now[0] += 2
+    assert held.down and held.failures == 5
+    now[0] += 30
+    held.ok(since=now[0])
+    assert not held.down
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("database work held up: TimeoutError")
+    assert lines[1].startswith("database work clear after 50 s; 5 calls failed")
