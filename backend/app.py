@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
@@ -120,12 +121,15 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     app.extensions["qonys.user_queue"] = Queue(settings.user_queue_name, connection=redis_conn)
     # Outbox rows a request wrote are sent for as soon as it commits (backend/jobs/outbox.py).
     install_kick(app.extensions["qonys.db"], app.extensions["qonys.queue"])
-    # When and which worker: an outage's few lines are read against the access log and
-    # the other workers' (a drill's log had neither).
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
+    # When (UTC, as the access log's offset says) and which worker (the access log's
+    # [pid]): an outage's few lines are read against both (a drill's log had neither).
+    stamped = logging.Formatter(
+        "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"
     )
+    stamped.converter = time.gmtime
+    to_stderr = logging.StreamHandler()
+    to_stderr.setFormatter(stamped)
+    logging.basicConfig(level=logging.INFO, handlers=[to_stderr])  # unless set up already
 
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.redis_url,

@@ -55,6 +55,8 @@ class Outage:
         if self.marks_thread:
             _USED.failed = True  # this thread's answer cannot say the database is back
         with self._lock:
+            if self.down and self.settle_s and now - self._last_failure >= self.settle_s:
+                self._end(self._last_failure)  # settled meanwhile, with no call to say so
             self._last_failure = now
             self.failures += 1
             self.total += 1
@@ -64,12 +66,15 @@ class Outage:
                 log.warning("%s %s: %s: %s", self.name, self.words[0], type(error).__name__, first)
             elif now - self._reminded >= REMINDER_S:
                 self._reminded = now
+                last = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 log.warning(
-                    "%s still %s: %d calls failed in %.0f s",
+                    "%s still %s: %d calls failed in %.0f s; the last: %s: %s",
                     self.name,
                     self.words[0],
                     self.failures,
                     now - self._since,
+                    type(error).__name__,
+                    last,
                 )
 
     def resting(self) -> bool:
@@ -86,16 +91,22 @@ class Outage:
         with self._lock:
             if not self.down or (since is not None and since < self._since):
                 return
-            if time.monotonic() - self._last_failure < self.settle_s:
-                return
-            log.warning(
-                "%s %s after %.0f s; %d calls failed meanwhile",
-                self.name,
-                self.words[1],
-                time.monotonic() - self._since,
-                self.failures,
-            )
-            self.down, self.failures = False, 0
+            if not self.settle_s:
+                self._end(time.monotonic())
+            elif time.monotonic() - self._last_failure >= self.settle_s:
+                self._end(self._last_failure)
+
+    def _end(self, at: float) -> None:
+        """The spell is over (under the lock): ``at`` is when it last held (a spell that
+        settles ends at its last failure, not when a success came to say so)."""
+        log.warning(
+            "%s %s after %.0f s; %d calls failed meanwhile",
+            self.name,
+            self.words[1],
+            at - self._since,
+            self.failures,
+        )
+        self.down, self.failures = False, 0
 
 
 REDIS = Outage("redis")

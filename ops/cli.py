@@ -124,6 +124,9 @@ def gunicorn_command(
         "--bind",
         bind,
         *(("--access-logfile", access_log) if access_log else ()),
+        # gunicorn's own line, with the worker's pid the app's log lines carry too
+        "--access-logformat",
+        '%(h)s %(l)s %(u)s %(t)s [%(p)s] "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
         "--logger-class",
         "backend.gunicorn_logging.RedactingLogger",
         "--control-socket",

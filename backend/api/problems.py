@@ -192,9 +192,9 @@ def install(app: APIFlask) -> None:
     def _unavailable(error: Exception) -> Response:
         # A database or Redis that cannot be reached is an outage, not a bug: the client
         # may retry. A transaction rolled back; an autocommit statement in flight may
-        # still have been stored (a frozen database given it when it returns), which a
-        # resend does not store twice (points by person and time, writes by
-        # Idempotency-Key).
+        # still have been stored (a frozen database given it when it returns). A resent
+        # point is not stored twice (person and time), nor a write sent with an
+        # Idempotency-Key; a resent officer check is a second check.
         # One log line per outage and a count, not a line per request (backend/outages.py).
         # Work held up (a lock, a deadlock lost, a statement past the server's bound) is
         # no outage: the client retries all the same.

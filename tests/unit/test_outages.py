@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from backend import outages
 from backend.outages import Outage
 
 
@@ -62,4 +63,30 @@ def test_held_up_work_ends_its_spell_only_after_it_settled(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
     assert lines[0].startswith("database work held up: TimeoutError")
-    assert lines[1].startswith("database work clear after 50 s; 5 calls failed")
+    assert lines[1].startswith("database work clear after 16 s; 5 calls failed")
+
+
+def test_a_spell_that_settled_unseen_ends_before_the_next_begins(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held-up work at night, then none and no other call for hours, then a lock in the
+    morning: two spells, each named by its own first error, not one of ten hours."""
+    caplog.set_level(logging.INFO, logger="qonys.outage")
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    held = Outage("database work", ("held up", "clear"), settle_s=30)
+    held.failed(TimeoutError("deadlock detected"))
+    now[0] += 36_000
+    held.failed(TimeoutError("canceling statement due to lock timeout"))
+    assert held.down and held.failures == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "database work held up: TimeoutError: deadlock detected",
+        "database work clear after 0 s; 1 calls failed meanwhile",
+        "database work held up: TimeoutError: canceling statement due to lock timeout",
+    ]
+
+
+def test_the_apis_held_up_spell_settles() -> None:
+    assert outages.CONTENTION.settle_s == outages.CONTENTION_SETTLE_S == 30
+    assert outages.DATABASE.settle_s == outages.REDIS.settle_s == 0

@@ -216,9 +216,10 @@ def _move_keyed_rows(
     values = ", ".join(":target" if c == "person_id" else f"s.{c}" for c in columns)
     key_text = " || '|' || ".join(_KEY_TEXT.get(k, f"CAST(s.{k} AS text)") for k in key_columns)
     # The keys as a relation joined on, not ``= ANY(:keys)``: a person tracked for 90
-    # days at 30 s has 260,000 points, and the array's test row by row took the merge's
-    # INSERT 21 s and its DELETE 25 s (bench database), near the API's 30-s statement
-    # bound; joined, 1.8 s and 0.9 s.
+    # days at 30 s has 260,000 points, and with the array (psycopg2 sends it as a
+    # literal of that many elements) the move took 7-35 s on the bench database, a
+    # statement up to 25 s, near the API's 30-s statement bound; joined, about 2 s, its
+    # slowest statement about 1 s (bench/merges.py).
     listed_keys = "(SELECT DISTINCT key FROM unnest(CAST(:keys AS text[])) AS u(key))"
     chosen = "" if keys is None else f" JOIN {listed_keys} k ON ({key_text}) = k.key"
     # Each person's rows read on their own: on Citus the two are on two shards, which
