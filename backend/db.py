@@ -243,6 +243,17 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, OUTAGE_ERRORS) and sqlstate(error) not in CONTENTION
 
 
+def count_failure(error: BaseException) -> outages.Outage | None:
+    """Count a database error in its spell, the one log line per spell and not a
+    traceback per request: the outage's, or held-up work's (:data:`CONTENTION`); None
+    for any other error (a fault, to be logged as one)."""
+    if not isinstance(error, OUTAGE_ERRORS):
+        return None
+    spell = outages.DATABASE if is_outage(error) else outages.CONTENTION
+    spell.failed(error)
+    return spell
+
+
 def usable(dbapi: Any) -> TypeGuard[DBAPIConnection]:
     """Whether a driver connection's transaction (or its autocommit) can still run
     statements: open, and not in a transaction an error has ended."""
@@ -384,9 +395,7 @@ def on_driver_cursor(
     cursor = None
     try:
         cursor = dbapi.cursor()
-        if watch is None:
-            return run(cursor)
-        with watch.running(dbapi):
+        with watch.running(dbapi) if watch is not None else contextlib.nullcontext():
             return run(cursor)
     except driver_error as exc:
         invalidated = False

@@ -62,19 +62,16 @@ class Outage:
             self.total += 1
             if not self.down:
                 self.down, self._since, self._reminded = True, now, now
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                log.warning("%s %s: %s: %s", self.name, self.words[0], type(error).__name__, first)
+                log.warning("%s %s: %s", self.name, self.words[0], _named(error))
             elif now - self._reminded >= REMINDER_S:
                 self._reminded = now
-                last = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 log.warning(
-                    "%s still %s: %d calls failed in %.0f s; the last: %s: %s",
+                    "%s still %s: %d calls failed in %.0f s; the last: %s",
                     self.name,
                     self.words[0],
                     self.failures,
                     now - self._since,
-                    type(error).__name__,
-                    last,
+                    _named(error),
                 )
 
     def resting(self) -> bool:
@@ -107,6 +104,12 @@ class Outage:
             self.failures,
         )
         self.down, self.failures = False, 0
+
+
+def _named(error: BaseException) -> str:
+    """``Type: the message's first line`` (a driver's message runs on with context)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
 REDIS = Outage("redis")

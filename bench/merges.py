@@ -33,11 +33,6 @@ from backend.services.tracking import trace_storage
 from bench.common import bench_database_url
 from bench.gen_register import generate, prepare
 
-_COLUMNS = (
-    "person_id, recorded_at, received_at, geom, accuracy_m, speed_mps, bearing_deg, "
-    "altitude_m, battery_pct, source, attributes, flags"
-)
-
 
 def run(points: int, rounds: int) -> None:
     database = prepare(bench_database_url())
@@ -88,13 +83,17 @@ def run(points: int, rounds: int) -> None:
             session.rollback()
         assert len(moved) == points
 
+    with database.sessions() as session:  # the columns as the merge reads them
+        columns = duplicates._columns(session, "trace_points")
+    listed = ", ".join(columns)
+    values = ", ".join(":target" if c == "person_id" else c for c in columns)
+
     def moved_plainly() -> None:
         with database.engine.connect() as conn, conn.begin() as tx:
             started = time.perf_counter()
             conn.execute(
                 text(
-                    f"INSERT INTO trace_points ({_COLUMNS})"
-                    f" SELECT {_COLUMNS.replace('person_id', ':target', 1)}"
+                    f"INSERT INTO trace_points ({listed}) SELECT {values}"
                     " FROM trace_points WHERE person_id = :source"
                 ),
                 {"source": source, "target": target},

@@ -14,10 +14,9 @@ from flask import current_app, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from backend import outages
 from backend.api.lanes import bearer_token, unknown_tokens, verify_once
 from backend.api.lanes import client_request_id as sent_request_id
-from backend.db import CONTENTION, Database, is_outage, sqlstate
+from backend.db import Database, count_failure
 from backend.errors import Forbidden
 from backend.services.access import audit
 from backend.services.access.tokens import Principal
@@ -196,10 +195,6 @@ def record_refusal(kind: str, subjects: Sequence[int | None] | None = None) -> N
                 session, who, action, subjects, declared, request_id(), client_request_id()
             )
     except Exception as exc:
-        if is_outage(exc):  # counted with the outage, not a traceback per request
-            outages.DATABASE.failed(exc)
-            return
-        if sqlstate(exc) in CONTENTION:  # work held up: counted with its spell too
-            outages.CONTENTION.failed(exc)
+        if count_failure(exc) is not None:  # an outage, or work held up: in its spell
             return
         log.warning("could not audit the refused request %s", action, exc_info=True)

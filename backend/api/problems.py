@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response as ResponseBase
 from backend import outages
 from backend.api.context import record_refusal
 from backend.api.limits import TOO_MANY, limiter, unauthenticated_failure
-from backend.db import is_outage
+from backend.db import count_failure
 from backend.errors import (
     PROBLEMS,
     STATUS_CODES,
@@ -200,8 +200,7 @@ def install(app: APIFlask) -> None:
         # no outage: the client retries all the same.
         if isinstance(error, redis.RedisError):
             outages.REDIS.failed(error)
-        elif not is_outage(error):
-            outages.CONTENTION.failed(error)
+        elif count_failure(error) is outages.CONTENTION:
             return problem(
                 503,
                 "the database was held up by other work (data locked by another write, a "
@@ -210,8 +209,6 @@ def install(app: APIFlask) -> None:
                 "busy",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
-        else:
-            outages.DATABASE.failed(error)
         return problem(
             503,
             "a service Qonys depends on is unavailable; retry after the seconds in Retry-After",
