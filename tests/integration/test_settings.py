@@ -34,6 +34,12 @@ def test_every_field_can_be_set_from_the_environment() -> None:
         ("QONYS_DEVICE_RATE_LIMIT", "lots", "rate"),
         ("QONYS_TRACE_RETENTION_DAYS", "ninety", "not valid"),
         ("DATABASE_URL", "mysql://x", "postgresql"),
+        # The statement bound as people (and scripts) mistype it: none, NaN, forever,
+        # beyond what PostgreSQL's int of milliseconds holds.
+        ("QONYS_DB_STATEMENT_TIMEOUT_S", "0", "more than 0"),
+        ("QONYS_DB_STATEMENT_TIMEOUT_S", "nan", "more than 0"),
+        ("QONYS_DB_STATEMENT_TIMEOUT_S", "inf", "at most 2,147,483"),
+        ("QONYS_DB_STATEMENT_TIMEOUT_S", "3000000", "at most 2,147,483"),
     ],
 )
 def test_a_wrong_value_names_its_variable(variable: str, value: str, says: str) -> None:
