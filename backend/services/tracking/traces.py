@@ -39,6 +39,7 @@ from backend.models import Person
 from backend.services.access import audit
 from backend.services.tracking import trace_storage
 from backend.services.tracking.trace_points import (
+    CLEAN_FIELDS,
     FLAG_BACKFILLED,
     FLAG_IMPLAUSIBLE_JUMP,
     FLAG_POOR_ACCURACY,
@@ -156,17 +157,19 @@ def move_sql(source_rows: str, extra: str = "", per_row: bool = False, replays: 
 
 _MOVE = text(move_sql(f"SELECT {_COLUMNS} FROM trace_stage"))
 _MOVE_FRESH = text(move_sql(f"SELECT {_COLUMNS} FROM trace_stage", replays=False))
-# A device's clean batch (trace_points.clean_batch), read by PostgreSQL from the JSON of
-# its points: no staging table, no point built in Python. The one flag a clean point can
+# A device's clean batch (trace_points.clean_batch), read by PostgreSQL from an array
+# per field: no staging table, no point built in Python. The one flag a clean point can
 # carry is set as _flag_accuracy sets it.
 _CLEAN_ROWS = f"""
     SELECT CAST(:person AS bigint), x.t, x.lon, x.lat, x.accuracy_m, x.speed_mps,
            x.bearing_deg, x.altitude_m, x.battery_pct, CAST(NULL AS jsonb),
            CASE WHEN x.accuracy_m > CAST(:poor_accuracy AS float8)
                 THEN ARRAY['{FLAG_POOR_ACCURACY}'] END
-    FROM json_to_recordset(CAST(:points AS json)) AS x (
-        t timestamptz, lat float8, lon float8, accuracy_m float8, speed_mps float8,
-        bearing_deg float8, altitude_m float8, battery_pct float8)
+    FROM unnest({
+    ", ".join(
+        f"CAST(:{name} AS {'timestamptz' if name == 't' else 'float8'}[])" for name in CLEAN_FIELDS
+    )
+}) AS x ({", ".join(CLEAN_FIELDS)})
 """
 # Its audit row, in the same statement: the batch is written in autocommit, one
 # statement storing both or neither (no BEGIN, SAVEPOINT or COMMIT round trips).
@@ -432,13 +435,13 @@ def clean_of(
     found = clean_batch(body, person_id, earliest, latest, settings)
     if found is None:
         return None
-    points, count, _first, _last, days = found
-    return CleanBatch(points, count, days, received_at=now)
+    columns, count, _first, _last, days = found
+    return CleanBatch(columns, count, days, received_at=now)
 
 
 @dataclass(frozen=True)
 class CleanBatch:
-    points: bytes  # JSON, as json_to_recordset reads it
+    columns: dict[str, str]  # each field's values as an array literal (CLEAN_FIELDS)
     count: int
     days: frozenset[date]  # the days its points fall on (UTC)
     received_at: datetime
@@ -469,7 +472,7 @@ def ingest_clean(
             "max_speed": settings.trace_max_speed_mps,
             "person": person_id,
             "poor_accuracy": settings.trace_poor_accuracy_m,
-            "points": clean.points.decode(),
+            **clean.columns,
             **receipt(clean.received_at, settings.trace_live_tolerance_s),
         }
         assert not params.keys() & audit_row.keys()  # the audit row's names are its own
