@@ -13,11 +13,11 @@ evaluation keeps up with the batch rate. Figures, not assertions.
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -27,7 +27,15 @@ from backend.services.access.tokens import create_token
 from backend.services.tracking import alert_rules, trace_storage
 from backend.settings import Settings
 from bench.checks import _free_port, _start_api
-from bench.common import bench_database_url, cpu_per_item, cpu_seconds, describe_cpu
+from bench.common import (
+    Connection,
+    add_server_and_client,
+    bench_database_url,
+    cpu_per_item,
+    cpu_seconds,
+    describe_cpu,
+    spread_connections,
+)
 from bench.gen_register import generate, prepare
 from bench.phones import run
 from bench.profile import profiled, summarise
@@ -58,33 +66,44 @@ def _batches(
     return out
 
 
+@dataclass
+class Load:
+    """Where the batches go: the API's port and worker count, the load's HTTP client,
+    and whether its connections are spread evenly over the workers
+    (:func:`spread_connections`, as ``bench.phones`` spreads them)."""
+
+    port: int
+    workers: int
+    client: str = "curl"
+    even: bool = True
+    spreads: set[str] = field(default_factory=set)  # connections per worker, as they fell
+
+
 def _http(
-    port: int, tokens: dict[int, str], batches: list[tuple[int, list[dict]]], clients: int
+    load: Load, tokens: dict[int, str], batches: list[tuple[int, list[dict]]], clients: int
 ) -> tuple[float, int]:
+    """Send the batches from ``clients`` keep-alive connections; the seconds it took
+    (sending alone, not opening them) and the points the API accepted."""
     bodies = [(tokens[pid], json.dumps({"points": pts}).encode()) for pid, pts in batches]
     chunks = [bodies[i::clients] for i in range(clients)]
+    conns, spread = spread_connections(load.port, clients, load.workers, load.client, load.even)
+    load.spreads.add("/".join(map(str, spread)) or "unknown (no ss)")
 
-    def work(chunk: list[tuple[str, bytes]]) -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    def work(conn: Connection, chunk: list[tuple[str, bytes]]) -> int:
         accepted = 0
         for token, body in chunk:
-            conn.request(
-                "POST",
-                "/api/v1/traces",
-                body=body,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            resp = conn.getresponse()
-            payload = json.loads(resp.read())
-            if resp.status != 202:
-                raise RuntimeError(f"{resp.status}: {payload}")
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            status, answer = conn.request("POST", "/api/v1/traces", body, headers)
+            payload = json.loads(answer)
+            if status != 202:
+                raise RuntimeError(f"{status}: {payload}")
             accepted += payload["accepted"]
         conn.close()
         return accepted
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        accepted = sum(pool.map(work, chunks))
+        accepted = sum(pool.map(work, conns, chunks))
     return time.perf_counter() - started, accepted
 
 
@@ -126,7 +145,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--devices", type=int, default=64)
     parser.add_argument(
-        "--workers", type=int, help="gunicorn workers (default 4; with --single as served)"
+        "--workers", type=int, default=serve_workers(), help="API workers (default: as served)"
     )
     parser.add_argument(
         "--single", action="store_true", help="one point per request, per phone protocol"
@@ -135,17 +154,26 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy (batches of 1,000)"
     )
+    parser.add_argument(
+        "--as-drawn",
+        action="store_true",
+        help="keep each connection on the worker that accepted it (by default they are "
+        "spread evenly over the workers)",
+    )
+    add_server_and_client(parser)
     args = parser.parse_args()
     if args.single:
         run(
             args.requests,
             args.clients,
             args.devices,
-            args.workers or serve_workers(),
+            args.workers,
             SERVE_THREADS,
+            server=args.server,
+            client=args.client,
+            even=not args.as_drawn,
         )
         return
-    args.workers = args.workers or 4
     url = bench_database_url()
     database = prepare(url)
     with database.engine.connect() as conn:
@@ -174,7 +202,8 @@ def main() -> None:
                 session, "device", person_id=pid, label="bench", owner="bench"
             )
     port = _free_port()
-    api = _start_api(url, port, args.workers)
+    api = _start_api(url, port, args.workers, SERVE_THREADS, args.server)
+    load = Load(port, args.workers, args.client, not args.as_drawn)
     rows = []
     cpu: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
     try:
@@ -193,7 +222,8 @@ def main() -> None:
                 warm = _batches(
                     api_ids, len(api_ids) * 250, 250, half_off, i * args.points * 2 + start
                 )
-                _http(port, tokens, warm, warm_clients)
+                _http(load, tokens, warm, warm_clients)
+        load.spreads.clear()  # the warm-up's spread is not a measured one
         for i, size in enumerate((1000, 5000)):
             offset = i * args.points * 2
             api_batches = _batches(api_ids, args.points, size, base, offset)
@@ -201,10 +231,10 @@ def main() -> None:
             before = cpu_seconds(api.pid)
             if args.profile and size == 1000:
                 with profiled(api.pid, 8) as samples:
-                    api_s, accepted = _http(port, tokens, api_batches, args.clients)
+                    api_s, accepted = _http(load, tokens, api_batches, args.clients)
                 profile_text = summarise(samples)
             else:
-                api_s, accepted = _http(port, tokens, api_batches, args.clients)
+                api_s, accepted = _http(load, tokens, api_batches, args.clients)
             between = cpu_seconds(api.pid)
             copy_s, copied = _copy(url, copy_batches, args.clients)
             cpu[size] = (  # per 1,000 points, through the API and by COPY
@@ -225,7 +255,11 @@ def main() -> None:
     if args.profile:
         print(f"profile of the API taking batches of 1,000 (py-spy):\n{profile_text}\n")
     print(
-        f"trace_points now holds {stored:,} rows; {args.clients} concurrent clients, {args.devices} devices"
+        f"trace_points now holds {stored:,} rows; {args.clients} concurrent clients, "
+        f"{args.devices} devices; {args.server} {args.workers} workers x {SERVE_THREADS} "
+        f"threads, load sent by {args.client}; connections per worker "
+        + " or ".join(sorted(load.spreads))
+        + ("" if load.even else " (as they fell)")
     )
     print(
         f"{'batch':>6} {'API points/s':>14} {'raw COPY points/s':>18} {'API/COPY':>9} {'batches/s':>10}"
