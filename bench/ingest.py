@@ -1,9 +1,11 @@
 """Points per second through the HTTP batch endpoint, next to a raw COPY of the same rows.
 
-    python -m bench.ingest [--points 200000] [--clients 4] [--devices 64]
+    python -m bench.ingest [--points 200000] [--clients 4] [--devices 64] [--workers N]
+                           [--as-drawn] [--server granian] [--client stdlib]
 
-Starts the API under gunicorn against the bench database, then for batches of 1,000 and
-5,000 points sends pre-serialized batches from several concurrent clients, each batch one
+Starts the API as ``qonys serve`` runs it (or under ``--server granian``) against the bench
+database, then for batches of 1,000 and 5,000 points sends pre-serialized batches from
+several concurrent keep-alive clients spread evenly over its workers, each batch one
 device's points (a phone uploading its backlog). The baseline is a COPY of rows with the
 same shape into the same partitioned, indexed ``trace_points`` table, in the same run.
 Afterwards it times alert evaluation of every person the ingest marked, to show whether

@@ -72,8 +72,12 @@ def test_a_point_is_clean_exactly_when_the_fast_path_takes_it(raw: dict[str, Any
     assert (clean is None) == (fast is None), (raw, clean, fast)
     if clean is None or fast is None:
         return
-    # Each field an array literal of one value, as PostgreSQL reads it (JSON's forms).
-    read = {name: json.loads(f"[{literal[1:-1]}]") for name, literal in clean[0].items()}
+    # Each field an array literal of one value, as PostgreSQL reads it (JSON's forms), or
+    # None for a field the point does not have.
+    read = {
+        name: [None] if literal is None else json.loads(f"[{literal[1:-1]}]")
+        for name, literal in clean[0].items()
+    }
     assert set(read) == {"t", *_FIELDS} and all(len(values) == 1 for values in read.values())
     assert datetime.fromisoformat(read["t"][0]) == fast.t == clean[2] == clean[3]
     for name in _FIELDS:

@@ -379,13 +379,19 @@ def _clean_batch_codec(accuracy: _Bounded, speed: _Bounded) -> tuple[Any, Any]:
     return msgspec.json.Decoder(batch), msgspec.json.Encoder()
 
 
-def _array_literal(encode: msgspec.json.Encoder, values: tuple[Any, ...]) -> str:
+def _array_literal(encode: msgspec.json.Encoder, values: tuple[Any, ...]) -> str | None:
     """One field of a clean batch as PostgreSQL's array literal: the JSON array msgspec
-    writes, in braces. A JSON number, ``null`` and a JSON string of a time (no
-    backslash, no brace) are read by ``float8[]`` and ``timestamptz[]`` as they are.
-    A batch of 1,000 costs the storing statement about 1 ms less of PostgreSQL's CPU
-    (4.5 against 5.6) than the same points as JSON objects, whose every key
-    ``json_to_recordset`` looks up, and half the bytes on the wire."""
+    writes, in braces. A JSON number, ``null`` and the JSON string msgspec writes for a
+    UTC datetime (no backslash, quote, brace or space inside) are read by ``float8[]``
+    and ``timestamptz[]`` as they are. Only for those: a text's JSON escapes (``\n``,
+    ``\u00e9``) mean something else in an array literal. A batch of 1,000 costs the
+    storing statement about 1 ms less of PostgreSQL's CPU (4.5 against 5.6) than the
+    same points as JSON objects, whose every key ``json_to_recordset`` looks up.
+
+    A field no point has is None, not a column of ``null``: ``unnest`` of several arrays
+    gives a shorter one (a NULL array, none) NULLs for the rows it lacks."""
+    if all(value is None for value in values):
+        return None
     return "{" + encode.encode(values)[1:-1].decode() + "}"
 
 
@@ -398,11 +404,12 @@ _CLEAN_FIELDS_OF = attrgetter(*CLEAN_FIELDS)
 
 def clean_batch(
     body: bytes, person_id: int, earliest: datetime, latest: datetime, settings: Settings
-) -> tuple[dict[str, str], int, datetime, datetime, frozenset[date]] | None:
+) -> tuple[dict[str, str | None], int, datetime, datetime, frozenset[date]] | None:
     """A device's batch whose every point :func:`fast_batch_point` would accept as it
-    stands: its points by field, each a PostgreSQL array literal (:data:`CLEAN_FIELDS`,
-    see :func:`_array_literal`), how many, the first and last time, and the (UTC) days
-    its points fall on; None when any point is not, and the batch goes point by point.
+    stands: its points by field, each a PostgreSQL array literal or None where no point
+    has it (:data:`CLEAN_FIELDS`, see :func:`_array_literal`), how many, the first and
+    last time, and the (UTC) days its points fall on; None when any point is not, and
+    the batch goes point by point.
 
     Each time goes to PostgreSQL as Python read it (UTC, RFC 3339), as the point-by-point
     path sends it: PostgreSQL never reads a form only Python understands (a decimal

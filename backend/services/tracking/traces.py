@@ -2,7 +2,7 @@
 
 A device's batch whose every point is clean (the common case: a phone uploading its
 backlog) is checked whole by msgspec as it is read, and PostgreSQL reads its points
-from their JSON (:func:`ingest_clean`): no point is built in Python. Any other batch is
+from an array per field (:func:`ingest_clean`): no point is built in Python. Any other batch is
 validated point by point in plain Python, the good points are COPYed into a
 per-connection staging table, and bad points are reported with their index and reason;
 the good ones in the same batch are kept. Either way one set-based statement moves the
@@ -441,7 +441,7 @@ def clean_of(
 
 @dataclass(frozen=True)
 class CleanBatch:
-    columns: dict[str, str]  # each field's values as an array literal (CLEAN_FIELDS)
+    columns: dict[str, str | None]  # each field's values as an array literal (CLEAN_FIELDS)
     count: int
     days: frozenset[date]  # the days its points fall on (UTC)
     received_at: datetime
@@ -457,7 +457,7 @@ def ingest_clean(
     action: str,
 ) -> IngestResult:
     """Store a device's clean batch and its audit row in one autocommit statement,
-    PostgreSQL reading the points from their JSON: what :func:`ingest` would store
+    PostgreSQL reading the points from an array per field: what :func:`ingest` would store
     point by point, at a fraction of the API's and the database's CPU
     (bench/ingest.py). As every autocommit statement, it waits at most 5 s for a row
     lock (``Database.autocommit``): past that, 503 with Retry-After, and the device
@@ -472,10 +472,11 @@ def ingest_clean(
             "max_speed": settings.trace_max_speed_mps,
             "person": person_id,
             "poor_accuracy": settings.trace_poor_accuracy_m,
-            **clean.columns,
             **receipt(clean.received_at, settings.trace_live_tolerance_s),
         }
-        assert not params.keys() & audit_row.keys()  # the audit row's names are its own
+        # The points' fields and the audit row's names are their own.
+        assert not params.keys() & clean.columns.keys() and not params.keys() & audit_row.keys()
+        params.update(clean.columns)
         params.update(audit_row)
 
         # Every day a point falls on: one between the first and the last may be being
