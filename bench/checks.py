@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy import text
 from backend.identifiers import make_iin
 from backend.services.access.tokens import create_token
 from bench.common import (
-    CLIENTS,
+    Connection,
     add_server_and_client,
     bench_database_url,
     cpu_per_item,
@@ -41,6 +42,7 @@ from bench.common import (
     describe_cpu,
     percentile,
     redis_url,
+    spread_connections,
 )
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
@@ -154,14 +156,32 @@ def _answers(port: int, path: str, seconds: float = 60) -> bool:
     return False
 
 
+@dataclass
+class Served:
+    """The API under measure: its port and worker count, the load's HTTP client, whether
+    the load's connections are spread evenly over the workers (:func:`spread_connections`,
+    as ``bench.phones`` spreads them), and how they were spread in each run."""
+
+    port: int
+    workers: int
+    client: str = "curl"
+    even: bool = True
+    spreads: list[str] = field(default_factory=list)
+
+
 def _http_run(
-    port: int, token: str, bodies: list[dict[str, Any]], clients: int, client: str = "curl"
+    served: Served, token: str, bodies: list[dict[str, Any]], clients: int
 ) -> tuple[float, list[float], dict[str, int]]:
+    """The checks sent from ``clients`` keep-alive connections: the seconds it took
+    (sending alone, not opening them), each check's latency, the verdicts."""
     chunks = [bodies[i::clients] for i in range(clients)]
     verdicts: dict[str, int] = {}
+    conns, spread = spread_connections(
+        served.port, clients, served.workers, served.client, served.even
+    )
+    served.spreads.append("/".join(map(str, spread)) or "unknown (no ss)")
 
-    def work(chunk: list[dict[str, Any]]) -> list[float]:
-        conn = CLIENTS[client](port, timeout_s=10)
+    def work(conn: Connection, chunk: list[dict[str, Any]]) -> list[float]:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         out = []
         for body in chunk:
@@ -179,7 +199,7 @@ def _http_run(
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        latencies = [x for part in pool.map(work, chunks) for x in part]
+        latencies = [x for part in pool.map(work, conns, chunks) for x in part]
     return time.perf_counter() - started, latencies, verdicts
 
 
@@ -197,11 +217,12 @@ def _floor_runs(
     for label, app in FLOOR_APPS:
         port = _free_port()
         proc = _start_api(url, port, args.workers, args.threads, args.server, app)
+        served = Served(port, args.workers, args.client, not args.as_drawn)
         try:
-            _http_run(port, token, bodies[:200], args.clients, args.client)  # warm-up
-            seq, _lat, _ = _http_run(port, token, bodies, 1, args.client)
+            _http_run(served, token, bodies[:200], args.clients)  # warm-up
+            seq, _lat, _ = _http_run(served, token, bodies, 1)
             before = cpu_seconds(proc.pid)
-            par, _lat, _ = _http_run(port, token, bodies, args.clients, args.client)
+            par, _lat, _ = _http_run(served, token, bodies, args.clients)
             cpu = cpu_per_item(before, cpu_seconds(proc.pid), len(bodies))
         finally:
             proc.terminate()
@@ -261,6 +282,12 @@ def main() -> None:
     )
     add_server_and_client(parser)
     parser.add_argument(
+        "--as-drawn",
+        action="store_true",
+        help="keep each connection on the worker that accepted it (by default they are "
+        "spread evenly over the workers)",
+    )
+    parser.add_argument(
         "--floor",
         action="store_true",
         help="also serve the same checks from the thinnest Flask view and bare WSGI (bench.floor)",
@@ -286,16 +313,17 @@ def main() -> None:
 
     port = _free_port()
     api = _start_api(url, port, args.workers, args.threads, args.server)
+    served = Served(port, args.workers, args.client, not args.as_drawn)
     try:
-        _http_run(port, token, bodies[:200], args.clients, args.client)  # warm-up
-        seq_t, seq_lat, _ = _http_run(port, token, bodies, 1, args.client)
+        _http_run(served, token, bodies[:200], args.clients)  # warm-up
+        seq_t, seq_lat, _ = _http_run(served, token, bodies, 1)
         before = cpu_seconds(api.pid)
         if args.profile:
             with profiled(api.pid, max(5, int(seq_t / args.clients) + 2)) as samples:
-                par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients, args.client)
+                par_t, par_lat, verdicts = _http_run(served, token, bodies, args.clients)
             profile_text = summarise(samples)
         else:
-            par_t, par_lat, verdicts = _http_run(port, token, bodies, args.clients, args.client)
+            par_t, par_lat, verdicts = _http_run(served, token, bodies, args.clients)
         api_cpu = cpu_per_item(before, cpu_seconds(api.pid), len(bodies))
     finally:
         api.terminate()
@@ -324,7 +352,9 @@ def main() -> None:
     )
     print(
         f"API: {args.server} {args.workers} worker(s) x {args.threads} threads, load sent by "
-        f"{args.client}; raw SQL + writes ="
+        f"{args.client}, {args.clients} clients' connections per worker {served.spreads[-1]}"
+        + ("" if served.even else " (as they fell)")
+        + "; raw SQL + writes ="
         " the lookup, then one statement storing the check and its audit row (autocommit)"
     )
     print(
