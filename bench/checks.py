@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -34,7 +33,8 @@ from backend.identifiers import make_iin
 from backend.services.access.tokens import create_token
 from bench.common import (
     Connection,
-    add_server_and_client,
+    Served,
+    add_load_options,
     bench_database_url,
     cpu_per_item,
     cpu_seconds,
@@ -42,7 +42,6 @@ from bench.common import (
     describe_cpu,
     percentile,
     redis_url,
-    spread_connections,
 )
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
@@ -156,19 +155,6 @@ def _answers(port: int, path: str, seconds: float = 60) -> bool:
     return False
 
 
-@dataclass
-class Served:
-    """The API under measure: its port and worker count, the load's HTTP client, whether
-    the load's connections are spread evenly over the workers (:func:`spread_connections`,
-    as ``bench.phones`` spreads them), and how they were spread in each run."""
-
-    port: int
-    workers: int
-    client: str = "curl"
-    even: bool = True
-    spreads: list[str] = field(default_factory=list)
-
-
 def _http_run(
     served: Served, token: str, bodies: list[dict[str, Any]], clients: int
 ) -> tuple[float, list[float], dict[str, int]]:
@@ -176,10 +162,7 @@ def _http_run(
     (sending alone, not opening them), each check's latency, the verdicts."""
     chunks = [bodies[i::clients] for i in range(clients)]
     verdicts: dict[str, int] = {}
-    conns, spread = spread_connections(
-        served.port, clients, served.workers, served.client, served.even
-    )
-    served.spreads.append("/".join(map(str, spread)) or "unknown (no ss)")
+    conns = served.connections(clients)
 
     def work(conn: Connection, chunk: list[dict[str, Any]]) -> list[float]:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -280,13 +263,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy during the 4-client run"
     )
-    add_server_and_client(parser)
-    parser.add_argument(
-        "--as-drawn",
-        action="store_true",
-        help="keep each connection on the worker that accepted it (by default they are "
-        "spread evenly over the workers)",
-    )
+    add_load_options(parser)
     parser.add_argument(
         "--floor",
         action="store_true",
@@ -352,9 +329,8 @@ def main() -> None:
     )
     print(
         f"API: {args.server} {args.workers} worker(s) x {args.threads} threads, load sent by "
-        f"{args.client}, {args.clients} clients' connections per worker {served.spreads[-1]}"
-        + ("" if served.even else " (as they fell)")
-        + "; raw SQL + writes ="
+        f"{args.client}, {args.clients} clients' connections per worker "
+        f"{served.described(served.spreads[-1:])}; raw SQL + writes ="
         " the lookup, then one statement storing the check and its audit row (autocommit)"
     )
     print(

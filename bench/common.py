@@ -12,6 +12,7 @@ import statistics
 import subprocess
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -248,8 +249,33 @@ def spread_connections(
     return conns, sorted(held.values(), reverse=True)
 
 
-def add_server_and_client(parser: argparse.ArgumentParser) -> None:
-    """``--server`` (what serves the API) and ``--client`` (what sends the load)."""
+@dataclass
+class Served:
+    """The API under measure as the load meets it: its port and worker count, the load's
+    HTTP client, whether the load's connections are spread evenly over the workers, and
+    how they were spread each time (``2/2``; empty when it could not be read)."""
+
+    port: int
+    workers: int
+    client: str = "curl"
+    even: bool = True
+    spreads: list[str] = field(default_factory=list)
+
+    def connections(self, n: int) -> list[Connection]:
+        """``n`` keep-alive connections (:func:`spread_connections`), their spread noted."""
+        conns, spread = spread_connections(self.port, n, self.workers, self.client, self.even)
+        self.spreads.append("/".join(map(str, spread)))
+        return conns
+
+    def described(self, spreads: list[str] | None = None) -> str:
+        """How ``spreads`` (by default every one noted) fell: ``2/2``, ``2/2 or 3/1``."""
+        seen = sorted(set(self.spreads if spreads is None else spreads) - {""})
+        return (" or ".join(seen) or "unknown (no ss)") + ("" if self.even else " (as they fell)")
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """``--server`` (what serves the API), ``--client`` (what sends the load) and
+    ``--as-drawn`` (the load's connections left where they fell)."""
     parser.add_argument(
         "--server",
         choices=("gunicorn", "granian"),
@@ -262,4 +288,10 @@ def add_server_and_client(parser: argparse.ArgumentParser) -> None:
         default="curl",
         help="the load's HTTP client: libcurl (pycurl), or http.client as up to issue 27's "
         "third round (0.04–0.1 ms more of the shared CPU per request)",
+    )
+    parser.add_argument(
+        "--as-drawn",
+        action="store_true",
+        help="keep each connection on the worker that accepted it, as a server does "
+        "(by default they are spread evenly over the workers)",
     )

@@ -19,7 +19,6 @@ import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -31,12 +30,12 @@ from backend.settings import Settings
 from bench.checks import _free_port, _start_api
 from bench.common import (
     Connection,
-    add_server_and_client,
+    Served,
+    add_load_options,
     bench_database_url,
     cpu_per_item,
     cpu_seconds,
     describe_cpu,
-    spread_connections,
 )
 from bench.gen_register import generate, prepare
 from bench.phones import run
@@ -68,28 +67,14 @@ def _batches(
     return out
 
 
-@dataclass
-class Load:
-    """Where the batches go: the API's port and worker count, the load's HTTP client,
-    and whether its connections are spread evenly over the workers
-    (:func:`spread_connections`, as ``bench.phones`` spreads them)."""
-
-    port: int
-    workers: int
-    client: str = "curl"
-    even: bool = True
-    spreads: set[str] = field(default_factory=set)  # connections per worker, as they fell
-
-
 def _http(
-    load: Load, tokens: dict[int, str], batches: list[tuple[int, list[dict]]], clients: int
+    served: Served, tokens: dict[int, str], batches: list[tuple[int, list[dict]]], clients: int
 ) -> tuple[float, int]:
     """Send the batches from ``clients`` keep-alive connections; the seconds it took
     (sending alone, not opening them) and the points the API accepted."""
     bodies = [(tokens[pid], json.dumps({"points": pts}).encode()) for pid, pts in batches]
     chunks = [bodies[i::clients] for i in range(clients)]
-    conns, spread = spread_connections(load.port, clients, load.workers, load.client, load.even)
-    load.spreads.add("/".join(map(str, spread)) or "unknown (no ss)")
+    conns = served.connections(clients)
 
     def work(conn: Connection, chunk: list[tuple[str, bytes]]) -> int:
         accepted = 0
@@ -156,13 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the API with py-spy (batches of 1,000)"
     )
-    parser.add_argument(
-        "--as-drawn",
-        action="store_true",
-        help="keep each connection on the worker that accepted it (by default they are "
-        "spread evenly over the workers)",
-    )
-    add_server_and_client(parser)
+    add_load_options(parser)
     args = parser.parse_args()
     if args.single:
         run(
@@ -205,7 +184,7 @@ def main() -> None:
             )
     port = _free_port()
     api = _start_api(url, port, args.workers, SERVE_THREADS, args.server)
-    load = Load(port, args.workers, args.client, not args.as_drawn)
+    served = Served(port, args.workers, args.client, not args.as_drawn)
     rows = []
     cpu: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
     try:
@@ -224,8 +203,8 @@ def main() -> None:
                 warm = _batches(
                     api_ids, len(api_ids) * 250, 250, half_off, i * args.points * 2 + start
                 )
-                _http(load, tokens, warm, warm_clients)
-        load.spreads.clear()  # the warm-up's spread is not a measured one
+                _http(served, tokens, warm, warm_clients)
+        served.spreads.clear()  # the warm-up's spread is not a measured one
         for i, size in enumerate((1000, 5000)):
             offset = i * args.points * 2
             api_batches = _batches(api_ids, args.points, size, base, offset)
@@ -233,10 +212,10 @@ def main() -> None:
             before = cpu_seconds(api.pid)
             if args.profile and size == 1000:
                 with profiled(api.pid, 8) as samples:
-                    api_s, accepted = _http(load, tokens, api_batches, args.clients)
+                    api_s, accepted = _http(served, tokens, api_batches, args.clients)
                 profile_text = summarise(samples)
             else:
-                api_s, accepted = _http(load, tokens, api_batches, args.clients)
+                api_s, accepted = _http(served, tokens, api_batches, args.clients)
             between = cpu_seconds(api.pid)
             copy_s, copied = _copy(url, copy_batches, args.clients)
             cpu[size] = (  # per 1,000 points, through the API and by COPY
@@ -259,9 +238,7 @@ def main() -> None:
     print(
         f"trace_points now holds {stored:,} rows; {args.clients} concurrent clients, "
         f"{args.devices} devices; {args.server} {args.workers} workers x {SERVE_THREADS} "
-        f"threads, load sent by {args.client}; connections per worker "
-        + " or ".join(sorted(load.spreads))
-        + ("" if load.even else " (as they fell)")
+        f"threads, load sent by {args.client}; connections per worker {served.described()}"
     )
     print(
         f"{'batch':>6} {'API points/s':>14} {'raw COPY points/s':>18} {'API/COPY':>9} {'batches/s':>10}"

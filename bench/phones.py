@@ -42,12 +42,12 @@ from bench.checks import _free_port, _start_api
 from bench.common import (
     KINDS,
     Connection,
-    add_server_and_client,
+    Served,
+    add_load_options,
     bench_database_url,
     cpu_per_item,
     cpu_seconds,
     cpu_total,
-    spread_connections,
 )
 from bench.gen_register import generate, prepare
 from bench.profile import profiled, summarise
@@ -128,22 +128,19 @@ class Phase:
 
     rate: float
     cpu: dict[str, float]
-    spread: list[int]
+    spread: str  # "2/2"; empty when it could not be read, or for no connections
 
 
 def _run(
-    port: int,
+    served: Served,
     requests: list[tuple[str, str, dict[str, str], bytes]],
     clients: int,
-    workers: int,
     api_pid: int,
-    client: str = "curl",
-    even: bool = True,
 ) -> Phase:
     """Send ``requests`` from ``clients`` keep-alive connections spread evenly over the
-    server's workers (:func:`spread_connections`); the rate and the CPU are of the
+    server's workers (:meth:`Served.connections`); the rate and the CPU are of the
     sending alone, not of opening them."""
-    conns, spread = spread_connections(port, clients, workers, client, even)
+    conns = served.connections(clients)
     chunks = [requests[i::clients] for i in range(clients)]
 
     def work(conn: Connection, chunk: list[tuple[str, str, dict[str, str], bytes]]) -> None:
@@ -158,7 +155,8 @@ def _run(
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(work, conns, chunks))
     rate = len(requests) / (time.perf_counter() - started)
-    return Phase(rate, cpu_per_item(before, cpu_seconds(api_pid), len(requests)), spread)
+    cpu = cpu_per_item(before, cpu_seconds(api_pid), len(requests))
+    return Phase(rate, cpu, served.spreads[-1])
 
 
 def _copy_single(url: str, person_ids: list[int], n: int, base: datetime, clients: int) -> float:
@@ -224,13 +222,14 @@ def run(
     os.environ["QONYS_API_RATE_LIMIT"] = "1000000/minute"
     port = _free_port()
     api = _start_api(url, port, workers, threads, server)
+    served = Served(port, workers, client, even)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     results: list[tuple[str, Phase]] = []
     alternating: list[float] = []  # OsmAnd GET / health, round by round
     profile_text = ""
 
     def send(batch: list[tuple[str, str, dict[str, str], bytes]]) -> Phase:
-        return _run(port, batch, clients, workers, api.pid, client, even)
+        return _run(served, batch, clients, api.pid)
 
     try:
         health: list[tuple[str, str, dict[str, str], bytes]]
@@ -269,7 +268,7 @@ def run(
         before = cpu_seconds(api.pid)
         copy_rate = _copy_single(url, copy_ids, requests_n, base, clients)
         copy_cpu = cpu_per_item(before, cpu_seconds(api.pid), requests_n)
-        results.append(("raw COPY, 1 row + commit", Phase(copy_rate, copy_cpu, [])))
+        results.append(("raw COPY, 1 row + commit", Phase(copy_rate, copy_cpu, "")))
     finally:
         api.terminate()
         api.wait()
@@ -281,12 +280,10 @@ def run(
             {"i": api_ids},
         ).scalar_one()
     health_rate, copy_rate = results[0][1].rate, results[-1][1].rate
-    spreads = sorted({"/".join(map(str, phase.spread)) for _, phase in results if phase.spread})
     print(
         f"{clients} keep-alive clients, {devices} devices, {requests_n} requests each, "
         f"{server} {workers} workers x {threads} threads, load sent by {client}; "
-        f"connections per worker {' or '.join(spreads) or 'unknown (no ss)'}"
-        + ("" if even else " (as they fell)")
+        f"connections per worker {served.described([phase.spread for _, phase in results])}"
     )
     kinds = (*KINDS, "other")
     print(
@@ -336,13 +333,7 @@ def main() -> None:
         default=3,
         help="then /health and OsmAnd GET again, one after the other, this many times",
     )
-    parser.add_argument(
-        "--as-drawn",
-        action="store_true",
-        help="keep each connection on the worker that accepted it, as a server does "
-        "(by default they are spread evenly over the workers)",
-    )
-    add_server_and_client(parser)
+    add_load_options(parser)
     args = parser.parse_args()
     run(
         args.requests,
