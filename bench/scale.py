@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from backend.db import Database
+from backend.db import Database, on_citus
 from backend.services.tracking import trace_storage, traces
 from backend.services.tracking.trace_points import Point
 from backend.services.tracking.tracks import _fixes
@@ -92,7 +92,7 @@ def _measure(url: str, persons: int, days: int, queries: int) -> dict[str, Any]:
         "track": latencies,
     }
     with database.engine.connect() as conn:
-        if trace_storage.on_citus(conn):
+        if on_citus(conn):
             result["workers"] = conn.execute(
                 text(
                     "SELECT nodename || ':' || nodeport AS node, count(*) AS shards,"

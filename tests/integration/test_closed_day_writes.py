@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DataError, OperationalError
 
 from backend import outages
-from backend.db import sqlalchemy_url
+from backend.db import on_citus, sqlalchemy_url
 from backend.services.tracking import alert_rules, alert_store, phone_ingest, trace_storage
 from backend.services.tracking.phone_ingest import group_of
 from backend.services.tracking.traces import with_partitions
@@ -69,7 +69,7 @@ def _day_being_closed(migrated: Any, db: Any, fresh: bool = True) -> Iterator[No
         engine = create_engine(owner.geturl())
         stack.callback(engine.dispose)
         with engine.connect() as conn:
-            if trace_storage.on_citus(conn):
+            if on_citus(conn):
                 shards = conn.execute(
                     text(
                         "SELECT nodename, nodeport, shard_name(logicalrelid, shardid)"
@@ -328,7 +328,7 @@ def test_the_job_leaves_a_day_being_read_to_a_later_run(db: Any) -> None:
         _fresh_partition(db, day)
     read_name, other_name = map(trace_storage.partition_name, (read, other))
     with db.engine.connect() as conn:
-        citus = trace_storage.on_citus(conn)
+        citus = on_citus(conn)
     # Only these two days and older are closed for the job (``today``).
     today = (read if citus else other) + trace_storage.CLOSED_AFTER
     with db.engine.connect() as reader, reader.begin():
@@ -346,7 +346,7 @@ def test_on_citus_closing_a_day_locks_nothing_a_write_waits_for(db: Any) -> None
     stronger than SHARE UPDATE EXCLUSIVE there (the shards are clustered on the
     workers); its index is built CONCURRENTLY, which takes no stronger lock either."""
     with db.engine.connect() as conn:
-        if not trace_storage.on_citus(conn):
+        if not on_citus(conn):
             pytest.skip("Citus only: on PostgreSQL a day's lock holds that day's writes only")
     day = NOW.date() - timedelta(days=22)
     _fresh_partition(db, day)
@@ -652,7 +652,7 @@ def test_a_row_lock_on_a_closed_day_is_waited_for_when_no_one_closes_the_day(
     told ``day_closing`` though no job ran (both attack rounds, F6). With no one holding
     the day itself, it now waits for the row as any write does, and is stored."""
     with db.engine.connect() as conn:
-        if trace_storage.on_citus(conn):
+        if on_citus(conn):
             pytest.skip("on Citus the day's lock is on the workers' shards: day_closing stands")
     _fresh_partition(db, CLOSED_DAY)
     person, secret = _device(client, admin, token)

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.db import sqlstate
-from backend.services.tracking import trace_storage
+from backend.db import on_citus, sqlstate
 from backend.services.tracking.traces import with_partitions
 from tests import factories as f
 from tests import helpers as h
@@ -475,7 +474,7 @@ def test_a_batch_whose_person_is_deleted_meanwhile_is_told_so_not_a_500(
     assert resp.status_code == 202, resp.get_json()
     body = resp.get_json()
     with db.engine.connect() as conn:
-        citus = trace_storage.on_citus(conn)
+        citus = on_citus(conn)
     if citus and body["accepted"] == 3:
         # Citus checks the key on the worker's copy of persons, which the delete had not
         # locked yet: the write went in first, and says so (trace_points has no key).

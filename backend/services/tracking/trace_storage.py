@@ -48,7 +48,6 @@ __all__ = [  # what the rest of tracking and the tests read from here
     "compacting_days",
     "days_between",
     "existing_partitions",
-    "on_citus",
     "partition_day",
     "partition_name",
 ]

@@ -2,8 +2,8 @@
 
 A device's batch whose every point is clean (the common case: a phone uploading its
 backlog) is checked whole by msgspec as it is read, and PostgreSQL reads its points
-from an array per field (:func:`ingest_clean`): no point is built in Python. Any other batch is
-validated point by point in plain Python, the good points are COPYed into a
+from an array per field (:func:`ingest_clean`): no point is built in Python. Any other
+batch is validated point by point in plain Python, the good points are COPYed into a
 per-connection staging table, and bad points are reported with their index and reason;
 the good ones in the same batch are kept. Either way one set-based statement moves the
 points into the partitioned ``trace_points``, keeps the last position and marks the
@@ -160,16 +160,15 @@ _MOVE_FRESH = text(move_sql(f"SELECT {_COLUMNS} FROM trace_stage", replays=False
 # A device's clean batch (trace_points.clean_batch), read by PostgreSQL from an array
 # per field: no staging table, no point built in Python. The one flag a clean point can
 # carry is set as _flag_accuracy sets it.
+_CLEAN_ARRAYS = ", ".join(
+    f"CAST(:{name} AS {'timestamptz' if name == 't' else 'float8'}[])" for name in CLEAN_FIELDS
+)
 _CLEAN_ROWS = f"""
     SELECT CAST(:person AS bigint), x.t, x.lon, x.lat, x.accuracy_m, x.speed_mps,
            x.bearing_deg, x.altitude_m, x.battery_pct, CAST(NULL AS jsonb),
            CASE WHEN x.accuracy_m > CAST(:poor_accuracy AS float8)
                 THEN ARRAY['{FLAG_POOR_ACCURACY}'] END
-    FROM unnest({
-    ", ".join(
-        f"CAST(:{name} AS {'timestamptz' if name == 't' else 'float8'}[])" for name in CLEAN_FIELDS
-    )
-}) AS x ({", ".join(CLEAN_FIELDS)})
+    FROM unnest({_CLEAN_ARRAYS}) AS x ({", ".join(CLEAN_FIELDS)})
 """
 # Its audit row, in the same statement: the batch is written in autocommit, one
 # statement storing both or neither (no BEGIN, SAVEPOINT or COMMIT round trips).
@@ -457,8 +456,8 @@ def ingest_clean(
     action: str,
 ) -> IngestResult:
     """Store a device's clean batch and its audit row in one autocommit statement,
-    PostgreSQL reading the points from an array per field: what :func:`ingest` would store
-    point by point, at a fraction of the API's and the database's CPU
+    PostgreSQL reading the points from an array per field: what :func:`ingest` would
+    store point by point, at a fraction of the API's and the database's CPU
     (bench/ingest.py). As every autocommit statement, it waits at most 5 s for a row
     lock (``Database.autocommit``): past that, 503 with Retry-After, and the device
     sends the batch again; for a day being closed, 100 ms (``closed_day_writes``)."""
