@@ -1,6 +1,7 @@
 """Real local receivers for the outbox's channels: an HTTP endpoint that records what it
 is sent (webhooks, an SMS gateway) and an SMTP server (aiosmtpd) that keeps each mail;
-a server that hangs, as a frozen dependency does; and a TCP proxy that can freeze."""
+a server that hangs, as a frozen dependency does; and a TCP relay to PostgreSQL that
+can be cut or frozen."""
 
 from __future__ import annotations
 
@@ -214,21 +215,93 @@ def hanging_server(scheme: str = "redis") -> Iterator[Hanging]:
         listener.close()
 
 
-class FreezingProxy:
-    """A TCP proxy to ``target`` that can go silent: while frozen it takes what either
-    side sends and passes nothing on, as a stopped PostgreSQL (or a stuck middlebox)
-    does while its kernel still acknowledges. ``url`` is the target's URL through it."""
+class Relay:
+    """A TCP relay to ``target`` (PostgreSQL) on a port of its own, that can be cut or
+    frozen. Cut (:meth:`cut`), every connection is reset and none accepted until
+    :meth:`open` again, as a database gone from the network. Frozen (:meth:`freeze`), it
+    takes what either side sends and passes nothing on until :meth:`thaw`, as a stopped
+    PostgreSQL (or a stuck middlebox) does while its kernel still acknowledges."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        self.port = free_port()
         self.thawed = threading.Event()
         self.thawed.set()
         self._stop = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
+        self._lock = threading.Lock()
+        self._pairs: dict[tuple[socket.socket, socket.socket], int] = {}  # pipes ended
+        self._threads: list[threading.Thread] = []
+        self.listener: socket.socket | None = None
+        self.open()
+
+    def open(self) -> None:
+        """Accept connections on :attr:`port` (again, after a cut)."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.05)
+        self.listener = listener
+        self._start(self._accept, listener)
+
+    def _start(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while not self._stop.is_set() and listener is self.listener:
+            try:
+                inside, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed: cut
+                return
+            try:
+                outside = socket.create_connection(self.target)
+            except OSError:  # the target refused: so does the relay
+                inside.close()
+                continue
+            with self._lock:
+                self._pairs[inside, outside] = 0
+            self._start(self._pipe, inside, outside, (inside, outside))
+            self._start(self._pipe, outside, inside, (inside, outside))
+
+    def _pipe(
+        self, source: socket.socket, sink: socket.socket, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        """Bytes from ``source`` to ``sink``; while frozen, read and held back (so the
+        sender's kernel sees them taken), passed on once thawed. The pair's sockets are
+        closed once both of its pipes have ended."""
+        try:
+            while not self._stop.is_set():
+                try:  # blocking sockets, polled: a slow reader never times a send out
+                    if not select.select([source], [], [], 0.05)[0]:
+                        continue
+                    data = source.recv(65536)
+                except (OSError, ValueError):  # reset or closed meanwhile (a cut)
+                    return
+                if not data:
+                    with contextlib.suppress(OSError):
+                        sink.shutdown(socket.SHUT_WR)
+                    return
+                while not self.thawed.wait(0.05):
+                    if self._stop.is_set():
+                        return
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    return
+        finally:
+            with self._lock:
+                ended = self._pairs.get(pair)
+                if ended is not None:
+                    self._pairs[pair] = ended + 1
+                if ended == 1:
+                    del self._pairs[pair]
+                    for sock in pair:
+                        sock.close()
 
     def freeze(self) -> None:
         self.thawed.clear()
@@ -236,62 +309,42 @@ class FreezingProxy:
     def thaw(self) -> None:
         self.thawed.set()
 
-    def _accept(self) -> None:
-        self.listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                inside, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                outside = socket.create_connection(self.target)
-            except OSError:  # the target refused: so does the proxy
-                inside.close()
-                continue
-            self._sockets += [inside, outside]
-            for a, b in ((inside, outside), (outside, inside)):
-                thread = threading.Thread(target=self._pipe, args=(a, b), daemon=True)
-                self._threads.append(thread)
-                thread.start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        """Bytes from ``source`` to ``sink``; while frozen, read and held back (so the
-        sender's kernel sees them taken), passed on once thawed."""
-        while not self._stop.is_set():
-            try:  # blocking sockets, polled: a slow reader never times a send out
-                if not select.select([source], [], [], 0.05)[0]:
-                    continue
-                data = source.recv(65536)
-            except (OSError, ValueError):  # closed meanwhile
-                return
-            if not data:
+    def cut(self) -> None:
+        """Reset every connection and accept none until :meth:`open`."""
+        assert self.listener is not None
+        self.listener.close()
+        self.listener = None
+        with self._lock:
+            pairs, self._pairs = list(self._pairs), {}
+        for pair in pairs:
+            for sock in pair:
                 with contextlib.suppress(OSError):
-                    sink.shutdown(socket.SHUT_WR)
-                return
-            while not self.thawed.wait(0.05):
-                if self._stop.is_set():
-                    return
-            try:
-                sink.sendall(data)
-            except OSError:
-                return
+                    sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
+                    sock.close()
 
     def close(self) -> None:
         self._stop.set()
         self.thaw()
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=5)
-        for sock in self._sockets:
-            sock.close()
-        self.listener.close()
+        with self._lock:
+            pairs, self._pairs = list(self._pairs), {}
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+        if self.listener is not None:
+            self.listener.close()
 
 
 @contextlib.contextmanager
-def freezing_proxy(target: tuple[str, int]) -> Iterator[FreezingProxy]:
-    proxy = FreezingProxy(target)
+def relay(target: tuple[str, int]) -> Iterator[Relay]:
+    """A :class:`Relay` to ``target``, closed afterwards."""
+    opened = Relay(target)
     try:
-        yield proxy
+        yield opened
     finally:
-        proxy.close()
+        opened.close()

@@ -15,12 +15,9 @@ client sends batches of points all along and remembers what was acknowledged.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,77 +41,12 @@ from backend.settings import PROJECT_ROOT, Settings
 from ops import stack, supervise
 from ops.cli import control_socket, runtime_account
 from tests import helpers as h
+from tests.receivers import Relay
 
 pytestmark = pytest.mark.slow
 
 QUEUE = "qonys-drill"
 DUE_JOB = "backend.jobs.housekeeping.fail_abandoned_jobs"
-
-
-class Relay:
-    """A TCP relay to PostgreSQL that can be cut (every connection reset, none accepted)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = h.free_port()
-        self.listener: socket.socket | None = None
-        self.conns: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.open()
-
-    def open(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.conns += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(a, selectors.EVENT_READ, b)
-        sel.register(b, selectors.EVENT_READ, a)
-        try:
-            while True:
-                for key, _ in sel.select():
-                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
-                    if not data:
-                        return
-                    key.data.sendall(data)
-        except OSError:
-            return
-        finally:
-            for s in (a, b):
-                with contextlib.suppress(OSError):
-                    s.close()
-
-    def cut(self) -> None:
-        assert self.listener is not None
-        self.listener.close()
-        self.listener = None
-        with self.lock:
-            for s in self.conns:
-                with contextlib.suppress(OSError):
-                    s.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                    )
-                    s.close()
-            self.conns = []
 
 
 class OwnRedis:

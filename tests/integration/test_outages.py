@@ -25,7 +25,7 @@ from backend.db import Database, is_outage
 from backend.jobs import alerts as alert_jobs
 from backend.jobs.base import job_database
 from tests.fixtures import phones
-from tests.receivers import freezing_proxy, hanging_server
+from tests.receivers import hanging_server, relay
 
 UNREACHABLE = "postgresql://qonys:x@127.0.0.1:9/qonys"  # the discard port: nothing listens
 
@@ -266,7 +266,7 @@ def test_a_database_that_never_answers_ends_the_connection_not_the_request(
     again the next request is served on a fresh connection."""
     monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
     url = make_url(db._url)
-    with freezing_proxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+    with relay((url.host or "127.0.0.1", url.port or 5432)) as proxy:
         frozen = Database(_through(db._url, proxy.port), 2, statement_timeout_s=2,
                           watch_margin_s=1)  # fmt: skip
         try:
@@ -316,7 +316,7 @@ def test_a_commit_the_database_never_answers_ends_its_connection_too(db: Any) ->
     waited for good. It is watched as a statement is; the connection it ended is never
     handed out again."""
     url = make_url(db._url)
-    with freezing_proxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+    with relay((url.host or "127.0.0.1", url.port or 5432)) as proxy:
         frozen = Database(_through(db._url, proxy.port), 1, statement_timeout_s=2,
                           watch_margin_s=1)  # fmt: skip
         outcome: list[BaseException | None] = []
