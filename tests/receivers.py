@@ -18,6 +18,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy.engine import make_url
 
 from tests.helpers import free_port
 
@@ -216,15 +217,19 @@ def hanging_server(scheme: str = "redis") -> Iterator[Hanging]:
 
 
 class Relay:
-    """A TCP relay to ``target`` (PostgreSQL) on a port of its own, that can be cut or
-    frozen. Cut (:meth:`cut`), every connection is reset and none accepted until
+    """A TCP relay to the PostgreSQL of ``database_url``, on a port of its own (``url``
+    is that database through it), that can be cut or frozen. Cut (:meth:`cut`), every connection is reset and none accepted until
     :meth:`open` again, as a database gone from the network. Frozen (:meth:`freeze`), it
     takes what either side sends and passes nothing on until :meth:`thaw`, as a stopped
     PostgreSQL (or a stuck middlebox) does while its kernel still acknowledges."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
+    def __init__(self, database_url: str) -> None:
+        direct = make_url(database_url)
+        self.target = (direct.host or "127.0.0.1", direct.port or 5432)
         self.port = free_port()
+        self.url = direct.set(host="127.0.0.1", port=self.port).render_as_string(
+            hide_password=False
+        )
         self.thawed = threading.Event()
         self.thawed.set()
         self._stop = threading.Event()
@@ -341,9 +346,9 @@ class Relay:
 
 
 @contextlib.contextmanager
-def relay(target: tuple[str, int]) -> Iterator[Relay]:
-    """A :class:`Relay` to ``target``, closed afterwards."""
-    opened = Relay(target)
+def relay(database_url: str) -> Iterator[Relay]:
+    """A :class:`Relay` to the database of ``database_url``, closed afterwards."""
+    opened = Relay(database_url)
     try:
         yield opened
     finally:

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -137,13 +136,11 @@ class Load:
 @pytest.fixture
 def drill(monitored: dict, migrated: Settings, tmp_path: Path) -> Iterator[dict[str, Any]]:
     own = OwnRedis(tmp_path)
-    db = urlsplit(migrated.database_url)
-    relay = Relay((db.hostname or "127.0.0.1", db.port or 5432))
-    relayed = urlunsplit(db._replace(netloc=db.netloc.replace(f":{db.port}", f":{relay.port}")))
+    relay = Relay(migrated.database_url)
     port = h.free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": relayed,
+        "DATABASE_URL": relay.url,
         "REDIS_URL": own.url,
         "QONYS_QUEUE_NAME": QUEUE,
         "QONYS_BATCH_RATE_LIMIT": "100000/minute",

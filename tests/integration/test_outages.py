@@ -14,7 +14,6 @@ from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from rq import Queue
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from backend import outages
@@ -252,10 +251,6 @@ def test_a_statement_past_its_bound_is_busy_not_an_outage(
         bounded.extensions["qonys.db"].dispose()
 
 
-def _through(url: str, port: int) -> str:
-    return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-
-
 def test_a_database_that_never_answers_ends_the_connection_not_the_request(
     app: Any, client: Any, db: Any, monitored: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -265,9 +260,8 @@ def test_a_database_that_never_answers_ends_the_connection_not_the_request(
     connection is ended: an outage (503, Retry-After), and once the database answers
     again the next request is served on a fresh connection."""
     monkeypatch.setattr(outages, "DATABASE", outages.Outage("database", marks_thread=True))
-    url = make_url(db._url)
-    with relay((url.host or "127.0.0.1", url.port or 5432)) as proxy:
-        frozen = Database(_through(db._url, proxy.port), 2, statement_timeout_s=2,
+    with relay(db._url) as proxy:
+        frozen = Database(proxy.url, 2, statement_timeout_s=2,
                           watch_margin_s=1)  # fmt: skip
         try:
             for engine in (frozen.engine, frozen.autocommit):  # a pooled connection each
@@ -315,9 +309,8 @@ def test_a_commit_the_database_never_answers_ends_its_connection_too(db: Any) ->
     pool's rollback on return too): frozen after a transaction's statements, the commit
     waited for good. It is watched as a statement is; the connection it ended is never
     handed out again."""
-    url = make_url(db._url)
-    with relay((url.host or "127.0.0.1", url.port or 5432)) as proxy:
-        frozen = Database(_through(db._url, proxy.port), 1, statement_timeout_s=2,
+    with relay(db._url) as proxy:
+        frozen = Database(proxy.url, 1, statement_timeout_s=2,
                           watch_margin_s=1)  # fmt: skip
         outcome: list[BaseException | None] = []
 
