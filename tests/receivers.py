@@ -277,15 +277,19 @@ class Relay:
         self, source: socket.socket, sink: socket.socket, pair: tuple[socket.socket, socket.socket]
     ) -> None:
         """Bytes from ``source`` to ``sink``; while frozen, read and held back (so the
-        sender's kernel sees them taken), passed on once thawed. The pair's sockets are
-        closed once both of its pipes have ended."""
+        sender's kernel sees them taken), passed on once thawed. An end (FIN) is passed
+        on as an end, and the pair's sockets are closed once both of its pipes have
+        ended; a reset is passed on as a reset at once. (Passing on nothing of a
+        SIGKILLed client's reset kept its PostgreSQL backend, and the locks it held,
+        for good.)"""
         try:
             while not self._stop.is_set():
                 try:  # blocking sockets, polled: a slow reader never times a send out
                     if not select.select([source], [], [], 0.05)[0]:
                         continue
                     data = source.recv(65536)
-                except (OSError, ValueError):  # reset or closed meanwhile (a cut)
+                except (OSError, ValueError):  # reset, or closed meanwhile (a cut)
+                    self._reset(pair)
                     return
                 if not data:
                     with contextlib.suppress(OSError):
@@ -297,6 +301,7 @@ class Relay:
                 try:
                     sink.sendall(data)
                 except OSError:
+                    self._reset(pair)
                     return
         finally:
             with self._lock:
@@ -307,6 +312,17 @@ class Relay:
                     del self._pairs[pair]
                     for sock in pair:
                         sock.close()
+
+    def _reset(self, pair: tuple[socket.socket, socket.socket]) -> None:
+        """Close both sockets of ``pair`` with a reset (no lingering FIN)."""
+        with self._lock:
+            self._pairs.pop(pair, None)
+        for sock in pair:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                sock.close()
 
     def freeze(self) -> None:
         self.thawed.clear()
@@ -320,14 +336,9 @@ class Relay:
         self.listener.close()
         self.listener = None
         with self._lock:
-            pairs, self._pairs = list(self._pairs), {}
+            pairs = list(self._pairs)
         for pair in pairs:
-            for sock in pair:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                    )
-                    sock.close()
+            self._reset(pair)
 
     def close(self) -> None:
         self._stop.set()

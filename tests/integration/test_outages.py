@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +16,7 @@ import redis
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from rq import Queue
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 
 from backend import outages
@@ -23,6 +26,7 @@ from backend.app import create_app
 from backend.db import Database, is_outage
 from backend.jobs import alerts as alert_jobs
 from backend.jobs.base import job_database
+from tests import helpers as h
 from tests.fixtures import phones
 from tests.receivers import hanging_server, relay
 
@@ -337,3 +341,59 @@ def test_a_commit_the_database_never_answers_ends_its_connection_too(db: Any) ->
         finally:
             proxy.thaw()
             frozen.dispose()
+
+
+# A client that takes a session lock through the relay, asks for a result it never reads,
+# and is SIGKILLed: its kernel answers the unread bytes with a reset, not a FIN.
+_DIES_HOLDING_A_LOCK = """
+import select, sys, time
+import psycopg2
+from psycopg2 import extensions
+
+
+def wait(conn):
+    while (state := conn.poll()) != extensions.POLL_OK:
+        fd = [conn.fileno()]
+        select.select(fd if state == extensions.POLL_READ else [], fd if state == extensions.POLL_WRITE else [], [])
+
+
+conn = psycopg2.connect(sys.argv[1], async_=1)
+wait(conn)
+cur = conn.cursor()
+cur.execute("SELECT pg_advisory_lock(4242), pg_backend_pid()")
+wait(conn)
+print(cur.fetchone()[1], flush=True)
+cur.execute("SELECT repeat('x', 1000000)")  # never read
+time.sleep(600)
+"""
+
+
+def test_a_client_killed_holding_a_lock_frees_it_through_the_relay(db: Any) -> None:
+    """The fault drill's worker dies with a connection whose result it had not read: the
+    relay must pass the reset on to PostgreSQL, whose backend then ends and frees its
+    locks. A relay that dropped the client's side alone kept the backend, and its locks,
+    for good: the drill's next jobs and requests waited on them (CI, stop 41)."""
+    with relay(db._url) as proxy:
+        dsn = make_url(proxy.url).set(drivername="postgresql").render_as_string(False)
+        client = subprocess.Popen(
+            [sys.executable, "-c", _DIES_HOLDING_A_LOCK, dsn], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert client.stdout is not None
+            backend = int(client.stdout.readline())
+            time.sleep(1)  # the unread result reaches the client's socket
+            client.kill()
+            client.wait(timeout=10)
+        finally:
+            if client.poll() is None:
+                client.kill()
+            client.stdout.close()
+
+        def freed() -> bool:
+            with db.engine.begin() as conn:
+                gone = not conn.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": backend}
+                )
+                return gone and bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(4242)")))
+
+        h.wait_for(freed, timeout=15)
