@@ -15,6 +15,7 @@ client sends batches of points all along and remembers what was acknowledged.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -31,8 +32,10 @@ from typing import Any
 import pytest
 import redis
 import requests
+from rq import Queue
 from rq import Worker as RqWorker
 from rq.job import Job as RqJob
+from rq.job import JobStatus
 from sqlalchemy import text
 
 from backend import dbroles
@@ -202,13 +205,14 @@ def _periodic_job_runs(url: str, since: float, timeout: float = 90) -> None:
                 conn.hdel(runner.LAST_KEY, DUE_JOB)
                 seen["state"] = "not enqueued yet"
                 return False
-            slot = datetime.fromtimestamp(last, UTC)
-            job_id = f"periodic-fail_abandoned_jobs-{slot:%Y%m%d%H%M}"
-            seen["state"] = f"{job_id}: {RqJob.fetch(job_id, connection=conn).get_status().value}"
+            # The scheduler names the job it enqueued (a retry's too) before its time.
+            job_id = json.loads(conn.hget(runner.JOBS_KEY, DUE_JOB) or b"{}")["id"]
+            status = RqJob.fetch(job_id, connection=conn).get_status()
         except Exception as exc:  # Redis restarting, the job not saved yet
             seen["state"] = repr(exc)
             return False
-        return seen["state"].endswith(": finished")
+        seen["state"] = f"{job_id}: {status}"
+        return status == JobStatus.FINISHED
 
     try:
         h.wait_for(ran, timeout=timeout, every=0.5)
@@ -219,18 +223,11 @@ def _periodic_job_runs(url: str, since: float, timeout: float = 90) -> None:
 
 
 def _worker_state(conn: redis.Redis[bytes]) -> dict[str, Any]:
-    """What the drill's queues and workers were doing, for a failure's message."""
+    """What the drill's queues (its Redis holds no other) and workers were doing, for a
+    failure's message."""
     try:
-        queues = {
-            name: [
-                RqJob.fetch(i.decode(), connection=conn).func_name
-                for i in conn.lrange(f"rq:queue:{name}", 0, 20)
-            ]
-            for name in (QUEUE, f"{QUEUE}-user", f"{QUEUE}-maintenance")
-        }
-        workers = [
-            (w.name, w.get_state(), w.get_current_job_id()) for w in RqWorker.all(connection=conn)
-        ]
+        queues = {q.name: [j.func_name for j in q.get_jobs(0, 20)] for q in Queue.all(conn)}
+        workers = [(w.name, w.get_state(), w.get_current_job_id()) for w in RqWorker.all(conn)]
         return {"queues": queues, "workers": workers, "lock": conn.get(runner.LOCK_KEY)}
     except Exception as exc:
         return {"unreadable": repr(exc)}
